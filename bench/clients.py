@@ -1,0 +1,460 @@
+"""Load generator: many listening WebSocket clients spread over separate processes.
+
+Each process runs one asyncio (uvloop) loop holding its share of the connections, counts the
+frames each client receives and records latency = receive time - the publish timestamp carried in
+the frame's headline id (``bench-<seq>-<ts_ns>``, see ``bench.publisher``). Frames without such an
+id (``hello``, pings, warm-up headlines) are ignored. Publisher and clients share one clock
+(``time.time_ns`` on this machine).
+
+Protocols: ``ws`` (plain WebSocket, the floor and livefeed) and ``socketio`` (raw engine.io v4
+over ``websockets``: ``/socket.io/?EIO=4&transport=websocket``, answer ``2`` with ``3``,
+send ``40``).
+
+Standalone, against a running server (publish with ``python -m bench.publisher``):
+
+    python -m bench.clients --url ws://127.0.0.1:9001/ --protocol ws --n 1000 --duration 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import multiprocessing as mp
+import re
+import time
+from array import array
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from multiprocessing.connection import Connection
+from multiprocessing.sharedctypes import SynchronizedArray
+from multiprocessing.synchronize import Event as MpEvent
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
+
+from bench.common import install_loop, raise_nofile_limit
+
+ID_RE = re.compile(r"bench-(\d+)-(\d+)")
+TICK_S = 0.05
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """How to reach a server: URL, wire protocol, optional Origin header and limits."""
+
+    url: str
+    protocol: str = "ws"  # "ws" | "socketio"
+    origin: str | None = None
+    connect_concurrency: int = 64
+    open_timeout: float = 30.0
+    max_runtime_s: float = 900.0
+
+
+@dataclass
+class WorkerResult:
+    """What one client process measured (picklable, sent back to the driver)."""
+
+    worker: int
+    n: int
+    connected: int
+    connect_errors: dict[str, int]
+    closed_early: int
+    duplicates: int
+    latencies_ns: bytes  # array('q') of every counted frame's latency
+    per_client: list[int]  # counted frames per client
+    seq_max_ns: dict[int, int]  # per headline: slowest client's latency
+    seq_count: dict[int, int]  # per headline: clients reached
+    connect_s: float
+
+
+@dataclass
+class ClientStats:
+    """Per-process counters updated on every frame."""
+
+    n: int
+    latencies: array[int] = field(default_factory=lambda: array("q"))
+    per_client: array[int] = field(init=False)
+    last_seq: array[int] = field(init=False)
+    seq_max: dict[int, int] = field(default_factory=dict)
+    seq_count: Counter[int] = field(default_factory=Counter)
+    connected: int = 0
+    failed: int = 0
+    closed_early: int = 0
+    duplicates: int = 0
+    connect_errors: Counter[str] = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        self.per_client = array("q", bytes(8 * self.n))
+        self.last_seq = array("q", [-1] * self.n)
+
+    @property
+    def received(self) -> int:
+        """Counted frames so far."""
+        return len(self.latencies)
+
+    def on_frame(self, client: int, text: str) -> None:
+        """Count one frame for *client* if it carries a bench headline id."""
+        now = time.time_ns()
+        match = ID_RE.search(text)
+        if match is None:
+            return
+        seq = int(match[1])
+        if seq <= self.last_seq[client]:
+            self.duplicates += 1
+            return
+        self.last_seq[client] = seq
+        latency = now - int(match[2])
+        self.latencies.append(latency)
+        self.per_client[client] += 1
+        if latency > self.seq_max.get(seq, -1):
+            self.seq_max[seq] = latency
+        self.seq_count[seq] += 1
+
+
+class CountingConnection(ClientConnection):
+    """A websockets client connection that hands matching text frames straight to a callback.
+
+    Frames whose text starts with ``fast_prefix`` skip the message queue and the reader task's
+    wake-up (the bulk of a client's per-frame cost), so the load generator adds less delay to what
+    it measures. Everything else (handshake packets, engine.io pings) goes through ``recv()``.
+    """
+
+    on_text: Callable[[str], None] | None = None
+    fast_prefix: str = ""
+
+    def process_event(self, event: Event) -> None:
+        """Divert complete text frames that match to ``on_text``."""
+        if (
+            self.on_text is not None
+            and isinstance(event, Frame)
+            and event.opcode is Opcode.TEXT
+            and event.fin
+        ):
+            text = bytes(event.data).decode()
+            if text.startswith(self.fast_prefix):
+                self.on_text(text)
+                return
+        super().process_event(event)
+
+
+async def _open(spec: ClientSpec) -> CountingConnection:
+    """Open one WebSocket (no compression, no keepalive pings, no proxy)."""
+    url = spec.url
+    if spec.protocol == "socketio":
+        url = url.rstrip("/") + "/socket.io/?EIO=4&transport=websocket"
+    return await connect(
+        url,
+        compression=None,
+        ping_interval=None,
+        proxy=None,
+        origin=spec.origin,  # type: ignore[arg-type]
+        open_timeout=spec.open_timeout,
+        user_agent_header=None,
+        create_connection=CountingConnection,
+    )  # type: ignore[return-value]
+
+
+async def _socketio_join(ws: ClientConnection, limit_s: float) -> None:
+    """engine.io/socket.io handshake: read the open packet, send ``40``, wait for ``40{...}``."""
+    async with asyncio.timeout(limit_s):
+        opening = await ws.recv()
+        if not str(opening).startswith("0"):
+            raise ValueError(f"unexpected engine.io open packet {opening!r:.60}")
+        await ws.send("40")
+        while True:
+            msg = await ws.recv()
+            if msg == "2":
+                await ws.send("3")
+            elif str(msg).startswith("40"):
+                return
+            elif str(msg).startswith("44"):
+                raise ValueError(f"socket.io connect refused: {msg!r:.80}")
+
+
+async def _connect_with_retry(
+    spec: ClientSpec, stats: ClientStats, sem: asyncio.Semaphore
+) -> CountingConnection | None:
+    """Open (and for socket.io, join) one client; up to 3 attempts. None when all failed."""
+    for attempt in range(3):
+        async with sem:
+            try:
+                ws = await _open(spec)
+                if spec.protocol == "socketio":
+                    await _socketio_join(ws, spec.open_timeout)
+                return ws
+            except (
+                OSError,
+                TimeoutError,
+                InvalidHandshake,
+                InvalidURI,
+                ConnectionClosed,
+                ValueError,
+            ) as exc:
+                stats.connect_errors[type(exc).__name__] += 1
+        await asyncio.sleep(0.2 * (attempt + 1))
+    return None
+
+
+async def _listen(
+    ws: CountingConnection, client: int, spec: ClientSpec, stats: ClientStats
+) -> None:
+    """Receive until the connection closes, counting bench frames (most arrive via ``on_text``)."""
+    socketio = spec.protocol == "socketio"
+    ws.fast_prefix = "42" if socketio else ""
+    ws.on_text = partial(stats.on_frame, client)
+    async for msg in ws:
+        if not isinstance(msg, str):
+            continue
+        if socketio:
+            if msg == "2":
+                await ws.send("3")
+                continue
+            if not msg.startswith("42"):
+                continue
+        stats.on_frame(client, msg)
+
+
+async def _client(
+    client: int,
+    spec: ClientSpec,
+    stats: ClientStats,
+    sem: asyncio.Semaphore,
+    sockets: list[ClientConnection],
+    stopping: asyncio.Event,
+) -> None:
+    """One client's whole life: connect, listen, note an early close."""
+    ws = await _connect_with_retry(spec, stats, sem)
+    if ws is None:
+        stats.failed += 1
+        return
+    sockets.append(ws)
+    stats.connected += 1
+    with contextlib.suppress(ConnectionClosed):
+        await _listen(ws, client, spec, stats)
+    if not stopping.is_set():
+        stats.closed_early += 1
+
+
+def _freeze_heap() -> None:
+    """Collect once and move every live object out of the GC's reach, so that the load generator's
+    own gen-2 collections (thousands of connection objects) do not show up as latency spikes."""
+    gc.collect()
+    gc.freeze()
+
+
+async def _run_worker(
+    worker: int, n: int, spec: ClientSpec, counters: SharedCounters
+) -> WorkerResult:
+    """Hold *n* clients until the driver sets stop (or max_runtime passes), then report."""
+    stats = ClientStats(n)
+    sem = asyncio.Semaphore(spec.connect_concurrency)
+    sockets: list[ClientConnection] = []
+    stopping = asyncio.Event()
+    started = time.perf_counter()
+    connect_s = 0.0
+    tasks = [asyncio.create_task(_client(i, spec, stats, sem, sockets, stopping)) for i in range(n)]
+    deadline = started + spec.max_runtime_s
+    while not counters.stop.is_set() and time.perf_counter() < deadline:
+        counters.publish(worker, stats)
+        if not connect_s and stats.connected + stats.failed >= n:
+            connect_s = time.perf_counter() - started
+            _freeze_heap()
+        await asyncio.sleep(TICK_S)
+    stopping.set()
+    for ws in sockets:
+        ws.transport.abort()
+    for task in tasks:
+        task.cancel()
+    await asyncio.wait(tasks, timeout=10)
+    counters.publish(worker, stats)
+    return WorkerResult(
+        worker=worker,
+        n=n,
+        connected=stats.connected,
+        connect_errors=dict(stats.connect_errors),
+        closed_early=stats.closed_early,
+        duplicates=stats.duplicates,
+        latencies_ns=stats.latencies.tobytes(),
+        per_client=list(stats.per_client),
+        seq_max_ns=stats.seq_max,
+        seq_count=dict(stats.seq_count),
+        connect_s=connect_s,
+    )
+
+
+class SharedCounters:
+    """Counters the client processes publish for the driver to poll, plus the stop flag."""
+
+    def __init__(self, ctx: mp.context.BaseContext, procs: int) -> None:
+        self.connected: SynchronizedArray[int] = ctx.Array("q", procs)
+        self.failed: SynchronizedArray[int] = ctx.Array("q", procs)
+        self.received: SynchronizedArray[int] = ctx.Array("q", procs)
+        self.stop: MpEvent = ctx.Event()
+
+    def publish(self, worker: int, stats: ClientStats) -> None:
+        """Copy one worker's counts into shared memory."""
+        self.connected[worker] = stats.connected - stats.closed_early
+        self.failed[worker] = stats.failed
+        self.received[worker] = stats.received
+
+
+def worker_main(
+    worker: int, n: int, spec: ClientSpec, counters: SharedCounters, pipe: Connection
+) -> None:
+    """Process entry point: raise the fd limit, run the loop, send the result back."""
+    raise_nofile_limit()
+    install_loop("uvloop")
+    result = asyncio.run(_run_worker(worker, n, spec, counters))
+    pipe.send(result)
+    pipe.close()
+
+
+class ClientPool:
+    """Driver-side handle on the client processes for one run."""
+
+    def __init__(self, spec: ClientSpec, n_total: int, procs: int = 2) -> None:
+        self.spec = spec
+        self.n_total = n_total
+        self.ctx = mp.get_context("spawn")
+        self.counters = SharedCounters(self.ctx, procs)
+        self.shares = [n_total // procs + (1 if i < n_total % procs else 0) for i in range(procs)]
+        self.processes: list[mp.process.BaseProcess] = []
+        self.pipes: list[Connection] = []
+
+    def start(self) -> None:
+        """Start every client process."""
+        for worker, share in enumerate(self.shares):
+            parent, child = self.ctx.Pipe(duplex=False)
+            proc = self.ctx.Process(
+                target=worker_main,
+                args=(worker, share, self.spec, self.counters, child),
+                daemon=True,
+            )
+            proc.start()
+            child.close()
+            self.processes.append(proc)
+            self.pipes.append(parent)
+
+    @property
+    def pids(self) -> list[int]:
+        """Process ids of the client processes."""
+        return [p.pid for p in self.processes if p.pid is not None]
+
+    def connected(self) -> int:
+        """Clients currently connected (joined, not closed)."""
+        return sum(self.counters.connected[:])
+
+    def failed(self) -> int:
+        """Clients that could not connect."""
+        return sum(self.counters.failed[:])
+
+    def received(self) -> int:
+        """Counted frames across all clients."""
+        return sum(self.counters.received[:])
+
+    def all_alive(self) -> bool:
+        """True while every client process runs."""
+        return all(p.is_alive() for p in self.processes)
+
+    def wait_connected(self, timeout_s: float, progress_every_s: float = 2.0) -> bool:
+        """Wait until every client connected or failed; print progress. False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        next_report = time.monotonic() + progress_every_s
+        while time.monotonic() < deadline:
+            done = self.connected() + self.failed()
+            if done >= self.n_total:
+                return True
+            if not self.all_alive():
+                raise RuntimeError("a client process died while connecting")
+            if time.monotonic() >= next_report:
+                print(
+                    f"    connecting: {self.connected()}/{self.n_total} (failed {self.failed()})",
+                    flush=True,
+                )
+                next_report += progress_every_s
+            time.sleep(0.05)
+        return False
+
+    def wait_received(self, expected: int, timeout_s: float) -> bool:
+        """Wait until *expected* frames were counted; False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.received() >= expected:
+                return True
+            time.sleep(0.02)
+        return False
+
+    def stop_and_collect(self, timeout_s: float = 30.0) -> list[WorkerResult]:
+        """Tell the workers to stop and gather their results; kill any that hang."""
+        self.counters.stop.set()
+        results: list[WorkerResult] = []
+        deadline = time.monotonic() + timeout_s
+        for pipe in self.pipes:
+            if pipe.poll(max(0.0, deadline - time.monotonic())):
+                results.append(pipe.recv())
+        for proc in self.processes:
+            proc.join(max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+        return results
+
+    def terminate(self) -> None:
+        """Kill any client process still running (cleanup after an error)."""
+        self.counters.stop.set()
+        for proc in self.processes:
+            if proc.is_alive():
+                proc.join(2)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
+
+
+def _summarize(results: list[WorkerResult]) -> str:
+    """One-line summary for the standalone mode."""
+    lat = sorted(x for r in results for x in array("q", r.latencies_ns))
+    if not lat:
+        return "no bench frames received"
+
+    def pick(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] / 1e6
+
+    return (
+        f"frames {len(lat)}  p50 {pick(0.5):.1f} ms  p99 {pick(0.99):.1f} ms"
+        f"  max {lat[-1] / 1e6:.1f} ms"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Standalone: connect N clients, listen for --duration seconds, print a summary."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--url", required=True)
+    p.add_argument("--protocol", choices=("ws", "socketio"), default="ws")
+    p.add_argument("--origin", default=None)
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--procs", type=int, default=2)
+    p.add_argument(
+        "--duration", type=float, default=20.0, help="seconds to listen after connecting (max 600)"
+    )
+    args = p.parse_args(argv)
+    pool = ClientPool(ClientSpec(args.url, args.protocol, args.origin), args.n, args.procs)
+    pool.start()
+    ok = pool.wait_connected(timeout_s=60 + args.n / 100)
+    print(
+        f"connected {pool.connected()}/{args.n} (all: {ok}); listening {args.duration:.0f} s",
+        flush=True,
+    )
+    time.sleep(min(args.duration, 600.0))
+    print(_summarize(pool.stop_and_collect()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,356 @@
+"""WebSocket fan-out benchmark driver.
+
+For each server variant and each N: start the variant against an embedded redis-server, connect
+N listening clients from separate processes, publish K ~300 B headlines at a fixed rate into the
+Redis Stream, and measure delivery latency (p50/p99/max, and the time until every client had a
+headline), frames lost, server RSS per connection and server CPU. Each (variant, N) is repeated R
+times; the table shows medians. Results go to bench/results/fanout.json (rewritten after each run).
+
+    .venv/bin/python -m bench.fanout                        # floor+socketio, N=1000,5000, R=3
+    .venv/bin/python -m bench.fanout --variants floor --n 1000 --repeats 1
+    .venv/bin/python -m bench.fanout --with-10k             # adds N=10000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from pathlib import Path
+from typing import Any
+
+from bench.clients import ClientPool, ClientSpec, WorkerResult
+from bench.procstat import CpuMeter, MachineMeter, tree_pids, tree_rss_kib
+from bench.publisher import publish, publish_warmup
+from bench.redis_embedded import EmbeddedRedis
+from bench.variants import REPO_ROOT, VARIANTS, LaunchContext, Variant
+
+RESULTS = REPO_ROOT / "bench/results/fanout.json"
+MEDIAN_FIELDS = (
+    "connected",
+    "p50_ms",
+    "p99_ms",
+    "max_ms",
+    "reach_all_p50_ms",
+    "reach_all_p99_ms",
+    "lost",
+    "lost_pct",
+    "clients_with_loss",
+    "duplicates",
+    "rss_per_conn_kib",
+    "rss_base_mib",
+    "server_cpu_pct",
+    "client_cpu_pct",
+    "other_cpu_pct",
+    "publish_slip_max_ms",
+    "connect_s",
+)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """Wait until something accepts TCP connections on *port*; fail if *proc* exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server did not listen on {port} within {timeout_s:.0f} s")
+
+
+def start_server(variant: Variant, ctx: LaunchContext, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start the variant's server subprocess (stdout/stderr to *log_path*) and wait for its port."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", **variant.env(ctx))
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            variant.command(ctx), cwd=ctx.repo_root, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_port(ctx.port, proc)
+    except RuntimeError:
+        stop_server(proc)
+        raise
+    return proc
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server, SIGKILL it after 5 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def percentile(sorted_values: list[int] | list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (NaN when empty)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(q * len(sorted_values) + 0.5) - 1))
+    return float(sorted_values[rank])
+
+
+def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -> dict[str, Any]:
+    """Latency percentiles, per-headline reach-all times and losses from the workers' results."""
+    lat = sorted(x for r in results for x in array("q", r.latencies_ns))
+    seq_max: dict[int, int] = {}
+    seq_count: dict[int, int] = {}
+    for r in results:
+        for seq, value in r.seq_max_ns.items():
+            seq_max[seq] = max(value, seq_max.get(seq, 0))
+        for seq, count in r.seq_count.items():
+            seq_count[seq] = seq_count.get(seq, 0) + count
+    reach_all = sorted(seq_max[s] for s in range(events) if seq_count.get(s, 0) >= connected > 0)
+    expected = connected * events
+    per_client = [c for r in results for c in r.per_client]
+    return {
+        "expected": expected,
+        "received": len(lat),
+        "lost": expected - len(lat),
+        "lost_pct": 100.0 * (expected - len(lat)) / expected if expected else float("nan"),
+        "clients_with_loss": sum(1 for c in per_client if c < events)
+        - (len(per_client) - connected),
+        "duplicates": sum(r.duplicates for r in results),
+        "closed_early": sum(r.closed_early for r in results),
+        "p50_ms": percentile(lat, 0.50) / 1e6,
+        "p99_ms": percentile(lat, 0.99) / 1e6,
+        "max_ms": (lat[-1] / 1e6) if lat else float("nan"),
+        "events_reaching_all": len(reach_all),
+        "reach_all_p50_ms": percentile(reach_all, 0.50) / 1e6,
+        "reach_all_p99_ms": percentile(reach_all, 0.99) / 1e6,
+        "slowest_per_event_ms": [round(seq_max.get(s, -1) / 1e6, 2) for s in range(events)],
+    }
+
+
+def run_once(
+    variant: Variant, n: int, redis_srv: EmbeddedRedis, args: argparse.Namespace, label: str
+) -> dict[str, Any]:
+    """One measured run of *variant* with *n* clients; returns a flat result row."""
+    rclient = redis_srv.client()
+    rclient.delete(variant.stream)
+    ctx = LaunchContext(port=free_port(), redis_url=redis_srv.url, stream=variant.stream)
+    log_path = Path(tempfile.mkstemp(prefix=f"bench-{variant.name}-", suffix=".log")[1])
+    server = start_server(variant, ctx, log_path)
+    pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, args.procs)
+    try:
+        time.sleep(0.5)
+        rss_base = tree_rss_kib(server.pid)
+        print(
+            f"{label} server pid {server.pid} on :{ctx.port}, RSS {rss_base / 1024:.1f} MiB; "
+            f"connecting {n} clients",
+            flush=True,
+        )
+        t0 = time.monotonic()
+        pool.start()
+        all_in = pool.wait_connected(timeout_s=30 + n / 100)
+        connect_s = time.monotonic() - t0
+        time.sleep(1.0)
+        connected = pool.connected()
+        rss_conn = tree_rss_kib(server.pid)
+        print(
+            f"{label} connected {connected}/{n} in {connect_s:.1f} s "
+            f"(failed {pool.failed()}, all: {all_in}); "
+            f"RSS {rss_conn / 1024:.1f} MiB",
+            flush=True,
+        )
+        publish_warmup(rclient, variant.stream, variant.write_event, args.warmup, args.interval)
+        time.sleep(0.5)
+        server_cpu, client_cpu = CpuMeter(tree_pids(server.pid)), CpuMeter(pool.pids)
+        machine_cpu = MachineMeter()
+        machine_cpu.start()
+        server_cpu.start()
+        client_cpu.start()
+        print(
+            f"{label} publishing {args.events} headlines every {args.interval * 1000:.0f} ms",
+            flush=True,
+        )
+        slips = publish(rclient, variant.stream, variant.write_event, args.events, args.interval)
+        time.sleep(args.interval)
+        cpu_server, cpu_clients = server_cpu.stop(), client_cpu.stop()
+        cpu_other = max(0.0, machine_cpu.stop() - cpu_server - cpu_clients)
+        drained = pool.wait_received(connected * args.events, args.drain)
+        print(
+            f"{label} received {pool.received()}/{connected * args.events} (drained: {drained})",
+            flush=True,
+        )
+        results = pool.stop_and_collect()
+        rss_after = tree_rss_kib(server.pid)
+    finally:
+        try:
+            pool.terminate()
+        finally:
+            stop_server(server)
+    if len(results) != len(pool.shares):
+        raise RuntimeError(f"only {len(results)} of {len(pool.shares)} client processes reported")
+    row: dict[str, Any] = {
+        "variant": variant.name,
+        "n": n,
+        "connected": connected,
+        "connect_s": connect_s,
+        "events": args.events,
+        "interval_ms": args.interval * 1000,
+        "rss_base_mib": rss_base / 1024,
+        "rss_connected_mib": rss_conn / 1024,
+        "rss_after_mib": rss_after / 1024,
+        "rss_per_conn_kib": (rss_conn - rss_base) / connected if connected else float("nan"),
+        "server_cpu_pct": cpu_server,
+        "client_cpu_pct": cpu_clients,
+        "other_cpu_pct": cpu_other,
+        "publish_slip_max_ms": max(slips, default=0.0) * 1000,
+        "connect_errors": _merge_counts(r.connect_errors for r in results),
+        "server_log": str(log_path),
+    }
+    row.update(delivery_metrics(results, args.events, connected))
+    return row
+
+
+def _merge_counts(dicts: Any) -> dict[str, int]:
+    """Sum several {name: count} dicts."""
+    total: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            total[k] = total.get(k, 0) + v
+    return total
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians over the repeats of one (variant, N)."""
+    out: dict[str, Any] = {"variant": rows[0]["variant"], "n": rows[0]["n"], "repeats": len(rows)}
+    for key in MEDIAN_FIELDS:
+        values = [r[key] for r in rows if r.get(key) == r.get(key)]  # drop NaN
+        out[key] = statistics.median(values) if values else float("nan")
+    return out
+
+
+def format_table(summaries: list[dict[str, Any]]) -> str:
+    """Plain-text table of the summaries."""
+    head = (
+        f"{'variant':<10}{'N':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'all p50':>9}"
+        f"{'lost':>9}{'lost %':>8}"
+        f"{'KiB/conn':>10}{'srv CPU%':>9}{'cli CPU%':>9}{'other%':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for s in summaries:
+        lines.append(
+            f"{s['variant']:<10}{s['n']:>7}{s['p50_ms']:>9.1f}{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}"
+            f"{s['reach_all_p50_ms']:>9.1f}{s['lost']:>9.0f}{s['lost_pct']:>8.2f}{s['rss_per_conn_kib']:>10.1f}"
+            f"{s['server_cpu_pct']:>9.0f}{s['client_cpu_pct']:>9.0f}{s['other_cpu_pct']:>8.0f}"
+        )
+    return "\n".join(lines)
+
+
+def write_results(
+    path: Path,
+    args: argparse.Namespace,
+    runs: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+) -> None:
+    """Write the JSON report (meta, per-run rows, medians)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "host": platform.node(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "args": {k: v for k, v in vars(args).items()},
+    }
+    path.write_text(
+        json.dumps({"meta": meta, "summary": summaries, "runs": runs}, indent=2, default=str) + "\n"
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command line."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--variants", default="floor,socketio", help=f"comma list of {', '.join(VARIANTS)}"
+    )
+    p.add_argument("--n", default="1000,5000", help="comma list of client counts")
+    p.add_argument("--with-10k", action="store_true", help="also run N=10000")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--events", type=int, default=100, help="headlines per run (K)")
+    p.add_argument("--interval", type=float, default=0.1, help="seconds between headlines")
+    p.add_argument("--warmup", type=int, default=3, help="uncounted headlines before measuring")
+    p.add_argument("--procs", type=int, default=2, help="client processes")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=5.0,
+        help="max seconds to wait for stragglers after the last headline",
+    )
+    p.add_argument("--out", type=Path, default=RESULTS)
+    args = p.parse_args(argv)
+    args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
+    args.n_list = [int(x) for x in args.n.split(",") if x.strip()] + (
+        [10000] if args.with_10k else []
+    )
+    unknown = [v for v in args.variant_list if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    if args.events * args.interval > 300:
+        p.error("a run is capped at 300 s of publishing")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every (variant, N, repeat), print progress and the table, write the JSON."""
+    args = parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    summaries: list[dict[str, Any]] = []
+    with EmbeddedRedis() as redis_srv:
+        for name in args.variant_list:
+            variant = VARIANTS[name]
+            reason = variant.unavailable()
+            if reason:
+                print(f"[{name}] skipped: {reason}", flush=True)
+                continue
+            for n in args.n_list:
+                rows = []
+                for rep in range(args.repeats):
+                    label = f"[{name} N={n} {rep + 1}/{args.repeats}]"
+                    row = run_once(variant, n, redis_srv, args, label)
+                    print(
+                        f"{label} p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  "
+                        f"max {row['max_ms']:.1f} ms  "
+                        f"all-reached p50 {row['reach_all_p50_ms']:.1f} ms  lost {row['lost']}  "
+                        f"{row['rss_per_conn_kib']:.1f} KiB/conn  "
+                        f"server CPU {row['server_cpu_pct']:.0f}%  "
+                        f"clients CPU {row['client_cpu_pct']:.0f}%  "
+                        f"other CPU {row['other_cpu_pct']:.0f}%",
+                        flush=True,
+                    )
+                    rows.append(row)
+                    runs.append(row)
+                    write_results(args.out, args, runs, summaries)
+                summaries.append(summarize(rows))
+                write_results(args.out, args, runs, summaries)
+    print()
+    print(format_table(summaries))
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

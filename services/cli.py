@@ -1,0 +1,194 @@
+"""The ``livefeed`` command: one service each, ``up`` for all of them, ``post`` and ``tail``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+
+from pydantic import ValidationError
+
+from shared.logs import configure_logging
+from shared.redis_server import EmbeddedRedis, is_running, socket_url
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("livefeed")
+
+SERVICES = ("ingest", "worker", "feed", "push")
+
+
+@contextmanager
+def redis_for(settings: Settings) -> Iterator[str]:
+    """The Redis URL to use: the configured one, a running embedded one, or a new embedded one."""
+    if settings.redis_url:
+        yield settings.redis_url
+        return
+    if is_running(settings.data_dir):
+        yield socket_url(settings.data_dir)
+        return
+    with EmbeddedRedis(settings.data_dir) as embedded:
+        yield embedded.url
+
+
+def _run_uvicorn(service: str, settings: Settings) -> None:
+    import uvicorn  # noqa: PLC0415 - only the HTTP services need it
+
+    with redis_for(settings) as url:
+        if service == "ingest":
+            from services.ingest.app import create_app  # noqa: PLC0415
+
+            port = settings.ingest_port
+        else:
+            from services.feed.app import create_app  # type: ignore[assignment]  # noqa: PLC0415
+
+            port = settings.feed_port
+        app = create_app(settings, url)
+        config = uvicorn.Config(
+            app,
+            host=settings.host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+            backlog=4096,
+        )
+        uvicorn.Server(config).run()
+
+
+def run_service(service: str) -> int:
+    """Run one service in the foreground until SIGTERM/SIGINT."""
+    settings = get_settings()
+    configure_logging(settings, service)
+    if service in {"ingest", "feed"}:
+        _run_uvicorn(service, settings)
+    elif service == "worker":
+        from services.feed.worker import run_worker  # noqa: PLC0415
+
+        with redis_for(settings) as url:
+            run_worker(settings, url)
+    elif service == "push":
+        from services.push.server import serve_push  # noqa: PLC0415
+
+        with redis_for(settings) as url:
+            asyncio.run(serve_push(settings, url))
+    return 0
+
+
+def up() -> int:
+    """Embedded Redis (unless LIVEFEED_REDIS_URL is set) and every service, until Ctrl-C."""
+    settings = get_settings()
+    configure_logging(settings, "up")
+    env = dict(os.environ)
+    token = None
+    if not settings.ingest_tokens:
+        token = f"dev-{secrets.token_urlsafe(18)}"
+        env["LIVEFEED_INGEST_TOKENS"] = token
+    stop_requested = False
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+    with redis_for(settings) as url:
+        env["LIVEFEED_REDIS_URL"] = url
+        children = {
+            name: subprocess.Popen(
+                [sys.executable, "-m", "services.cli", name],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
+            )
+            for name in SERVICES
+        }
+        _print_banner(settings, url, token)
+        failed = None
+        while not stop_requested and failed is None:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    failed = name
+                    break
+            time.sleep(0.2)
+        if failed:
+            log.error("%s exited with %s; stopping everything", failed, children[failed].returncode)
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for name, child in children.items():
+            try:
+                child.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("%s did not stop in time; killing it", name)
+                child.kill()
+                child.wait()
+    log.info("stopped")
+    return 1 if failed else 0
+
+
+def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None:
+    ingest = f"http://{settings.host}:{settings.ingest_port}"
+    lines = [
+        "",
+        "livefeed is up",
+        f"  live page   {settings.feed_url}/",
+        f"  timeline    {settings.feed_url}/v1/timeline",
+        f"  ingest      {ingest}/v1/articles",
+        f"  stream      {settings.push_url}/v1/stream",
+        f"  redis       {redis_url}" + ("" if settings.redis_url else "  (embedded)"),
+    ]
+    if token:
+        lines.append(f"  dev token   {token}")
+        lines.append(f"  try         LIVEFEED_TOKEN={token} livefeed post examples/seed.json")
+    lines.append("  Ctrl-C stops everything")
+    print("\n".join(lines), flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(prog="livefeed", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run everything (embedded Redis unless LIVEFEED_REDIS_URL is set)")
+    for name in SERVICES:
+        sub.add_parser(name, help=f"run the {name} service alone")
+    post = sub.add_parser("post", help="post JSON, ninjs, RSS or Atom to ingest")
+    post.add_argument("file", help="a file, or - for standard input")
+    post.add_argument("--token", help="bearer token (default: $LIVEFEED_TOKEN)")
+    post.add_argument("--url", help="ingest base URL (default: from the settings)")
+    post.add_argument("--content-type", help="override format detection")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``livefeed`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        get_settings()
+    except ValidationError as exc:
+        print(f"livefeed: bad configuration:\n{exc}", file=sys.stderr)
+        return 2
+    if args.command == "up":
+        return up()
+    if args.command in SERVICES:
+        return run_service(args.command)
+    if args.command == "post":
+        from services.commands.post import post_command  # noqa: PLC0415
+
+        return post_command(args, get_settings())
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

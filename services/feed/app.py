@@ -1,0 +1,142 @@
+"""The feed service: the timeline API, single articles, and (later) feeds and the live page."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from services.feed.store import Cursor, TimelineReader
+from services.feed.timeline import group_by_day, localize
+from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
+from shared.models import ID_PATTERN
+from shared.settings import Settings
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_ID = re.compile(ID_PATTERN)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+
+
+def _bad_query(name: str, reason: str) -> ProblemError:
+    return ProblemError(400, f"query parameter '{name}' {reason}",
+                        errors=[{"field": name, "reason": reason}])
+
+
+class Feed:
+    """Request handlers; holds the Redis client opened in the lifespan."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.client: aredis.Redis | None = None
+        self.reader: TimelineReader | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Open the Redis client for the app's lifetime."""
+        self.client = aredis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+        )
+        self.reader = TimelineReader(self.client, self.settings)
+        try:
+            yield
+        finally:
+            await self.client.aclose()
+
+    @property
+    def store(self) -> TimelineReader:
+        assert self.reader is not None, "used outside the lifespan"
+        return self.reader
+
+    async def timeline(self, request: Request) -> Response:
+        """``GET /v1/timeline?limit=&before=&section=&label=``: day-grouped, newest first."""
+        query = request.query_params
+        raw_limit = query.get("limit", str(DEFAULT_LIMIT))
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise _bad_query("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+        before: Cursor | None = None
+        if "before" in query:
+            try:
+                before = Cursor.decode(query["before"])
+            except ValueError as exc:
+                raise _bad_query("before", str(exc)) from exc
+        section = query.get("section") or None
+        if section is not None and not _SLUG.match(section):
+            raise _bad_query("section", "must be a section slug")
+        label = query.get("label") or None
+        if label is not None and not _LABEL.match(label):
+            raise _bad_query("label", "must be 1-32 letters, digits or '-'")
+        try:
+            page = await self.store.page(
+                limit=int(raw_limit),
+                before=before,
+                section=section,
+                label=label.lower() if label else None,
+            )
+        except RedisError as exc:
+            raise ProblemError(503, "the timeline store (Redis) is unreachable",
+                               headers={"Retry-After": "5"}) from exc
+        body = {
+            "days": group_by_day(page.headlines, self.settings.zone),
+            "next": page.next.encode() if page.next else None,
+            "event_id": page.event_id,
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-cache"})
+
+    async def article(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}``: one live headline."""
+        article_id = request.path_params["article_id"]
+        if not _ID.match(article_id):
+            raise ProblemError(404, "no such article")
+        try:
+            headline = await self.store.article(article_id)
+        except RedisError as exc:
+            raise ProblemError(503, "the timeline store (Redis) is unreachable",
+                               headers={"Retry-After": "5"}) from exc
+        if headline is None:
+            raise ProblemError(404, "no such article",
+                               errors=[{"field": "id", "reason": "unknown or retracted"}])
+        return JSONResponse(localize(headline, self.settings.zone),
+                            headers={"Cache-Control": "no-cache"})
+
+    async def healthz(self, request: Request) -> Response:
+        """The process is up."""
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(self, request: Request) -> Response:
+        """Ready when Redis answers; 503 otherwise."""
+        assert self.client is not None
+        try:
+            await self.client.ping()
+        except RedisError:
+            return JSONResponse({"status": "unavailable", "redis": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ready", "redis": "ok"})
+
+
+def create_app(settings: Settings, redis_url: str) -> Starlette:
+    """The feed ASGI app."""
+    feed = Feed(settings, redis_url)
+    routes = [
+        Route("/v1/timeline", feed.timeline, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),
+        Route("/healthz", feed.healthz, methods=["GET"]),
+        Route("/readyz", feed.readyz, methods=["GET"]),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=[Middleware(RequestLogMiddleware)],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=feed.lifespan,
+    )

@@ -1,0 +1,77 @@
+"""RQ job functions run by the feed worker. Ingest enqueues them by dotted path with JSON args."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+from rq import get_current_job
+
+from services.feed.store import RELEASE_OP, TimelineWriter, retract_op, upsert_op
+from shared.models import Article
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+_writers: dict[int, TimelineWriter] = {}
+
+
+def _writer(client: redis.Redis, settings: Settings) -> TimelineWriter:
+    """One writer (with its registered script) per Redis client of this process."""
+    writer = _writers.get(id(client))
+    if writer is None or writer.client is not client:
+        writer = _writers[id(client)] = TimelineWriter(client, settings)
+    return writer
+
+
+def _connection() -> redis.Redis:
+    job = get_current_job()
+    if job is None:
+        raise RuntimeError("livefeed jobs run inside an RQ worker")
+    connection: redis.Redis = job.connection
+    return connection
+
+
+def build_ops(
+    items: list[dict[str, Any]], settings: Settings, request_id: str = ""
+) -> list[dict[str, Any]]:
+    """Turn queued items into store operations, validating each article again.
+
+    Ingest has validated them already; checking again here means a job that was written by
+    anything else can never put an invalid headline on a reader's page.
+    """
+    ops: list[dict[str, Any]] = []
+    for item in items:
+        if item.get("op") == "retract":
+            ops.append(retract_op(str(item["id"]), request_id))
+            continue
+        try:
+            article = Article.model_validate(item["article"])
+        except (ValidationError, KeyError) as exc:
+            raise ValueError(f"queued item is not a valid article: {exc}") from exc
+        ops.append(upsert_op(article, settings, request_id))
+    return ops
+
+
+def apply(items: list[dict[str, Any]], request_id: str = "") -> list[dict[str, Any]]:
+    """Apply one request's items to the timeline in one atomic step; return each outcome.
+
+    Safe to run twice: a repeated write is ``unchanged`` and appends no event.
+    """
+    settings = get_settings()
+    writer = _writer(_connection(), settings)
+    outcomes = writer.apply(build_ops(items, settings, request_id))
+    log.info(
+        "applied %d item(s)",
+        len(outcomes),
+        extra={"request_id": request_id, "outcomes": ",".join(o["outcome"] for o in outcomes)},
+    )
+    return outcomes
+
+
+def release_embargoes(client: redis.Redis, settings: Settings) -> list[dict[str, Any]]:
+    """Publish every embargoed article whose time has come (and trim the window)."""
+    return _writer(client, settings).apply([RELEASE_OP])

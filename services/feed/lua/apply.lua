@@ -1,0 +1,176 @@
+-- Apply a batch of article writes in one atomic step: the timeline and the event log never
+-- disagree, and a re-run of the same batch (a worker killed mid-job) changes nothing.
+--
+-- KEYS[1] timeline zset   KEYS[2] events stream   KEYS[3] events horizon   KEYS[4] embargo zset
+-- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
+-- ARGV[4] now (ms)  ARGV[5] oldest published ms kept (0: no age limit)  ARGV[6] max items
+-- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] JSON array of operations
+-- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
+
+local TIMELINE, EVENTS, HORIZON, EMBARGO = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
+local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
+local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local ops = cjson.decode(ARGV[9])
+
+-- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
+local function int(n)
+  return string.format('%.0f', n)
+end
+
+local function split(csv)
+  local out = {}
+  if csv then for part in string.gmatch(csv, '[^,]+') do out[#out + 1] = part end end
+  return out
+end
+
+local function union(a, b)
+  local seen, out = {}, {}
+  for _, list in ipairs({a, b}) do
+    for _, v in ipairs(list) do
+      if not seen[v] then seen[v] = true; out[#out + 1] = v end
+    end
+  end
+  return table.concat(out, ',')
+end
+
+local function unindex(id, section, labels_csv)
+  redis.call('ZREM', TIMELINE, id)
+  if section and section ~= '' then redis.call('ZREM', SPREFIX .. section, id) end
+  for _, l in ipairs(split(labels_csv)) do redis.call('ZREM', LPREFIX .. l, id) end
+end
+
+local function index(id, pub, section, labels_csv)
+  local score = int(pub)
+  redis.call('ZADD', TIMELINE, score, id)
+  if section ~= '' then redis.call('ZADD', SPREFIX .. section, score, id) end
+  for _, l in ipairs(split(labels_csv)) do redis.call('ZADD', LPREFIX .. l, score, id) end
+end
+
+-- Append one event; remember the newest id that trimming drops, so that a subscriber asking
+-- to resume from before it is told to reset instead of silently missing events.
+local function emit(kind, id, sections, labels, headline, rid)
+  local overflow = redis.call('XLEN', EVENTS) + 1 - MAXLEN
+  if overflow > 0 then
+    local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
+    if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
+  end
+  return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
+    'type', kind, 'id', id, 'sections', sections, 'labels', labels,
+    'headline', headline, 'rid', rid or '')
+end
+
+local function retraction_headline(id)
+  return cjson.encode({id = id})
+end
+
+local results = {}
+
+local function upsert(op)
+  local key = APREFIX .. op.id
+  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels')
+  local state = cur[3]
+  if cur[1] then
+    local sv, su = tonumber(cur[1]), tonumber(cur[2])
+    if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
+    if op.v == sv and op.u == su then return {id = op.id, outcome = 'unchanged'} end
+  end
+  local old_section, old_labels = cur[4] or '', cur[5] or ''
+  if state == 'live' then unindex(op.id, old_section, old_labels) end
+  if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
+
+  if MIN_MS > 0 and op.pub < MIN_MS then
+    -- Older than the rolling window: it would fall off at once, so it is not stored.
+    redis.call('DEL', key)
+    if state == 'live' then
+      local eid = emit('retracted', op.id, old_section, old_labels, retraction_headline(op.id), op.rid)
+      return {id = op.id, outcome = 'expired', event_id = eid}
+    end
+    return {id = op.id, outcome = 'expired'}
+  end
+
+  local embargoed = op.embargo > NOW
+  redis.call('HSET', key, 'doc', op.doc, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
+    'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
+    'state', embargoed and 'embargoed' or 'live')
+  redis.call('PERSIST', key)
+  local sections = union(split(old_section), split(op.section))
+  local labels = union(split(old_labels), split(op.labels))
+  if embargoed then
+    redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
+    if state == 'live' then
+      -- An embargo added to a live article takes it off every reader's page.
+      local eid = emit('retracted', op.id, sections, labels, retraction_headline(op.id), op.rid)
+      return {id = op.id, outcome = 'embargoed', event_id = eid}
+    end
+    return {id = op.id, outcome = 'embargoed'}
+  end
+  index(op.id, op.pub, op.section, op.labels)
+  local kind = (state == 'live') and 'updated' or 'published'
+  local eid = emit(kind, op.id, sections, labels, op.doc, op.rid)
+  return {id = op.id, outcome = kind, event_id = eid}
+end
+
+local function retract(op)
+  local key = APREFIX .. op.id
+  local cur = redis.call('HMGET', key, 'state', 'section', 'labels')
+  local state = cur[1]
+  if not state or state == 'retracted' then return {id = op.id, outcome = 'not_found'} end
+  if state == 'live' then unindex(op.id, cur[2], cur[3]) end
+  if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
+  -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
+  redis.call('HDEL', key, 'doc', 'embargo')
+  redis.call('HSET', key, 'state', 'retracted')
+  redis.call('EXPIRE', key, TOMB_TTL)
+  if state == 'live' then
+    local eid = emit('retracted', op.id, cur[2] or '', cur[3] or '', retraction_headline(op.id), op.rid)
+    return {id = op.id, outcome = 'retracted', event_id = eid}
+  end
+  return {id = op.id, outcome = 'retracted'}
+end
+
+-- Embargoed articles whose time has come go live, pushed as published.
+local function release_due()
+  local due = redis.call('ZRANGEBYSCORE', EMBARGO, '-inf', NOW, 'LIMIT', 0, 500)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', EMBARGO, id)
+    local key = APREFIX .. id
+    local cur = redis.call('HMGET', key, 'state', 'pub', 'section', 'labels', 'doc')
+    if cur[1] == 'embargoed' then
+      redis.call('HSET', key, 'state', 'live')
+      index(id, tonumber(cur[2]), cur[3], cur[4])
+      local eid = emit('published', id, cur[3], cur[4], cur[5], '')
+      results[#results + 1] = {id = id, outcome = 'published', event_id = eid}
+    end
+  end
+end
+
+local function remove_item(id)
+  local key = APREFIX .. id
+  local cur = redis.call('HMGET', key, 'section', 'labels')
+  unindex(id, cur[1], cur[2])
+  redis.call('DEL', key)
+end
+
+for _, op in ipairs(ops) do
+  if op.op == 'upsert' then results[#results + 1] = upsert(op)
+  elseif op.op == 'retract' then results[#results + 1] = retract(op)
+  elseif op.op == 'release' then release_due()
+  else return redis.error_reply('unknown operation ' .. tostring(op.op)) end
+end
+
+-- The rolling window: age first, then count. Bounded per call so a script never runs long.
+if MIN_MS > 0 then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', TIMELINE, '-inf', '(' .. MIN_MS, 'LIMIT', 0, 1000)) do
+    remove_item(id)
+  end
+end
+local excess = redis.call('ZCARD', TIMELINE) - MAX_ITEMS
+if excess > 0 then
+  for _, id in ipairs(redis.call('ZRANGE', TIMELINE, 0, math.min(excess, 1000) - 1)) do
+    remove_item(id)
+  end
+end
+
+if #results == 0 then return '[]' end
+return cjson.encode(results)

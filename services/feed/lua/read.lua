@@ -1,0 +1,47 @@
+-- Read one page of the timeline and the last event id in one atomic step, so that a client
+-- subscribing "since" that id misses nothing and sees nothing twice.
+--
+-- KEYS[1] the index to page (timeline, a section or a label zset)   KEYS[2] events stream
+-- ARGV[1] article key prefix  ARGV[2] oldest published ms shown (0: no age limit)
+-- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
+-- ARGV[6] section the items must also be in ('' for any)
+-- Returns {event_id, {doc, ...}, next_score, next_id} (next_* empty when there is no more).
+
+local INDEX, EVENTS = KEYS[1], KEYS[2]
+local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])
+local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
+local LIMIT, SECTION = tonumber(ARGV[5]), ARGV[6]
+
+local max = '+inf'
+if CURSOR_SCORE ~= '' then max = CURSOR_SCORE end
+local min = '-inf'
+if MIN_MS > 0 then min = tostring(MIN_MS) end
+
+local docs, last_score, last_id = {}, '', ''
+local more = false
+local offset, chunk = 0, LIMIT + 1
+while not more do
+  local batch = redis.call('ZREVRANGEBYSCORE', INDEX, max, min, 'WITHSCORES', 'LIMIT', offset, chunk)
+  if #batch == 0 then break end
+  offset = offset + #batch / 2
+  for i = 1, #batch, 2 do
+    local id, score = batch[i], batch[i + 1]
+    -- Items sharing the cursor's score sort by id (descending): skip those already shown.
+    local seen = CURSOR_SCORE ~= '' and tonumber(score) == tonumber(CURSOR_SCORE) and id >= CURSOR_ID
+    if not seen then
+      local fields = redis.call('HMGET', APREFIX .. id, 'doc', 'section', 'state')
+      if fields[1] and fields[3] == 'live' and (SECTION == '' or fields[2] == SECTION) then
+        if #docs == LIMIT then more = true; break end
+        docs[#docs + 1] = fields[1]
+        last_score, last_id = score, id
+      end
+    end
+  end
+  chunk = 200
+end
+
+local latest = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)
+local event_id = '0-0'
+if #latest > 0 then event_id = latest[1][1] end
+if not more then last_score, last_id = '', '' end
+return {event_id, docs, last_score, last_id}

@@ -1,0 +1,175 @@
+"""The timeline store: articles, indexes and the event log, changed only by Lua scripts.
+
+Writes (the worker) and reads (the feed API) each run as one script call, so the timeline and
+the event log are always seen in agreement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import orjson
+import redis
+import redis.asyncio as aredis
+
+from shared import keys
+from shared.dates import now_ms, to_ms
+from shared.models import Article
+from shared.settings import Settings
+
+TOMBSTONE_TTL_S = 7 * 24 * 3600  # a retraction is remembered this long against late copies
+
+
+def _script(name: str) -> str:
+    return resources.files("services.feed.lua").joinpath(name).read_text(encoding="utf-8")
+
+
+APPLY_LUA = _script("apply.lua")
+READ_LUA = _script("read.lua")
+
+
+def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dict[str, Any]:
+    """The operation the apply script takes for a create or update."""
+    version, moment = article.rank()
+    headline = article.headline(settings.zone)
+    return {
+        "op": "upsert",
+        "id": article.id,
+        "v": version,
+        "u": moment,
+        "pub": to_ms(article.published_at),
+        "section": article.section or "",
+        # Indexed labels include the derived "breaking", so ?label=breaking works everywhere.
+        "labels": ",".join(headline["labels"]),
+        "doc": orjson.dumps(headline).decode(),
+        "embargo": to_ms(article.embargoed_until) if article.embargoed_until else 0,
+        "rid": request_id,
+    }
+
+
+def retract_op(article_id: str, request_id: str = "") -> dict[str, Any]:
+    """The operation the apply script takes for a retraction."""
+    return {"op": "retract", "id": article_id, "rid": request_id}
+
+
+RELEASE_OP: dict[str, Any] = {"op": "release"}
+
+
+def window_floor_ms(settings: Settings, now: int | None = None) -> int:
+    """The oldest publication time the rolling window keeps (0 when there is no age limit)."""
+    if settings.window_days == 0:
+        return 0
+    return (now or now_ms()) - settings.window_days * 86_400_000
+
+
+class TimelineWriter:
+    """Applies batches of operations atomically (used by the RQ worker)."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._apply = client.register_script(APPLY_LUA)
+
+    def apply(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Apply ``ops`` in one script call; return one outcome per upsert/retract."""
+        now = now_ms()
+        raw = self._apply(
+            keys=[keys.TIMELINE, keys.EVENTS, keys.EVENTS_HORIZON, keys.EMBARGO],
+            args=[
+                keys.ARTICLE_PREFIX,
+                keys.SECTION_PREFIX,
+                keys.LABEL_PREFIX,
+                now,
+                window_floor_ms(self.settings, now),
+                self.settings.max_items,
+                self.settings.stream_maxlen,
+                TOMBSTONE_TTL_S,
+                json.dumps(ops, separators=(",", ":")),
+            ],
+        )
+        result: list[dict[str, Any]] = json.loads(raw)
+        return result
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where "More news" continues: just below this (published ms, id)."""
+
+    score: int
+    article_id: str
+
+    def encode(self) -> str:
+        """The opaque ``next`` value handed to clients."""
+        return f"{self.score}~{self.article_id}"
+
+    @classmethod
+    def decode(cls, raw: str) -> Cursor:
+        """Parse a ``before`` value; raises ValueError when it is not one we made."""
+        score, sep, article_id = raw.partition("~")
+        if not sep or not score.isdigit() or not article_id or len(article_id) > 200:
+            raise ValueError("not a cursor from a previous 'next'")
+        return cls(int(score), article_id)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of headlines, newest first, and the last event it reflects."""
+
+    event_id: str
+    headlines: list[dict[str, Any]]
+    next: Cursor | None
+
+
+class TimelineReader:
+    """Reads pages of the timeline (used by the feed API)."""
+
+    def __init__(self, client: aredis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._read = client.register_script(READ_LUA)
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        before: Cursor | None = None,
+        section: str | None = None,
+        label: str | None = None,
+    ) -> Page:
+        """One page of the (optionally filtered) timeline with the event id read atomically."""
+        if label:
+            index, also_section = keys.label(label), section or ""
+        elif section:
+            index, also_section = keys.section(section), ""
+        else:
+            index, also_section = keys.TIMELINE, ""
+        event_id, docs, next_score, next_id = await self._read(
+            keys=[index, keys.EVENTS],
+            args=[
+                keys.ARTICLE_PREFIX,
+                window_floor_ms(self.settings),
+                str(before.score) if before else "",
+                before.article_id if before else "",
+                limit,
+                also_section,
+            ],
+        )
+        cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
+        return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor)
+
+    async def article(self, article_id: str) -> dict[str, Any] | None:
+        """One live article's headline, or None (unknown, embargoed, retracted or expired)."""
+        doc, state, pub = await self.client.hmget(keys.article(article_id), "doc", "state", "pub")
+        if doc is None or _text(state) != "live":
+            return None
+        if pub is not None and int(_text(pub)) < window_floor_ms(self.settings):
+            return None
+        headline: dict[str, Any] = orjson.loads(doc)
+        return headline
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value

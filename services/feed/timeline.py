@@ -1,0 +1,32 @@
+"""Grouping headlines by day in the newsroom's zone, as the seed page's "News" column does."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from shared.dates import day_key, day_label, local_time
+
+
+def localize(headline: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
+    """Set ``date``/``time``/``published_at`` in ``zone`` (stored docs may predate a zone change)."""
+    local = datetime.fromisoformat(headline["published_at"]).astimezone(zone)
+    return {
+        **headline,
+        "published_at": local.isoformat(),
+        "date": day_key(local),
+        "time": local_time(local),
+    }
+
+
+def group_by_day(headlines: list[dict[str, Any]], zone: ZoneInfo) -> list[dict[str, Any]]:
+    """Newest-first headlines → ``[{"date", "label", "items"}]``, one entry per local day."""
+    days: list[dict[str, Any]] = []
+    for headline in headlines:
+        item = localize(headline, zone)
+        if not days or days[-1]["date"] != item["date"]:
+            local = datetime.fromisoformat(item["published_at"])
+            days.append({"date": item["date"], "label": day_label(local), "items": []})
+        days[-1]["items"].append(item)
+    return days

@@ -1,0 +1,162 @@
+"""The ingest service's OpenAPI 3.1 document, built from the Article model."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from shared.models import Article
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _responses(*statuses: int) -> dict[str, Any]:
+    described = {
+        "400": "Body is not valid JSON",
+        "401": "No bearer token",
+        "403": "Token not allowed",
+        "404": "Unknown",
+        "413": "Body or batch too large",
+        "415": "Unsupported content type",
+        "422": "Invalid field(s)",
+        "503": "Redis unreachable: nothing accepted",
+    }
+    return {
+        str(code): {
+            "description": described[str(code)],
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        }
+        for code in statuses
+    }
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI description of ``/v1/articles`` and ``/v1/jobs``."""
+    article_schema = Article.model_json_schema(ref_template="#/components/schemas/{model}")
+    defs = article_schema.pop("$defs", {})
+    accepted = {
+        "202": {
+            "description": "Queued durably; one result per item",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+        }
+    }
+    security = [{"bearer": []}]
+    body = {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/Article"},
+                        {"$ref": "#/components/schemas/Batch"},
+                    ]
+                }
+            }
+        },
+    }
+    id_param = {
+        "name": "article_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": article_schema["properties"]["id"]["pattern"]},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "livefeed ingest", "version": "1"},
+        "paths": {
+            "/v1/articles": {
+                "post": {
+                    "summary": "Post one article or a batch",
+                    "security": security,
+                    "requestBody": body,
+                    "responses": {**accepted, **_responses(400, 401, 403, 413, 415, 422, 503)},
+                }
+            },
+            "/v1/articles/{article_id}": {
+                "put": {
+                    "summary": "Create or replace an article",
+                    "security": security,
+                    "parameters": [id_param],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/Article"}
+                            }
+                        },
+                    },
+                    "responses": {**accepted, **_responses(400, 401, 403, 413, 415, 422, 503)},
+                },
+                "delete": {
+                    "summary": "Retract an article",
+                    "security": security,
+                    "parameters": [id_param],
+                    "responses": {**accepted, **_responses(401, 403, 422, 503)},
+                },
+            },
+            "/v1/jobs/{job_id}": {
+                "get": {
+                    "summary": "Where a queued request is, and each item's outcome",
+                    "security": security,
+                    "parameters": [
+                        {"name": "job_id", "in": "path", "required": True,
+                         "schema": {"type": "string"}}
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "The job",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        },
+                        **_responses(401, 403, 404, 503),
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                **defs,
+                "Article": article_schema,
+                "Batch": {
+                    "type": "object",
+                    "required": ["articles"],
+                    "properties": {
+                        "articles": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {"$ref": "#/components/schemas/Article"},
+                        }
+                    },
+                },
+                "Accepted": {
+                    "type": "object",
+                    "properties": {
+                        "request_id": {"type": "string"},
+                        "job_id": {"type": "string"},
+                        "status_url": {"type": "string"},
+                        "results": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Problem": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "field": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    }

@@ -1,0 +1,54 @@
+"""Handing accepted items to the feed worker: one RQ job per request, JSON payload."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from rq import Queue, Retry
+from rq.exceptions import NoSuchJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
+
+from shared import keys
+from shared.settings import Settings
+
+RESULT_TTL_S = 24 * 3600
+FAILURE_TTL_S = 7 * 24 * 3600
+
+
+class Enqueuer:
+    """Enqueues apply jobs by dotted path; never imports the feed service."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self.queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+
+    def enqueue(self, items: list[dict[str, Any]], request_id: str) -> str:
+        """Queue one job carrying ``items``; returns once Redis holds it (raises RedisError)."""
+        retries = self.settings.job_retries
+        job = self.queue.enqueue_call(
+            keys.APPLY_JOB,
+            kwargs={"items": items, "request_id": request_id},
+            result_ttl=RESULT_TTL_S,
+            failure_ttl=FAILURE_TTL_S,
+            description=f"apply {len(items)} item(s) of request {request_id}",
+            retry=Retry(max=retries, interval=[1, 5, 15][:retries] or 1) if retries else None,
+        )
+        return str(job.id)
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        """Where a queued job is and, once applied, each item's outcome; None if unknown."""
+        try:
+            job = Job.fetch(job_id, connection=self.client, serializer=JSONSerializer)
+        except NoSuchJobError:
+            return None
+        status = job.get_status(refresh=False)
+        state = status.value if status is not None else "unknown"
+        report: dict[str, Any] = {"job_id": job.id, "status": state}
+        if state == "finished":
+            report["results"] = job.return_value()
+        elif state == "failed":
+            report["error"] = "the job failed after its retries; ops can requeue it"
+        return report

@@ -1,0 +1,81 @@
+"""Event ids and frames: what the push service reads from the stream and writes to clients."""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from websockets.frames import Frame, Opcode
+
+_EVENT_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
+KINDS = frozenset({b"published", b"updated", b"retracted"})
+
+
+class EventId(NamedTuple):
+    """A Redis Stream id (``1729781700000-0``), ordered as Redis orders them."""
+
+    ms: int
+    seq: int
+
+    @classmethod
+    def parse(cls, raw: str | bytes) -> EventId:
+        """Parse ``ms-seq`` (or a bare ``ms``); raises ValueError otherwise."""
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        match = _EVENT_ID.match(text)
+        if match is None:
+            raise ValueError("not an event id like '1729781700000-0'")
+        return cls(int(match.group(1)), int(match.group(2) or 0))
+
+    def __str__(self) -> str:
+        return f"{self.ms}-{self.seq}"
+
+
+ZERO = EventId(0, 0)
+
+
+class Event(NamedTuple):
+    """One stream entry, with its text frame prepared once for every client."""
+
+    id: EventId
+    sections: tuple[str, ...]
+    labels: tuple[str, ...]
+    text: bytes  # the JSON frame, UTF-8
+    wire: bytes  # the same as a complete unmasked WebSocket text frame
+
+    @classmethod
+    def from_entry(cls, raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
+        """Build from an XREAD/XRANGE entry written by the feed worker's apply script."""
+        kind = fields.get(b"type", b"")
+        if kind not in KINDS:
+            raise ValueError(f"unknown event type {kind!r}")
+        text = b"".join(
+            (b'{"type":"', kind, b'","event_id":"', raw_id, b'","headline":',
+             fields.get(b"headline", b"null"), b"}")
+        )  # fmt: skip
+        return cls(
+            id=EventId.parse(raw_id),
+            sections=_csv(fields.get(b"sections", b"")),
+            labels=_csv(fields.get(b"labels", b"")),
+            text=text,
+            wire=wire_frame(text),
+        )
+
+    def matches(self, section: str | None, label: str | None) -> bool:
+        """Whether a subscriber filtering on ``section``/``label`` wants this event."""
+        return (section is None or section in self.sections) and (
+            label is None or label in self.labels
+        )
+
+
+def _csv(raw: bytes) -> tuple[str, ...]:
+    return tuple(part for part in raw.decode().split(",") if part)
+
+
+def wire_frame(text: bytes) -> bytes:
+    """A server-to-client text frame (unmasked, uncompressed), serialized once for everyone."""
+    return Frame(Opcode.TEXT, text).serialize(mask=False)
+
+
+def control_frame(text: str) -> bytes:
+    """A ``hello``/``reset`` message as a ready frame."""
+    return wire_frame(text.encode())

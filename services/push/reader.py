@@ -1,0 +1,74 @@
+"""The one Redis Stream reader of a push process: XREAD BLOCK, then fan out to the hub."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from services.push.events import ZERO, Event, EventId
+from services.push.hub import Hub
+from shared import keys
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 5_000
+BATCH = 1_000
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+class StreamReader:
+    """Reads events in order from where it stopped, through Redis outages, forever."""
+
+    def __init__(self, client: aredis.Redis, hub: Hub) -> None:
+        self.client = client
+        self.hub = hub
+        self.connected = False
+        self.reconnects = 0
+        self.ready = asyncio.Event()
+
+    async def latest_id(self) -> EventId:
+        """The newest event id in the stream (0-0 when there is none)."""
+        newest = await self.client.xrevrange(keys.EVENTS, "+", "-", count=1)
+        return EventId.parse(newest[0][0]) if newest else ZERO
+
+    async def run(self) -> None:
+        """Start from the newest event, then deliver every later one, retrying with backoff."""
+        failures = 0
+        while True:
+            try:
+                if self.hub.last_id is None:
+                    self.hub.last_id = await self.latest_id()
+                    self.ready.set()
+                response = await self.client.xread(
+                    {keys.EVENTS: str(self.hub.last_id)}, block=BLOCK_MS, count=BATCH
+                )
+            except (RedisError, OSError) as exc:
+                if self.connected or failures == 0:
+                    log.warning("stream reader lost Redis, retrying: %s", exc)
+                self.connected = False
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                failures += 1
+                await asyncio.sleep(delay)
+                continue
+            if not self.connected:
+                if failures:
+                    self.reconnects += 1
+                    log.info("stream reader reconnected", extra={"after": str(self.hub.last_id)})
+                self.connected = True
+                failures = 0
+            for _stream, entries in response or ():
+                for raw_id, fields in entries:
+                    self._deliver(raw_id, fields)
+
+    def _deliver(self, raw_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = Event.from_entry(raw_id, fields)
+        except ValueError as exc:
+            # Never stall the stream on one bad entry: skip it, loudly.
+            log.error("skipping unreadable event %r: %s", raw_id, exc)
+            self.hub.last_id = EventId.parse(raw_id)
+            return
+        self.hub.publish(event)

@@ -1,0 +1,266 @@
+"""The push service: ``WS /v1/stream`` with resume, plus health endpoints, on one port.
+
+Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 1008 policy
+(too slow), 1011 internal error. Refusals before the handshake are HTTP problem documents.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal
+from dataclasses import dataclass
+from http import HTTPStatus
+from urllib.parse import parse_qs, urlsplit
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from services.push.events import Event, EventId, control_frame
+from services.push.hub import Hub, Subscriber
+from services.push.reader import BLOCK_MS, StreamReader
+from shared import keys
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+REPLAY_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class StreamQuery:
+    """What a client asked for in ``/v1/stream?since=&section=&label=``."""
+
+    since: EventId | None
+    section: str | None
+    label: str | None
+
+
+class QueryError(ValueError):
+    """A bad query parameter, with the parameter's name."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.name = name
+        self.reason = reason
+
+
+def parse_query(query: str) -> StreamQuery:
+    """Validate the stream's query string."""
+    params = parse_qs(query, keep_blank_values=False, max_num_fields=20)
+
+    def one(name: str) -> str | None:
+        values = params.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise QueryError(name, "must be given once")
+        return values[0]
+
+    since_raw, section, label = one("since"), one("section"), one("label")
+    try:
+        since = EventId.parse(since_raw) if since_raw else None
+    except ValueError as exc:
+        raise QueryError("since", str(exc)) from exc
+    if section is not None and not _SLUG.match(section):
+        raise QueryError("section", "must be a section slug")
+    if label is not None and not _LABEL.match(label):
+        raise QueryError("label", "must be 1-32 letters, digits or '-'")
+    return StreamQuery(since, section, label.lower() if label else None)
+
+
+def _json_response(status: int, body: dict[str, object], content_type: str) -> Response:
+    data = json.dumps(body).encode()
+    headers = Headers(
+        [("Content-Type", content_type), ("Content-Length", str(len(data))),
+         ("Cache-Control", "no-store")]
+    )  # fmt: skip
+    if status == 503:
+        headers["Retry-After"] = "5"
+    return Response(status, HTTPStatus(status).phrase, headers, data)
+
+
+def _problem(status: int, detail: str, field: str | None = None) -> Response:
+    body: dict[str, object] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if field:
+        body["errors"] = [{"field": field, "reason": detail}]
+    return _json_response(status, body, "application/problem+json")
+
+
+class PushServer:
+    """One push process: a hub, one stream reader and the WebSocket server."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.hub = Hub(settings.client_buffer_bytes)
+        self.client: aredis.Redis | None = None
+        self.reader: StreamReader | None = None
+        self.server: Server | None = None
+
+    # -- HTTP side of the handshake ------------------------------------------------------
+
+    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
+        """Health endpoints, and every refusal (bad query, origin, capacity) before upgrading."""
+        url = urlsplit(request.path)
+        if url.path == "/healthz":
+            return _json_response(
+                200, {"status": "ok", "clients": self.hub.clients}, "application/json"
+            )
+        if url.path == "/readyz":
+            ready = self.reader is not None and self.reader.connected
+            return _json_response(
+                200 if ready else 503,
+                {"status": "ready" if ready else "unavailable", "clients": self.hub.clients},
+                "application/json",
+            )
+        if url.path != "/v1/stream":
+            return _problem(404, "no such endpoint; the stream is at /v1/stream")
+        try:
+            parse_query(url.query)
+        except QueryError as exc:
+            return _problem(400, f"{exc.name}: {exc.reason}", exc.name)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.rstrip("/") not in self.settings.origins:
+            return _problem(403, "this origin may not open the stream", "origin")
+        if self.reader is None or not self.reader.ready.is_set():
+            return _problem(503, "the stream is starting; retry shortly")
+        if self.hub.clients >= self.settings.max_connections:
+            self.hub.stats.refused += 1
+            return _problem(503, "this push process is full; retry shortly or use another")
+        return None
+
+    # -- WebSocket side -------------------------------------------------------------------
+
+    async def handle(self, conn: ServerConnection) -> None:
+        """Say hello, replay what the client missed, then keep it in its live group."""
+        assert conn.request is not None
+        query = parse_query(urlsplit(conn.request.path).query)
+        sub = Subscriber(conn, query.section, query.label)
+        hello_id = self.hub.last_id
+        assert hello_id is not None  # process_request refuses clients until the reader started
+        # No await between reading hello_id and joining: every later event reaches this client
+        # either live or through its pending list, so nothing falls between replay and live.
+        conn.transport.write(control_frame(f'{{"type":"hello","event_id":"{hello_id}"}}'))
+        try:
+            if query.since is None:
+                self.hub.join_live(conn, sub.key)
+                sub = None
+            else:
+                self.hub.start_catch_up(sub)
+                await self._catch_up(sub, query.since, hello_id)
+                sub = None
+            await conn.wait_closed()
+        except ConnectionClosed:
+            pass
+        except RedisError as exc:
+            log.warning("replay failed, closing with 1011: %s", exc)
+            await conn.close(1011, "replay unavailable: reconnect with since")
+        finally:
+            self.hub.remove(conn, (query.section, query.label), sub)
+
+    async def _catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
+        """Send events in (since, hello_id] from Redis, then the pending ones, then go live."""
+        assert self.client is not None
+        horizon_raw, newest = await asyncio.gather(
+            self.client.get(keys.EVENTS_HORIZON),
+            self.client.xrevrange(keys.EVENTS, "+", "-", count=1),
+        )
+        newest_id = EventId.parse(newest[0][0]) if newest else EventId(0, 0)
+        horizon = EventId.parse(horizon_raw) if horizon_raw else None
+        too_old = horizon is not None and since <= horizon
+        if too_old or since > max(newest_id, hello_id):
+            # Older than the log keeps, or an id this stream never had: reload the timeline.
+            await sub.conn.send('{"type":"reset"}')
+            floor = hello_id
+        else:
+            floor = since
+            start = f"({since}"
+            while since < hello_id:
+                entries = await self.client.xrange(
+                    keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK
+                )
+                if not entries:
+                    break
+                for raw_id, fields in entries:
+                    event = Event.from_entry(raw_id, fields)
+                    if event.matches(sub.section, sub.label):
+                        await sub.conn.send(event.text.decode())
+                start = f"({entries[-1][0].decode()}"
+                if len(entries) < REPLAY_CHUNK:
+                    break
+        while sub.pending:
+            event = sub.pending.pop(0)
+            sub.pending_bytes -= len(event.wire)
+            if event.id > floor:
+                await sub.conn.send(event.text.decode())
+        if sub in self.hub.catching_up:  # not cut off meanwhile
+            self.hub.finish_catch_up(sub)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> Server:
+        """Open Redis, start the reader and the server (port 0 picks a free port)."""
+        self.client = aredis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+        )
+        self.reader = StreamReader(self.client, self.hub)
+        self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
+        self.server = await serve(
+            self.handle,
+            self.settings.host,
+            self.settings.push_port,
+            process_request=self.process_request,
+            compression=None,  # compression triples memory and doubles latency per client
+            ping_interval=self.settings.ping_interval,
+            ping_timeout=self.settings.ping_interval,
+            close_timeout=5,
+            max_size=4096,  # clients only listen
+            write_limit=self.settings.client_buffer_bytes,
+            server_header=None,
+            backlog=4096,
+        )
+        return self.server
+
+    async def stop(self) -> None:
+        """Close every client with 1001 (going away), then the reader and Redis."""
+        if self.server is not None:
+            self.server.close(close_connections=True)
+            await self.server.wait_closed()
+        self._reader_task.cancel()
+        try:
+            await self._reader_task
+        except asyncio.CancelledError:
+            pass
+        if self.client is not None:
+            await self.client.aclose()
+
+
+async def serve_push(settings: Settings, redis_url: str) -> None:
+    """Run the push service until SIGTERM or SIGINT."""
+    push = PushServer(settings, redis_url)
+    server = await push.start()
+    ports = sorted({sock.getsockname()[1] for sock in server.sockets})
+    log.info("push listening", extra={"host": settings.host, "ports": ports})
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await stopping.wait()
+    log.info("push shutting down: closing clients with 1001")
+    await push.stop()

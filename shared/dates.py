@@ -1,0 +1,53 @@
+"""Times as the seed page shows them: "2024, Thursday 24 October" and "16:55"."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+# Fixed English names: the page must not depend on the server's locale.
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
+def to_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch (the timeline's sort key)."""
+    return int(moment.timestamp() * 1000)
+
+
+def from_ms(ms: int, zone: ZoneInfo) -> datetime:
+    """The local moment of an epoch-millisecond value."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
+
+
+def day_key(local: datetime) -> str:
+    """``2024-10-24``: the day an item stands under."""
+    return local.date().isoformat()
+
+
+def day_label(local: datetime) -> str:
+    """``2024, Thursday 24 October`` (no leading zero on the day)."""
+    return f"{local.year}, {_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+
+
+def local_time(local: datetime) -> str:
+    """``16:55``: 24-hour local time."""
+    return f"{local.hour:02d}:{local.minute:02d}"
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return to_ms(datetime.now(UTC))

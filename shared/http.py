@@ -1,0 +1,146 @@
+"""What every livefeed HTTP service shares: problem+json errors and request ids."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("livefeed.http")
+
+PROBLEM_TYPE = "application/problem+json"
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    413: "Content too large",
+    415: "Unsupported media type",
+    422: "Invalid article",
+    429: "Too many requests",
+    500: "Internal error",
+    503: "Service unavailable",
+}
+
+
+class ProblemResponse(JSONResponse):
+    """An RFC 9457 problem document."""
+
+    media_type = PROBLEM_TYPE
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    errors: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> ProblemResponse:
+    """A problem+json response; ``errors`` name each bad field: ``{"field", "reason"}``."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    body.update(extra)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+class ProblemError(Exception):
+    """Raised anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        errors: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+    def response(self) -> ProblemResponse:
+        """The problem document this error stands for."""
+        return problem(self.status, self.detail, errors=self.errors, headers=self.headers)
+
+
+async def on_problem(request: Request, exc: Exception) -> Response:
+    """Exception handler: ProblemError → its document."""
+    assert isinstance(exc, ProblemError)
+    return exc.response()
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 as problem documents too."""
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    ProblemError: on_problem,
+    HTTPException: on_http_exception,
+}
+
+
+def request_id(scope: Scope) -> str:
+    """The id of the request being served (set by ``RequestLogMiddleware``)."""
+    value = scope.get("state", {}).get("request_id", "")
+    return str(value)
+
+
+class RequestLogMiddleware:
+    """Gives each request an id (``X-Request-ID``, kept if sane) and logs one line for it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else ""
+        rid = rid or uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            log.info(
+                "%s %s %d",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={
+                    "request_id": rid,
+                    "route": getattr(route, "path", scope["path"]),
+                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )

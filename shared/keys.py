@@ -1,0 +1,51 @@
+"""Every Redis key livefeed uses, defined here and nowhere else.
+
+Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
+
+- ``lf:article:{id}``        HASH   the article: ``doc`` (public JSON), ``v``/``u`` (version rank),
+                                    ``pub`` (published ms), ``section``, ``labels`` (JSON),
+                                    ``state`` (live | embargoed | retracted), ``embargo`` (ms)
+- ``lf:timeline``            ZSET   live article ids scored by published ms
+- ``lf:section:{slug}``      ZSET   the same, one per section
+- ``lf:label:{label}``       ZSET   the same, one per label
+- ``lf:embargo``             ZSET   embargoed ids scored by their release ms
+- ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``match``, ``headline``
+- ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
+- ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
+"""
+
+from __future__ import annotations
+
+PREFIX = "lf:"
+
+ARTICLE_PREFIX = f"{PREFIX}article:"
+TIMELINE = f"{PREFIX}timeline"
+SECTION_PREFIX = f"{PREFIX}section:"
+LABEL_PREFIX = f"{PREFIX}label:"
+EMBARGO = f"{PREFIX}embargo"
+EVENTS = f"{PREFIX}events"
+EVENTS_HORIZON = f"{PREFIX}events:horizon"
+IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
+
+# The job function the feed worker runs; ingest names it by path and never imports it.
+APPLY_JOB = "services.feed.jobs.apply"
+
+
+def article(article_id: str) -> str:
+    """The hash holding one article."""
+    return f"{ARTICLE_PREFIX}{article_id}"
+
+
+def section(slug: str) -> str:
+    """The timeline index of one section."""
+    return f"{SECTION_PREFIX}{slug}"
+
+
+def label(name: str) -> str:
+    """The timeline index of one label."""
+    return f"{LABEL_PREFIX}{name}"
+
+
+def idempotency(digest: str) -> str:
+    """A stored response for one (token, Idempotency-Key) pair."""
+    return f"{IDEMPOTENCY_PREFIX}{digest}"

@@ -1,0 +1,180 @@
+"""The article as newsrooms post it, and the headline as readers receive it."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+import nh3
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+)
+
+from shared.dates import day_key, local_time, to_ms
+
+ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"
+_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_SPACE = re.compile(r"\s+")
+MAX_SAFE_INT = 2**53 - 1  # versions travel through Lua numbers (doubles)
+
+
+def plain_text(value: str) -> str:
+    """Markup stripped, entities decoded, invisible and control characters dropped, spaces folded.
+
+    Titles are only ever plain text: what is left can be shown with ``textContent`` and never
+    runs, and bidi overrides cannot reorder the rest of the page.
+    """
+    decoded = html.unescape(nh3.clean(value, tags=set(), attributes={}))
+    kept = []
+    for ch in decoded:
+        category = unicodedata.category(ch)
+        if category == "Cf":  # bidi overrides, zero-width characters: dropped
+            continue
+        kept.append(" " if category[0] == "C" else ch)  # control characters: a space
+    return _SPACE.sub(" ", "".join(kept)).strip()
+
+
+def _require_string(value: object) -> object:
+    """Dates must be RFC 3339 strings: numbers are not silently taken as Unix time."""
+    if not isinstance(value, str) and not isinstance(value, datetime):
+        raise ValueError("must be an RFC 3339 date-time string with an offset")
+    return value
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    if len(value) > 2048:
+        raise ValueError("must be at most 2048 characters")
+    if any(ch.isspace() or unicodedata.category(ch)[0] == "C" for ch in value):
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        raise ValueError("must be an absolute http or https URL")
+    return value
+
+
+def _labels(values: list[str]) -> list[str]:
+    seen: list[str] = []
+    for raw in values:
+        if not _LABEL.match(raw):
+            raise ValueError(f"label {raw[:40]!r} must be 1-32 letters, digits or '-'")
+        name = raw.lower()
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def _slug(value: str) -> str:
+    value = value.strip().lower()
+    if not (1 <= len(value) <= 64 and _SLUG.match(value)):
+        raise ValueError("must be a slug: lowercase letters, digits and single '-'")
+    return value
+
+
+def _language(value: str) -> str:
+    if not _LANGUAGE.match(value):
+        raise ValueError("must be a language tag such as 'en' or 'uk-UA'")
+    return value
+
+
+def _plain(limit: int) -> AfterValidator:
+    def check(value: str) -> str:
+        text = plain_text(value)
+        if not text:
+            raise ValueError("must not be empty once markup and spaces are removed")
+        if len(text) > limit:
+            raise ValueError(f"must be at most {limit} characters of plain text")
+        return text
+
+    return AfterValidator(check)
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
+Title = Annotated[str, Field(max_length=20_000), _plain(300)]
+
+
+class Article(BaseModel):
+    """One article as a newsroom posts it (native JSON). Unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", str_max_length=100_000)
+
+    id: Annotated[str, Field(pattern=ID_PATTERN, description="The newsroom's stable id.")]
+    title: Title
+    published_at: Timestamp
+    version: Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT)] | None = None
+    updated_at: Timestamp | None = None
+    url: Annotated[str, AfterValidator(_http_url)] | None = None
+    labels: Annotated[list[str], Field(max_length=8), AfterValidator(_labels)] = Field(
+        default_factory=list
+    )
+    section: Annotated[str, AfterValidator(_slug)] | None = None
+    tags: Annotated[list[Annotated[str, _plain(64)]], Field(max_length=32)] = Field(
+        default_factory=list
+    )
+    summary: Annotated[str, Field(max_length=50_000), _plain(2000)] | None = None
+    byline: Annotated[str, _plain(200)] | None = None
+    language: Annotated[str, AfterValidator(_language)] | None = None
+    urgency: Annotated[StrictInt, Field(ge=1, le=9)] | None = None
+    embargoed_until: Timestamp | None = None
+
+    @property
+    def breaking(self) -> bool:
+        """ninjs urgency 1-2 means breaking news."""
+        return self.urgency is not None and self.urgency <= 2
+
+    def rank(self) -> tuple[int, int]:
+        """What decides which of two writes of one article is newer: version, then time."""
+        moment = self.updated_at or self.published_at
+        return (self.version or 0, to_ms(moment))
+
+    def headline(self, zone: ZoneInfo) -> dict[str, Any]:
+        """The public form readers receive, with local time and day in the newsroom's zone."""
+        published = self.published_at.astimezone(zone)
+        labels = list(self.labels)
+        if self.breaking and "breaking" not in labels:
+            labels.insert(0, "breaking")
+        doc: dict[str, Any] = {
+            "id": self.id,
+            "title": self.title,
+            "url": self.url,
+            "published_at": published.isoformat(),
+            "updated_at": self.updated_at.astimezone(zone).isoformat()
+            if self.updated_at
+            else None,
+            "date": day_key(published),
+            "time": local_time(published),
+            "labels": labels,
+            "section": self.section,
+            "tags": self.tags,
+            "summary": self.summary,
+            "byline": self.byline,
+            "language": self.language,
+            "urgency": self.urgency,
+            "breaking": self.breaking,
+            "version": self.version,
+        }
+        return doc
+
+
+class ArticleBatch(BaseModel):
+    """``{"articles": [...]}``: several articles in one request (one queued job)."""
+
+    articles: list[dict[str, Any]]
+
+
+Outcome = Literal[
+    "published", "updated", "unchanged", "stale", "retracted", "not_found", "embargoed", "expired"
+]

@@ -1,0 +1,116 @@
+"""Every ``LIVEFEED_*`` variable, read once into one object that fails loudly on a bad value."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_csv(value: object) -> object:
+    """Accept ``"a,b , c"`` from the environment as ``["a", "b", "c"]``."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The one configuration model of every livefeed process."""
+
+    model_config = SettingsConfigDict(env_prefix="LIVEFEED_", extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="A Redis to use; unset starts the embedded Redis."
+    )
+    data_dir: Path = Field(default=Path(".livefeed"), description="Embedded Redis data folder.")
+    host: str = "127.0.0.1"
+    ingest_port: int = Field(default=8001, ge=0, le=65535)
+    feed_port: int = Field(default=8002, ge=0, le=65535)
+    push_port: int = Field(default=8003, ge=0, le=65535)
+    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    timezone: str = "Europe/Kyiv"
+    window_days: int = Field(default=7, ge=0)
+    max_items: int = Field(default=5000, ge=1)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Public URLs as a browser sees them; default to host:port of each service.
+    public_push_url: str | None = None
+    public_feed_url: str | None = None
+
+    # Limits and tuning: not part of the public contract, but every one is an env variable.
+    stream_maxlen: int = Field(default=10_000, ge=10, description="Events kept for resume.")
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_items: int = Field(default=500, ge=1)
+    queue_name: str = "livefeed"
+    job_retries: int = Field(default=3, ge=0)
+    client_buffer_bytes: int = Field(
+        default=256 * 1024, ge=4096, description="Unsent bytes a slow push client may hold."
+    )
+    max_connections: int = Field(default=20_000, ge=1)
+    ping_interval: float = Field(default=20.0, gt=0)
+    redis_timeout: float = Field(default=2.0, gt=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("ingest_tokens", "allowed_origins", mode="before")
+    @classmethod
+    def _csv(cls, value: object) -> object:
+        return _split_csv(value)
+
+    @field_validator("ingest_tokens")
+    @classmethod
+    def _tokens_long_enough(cls, tokens: list[str]) -> list[str]:
+        for token in tokens:
+            if len(token) < 8:
+                raise ValueError("each ingest token needs at least 8 characters")
+        return tokens
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {name!r}") from exc
+        return name
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The newsroom's time zone: times shown and day grouping."""
+        return ZoneInfo(self.timezone)
+
+    @property
+    def feed_url(self) -> str:
+        """The feed service's URL as a browser reaches it."""
+        return self.public_feed_url or f"http://{_browser_host(self.host)}:{self.feed_port}"
+
+    @property
+    def push_url(self) -> str:
+        """The push service's WebSocket base URL as a browser reaches it."""
+        if self.public_push_url:
+            return self.public_push_url
+        return f"ws://{_browser_host(self.host)}:{self.push_port}"
+
+    @property
+    def origins(self) -> frozenset[str]:
+        """Browser origins the push service accepts (default: the feed page's own)."""
+        if self.allowed_origins:
+            return frozenset(origin.rstrip("/") for origin in self.allowed_origins)
+        own = {self.feed_url.rstrip("/")}
+        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
+            own |= {f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"}
+        return frozenset(own)
+
+
+def _browser_host(bind_host: str) -> str:
+    """A wildcard bind address is not something a browser can open."""
+    return "localhost" if bind_host in {"0.0.0.0", "::", ""} else bind_host  # noqa: S104
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()

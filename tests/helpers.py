@@ -1,0 +1,121 @@
+"""Clients the tests use: real HTTP to ingest/feed, real WebSockets to push."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from tests.procs import Stack
+
+
+def article(article_id: str, title: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A valid native article with sensible defaults."""
+    return {
+        "id": article_id,
+        "title": f"Headline {article_id}" if title is None else title,
+        "published_at": fields.pop("published_at", "2024-10-24T16:55:00+03:00"),
+        **fields,
+    }
+
+
+class Ingest:
+    """An authenticated ingest client."""
+
+    def __init__(self, stack: Stack, client: httpx.AsyncClient) -> None:
+        self.stack = stack
+        self.client = client
+        self.base = stack.url("ingest")
+        self.auth = {"Authorization": f"Bearer {stack.token}"}
+
+    async def post(self, payload: Any, **headers: str) -> httpx.Response:
+        """POST /v1/articles with JSON."""
+        return await self.client.post(
+            f"{self.base}/v1/articles", json=payload, headers={**self.auth, **headers}
+        )
+
+    async def post_raw(self, body: bytes, content_type: str, **headers: str) -> httpx.Response:
+        """POST /v1/articles with any bytes."""
+        return await self.client.post(
+            f"{self.base}/v1/articles",
+            content=body,
+            headers={**self.auth, "Content-Type": content_type, **headers},
+        )
+
+    async def job(self, job_id: str) -> dict[str, Any]:
+        """GET /v1/jobs/{id}."""
+        response = await self.client.get(f"{self.base}/v1/jobs/{job_id}", headers=self.auth)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def wait_applied(self, response: httpx.Response, timeout: float = 10) -> list[Any]:
+        """Wait until the request's job is finished; return its per-item outcomes."""
+        assert response.status_code == 202, response.text
+        job_id = response.json()["job_id"]
+        deadline = time.monotonic() + timeout
+        while True:
+            report = await self.job(job_id)
+            if report["status"] == "finished":
+                outcomes: list[Any] = report["results"]
+                return outcomes
+            assert report["status"] != "failed", report
+            assert time.monotonic() < deadline, f"job {job_id} still {report['status']}"
+            await asyncio.sleep(0.02)
+
+    async def apply(self, payload: Any) -> list[Any]:
+        """Post and wait until applied."""
+        return await self.wait_applied(await self.post(payload))
+
+
+class Feed:
+    """A feed API client."""
+
+    def __init__(self, stack: Stack, client: httpx.AsyncClient) -> None:
+        self.client = client
+        self.base = stack.url("feed")
+
+    async def timeline(self, **params: Any) -> dict[str, Any]:
+        """GET /v1/timeline."""
+        response = await self.client.get(f"{self.base}/v1/timeline", params=params)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def ids(self, **params: Any) -> list[str]:
+        """Article ids on the first page, newest first."""
+        body = await self.timeline(**params)
+        return [item["id"] for day in body["days"] for item in day["items"]]
+
+
+class Stream:
+    """One WebSocket subscriber."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+
+    async def next(self, timeout: float = 5.0) -> dict[str, Any]:
+        """The next message (fails after ``timeout``)."""
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    async def take(self, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:
+        """The next ``count`` messages."""
+        return [await self.next(timeout) for _ in range(count)]
+
+
+@asynccontextmanager
+async def subscribe(url: str, **params: str) -> AsyncIterator[Stream]:
+    """Connect to the stream; the first message (hello) is left for the test to read."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    async with websockets.connect(f"{url}?{query}" if query else url, open_timeout=5) as ws:
+        yield Stream(ws)
