@@ -40,18 +40,17 @@ def redis_for(settings: Settings) -> Iterator[str]:
 
 
 def _run_uvicorn(service: str, settings: Settings) -> None:
-    import uvicorn  # noqa: PLC0415 - only the HTTP services need it
+    import uvicorn
 
     with redis_for(settings) as url:
         if service == "ingest":
-            from services.ingest.app import create_app  # noqa: PLC0415
+            from services.ingest import app as ingest_app
 
-            port = settings.ingest_port
+            app, port = ingest_app.create_app(settings, url), settings.ingest_port
         else:
-            from services.feed.app import create_app  # type: ignore[assignment]  # noqa: PLC0415
+            from services.feed import app as feed_app
 
-            port = settings.feed_port
-        app = create_app(settings, url)
+            app, port = feed_app.create_app(settings, url), settings.feed_port
         config = uvicorn.Config(
             app,
             host=settings.host,
@@ -72,12 +71,12 @@ def run_service(service: str) -> int:
     if service in {"ingest", "feed"}:
         _run_uvicorn(service, settings)
     elif service == "worker":
-        from services.feed.worker import run_worker  # noqa: PLC0415
+        from services.feed.worker import run_worker
 
         with redis_for(settings) as url:
             run_worker(settings, url)
     elif service == "push":
-        from services.push.server import serve_push  # noqa: PLC0415
+        from services.push.server import serve_push
 
         with redis_for(settings) as url:
             asyncio.run(serve_push(settings, url))
@@ -184,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in SERVICES:
         return run_service(args.command)
     if args.command == "post":
-        from services.commands.post import post_command  # noqa: PLC0415
+        from services.commands.post import post_command
 
         return post_command(args, get_settings())
     return 2

@@ -13,7 +13,12 @@ from shared.settings import Settings
 
 # Anything that looks like a bearer credential is masked before a line is written.
 _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
-_STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName", "color_message"}
+_STANDARD = set(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:

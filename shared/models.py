@@ -151,9 +151,7 @@ class Article(BaseModel):
             "title": self.title,
             "url": self.url,
             "published_at": published.isoformat(),
-            "updated_at": self.updated_at.astimezone(zone).isoformat()
-            if self.updated_at
-            else None,
+            "updated_at": self.updated_at.astimezone(zone).isoformat() if self.updated_at else None,
             "date": day_key(published),
             "time": local_time(published),
             "labels": labels,

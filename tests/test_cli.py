@@ -83,8 +83,10 @@ def test_post_exits_non_zero_when_items_are_rejected(stack: object) -> None:
 
     assert isinstance(stack, Stack)
     bad = short_tmpdir() / "bad.json"
-    bad.write_text('{"articles": [{"id": "ok-1", "title": "Fine", '
-                   '"published_at": "2024-10-24T10:00:00Z"}, {"id": "no title"}]}')
+    bad.write_text(
+        '{"articles": [{"id": "ok-1", "title": "Fine", '
+        '"published_at": "2024-10-24T10:00:00Z"}, {"id": "no title"}]}'
+    )
     result = subprocess.run(
         [sys.executable, "-m", "services.cli", "post", str(bad),
          "--url", stack.url("ingest"), "--token", stack.token],

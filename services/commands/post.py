@@ -33,8 +33,10 @@ def _print_results(response: httpx.Response) -> int:
         print(f"{response.status_code}: {response.text[:500]}", file=sys.stderr)
         return 1
     if response.status_code >= 400:
-        print(f"{response.status_code} {body.get('title', '')}: {body.get('detail', '')}",
-              file=sys.stderr)
+        print(
+            f"{response.status_code} {body.get('title', '')}: {body.get('detail', '')}",
+            file=sys.stderr,
+        )
         for error in body.get("errors", []):
             print(f"  {error.get('field')}: {error.get('reason')}", file=sys.stderr)
         return 1

@@ -28,8 +28,9 @@ MAX_LIMIT = 200
 
 
 def _bad_query(name: str, reason: str) -> ProblemError:
-    return ProblemError(400, f"query parameter '{name}' {reason}",
-                        errors=[{"field": name, "reason": reason}])
+    return ProblemError(
+        400, f"query parameter '{name}' {reason}", errors=[{"field": name, "reason": reason}]
+    )
 
 
 class Feed:
@@ -86,8 +87,9 @@ class Feed:
                 label=label.lower() if label else None,
             )
         except RedisError as exc:
-            raise ProblemError(503, "the timeline store (Redis) is unreachable",
-                               headers={"Retry-After": "5"}) from exc
+            raise ProblemError(
+                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+            ) from exc
         body = {
             "days": group_by_day(page.headlines, self.settings.zone),
             "next": page.next.encode() if page.next else None,
@@ -103,13 +105,16 @@ class Feed:
         try:
             headline = await self.store.article(article_id)
         except RedisError as exc:
-            raise ProblemError(503, "the timeline store (Redis) is unreachable",
-                               headers={"Retry-After": "5"}) from exc
+            raise ProblemError(
+                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+            ) from exc
         if headline is None:
-            raise ProblemError(404, "no such article",
-                               errors=[{"field": "id", "reason": "unknown or retracted"}])
-        return JSONResponse(localize(headline, self.settings.zone),
-                            headers={"Cache-Control": "no-cache"})
+            raise ProblemError(
+                404, "no such article", errors=[{"field": "id", "reason": "unknown or retracted"}]
+            )
+        return JSONResponse(
+            localize(headline, self.settings.zone), headers={"Cache-Control": "no-cache"}
+        )
 
     async def healthz(self, request: Request) -> Response:
         """The process is up."""

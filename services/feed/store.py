@@ -163,9 +163,9 @@ class TimelineReader:
     async def article(self, article_id: str) -> dict[str, Any] | None:
         """One live article's headline, or None (unknown, embargoed, retracted or expired)."""
         doc, state, pub = await self.client.hmget(keys.article(article_id), "doc", "state", "pub")
-        if doc is None or _text(state) != "live":
+        if doc is None or state is None or _text(state) != "live":
             return None
-        if pub is not None and int(_text(pub)) < window_floor_ms(self.settings):
+        if isinstance(pub, bytes | str) and int(_text(pub)) < window_floor_ms(self.settings):
             return None
         headline: dict[str, Any] = orjson.loads(doc)
         return headline

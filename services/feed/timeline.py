@@ -10,7 +10,7 @@ from shared.dates import day_key, day_label, local_time
 
 
 def localize(headline: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
-    """Set ``date``/``time``/``published_at`` in ``zone`` (stored docs may predate a zone change)."""
+    """``date``/``time``/``published_at`` in ``zone`` (a stored doc may predate a zone change)."""
     local = datetime.fromisoformat(headline["published_at"]).astimezone(zone)
     return {
         **headline,

@@ -139,13 +139,17 @@ class Ingest:
         self.check_token(request)
         job_id = request.path_params["job_id"]
         if not _JOB_ID.match(job_id):
-            raise ProblemError(404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}])
+            raise ProblemError(
+                404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}]
+            )
         try:
             report = await run_in_threadpool(self.queue.status, job_id)
         except redis.RedisError as exc:
             raise _redis_down() from exc
         if report is None:
-            raise ProblemError(404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}])
+            raise ProblemError(
+                404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}]
+            )
         return JSONResponse(report)
 
     async def healthz(self, request: Request) -> Response:
@@ -179,8 +183,9 @@ class Ingest:
         good = [c for c in checked if c.article is not None]
         if not good:
             errors = [err for c in checked for err in c.errors]
-            raise ProblemError(422, "no valid article in the request; nothing was queued",
-                               errors=errors)
+            raise ProblemError(
+                422, "no valid article in the request; nothing was queued", errors=errors
+            )
         rid = request_id(request.scope)
         items = [
             {"op": "upsert", "article": c.article.model_dump(mode="json", exclude_none=True)}

@@ -41,7 +41,7 @@ def openapi_document() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         }
     }
-    security = [{"bearer": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}]
     body = {
         "required": True,
         "content": {
@@ -81,9 +81,7 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {
-                                "schema": {"$ref": "#/components/schemas/Article"}
-                            }
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
                         },
                     },
                     "responses": {**accepted, **_responses(400, 401, 403, 413, 415, 422, 503)},
@@ -100,8 +98,12 @@ def openapi_document() -> dict[str, Any]:
                     "summary": "Where a queued request is, and each item's outcome",
                     "security": security,
                     "parameters": [
-                        {"name": "job_id", "in": "path", "required": True,
-                         "schema": {"type": "string"}}
+                        {
+                            "name": "job_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
                     ],
                     "responses": {
                         "200": {

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-from services.push.events import Event, EventId
+from shared.events import Event, EventId
 
 log = logging.getLogger(__name__)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import cast
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
-from services.push.events import ZERO, Event, EventId
 from services.push.hub import Hub
 from shared import keys
+from shared.events import Entry, Event, EventId, newest_id
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,7 @@ class StreamReader:
 
     async def latest_id(self) -> EventId:
         """The newest event id in the stream (0-0 when there is none)."""
-        newest = await self.client.xrevrange(keys.EVENTS, "+", "-", count=1)
-        return EventId.parse(newest[0][0]) if newest else ZERO
+        return newest_id(await self.client.xrevrange(keys.EVENTS, "+", "-", count=1))
 
     async def run(self) -> None:
         """Start from the newest event, then deliver every later one, retrying with backoff."""
@@ -59,7 +59,8 @@ class StreamReader:
                     log.info("stream reader reconnected", extra={"after": str(self.hub.last_id)})
                 self.connected = True
                 failures = 0
-            for _stream, entries in response or ():
+            streams = cast(list[tuple[bytes, list[Entry]]], response or [])
+            for _stream, entries in streams:
                 for raw_id, fields in entries:
                     self._deliver(raw_id, fields)
 

@@ -7,6 +7,7 @@ Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 100
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -22,10 +23,10 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from services.push.events import Event, EventId, control_frame
 from services.push.hub import Hub, Subscriber
 from services.push.reader import BLOCK_MS, StreamReader
 from shared import keys
+from shared.events import Event, EventId, control_frame, newest_id, stream_entries
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class PushServer:
         """Say hello, replay what the client missed, then keep it in its live group."""
         assert conn.request is not None
         query = parse_query(urlsplit(conn.request.path).query)
-        sub = Subscriber(conn, query.section, query.label)
+        sub: Subscriber | None = Subscriber(conn, query.section, query.label)
         hello_id = self.hub.last_id
         assert hello_id is not None  # process_request refuses clients until the reader started
         # No await between reading hello_id and joining: every later event reaches this client
@@ -157,9 +158,10 @@ class PushServer:
         conn.transport.write(control_frame(f'{{"type":"hello","event_id":"{hello_id}"}}'))
         try:
             if query.since is None:
-                self.hub.join_live(conn, sub.key)
+                self.hub.join_live(conn, (query.section, query.label))
                 sub = None
             else:
+                assert sub is not None
                 self.hub.start_catch_up(sub)
                 await self._catch_up(sub, query.since, hello_id)
                 sub = None
@@ -175,14 +177,14 @@ class PushServer:
     async def _catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
         """Send events in (since, hello_id] from Redis, then the pending ones, then go live."""
         assert self.client is not None
-        horizon_raw, newest = await asyncio.gather(
+        horizon_raw, newest_raw = await asyncio.gather(
             self.client.get(keys.EVENTS_HORIZON),
             self.client.xrevrange(keys.EVENTS, "+", "-", count=1),
         )
-        newest_id = EventId.parse(newest[0][0]) if newest else EventId(0, 0)
-        horizon = EventId.parse(horizon_raw) if horizon_raw else None
+        newest = newest_id(newest_raw)
+        horizon = EventId.parse(horizon_raw) if isinstance(horizon_raw, bytes) else None
         too_old = horizon is not None and since <= horizon
-        if too_old or since > max(newest_id, hello_id):
+        if too_old or since > max(newest, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
             await sub.conn.send('{"type":"reset"}')
             floor = hello_id
@@ -190,8 +192,8 @@ class PushServer:
             floor = since
             start = f"({since}"
             while since < hello_id:
-                entries = await self.client.xrange(
-                    keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK
+                entries = stream_entries(
+                    await self.client.xrange(keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK)
                 )
                 if not entries:
                     break
@@ -243,10 +245,8 @@ class PushServer:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
         self._reader_task.cancel()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await self._reader_task
-        except asyncio.CancelledError:
-            pass
         if self.client is not None:
             await self.client.aclose()
 

@@ -24,9 +24,7 @@ async def test_seed_headlines_come_back_as_the_seed_page_shows_them(
 
     body = await feed.timeline(limit=100)
     expected = read_column()
-    assert [(d["date"], d["label"]) for d in body["days"]] == [
-        (d.date, d.label) for d in expected
-    ]
+    assert [(d["date"], d["label"]) for d in body["days"]] == [(d.date, d.label) for d in expected]
     for got, want in zip(body["days"], expected, strict=True):
         assert [(i["time"], i["title"], i["labels"]) for i in got["items"]] == [
             (i.time, i.title, [label.lower() for label in i.labels]) for i in want.items

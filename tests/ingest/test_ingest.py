@@ -86,8 +86,11 @@ async def test_bad_requests_store_and_push_nothing(
             ),
             (await ingest.post(article("kept", title="", version=99)), 422, "title"),
             (await ingest.post({"articles": []}), 422, "articles"),
-            (await ingest.post({"articles": [article(f"b{n}") for n in range(501)]}), 413,
-             "articles"),
+            (
+                await ingest.post({"articles": [article(f"b{n}") for n in range(501)]}),
+                413,
+                "articles",
+            ),
         ]
         for response, status, field in cases:
             assert response.status_code == status, response.text
@@ -101,9 +104,7 @@ async def test_bad_requests_store_and_push_nothing(
     assert kept.json()["title"] == "Kept as it was"
 
 
-async def test_a_batch_accepts_the_good_items_and_names_the_bad(
-    ingest: Ingest, feed: Feed
-) -> None:
+async def test_a_batch_accepts_the_good_items_and_names_the_bad(ingest: Ingest, feed: Feed) -> None:
     response = await ingest.post(
         {"articles": [article("good-1"), article("bad", url="javascript:x"), article("good-2")]}
     )

@@ -1,9 +1,9 @@
-"""Event ids and frames: what the push service reads from the stream and writes to clients."""
+"""Event ids and frames: what the stream readers (push, SSE) read and write to clients."""
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import Any, NamedTuple, cast
 
 from websockets.frames import Frame, Opcode
 
@@ -79,3 +79,17 @@ def wire_frame(text: bytes) -> bytes:
 def control_frame(text: str) -> bytes:
     """A ``hello``/``reset`` message as a ready frame."""
     return wire_frame(text.encode())
+
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def stream_entries(raw: Any) -> list[Entry]:
+    """XRANGE/XREVRANGE output with its (loosely typed) redis-py result made precise."""
+    return cast(list[Entry], raw or [])
+
+
+def newest_id(raw: Any) -> EventId:
+    """The id of the first entry of an ``XREVRANGE ... COUNT 1`` (0-0 for an empty stream)."""
+    entries = stream_entries(raw)
+    return EventId.parse(entries[0][0]) if entries else ZERO
