@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictInt,
+    ValidationInfo,
 )
 
 from shared.dates import day_key, local_time, to_ms
@@ -90,9 +91,16 @@ def _language(value: str) -> str:
     return value
 
 
+# Validation context flag: the item was normalized by ingest already. Stripping markup is not
+# idempotent ("&lt;b&gt;" decodes to the text "<b>", which a second pass would strip), so the
+# worker checks such items without normalizing them again.
+NORMALIZED = "normalized"
+
+
 def _plain(limit: int) -> AfterValidator:
-    def check(value: str) -> str:
-        text = plain_text(value)
+    def check(value: str, info: ValidationInfo) -> str:
+        trusted = bool(info.context and info.context.get(NORMALIZED))
+        text = value if trusted else plain_text(value)
         if not text:
             raise ValueError("must not be empty once markup and spaces are removed")
         if len(text) > limit:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rq import get_current_job
 
 from services.feed.store import RELEASE_OP, TimelineWriter, retract_op, upsert_op
-from shared.models import Article
+from shared.models import NORMALIZED, Article
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ def build_ops(
             ops.append(retract_op(str(item["id"]), request_id))
             continue
         try:
-            article = Article.model_validate(item["article"])
+            article = Article.model_validate(item["article"], context={NORMALIZED: True})
         except (ValidationError, KeyError) as exc:
             raise ValueError(f"queued item is not a valid article: {exc}") from exc
         ops.append(upsert_op(article, settings, request_id))

@@ -158,3 +158,15 @@ async def test_health_ready_and_openapi(ingest: Ingest) -> None:
     spec = (await ingest.client.get(f"{ingest.base}/openapi.json")).json()
     assert spec["openapi"].startswith("3.")
     assert "/v1/articles" in spec["paths"]
+
+
+async def test_encoded_markup_stays_text_all_the_way_to_the_timeline(
+    ingest: Ingest, feed: Feed
+) -> None:
+    """Entities decode to text once; the worker must not strip that text a second time."""
+    outcomes = await ingest.apply(
+        {"articles": [article("enc-1", title="Use &lt;b&gt; for bold"), article("enc-2")]}
+    )
+    assert [o["outcome"] for o in outcomes] == ["published", "published"]
+    titles = {i["id"]: i["title"] for d in (await feed.timeline())["days"] for i in d["items"]}
+    assert titles["enc-1"] == "Use <b> for bold"
