@@ -167,6 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--token", help="bearer token (default: $LIVEFEED_TOKEN)")
     post.add_argument("--url", help="ingest base URL (default: from the settings)")
     post.add_argument("--content-type", help="override format detection")
+    from services.commands.jobs import add_parser as add_jobs_parser
+
+    add_jobs_parser(sub)
     return parser
 
 
@@ -186,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.commands.post import post_command
 
         return post_command(args, get_settings())
+    if args.command == "jobs":
+        from services.commands.jobs import jobs_command
+
+        return jobs_command(args, get_settings())
     return 2
 
 

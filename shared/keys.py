@@ -12,6 +12,7 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``match``, ``headline``
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
+- ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
+RATE_PREFIX = f"{PREFIX}rate:"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -49,3 +51,8 @@ def label(name: str) -> str:
 def idempotency(digest: str) -> str:
     """A stored response for one (token, Idempotency-Key) pair."""
     return f"{IDEMPOTENCY_PREFIX}{digest}"
+
+
+def rate(token_digest: str, window: int) -> str:
+    """The request counter of one token (by digest, never the token) in one time window."""
+    return f"{RATE_PREFIX}{token_digest}:{window}"

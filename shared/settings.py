@@ -46,10 +46,23 @@ class Settings(BaseSettings):
     max_batch_items: int = Field(default=500, ge=1)
     queue_name: str = "livefeed"
     job_retries: int = Field(default=3, ge=0)
+    job_timeout: int = Field(
+        default=10,
+        ge=1,
+        description="Seconds one apply job may run; a dead worker's job reruns after this + 2 s.",
+    )
+    ingest_rate_limit: int = Field(
+        default=6000,
+        ge=0,
+        description="Requests per token per minute (all ingest copies); 0: no limit.",
+    )
     client_buffer_bytes: int = Field(
         default=256 * 1024, ge=4096, description="Unsent bytes a slow push client may hold."
     )
     max_connections: int = Field(default=20_000, ge=1)
+    max_connections_per_ip: int = Field(
+        default=1000, ge=1, description="Clients from one address per push process."
+    )
     ping_interval: float = Field(default=20.0, gt=0)
     redis_timeout: float = Field(default=2.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"

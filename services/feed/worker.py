@@ -7,6 +7,7 @@ import threading
 
 import redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from services.feed.jobs import release_embargoes
@@ -16,6 +17,28 @@ log = logging.getLogger(__name__)
 
 EMBARGO_TICK_S = 0.5
 RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
+
+# Abandoned jobs (a worker killed mid-job) are found in seconds, not RQ's default minutes:
+# a job's StartedJobRegistry entry expires ABANDON_GRACE_S after its timeout (RQ adds 60 s),
+# maintenance (which retries expired entries) runs every MAINTENANCE_S, and the blocking
+# dequeue wakes every WORKER_TTL_S - 15 s so maintenance gets its turn on an idle worker.
+ABANDON_GRACE_S = 2
+MAINTENANCE_S = 3
+WORKER_TTL_S = 20
+
+
+class LivefeedWorker(SimpleWorker):
+    """RQ's in-process worker, with abandoned-job detection in seconds.
+
+    A SimpleWorker sends no heartbeat while a job runs, so the registry entry must outlive the
+    longest run: the job timeout (SIGALRM stops the job then) plus a short grace.
+    """
+
+    def get_heartbeat_ttl(self, job: Job, working_time: float = 0.0) -> int:
+        """The job's timeout plus a grace: past that, nobody is running it any more."""
+        timeout = job.timeout if job.timeout and job.timeout > 0 else WORKER_TTL_S
+        return int(timeout) + ABANDON_GRACE_S
+
 
 
 def worker_connection(settings: Settings, url: str) -> redis.Redis:
@@ -56,12 +79,19 @@ def run_worker(settings: Settings, url: str) -> None:
         while True:
             queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
             # SimpleWorker runs jobs in this process: no fork per job (4x the throughput).
-            worker = SimpleWorker([queue], connection=client, serializer=JSONSerializer)
+            worker = LivefeedWorker(
+                [queue],
+                connection=client,
+                serializer=JSONSerializer,
+                worker_ttl=WORKER_TTL_S,
+                maintenance_interval=MAINTENANCE_S,
+            )
             try:
                 worker.work(logging_level=settings.log_level, with_scheduler=True)
             except redis.RedisError as exc:
                 log.warning("worker lost Redis: %s", exc)
-            if worker._stop_requested:
+            # Idle at SIGTERM, RQ leaves the loop by StopRequested without setting _stop_requested.
+            if worker._stop_requested or worker._shutdown_requested_date is not None:
                 log.info("worker stopped")
                 return
             delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]

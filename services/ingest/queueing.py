@@ -15,6 +15,7 @@ from shared.settings import Settings
 
 RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
+RETRY_INTERVALS_S = [0, 5, 15]
 
 
 class Enqueuer:
@@ -34,7 +35,10 @@ class Enqueuer:
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             description=f"apply {len(items)} item(s) of request {request_id}",
-            retry=Retry(max=retries, interval=[1, 5, 15][:retries] or 1) if retries else None,
+            timeout=self.settings.job_timeout,
+            # The first retry is immediate: it needs no scheduler, so a job abandoned by a killed
+            # worker (whose forked scheduler died with it) runs again within seconds.
+            retry=Retry(max=retries, interval=RETRY_INTERVALS_S[:retries]) if retries else None,
         )
         return str(job.id)
 
