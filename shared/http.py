@@ -13,6 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.metrics import UNMATCHED_ROUTE, observe_request
+
 log = logging.getLogger("livefeed.http")
 
 PROBLEM_TYPE = "application/problem+json"
@@ -133,6 +135,10 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
+            elapsed = time.perf_counter() - started
+            # The route template (not the raw path) keeps metric labels few.
+            template = getattr(route, "path", None)
+            observe_request(template or UNMATCHED_ROUTE, scope["method"], status, elapsed)
             log.info(
                 "%s %s %d",
                 scope["method"],
@@ -140,7 +146,7 @@ class RequestLogMiddleware:
                 status,
                 extra={
                     "request_id": rid,
-                    "route": getattr(route, "path", scope["path"]),
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "route": template or scope["path"],
+                    "ms": round(elapsed * 1000, 2),
                 },
             )

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     feed_port: int = Field(default=8002, ge=0, le=65535)
     push_port: int = Field(default=8003, ge=0, le=65535)
+    worker_metrics_port: int = Field(
+        default=8004, ge=0, le=65535, description="The worker's /metrics and /healthz port."
+    )
     ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
     timezone: str = "Europe/Kyiv"
     window_days: int = Field(default=7, ge=0)

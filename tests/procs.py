@@ -99,6 +99,7 @@ class Stack:
             LIVEFEED_INGEST_PORT=str(self.ports["ingest"]),
             LIVEFEED_FEED_PORT=str(self.ports["feed"]),
             LIVEFEED_PUSH_PORT=str(self.ports["push"]),
+            LIVEFEED_WORKER_METRICS_PORT=str(self.ports["worker"]),
             LIVEFEED_WINDOW_DAYS="0",
             LIVEFEED_LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
@@ -109,11 +110,11 @@ class Stack:
 
     def start(self) -> Stack:
         """Start every service and wait until each answers."""
-        for name in ("ingest", "feed", "push"):
+        for name in ("ingest", "feed", "push", "worker"):
             self.ports.setdefault(name, free_port())
         for name in ("ingest", "worker", "feed", "push"):
             self.start_service(name)
-        for name in ("ingest", "feed", "push"):
+        for name in ("ingest", "feed", "push", "worker"):  # worker: its metrics port
             self.wait_healthy(name)
         return self
 

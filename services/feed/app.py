@@ -17,6 +17,7 @@ from starlette.routing import Route
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
+from shared.metrics import metrics_endpoint
 from shared.models import ID_PATTERN
 from shared.settings import Settings
 
@@ -138,6 +139,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),
         Route("/healthz", feed.healthz, methods=["GET"]),
         Route("/readyz", feed.readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import redis
 from pydantic import ValidationError
 from rq import get_current_job
 
+from services.feed.metrics import record_job
 from services.feed.store import RELEASE_OP, TimelineWriter, retract_op, upsert_op
 from shared.models import NORMALIZED, Article
 from shared.settings import Settings, get_settings
@@ -36,34 +38,44 @@ def _connection() -> redis.Redis:
 
 
 def build_ops(
-    items: list[dict[str, Any]], settings: Settings, request_id: str = ""
+    items: list[dict[str, Any]], settings: Settings, request_id: str = "", accepted_ms: int = 0
 ) -> list[dict[str, Any]]:
     """Turn queued items into store operations, validating each article again.
 
     Ingest has validated them already; checking again here means a job that was written by
-    anything else can never put an invalid headline on a reader's page.
+    anything else can never put an invalid headline on a reader's page. ``accepted_ms`` (when
+    ingest accepted the request) rides on each event as ``at`` for the freshness metric.
     """
     ops: list[dict[str, Any]] = []
     for item in items:
         if item.get("op") == "retract":
             ops.append(retract_op(str(item["id"]), request_id))
-            continue
-        try:
-            article = Article.model_validate(item["article"], context={NORMALIZED: True})
-        except (ValidationError, KeyError) as exc:
-            raise ValueError(f"queued item is not a valid article: {exc}") from exc
-        ops.append(upsert_op(article, settings, request_id))
+        else:
+            try:
+                article = Article.model_validate(item["article"], context={NORMALIZED: True})
+            except (ValidationError, KeyError) as exc:
+                raise ValueError(f"queued item is not a valid article: {exc}") from exc
+            ops.append(upsert_op(article, settings, request_id))
+        ops[-1]["at"] = accepted_ms
     return ops
 
 
-def apply(items: list[dict[str, Any]], request_id: str = "") -> list[dict[str, Any]]:
+def apply(
+    items: list[dict[str, Any]], request_id: str = "", accepted_ms: int = 0
+) -> list[dict[str, Any]]:
     """Apply one request's items to the timeline in one atomic step; return each outcome.
 
     Safe to run twice: a repeated write is ``unchanged`` and appends no event.
     """
     settings = get_settings()
-    writer = _writer(_connection(), settings)
-    outcomes = writer.apply(build_ops(items, settings, request_id))
+    started = time.perf_counter()
+    try:
+        writer = _writer(_connection(), settings)
+        outcomes = writer.apply(build_ops(items, settings, request_id, accepted_ms))
+    except Exception:
+        record_job(started, None)  # counted, then RQ retries or parks the job as failed
+        raise
+    record_job(started, outcomes)
     log.info(
         "applied %d item(s)",
         len(outcomes),

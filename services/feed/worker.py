@@ -11,6 +11,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from services.feed.jobs import release_embargoes
+from services.feed.metrics import EMBARGOES_RELEASED, start_worker_http
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,7 @@ def _embargo_clock(client: redis.Redis, settings: Settings, stop: threading.Even
             if failures in {1, 10} or failures % 100 == 0:
                 log.warning("embargo clock cannot reach Redis: %s", exc)
             continue
+        EMBARGOES_RELEASED.inc(len(released))
         for outcome in released:
             log.info("embargo lifted", extra={"article": outcome["id"]})
 
@@ -74,6 +76,7 @@ def run_worker(settings: Settings, url: str) -> None:
         target=_embargo_clock, args=(client, settings, stop), name="embargo-clock", daemon=True
     )
     clock.start()
+    metrics_http = start_worker_http(settings, url)
     attempt = 0
     try:
         while True:
@@ -102,3 +105,5 @@ def run_worker(settings: Settings, url: str) -> None:
     finally:
         stop.set()
         clock.join(timeout=2)
+        if metrics_http is not None:
+            metrics_http.shutdown()

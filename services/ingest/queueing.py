@@ -11,6 +11,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from shared import keys
+from shared.dates import now_ms
 from shared.settings import Settings
 
 RESULT_TTL_S = 24 * 3600
@@ -31,7 +32,8 @@ class Enqueuer:
         retries = self.settings.job_retries
         job = self.queue.enqueue_call(
             keys.APPLY_JOB,
-            kwargs={"items": items, "request_id": request_id},
+            # accepted_ms rides on each event as `at`: push measures freshness from it.
+            kwargs={"items": items, "request_id": request_id, "accepted_ms": now_ms()},
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             description=f"apply {len(items)} item(s) of request {request_id}",

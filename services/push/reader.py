@@ -10,6 +10,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from services.push.hub import Hub
+from services.push.metrics import observe_freshness
 from shared import keys
 from shared.events import Entry, Event, EventId, newest_id
 
@@ -73,3 +74,4 @@ class StreamReader:
             self.hub.last_id = EventId.parse(raw_id)
             return
         self.hub.publish(event)
+        observe_freshness(fields.get(b"at"))  # once per event, after every write

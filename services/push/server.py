@@ -24,9 +24,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from services.push.hub import Hub, Subscriber
+from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
 from shared import keys
 from shared.events import Event, EventId, control_frame, newest_id, stream_entries
+from shared.metrics import exposition
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -121,6 +123,10 @@ class PushServer:
             return _json_response(
                 200, {"status": "ok", "clients": self.hub.clients}, "application/json"
             )
+        if url.path == "/metrics":
+            body, content_type = exposition()
+            headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
+            return Response(200, "OK", headers, body)
         if url.path == "/readyz":
             ready = self.reader is not None and self.reader.connected
             return _json_response(
@@ -222,6 +228,8 @@ class PushServer:
             socket_connect_timeout=self.settings.redis_timeout,
         )
         self.reader = StreamReader(self.client, self.hub)
+        reader = self.reader
+        register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
         self.server = await serve(
             self.handle,

@@ -47,6 +47,10 @@ local function index(id, pub, section, labels_csv)
   for _, l in ipairs(split(labels_csv)) do redis.call('ZADD', LPREFIX .. l, score, id) end
 end
 
+-- AT: when ingest accepted the operation being applied (ms, '' if unknown), written on each
+-- event as 'at' so that push can measure freshness (acceptance to frame sent).
+local AT = ''
+
 -- Append one event; remember the newest id that trimming drops, so that a subscriber asking
 -- to resume from before it is told to reset instead of silently missing events.
 local function emit(kind, id, sections, labels, headline, rid)
@@ -57,7 +61,7 @@ local function emit(kind, id, sections, labels, headline, rid)
   end
   return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
     'type', kind, 'id', id, 'sections', sections, 'labels', labels,
-    'headline', headline, 'rid', rid or '')
+    'headline', headline, 'rid', rid or '', 'at', AT)
 end
 
 local function retraction_headline(id)
@@ -153,6 +157,7 @@ local function remove_item(id)
 end
 
 for _, op in ipairs(ops) do
+  AT = (tonumber(op.at) or 0) > 0 and int(op.at) or ''
   if op.op == 'upsert' then results[#results + 1] = upsert(op)
   elseif op.op == 'retract' then results[#results + 1] = retract(op)
   elseif op.op == 'release' then release_due()

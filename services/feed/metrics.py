@@ -1,0 +1,168 @@
+"""The feed worker's metrics: jobs and their outcomes, and the state of the queue and timeline.
+
+The queue and timeline figures are read from Redis at scrape time (one pipelined round trip),
+so they are right however many workers run; every worker reports the same values, so
+aggregate them with ``max``, not ``sum``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+from wsgiref.simple_server import WSGIServer
+
+import redis
+from prometheus_client import Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import REGISTRY, Collector
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from shared import keys
+from shared.metrics import LATENCY_BUCKETS, serve_metrics
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+JOB_SECONDS = Histogram(
+    "livefeed_job_duration_seconds",
+    "Time to apply one queued job (one ingest request) to the timeline.",
+    buckets=LATENCY_BUCKETS,
+)
+JOBS = Counter(
+    "livefeed_jobs",
+    "Jobs run by this worker, by result: finished, or failed (raised; RQ retries or parks it).",
+    ["result"],
+)
+ITEMS = Counter(
+    "livefeed_items_applied",
+    "Items applied, by outcome: published, updated, unchanged, stale, retracted, embargoed, "
+    "expired, not_found.",
+    ["outcome"],
+)
+EMBARGOES_RELEASED = Counter(
+    "livefeed_embargoes_released", "Embargoed articles this worker published when due."
+)
+
+# Create the series operators alert on, so they read 0 rather than "no data" before the first.
+for _result in ("finished", "failed"):
+    JOBS.labels(_result)
+for _outcome in ("published", "updated", "unchanged", "stale", "retracted"):
+    ITEMS.labels(_outcome)
+
+
+def record_job(started: float, outcomes: Sequence[dict[str, Any]] | None) -> None:
+    """Count one job that finished (``outcomes``) or failed (``None``)."""
+    JOB_SECONDS.observe(time.perf_counter() - started)
+    if outcomes is None:
+        JOBS.labels("failed").inc()
+        return
+    JOBS.labels("finished").inc()
+    for outcome in outcomes:
+        ITEMS.labels(str(outcome.get("outcome", "unknown"))).inc()
+
+
+class RedisStateCollector(Collector):
+    """Queue depth, failed jobs, timeline size, event log length, read when scraped."""
+
+    def __init__(self, client: redis.Redis, queue_name: str) -> None:
+        self.client = client
+        queue = Queue(queue_name, connection=client, serializer=JSONSerializer)
+        self.queue_name = queue_name
+        self.queue_key = queue.key
+        self.failed_key = queue.failed_job_registry.key
+        self.scheduled_key = queue.scheduled_job_registry.key
+        self.started_key = queue.started_job_registry.key
+
+    def collect(self) -> Iterator[Metric]:
+        """One pipelined round trip; when Redis does not answer, only ``livefeed_redis_up 0``."""
+        up = GaugeMetricFamily("livefeed_redis_up", "1 when this worker can reach Redis.")
+        pipe = self.client.pipeline(transaction=False)
+        pipe.llen(self.queue_key)
+        pipe.zcard(self.started_key)
+        pipe.zcard(self.scheduled_key)
+        pipe.zcard(self.failed_key)
+        pipe.zcard(keys.TIMELINE)
+        pipe.zcard(keys.EMBARGO)
+        pipe.xlen(keys.EVENTS)
+        try:
+            queued, started, scheduled, failed, timeline, embargoed, events = pipe.execute()
+        except redis.RedisError as exc:
+            log.debug("metrics scrape cannot reach Redis: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        depth = GaugeMetricFamily(
+            "livefeed_queue_jobs",
+            "Jobs in the RQ queue by state: queued (waiting for a worker), started, "
+            "scheduled (waiting to retry), failed (retries used up; ops requeue them).",
+            labels=["queue", "state"],
+        )
+        for state, value in (
+            ("queued", queued),
+            ("started", started),
+            ("scheduled", scheduled),
+            ("failed", failed),
+        ):
+            depth.add_metric([self.queue_name, state], value)
+        yield depth
+        yield GaugeMetricFamily(
+            "livefeed_timeline_items", "Live articles on the timeline.", value=timeline
+        )
+        yield GaugeMetricFamily(
+            "livefeed_embargoed_items", "Articles waiting for their embargo.", value=embargoed
+        )
+        yield GaugeMetricFamily(
+            "livefeed_event_log_length", "Events kept in the stream for resume.", value=events
+        )
+
+
+def register_redis_state(client: redis.Redis, queue_name: str) -> None:
+    """Add the Redis-state collector to this process's registry (once)."""
+    REGISTRY.register(RedisStateCollector(client, queue_name))
+
+
+def start_worker_http(settings: Settings, url: str) -> WSGIServer | None:
+    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``LIVEFEED_WORKER_METRICS_PORT``.
+
+    A taken port is logged and the worker carries on without it: applying articles matters
+    more than being watched.
+    """
+    # Its own client with a read timeout: the worker's own one blocks on BLMOVE for seconds.
+    client = redis.Redis.from_url(
+        url,
+        socket_timeout=settings.redis_timeout,
+        socket_connect_timeout=settings.redis_timeout,
+    )
+    register_redis_state(client, settings.queue_name)
+
+    def healthz() -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ok"}
+
+    def readyz() -> tuple[int, dict[str, Any]]:
+        try:
+            client.ping()
+        except redis.RedisError:
+            return 503, {"status": "unavailable", "redis": "unreachable"}
+        return 200, {"status": "ready", "redis": "ok"}
+
+    try:
+        server = serve_metrics(
+            settings.host, settings.worker_metrics_port, {"/healthz": healthz, "/readyz": readyz}
+        )
+    except OSError as exc:
+        log.error(
+            "worker metrics port %s unavailable (%s); running without /metrics",
+            settings.worker_metrics_port,
+            exc,
+        )
+        return None
+    log.info(
+        "worker metrics listening",
+        extra={"host": settings.host, "port": server.server_port},
+    )
+    return server
