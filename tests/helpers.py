@@ -58,9 +58,16 @@ class Ingest:
         return result
 
     async def wait_applied(self, response: httpx.Response, timeout: float = 10) -> list[Any]:
-        """Wait until the request's job is finished; return its per-item outcomes."""
+        """Wait until the request's job is finished; return its per-item outcomes.
+
+        Items ingest answered at once (``unchanged``/``stale``, status 200, no job) come back
+        in the same form as applied ones.
+        """
+        body = response.json()
+        if response.status_code == 200 and body.get("job_id") is None:
+            return [{"id": r["id"], "outcome": r["status"]} for r in body["results"]]
         assert response.status_code == 202, response.text
-        job_id = response.json()["job_id"]
+        job_id = body["job_id"]
         deadline = time.monotonic() + timeout
         while True:
             report = await self.job(job_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import redis
 from starlette.applications import Starlette
@@ -16,11 +15,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.ingest.auth import TokenCheck
-from services.ingest.body import JSON_TYPES, media_type, parse_json, read_body
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
-from services.ingest.validation import Checked, check_article
-from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware, request_id
+from services.ingest.writes import Writes
+from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
 from shared.metrics import metrics_endpoint
 from shared.models import ID_PATTERN
 from shared.settings import Settings
@@ -44,6 +42,7 @@ class Ingest:
         self.check_token = TokenCheck(settings.ingest_tokens)
         self.client: redis.Redis | None = None
         self.enqueuer: Enqueuer | None = None
+        self.writer: Writes | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +54,7 @@ class Ingest:
             retry_on_timeout=False,
         )
         self.enqueuer = Enqueuer(self.client, self.settings)
+        self.writer = Writes(self.settings, self.client, self.enqueuer)
         try:
             yield
         finally:
@@ -65,75 +65,25 @@ class Ingest:
         assert self.enqueuer is not None, "used outside the lifespan"
         return self.enqueuer
 
-    async def _enqueue(self, items: list[dict[str, Any]], rid: str) -> str:
-        try:
-            return await run_in_threadpool(self.queue.enqueue, items, rid)
-        except redis.RedisError as exc:
-            raise _redis_down() from exc
-
-    async def _json_body(self, request: Request) -> Any:
-        kind = media_type(request)
-        if kind not in JSON_TYPES and not kind.endswith("+json"):
-            raise ProblemError(
-                415,
-                f"send JSON (application/json or application/ninjs+json), not {kind or 'nothing'}",
-                errors=[{"field": "content-type", "reason": "unsupported media type"}],
-            )
-        return parse_json(await read_body(request, self.settings.max_body_bytes))
+    @property
+    def writes(self) -> Writes:
+        assert self.writer is not None, "used outside the lifespan"
+        return self.writer
 
     async def post_articles(self, request: Request) -> Response:
-        """``POST /v1/articles``: one article or ``{"articles": [...]}``."""
+        """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
         self.check_token(request)
-        payload = await self._json_body(request)
-        if isinstance(payload, dict) and "articles" in payload and "id" not in payload:
-            raw_items = payload["articles"]
-            if not isinstance(raw_items, list) or not raw_items:
-                raise ProblemError(
-                    422,
-                    "'articles' must be a non-empty list",
-                    errors=[{"field": "articles", "reason": "must be a non-empty list"}],
-                )
-            limit = self.settings.max_batch_items
-            if len(raw_items) > limit:
-                raise ProblemError(
-                    413,
-                    f"a batch holds at most {limit} articles; split it",
-                    errors=[{"field": "articles", "reason": f"more than {limit} items"}],
-                )
-            checked = [check_article(raw, i, f"articles[{i}].") for i, raw in enumerate(raw_items)]
-            return await self._accept(request, checked, batch=True)
-        return await self._accept(request, [check_article(payload, 0)], batch=False)
+        return await self.writes.post(request)
 
     async def put_article(self, request: Request) -> Response:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
         self.check_token(request)
-        article_id = self._path_id(request)
-        payload = await self._json_body(request)
-        if isinstance(payload, dict):
-            if "id" in payload and payload["id"] != article_id:
-                raise ProblemError(
-                    422,
-                    "the body's id differs from the URL's",
-                    errors=[{"field": "id", "reason": "must equal the id in the URL"}],
-                )
-            payload = {**payload, "id": article_id}
-        return await self._accept(request, [check_article(payload, 0)], batch=False)
+        return await self.writes.put(request, self._path_id(request))
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         self.check_token(request)
-        article_id = self._path_id(request)
-        rid = request_id(request.scope)
-        job_id = await self._enqueue([{"op": "retract", "id": article_id}], rid)
-        return JSONResponse(
-            {
-                "request_id": rid,
-                "job_id": job_id,
-                "status_url": f"/v1/jobs/{job_id}",
-                "results": [{"index": 0, "id": article_id, "status": "accepted", "job_id": job_id}],
-            },
-            status_code=202,
-        )
+        return await self.writes.delete(request, self._path_id(request))
 
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
@@ -179,40 +129,6 @@ class Ingest:
                 errors=[{"field": "id", "reason": "1-200 chars of A-Z a-z 0-9 . _ : / -"}],
             )
         return article_id
-
-    async def _accept(self, request: Request, checked: list[Checked], *, batch: bool) -> Response:
-        good = [c for c in checked if c.article is not None]
-        if not good:
-            errors = [err for c in checked for err in c.errors]
-            raise ProblemError(
-                422, "no valid article in the request; nothing was queued", errors=errors
-            )
-        rid = request_id(request.scope)
-        items = [
-            {"op": "upsert", "article": c.article.model_dump(mode="json", exclude_none=True)}
-            for c in good
-            if c.article is not None
-        ]
-        job_id = await self._enqueue(items, rid)
-        results: list[dict[str, Any]] = []
-        for c in checked:
-            if c.article is not None:
-                results.append(
-                    {"index": c.index, "id": c.article.id, "status": "accepted", "job_id": job_id}
-                )
-            else:
-                results.append(
-                    {"index": c.index, "id": c.raw_id, "status": "rejected", "errors": c.errors}
-                )
-        body: dict[str, Any] = {
-            "request_id": rid,
-            "job_id": job_id,
-            "status_url": f"/v1/jobs/{job_id}",
-            "accepted": len(good),
-            "rejected": len(checked) - len(good),
-            "results": results,
-        }
-        return JSONResponse(body, status_code=202)
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:

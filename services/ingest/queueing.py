@@ -27,9 +27,21 @@ class Enqueuer:
         self.settings = settings
         self.queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
 
-    def enqueue(self, items: list[dict[str, Any]], request_id: str) -> str:
-        """Queue one job carrying ``items``; returns once Redis holds it (raises RedisError)."""
+    def enqueue(
+        self,
+        items: list[dict[str, Any]],
+        request_id: str,
+        *,
+        job_id: str | None = None,
+        also_set: tuple[str, bytes, int] | None = None,
+    ) -> str:
+        """Queue one job carrying ``items``; returns once Redis holds it (raises RedisError).
+
+        ``also_set`` (key, value, ttl) is written in the same MULTI/EXEC as the job: the stored
+        answer of an idempotent request exists exactly when its job does.
+        """
         retries = self.settings.job_retries
+        pipe = self.client.pipeline(transaction=True)
         job = self.queue.enqueue_call(
             keys.APPLY_JOB,
             # accepted_ms rides on each event as `at`: push measures freshness from it.
@@ -41,7 +53,13 @@ class Enqueuer:
             # The first retry is immediate: it needs no scheduler, so a job abandoned by a killed
             # worker (whose forked scheduler died with it) runs again within seconds.
             retry=Retry(max=retries, interval=RETRY_INTERVALS_S[:retries]) if retries else None,
+            job_id=job_id,
+            pipeline=pipe,
         )
+        if also_set is not None:
+            key, value, ttl = also_set
+            pipe.set(key, value, ex=ttl)
+        pipe.execute()  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
         return str(job.id)
 
     def status(self, job_id: str) -> dict[str, Any] | None:

@@ -1,0 +1,137 @@
+"""``Idempotency-Key``: a retried request gets the first answer again, and nothing is queued twice.
+
+Keys are scoped to the bearer token (only a SHA-256 of the token is used, never the token) and
+kept 24 hours under ``shared.keys.idempotency()``. A request claims its key with ``SET NX``
+(a short-lived ``pending`` marker); its final answer replaces the marker. For a 202 the answer
+is written in the same MULTI/EXEC as the job itself (see ``Enqueuer.enqueue``), so a stored
+answer always means a queued job and the other way round.
+
+- same key, same request, answered       -> the stored status and body (``Idempotent-Replayed``)
+- same key, same request, still running  -> 409, retry shortly
+- same key, different request            -> 422 naming ``Idempotency-Key``
+- 5xx answers are not kept: the retry runs again
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+import orjson
+import redis
+from starlette.responses import Response
+
+from shared import keys
+from shared.http import ProblemError
+
+HEADER = "Idempotency-Key"
+TTL_S = 24 * 3600
+# Long enough for any request, short enough that a crashed ingest does not block retries.
+PENDING_TTL_S = 60
+MAX_KEY_CHARS = 255
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _bad_key(reason: str) -> ProblemError:
+    return ProblemError(400, f"{HEADER} {reason}", errors=[{"field": HEADER, "reason": reason}])
+
+
+def redis_key(token: str, key: str) -> str:
+    """The Redis key holding the answer for one (token, Idempotency-Key) pair."""
+    token_hash = hashlib.sha256(token.encode()).hexdigest()
+    digest = hashlib.sha256(f"{token_hash}\n{key}".encode()).hexdigest()
+    return keys.idempotency(digest)
+
+
+def fingerprint(method: str, path: str, content_type: str, body: bytes) -> str:
+    """What makes two requests "the same request"."""
+    head = f"{method}\n{path}\n{content_type}\n".encode()
+    return hashlib.sha256(head + body).hexdigest()
+
+
+def check_key(value: str) -> str:
+    """The header value, or 400 when it is empty, too long or not printable ASCII."""
+    if not value or len(value) > MAX_KEY_CHARS:
+        raise _bad_key(f"must be 1-{MAX_KEY_CHARS} characters")
+    if not all(" " < ch <= "~" for ch in value):
+        raise _bad_key("must be printable ASCII without spaces")
+    return value
+
+
+@dataclass
+class Claim:
+    """A key this request holds while it runs."""
+
+    key: str
+    fingerprint: str
+    marker: bytes
+    recorded: bool = False
+
+    def answer(self, response: Response) -> bytes:
+        """The stored form of the final answer (status, media type, body)."""
+        return orjson.dumps(
+            {
+                "state": "done",
+                "fp": self.fingerprint,
+                "status": response.status_code,
+                "media_type": response.media_type,
+                "body": bytes(response.body).decode(),
+            }
+        )
+
+
+class IdempotencyStore:
+    """Claims, answers and replays; every call is one or two Redis commands."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._release = client.register_script(_RELEASE)
+
+    def claim(self, token: str, key: str, request_fp: str) -> Claim | Response:
+        """Claim the key, or answer at once: a replay, 409 (in flight) or 422 (other request)."""
+        name = redis_key(token, check_key(key))
+        marker = orjson.dumps({"state": "pending", "fp": request_fp, "nonce": secrets.token_hex(8)})
+        for _ in range(3):  # the stored key may expire between SET NX and GET
+            if self.client.set(name, marker, nx=True, ex=PENDING_TTL_S):
+                return Claim(name, request_fp, marker)
+            raw = self.client.get(name)
+            if raw is None:
+                continue
+            stored = orjson.loads(raw)
+            if stored.get("fp") != request_fp:
+                raise ProblemError(
+                    422,
+                    f"this {HEADER} was already used for a different request",
+                    errors=[{"field": HEADER, "reason": "already used with another body"}],
+                )
+            if stored.get("state") != "done":
+                raise ProblemError(
+                    409,
+                    f"a request with this {HEADER} is still being processed; retry shortly",
+                    errors=[{"field": HEADER, "reason": "request in flight"}],
+                    headers={"Retry-After": "1"},
+                )
+            return Response(
+                stored["body"],
+                status_code=int(stored["status"]),
+                media_type=stored.get("media_type") or "application/json",
+                headers={"Idempotent-Replayed": "true"},
+            )
+        raise ProblemError(
+            409, f"{HEADER} is contended; retry shortly", headers={"Retry-After": "1"}
+        )
+
+    def record(self, claim: Claim, response: Response) -> None:
+        """Keep the final answer for 24 hours (unless the enqueue already stored it)."""
+        if not claim.recorded:
+            self.client.set(claim.key, claim.answer(response), ex=TTL_S)
+            claim.recorded = True
+
+    def release(self, claim: Claim) -> None:
+        """Forget a claim whose request failed (5xx), so that the retry runs again."""
+        self._release(keys=[claim.key], args=[claim.marker])

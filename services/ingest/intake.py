@@ -1,0 +1,214 @@
+"""From request bytes to per-item verdicts: format detection, conversion, validation, and the
+early answer for items the store already holds (``unchanged``/``stale``).
+
+Formats: native JSON (one article, ``{"articles": [...]}`` or a JSON array), ninjs
+(``application/ninjs+json``, or recognised per item by its keys in ``application/json``),
+RSS 2.0 and Atom (``application/rss+xml``, ``application/atom+xml``, ``application/xml``,
+``text/xml``, or a body starting with ``<`` sent without a content type).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import redis
+from pydantic import ValidationError
+
+from services.ingest.body import FEED_TYPES, JSON_TYPES, parse_json
+from services.ingest.drafts import Draft, rename
+from services.ingest.ninjs import from_ninjs, is_ninjs
+from services.ingest.syndication import looks_like_xml, parse_syndication
+from services.ingest.validation import errors_of
+from shared import keys
+from shared.http import ProblemError
+from shared.models import Article
+
+Status = Literal["accepted", "unchanged", "stale", "rejected"]
+
+
+@dataclass
+class Verdict:
+    """One posted item: what it became, and the answer it gets."""
+
+    index: int
+    op: Literal["upsert", "retract"] = "upsert"
+    article_id: str | None = None
+    article: Article | None = None
+    source_id: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    status: Status = "accepted"
+
+    def queued_item(self) -> dict[str, Any]:
+        """The job payload of an accepted item."""
+        if self.op == "retract":
+            return {"op": "retract", "id": self.article_id}
+        assert self.article is not None
+        return {"op": "upsert", "article": self.article.model_dump(mode="json", exclude_none=True)}
+
+    def result(self, job_id: str | None) -> dict[str, Any]:
+        """The item's entry in the response's ``results``."""
+        out: dict[str, Any] = {"index": self.index, "id": self.article_id, "status": self.status}
+        if self.source_id is not None and self.source_id != self.article_id:
+            out["source_id"] = self.source_id
+        if self.op == "retract":
+            out["action"] = "retract"
+        if self.status == "accepted":
+            out["job_id"] = job_id
+        elif self.status == "rejected":
+            out["errors"] = self.errors
+        else:
+            out["reason"] = (
+                "the stored copy has the same version"
+                if self.status == "unchanged"
+                else "the stored copy is newer"
+            )
+        return out
+
+
+@dataclass
+class Posted:
+    """A request's items, in order, and the format they came in."""
+
+    kind: str  # json | ninjs | mixed (native and ninjs items) | rss | atom
+    verdicts: list[Verdict]
+    batch: bool
+
+
+def _native(raw: Any, index: int) -> Draft:
+    draft = Draft(index=index)
+    if not isinstance(raw, dict):
+        draft.reject("", "must be an object")
+        return draft
+    draft.fields = dict(raw)
+    raw_id = raw.get("id")
+    draft.source_id = raw_id if isinstance(raw_id, str) else None
+    return draft
+
+
+def verdict_of(draft: Draft, prefix: str) -> Verdict:
+    """Validate one draft; errors name the posted field under ``prefix`` (``articles[3].``)."""
+    verdict = Verdict(index=draft.index, op=draft.op, source_id=draft.source_id)
+    raw_id = draft.fields.get("id")
+    verdict.article_id = raw_id if isinstance(raw_id, str) else None
+
+    def named(name: str) -> str:
+        return f"{prefix}{name}" if name else prefix.rstrip(".") or "body"
+
+    if draft.errors:
+        verdict.status = "rejected"
+        verdict.errors = [{"field": named(e["field"]), "reason": e["reason"]} for e in draft.errors]
+        return verdict
+    if draft.op == "retract":
+        return verdict
+    try:
+        verdict.article = Article.model_validate(draft.fields)
+    except ValidationError as exc:
+        verdict.status = "rejected"
+        verdict.errors = [
+            {"field": named(rename(e["field"], draft.names)), "reason": e["reason"]}
+            for e in errors_of(exc)
+        ]
+    return verdict
+
+
+def _batch_items(payload: Any, limit: int) -> tuple[list[Any], bool]:
+    if isinstance(payload, list):
+        raw_items: Any = payload
+    elif isinstance(payload, dict) and "articles" in payload and not {"id", "uri"} & payload.keys():
+        raw_items = payload["articles"]
+    else:
+        return [payload], False
+    if not isinstance(raw_items, list) or not raw_items:
+        raise ProblemError(
+            422,
+            "'articles' must be a non-empty list",
+            errors=[{"field": "articles", "reason": "must be a non-empty list"}],
+        )
+    if len(raw_items) > limit:
+        raise ProblemError(
+            413,
+            f"a batch holds at most {limit} articles; split it",
+            errors=[{"field": "articles", "reason": f"more than {limit} items"}],
+        )
+    return raw_items, True
+
+
+def _put_id(draft: Draft, path_id: str, ninjs: bool) -> None:
+    """``PUT /v1/articles/{id}``: the URL names the article; a differing body id is an error."""
+    name = "uri" if ninjs else "id"
+    given = draft.fields.get("id")
+    if given is not None and given != path_id:
+        draft.reject(name, "must equal the id in the URL")
+        return
+    draft.errors = [e for e in draft.errors if e["field"] != name]
+    draft.fields["id"] = path_id
+
+
+def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = None) -> Posted:
+    """Every item of a request body, converted and validated (CPU-bound: run it in a thread).
+
+    With ``path_id`` (PUT) the body must be one item, and the URL's id is its id.
+    """
+    is_json = media in JSON_TYPES or media.endswith("+json")
+    is_feed = media in FEED_TYPES or (not media and looks_like_xml(body))
+    if is_feed and not is_json:
+        if path_id is not None:
+            raise ProblemError(
+                415,
+                "PUT takes one JSON or ninjs article; POST RSS and Atom documents",
+                errors=[{"field": "content-type", "reason": "feeds are posted, not put"}],
+            )
+        parsed = parse_syndication(body, max_items)
+        prefix = "items" if parsed.kind == "rss" else "entries"
+        verdicts = [verdict_of(d, f"{prefix}[{d.index}].") for d in parsed.drafts]
+        return Posted(parsed.kind, verdicts, batch=True)
+    if not is_json and media:
+        raise ProblemError(
+            415,
+            f"send JSON, ninjs, RSS or Atom, not {media}",
+            errors=[{"field": "content-type", "reason": "unsupported media type"}],
+        )
+    payload = parse_json(body)
+    raw_items, batch = _batch_items(payload, max_items) if path_id is None else ([payload], False)
+    force_ninjs = media == "application/ninjs+json"
+    drafts = [
+        from_ninjs(raw, i)
+        if isinstance(raw, dict) and (force_ninjs or is_ninjs(raw))
+        else _native(raw, i)
+        for i, raw in enumerate(raw_items)
+    ]
+    if path_id is not None and isinstance(raw_items[0], dict):
+        _put_id(drafts[0], path_id, force_ninjs or is_ninjs(raw_items[0]))
+    ninjs_items = sum(1 for raw in raw_items if force_ninjs or is_ninjs(raw))
+    kind = "json" if not ninjs_items else "ninjs" if ninjs_items == len(raw_items) else "mixed"
+    prefix = "articles[{}]." if batch else ""
+    return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
+
+
+def answer_known(client: redis.Redis, verdicts: list[Verdict]) -> None:
+    """Mark items the store already holds at the same or a newer version.
+
+    The same comparison as the apply script (version or 0, then updated-or-published ms), read
+    in one round trip. It only ever answers early: the worker's atomic compare stays the
+    authority for everything queued.
+    """
+    upserts = [v for v in verdicts if v.status == "accepted" and v.article is not None]
+    if not upserts:
+        return
+    with client.pipeline(transaction=False) as pipe:
+        for verdict in upserts:
+            assert verdict.article is not None
+            pipe.hmget(keys.article(verdict.article.id), "v", "u")
+        stored = pipe.execute()
+    for verdict, (raw_v, raw_u) in zip(upserts, stored, strict=True):
+        if raw_v is None or raw_u is None:
+            continue
+        assert verdict.article is not None
+        version, moment = verdict.article.rank()
+        mine = (version, moment)
+        theirs = (int(float(raw_v)), int(float(raw_u)))
+        if mine == theirs:
+            verdict.status = "unchanged"
+        elif mine < theirs:
+            verdict.status = "stale"

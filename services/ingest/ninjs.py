@@ -1,0 +1,172 @@
+"""IPTC ninjs (2.x, and 1.x where it differs) to native article fields.
+
+The mapping (also in README, "Newsroom formats"):
+
+=========================================  ===============================================
+ninjs                                       article
+=========================================  ===============================================
+``uri``                                     ``id`` (see :func:`drafts.article_id_for`)
+``headlines[]`` (role ``main``, else the    ``title``
+first) ``.value``; 1.x ``headline``
+``firstcreated`` (else ``versioncreated``)  ``published_at``
+``versioncreated``                          ``updated_at``
+``version`` (a string of digits)            ``version``
+``urgency``                                 ``urgency`` (<= 2: breaking)
+``subjects``/1.x ``subject`` names,         ``tags`` (distinct, first 32)
+``keywords``
+``genres``/1.x ``genre`` names              ``labels`` (slugified, first 8)
+``language``                                ``language``
+``by``/1.x ``byline``/``bylines[]``         ``byline``
+``descriptions[]`` (role summary/abstract,  ``summary`` (plain text, cut to 2000 chars)
+else the first); 1.x ``description_text``
+or ``description_html``
+``embargoed``                               ``embargoed_until``
+``pubstatus`` ``canceled``/``withheld``     a retraction of ``id``
+=========================================  ===============================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.ingest.drafts import Draft, labels_from, source_id, summary_from, tags_from
+
+# Keys only ninjs uses; a native article always has "id".
+_NINJS_ONLY = frozenset(
+    {"uri", "headlines", "headline", "firstcreated", "versioncreated", "pubstatus"}
+)
+_SUMMARY_ROLES = ("summary", "abstract", "lead", "description")
+RETRACTING = frozenset({"canceled", "withheld"})
+
+
+def is_ninjs(item: object) -> bool:
+    """Whether a posted JSON object is ninjs rather than a native article (no ``id``)."""
+    return isinstance(item, dict) and "id" not in item and bool(_NINJS_ONLY & item.keys())
+
+
+def _names(values: object, *keys: str) -> list[str]:
+    """``[{"name": "Politics"}, "Kyiv"]`` -> ``["Politics", "Kyiv"]`` (first key present)."""
+    out: list[str] = []
+    if not isinstance(values, list):
+        return out
+    for value in values:
+        if isinstance(value, str):
+            out.append(value)
+        elif isinstance(value, dict):
+            for key in keys:
+                candidate = value.get(key)
+                if isinstance(candidate, str) and candidate.strip():
+                    out.append(candidate)
+                    break
+    return out
+
+
+def _pick(values: object, roles: tuple[str, ...]) -> tuple[int, str] | None:
+    """The index and value of the entry with the first preferred role, else the first one."""
+    if not isinstance(values, list):
+        return None
+    entries = [
+        (i, v)
+        for i, v in enumerate(values)
+        if isinstance(v, dict) and isinstance(v.get("value"), str)
+    ]
+    for role in roles:
+        for i, entry in entries:
+            if entry.get("role") == role:
+                return i, entry["value"]
+    return (entries[0][0], entries[0][1]["value"]) if entries else None
+
+
+def _version(draft: Draft, value: object) -> None:
+    # ninjs versions are strings of digits ("2"); native integers are accepted as well.
+    if isinstance(value, bool):
+        draft.reject("version", 'must be a string of digits such as "2"')
+    elif isinstance(value, int):
+        draft.fields["version"] = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        draft.fields["version"] = int(value.strip())
+    else:
+        draft.reject("version", 'must be a string of digits such as "2"')
+    draft.names["version"] = "version"
+
+
+def from_ninjs(item: dict[str, Any], index: int) -> Draft:
+    """One ninjs object as a draft article (or a retraction when canceled or withheld)."""
+    draft = Draft(index=index)
+    source_id(draft, item.get("uri"), "uri")
+    status = item.get("pubstatus", "usable")
+    if status in RETRACTING:
+        draft.op = "retract"
+        return draft
+    if status != "usable":
+        draft.reject("pubstatus", "must be usable, withheld or canceled")
+
+    picked = _pick(item.get("headlines"), ("main", "headline"))
+    if picked is not None:
+        draft.fields["title"] = picked[1]
+        draft.names["title"] = f"headlines[{picked[0]}].value"
+    elif "headline" in item:
+        draft.fields["title"] = item["headline"]
+        draft.names["title"] = "headline"
+    else:
+        draft.reject("headlines", "required: headlines[0].value (ninjs 2) or headline (ninjs 1)")
+
+    if "firstcreated" in item:
+        draft.fields["published_at"] = item["firstcreated"]
+        draft.names["published_at"] = "firstcreated"
+    elif "versioncreated" in item:
+        draft.fields["published_at"] = item["versioncreated"]
+        draft.names["published_at"] = "versioncreated"
+    else:
+        draft.reject("firstcreated", "required: firstcreated or versioncreated")
+    if "versioncreated" in item:
+        draft.fields["updated_at"] = item["versioncreated"]
+        draft.names["updated_at"] = "versioncreated"
+
+    if "version" in item:
+        _version(draft, item["version"])
+    for name in ("urgency", "language"):
+        if name in item:
+            draft.fields[name] = item[name]
+    if "embargoed" in item and item["embargoed"] is not None:
+        draft.fields["embargoed_until"] = item["embargoed"]
+        draft.names["embargoed_until"] = "embargoed"
+
+    subjects = "subjects" if "subjects" in item else "subject"
+    tags = tags_from(
+        _names(item.get(subjects), "name", "literal", "code")
+        + _names(item.get("keywords"), "name", "value")
+    )
+    if tags:
+        draft.fields["tags"] = tags
+        draft.names["tags"] = subjects
+    genres = "genres" if "genres" in item else "genre"
+    labels = labels_from(_names(item.get(genres), "name", "literal", "code"))
+    if labels:
+        draft.fields["labels"] = labels
+        draft.names["labels"] = genres
+
+    for name in ("by", "byline"):
+        if isinstance(item.get(name), str):
+            draft.fields["byline"] = item[name]
+            draft.names["byline"] = name
+            break
+    else:
+        people = _names(item.get("bylines"), "byline", "name", "value")
+        if people:
+            draft.fields["byline"] = ", ".join(people)
+            draft.names["byline"] = "bylines"
+
+    description = _pick(item.get("descriptions"), _SUMMARY_ROLES)
+    if description is not None:
+        draft.fields["summary"] = summary_from(description[1])
+        draft.names["summary"] = f"descriptions[{description[0]}].value"
+    else:
+        for name in ("description_text", "description_html"):
+            if isinstance(item.get(name), str):
+                draft.fields["summary"] = summary_from(item[name])
+                draft.names["summary"] = name
+                break
+    if draft.fields.get("summary") is None:
+        draft.fields.pop("summary", None)
+    return draft

@@ -1,0 +1,183 @@
+"""The write endpoints of ingest: POST, PUT and DELETE of articles in every format.
+
+Every request answers per item (``results``):
+
+- ``accepted`` (with ``job_id``): queued; ``GET /v1/jobs/{job_id}`` reports what applying did
+- ``unchanged`` / ``stale``: the store already holds this version or a newer one; not queued
+- ``rejected`` (with ``errors``: ``field`` and ``reason``): not queued
+
+Status: 202 when at least one item was queued; 200 when nothing needed queuing (every item
+unchanged, stale or rejected, but not all rejected); 422 problem+json when every item was
+rejected. With an ``Idempotency-Key`` the first final answer is replayed (see idempotency.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from services.ingest.body import media_type, read_body
+from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
+from services.ingest.intake import Posted, Verdict, answer_known, posted_items
+from services.ingest.queueing import Enqueuer
+from shared.http import ProblemError, problem, request_id
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Run = Callable[[Claim | None], Awaitable[Response]]
+
+
+def redis_down() -> ProblemError:
+    """503: nothing was accepted."""
+    return ProblemError(
+        503, "the queue (Redis) is unreachable: nothing was accepted", headers={"Retry-After": "5"}
+    )
+
+
+def _bearer(request: Request) -> str:
+    return request.headers.get("authorization", "").partition(" ")[2].strip()
+
+
+class Writes:
+    """POST/PUT/DELETE handlers (the token is checked by the caller)."""
+
+    def __init__(self, settings: Settings, client: redis.Redis, queue: Enqueuer) -> None:
+        self.settings = settings
+        self.client = client
+        self.queue = queue
+        self.idempotency = IdempotencyStore(client)
+
+    async def post(self, request: Request) -> Response:
+        """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one item or a batch."""
+        body = await read_body(request, self.settings.max_body_bytes)
+        media = media_type(request)
+
+        async def run(claim: Claim | None) -> Response:
+            posted = await run_in_threadpool(
+                posted_items, media, body, self.settings.max_batch_items
+            )
+            return await self._accept(request, posted, claim)
+
+        return await self._once(request, media, body, run)
+
+    async def put(self, request: Request, article_id: str) -> Response:
+        """``PUT /v1/articles/{id}``: create or replace one article (native or ninjs)."""
+        body = await read_body(request, self.settings.max_body_bytes)
+        media = media_type(request)
+
+        async def run(claim: Claim | None) -> Response:
+            posted = await run_in_threadpool(
+                posted_items, media, body, self.settings.max_batch_items, article_id
+            )
+            return await self._accept(request, posted, claim)
+
+        return await self._once(request, media, body, run)
+
+    async def delete(self, request: Request, article_id: str) -> Response:
+        """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
+        body = await read_body(request, self.settings.max_body_bytes)
+
+        async def run(claim: Claim | None) -> Response:
+            verdict = Verdict(index=0, op="retract", article_id=article_id)
+            return await self._accept(request, Posted("json", [verdict], batch=False), claim)
+
+        return await self._once(request, "", body, run)
+
+    async def _once(self, request: Request, media: str, body: bytes, run: Run) -> Response:
+        """Run the request, or replay / refuse it when its Idempotency-Key was seen."""
+        key = request.headers.get("idempotency-key")
+        if key is None:
+            return await run(None)
+        request_fp = fingerprint(request.method, request.url.path, media, body)
+        try:
+            claimed = await run_in_threadpool(
+                self.idempotency.claim, _bearer(request), key, request_fp
+            )
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+        if isinstance(claimed, Response):
+            return claimed
+        try:
+            response = await run(claimed)
+        except ProblemError as exc:
+            if exc.status >= 500:
+                await self._release(claimed)
+                raise
+            response = exc.response()
+        except BaseException:
+            await self._release(claimed)
+            raise
+        if response.status_code >= 500:
+            await self._release(claimed)
+            return response
+        try:
+            await run_in_threadpool(self.idempotency.record, claimed, response)
+        except redis.RedisError as exc:
+            # The answer stands; a retry within a minute gets 409, later it runs again.
+            log.warning("could not keep the idempotent answer: %s", exc)
+        return response
+
+    async def _release(self, claim: Claim) -> None:
+        try:
+            await run_in_threadpool(self.idempotency.release, claim)
+        except redis.RedisError as exc:
+            log.warning("could not release an idempotency claim: %s", exc)
+
+    async def _accept(self, request: Request, posted: Posted, claim: Claim | None) -> Response:
+        verdicts = posted.verdicts
+        try:
+            await run_in_threadpool(answer_known, self.client, verdicts)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+        queued = [v for v in verdicts if v.status == "accepted"]
+        counts = {
+            status: sum(1 for v in verdicts if v.status == status)
+            for status in ("accepted", "unchanged", "stale", "rejected")
+        }
+        rid = request_id(request.scope)
+        if not queued and counts["rejected"] == len(verdicts):
+            extra: dict[str, Any] = {
+                "request_id": rid,
+                "format": posted.kind,
+                **counts,
+                "results": [v.result(None) for v in verdicts],
+            }
+            return problem(
+                422,
+                "no valid article in the request; nothing was queued",
+                errors=[error for v in verdicts for error in v.errors],
+                **extra,
+            )
+        job_id = uuid.uuid4().hex if queued else None
+        doc: dict[str, Any] = {
+            "request_id": rid,
+            "format": posted.kind,
+            "job_id": job_id,
+            "status_url": f"/v1/jobs/{job_id}" if job_id else None,
+            **counts,
+            "results": [v.result(job_id) for v in verdicts],
+        }
+        response = JSONResponse(doc, status_code=202 if queued else 200)
+        if queued:
+            also = (claim.key, claim.answer(response), TTL_S) if claim else None
+            try:
+                await run_in_threadpool(
+                    self.queue.enqueue,
+                    [v.queued_item() for v in queued],
+                    rid,
+                    job_id=job_id,
+                    also_set=also,
+                )
+            except redis.RedisError as exc:
+                raise redis_down() from exc
+            if claim is not None:
+                claim.recorded = True
+        return response
