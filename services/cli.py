@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -61,7 +62,17 @@ def _run_uvicorn(service: str, settings: Settings) -> None:
             timeout_graceful_shutdown=10,
             backlog=4096,
         )
-        uvicorn.Server(config).run()
+        drain = getattr(app.state, "drain", None)
+
+        class DrainingServer(uvicorn.Server):
+            """Ends long-lived responses (SSE) as shutdown begins instead of waiting them out."""
+
+            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+                if drain is not None:
+                    drain()
+                await super().shutdown(sockets)
+
+        DrainingServer(config).run()
 
 
 def run_service(service: str) -> int:
@@ -167,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--token", help="bearer token (default: $LIVEFEED_TOKEN)")
     post.add_argument("--url", help="ingest base URL (default: from the settings)")
     post.add_argument("--content-type", help="override format detection")
+    from services.commands.tail import add_parser as add_tail_parser
+
+    add_tail_parser(sub)
     from services.commands.jobs import add_parser as add_jobs_parser
 
     add_jobs_parser(sub)
@@ -189,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.commands.post import post_command
 
         return post_command(args, get_settings())
+    if args.command == "tail":
+        from services.commands.tail import tail_command
+
+        return tail_command(args, get_settings())
     if args.command == "jobs":
         from services.commands.jobs import jobs_command
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Clients from one address per push process."
     )
     ping_interval: float = Field(default=20.0, gt=0)
+    cache_max_age: int = Field(
+        default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
+    )
     redis_timeout: float = Field(default=2.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

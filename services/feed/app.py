@@ -1,4 +1,4 @@
-"""The feed service: the timeline API, single articles, and (later) feeds and the live page."""
+"""The feed service: the timeline API, single articles, feeds, SSE and the live page."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import orjson
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
@@ -14,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.feed.caching import cached
+from services.feed.live import LiveParts
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
@@ -42,6 +45,7 @@ class Feed:
         self.redis_url = redis_url
         self.client: aredis.Redis | None = None
         self.reader: TimelineReader | None = None
+        self.live = LiveParts(settings, redis_url, lambda: self.store)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -52,9 +56,11 @@ class Feed:
             socket_connect_timeout=self.settings.redis_timeout,
         )
         self.reader = TimelineReader(self.client, self.settings)
+        await self.live.start()
         try:
             yield
         finally:
+            await self.live.stop()
             await self.client.aclose()
 
     @property
@@ -96,7 +102,10 @@ class Feed:
             "next": page.next.encode() if page.next else None,
             "event_id": page.event_id,
         }
-        return JSONResponse(body, headers={"Cache-Control": "no-cache"})
+        # Short lifetime + validators: a retracted headline leaves caches within seconds.
+        return cached(
+            request, orjson.dumps(body), "application/json", max_age=self.settings.cache_max_age
+        )
 
     async def article(self, request: Request) -> Response:
         """``GET /v1/articles/{id}``: one live headline."""
@@ -140,10 +149,13 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/healthz", feed.healthz, methods=["GET"]),
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *feed.live.routes(),
     ]
-    return Starlette(
+    app = Starlette(
         routes=routes,
         middleware=[Middleware(RequestLogMiddleware)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=feed.lifespan,
     )
+    app.state.drain = feed.live.drain  # called by the CLI when shutdown begins (ends SSE)
+    return app

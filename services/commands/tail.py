@@ -1,0 +1,136 @@
+"""``livefeed tail``: live headlines in a terminal, resuming by itself after any disconnect.
+
+One line per event: ``+`` published, ``~`` updated, ``-`` retracted::
+
+    + 2024-10-24 19:31  [Exclusive] Belarus' entry into war is unfeasible for Russia
+    ~ 2024-10-24 19:31  [Updated] Belarus' entry into war is unfeasible for Russia (new title)
+    - retracted espreso:2024-10-24:1931
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+from typing import Any, TextIO
+from urllib.parse import urlencode
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidStatus, WebSocketException
+
+from shared.events import EventId
+from shared.settings import Settings
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+_DISPLAY = {"exclusive": "Exclusive", "opinion": "OPINION", "updated": "Updated",
+            "review": "Review", "breaking": "Breaking"}  # fmt: skip
+
+
+def add_parser(sub: Any) -> None:
+    """Add ``tail`` to the ``livefeed`` command line."""
+    tail = sub.add_parser("tail", help="print live headlines as they are published")
+    tail.add_argument("--section", help="only this section (a slug)")
+    tail.add_argument("--label", help="only headlines with this label")
+    tail.add_argument("--since", help="start after this event id (a timeline's event_id)")
+    tail.add_argument("--url", help="push service base URL (default: from the settings)")
+    tail.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
+
+def format_event(message: dict[str, Any]) -> str:
+    """One terminal line for a published/updated/retracted event."""
+    headline = message.get("headline") or {}
+    if message["type"] == "retracted":
+        return f"- retracted {headline.get('id', '?')}"
+    labels = list(headline.get("labels") or [])
+    if message["type"] == "updated" and "updated" not in labels:
+        labels.append("updated")
+    badges = "".join(f"[{_DISPLAY.get(x, x.capitalize())}] " for x in labels)
+    mark = "~" if message["type"] == "updated" else "+"
+    when = f"{headline.get('date', '')} {headline.get('time', '')}"
+    return f"{mark} {when}  {badges}{headline['title']}"
+
+
+class Tail:
+    """The connection loop: subscribe, print, and on any loss resume ``since`` the last event."""
+
+    def __init__(self, base: str, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.base = base.rstrip("/")
+        self.section: str | None = args.section
+        self.label: str | None = args.label
+        self.last: str | None = args.since
+        self.hello: str | None = None
+        self.as_json: bool = args.json
+        self.out = out
+        self.err = err
+
+    def url(self) -> str:
+        """The stream URL resuming after the last event seen."""
+        params = {"since": self.last, "section": self.section, "label": self.label}
+        query = urlencode({k: v for k, v in params.items() if v})
+        return f"{self.base}/v1/stream" + (f"?{query}" if query else "")
+
+    async def run(self) -> int:
+        """Print events until interrupted; 1 when the service refuses the request itself."""
+        attempt = 0
+        while True:
+            try:
+                async with connect(self.url(), open_timeout=10, max_size=2**22) as ws:
+                    async for raw in ws:
+                        self.handle(json.loads(raw))
+                        attempt = 0
+                reason = "the service closed the stream"
+            except InvalidStatus as exc:
+                status = exc.response.status_code
+                if 400 <= status < 500:
+                    detail = exc.response.body.decode(errors="replace")[:300]
+                    print(f"livefeed tail: refused ({status}): {detail}", file=self.err)
+                    return 1
+                reason = f"the service answered {status}"
+            except (OSError, TimeoutError, WebSocketException) as exc:
+                reason = str(exc) or type(exc).__name__
+            # Full jitter, so many tails (or pages) dropped at once do not return in lock-step.
+            delay = random.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt))  # noqa: S311
+            attempt += 1
+            print(f"livefeed tail: {reason}; reconnecting in {delay:.1f}s", file=self.err)
+            self.err.flush()
+            await asyncio.sleep(delay)
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """Print one message; remember where to resume."""
+        kind = message.get("type")
+        if kind == "hello":
+            self.hello = str(message["event_id"])
+            if self.last is None:
+                self.last = str(message["event_id"])  # resume from here: nothing in between lost
+            print(f"livefeed tail: connected, after event {self.last}", file=self.err)
+            self.err.flush()
+            return
+        if kind == "reset":
+            print("livefeed tail: events since the last one seen are gone; going on live",
+                  file=self.err)  # fmt: skip
+            self.last = self.hello  # the stream goes on from its hello
+            return
+        event_id = str(message.get("event_id", ""))
+        if self.last is not None and EventId.parse(event_id) <= EventId.parse(self.last):
+            return  # never print one twice
+        self.last = event_id
+        line = json.dumps(message, ensure_ascii=False) if self.as_json else format_event(message)
+        print(line, file=self.out, flush=True)
+
+
+def tail_command(args: argparse.Namespace, settings: Settings) -> int:
+    """Run ``livefeed tail`` until Ctrl-C."""
+    if args.since:
+        try:
+            EventId.parse(args.since)
+        except ValueError as exc:
+            print(f"livefeed tail: --since: {exc}", file=sys.stderr)
+            return 2
+    tail = Tail(args.url or settings.push_url, args, sys.stdout, sys.stderr)
+    try:
+        return asyncio.run(tail.run())
+    except KeyboardInterrupt:
+        return 0

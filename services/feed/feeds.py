@@ -1,0 +1,225 @@
+"""``/feed.rss`` (RSS 2.0), ``/feed.atom`` (Atom 1.0) and ``/feed.json`` (JSON Feed 1.1).
+
+Each reads the newest page of the (optionally filtered) timeline, the same data the live page
+shows, and is built with ``xml.etree.ElementTree`` or ``orjson``: titles are always escaped by
+the serializer, never pasted into markup. Breaking headlines carry a ``breaking`` category
+(JSON Feed: a ``breaking`` tag and ``_livefeed.breaking``).
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.feed.caching import cached
+from services.feed.labels import display_label
+from services.feed.params import label_param, limit_param, section_param
+from services.feed.store import Page, TimelineReader
+from services.feed.timeline import localize
+from shared.events import EventId
+from shared.http import ProblemError
+from shared.settings import Settings
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+ET.register_namespace("atom", ATOM_NS)
+ET.register_namespace("dc", DC_NS)
+FEED_ITEMS = 50
+MAX_FEED_ITEMS = 200
+RSS_TYPE = "application/rss+xml; charset=utf-8"
+ATOM_TYPE = "application/atom+xml; charset=utf-8"
+JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+
+
+class FeedContext:
+    """What every format needs: the items, the filter, the URLs and the last change."""
+
+    def __init__(
+        self, settings: Settings, request: Request, page: Page, filters: dict[str, str]
+    ) -> None:
+        self.settings = settings
+        self.base = settings.feed_url.rstrip("/")
+        self.items = [localize(h, settings.zone) for h in page.headlines]
+        self.filters = filters
+        self.query = f"?{urlencode(filters)}" if filters else ""
+        self.self_url = f"{self.base}{request.url.path}{self.query}"
+        self.home = f"{self.base}/{self.query}"
+        event_ms = EventId.parse(page.event_id).ms
+        newest = max((_updated(i) for i in self.items), default=None)
+        # The stream's last event is the last change to anything (retractions included).
+        self.last_modified_ms = event_ms or (int(newest.timestamp() * 1000) if newest else 0)
+        self.updated = datetime.fromtimestamp(
+            self.last_modified_ms / 1000, tz=settings.zone
+        ).replace(microsecond=0)
+
+    @property
+    def title(self) -> str:
+        """``News``, or ``News: section world, label exclusive``."""
+        if not self.filters:
+            return "News"
+        return "News: " + ", ".join(f"{k} {v}" for k, v in self.filters.items())
+
+    def link(self, item: dict[str, Any]) -> str:
+        """The article's URL, or its API URL when the newsroom gave none."""
+        url = item.get("url")
+        return str(url) if url else f"{self.base}/v1/articles/{quote(item['id'], safe='')}"
+
+
+def _updated(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item.get("updated_at") or item["published_at"])
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    node = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        node.text = text
+    return node
+
+
+def _xml(root: ET.Element, default_namespace: str | None = None) -> bytes:
+    document: bytes = ET.tostring(
+        root, encoding="utf-8", xml_declaration=True, default_namespace=default_namespace
+    )
+    return document
+
+
+def rss(ctx: FeedContext) -> bytes:
+    """RSS 2.0 with ``atom:link rel=self`` and ``dc:creator``."""
+    root = ET.Element("rss", {"version": "2.0"})
+    channel = _sub(root, "channel")
+    _sub(channel, "title", ctx.title)
+    _sub(channel, "link", ctx.home)
+    _sub(channel, "description", "Live headlines, newest first")
+    _sub(channel, "lastBuildDate", format_datetime(ctx.updated))
+    _sub(channel, "generator", "livefeed")
+    _sub(channel, f"{{{ATOM_NS}}}link", href=ctx.self_url, rel="self", type="application/rss+xml")
+    for item in ctx.items:
+        node = _sub(channel, "item")
+        _sub(node, "title", item["title"])
+        _sub(node, "link", ctx.link(item))
+        _sub(node, "guid", item["id"], isPermaLink="false")
+        _sub(node, "pubDate", format_datetime(datetime.fromisoformat(item["published_at"])))
+        if item.get("summary"):
+            _sub(node, "description", item["summary"])
+        if item.get("byline"):
+            _sub(node, f"{{{DC_NS}}}creator", item["byline"])
+        for label in item.get("labels", []):
+            _sub(node, "category", label)
+        if item.get("section"):
+            _sub(node, "category", item["section"], domain="section")
+    return _xml(root)
+
+
+def atom(ctx: FeedContext) -> bytes:
+    """Atom 1.0 (RFC 4287): labels are categories with their display form as ``label``."""
+    ns = f"{{{ATOM_NS}}}"
+    root = ET.Element(f"{ns}feed")
+    _sub(root, f"{ns}id", ctx.self_url)
+    _sub(root, f"{ns}title", ctx.title)
+    _sub(root, f"{ns}updated", ctx.updated.isoformat())
+    _sub(root, f"{ns}link", rel="self", href=ctx.self_url, type="application/atom+xml")
+    _sub(root, f"{ns}link", rel="alternate", href=ctx.home, type="text/html")
+    _sub(_sub(root, f"{ns}author"), f"{ns}name", "livefeed newsroom")
+    _sub(root, f"{ns}generator", "livefeed")
+    for item in ctx.items:
+        entry = _sub(root, f"{ns}entry")
+        _sub(entry, f"{ns}id", f"urn:livefeed:article:{quote(item['id'], safe='')}")
+        _sub(entry, f"{ns}title", item["title"], type="text")
+        _sub(entry, f"{ns}link", rel="alternate", href=ctx.link(item))
+        _sub(entry, f"{ns}published", item["published_at"])
+        _sub(entry, f"{ns}updated", _updated(item).isoformat())
+        if item.get("byline"):
+            _sub(_sub(entry, f"{ns}author"), f"{ns}name", item["byline"])
+        for label in item.get("labels", []):
+            _sub(entry, f"{ns}category", term=label, label=display_label(label))
+        if item.get("section"):
+            _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
+        if item.get("summary"):
+            _sub(entry, f"{ns}summary", item["summary"], type="text")
+    return _xml(root, default_namespace=ATOM_NS)
+
+
+def json_feed(ctx: FeedContext) -> bytes:
+    """JSON Feed 1.1; livefeed's own fields go under ``_livefeed`` as the spec allows."""
+    items = []
+    for item in ctx.items:
+        entry: dict[str, Any] = {
+            "id": item["id"],
+            "url": ctx.link(item),
+            "title": item["title"],
+            "content_text": item.get("summary") or item["title"],
+            "date_published": item["published_at"],
+            "date_modified": _updated(item).isoformat(),
+            "tags": list(item.get("labels", [])),
+            "_livefeed": {
+                "breaking": bool(item.get("breaking")),
+                "labels": item.get("labels", []),
+                "section": item.get("section"),
+                "time": item["time"],
+                "date": item["date"],
+            },
+        }
+        if item.get("summary"):
+            entry["summary"] = item["summary"]
+        if item.get("byline"):
+            entry["authors"] = [{"name": item["byline"]}]
+        if item.get("language"):
+            entry["language"] = item["language"]
+        items.append(entry)
+    body = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "title": ctx.title,
+        "home_page_url": ctx.home,
+        "feed_url": ctx.self_url,
+        "description": "Live headlines, newest first",
+        "items": items,
+    }
+    return orjson.dumps(body)
+
+
+Builder = Callable[[FeedContext], bytes]
+FORMATS: dict[str, tuple[Builder, str]] = {
+    "rss": (rss, RSS_TYPE),
+    "atom": (atom, ATOM_TYPE),
+    "json": (json_feed, JSON_FEED_TYPE),
+}
+
+
+class Feeds:
+    """The three feed endpoints over one timeline reader."""
+
+    def __init__(self, settings: Settings, reader: Callable[[], TimelineReader]) -> None:
+        self.settings = settings
+        self.reader = reader
+
+    async def endpoint(self, request: Request) -> Response:
+        """``GET /feed.{rss,atom,json}?section=&label=&limit=``."""
+        build, media_type = FORMATS[request.url.path.rsplit(".", 1)[-1]]
+        query = request.query_params
+        section, label = section_param(query), label_param(query)
+        limit = limit_param(query, FEED_ITEMS, MAX_FEED_ITEMS)
+        try:
+            page = await self.reader().page(limit=limit, section=section, label=label)
+        except RedisError as exc:
+            raise ProblemError(
+                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+            ) from exc
+        filters = {k: v for k, v in (("section", section), ("label", label)) if v}
+        ctx = FeedContext(self.settings, request, page, filters)
+        return cached(
+            request,
+            build(ctx),
+            media_type,
+            max_age=self.settings.cache_max_age,
+            last_modified_ms=ctx.last_modified_ms,
+            headers={"X-Content-Type-Options": "nosniff"},
+        )

@@ -1,0 +1,285 @@
+"""``GET /``: the live page, its first page of headlines rendered on the server.
+
+The page reads without JavaScript ("More news" is a plain link to the next page); the module
+``static/live.js`` then keeps it live over the push WebSocket, or SSE when that fails. The HTML
+is built as an element tree and serialized by ``xml.etree`` (``method="html"``), so every title,
+URL and label is escaped by the serializer. Configuration reaches the script through ``data-``
+attributes: there is no inline script, and the Content-Security-Policy forbids any.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.feed.caching import cached
+from services.feed.labels import display_label
+from services.feed.params import bad_query, label_param, limit_param, section_param
+from services.feed.store import Cursor, Page, TimelineReader
+from services.feed.timeline import group_by_day
+from shared.http import ProblemError
+from shared.settings import Settings
+
+PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
+MAX_PAGE_SIZE = 200
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")  # fmt: skip
+
+
+def full_time(published_at: str, zone_name: str) -> str:
+    """``Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)``: the time's whole context.
+
+    live.js builds the same text for headlines that arrive later.
+    """
+    local = datetime.fromisoformat(published_at)
+    offset = local.strftime("%z")
+    return (
+        f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+        f"{local.hour:02d}:{local.minute:02d} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
+    )
+
+
+def csp(settings: Settings) -> str:
+    """Scripts and styles only from this origin; connections to it (SSE) and the push service."""
+    push = urlsplit(settings.push_url)
+    push_origin = f"{push.scheme}://{push.netloc}"
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self' {push_origin}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def security_headers(settings: Settings) -> dict[str, str]:
+    """Headers every HTML response of the page carries."""
+    return {
+        "Content-Security-Policy": csp(settings),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "strict-origin-when-cross-origin",
+    }
+
+
+def _el(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    """An element (attribute names: ``class_`` → ``class``, ``data_x`` → ``data-x``)."""
+    clean = {name.rstrip("_").replace("_", "-"): value for name, value in attrs.items()}
+    node = ET.Element(tag, clean) if parent is None else ET.SubElement(parent, tag, clean)
+    if text is not None:
+        node.text = text
+    return node
+
+
+def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
+    # "2024, Thursday 24 October" on two lines, as the seed page sets it.
+    year_weekday, _, day_month = day["label"].rpartition(" ")
+    year_weekday, _, day_number = year_weekday.rpartition(" ")
+    heading = _el(parent, "h2", class_="day-head", id=f"day-{day['date']}")
+    _el(heading, "span", year_weekday, class_="day-year").tail = " "
+    _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
+
+
+def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_name: str) -> None:
+    """One headline as ``<article>``: time, badges, linked title (live.js builds the same)."""
+    title_id = f"t-{item['id']}"
+    article = _el(
+        parent,
+        "article",
+        class_="item",
+        data_id=item["id"],
+        data_published=item["published_at"],
+        aria_labelledby=title_id,
+        aria_posinset=str(position),
+        aria_setsize="-1",
+        tabindex="0",
+    )
+    _el(
+        article,
+        "time",
+        item["time"],
+        class_="item-time",
+        datetime=item["published_at"],
+        title=full_time(item["published_at"], zone_name),
+    )
+    body = _el(article, "div", class_="item-body")
+    labels = item.get("labels") or []
+    if labels:
+        badges = _el(body, "span", class_="badges")
+        for label in labels:
+            _el(badges, "span", display_label(label), class_=f"badge badge-{label}").tail = " "
+    if item.get("url"):
+        _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
+    else:
+        _el(body, "span", item["title"], class_="item-title", id=title_id)
+
+
+def render_page(
+    settings: Settings,
+    page: Page,
+    *,
+    section: str | None,
+    label: str | None,
+    limit: int,
+    older: bool,
+) -> bytes:
+    """The whole document."""
+    filters = {k: v for k, v in (("section", section), ("label", label)) if v}
+    suffix = f"?{urlencode(filters)}" if filters else ""
+    heading = "News" + (
+        " · " + " · ".join(display_label(v) if k == "label" else v for k, v in filters.items())
+        if filters
+        else ""
+    )
+    html = _el(None, "html", lang="en")
+    head = _el(html, "head")
+    _el(head, "meta", charset="utf-8")
+    _el(head, "meta", name="viewport", content="width=device-width, initial-scale=1")
+    _el(head, "meta", name="color-scheme", content="light")
+    _el(head, "title", f"{heading} — livefeed")
+    _el(head, "link", rel="icon", href="data:,")
+    _el(head, "link", rel="stylesheet", href="/static/live.css")
+    for kind, media in (("rss", "rss+xml"), ("atom", "atom+xml"), ("json", "feed+json")):
+        _el(
+            head,
+            "link",
+            rel="alternate",
+            type=f"application/{media}",
+            href=f"/feed.{kind}{suffix}",
+            title=f"{heading} ({kind.upper() if kind != 'atom' else 'Atom'})",
+        )
+    _el(head, "script", "", type="module", src="/static/live.js")
+
+    body = _el(html, "body")
+    top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
+    _el(top, "a", "livefeed", class_="brand", href="/")
+    _el(top, "span", "Live headlines", class_="tagline")
+
+    main = _el(
+        body,
+        "main",
+        class_="wrap column",
+        id="live",
+        data_event_id=page.event_id,
+        data_push_url=settings.push_url.rstrip("/") + "/v1/stream",
+        data_sse_url="/v1/events",
+        data_timeline_url="/v1/timeline",
+        data_timezone=settings.timezone,
+        data_section=section or "",
+        data_label=label or "",
+        data_page_size=str(limit),
+        # Live updates only make sense on the newest page, not on one reached by "More news".
+        data_live="false" if older else "true",
+    )
+    column_head = _el(main, "div", class_="column-head")
+    _el(column_head, "h1", heading, class_="column-title")
+    controls = _el(column_head, "div", class_="controls")
+    conn = _el(controls, "span", class_="conn", id="conn", data_state="static", hidden="")
+    _el(conn, "span", class_="conn-dot", aria_hidden="true")
+    _el(conn, "span", "Connecting", class_="conn-text")
+    _el(
+        controls,
+        "button",
+        "Pause live updates",
+        type="button",
+        class_="pause",
+        id="pause",
+        aria_pressed="false",
+        hidden="",
+    )
+    # Announcements only: the new-headlines count and the connection state, never a ticker.
+    _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
+    _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
+
+    timeline = _el(main, "div", class_="timeline", id="timeline", aria_busy="false")
+    position = 0
+    days = group_by_day(page.headlines, settings.zone)
+    for day in days:
+        heading_id = f"day-{day['date']}"
+        section_el = _el(
+            timeline, "section", class_="day", data_date=day["date"], aria_labelledby=heading_id
+        )
+        _day_heading(section_el, day)
+        feed = _el(
+            section_el,
+            "div",
+            class_="items",
+            role="feed",
+            aria_labelledby=heading_id,
+            aria_busy="false",
+        )
+        for item in day["items"]:
+            position += 1
+            render_item(feed, item, position, settings.timezone)
+    empty = _el(main, "p", "No headlines yet. New ones appear here as they are published.",
+                class_="empty", id="empty")  # fmt: skip
+    if days:
+        empty.set("hidden", "")
+    pager = _el(main, "div", class_="pager")
+    more = _el(pager, "a", "More news", class_="more", id="more", href="#")
+    if page.next is not None:
+        query = {**filters, "before": page.next.encode()}
+        if limit != PAGE_SIZE:
+            query["limit"] = str(limit)
+        more.set("href", f"/?{urlencode(query)}")
+        more.set("data-next", page.next.encode())
+    else:
+        more.set("hidden", "")
+    if older:
+        _el(pager, "a", "Back to the latest news", class_="latest", href=f"/{suffix}")
+
+    foot = _el(_el(body, "footer", class_="footer"), "div", class_="wrap")
+    _el(foot, "span", "Feeds: ")
+    for kind, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed")):
+        _el(foot, "a", name, href=f"/feed.{kind}{suffix}").tail = " "
+    _el(foot, "span", f"Times in {settings.timezone}.", class_="zone")
+    document: bytes = ET.tostring(html, encoding="utf-8", method="html")
+    return b"<!doctype html>\n" + document
+
+
+class LivePage:
+    """The ``GET /`` handler."""
+
+    def __init__(self, settings: Settings, reader: Any) -> None:
+        self.settings = settings
+        self.reader = reader
+
+    async def endpoint(self, request: Request) -> Response:
+        """The live page: ``/?section=&label=&limit=&before=``."""
+        query = request.query_params
+        section, label = section_param(query), label_param(query)
+        limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
+        before = None
+        if query.get("before"):
+            try:
+                before = Cursor.decode(query["before"])
+            except ValueError as exc:
+                raise bad_query("before", str(exc)) from exc
+        store: TimelineReader = self.reader()
+        try:
+            page = await store.page(limit=limit, before=before, section=section, label=label)
+        except RedisError as exc:
+            raise ProblemError(
+                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+            ) from exc
+        html = render_page(
+            self.settings, page, section=section, label=label, limit=limit, older=before is not None
+        )
+        return cached(
+            request,
+            html,
+            "text/html; charset=utf-8",
+            max_age=0,
+            headers=security_headers(self.settings),
+        )

@@ -1,0 +1,290 @@
+"""``GET /v1/events``: the event stream as Server-Sent Events, served by the feed service.
+
+The push service is the ``websockets`` library, which answers plain HTTP only with complete
+responses, so it cannot stream ``text/event-stream``; the feed service (Starlette) does.
+
+One ``XREAD BLOCK`` reader task per feed process fans each event out to every connected SSE
+client through a small queue bounded in bytes; a client whose queue overflows (it does not read)
+is dropped and reconnects with ``Last-Event-ID``. Resume keeps the push service's promise: the
+events in ``(since, current]`` are replayed from the stream with ``XRANGE``, then live ones
+follow, none missing and none twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import cast
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from services.feed.params import label_param, section_param
+from shared import keys
+from shared.events import Entry, Event, EventId, newest_id, stream_entries
+from shared.http import ProblemError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 5_000
+BATCH = 1_000
+REPLAY_CHUNK = 500
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+# EventSource reconnects after ``retry`` ms: a random value per connection spreads a fleet of
+# readers dropped at once (a deploy, a proxy restart) instead of bringing them back in lock-step.
+RETRY_MS = (1_000, 5_000)
+
+
+def sse_frame(event: Event) -> bytes:
+    """One event as an SSE message: ``id``, ``event`` (its type) and one ``data`` line."""
+    kind = event.text[9 : event.text.index(b'"', 9)]  # {"type":"<kind>",...
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (str(event.id).encode(), kind, event.text)
+
+
+def control(kind: str, data: str, event_id: EventId | None = None) -> bytes:
+    """A ``hello``/``reset`` message; ``reset`` carries the id the stream continues from."""
+    head = f"id: {event_id}\n" if event_id is not None else ""
+    return f"{head}event: {kind}\ndata: {data}\n\n".encode()
+
+
+@dataclass(eq=False)
+class SseClient:
+    """One connected SSE client: its filter and the events waiting to be written to it."""
+
+    section: str | None
+    label: str | None
+    limit: int
+    queue: deque[tuple[EventId, bytes]] = field(default_factory=deque)
+    queued_bytes: int = 0
+    dropped: bool = False
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event_id: EventId, frame: bytes) -> bool:
+        """Queue a frame; False when the client has fallen too far behind (drop it)."""
+        if self.queued_bytes + len(frame) > self.limit:
+            return False
+        self.queue.append((event_id, frame))
+        self.queued_bytes += len(frame)
+        self.wake.set()
+        return True
+
+    def take(self) -> list[tuple[EventId, bytes]]:
+        """Everything queued so far, oldest first."""
+        taken = list(self.queue)
+        self.queue.clear()
+        self.queued_bytes = 0
+        self.wake.clear()
+        return taken
+
+
+@dataclass
+class SseStats:
+    """Counters for logs and health."""
+
+    events: int = 0
+    dropped: int = 0
+    refused: int = 0
+
+
+class SseHub:
+    """The SSE clients of one feed process and the single reader that feeds them."""
+
+    def __init__(self, settings: Settings, redis_url: str) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.clients: set[SseClient] = set()
+        self.last_id: EventId | None = None  # newest event fanned out (None: not started)
+        self.connected = False
+        self.closing = False
+        self.stats = SseStats()
+        self.client: aredis.Redis | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start reading, on a Redis client of our own: XREAD BLOCK outlasts the API's timeout."""
+        self.client = aredis.Redis.from_url(
+            self.redis_url,
+            socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+        )
+        self._task = asyncio.create_task(self._run(), name="sse-reader")
+
+    def close_all(self) -> None:
+        """End every stream now (shutdown): clients reconnect elsewhere with Last-Event-ID."""
+        self.closing = True
+        for client in self.clients:
+            client.dropped = True
+            client.wake.set()
+
+    async def stop(self) -> None:
+        """Stop the reader and close Redis."""
+        self.close_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.client is not None:
+            await self.client.aclose()
+
+    # -- the reader -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self.client is not None
+        failures = 0
+        while True:
+            try:
+                if self.last_id is None:
+                    latest = await self.client.xrevrange(keys.EVENTS, "+", "-", count=1)
+                    self.last_id = newest_id(latest)
+                response = await self.client.xread(
+                    {keys.EVENTS: str(self.last_id)}, block=BLOCK_MS, count=BATCH
+                )
+            except (RedisError, OSError) as exc:
+                if self.connected or failures == 0:
+                    log.warning("SSE reader lost Redis, retrying: %s", exc)
+                self.connected = False
+                await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+                failures += 1
+                continue
+            self.connected = True
+            failures = 0
+            for _stream, entries in cast(list[tuple[bytes, list[Entry]]], response or []):
+                for raw_id, fields in entries:
+                    self._deliver(raw_id, fields)
+
+    def _deliver(self, raw_id: bytes, fields: dict[bytes, bytes]) -> None:
+        try:
+            event = Event.from_entry(raw_id, fields)
+        except ValueError as exc:
+            log.error("skipping unreadable event %r: %s", raw_id, exc)
+            self.last_id = EventId.parse(raw_id)
+            return
+        self.publish(event)
+
+    def publish(self, event: Event) -> None:
+        """Queue ``event`` for every matching client (serialized once); drop the ones behind."""
+        frame = sse_frame(event)
+        behind = [
+            client
+            for client in self.clients
+            if event.matches(client.section, client.label) and not client.offer(event.id, frame)
+        ]
+        for client in behind:
+            self.drop(client)
+        self.last_id = event.id
+        self.stats.events += 1
+
+    def drop(self, client: SseClient) -> None:
+        """Stop feeding a client that does not keep up; its stream ends and it reconnects."""
+        self.clients.discard(client)
+        client.dropped = True
+        client.wake.set()
+        self.stats.dropped += 1
+        log.warning("dropped an SSE client that fell behind")
+
+    # -- one response ---------------------------------------------------------------------
+
+    async def stream(
+        self, since: EventId | None, section: str | None, label: str | None
+    ) -> AsyncIterator[bytes]:
+        """The body of one SSE response: hello, the replay after ``since``, then live events."""
+        client = SseClient(section, label, self.settings.client_buffer_bytes)
+        hello_id = self.last_id
+        assert hello_id is not None  # the endpoint refuses clients until the reader started
+        # No await between reading hello_id and registering: every later event reaches this
+        # client's queue, so nothing falls between the replay and the live part.
+        self.clients.add(client)
+        try:
+            retry = random.randint(*RETRY_MS)  # noqa: S311 - jitter, not security
+            yield f"retry: {retry}\n: livefeed events\n\n".encode()
+            yield control("hello", f'{{"type":"hello","event_id":"{hello_id}"}}')
+            if since is not None:
+                async for frame in self._replay(since, hello_id, client):
+                    yield frame
+            keepalive = self.settings.ping_interval
+            while not client.dropped:
+                try:
+                    await asyncio.wait_for(client.wake.wait(), keepalive)
+                except TimeoutError:
+                    # A comment line: keeps proxies from timing the stream out and lets the
+                    # server notice a vanished client.
+                    yield b": keep-alive\n\n"
+                    continue
+                frames = [frame for event_id, frame in client.take() if event_id > hello_id]
+                if frames:
+                    yield b"".join(frames)
+        finally:
+            self.clients.discard(client)
+
+    async def _replay(
+        self, since: EventId, hello_id: EventId, client: SseClient
+    ) -> AsyncIterator[bytes]:
+        """Events in ``(since, hello_id]`` from the stream, or ``reset`` when they are gone."""
+        assert self.client is not None
+        horizon_raw, newest_raw = await asyncio.gather(
+            self.client.get(keys.EVENTS_HORIZON),
+            self.client.xrevrange(keys.EVENTS, "+", "-", count=1),
+        )
+        newest = newest_id(newest_raw)
+        horizon = EventId.parse(horizon_raw) if isinstance(horizon_raw, bytes) else None
+        if (horizon is not None and since <= horizon) or since > max(newest, hello_id):
+            # Older than the log keeps, or an id this stream never had: reload the timeline.
+            yield control("reset", '{"type":"reset"}', hello_id)
+            return
+        start = f"({since}"
+        while since < hello_id:
+            entries = stream_entries(
+                await self.client.xrange(keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK)
+            )
+            if not entries:
+                break
+            frames = []
+            for raw_id, fields in entries:
+                event = Event.from_entry(raw_id, fields)
+                if event.matches(client.section, client.label):
+                    frames.append(sse_frame(event))
+            if frames:
+                yield b"".join(frames)
+            start = f"({entries[-1][0].decode()}"
+            if len(entries) < REPLAY_CHUNK:
+                break
+
+    async def endpoint(self, request: Request) -> Response:
+        """``GET /v1/events?since=&section=&label=`` (``Last-Event-ID`` wins over ``since``)."""
+        query = request.query_params
+        raw_since = request.headers.get("last-event-id") or query.get("since") or None
+        field_name = "Last-Event-ID" if request.headers.get("last-event-id") else "since"
+        try:
+            since = EventId.parse(raw_since) if raw_since else None
+        except ValueError as exc:
+            raise ProblemError(
+                400, f"{field_name}: {exc}", errors=[{"field": field_name, "reason": str(exc)}]
+            ) from exc
+        section, label = section_param(query), label_param(query)
+        if self.last_id is None or self.closing:
+            raise ProblemError(503, "the event stream is starting; retry shortly", headers=_RETRY)
+        if len(self.clients) >= self.settings.max_connections:
+            self.stats.refused += 1
+            raise ProblemError(503, "this feed process has too many streams", headers=_RETRY)
+        return StreamingResponse(
+            self.stream(since, section, label),
+            media_type="text/event-stream; charset=utf-8",
+            headers={
+                "Cache-Control": "no-store",
+                # nginx and friends buffer responses by default, which would hold events back.
+                "X-Accel-Buffering": "no",
+            },
+        )
+
+
+_RETRY = {"Retry-After": "5"}
