@@ -22,7 +22,8 @@ async def test_every_service_reports_what_happened(
         outcomes = await ingest.apply(article("metered", version=1))
         assert outcomes[0]["outcome"] == "published"
         assert (await stream.next())["headline"]["id"] == "metered"
-        assert (await ingest.apply(article("metered", version=1)))[0]["outcome"] == "unchanged"
+        assert (await ingest.apply(article("metered", version=2)))[0]["outcome"] == "updated"
+        assert (await stream.next())["type"] == "updated"
         await feed.timeline()
         after = {name: await scrape(http, base) for name, base in bases.items()}
 
@@ -37,15 +38,15 @@ async def test_every_service_reports_what_happened(
     # The worker: jobs, outcomes, durations, and the Redis state read at scrape time.
     assert grew("worker", "livefeed_jobs_total", 2, result="finished")
     assert grew("worker", "livefeed_items_applied_total", outcome="published")
-    assert grew("worker", "livefeed_items_applied_total", outcome="unchanged")
+    assert grew("worker", "livefeed_items_applied_total", outcome="updated")
     assert grew("worker", "livefeed_job_duration_seconds_count", 2)
     assert value(after["worker"], "livefeed_timeline_items") == 1  # the fresh timeline + 1
     assert value(after["worker"], "livefeed_queue_jobs", queue="livefeed", state="queued") == 0
     assert value(after["worker"], "livefeed_redis_up") == 1
-    # Push: one event, one frame to our client, and how fresh it was when written.
-    assert grew("push", "livefeed_push_events_total")
-    assert grew("push", "livefeed_push_frames_sent_total")
-    assert grew("push", "livefeed_push_freshness_seconds_count")
+    # Push: two events, a frame each to our client, and how fresh it was when written.
+    assert grew("push", "livefeed_push_events_total", 2)
+    assert grew("push", "livefeed_push_frames_sent_total", 2)
+    assert grew("push", "livefeed_push_freshness_seconds_count", 2)
     assert value(after["push"], "livefeed_redis_up") == 1
     fresh_sum = value(after["push"], "livefeed_push_freshness_seconds_sum") - value(
         before["push"], "livefeed_push_freshness_seconds_sum"
