@@ -85,10 +85,8 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return node
 
 
-def _xml(root: ET.Element, default_namespace: str | None = None) -> bytes:
-    document: bytes = ET.tostring(
-        root, encoding="utf-8", xml_declaration=True, default_namespace=default_namespace
-    )
+def _xml(root: ET.Element) -> bytes:
+    document: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return document
 
 
@@ -121,8 +119,11 @@ def rss(ctx: FeedContext) -> bytes:
 
 def atom(ctx: FeedContext) -> bytes:
     """Atom 1.0 (RFC 4287): labels are categories with their display form as ``label``."""
-    ns = f"{{{ATOM_NS}}}"
-    root = ET.Element(f"{ns}feed")
+    # Atom as the default namespace (no "atom:" prefixes): ElementTree's default_namespace
+    # option refuses un-namespaced attributes, so the declaration is set on the root and the
+    # children are left unqualified, which puts them in that namespace.
+    ns = ""
+    root = ET.Element("feed", {"xmlns": ATOM_NS})
     _sub(root, f"{ns}id", ctx.self_url)
     _sub(root, f"{ns}title", ctx.title)
     _sub(root, f"{ns}updated", ctx.updated.isoformat())
@@ -145,7 +146,7 @@ def atom(ctx: FeedContext) -> bytes:
             _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
         if item.get("summary"):
             _sub(entry, f"{ns}summary", item["summary"], type="text")
-    return _xml(root, default_namespace=ATOM_NS)
+    return _xml(root)
 
 
 def json_feed(ctx: FeedContext) -> bytes:

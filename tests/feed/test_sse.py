@@ -1,0 +1,173 @@
+"""SSE on the feed service: the same events as the WebSocket, resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import httpx
+
+from tests.conftest import STREAM_MAXLEN
+from tests.feed.sse import sse
+from tests.helpers import Feed, Ingest, article
+from tests.procs import Stack, free_port
+
+
+def events_url(stack: Stack) -> str:
+    return f"{stack.url('feed')}/v1/events"
+
+
+async def test_sse_carries_published_updated_retracted_with_ids(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    async with sse(http, events_url(fresh)) as stream:
+        assert stream.response.status_code == 200
+        assert stream.response.headers["content-type"].startswith("text/event-stream")
+        assert stream.response.headers["x-accel-buffering"] == "no"
+        assert "no-store" in stream.response.headers["cache-control"]
+        hello = await stream.next()
+        assert hello.event == "hello"
+        assert hello.id is None  # resuming must never skip to the hello
+        assert stream.retry is not None
+        assert 1000 <= stream.retry <= 5000
+
+        await ingest.apply(article("s-1", title="First", version=1))
+        await ingest.apply(article("s-1", title="Second", version=2))
+        response = await ingest.client.delete(f"{ingest.base}/v1/articles/s-1", headers=ingest.auth)
+        await ingest.wait_applied(response)
+        published, updated, retracted = await stream.take(3)
+    assert (published.event, published.data["headline"]["title"]) == ("published", "First")
+    assert (updated.event, updated.data["headline"]["title"]) == ("updated", "Second")
+    assert (retracted.event, retracted.data["headline"]) == ("retracted", {"id": "s-1"})
+    for message in (published, updated, retracted):
+        assert message.id == message.data["event_id"]
+        assert message.data["type"] == message.event
+    assert [published.id, updated.id, retracted.id] == sorted(
+        [published.id, updated.id, retracted.id], key=lambda i: tuple(map(int, i.split("-")))
+    )
+
+
+async def test_resume_with_last_event_id_misses_and_repeats_nothing(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    await ingest.apply(article("r-0"))
+    async with sse(http, events_url(fresh)) as stream:
+        await stream.next()  # hello
+        await ingest.apply(article("r-1"))
+        await ingest.apply(article("r-2"))
+        first = await stream.next()
+        assert first.data["headline"]["id"] == "r-1"
+        # The reader drops here, having seen r-1 only (r-2 may sit unread in its buffer).
+    for n in range(3, 6):
+        await ingest.apply(article(f"r-{n}"))
+
+    async with sse(http, events_url(fresh), last_event_id=first.id) as stream:
+        hello = await stream.next()
+        assert hello.event == "hello"
+        replayed = await stream.take(4)
+        await ingest.apply(article("r-6"))
+        live = await stream.next()
+    seen = [m.data["headline"]["id"] for m in [*replayed, live]]
+    assert seen == ["r-2", "r-3", "r-4", "r-5", "r-6"]
+    ids = [m.id for m in [first, *replayed, live]]
+    assert len(set(ids)) == len(ids)
+
+
+async def test_since_from_the_timeline_and_header_wins_over_query(
+    ingest: Ingest, feed: Feed, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    await ingest.apply(article("t-0"))
+    since = (await feed.timeline())["event_id"]
+    await ingest.apply(article("t-1"))
+    later = (await feed.timeline())["event_id"]
+    await ingest.apply(article("t-2"))
+    async with sse(http, events_url(fresh), since=since) as stream:
+        await stream.next()
+        ids = [m.data["headline"]["id"] for m in await stream.take(2)]
+    assert ids == ["t-1", "t-2"]
+    # EventSource reconnects to the same URL with a newer Last-Event-ID: the header decides.
+    async with sse(http, events_url(fresh), last_event_id=later, since=since) as stream:
+        await stream.next()
+        assert (await stream.next()).data["headline"]["id"] == "t-2"
+
+
+async def test_filters_by_section_and_label(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    async with (
+        sse(http, events_url(fresh), section="world") as world,
+        sse(http, events_url(fresh), label="Exclusive") as exclusive,
+    ):
+        await world.next()
+        await exclusive.next()
+        await ingest.apply(
+            {
+                "articles": [
+                    article("f-1", section="sport"),
+                    article("f-2", section="world"),
+                    article("f-3", section="sport", labels=["Exclusive"]),
+                    article("f-4", section="world", labels=["exclusive", "opinion"]),
+                ]
+            }
+        )
+        assert [m.data["headline"]["id"] for m in await world.take(2)] == ["f-2", "f-4"]
+        assert [m.data["headline"]["id"] for m in await exclusive.take(2)] == ["f-3", "f-4"]
+
+
+async def test_reset_when_since_is_older_than_the_log_or_unknown(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    await ingest.apply(article("old"))
+    async with sse(http, events_url(fresh)) as stream:
+        await stream.next()
+        await ingest.apply(article("gone-soon"))
+        oldest = (await stream.next()).id
+    batch = [article(f"flood-{n}") for n in range(STREAM_MAXLEN + 20)]
+    await ingest.apply({"articles": batch})
+    async with sse(http, events_url(fresh), last_event_id=oldest) as stream:
+        hello = await stream.next()
+        reset = await stream.next()
+        assert reset.event == "reset"
+        assert reset.id == hello.data["event_id"]  # reconnecting after a reset resumes from here
+        await ingest.apply(article("after-reset"))
+        assert (await stream.next()).data["headline"]["id"] == "after-reset"
+    async with sse(http, events_url(fresh), since="99999999999999-0") as stream:
+        await stream.next()
+        assert (await stream.next()).event == "reset"
+
+
+async def test_bad_last_event_id_and_filters_are_problems(
+    fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    bad = await http.get(events_url(fresh), headers={"Last-Event-ID": "yesterday"})
+    assert bad.status_code == 400
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["errors"][0]["field"] == "Last-Event-ID"
+    bad = await http.get(events_url(fresh), params={"since": "x"})
+    assert bad.json()["errors"][0]["field"] == "since"
+    bad = await http.get(events_url(fresh), params={"section": "Not A Slug"})
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "section")
+
+
+async def test_keep_alive_comments_flow_while_nothing_happens(
+    fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    port = free_port()
+    extra = fresh.start_service(
+        "feed", key="feed-keepalive", LIVEFEED_FEED_PORT=str(port), LIVEFEED_PING_INTERVAL="0.2"
+    )
+    try:
+        fresh.wait_healthy("feed", port=port)
+        async with sse(http, f"http://127.0.0.1:{port}/v1/events") as stream:
+            await stream.next()
+            lines = []
+            while len([x for x in lines if x == ": keep-alive"]) < 2:
+                lines.append(await asyncio.wait_for(anext(stream.lines), 5))
+            assert lines.count(": keep-alive") == 2
+            # Shutdown ends open streams at once instead of waiting out the grace period.
+            started = time.monotonic()
+            assert extra.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
+            assert time.monotonic() - started < 5
+    finally:
+        extra.stop()
