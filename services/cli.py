@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     post.add_argument("--token", help="bearer token (default: $LIVEFEED_TOKEN)")
     post.add_argument("--url", help="ingest base URL (default: from the settings)")
     post.add_argument("--content-type", help="override format detection")
+    post.add_argument("--idempotency-key", help="send Idempotency-Key: a retry is not queued twice")
     from services.commands.tail import add_parser as add_tail_parser
 
     add_tail_parser(sub)

@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Public URLs as a browser sees them; default to host:port of each service.
     public_push_url: str | None = None
     public_feed_url: str | None = None
+    # Client side: the bearer token `livefeed post` sends (LIVEFEED_TOKEN).
+    token: str | None = Field(default=None, repr=False)
 
     # Limits and tuning: not part of the public contract, but every one is an env variable.
     stream_maxlen: int = Field(default=10_000, ge=10, description="Events kept for resume.")

@@ -34,7 +34,11 @@ def field_path(loc: tuple[int | str, ...], prefix: str = "") -> str:
 def errors_of(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """Each pydantic error as ``{"field", "reason"}`` (no input echoed back)."""
     return [
-        {"field": field_path(tuple(err["loc"]), prefix), "reason": err["msg"]}
+        # "Value error, " is pydantic's wrapping of our own messages: the reason alone reads better.
+        {
+            "field": field_path(tuple(err["loc"]), prefix),
+            "reason": err["msg"].removeprefix("Value error, "),
+        }
         for err in exc.errors(include_url=False, include_input=False)
     ]
 
