@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import feedparser
+
 from tests.helpers import Feed, Ingest, Stream, article, subscribe
 from tests.procs import Stack
 
@@ -116,3 +118,55 @@ async def test_a_ninjs_embargo_is_honoured(ingest: Ingest, feed: Feed, fresh: St
         await invisible(feed, item["uri"])
         frame = await stream.next(timeout=10)
         assert (frame["type"], frame["headline"]["id"]) == ("published", item["uri"])
+
+
+async def feed_ids(feed: Feed) -> dict[str, set[str]]:
+    """Article ids (or links) in each of /feed.rss, /feed.atom and /feed.json."""
+    found: dict[str, set[str]] = {}
+    for name in ("feed.rss", "feed.atom", "feed.json"):
+        response = await feed.client.get(f"{feed.base}/{name}")
+        assert response.status_code == 200, response.text
+        if name == "feed.json":
+            found[name] = {str(item["id"]) for item in response.json()["items"]}
+        else:
+            parsed = feedparser.parse(response.content)
+            found[name] = {str(entry.get("id") or entry.get("link")) for entry in parsed.entries}
+    return found
+
+
+async def test_feeds_hide_an_embargo_then_carry_it_as_breaking(
+    ingest: Ingest, feed: Feed, fresh: Stack
+) -> None:
+    release, release_ts = in_seconds(2.0)
+    item = {
+        "uri": "urn:newsml:example.com:feed-embargo",
+        "version": "1",
+        "firstcreated": "2024-10-24T12:00:00+03:00",
+        "urgency": 1,
+        "headlines": [{"value": "Parliament dissolved"}],
+        "embargoed": release,
+    }
+    await ingest.apply(
+        article(
+            "visible-one", published_at="2024-10-24T09:00:00+03:00", url="https://example.com/v"
+        )
+    )
+    async with subscribe(fresh.ws_url) as stream:
+        await stream.next()
+        await ingest.wait_applied(await ingest.post(item))
+        while time.time() < release_ts:
+            for ids in (await feed_ids(feed)).values():
+                assert len(ids) == 1
+                assert not any("feed-embargo" in i for i in ids)
+        frame = await stream.next(timeout=10)
+        assert frame["headline"]["breaking"] is True
+    for name, ids in (await feed_ids(feed)).items():
+        assert len(ids) == 2, name
+        assert any("feed-embargo" in i for i in ids), name
+    rss = feedparser.parse((await feed.client.get(f"{feed.base}/feed.rss")).content)
+    newest = rss.entries[0]
+    assert newest.title == "Parliament dissolved"
+    assert "breaking" in {tag["term"] for tag in newest.get("tags", [])}
+    timeline_item = (await feed.timeline())["days"][0]["items"][0]
+    assert timeline_item["breaking"] is True
+    assert timeline_item["labels"][0] == "breaking"
