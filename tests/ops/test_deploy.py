@@ -1,0 +1,198 @@
+"""The deployment files: the compose file is valid and has the promised topology, the proxy
+routes each path (and method) to the right service, and the image's health check works.
+
+No container engine runs here, so the compose file is checked with ``docker-compose config``
+and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at real services.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from shared.settings import Settings
+from tests.conftest import short_tmpdir
+from tests.helpers import Ingest, article, subscribe
+from tests.procs import REPO, Stack, free_port, wait_for
+
+LIVEFEED_SERVICES = ("ingest", "worker", "feed", "push")
+
+
+def _env_example() -> dict[str, str]:
+    pairs = {}
+    for line in (REPO / ".env.example").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+@pytest.fixture(scope="module")
+def compose_config() -> dict[str, Any]:
+    """``docker-compose config`` of the repo's file, with .env made from .env.example."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+    project = short_tmpdir()
+    for name in ("docker-compose.yml", "Dockerfile", "deploy"):
+        (project / name).symlink_to(REPO / name)
+    shutil.copy(REPO / ".env.example", project / ".env")
+    check = subprocess.run(
+        [binary, "config", "-q"], cwd=project, capture_output=True, text=True, check=False
+    )
+    assert check.returncode == 0, check.stderr
+    resolved = subprocess.run(
+        [binary, "config"], cwd=project, capture_output=True, text=True, check=True
+    )
+    config: dict[str, Any] = yaml.safe_load(resolved.stdout)
+    return config
+
+
+def test_compose_runs_the_promised_topology(compose_config: dict[str, Any]) -> None:
+    services = compose_config["services"]
+    assert set(services) == {"redis", *LIVEFEED_SERVICES, "proxy"}
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7")
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command
+    assert "--appendfsync always" in command
+    assert any(v.startswith("redis-data:/data") for v in redis["volumes"])
+    assert "redis-data" in compose_config["volumes"]
+    assert "redis-cli" in redis["healthcheck"]["test"]
+    for name in LIVEFEED_SERVICES:
+        service = services[name]
+        assert service["command"] == [name]
+        assert service["depends_on"]["redis"]["condition"] == "service_healthy"
+        assert service["environment"]["LIVEFEED_REDIS_URL"] == "redis://redis:6379/0"
+        assert service["environment"]["LIVEFEED_HOST"] == "0.0.0.0"  # noqa: S104 - in containers
+    assert services["worker"]["deploy"]["replicas"] == 2
+    assert services["push"]["deploy"]["replicas"] == 2
+    proxy = services["proxy"]
+    assert proxy["image"].startswith("nginx")
+    assert any(v.endswith("/etc/nginx/nginx.conf:ro") for v in proxy["volumes"])
+    assert [p["target"] for p in proxy["ports"]] == [8080]
+
+
+def test_env_example_names_only_real_settings() -> None:
+    fields = {f"LIVEFEED_{name.upper()}" for name in Settings.model_fields}
+    names = set(_env_example())
+    unknown = {n for n in names if n.startswith("LIVEFEED_")} - fields
+    assert not unknown, f".env.example sets variables no service reads: {unknown}"
+    assert "LIVEFEED_INGEST_TOKENS" in names
+
+
+def test_dockerfile_builds_one_non_root_image_with_a_health_check() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    stages = re.findall(r"^FROM (\S+)", text, re.MULTILINE)
+    assert stages == ["python:3.11-slim", "python:3.11-slim"]
+    assert "requirements.lock" in text
+    assert re.search(r"^USER livefeed$", text, re.MULTILINE)
+    assert "HEALTHCHECK" in text
+    assert 'ENTRYPOINT ["livefeed"]' in text
+
+
+def test_the_image_health_check_reads_each_services_healthz(stack: Stack) -> None:
+    """The HEALTHCHECK command, run against real services (and a port where nothing listens)."""
+    for service in LIVEFEED_SERVICES:
+        env = stack.env()
+        done = subprocess.run(
+            [sys.executable, "-m", "services.commands.healthcheck", service],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, (service, done.stdout, done.stderr)
+    nobody = stack.env(LIVEFEED_FEED_PORT=str(free_port()))
+    down = subprocess.run(
+        [sys.executable, "-m", "services.commands.healthcheck", "feed"],
+        cwd=REPO, env=nobody, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert down.returncode == 1
+
+
+# -- the proxy, for real --------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def proxy(stack: Stack) -> Iterator[str]:
+    """nginx with deploy/nginx.conf, its upstream names pointed at the test stack's ports."""
+    nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
+    if nginx is None:
+        pytest.skip("nginx is not installed (.ci/run installs it)")
+    prefix = short_tmpdir()
+    port = free_port()
+    conf = (REPO / "deploy" / "nginx.conf").read_text()
+    for name in ("feed", "ingest", "push"):
+        conf = conf.replace(f"{name}:{_default_port(name)}", f"127.0.0.1:{stack.ports[name]}")
+    conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
+    conf = conf.replace("/tmp/nginx", str(prefix / "nginx"))
+    (prefix / "nginx.conf").write_text(conf)
+    test = subprocess.run(
+        [nginx, "-t", "-p", str(prefix), "-c", str(prefix / "nginx.conf")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert test.returncode == 0, test.stderr
+    log = (prefix / "nginx.out").open("wb")
+    process = subprocess.Popen(
+        [nginx, "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-g", "daemon off;"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{base}/healthz", timeout=1).status_code == 200)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def _default_port(name: str) -> int:
+    defaults = Settings.model_fields
+    value = defaults[f"{name}_port"].default
+    assert isinstance(value, int)
+    return value
+
+
+async def test_the_proxy_gives_one_origin_routing_by_path_and_method(
+    proxy: str, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    auth = {"Authorization": f"Bearer {fresh.token}"}
+    posted = await http.post(
+        f"{proxy}/v1/articles", json=article("proxied"), headers=auth
+    )  # POST -> ingest
+    assert posted.status_code == 202, posted.text
+    # The proxy's request id reached ingest and came back.
+    assert re.fullmatch(r"[0-9a-f]{32}", posted.headers["x-request-id"])
+    job = await http.get(f"{proxy}{posted.json()['status_url']}", headers=auth)  # -> ingest
+    assert job.status_code == 200
+    await Ingest(fresh, http).wait_applied(posted)
+
+    one = await http.get(f"{proxy}/v1/articles/proxied")  # GET -> feed
+    assert one.status_code == 200
+    assert one.json()["id"] == "proxied"
+    timeline = await http.get(f"{proxy}/v1/timeline")  # -> feed
+    assert [i["id"] for d in timeline.json()["days"] for i in d["items"]] == ["proxied"]
+    assert (await http.get(f"{proxy}/metrics")).status_code == 404  # scraped inside only
+
+    ws_url = proxy.replace("http://", "ws://") + "/v1/stream"
+    async with subscribe(ws_url) as stream:  # upgrade -> push
+        assert (await stream.next())["type"] == "hello"
+        put = await http.put(
+            f"{proxy}/v1/articles/proxied",
+            json=article("proxied", title="Proxied, updated", version=2),
+            headers=auth,
+        )  # PUT -> ingest
+        assert put.status_code == 202, put.text
+        updated = await stream.next()
+        assert updated["type"] == "updated"
+        assert updated["headline"]["title"] == "Proxied, updated"
+        deleted = await http.delete(f"{proxy}/v1/articles/proxied", headers=auth)  # -> ingest
+        assert deleted.status_code == 202
+        assert (await stream.next())["type"] == "retracted"
