@@ -12,10 +12,11 @@ _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 def _responses(*statuses: int) -> dict[str, Any]:
     described = {
-        "400": "Body is not valid JSON",
+        "400": "Body is not valid JSON or well-formed, entity-free XML",
         "401": "No bearer token",
         "403": "Token not allowed",
         "404": "Unknown",
+        "409": "A request with this Idempotency-Key is still being processed",
         "413": "Body or batch too large",
         "415": "Unsupported content type",
         "422": "Invalid field(s)",
@@ -39,8 +40,20 @@ def openapi_document() -> dict[str, Any]:
         "202": {
             "description": "Queued durably; one result per item",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
-        }
+        },
+        "200": {
+            "description": "Nothing needed queuing: every item unchanged, stale or rejected",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+        },
     }
+    idempotency_key = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "description": "A retry with the same key and request gets the first answer (kept 24 h)",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    }
+    xml_document = {"schema": {"type": "string", "description": "An RSS 2.0 or Atom document"}}
     security: list[dict[str, list[str]]] = [{"bearer": []}]
     body = {
         "required": True,
@@ -52,7 +65,10 @@ def openapi_document() -> dict[str, Any]:
                         {"$ref": "#/components/schemas/Batch"},
                     ]
                 }
-            }
+            },
+            "application/ninjs+json": {"schema": {"type": "object", "description": "IPTC ninjs"}},
+            "application/rss+xml": xml_document,
+            "application/atom+xml": xml_document,
         },
     }
     id_param = {
@@ -67,30 +83,31 @@ def openapi_document() -> dict[str, Any]:
         "paths": {
             "/v1/articles": {
                 "post": {
-                    "summary": "Post one article or a batch",
+                    "summary": "Post one article, a batch, ninjs, or an RSS/Atom document",
                     "security": security,
+                    "parameters": [idempotency_key],
                     "requestBody": body,
-                    "responses": {**accepted, **_responses(400, 401, 403, 413, 415, 422, 503)},
+                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 415, 422, 503)},
                 }
             },
             "/v1/articles/{article_id}": {
                 "put": {
                     "summary": "Create or replace an article",
                     "security": security,
-                    "parameters": [id_param],
+                    "parameters": [id_param, idempotency_key],
                     "requestBody": {
                         "required": True,
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
                         },
                     },
-                    "responses": {**accepted, **_responses(400, 401, 403, 413, 415, 422, 503)},
+                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 415, 422, 503)},
                 },
                 "delete": {
                     "summary": "Retract an article",
                     "security": security,
-                    "parameters": [id_param],
-                    "responses": {**accepted, **_responses(401, 403, 422, 503)},
+                    "parameters": [id_param, idempotency_key],
+                    "responses": {**accepted, **_responses(401, 403, 409, 422, 503)},
                 },
             },
             "/v1/jobs/{job_id}": {

@@ -285,3 +285,16 @@ async def test_xml_bombs_and_external_entities_are_refused(ingest: Ingest, feed:
     not_a_feed = await ingest.post_raw(b"<html><body>hi</body></html>", "text/xml")
     assert not_a_feed.status_code == 422
     assert await feed.ids() == []
+
+
+async def test_openapi_lists_every_format(ingest: Ingest) -> None:
+    spec = (await ingest.client.get(f"{ingest.base}/openapi.json")).json()
+    post = spec["paths"]["/v1/articles"]["post"]
+    assert set(post["requestBody"]["content"]) >= {
+        "application/json",
+        "application/ninjs+json",
+        "application/rss+xml",
+        "application/atom+xml",
+    }
+    assert {"200", "202", "409", "422"} <= set(post["responses"])
+    assert post["parameters"][0]["name"] == "Idempotency-Key"
