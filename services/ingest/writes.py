@@ -26,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from services.ingest.body import media_type, read_body
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
 from services.ingest.intake import Posted, Verdict, answer_known, posted_items
+from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.http import ProblemError, problem, request_id
 from shared.settings import Settings
@@ -142,6 +143,7 @@ class Writes:
             status: sum(1 for v in verdicts if v.status == status)
             for status in ("accepted", "unchanged", "stale", "rejected")
         }
+        record_items(counts)
         rid = request_id(request.scope)
         if not queued and counts["rejected"] == len(verdicts):
             extra: dict[str, Any] = {

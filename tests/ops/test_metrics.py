@@ -35,6 +35,7 @@ async def test_every_service_reports_what_happened(
                 route="/v1/articles", method="POST", status="202")  # fmt: skip
     assert grew("feed", "livefeed_http_requests_total",
                 route="/v1/timeline", method="GET", status="200")  # fmt: skip
+    assert grew("ingest", "livefeed_ingest_items_total", 2, status="accepted")
     # The worker: jobs, outcomes, durations, and the Redis state read at scrape time.
     assert grew("worker", "livefeed_jobs_total", 2, result="finished")
     assert grew("worker", "livefeed_items_applied_total", outcome="published")
