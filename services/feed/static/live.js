@@ -116,7 +116,10 @@ class LivePage {
     window.addEventListener("scroll", () => {
       if (this.buffered.length && !this.paused && this.atTop()) this.showBuffered(false);
     }, { passive: true });
-    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("online", () => {
+      if (this.transport && this.transport.hello) this.setState("live");
+      else this.reconnectNow();
+    });
     window.addEventListener("offline", () => this.setState("offline"));
     document.addEventListener("visibilitychange", () => {
       if (document.hidden) return;
@@ -174,19 +177,30 @@ class LivePage {
     }
     es.onerror = () => {
       if (this.transport !== t) return;
-      if (es.readyState === EventSource.CLOSED) { this.transport = null; this.lost(t); }
-      // Otherwise EventSource reconnects by itself with Last-Event-ID after the server's
-      // jittered `retry:`.
-      else this.setState(navigator.onLine === false ? "offline" : "reconnecting");
+      if (t.hello && es.readyState !== EventSource.CLOSED) {
+        // A working stream dropped: EventSource retries once by itself, with Last-Event-ID,
+        // after the server's jittered `retry:`. If that attempt fails too, we take over.
+        t.hello = false;
+        this.setState(navigator.onLine === false ? "offline" : "reconnecting");
+        return;
+      }
+      this.transport = null;
+      es.close();
+      this.lost(t);
     };
     this.transport = t;
   }
 
   lost(t) {
     if (t.kind === "ws" && !t.hello) {
-      // Never got through: a proxy or firewall may block WebSockets. SSE is plain HTTP.
+      // Never got through: a proxy or firewall may block WebSockets, or the push service is
+      // down. SSE is plain HTTP from the page's own origin: try it.
       this.wsFailures += 1;
       if (this.wsFailures >= WS_FAILURES_BEFORE_SSE) this.useSse = true;
+    } else if (t.kind === "sse" && "WebSocket" in window) {
+      // SSE failed as well: alternate, so whichever comes back first carries the stream.
+      this.useSse = false;
+      this.wsFailures = 0;
     }
     this.setState(navigator.onLine === false ? "offline" : "reconnecting");
     // Full jitter: a fleet of readers dropped at once comes back spread out, not in lock-step.

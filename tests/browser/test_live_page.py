@@ -1,0 +1,359 @@
+"""The live page in a real browser: what a reader of the "News" column sees and can do."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Route
+
+from shared.redis_server import EmbeddedRedis
+from tests.conftest import short_tmpdir
+from tests.feed.test_timeline import seed_articles
+from tests.helpers import Ingest, article
+from tests.procs import Stack, free_port
+from tests.seedpage import read_column
+
+pytestmark = pytest.mark.browser
+
+ITEMS = "#timeline article.item"
+DAYS_JS = """days => days.map(d => ({
+    date: d.dataset.date,
+    label: d.querySelector('h2').textContent,
+    items: [...d.querySelectorAll('article.item')].map(a => ({
+        id: a.dataset.id,
+        time: a.querySelector('time').textContent,
+        labels: [...a.querySelectorAll('.badge')].map(b => b.textContent),
+        title: a.querySelector('.item-title').textContent,
+    })),
+}))"""
+
+
+async def open_live(page: Page, url: str) -> None:
+    """Open the page and wait until its stream is live."""
+    await page.goto(url)
+    await page.wait_for_selector("#conn[data-state=live]", timeout=10_000)
+
+
+async def shown_ids(page: Page) -> list[str]:
+    ids: list[str] = await page.eval_on_selector_all(ITEMS, "els => els.map(e => e.dataset.id)")
+    return ids
+
+
+async def days(page: Page) -> list[dict[str, Any]]:
+    result: list[dict[str, Any]] = await page.eval_on_selector_all("section.day", DAYS_JS)
+    return result
+
+
+async def retract(ingest: Ingest, article_id: str) -> None:
+    response = await ingest.client.delete(
+        f"{ingest.base}/v1/articles/{article_id}", headers=ingest.auth
+    )
+    assert response.status_code == 202, response.text
+
+
+async def test_first_page_reads_without_javascript_as_the_seed_page(
+    browser: Browser, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    context = await browser.new_context(java_script_enabled=False)
+    page = await context.new_page()
+    response = await page.goto(fresh.url("feed") + "/")
+    assert response is not None
+    headers = response.headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert f"ws://127.0.0.1:{fresh.ports['push']}" in csp  # the page may reach the push service
+    assert headers["x-content-type-options"] == "nosniff"
+
+    got = await days(page)
+    want = read_column()
+    assert [
+        (d["label"], [(i["time"], i["labels"], i["title"]) for i in d["items"]]) for d in got
+    ] == [(d.label, [(i.time, i.labels, i.title) for i in d.items]) for d in want]
+    assert got[0]["label"] == "2024, Thursday 24 October"
+    first_time = page.locator(f"{ITEMS} time").first
+    assert await first_time.get_attribute("datetime") == "2024-10-24T19:31:00+03:00"
+    assert await first_time.get_attribute("title") == (
+        "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)"
+    )
+    link = page.locator(f"{ITEMS} a.item-title").first
+    assert await link.get_attribute("href") == seed_articles()[0]["url"]
+    assert await page.locator("[role=feed] > article").count() == 40
+    await context.close()
+
+
+async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_vanishes(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    await open_live(page, fresh.url("feed") + "/")
+
+    posted = await ingest.post(
+        article(
+            "live-1", title="Parliament meets tonight", published_at="2024-10-24T20:05:00+03:00"
+        )
+    )
+    assert posted.status_code == 202
+    classes = await page.wait_for_function(
+        """() => {
+            const first = document.querySelector('#timeline article.item');
+            return first && first.dataset.id === 'live-1' && first.className;
+        }""",
+        timeout=1_000,
+    )
+    assert "fresh" in await classes.json_value()  # the brief highlight
+    top = (await days(page))[0]
+    assert top["label"] == "2024, Thursday 24 October"
+    assert top["items"][0] == {
+        "id": "live-1",
+        "time": "20:05",
+        "labels": [],
+        "title": "Parliament meets tonight",
+    }
+
+    await ingest.post(
+        article(
+            "live-1",
+            title="Parliament meets tonight: vote at 22:00",
+            published_at="2024-10-24T20:05:00+03:00",
+            version=2,
+        )
+    )
+    await page.wait_for_function(
+        "() => document.querySelector('#timeline .item-title').textContent.endsWith('22:00')"
+    )
+    item = (await days(page))[0]["items"][0]
+    assert (item["id"], item["labels"]) == ("live-1", ["Updated"])
+    assert (await shown_ids(page)).count("live-1") == 1
+    assert len(await shown_ids(page)) == 41
+
+    await ingest.post(article("tomorrow", published_at="2024-10-25T08:00:00+03:00"))
+    await page.wait_for_selector("section.day[data-date='2024-10-25']")
+    assert [d["label"] for d in await days(page)][:2] == [
+        "2024, Friday 25 October",
+        "2024, Thursday 24 October",
+    ]
+
+    await retract(ingest, "live-1")
+    await retract(ingest, "tomorrow")
+    await page.wait_for_function(
+        "() => !document.querySelector(\"[data-id='live-1'], [data-id='tomorrow']\")"
+    )
+    assert await page.locator("section.day[data-date='2024-10-25']").count() == 0
+    assert len(await shown_ids(page)) == 40
+
+
+async def test_markup_in_a_title_is_shown_as_text_and_runs_nothing(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await open_live(page, fresh.url("feed") + "/")
+    # Entities are decoded once at ingest: the stored title is the literal text "<img ...>".
+    hostile = "&lt;img src=x onerror=window.__pwned=1&gt; Breaking &lt;script&gt;x()&lt;/script&gt;"
+    await ingest.apply(article("xss", title=hostile))
+    expected = "<img src=x onerror=window.__pwned=1> Breaking <script>x()</script>"
+    title = page.locator("[data-id='xss'] .item-title")
+    await title.wait_for()
+    assert await title.text_content() == expected
+    for _ in range(2):
+        assert await page.locator("#timeline img, #timeline script").count() == 0
+        assert await page.evaluate("window.__pwned") is None
+        await page.reload()  # the server-rendered copy too
+        assert await title.text_content() == expected
+
+
+async def test_more_news_loads_older_headlines_marked_busy_meanwhile(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    older = [
+        article(f"old-{n}", published_at=f"2024-10-22T1{n}:00:00+03:00", labels=["Review"])
+        for n in range(5)
+    ]
+    await ingest.apply({"articles": [*seed_articles(), *older]})
+    await open_live(page, fresh.url("feed") + "/")
+    assert len(await shown_ids(page)) == 40
+    more = page.locator("#more")
+    assert await more.is_visible()
+
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    await page.route("**/v1/timeline?*", hold)
+    await more.click()
+    await page.wait_for_selector("#timeline[aria-busy=true]")
+    release.set()
+    await page.wait_for_selector("#timeline[aria-busy=false]")
+    ids = await shown_ids(page)
+    assert len(ids) == len(set(ids)) == 45
+    assert ids[-5:] == [f"old-{n}" for n in range(4, -1, -1)]
+    last_day = (await days(page))[-1]
+    assert last_day["label"] == "2024, Tuesday 22 October"
+    assert last_day["items"][0]["labels"] == ["Review"]
+    assert not await more.is_visible()  # nothing older
+    assert "older headlines loaded" in (await page.text_content("#status") or "")
+
+
+async def test_a_scrolled_reader_gets_a_button_and_the_list_does_not_move(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    await page.set_viewport_size({"width": 1000, "height": 700})
+    await open_live(page, fresh.url("feed") + "/")
+    base_title = await page.title()
+    await page.evaluate("window.scrollTo(0, 1500)")
+    anchor = """() => {
+        const a = document.elementFromPoint(400, 350).closest('article');
+        return [a.dataset.id, a.getBoundingClientRect().top, window.scrollY];
+    }"""
+    before = await page.evaluate(anchor)
+
+    await ingest.apply(article("while-away", published_at="2024-10-24T21:00:00+03:00"))
+    button = page.locator("#new-headlines")
+    await button.wait_for(state="visible")
+    assert await button.text_content() == "↑ 1 new headline"
+    await page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('1 new headline')"
+    )
+    assert await page.evaluate(anchor) == before  # same item, same place: nothing jumped
+    assert "while-away" not in await shown_ids(page)
+    assert await page.title() == f"(1) {base_title}"
+
+    await button.click()
+    assert (await shown_ids(page))[0] == "while-away"
+    focused = await page.evaluate(
+        "() => [document.activeElement.dataset.id,"
+        " document.activeElement.getBoundingClientRect().top]"
+    )
+    assert focused[0] == "while-away"
+    assert 0 <= focused[1] < 200  # taken to it
+    assert not await button.is_visible()
+    assert await page.title() == base_title
+
+
+async def test_pause_holds_every_change_until_resume(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    await open_live(page, fresh.url("feed") + "/")
+    pause = page.locator("#pause")
+    await pause.click()
+    assert await pause.get_attribute("aria-pressed") == "true"
+    assert await page.get_attribute("#conn", "data-state") == "paused"
+    assert await page.text_content("#status") == "Live updates paused."
+    before = await days(page)
+
+    await ingest.apply(article("held", published_at="2024-10-24T21:00:00+03:00"))
+    await retract(ingest, "espreso:2024-10-24:1931")
+    await page.wait_for_function(
+        "() => document.getElementById('pause').textContent === 'Resume live updates (1 new)'"
+    )
+    await page.wait_for_function(
+        "() => document.getElementById('status').textContent.includes('1 new headline (paused)')"
+    )
+    assert await days(page) == before  # nothing moved while paused
+
+    await pause.click()
+    assert await pause.get_attribute("aria-pressed") == "false"
+    ids = await shown_ids(page)
+    assert ids[0] == "held"
+    assert "espreso:2024-10-24:1931" not in ids
+    assert await page.get_attribute("#conn", "data-state") == "live"
+    assert await pause.text_content() == "Pause live updates"
+
+
+async def test_websocket_blocked_sse_carries_the_headlines(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    port = free_port()
+    closed = free_port()  # nothing listens here: every WebSocket attempt fails
+    extra = fresh.start_service(
+        "feed",
+        key="feed-no-ws",
+        LIVEFEED_FEED_PORT=str(port),
+        LIVEFEED_PUBLIC_PUSH_URL=f"ws://127.0.0.1:{closed}",
+    )
+    try:
+        fresh.wait_healthy("feed", port=port)
+        await open_live(page, f"http://127.0.0.1:{port}/")
+        assert await page.get_attribute("#conn", "data-transport") == "sse"
+        await ingest.post(article("via-sse", title="Carried by SSE"))
+        await page.wait_for_selector("[data-id='via-sse']", timeout=2_000)
+        await ingest.post(article("via-sse", title="Carried by SSE, updated", version=2))
+        await page.wait_for_function(
+            "() => document.querySelector(\"[data-id='via-sse'] .item-title\")"
+            ".textContent.endsWith('updated')"
+        )
+        assert (await shown_ids(page)) == ["via-sse"]
+    finally:
+        extra.stop()
+
+
+@pytest.mark.slow
+async def test_push_restart_reconnects_since_the_last_event_none_lost_none_twice(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    with EmbeddedRedis(short_tmpdir()) as redis_server:
+        stack = Stack(redis_server.url, short_tmpdir()).start()
+        try:
+            ingest = Ingest(stack, http)
+            await ingest.apply(article("before", published_at="2024-10-24T10:00:00+03:00"))
+
+            # SSE refused too, so the page has to come back through the restarted push service.
+            async def refuse(route: Route) -> None:
+                await route.fulfill(status=503, body="no SSE in this test")
+
+            await page.route("**/v1/events*", refuse)
+            await open_live(page, stack.url("feed") + "/")
+            assert await page.get_attribute("#conn", "data-transport") == "ws"
+
+            stack.services["push"].stop()
+            await page.wait_for_selector("#conn[data-state=reconnecting]")
+            assert "Reconnecting" in (await page.text_content("#status") or "")
+            down = [
+                article(f"down-{n}", published_at=f"2024-10-24T11:0{n}:00+03:00") for n in range(3)
+            ]
+            for item in down:
+                await ingest.apply(item)
+            await ingest.apply(article("before", title="Edited while down", version=5,
+                                       published_at="2024-10-24T10:00:00+03:00"))  # fmt: skip
+            stack.start_service("push")
+            stack.wait_healthy("push")
+
+            await page.wait_for_selector("#conn[data-state=live]", timeout=40_000)
+            await page.wait_for_selector("[data-id='down-2']")
+            await ingest.apply(article("after", published_at="2024-10-24T12:00:00+03:00"))
+            await page.wait_for_selector("[data-id='after']")
+            assert await shown_ids(page) == ["after", "down-2", "down-1", "down-0", "before"]
+            assert await page.text_content("[data-id='before'] .item-title") == "Edited while down"
+            assert await page.get_attribute("#conn", "data-transport") == "ws"
+        finally:
+            stack.stop()
+
+
+async def test_readable_on_a_phone(page: Page, ingest: Ingest, fresh: Stack) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    await page.set_viewport_size({"width": 360, "height": 740})
+    await open_live(page, fresh.url("feed") + "/")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
+    boxes = await page.evaluate(
+        """() => {
+            const a = document.querySelector('#timeline article.item');
+            const t = a.querySelector('time').getBoundingClientRect();
+            const h = a.querySelector('.item-title').getBoundingClientRect();
+            return [t.left, t.top, h.left, h.top, h.right];
+        }"""
+    )
+    time_left, time_top, title_left, title_top, title_right = boxes
+    assert time_left < title_left  # the time column beside the headline, as on the seed page
+    assert abs(time_top - title_top) < 8
+    assert title_right <= 360
+    font_size = await page.evaluate(
+        "parseFloat(getComputedStyle(document.querySelector('.item-title')).fontSize)"
+    )
+    assert font_size >= 15
