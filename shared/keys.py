@@ -9,7 +9,9 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
 - ``lf:embargo``             ZSET   embargoed ids scored by their release ms
-- ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``match``, ``headline``
+- ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``sections``,
+                                    ``labels``, ``headline``, ``rid`` (request id), ``at``
+                                    (ms when ingest accepted it: the freshness metric)
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
