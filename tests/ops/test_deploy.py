@@ -7,11 +7,12 @@ and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -196,3 +197,26 @@ async def test_the_proxy_gives_one_origin_routing_by_path_and_method(
         deleted = await http.delete(f"{proxy}/v1/articles/proxied", headers=auth)  # -> ingest
         assert deleted.status_code == 202
         assert (await stream.next())["type"] == "retracted"
+
+
+async def test_server_sent_events_pass_the_proxy_unbuffered(
+    proxy: str, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    auth = {"Authorization": f"Bearer {fresh.token}"}
+
+    async def read_until(lines: AsyncIterator[str], marker: str) -> str:
+        async for line in lines:
+            if marker in line:
+                return line
+        raise AssertionError(f"stream ended before {marker!r}")
+
+    async with http.stream("GET", f"{proxy}/v1/events") as response:  # -> feed
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        lines = response.aiter_lines()
+        await asyncio.wait_for(read_until(lines, '"type":"hello"'), 10)
+        posted = await http.post(f"{proxy}/v1/articles", json=article("via-sse"), headers=auth)
+        assert posted.status_code == 202
+        # One small event must come through at once, not when a proxy buffer fills up.
+        line = await asyncio.wait_for(read_until(lines, "via-sse"), 10)
+        assert '"type":"published"' in line
