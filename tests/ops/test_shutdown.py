@@ -14,11 +14,15 @@ import httpx
 import pytest
 import redis
 import websockets
+from rq import Queue
+from rq.job import JobStatus
+from rq.serializers import JSONSerializer
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from shared import keys
 from shared.redis_server import EmbeddedRedis
+from shared.settings import Settings
 from tests.conftest import short_tmpdir
 from tests.helpers import article
 from tests.procs import Stack, free_port, wait_for
@@ -191,3 +195,40 @@ def test_sigterm_lets_ingest_finish_a_request_in_flight(two_push: Stack) -> None
     # Restart it for whatever runs next in this module.
     two_push.start_service("ingest")
     two_push.wait_healthy("ingest")
+
+
+def test_sigterm_lets_the_worker_finish_its_job_and_take_no_other(two_push: Stack) -> None:
+    client = redis.Redis.from_url(two_push.redis_url)
+    queue = Queue(Settings().queue_name, connection=client, serializer=JSONSerializer)
+    try:
+        # A job that takes a while (any importable callable is a job to RQ), then a real one.
+        long_job = queue.enqueue_call("time.sleep", args=(1.5,), result_ttl=600)
+        wait_for(lambda: long_job.get_status(refresh=True) == JobStatus.STARTED, 10)
+        worker = two_push.services["worker"]
+        assert worker.process is not None
+        worker.process.terminate()
+        auth = {"Authorization": f"Bearer {two_push.token}"}
+        queued = httpx.post(
+            f"{two_push.url('ingest')}/v1/articles",
+            json=article("after-sigterm"),
+            headers=auth,
+            timeout=10,
+        )
+        assert queued.status_code == 202
+        assert worker.process.wait(30) == 0
+        assert long_job.get_status(refresh=True) == JobStatus.FINISHED  # not abandoned
+        report = httpx.get(
+            f"{two_push.url('ingest')}{queued.json()['status_url']}", headers=auth, timeout=10
+        ).json()
+        assert report["status"] == "queued"  # left for the next worker, not half-taken
+        two_push.start_service("worker")
+
+        def applied() -> bool:
+            job = httpx.get(
+                f"{two_push.url('ingest')}{queued.json()['status_url']}", headers=auth, timeout=5
+            ).json()
+            return bool(job["status"] == "finished")
+
+        wait_for(applied, 30)
+    finally:
+        client.close()
