@@ -10,7 +10,7 @@ import pytest
 from playwright.async_api import Browser, Page, Route
 
 from shared.redis_server import EmbeddedRedis
-from tests.conftest import short_tmpdir
+from tests.conftest import STREAM_MAXLEN, short_tmpdir
 from tests.feed.test_timeline import seed_articles
 from tests.helpers import Ingest, article
 from tests.procs import Stack, free_port
@@ -357,3 +357,50 @@ async def test_readable_on_a_phone(page: Page, ingest: Ingest, fresh: Stack) -> 
         "parseFloat(getComputedStyle(document.querySelector('.item-title')).fontSize)"
     )
     assert font_size >= 15
+
+
+async def test_offline_then_online_is_shown_and_announced(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await open_live(page, fresh.url("feed") + "/")
+    await page.context.set_offline(True)
+    await page.wait_for_selector("#conn[data-state=offline]")
+    assert (await page.text_content("#status") or "").startswith("Offline.")
+    assert await page.text_content("#conn .conn-text") == "Offline"
+    await page.context.set_offline(False)
+    await page.wait_for_selector("#conn[data-state=live]")
+    await ingest.apply(article("back-online"))
+    await page.wait_for_selector("[data-id='back-online']")
+    assert await shown_ids(page) == ["back-online"]
+
+
+async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": [article(f"n-{n:03d}") for n in range(STREAM_MAXLEN + 20)]})
+    await ingest.apply(article("newest", published_at="2024-10-24T18:00:00+03:00"))
+
+    # A page whose event id is older than anything the log still keeps (a tab left open for
+    # days): the stream answers "reset" and the page must reload the timeline to stay right.
+    async def stale(route: Route) -> None:
+        response = await route.fetch()
+        body = (await response.text()).replace('data-event-id="', 'data-event-id="1-0" data-x="')
+        await route.fulfill(response=response, body=body)
+
+    await page.route(fresh.url("feed") + "/", stale)
+    reloads: list[str] = []
+    page.on("request", lambda r: reloads.append(r.url) if "/v1/timeline" in r.url else None)
+    await page.goto(fresh.url("feed") + "/")
+    timeline = (await ingest.client.get(f"{fresh.url('feed')}/v1/timeline")).json()
+    await page.wait_for_function(
+        "id => document.getElementById('live').dataset.lastEventId === id",
+        arg=timeline["event_id"],
+    )
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert len(reloads) == 1  # the page fetched a fresh timeline after the reset
+    ids = await shown_ids(page)
+    assert ids[0] == "newest"
+    assert len(ids) == len(set(ids)) == 40
+    await ingest.apply(article("after-reset", published_at="2024-10-24T19:00:00+03:00"))
+    await page.wait_for_selector("[data-id='after-reset']")
+    assert (await shown_ids(page))[:2] == ["after-reset", "newest"]
