@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import resource
-from collections.abc import Awaitable, Callable
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+from shared.redis_server import EmbeddedRedis
 
 log = logging.getLogger("bench")
 
@@ -77,3 +87,82 @@ async def read_stream(
                 result = on_event(entry_id, fields)
                 if result is not None:
                     await result
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextmanager
+def bench_redis(appendfsync: str = "no") -> Iterator[EmbeddedRedis]:
+    """livefeed's embedded Redis in a throw-away folder (unix socket, append-only file).
+
+    ``appendfsync="always"`` is what ``livefeed up`` runs with; the fan-out benchmarks use
+    ``"no"`` because they measure the push hop, not the disk.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="lfb-"))
+    try:
+        with EmbeddedRedis(folder, appendfsync=appendfsync) as server:
+            yield server
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """Wait until something accepts TCP connections on *port*; fail if *proc* exits."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout_s:.0f} s")
+
+
+def start_process(
+    command: list[str], env: dict[str, str], log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start a subprocess from the repo root, stdout/stderr appended to *log_path*."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **env)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM the process, SIGKILL it after *timeout_s*."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def percentile(sorted_values: list[int] | list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (NaN when empty)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, round(q * len(sorted_values) + 0.5) - 1))
+    return float(sorted_values[rank])
+
+
+def log_file(name: str) -> Path:
+    """A fresh log file for one benchmark process (kept after the run for post-mortems)."""
+    return Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])

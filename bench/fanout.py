@@ -17,21 +17,30 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from array import array
 from pathlib import Path
 from typing import Any
 
+import redis
+
 from bench.clients import ClientPool, ClientSpec, WorkerResult
+from bench.common import (
+    REPO_ROOT,
+    bench_redis,
+    free_port,
+    log_file,
+    percentile,
+    start_process,
+    stop_process,
+    wait_port,
+)
 from bench.procstat import CpuMeter, MachineMeter, tree_pids, tree_rss_kib
 from bench.publisher import publish, publish_warmup
-from bench.redis_embedded import EmbeddedRedis
-from bench.variants import REPO_ROOT, VARIANTS, LaunchContext, Variant
+from bench.variants import VARIANTS, LaunchContext, Variant
 
 RESULTS = REPO_ROOT / "bench/results/fanout.json"
 MEDIAN_FIELDS = (
@@ -55,59 +64,15 @@ MEDIAN_FIELDS = (
 )
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    """Wait until something accepts TCP connections on *port*; fail if *proc* exits."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server did not listen on {port} within {timeout_s:.0f} s")
-
-
 def start_server(variant: Variant, ctx: LaunchContext, log_path: Path) -> subprocess.Popen[bytes]:
     """Start the variant's server subprocess (stdout/stderr to *log_path*) and wait for its port."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", **variant.env(ctx))
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            variant.command(ctx), cwd=ctx.repo_root, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
+    proc = start_process(variant.command(ctx), variant.env(ctx), log_path)
     try:
         wait_port(ctx.port, proc)
     except RuntimeError:
-        stop_server(proc)
+        stop_process(proc)
         raise
     return proc
-
-
-def stop_server(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server, SIGKILL it after 5 s."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def percentile(sorted_values: list[int] | list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (NaN when empty)."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, round(q * len(sorted_values) + 0.5) - 1))
-    return float(sorted_values[rank])
 
 
 def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -> dict[str, Any]:
@@ -143,13 +108,13 @@ def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -
 
 
 def run_once(
-    variant: Variant, n: int, redis_srv: EmbeddedRedis, args: argparse.Namespace, label: str
+    variant: Variant, n: int, redis_url: str, args: argparse.Namespace, label: str
 ) -> dict[str, Any]:
     """One measured run of *variant* with *n* clients; returns a flat result row."""
-    rclient = redis_srv.client()
+    rclient = redis.Redis.from_url(redis_url)
     rclient.delete(variant.stream)
-    ctx = LaunchContext(port=free_port(), redis_url=redis_srv.url, stream=variant.stream)
-    log_path = Path(tempfile.mkstemp(prefix=f"bench-{variant.name}-", suffix=".log")[1])
+    ctx = LaunchContext(port=free_port(), redis_url=redis_url, stream=variant.stream)
+    log_path = log_file(variant.name)
     server = start_server(variant, ctx, log_path)
     pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, args.procs)
     try:
@@ -199,7 +164,8 @@ def run_once(
         try:
             pool.terminate()
         finally:
-            stop_server(server)
+            stop_process(server)
+            rclient.close()
     if len(results) != len(pool.shares):
         raise RuntimeError(f"only {len(results)} of {len(pool.shares)} client processes reported")
     row: dict[str, Any] = {
@@ -314,23 +280,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run every (variant, N, repeat), print progress and the table, write the JSON."""
-    args = parse_args(argv)
+def run_matrix(
+    args: argparse.Namespace, on_row: Any = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every (variant, N, repeat) of *args* against one embedded Redis; (runs, medians).
+
+    Repeats are interleaved across variants (floor, socketio, livefeed, floor, ...) so a noisy
+    stretch on the machine hits every variant alike. *on_row* is called after each run.
+    """
     runs: list[dict[str, Any]] = []
-    summaries: list[dict[str, Any]] = []
-    with EmbeddedRedis() as redis_srv:
-        for name in args.variant_list:
-            variant = VARIANTS[name]
-            reason = variant.unavailable()
-            if reason:
-                print(f"[{name}] skipped: {reason}", flush=True)
-                continue
-            for n in args.n_list:
-                rows = []
-                for rep in range(args.repeats):
-                    label = f"[{name} N={n} {rep + 1}/{args.repeats}]"
-                    row = run_once(variant, n, redis_srv, args, label)
+    rows_by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    variants = []
+    for name in args.variant_list:
+        reason = VARIANTS[name].unavailable()
+        if reason:
+            print(f"[{name}] skipped: {reason}", flush=True)
+        else:
+            variants.append(VARIANTS[name])
+    with bench_redis("no") as redis_srv:
+        for n in args.n_list:
+            for rep in range(args.repeats):
+                for variant in variants:
+                    label = (
+                        f"[fanout {variant.name} N={n} every {args.interval * 1000:.0f} ms "
+                        f"{rep + 1}/{args.repeats}]"
+                    )
+                    row = run_once(variant, n, redis_srv.url, args, label)
                     print(
                         f"{label} p50 {row['p50_ms']:.1f} ms  p99 {row['p99_ms']:.1f} ms  "
                         f"max {row['max_ms']:.1f} ms  "
@@ -341,11 +316,19 @@ def main(argv: list[str] | None = None) -> int:
                         f"other CPU {row['other_cpu_pct']:.0f}%",
                         flush=True,
                     )
-                    rows.append(row)
                     runs.append(row)
-                    write_results(args.out, args, runs, summaries)
-                summaries.append(summarize(rows))
-                write_results(args.out, args, runs, summaries)
+                    rows_by_key.setdefault((variant.name, n), []).append(row)
+                    if on_row is not None:
+                        on_row(runs)
+    summaries = [summarize(rows) for rows in rows_by_key.values()]
+    return runs, summaries
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run every (variant, N, repeat), print progress and the table, write the JSON."""
+    args = parse_args(argv)
+    runs, summaries = run_matrix(args, lambda rows: write_results(args.out, args, rows, []))
+    write_results(args.out, args, runs, summaries)
     print()
     print(format_table(summaries))
     print(f"\nwritten {args.out}")

@@ -1,8 +1,9 @@
-"""Draw bench/results/fanout.json as a PNG.
+"""Draw bench/results/fanout.json as bench/fanout.png.
 
-Three panels against N, one line per variant: p99, all-reached p50, RSS per connection.
+Three panels against N, one line per variant: p99 latency (log scale), the time until every
+client had a headline (median over headlines), server RSS per connection.
 
-.venv/bin/python -m bench.plot [--in bench/results/fanout.json] [--out bench/results/fanout.png]
+.venv/bin/python -m bench.plot [--in bench/results/fanout.json] [--out bench/fanout.png]
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from bench.common import REPO_ROOT
 from bench.fanout import RESULTS
+
+COLORS = {"floor": "tab:gray", "socketio": "tab:red", "livefeed": "tab:blue"}
 
 
 def _series(summary: list[dict[str, Any]], key: str) -> dict[str, tuple[list[int], list[float]]]:
@@ -32,7 +36,11 @@ def _series(summary: list[dict[str, Any]], key: str) -> dict[str, tuple[list[int
 
 def plot(results: Path, out: Path) -> None:
     """Write a three-panel chart of *results* to *out*."""
-    summary = json.loads(results.read_text())["summary"]
+    plot_summary(json.loads(results.read_text())["summary"], out)
+
+
+def plot_summary(summary: list[dict[str, Any]], out: Path, note: str = "") -> None:
+    """Write a three-panel chart of fan-out medians to *out*."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     panels = (
         ("p99_ms", "p99 latency (ms)"),
@@ -41,11 +49,15 @@ def plot(results: Path, out: Path) -> None:
     )
     for ax, (key, title) in zip(axes, panels, strict=True):
         for variant, (ns, values) in _series(summary, key).items():
-            ax.plot(ns, values, marker="o", label=variant)
+            ax.plot(ns, values, marker="o", label=variant, color=COLORS.get(variant))
         ax.set_title(title)
         ax.set_xlabel("clients (N)")
         ax.grid(alpha=0.3)
+    axes[0].set_yscale("log")
+    axes[1].set_yscale("log")
     axes[0].legend()
+    if note:
+        fig.suptitle(note, fontsize=9)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
@@ -56,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--in", dest="src", type=Path, default=RESULTS)
-    p.add_argument("--out", type=Path, default=RESULTS.with_suffix(".png"))
+    p.add_argument("--out", type=Path, default=REPO_ROOT / "bench/fanout.png")
     args = p.parse_args(argv)
     plot(args.src, args.out)
     print(f"written {args.out}")

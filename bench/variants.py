@@ -128,6 +128,7 @@ def _livefeed_env(ctx: LaunchContext) -> dict[str, str]:
         "LIVEFEED_REDIS_URL": ctx.redis_url,
         "LIVEFEED_HOST": ctx.host,
         "LIVEFEED_PUSH_PORT": str(ctx.port),
+        "LIVEFEED_LOG_LEVEL": "WARNING",
     }
 
 

@@ -11,8 +11,9 @@ from redis.exceptions import RedisError
 
 from services.push.hub import Hub
 from services.push.metrics import observe_freshness
+from services.push.replay import ReplayBuffer
 from shared import keys
-from shared.events import Entry, Event, EventId, newest_id
+from shared.events import Entry, Event, EventId, newest_id, stream_entries
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,10 @@ BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 class StreamReader:
     """Reads events in order from where it stopped, through Redis outages, forever."""
 
-    def __init__(self, client: aredis.Redis, hub: Hub) -> None:
+    def __init__(self, client: aredis.Redis, hub: Hub, replay: ReplayBuffer | None = None) -> None:
         self.client = client
         self.hub = hub
+        self.replay = replay
         self.connected = False
         self.reconnects = 0
         self.ready = asyncio.Event()
@@ -35,13 +37,27 @@ class StreamReader:
         """The newest event id in the stream (0-0 when there is none)."""
         return newest_id(await self.client.xrevrange(keys.EVENTS, "+", "-", count=1))
 
+    async def _start_id(self) -> EventId:
+        """The newest event id; also loads the newest events into the replay buffer."""
+        if self.replay is None or not self.replay.events.maxlen:
+            return await self.latest_id()
+        raw = await self.client.xrevrange(keys.EVENTS, "+", "-", count=self.replay.events.maxlen)
+        events = []
+        for raw_id, fields in reversed(stream_entries(raw)):
+            try:
+                events.append(Event.from_entry(raw_id, fields))
+            except ValueError:
+                events.clear()  # a gap: keep only what follows it, so the buffer stays contiguous
+        self.replay.preload(events)
+        return newest_id(raw)
+
     async def run(self) -> None:
         """Start from the newest event, then deliver every later one, retrying with backoff."""
         failures = 0
         while True:
             try:
                 if self.hub.last_id is None:
-                    self.hub.last_id = await self.latest_id()
+                    self.hub.last_id = await self._start_id()
                     self.ready.set()
                 response = await self.client.xread(
                     {keys.EVENTS: str(self.hub.last_id)}, block=BLOCK_MS, count=BATCH
@@ -74,4 +90,6 @@ class StreamReader:
             self.hub.last_id = EventId.parse(raw_id)
             return
         self.hub.publish(event)
+        if self.replay is not None:
+            self.replay.add(event)
         observe_freshness(fields.get(b"at"))  # once per event, after every write

@@ -26,6 +26,7 @@ from websockets.http11 import Request, Response
 from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
+from services.push.replay import ReplayBuffer, write_frames
 from shared import keys
 from shared.events import Event, EventId, control_frame, newest_id, stream_entries
 from shared.metrics import exposition
@@ -36,6 +37,9 @@ log = logging.getLogger(__name__)
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 REPLAY_CHUNK = 500
+# Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
+# client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
+REDIS_REPLAYS = 32
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,8 @@ class PushServer:
         self.settings = settings
         self.redis_url = redis_url
         self.hub = Hub(settings.client_buffer_bytes)
+        self.replay = ReplayBuffer(settings.stream_maxlen)
+        self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
         self.client: aredis.Redis | None = None
         self.reader: StreamReader | None = None
         self.server: Server | None = None
@@ -181,7 +187,31 @@ class PushServer:
             self.hub.remove(conn, (query.section, query.label), sub)
 
     async def _catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
-        """Send events in (since, hello_id] from Redis, then the pending ones, then go live."""
+        """Send events in (since, hello_id], then the pending ones, then go live.
+
+        The range comes from the replay buffer when it holds it (the common case), else Redis.
+        """
+        recent = self.replay.after(since, hello_id)
+        if recent is not None:
+            await write_frames(
+                sub.conn, [e.wire for e in recent if e.matches(sub.section, sub.label)]
+            )
+            floor = since
+        else:
+            async with self._redis_replays:
+                floor = await self._catch_up_from_redis(sub, since, hello_id)
+        while sub.pending:
+            event = sub.pending.pop(0)
+            sub.pending_bytes -= len(event.wire)
+            if event.id > floor:
+                await sub.conn.send(event.text.decode())
+        if sub in self.hub.catching_up:  # not cut off meanwhile
+            self.hub.finish_catch_up(sub)
+
+    async def _catch_up_from_redis(
+        self, sub: Subscriber, since: EventId, hello_id: EventId
+    ) -> EventId:
+        """Send events in (since, hello_id] read from Redis (or a reset); return the floor."""
         assert self.client is not None
         horizon_raw, newest_raw = await asyncio.gather(
             self.client.get(keys.EVENTS_HORIZON),
@@ -203,20 +233,14 @@ class PushServer:
                 )
                 if not entries:
                     break
-                for raw_id, fields in entries:
-                    event = Event.from_entry(raw_id, fields)
-                    if event.matches(sub.section, sub.label):
-                        await sub.conn.send(event.text.decode())
+                chunk = [Event.from_entry(raw_id, fields) for raw_id, fields in entries]
+                await write_frames(
+                    sub.conn, [e.wire for e in chunk if e.matches(sub.section, sub.label)]
+                )
                 start = f"({entries[-1][0].decode()}"
                 if len(entries) < REPLAY_CHUNK:
                     break
-        while sub.pending:
-            event = sub.pending.pop(0)
-            sub.pending_bytes -= len(event.wire)
-            if event.id > floor:
-                await sub.conn.send(event.text.decode())
-        if sub in self.hub.catching_up:  # not cut off meanwhile
-            self.hub.finish_catch_up(sub)
+        return floor
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -227,7 +251,7 @@ class PushServer:
             socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
             socket_connect_timeout=self.settings.redis_timeout,
         )
-        self.reader = StreamReader(self.client, self.hub)
+        self.reader = StreamReader(self.client, self.hub, self.replay)
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")

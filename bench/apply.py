@@ -1,0 +1,206 @@
+"""Apply throughput: items/s one feed worker applies, by worker kind, batch size and fsync policy.
+
+For each case: a fresh embedded Redis with the given ``appendfsync``; J jobs enqueued exactly as
+ingest enqueues them (``services.ingest.queueing.Enqueuer``), each carrying B articles; then one
+worker in a separate process drains the queue in burst mode and reports the wall time of
+``work()``. Worker kinds: ``simple`` (livefeed's worker class, an RQ ``SimpleWorker``: jobs run
+in the worker process) and ``fork`` (RQ's default ``Worker``: one fork per job). ``lua`` is the
+floor without RQ: the same ``TimelineWriter.apply`` (one Lua script call per batch) in a loop.
+
+    .venv/bin/python -m bench.apply --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bench.common import REPO_ROOT, bench_redis
+from bench.stack import Stack
+from shared.models import Article
+
+RESULTS = REPO_ROOT / "bench/results/apply.json"
+
+# (fsync, worker, batch, jobs): fsync "always" is what livefeed up runs with.
+CASES: tuple[tuple[str, str, int, int], ...] = (
+    ("always", "simple", 1, 600),
+    ("always", "fork", 1, 200),
+    ("always", "simple", 100, 100),
+    ("always", "fork", 100, 60),
+    ("always", "lua", 100, 200),
+    ("everysec", "simple", 100, 100),
+    ("everysec", "lua", 100, 200),
+    ("no", "simple", 100, 100),
+    ("no", "lua", 100, 200),
+)
+QUICK_CASES = (
+    ("always", "simple", 1, 200),
+    ("always", "simple", 100, 30),
+    ("always", "lua", 100, 50),
+)
+
+
+def items(job: int, batch: int) -> list[dict[str, Any]]:
+    """The queued form of *batch* new articles (as ingest queues them)."""
+    published = datetime.now(UTC).isoformat(timespec="seconds")
+    return [
+        {
+            "op": "upsert",
+            "article": Article.model_validate(
+                {
+                    "id": f"apply-{job}-{i}",
+                    "title": f"Headline {job}/{i}: negotiators meet again",
+                    "url": f"https://example.org/a/{job}/{i}",
+                    "published_at": published,
+                    "section": "world",
+                    "labels": ["exclusive"],
+                    "summary": "Talks resume next week, officials said.",
+                }
+            ).model_dump(mode="json", exclude_none=True),
+        }
+        for i in range(batch)
+    ]
+
+
+def _worker_main(kind: str, url: str) -> None:
+    """In the worker process: drain the queue once, print the wall time of ``work()``."""
+    from rq import Queue, Worker
+
+    from services.feed.worker import LivefeedWorker, worker_connection
+    from shared.logs import configure_logging
+    from shared.settings import get_settings
+
+    settings = get_settings()
+    configure_logging(settings, "worker")
+    client = worker_connection(settings, url)
+    from rq.serializers import JSONSerializer
+
+    queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+    worker_class = LivefeedWorker if kind == "simple" else Worker
+    worker = worker_class([queue], connection=client, serializer=JSONSerializer)
+    t0 = time.perf_counter()
+    worker.work(burst=True, logging_level="WARNING")
+    print(json.dumps({"seconds": time.perf_counter() - t0}))
+
+
+def _lua_floor(url: str, batches: list[list[dict[str, Any]]]) -> float:
+    """Seconds to apply *batches* with the worker's own store code, no RQ."""
+    from services.feed.jobs import build_ops
+    from services.feed.store import TimelineWriter
+    from shared.settings import Settings
+
+    settings = Settings(window_days=0)
+    client = redis.Redis.from_url(url)
+    writer = TimelineWriter(client, settings)
+    t0 = time.perf_counter()
+    for batch in batches:
+        writer.apply(build_ops(batch, settings, "bench"))
+    took = time.perf_counter() - t0
+    client.close()
+    return took
+
+
+def run_case(fsync: str, kind: str, batch: int, jobs: int, label: str) -> dict[str, Any]:
+    """One measured case."""
+    from services.ingest.queueing import Enqueuer
+    from shared.settings import Settings
+
+    payloads = [items(j, batch) for j in range(jobs)]
+    with bench_redis(fsync) as srv:
+        if kind == "lua":
+            seconds = _lua_floor(srv.url, payloads)
+        else:
+            client = redis.Redis.from_url(srv.url)
+            enqueuer = Enqueuer(client, Settings())
+            for j, payload in enumerate(payloads):
+                enqueuer.enqueue(payload, f"bench-{j}")
+            client.close()
+            env = Stack(srv.url, services=()).env()
+            out = subprocess.run(
+                [sys.executable, "-m", "bench.apply", "--as-worker", kind, "--url", srv.url],
+                cwd=REPO_ROOT,
+                env={**dict(__import__("os").environ), **env},
+                capture_output=True,
+                timeout=300,
+                check=True,
+            )
+            seconds = json.loads(out.stdout.decode().strip().splitlines()[-1])["seconds"]
+        check = redis.Redis.from_url(srv.url)
+        applied = int(check.zcard("lf:timeline"))  # every article must have landed
+        check.close()
+    row = {
+        "fsync": fsync,
+        "worker": kind,
+        "batch": batch,
+        "jobs": jobs,
+        "items": jobs * batch,
+        "applied": applied,
+        "seconds": seconds,
+        "items_per_s": jobs * batch / seconds,
+        "jobs_per_s": jobs / seconds,
+    }
+    print(
+        f"{label} {row['items_per_s']:.0f} items/s ({row['jobs_per_s']:.0f} jobs/s), "
+        f"applied {applied}/{jobs * batch}",
+        flush=True,
+    )
+    return row
+
+
+def run(repeats: int, quick: bool = False) -> dict[str, Any]:
+    """Every case *repeats* times; medians in ``summary``."""
+    runs, summary = [], []
+    for fsync, kind, batch, jobs in QUICK_CASES if quick else CASES:
+        rows = [
+            run_case(
+                fsync, kind, batch, jobs,
+                f"[apply {kind} batch={batch} appendfsync={fsync} {i + 1}/{repeats}]",
+            )
+            for i in range(repeats)
+        ]  # fmt: skip
+        runs.extend(rows)
+        summary.append(
+            {
+                "fsync": fsync,
+                "worker": kind,
+                "batch": batch,
+                "repeats": repeats,
+                "items_per_s": statistics.median(r["items_per_s"] for r in rows),
+                "jobs_per_s": statistics.median(r["jobs_per_s"] for r in rows),
+                "all_applied": all(r["applied"] == r["items"] for r in rows),
+            }
+        )
+    return {"summary": summary, "runs": runs}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: the driver, or (``--as-worker``) the worker process."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--as-worker", choices=("simple", "fork"), help=argparse.SUPPRESS)
+    p.add_argument("--url", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.as_worker:
+        _worker_main(args.as_worker, args.url)
+        return 0
+    result = run(args.repeats, args.quick)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

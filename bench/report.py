@@ -1,0 +1,446 @@
+"""Build bench/RESULTS.md (and bench/fanout.png) from bench/results/*.json.
+
+.venv/bin/python -m bench.report     # after any benchmark step, to refresh the page
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO_ROOT
+from bench.plot import plot_summary
+
+Json = dict[str, Any]
+
+
+def _load(results: Path, step: str) -> Json | None:
+    path = results / f"{step}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows), ""]
+
+
+def _find(summary: list[Json], **match: Any) -> Json | None:
+    for row in summary:
+        if all(row.get(k) == v for k, v in match.items()):
+            return row
+    return None
+
+
+def _meta_line(result: Json) -> str:
+    m = result.get("meta", {})
+    return (
+        f"_Measured {m.get('when', '?')} in {m.get('duration_s', 0) / 60:.1f} min; load average "
+        f"{m.get('load_before', '?')} before, {m.get('load_after', '?')} after. "
+        f"Command: `{m.get('command', '?')}`._"
+    )
+
+
+class Targets:
+    """The target table: one line per target, filled as sections are rendered."""
+
+    def __init__(self) -> None:
+        self.rows: list[list[str]] = []
+
+    def add(self, target: str, figure: str, ok: bool | None, note: str = "") -> None:
+        """One target; ok None means not measured."""
+        verdict = "not measured" if ok is None else ("**met**" if ok else "**short**")
+        self.rows.append([target, figure, verdict, note])
+
+
+def _ratio(a: Any, b: Any) -> float | None:
+    """a / b, or None when either is missing (a step or a variant not run)."""
+    if not isinstance(a, int | float) or not isinstance(b, int | float):
+        return None
+    if not b or math.isnan(a) or math.isnan(b):
+        return None
+    return float(a) / float(b)
+
+
+def _fanout_section(result: Json, title: str, out: list[str]) -> list[Json]:
+    summary: list[Json] = result["summary"]
+    out += [f"## {title}", "", _meta_line(result), ""]
+    rows = [
+        [
+            s["variant"],
+            _f(s["n"]),
+            _f(s["connected"], 0),
+            _f(s["p50_ms"]),
+            _f(s["p99_ms"]),
+            _f(s["max_ms"]),
+            _f(s["reach_all_p50_ms"]),
+            _f(s["lost"], 0),
+            _f(s["rss_per_conn_kib"]),
+            _f(s["server_cpu_pct"], 0),
+            _f(s["client_cpu_pct"], 0),
+            _f(s["other_cpu_pct"], 0),
+        ]
+        for s in sorted(summary, key=lambda r: (r["n"], r["variant"]))
+    ]
+    out += _table(
+        [
+            "server",
+            "N",
+            "connected",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "all reached ms",
+            "lost",
+            "RSS KiB/conn",
+            "server CPU %",
+            "clients CPU %",
+            "other CPU %",
+        ],
+        rows,
+    )
+    ratios = []
+    for n in sorted({s["n"] for s in summary}):
+        floor, live = _find(summary, variant="floor", n=n), _find(summary, variant="livefeed", n=n)
+        sio = _find(summary, variant="socketio", n=n)
+        lf = _ratio(live and live["p99_ms"], floor and floor["p99_ms"])
+        lfa = _ratio(live and live["reach_all_p50_ms"], floor and floor["reach_all_p50_ms"])
+        sl = _ratio(sio and sio["p99_ms"], live and live["p99_ms"])
+        ratios.append([_f(n), _f(lf, 2), _f(lfa, 2), _f(sl, 1)])
+    out += _table(
+        [
+            "N",
+            "livefeed p99 / floor p99",
+            "livefeed all-reached / floor",
+            "socketio p99 / livefeed p99",
+        ],
+        ratios,
+    )
+    return summary
+
+
+def _fanout_targets(summary: list[Json], one_per_s: list[Json] | None, t: Targets) -> None:
+    floor5, live5 = (
+        _find(summary, variant="floor", n=5000),
+        _find(summary, variant="livefeed", n=5000),
+    )
+    sio5 = _find(summary, variant="socketio", n=5000)
+    r = _ratio(live5 and live5["p99_ms"], floor5 and floor5["p99_ms"])
+    t.add(
+        "N=5,000 at 10/s: livefeed p99 within 1.5x of the floor (same run)",
+        f"{_f(live5 and live5['p99_ms'])} ms vs {_f(floor5 and floor5['p99_ms'])} ms = {_f(r, 2)}x",
+        None if r is None else r <= 1.5,
+    )
+    t.add(
+        "N=5,000 at 10/s: 0 lost",
+        f"{_f(live5 and live5['lost'], 0)} lost (median of runs)",
+        None if live5 is None else live5["lost"] == 0,
+    )
+    s = _ratio(sio5 and sio5["p99_ms"], live5 and live5["p99_ms"])
+    t.add(
+        "N=5,000 at 10/s: >= 10x faster than python-socketio (p99)",
+        f"{_f(sio5 and sio5['p99_ms'])} ms / {_f(live5 and live5['p99_ms'])} ms = {_f(s, 1)}x",
+        None if s is None else s >= 10,
+    )
+    live10 = _find(one_per_s or [], variant="livefeed", n=10000)
+    floor10 = _find(one_per_s or [], variant="floor", n=10000)
+    t.add(
+        "one push process holds 10,000 clients at <= 20 KiB RSS each",
+        f"{_f(live10 and live10['rss_per_conn_kib'])} KiB/conn, "
+        f"{_f(live10 and live10['connected'], 0)} connected",
+        None
+        if live10 is None
+        else live10["rss_per_conn_kib"] <= 20 and live10["connected"] >= 10000,
+    )
+    a = _ratio(live10 and live10["reach_all_p50_ms"], floor10 and floor10["reach_all_p50_ms"])
+    t.add(
+        "10,000 clients at 1/s: all reached within 1.5x of the floor",
+        f"{_f(live10 and live10['reach_all_p50_ms'])} ms vs "
+        f"{_f(floor10 and floor10['reach_all_p50_ms'])} ms = {_f(a, 2)}x",
+        None if a is None else a <= 1.5 and live10 is not None and live10["lost"] == 0,
+        "all reached = per headline, the time until the last client had it; median over headlines",
+    )
+
+
+def write_report(results: Path, md_path: Path, png_path: Path) -> None:
+    """Render RESULTS.md (and the plot when fan-out results exist)."""
+    machine = (
+        json.loads((results / "machine.json").read_text())
+        if (results / "machine.json").exists()
+        else {}
+    )
+    out: list[str] = []
+    t = Targets()
+    fan = _load(results, "fanout")
+    fan1 = _load(results, "fanout1s")
+    sections: list[str] = []
+    summary: list[Json] = []
+    summary1: list[Json] | None = None
+    if fan:
+        summary = _fanout_section(fan, "1. Fan-out: one ~300 B headline every 100 ms", sections)
+        sections += [
+            "Latency = client receive time - the time the headline was written to Redis (XADD). "
+            "*All reached*: per headline, the time until the last client had it (median over "
+            "headlines). RSS/conn = (server RSS with N connected - before) / N. *other CPU* is "
+            "the rest of the machine during the run (100 = one core): high means noise.",
+            "",
+            "![p99 latency and RSS per connection against N](fanout.png)",
+            "",
+        ]
+        note = (
+            f"{machine.get('cores', '?')} cores, {machine.get('cpu_model', '')}; "
+            f"medians of {summary[0]['repeats']} runs"
+        )
+        plot_summary(summary, png_path, note)
+    if fan1:
+        summary1 = _fanout_section(fan1, "1b. 10,000 clients, one headline per second", sections)
+    if fan or fan1:
+        _fanout_targets(summary, summary1, t)
+    else:
+        t.add("fan-out targets", "-", None)
+
+    e = _load(results, "e2e")
+    if e:
+        s = e["summary"]
+        sections += [
+            "## 2. End-to-end freshness: POST -> frame at the client",
+            "",
+            _meta_line(e),
+            "",
+        ]
+        sections += _table(
+            [
+                "clients",
+                "articles/s",
+                "p50 ms",
+                "p99 ms",
+                "max ms",
+                "lost",
+                "POST p99 ms",
+                "ingest CPU %",
+                "worker CPU %",
+                "push CPU %",
+                "other CPU %",
+            ],
+            [
+                [
+                    _f(s["n"]),
+                    _f(s["rate"], 0),
+                    _f(s["p50_ms"]),
+                    _f(s["p99_ms"]),
+                    _f(s["max_ms"]),
+                    _f(s["max_lost"], 0),
+                    _f(s["post_p99_ms"]),
+                    _f(s["ingest_cpu_pct"], 0),
+                    _f(s["worker_cpu_pct"], 0),
+                    _f(s["push_cpu_pct"], 0),
+                    _f(s["other_cpu_pct"], 0),
+                ]
+            ],
+        )
+        sections += [
+            "Real processes: embedded Redis with `appendfsync always`, `livefeed ingest`, "
+            "`livefeed worker`, `livefeed push`, all with `LIVEFEED_LOG_LEVEL=WARNING`. "
+            "Latency = client receive time - the time just before the POST was sent.",
+            "",
+        ]
+        t.add(
+            "POST -> client p99 <= 50 ms at 20/s with 1,000 clients",
+            f"p99 {_f(s['p99_ms'])} ms (p50 {_f(s['p50_ms'])} ms), lost {_f(s['max_lost'], 0)}",
+            s["p99_ms"] <= 50 and s["max_lost"] == 0,
+        )
+    else:
+        t.add("POST -> client p99 <= 50 ms", "-", None)
+
+    ing = _load(results, "ingest")
+    if ing:
+        sections += [
+            "## 3. Ingest: accepted articles/s, 50 concurrent posters",
+            "",
+            _meta_line(ing),
+            "",
+        ]
+        rows = []
+        for key, label in (("single", "1 article per POST"), ("batch100", "100 articles per POST")):
+            s = ing[key]["summary"]
+            rows.append(
+                [
+                    label,
+                    _f(s["articles_per_s"], 0),
+                    _f(s["requests_per_s"], 0),
+                    _f(s["p50_ms"]),
+                    _f(s["p99_ms"]),
+                    _f(s["other_answers"], 0),
+                    _f(s["ingest_cpu_pct"], 0),
+                    _f(s["other_cpu_pct"], 0),
+                ]
+            )
+        sections += _table(
+            [
+                "requests",
+                "articles/s",
+                "requests/s",
+                "p50 ms",
+                "p99 ms",
+                "non-202",
+                "ingest CPU %",
+                "other CPU %",
+            ],
+            rows,
+        )
+        sections += [
+            "`livefeed ingest` alone (no worker: accepting, not applying) on the embedded Redis "
+            "with `appendfsync always`, run with `LIVEFEED_LOG_LEVEL=WARNING` (at the default "
+            "INFO it logs one line per request). The load is a separate process: 50 keep-alive "
+            "HTTP/1.1 connections on one uvloop loop, each posting as soon as the last answer "
+            "came; *other CPU* includes that load process.",
+            "",
+        ]
+        single, batch = ing["single"]["summary"], ing["batch100"]["summary"]
+        t.add(
+            "ingest single POSTs >= 1,500/s",
+            f"{_f(single['articles_per_s'], 0)}/s, p99 {_f(single['p99_ms'])} ms",
+            single["articles_per_s"] >= 1500,
+        )
+        t.add(
+            "ingest batches of 100 >= 10,000 articles/s",
+            f"{_f(batch['articles_per_s'], 0)}/s, p99 {_f(batch['p99_ms'])} ms",
+            batch["articles_per_s"] >= 10000,
+        )
+    else:
+        t.add("ingest targets", "-", None)
+
+    ap = _load(results, "apply")
+    if ap:
+        sections += ["## 4. Apply: items/s one worker applies", "", _meta_line(ap), ""]
+        names = {
+            "simple": "livefeed worker (RQ SimpleWorker)",
+            "fork": "RQ Worker (fork per job)",
+            "lua": "no RQ: Lua apply in a loop (floor)",
+        }
+        sections += _table(
+            ["worker", "items per job", "appendfsync", "items/s", "jobs/s", "all applied"],
+            [
+                [
+                    names[s["worker"]],
+                    _f(s["batch"]),
+                    s["fsync"],
+                    _f(s["items_per_s"], 0),
+                    _f(s["jobs_per_s"], 0),
+                    "yes" if s["all_applied"] else "**no**",
+                ]
+                for s in ap["summary"]
+            ],
+        )
+        always = _find(ap["summary"], worker="lua", batch=100, fsync="always")
+        no = _find(ap["summary"], worker="lua", batch=100, fsync="no")
+        cost = _ratio(no and no["items_per_s"], always and always["items_per_s"])
+        sections += [
+            "Jobs are enqueued exactly as ingest does; the worker drains the queue in burst "
+            "mode in its own process. The cost of durability: `appendfsync always` "
+            f"(what `livefeed up` runs) vs `no`: {_f(cost, 2)}x on the Lua floor.",
+            "",
+        ]
+        best = _find(ap["summary"], worker="simple", batch=100, fsync="always")
+        t.add(
+            "one worker applies >= 5,000 items/s",
+            f"{_f(best and best['items_per_s'], 0)} items/s (jobs of 100, appendfsync always)",
+            None if best is None else best["items_per_s"] >= 5000,
+        )
+    else:
+        t.add("one worker applies >= 5,000 items/s", "-", None)
+
+    rs = _load(results, "resume")
+    if rs:
+        s = rs["summary"]
+        sections += ["## 5. Resume storm", "", _meta_line(rs), ""]
+        sections += _table(
+            [
+                "clients",
+                "events back",
+                "all caught up (median) s",
+                "worst s",
+                "lost",
+                "duplicates",
+                "push CPU %",
+                "clients CPU %",
+                "other CPU %",
+            ],
+            [
+                [
+                    _f(s["n"]),
+                    _f(s["back"]),
+                    _f(s["caught_up_s"], 2),
+                    _f(s["worst_caught_up_s"], 2),
+                    _f(s["max_lost"], 0),
+                    _f(s["max_duplicates"], 0),
+                    _f(s["server_cpu_pct"], 0),
+                    _f(s.get("client_cpu_pct"), 0),
+                    _f(s["other_cpu_pct"], 0),
+                ]
+            ],
+        )
+        sections += [
+            "A push process started after the events were written (as after a restart); all "
+            "clients open `/v1/stream?since=<id>` at the same instant; time from that instant "
+            "until the last client has all events; each client checks order, gaps and repeats.",
+            "",
+        ]
+        t.add(
+            f"resume storm ({_f(s['n'])} clients, {s['back']} back) <= 5 s, no duplicate, no loss",
+            f"{_f(s['caught_up_s'], 2)} s (worst {_f(s['worst_caught_up_s'], 2)} s), "
+            f"lost {s['max_lost']}, duplicates {s['max_duplicates']}",
+            s["caught_up_s"] <= 5 and s["max_lost"] == 0 and s["max_duplicates"] == 0,
+        )
+    else:
+        t.add("resume storm <= 5 s", "-", None)
+
+    out += [
+        "# livefeed benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench.run_all`) from `bench/results/*.json`; "
+        "do not edit by hand (`python -m bench.report` rebuilds it).",
+        "",
+        f"Machine: {machine.get('cores', '?')} cores, {machine.get('ram_gib', '?')} GiB RAM, "
+        f"{machine.get('cpu_model', '?')}, Python {machine.get('python', '?')}, "
+        f"Linux {machine.get('kernel', '?')}. Load average at start: "
+        f"{machine.get('load_at_start', '?')}."
+        + (
+            " **Quick run (small N, 1 repeat): not the real figures.**"
+            if machine.get("quick")
+            else ""
+        ),
+        "",
+        "The machine is shared: every section gives the load average and the CPU the rest of "
+        "the machine used during the run, so a reader can judge noise. Compare ratios within "
+        "one run, not absolute times across runs. Figures are medians of the repeats.",
+        "",
+        "## Targets",
+        "",
+        *_table(["target", "figure", "verdict", "note"], t.rows),
+        *sections,
+    ]
+    md_path.write_text("\n".join(out).rstrip() + "\n")
+
+
+def main() -> None:
+    """Rebuild RESULTS.md and the plot from the stored results."""
+    write_report(
+        REPO_ROOT / "bench/results", REPO_ROOT / "bench/RESULTS.md", REPO_ROOT / "bench/fanout.png"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Every benchmark in one run (``make bench``): results JSON, the plot and bench/RESULTS.md.
+
+    .venv/bin/python -m bench.run_all                    # everything, medians of 3 (~30 min)
+    .venv/bin/python -m bench.run_all --quick            # small N, 1 repeat: a smoke test (~4 min)
+    .venv/bin/python -m bench.run_all --only fanout,resume --repeats 3
+
+Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs livefeed,
+N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
+per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
+(single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
+``resume`` (5,000 clients, since 200 back). Each writes bench/results/<step>.json as it ends;
+RESULTS.md and bench/fanout.png are rebuilt from whatever results exist, so a partial rerun
+keeps the other figures (and says when each was measured).
+
+Before starting, a full run waits (up to ``--max-wait`` s) for the 1-minute load average to
+drop below ``--max-load``, because other work on the machine shows up as latency; the load at
+each step is recorded next to its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import apply as apply_bench
+from bench import e2e, fanout, ingest_load, resume
+from bench.common import REPO_ROOT, raise_nofile_limit
+from bench.report import write_report
+
+RESULTS_DIR = REPO_ROOT / "bench/results"
+STEPS = ("fanout", "fanout1s", "e2e", "ingest", "apply", "resume")
+
+
+def machine() -> dict[str, Any]:
+    """Cores, RAM, CPU model, Python: what a reader needs to compare figures."""
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kib = int(line.split()[1])
+    return {
+        "cores": os.cpu_count(),
+        "ram_gib": round(mem_kib / 1024 / 1024, 1),
+        "cpu_model": model,
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def wait_quiet(max_load: float, max_wait_s: float) -> float:
+    """Wait until the 1-minute load average is below *max_load* (or time is up); return it."""
+    deadline = time.monotonic() + max_wait_s
+    while True:
+        load = os.getloadavg()[0]
+        if load < max_load or time.monotonic() >= deadline:
+            return load
+        print(
+            f"waiting for a quieter machine: load average {load:.2f} >= {max_load} "
+            f"({(deadline - time.monotonic()) / 60:.0f} min left)",
+            flush=True,
+        )
+        time.sleep(30)
+
+
+def _save(step: str, result: dict[str, Any], command: str, started: float, load0: float) -> None:
+    result["meta"] = {
+        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
+        "duration_s": round(time.time() - started, 1),
+        "load_before": round(load0, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "command": command,
+    }
+    path = RESULTS_DIR / f"{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(f"== {step} done in {result['meta']['duration_s']:.0f} s -> {path}", flush=True)
+
+
+def run_fanout(args: argparse.Namespace, one_per_second: bool) -> tuple[dict[str, Any], str]:
+    """The side-by-side fan-out (10/s over N), or the 10,000 clients at 1/s."""
+    if one_per_second:
+        argv = [
+            "--variants",
+            "floor,livefeed",
+            "--n",
+            "2000" if args.quick else "10000",
+            "--interval",
+            "1.0",
+            "--events",
+            "5" if args.quick else "20",
+            "--warmup",
+            "2",
+        ]
+    else:
+        argv = [
+            "--variants",
+            "floor,socketio,livefeed",
+            "--n",
+            "1000" if args.quick else "1000,5000,10000",
+            "--events",
+            "30" if args.quick else "100",
+        ]
+    argv += ["--repeats", str(args.repeats)]
+    ns = fanout.parse_args(argv)
+    runs, summaries = fanout.run_matrix(ns)
+    print(fanout.format_table(summaries), flush=True)
+    return {"summary": summaries, "runs": runs}, "python -m bench.fanout " + " ".join(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen steps, then rebuild RESULTS.md and the plot."""
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--quick", action="store_true", help="small N, 1 repeat, short runs")
+    p.add_argument("--only", default=",".join(STEPS), help=f"comma list of {', '.join(STEPS)}")
+    p.add_argument("--repeats", type=int, default=None, help="repeats per figure (3; quick: 1)")
+    p.add_argument("--max-load", type=float, default=1.5)
+    p.add_argument("--max-wait", type=float, default=1200, help="seconds (quick: 0)")
+    args = p.parse_args(argv)
+    args.repeats = args.repeats or (1 if args.quick else 3)
+    steps = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(steps) - set(STEPS)
+    if unknown:
+        p.error(f"unknown step(s) {sorted(unknown)}; known: {', '.join(STEPS)}")
+    raise_nofile_limit()  # the client processes inherit it: 10,000 sockets
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    load = wait_quiet(args.max_load, 0 if args.quick else args.max_wait)
+    (RESULTS_DIR / "machine.json").write_text(
+        json.dumps({**machine(), "quick": args.quick, "load_at_start": round(load, 2)}, indent=2)
+        + "\n"
+    )
+    r = str(args.repeats)
+    for step in steps:
+        started, load0 = time.time(), os.getloadavg()[0]
+        print(f"== {step} (load average {load0:.2f})", flush=True)
+        if step in ("fanout", "fanout1s"):
+            result, command = run_fanout(args, step == "fanout1s")
+        elif step == "e2e":
+            seconds = 10.0 if args.quick else 30.0
+            result = e2e.run(1000, 20.0, seconds, args.repeats)
+            command = f"python -m bench.e2e --n 1000 --rate 20 --seconds {seconds:g} --repeats {r}"
+        elif step == "ingest":
+            seconds = 5.0 if args.quick else 10.0
+            result = {
+                "single": ingest_load.run(1, 50, seconds, args.repeats),
+                "batch100": ingest_load.run(100, 50, seconds, args.repeats),
+            }
+            command = (
+                f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r}; "
+                f"python -m bench.ingest_load --batch 100 --seconds {seconds:g} --repeats {r}"
+            )
+        elif step == "apply":
+            result = apply_bench.run(args.repeats, quick=args.quick)
+            command = f"python -m bench.apply --repeats {r}" + (" --quick" if args.quick else "")
+        else:
+            n = 1000 if args.quick else 5000
+            result = resume.run(n, 200, args.repeats)
+            command = f"python -m bench.resume --n {n} --back 200 --repeats {r}"
+        _save(step, result, command, started, load0)
+    write_report(RESULTS_DIR, REPO_ROOT / "bench/RESULTS.md", REPO_ROOT / "bench/fanout.png")
+    print(f"written {REPO_ROOT / 'bench/RESULTS.md'} and {REPO_ROOT / 'bench/fanout.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

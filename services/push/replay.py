@@ -1,0 +1,71 @@
+"""The newest events in memory, so that a storm of resuming clients does not hit Redis.
+
+When a push process restarts or a network blip drops every reader, thousands of clients come
+back at once, each with ``since`` a few events back. Reading those events once per client
+from Redis (three round trips and a parse of the same entries, thousands of times) is what made
+a 5,000-client resume take tens of seconds and exhaust the Redis connection pool. The buffer
+holds the last ``capacity`` events in stream order, already framed: a resume that starts inside
+it is served from memory, and frames are written straight to the transport as live ones are.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections import deque
+
+from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
+
+from shared.events import Event, EventId
+
+WRITE_CHUNK = 64  # frames joined into one transport write
+
+
+class ReplayBuffer:
+    """A contiguous, ordered suffix of the event stream (the newest ``capacity`` events)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.events: deque[Event] = deque(maxlen=capacity)
+
+    def add(self, event: Event) -> None:
+        """Append the next event of the stream (events arrive in stream order)."""
+        if self.events.maxlen == 0:
+            return
+        if self.events and event.id <= self.events[-1].id:
+            # Not the continuation of what we hold (a Redis that lost its data): start afresh,
+            # so a range we answer from memory is never missing an event.
+            self.events.clear()
+        self.events.append(event)
+
+    def preload(self, events: list[Event]) -> None:
+        """Fill the buffer with the stream's newest events, oldest first (at start-up)."""
+        self.events.clear()
+        for event in events:
+            self.add(event)
+
+    def after(self, since: EventId, upto: EventId) -> list[Event] | None:
+        """Every event with ``since < id <= upto``, or None when the buffer cannot tell.
+
+        None means the buffer does not reach back to ``since`` (its oldest event is newer, so
+        older ones may exist only in Redis) or does not reach forward to ``upto``.
+        """
+        events = self.events
+        if not events or since < events[0].id or upto > events[-1].id or since > upto:
+            return None
+        start = bisect_right(events, since, key=lambda e: e.id)
+        end = bisect_right(events, upto, key=lambda e: e.id)
+        return [events[i] for i in range(start, end)]
+
+
+async def write_frames(conn: ServerConnection, wires: list[bytes]) -> None:
+    """Write prepared frames in a few large writes, waiting whenever the client's buffer is full.
+
+    Like the live fan-out, this skips websockets' per-message path (one task switch and one
+    write per frame); ``drain`` keeps the client's unsent bytes under the transport's high-water
+    mark (``write_limit``), so a slow reader cannot grow the process's memory.
+    """
+    for start in range(0, len(wires), WRITE_CHUNK):
+        if conn.protocol.state is not State.OPEN:
+            return
+        conn.transport.write(b"".join(wires[start : start + WRITE_CHUNK]))
+        await conn.drain()
