@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import cast
 
 import redis.asyncio as aredis
+from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -38,6 +39,12 @@ BLOCK_MS = 5_000
 BATCH = 1_000
 REPLAY_CHUNK = 500
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+SSE_CLIENTS = Gauge("livefeed_sse_clients", "SSE streams open on this feed process.")
+SSE_DROPPED = Counter(
+    "livefeed_sse_dropped", "SSE clients dropped because they fell too far behind (they resume)."
+)
+SSE_REFUSED = Counter("livefeed_sse_refused", "SSE requests refused: too many streams (503).")
+
 # EventSource reconnects after ``retry`` ms: a random value per connection spreads a fleet of
 # readers dropped at once (a deploy, a proxy restart) instead of bringing them back in lock-step.
 RETRY_MS = (1_000, 5_000)
@@ -190,6 +197,7 @@ class SseHub:
         client.dropped = True
         client.wake.set()
         self.stats.dropped += 1
+        SSE_DROPPED.inc()
         log.warning("dropped an SSE client that fell behind")
 
     # -- one response ---------------------------------------------------------------------
@@ -204,13 +212,19 @@ class SseHub:
         # No await between reading hello_id and registering: every later event reaches this
         # client's queue, so nothing falls between the replay and the live part.
         self.clients.add(client)
+        SSE_CLIENTS.inc()
         try:
             retry = random.randint(*RETRY_MS)  # noqa: S311 - jitter, not security
             yield f"retry: {retry}\n: livefeed events\n\n".encode()
             yield control("hello", f'{{"type":"hello","event_id":"{hello_id}"}}')
             if since is not None:
-                async for frame in self._replay(since, hello_id, client):
-                    yield frame
+                try:
+                    async for frame in self._replay(since, hello_id, client):
+                        yield frame
+                except RedisError as exc:
+                    # End the stream cleanly: the client comes back with its Last-Event-ID.
+                    log.warning("SSE replay failed, ending the stream: %s", exc)
+                    return
             keepalive = self.settings.ping_interval
             while not client.dropped:
                 try:
@@ -225,6 +239,7 @@ class SseHub:
                     yield b"".join(frames)
         finally:
             self.clients.discard(client)
+            SSE_CLIENTS.dec()
 
     async def _replay(
         self, since: EventId, hello_id: EventId, client: SseClient
@@ -275,6 +290,7 @@ class SseHub:
             raise ProblemError(503, "the event stream is starting; retry shortly", headers=_RETRY)
         if len(self.clients) >= self.settings.max_connections:
             self.stats.refused += 1
+            SSE_REFUSED.inc()
             raise ProblemError(503, "this feed process has too many streams", headers=_RETRY)
         return StreamingResponse(
             self.stream(since, section, label),

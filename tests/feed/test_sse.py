@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 
 import httpx
+import redis
 
+from shared import keys
 from tests.conftest import STREAM_MAXLEN
 from tests.feed.sse import sse
 from tests.helpers import Feed, Ingest, article
@@ -169,5 +172,50 @@ async def test_keep_alive_comments_flow_while_nothing_happens(
             started = time.monotonic()
             assert extra.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises the signal
             assert time.monotonic() - started < 5
+    finally:
+        extra.stop()
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_resumes_without_gaps(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    port = free_port()
+    extra = fresh.start_service(
+        "feed", key="feed-slow", LIVEFEED_FEED_PORT=str(port), LIVEFEED_CLIENT_BUFFER_BYTES="4096"
+    )
+    try:
+        fresh.wait_healthy("feed", port=port)
+        # A reader with a tiny receive window that reads the first bytes, then nothing.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=4096)
+        writer.write(b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+
+        title = "x" * 290
+        dropped = False
+        for batch in range(40):
+            items = [article(f"slow-{batch}-{n}", title=f"{title} {n}") for n in range(200)]
+            await ingest.apply({"articles": items})
+            metrics = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+            if "livefeed_sse_dropped_total 1.0" in metrics:
+                dropped = True
+                break
+        assert dropped, "the stalled client was never dropped"
+        assert "livefeed_sse_clients 0.0" in metrics  # its memory is released
+
+        # What it had been sent still arrives, then the response ends: it can resume from there.
+        body = await asyncio.wait_for(reader.read(-1), 10)
+        writer.close()
+        last_id = [line for line in body.split(b"\n") if line.startswith(b"id: ")][-1][4:].decode()
+        assert body.endswith(b"0\r\n\r\n")  # the chunked body's end: the server finished it
+        async with sse(http, f"http://127.0.0.1:{port}/v1/events", last_event_id=last_id) as again:
+            await again.next()
+            first = await again.next()
+        following = redis_client.xrange(keys.EVENTS, f"({last_id}", "+", count=1)
+        assert first.id == following[0][0].decode()  # exactly the next one: no gap, no repeat
     finally:
         extra.stop()
