@@ -200,10 +200,12 @@ def answer_known(client: redis.Redis, verdicts: list[Verdict]) -> None:
         for verdict in upserts:
             assert verdict.article is not None
             pipe.hmget(keys.article(verdict.article.id), "v", "u")
-        stored = pipe.execute()
-    for verdict, (raw_v, raw_u) in zip(upserts, stored, strict=True):
-        if raw_v is None or raw_u is None:
+        # A key the store cannot read as an article (wrong type) is left to the worker.
+        stored = pipe.execute(raise_on_error=False)
+    for verdict, fields in zip(upserts, stored, strict=True):
+        if not isinstance(fields, list) or fields[0] is None or fields[1] is None:
             continue
+        raw_v, raw_u = fields
         assert verdict.article is not None
         version, moment = verdict.article.rank()
         mine = (version, moment)
