@@ -49,7 +49,12 @@ def build_ops(
     ops: list[dict[str, Any]] = []
     for item in items:
         if item.get("op") == "retract":
-            ops.append(retract_op(str(item["id"]), request_id))
+            # v/u: a versioned retraction (a canceled ninjs item), compared like an update.
+            version, moment = item.get("v"), item.get("u")
+            rank = (
+                (version, moment) if isinstance(version, int) and isinstance(moment, int) else None
+            )
+            ops.append(retract_op(str(item["id"]), request_id, rank))
         else:
             try:
                 article = Article.model_validate(item["article"], context={NORMALIZED: True})

@@ -50,9 +50,18 @@ def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dic
     }
 
 
-def retract_op(article_id: str, request_id: str = "") -> dict[str, Any]:
-    """The operation the apply script takes for a retraction."""
-    return {"op": "retract", "id": article_id, "rid": request_id}
+def retract_op(
+    article_id: str, request_id: str = "", rank: tuple[int, int] | None = None
+) -> dict[str, Any]:
+    """The operation the apply script takes for a retraction.
+
+    ``rank`` (version, ms) makes it versioned (a canceled ninjs item): ignored as ``stale`` when
+    the stored copy is newer, and kept on the tombstone against older copies arriving later.
+    """
+    op: dict[str, Any] = {"op": "retract", "id": article_id, "rid": request_id}
+    if rank is not None:
+        op["v"], op["u"] = rank
+    return op
 
 
 RELEASE_OP: dict[str, Any] = {"op": "release"}

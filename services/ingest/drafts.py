@@ -35,6 +35,8 @@ class Draft:
     index: int
     fields: dict[str, Any] = field(default_factory=dict)
     op: Literal["upsert", "retract"] = "upsert"
+    # (version, ms) of a versioned retraction: a canceled ninjs item with version and date
+    rank: tuple[int, int] | None = None
     source_id: str | None = None
     # native field -> the field's name in the posted document (for error messages)
     names: dict[str, str] = field(default_factory=dict)

@@ -38,11 +38,15 @@ class Verdict:
     source_id: str | None = None
     errors: list[dict[str, str]] = field(default_factory=list)
     status: Status = "accepted"
+    rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
 
     def queued_item(self) -> dict[str, Any]:
         """The job payload of an accepted item."""
         if self.op == "retract":
-            return {"op": "retract", "id": self.article_id}
+            item: dict[str, Any] = {"op": "retract", "id": self.article_id}
+            if self.rank is not None:
+                item["v"], item["u"] = self.rank
+            return item
         assert self.article is not None
         return {"op": "upsert", "article": self.article.model_dump(mode="json", exclude_none=True)}
 
@@ -88,7 +92,7 @@ def _native(raw: Any, index: int) -> Draft:
 
 def verdict_of(draft: Draft, prefix: str) -> Verdict:
     """Validate one draft; errors name the posted field under ``prefix`` (``articles[3].``)."""
-    verdict = Verdict(index=draft.index, op=draft.op, source_id=draft.source_id)
+    verdict = Verdict(index=draft.index, op=draft.op, source_id=draft.source_id, rank=draft.rank)
     raw_id = draft.fields.get("id")
     verdict.article_id = raw_id if isinstance(raw_id, str) else None
 

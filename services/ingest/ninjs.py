@@ -27,9 +27,11 @@ or ``description_html``
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.ingest.drafts import Draft, labels_from, source_id, summary_from, tags_from
+from shared.dates import to_ms
 
 # Keys only ninjs uses; a native article always has "id".
 _NINJS_ONLY = frozenset(
@@ -90,6 +92,31 @@ def _version(draft: Draft, value: object) -> None:
     draft.names["version"] = "version"
 
 
+def _retraction_rank(item: dict[str, Any]) -> tuple[int, int] | None:
+    """(version, ms) of a canceled item that has both, so an older cancel cannot win.
+
+    Without an explicit version the cancel is unconditional: a missing version must not make
+    it look older than a versioned story it is meant to kill.
+    """
+    raw_version = item.get("version")
+    if isinstance(raw_version, str) and raw_version.strip().isdigit():
+        version = int(raw_version.strip())
+    elif isinstance(raw_version, int) and not isinstance(raw_version, bool):
+        version = raw_version
+    else:
+        return None
+    for name in ("versioncreated", "firstcreated"):
+        value = item.get(name)
+        if isinstance(value, str):
+            try:
+                moment = datetime.fromisoformat(value)
+            except ValueError:
+                continue
+            if moment.tzinfo is not None:
+                return version, to_ms(moment)
+    return None
+
+
 def from_ninjs(item: dict[str, Any], index: int) -> Draft:
     """One ninjs object as a draft article (or a retraction when canceled or withheld)."""
     draft = Draft(index=index)
@@ -97,6 +124,7 @@ def from_ninjs(item: dict[str, Any], index: int) -> Draft:
     status = item.get("pubstatus", "usable")
     if status in RETRACTING:
         draft.op = "retract"
+        draft.rank = _retraction_rank(item)
         return draft
     if status != "usable":
         draft.reject("pubstatus", "must be usable, withheld or canceled")

@@ -298,3 +298,34 @@ async def test_openapi_lists_every_format(ingest: Ingest) -> None:
     }
     assert {"200", "202", "409", "422"} <= set(post["responses"])
     assert post["parameters"][0]["name"] == "Idempotency-Key"
+
+
+def ninjs_version(version: str, **changes: str) -> bytes:
+    """The full ninjs fixture as another version (versioncreated moves with it)."""
+    item = json.loads(fixture("ninjs2_full.json"))
+    item.update(version=version, versioncreated=f"2024-10-24T17:{20 + int(version):02d}:00+03:00")
+    item.update(changes)
+    return json.dumps(item).encode()
+
+
+async def test_a_cancel_outranks_older_copies_and_loses_to_newer(
+    ingest: Ingest, feed: Feed
+) -> None:
+    ninjs = "application/ninjs+json"
+    await ingest.wait_applied(await ingest.post_raw(ninjs_version("2"), ninjs))
+    cancel = fixture("ninjs2_canceled.json")  # version 4
+    assert [
+        o["outcome"] for o in await ingest.wait_applied(await ingest.post_raw(cancel, ninjs))
+    ] == ["retracted"]
+    # Version 3, delayed on the wire, arrives after the version-4 cancel: it stays dead.
+    late = await ingest.post_raw(ninjs_version("3"), ninjs)
+    assert late.json()["results"][0]["status"] == "stale"
+    assert await feed.ids() == []
+    # A corrected version 5 brings the story back.
+    back = await ingest.post_raw(ninjs_version("5"), ninjs)
+    assert [o["outcome"] for o in await ingest.wait_applied(back)] == ["published"]
+    assert await feed.ids() == [NINJS_ID]
+    # Replaying the old version-4 cancel now changes nothing.
+    replay = await ingest.post_raw(cancel, ninjs)
+    assert [o["outcome"] for o in await ingest.wait_applied(replay)] == ["stale"]
+    assert await feed.ids() == [NINJS_ID]

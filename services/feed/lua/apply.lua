@@ -117,9 +117,22 @@ end
 
 local function retract(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'state', 'section', 'labels')
+  local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u')
   local state = cur[1]
-  if not state or state == 'retracted' then return {id = op.id, outcome = 'not_found'} end
+  -- A versioned retraction (a canceled ninjs item: op.v/op.u) older than the stored copy changes
+  -- nothing; otherwise its rank stays on the tombstone, so a delayed older copy cannot return.
+  if op.v and cur[4] then
+    local sv, su = tonumber(cur[4]), tonumber(cur[5])
+    if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
+  end
+  if op.v then redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u)) end
+  if not state or state == 'retracted' then
+    if op.v then
+      redis.call('HSET', key, 'state', 'retracted')
+      redis.call('EXPIRE', key, TOMB_TTL)
+    end
+    return {id = op.id, outcome = 'not_found'}
+  end
   if state == 'live' then unindex(op.id, cur[2], cur[3]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
