@@ -329,3 +329,32 @@ async def test_a_cancel_outranks_older_copies_and_loses_to_newer(
     replay = await ingest.post_raw(cancel, ninjs)
     assert [o["outcome"] for o in await ingest.wait_applied(replay)] == ["stale"]
     assert await feed.ids() == [NINJS_ID]
+
+
+async def test_put_and_batches_take_ninjs_too(ingest: Ingest, feed: Feed) -> None:
+    ninjs = {"Content-Type": "application/ninjs+json", **ingest.auth}
+    url = f"{ingest.base}/v1/articles/{NINJS_ID}"
+    put = await ingest.client.put(url, content=fixture("ninjs2_full.json"), headers=ninjs)
+    assert [o["outcome"] for o in await ingest.wait_applied(put)] == ["published"]
+    other = await ingest.client.put(
+        f"{ingest.base}/v1/articles/another-id", content=fixture("ninjs2_full.json"), headers=ninjs
+    )
+    assert other.status_code == 422
+    assert other.json()["errors"][0]["field"] == "uri"
+    feed_put = await ingest.client.put(
+        url, content=fixture("rss_feed.xml"), headers={**ingest.auth, "Content-Type": "text/xml"}
+    )
+    assert feed_put.status_code == 415
+    batch = {
+        "articles": [
+            {"uri": f"urn:batch:{n}", "headlines": [{"value": f"Batch story {n}"}],
+             "firstcreated": f"2024-10-24T1{n}:00:00+03:00", "urgency": n + 1}
+            for n in range(3)
+        ]
+    }  # fmt: skip
+    response = await ingest.client.post(
+        f"{ingest.base}/v1/articles", content=json.dumps(batch), headers=ninjs
+    )
+    assert response.json()["format"] == "ninjs"
+    await ingest.wait_applied(response)
+    assert await feed.ids(label="breaking") == [NINJS_ID, "urn:batch:1", "urn:batch:0"]
