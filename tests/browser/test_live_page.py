@@ -208,7 +208,8 @@ async def test_a_scrolled_reader_gets_a_button_and_the_list_does_not_move(
     base_title = await page.title()
     await page.evaluate("window.scrollTo(0, 1500)")
     anchor = """() => {
-        const a = document.elementFromPoint(400, 350).closest('article');
+        const a = [...document.querySelectorAll('article.item')]
+            .find(e => e.getBoundingClientRect().top >= 0);  // the first one fully in view
         return [a.dataset.id, a.getBoundingClientRect().top, window.scrollY];
     }"""
     before = await page.evaluate(anchor)
