@@ -489,8 +489,10 @@ class LivePage {
     return url;
   }
 
-  async fetchTimeline(before) {
-    const response = await fetch(this.timelineUrl(before), { headers: { Accept: "application/json" } });
+  async fetchTimeline(before, fresh) {
+    // A reload after "reset" must not take a cached copy (it may predate the reset): revalidate.
+    const response = await fetch(this.timelineUrl(before), {
+      headers: { Accept: "application/json" }, cache: fresh ? "no-cache" : "default" });
     if (!response.ok) throw new Error(`timeline answered ${response.status}`);
     return response.json();
   }
@@ -504,7 +506,7 @@ class LivePage {
     this.more.textContent = "Loading…";
     let added = 0;
     try {
-      const body = await this.fetchTimeline(this.more.dataset.next);
+      const body = await this.fetchTimeline(this.more.dataset.next, false);
       for (const day of body.days) {
         for (const h of day.items) {
           if (!this.items.has(h.id)) added += 1;
@@ -542,7 +544,7 @@ class LivePage {
     this.setState("reconnecting");
     this.timeline.setAttribute("aria-busy", "true");
     try {
-      const body = await this.fetchTimeline(null);
+      const body = await this.fetchTimeline(null, true);
       for (const day of this.timeline.querySelectorAll("section.day")) day.remove();
       this.items.clear();
       this.buffered = [];
