@@ -86,6 +86,21 @@ async def test_first_page_reads_without_javascript_as_the_seed_page(
     await context.close()
 
 
+async def test_seed_posted_to_an_open_page_arrives_as_the_seed_page_shows_it(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await open_live(page, fresh.url("feed") + "/")
+    assert await page.is_visible("#empty")
+    await ingest.post({"articles": seed_articles()})
+    await page.wait_for_function("() => document.querySelectorAll('article.item').length === 40")
+    got = await days(page)  # built by live.js alone, in arrival order
+    assert [
+        (d["label"], [(i["time"], i["labels"], i["title"]) for i in d["items"]]) for d in got
+    ] == [(d.label, [(i.time, i.labels, i.title) for i in d.items]) for d in read_column()]
+    assert not await page.is_visible("#empty")
+    assert await page.locator("[role=feed] > article[aria-posinset='40']").count() == 1
+
+
 async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_vanishes(
     page: Page, ingest: Ingest, fresh: Stack
 ) -> None:
