@@ -8,12 +8,13 @@ and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import pytest
@@ -25,6 +26,14 @@ from tests.helpers import Ingest, article, subscribe
 from tests.procs import REPO, Stack, free_port, wait_for
 
 LIVEFEED_SERVICES = ("ingest", "worker", "feed", "push")
+
+
+def _missing(tool: str) -> NoReturn:
+    """Skip on a laptop without ``tool``; under CI (which installs it) that is a failure."""
+    message = f"{tool} is not installed (.ci/run installs it from Debian)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _env_example() -> dict[str, str]:
@@ -41,7 +50,7 @@ def compose_config() -> dict[str, Any]:
     """``docker-compose config`` of the repo's file, with .env made from .env.example."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        pytest.skip("docker-compose is not installed (.ci/run installs it)")
+        _missing("docker-compose")
     project = short_tmpdir()
     for name in ("docker-compose.yml", "Dockerfile", "deploy"):
         (project / name).symlink_to(REPO / name)
@@ -125,7 +134,7 @@ def proxy(stack: Stack) -> Iterator[str]:
     """nginx with deploy/nginx.conf, its upstream names pointed at the test stack's ports."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if nginx is None:
-        pytest.skip("nginx is not installed (.ci/run installs it)")
+        _missing("nginx")
     prefix = short_tmpdir()
     port = free_port()
     conf = (REPO / "deploy" / "nginx.conf").read_text()
