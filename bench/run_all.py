@@ -108,7 +108,7 @@ def run_fanout(args: argparse.Namespace, one_per_second: bool) -> tuple[dict[str
             "--n",
             "1000" if args.quick else "1000,5000,10000",
             "--events",
-            "30" if args.quick else "100",
+            "30" if args.quick else "60",
         ]
     argv += ["--repeats", str(args.repeats)]
     ns = fanout.parse_args(argv)
