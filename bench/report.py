@@ -200,8 +200,23 @@ def _fanout_targets(
     )
 
 
-def write_report(results: Path, md_path: Path, png_path: Path) -> None:
-    """Render RESULTS.md (and the plot when fan-out results exist)."""
+README_START = "<!-- bench:targets:start -->"
+README_END = "<!-- bench:targets:end -->"
+
+
+def update_readme(readme: Path, table: list[str], when: str) -> bool:
+    """Replace the block between the README's bench markers with *table*; False if no markers."""
+    text = readme.read_text()
+    start, end = text.find(README_START), text.find(README_END)
+    if start < 0 or end < start:
+        return False
+    block = [README_START, f"_From `make bench`, {when}; details in bench/RESULTS.md._", "", *table]
+    readme.write_text(text[:start] + "\n".join(block).rstrip() + "\n" + text[end:])
+    return True
+
+
+def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | None = None) -> None:
+    """Render RESULTS.md (and the plot when fan-out results exist); refresh README's table."""
     machine = (
         json.loads((results / "machine.json").read_text())
         if (results / "machine.json").exists()
@@ -466,6 +481,12 @@ def write_report(results: Path, md_path: Path, png_path: Path) -> None:
         *sections,
     ]
     md_path.write_text("\n".join(out).rstrip() + "\n")
+    if readme is not None:
+        short = [[r[0], r[1], r[2]] for r in t.rows]
+        when = (
+            f"{machine.get('cores', '?')} cores, load average {machine.get('load_at_start', '?')}"
+        )
+        update_readme(readme, _table(["target", "figure", "verdict"], short), when)
 
 
 def main() -> None:
