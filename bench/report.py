@@ -17,8 +17,12 @@ Json = dict[str, Any]
 
 
 def _load(results: Path, step: str) -> Json | None:
+    """A step's results, or None when it was not run or failed."""
     path = results / f"{step}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    result: Json = json.loads(path.read_text())
+    return None if "error" in result else result
 
 
 def _f(value: Any, digits: int = 1) -> str:

@@ -23,10 +23,14 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench import apply as apply_bench
 from bench import e2e, fanout, ingest_load, resume
@@ -140,33 +144,24 @@ def main(argv: list[str] | None = None) -> int:
         json.dumps({**machine(), "quick": args.quick, "load_at_start": round(load, 2)}, indent=2)
         + "\n"
     )
-    r = str(args.repeats)
+    failed = []
     for step in steps:
         started, load0 = time.time(), os.getloadavg()[0]
         print(f"== {step} (load average {load0:.2f})", flush=True)
-        if step in ("fanout", "fanout1s"):
-            result, command = run_fanout(args, step == "fanout1s")
-        elif step == "e2e":
-            seconds = 10.0 if args.quick else 30.0
-            result = e2e.run(1000, 20.0, seconds, args.repeats)
-            command = f"python -m bench.e2e --n 1000 --rate 20 --seconds {seconds:g} --repeats {r}"
-        elif step == "ingest":
-            seconds = 5.0 if args.quick else 10.0
-            result = {
-                "single": ingest_load.run(1, 50, seconds, args.repeats),
-                "batch100": ingest_load.run(100, 50, seconds, args.repeats),
-            }
-            command = (
-                f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r}; "
-                f"python -m bench.ingest_load --batch 100 --seconds {seconds:g} --repeats {r}"
-            )
-        elif step == "apply":
-            result = apply_bench.run(args.repeats, quick=args.quick)
-            command = f"python -m bench.apply --repeats {r}" + (" --quick" if args.quick else "")
-        else:
-            n = 1000 if args.quick else 5000
-            result = resume.run(n, 200, args.repeats)
-            command = f"python -m bench.resume --n {n} --back 200 --repeats {r}"
+        try:
+            result, command = run_step(step, args)
+        except (
+            RuntimeError,
+            OSError,
+            subprocess.SubprocessError,
+            ValueError,
+            KeyError,
+            httpx.HTTPError,
+        ) as exc:
+            # One broken step must not cost the others' figures: record it and go on.
+            traceback.print_exc()
+            failed.append(step)
+            result, command = {"error": f"{type(exc).__name__}: {exc}"}, step
         _save(step, result, command, started, load0)
     write_report(
         RESULTS_DIR,
@@ -175,7 +170,42 @@ def main(argv: list[str] | None = None) -> int:
         None if args.quick else REPO_ROOT / "README.md",  # a smoke test never edits README
     )
     print(f"written {REPO_ROOT / 'bench/RESULTS.md'} and {REPO_ROOT / 'bench/fanout.png'}")
-    return 0
+    if failed:
+        print(f"FAILED steps: {', '.join(failed)} (see above)", flush=True)
+    return 1 if failed else 0
+
+
+def run_step(step: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Run one step; (result JSON, the equivalent command line)."""
+    r = str(args.repeats)
+    if step in ("fanout", "fanout1s"):
+        return run_fanout(args, step == "fanout1s")
+    if step == "e2e":
+        seconds = 10.0 if args.quick else 30.0
+        return (
+            e2e.run(1000, 20.0, seconds, args.repeats),
+            f"python -m bench.e2e --n 1000 --rate 20 --seconds {seconds:g} --repeats {r}",
+        )
+    if step == "ingest":
+        seconds = 5.0 if args.quick else 10.0
+        result = {
+            "single": ingest_load.run(1, 50, seconds, args.repeats),
+            "batch100": ingest_load.run(100, 50, seconds, args.repeats),
+        }
+        return result, (
+            f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r}; "
+            f"python -m bench.ingest_load --batch 100 --seconds {seconds:g} --repeats {r}"
+        )
+    if step == "apply":
+        return (
+            apply_bench.run(args.repeats, quick=args.quick),
+            f"python -m bench.apply --repeats {r}" + (" --quick" if args.quick else ""),
+        )
+    n = 1000 if args.quick else 5000
+    return (
+        resume.run(n, 200, args.repeats),
+        f"python -m bench.resume --n {n} --back 200 --repeats {r}",
+    )
 
 
 if __name__ == "__main__":
