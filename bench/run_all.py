@@ -1,6 +1,6 @@
 """Every benchmark in one run (``make bench``): results JSON, the plot and bench/RESULTS.md.
 
-    .venv/bin/python -m bench.run_all                    # everything, medians of 3 (~30 min)
+    .venv/bin/python -m bench.run_all                    # everything, medians of 3 (~25 min)
     .venv/bin/python -m bench.run_all --quick            # small N, 1 repeat: a smoke test (~4 min)
     .venv/bin/python -m bench.run_all --only fanout,resume --repeats 3
 
@@ -101,7 +101,7 @@ def run_fanout(args: argparse.Namespace, one_per_second: bool) -> tuple[dict[str
             "--interval",
             "1.0",
             "--events",
-            "5" if args.quick else "20",
+            "5" if args.quick else "15",
             "--warmup",
             "2",
         ]
@@ -181,7 +181,7 @@ def run_step(step: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     if step in ("fanout", "fanout1s"):
         return run_fanout(args, step == "fanout1s")
     if step == "e2e":
-        seconds = 10.0 if args.quick else 30.0
+        seconds = 10.0 if args.quick else 20.0
         return (
             e2e.run(1000, 20.0, seconds, args.repeats),
             f"python -m bench.e2e --n 1000 --rate 20 --seconds {seconds:g} --repeats {r}",
