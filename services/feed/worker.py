@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import UTC, datetime
 
 import redis
 from rq import Queue, SimpleWorker
@@ -26,6 +27,7 @@ RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0)
 ABANDON_GRACE_S = 2
 MAINTENANCE_S = 3
 WORKER_TTL_S = 20
+STUCK_DEQUEUED_S = 8
 
 
 class LivefeedWorker(SimpleWorker):
@@ -40,6 +42,32 @@ class LivefeedWorker(SimpleWorker):
         timeout = job.timeout if job.timeout and job.timeout > 0 else WORKER_TTL_S
         return int(timeout) + ABANDON_GRACE_S
 
+    def clean_registries(self) -> None:
+        """RQ's maintenance, plus rescuing jobs a dead worker dequeued but never started."""
+        for queue in self.queues:
+            if queue.acquire_maintenance_lock():
+                try:
+                    self._rescue_dequeued(queue)
+                finally:
+                    queue.release_maintenance_lock()  # type: ignore[no-untyped-call]  # rq: untyped
+        super().clean_registries()  # type: ignore[no-untyped-call]
+
+    def _rescue_dequeued(self, queue: Queue) -> None:
+        # A job moved to the intermediate list whose worker died before starting it: RQ retries
+        # it only after a hard-coded minute; a live worker starts a job within milliseconds.
+        intermediate = queue.intermediate_queue
+        started = queue.started_job_registry
+        for job_id in intermediate.get_job_ids():
+            first_seen = intermediate.get_first_seen(job_id)  # set by RQ's own cleanup
+            if first_seen is None or job_id in started:
+                continue
+            if (datetime.now(UTC) - first_seen).total_seconds() < STUCK_DEQUEUED_S:
+                continue
+            job = queue.fetch_job(job_id)
+            if job is not None:
+                log.warning("retrying job %s: its worker died before starting it", job_id)
+                self.handle_job_failure(job, queue, exc_string="worker died after dequeueing it")
+            intermediate.remove(job_id)
 
 
 def worker_connection(settings: Settings, url: str) -> redis.Redis:
@@ -82,19 +110,24 @@ def run_worker(settings: Settings, url: str) -> None:
         while True:
             queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
             # SimpleWorker runs jobs in this process: no fork per job (4x the throughput).
-            worker = LivefeedWorker(
-                [queue],
-                connection=client,
-                serializer=JSONSerializer,
-                worker_ttl=WORKER_TTL_S,
-                maintenance_interval=MAINTENANCE_S,
-            )
+            worker: LivefeedWorker | None = None
             try:
+                # Inside the try: RQ already talks to Redis in the constructor (CLIENT SETNAME),
+                # and a worker that dies of a Redis outage leaves every queued item waiting.
+                worker = LivefeedWorker(
+                    [queue],
+                    connection=client,
+                    serializer=JSONSerializer,
+                    worker_ttl=WORKER_TTL_S,
+                    maintenance_interval=MAINTENANCE_S,
+                )
                 worker.work(logging_level=settings.log_level, with_scheduler=True)
             except redis.RedisError as exc:
                 log.warning("worker lost Redis: %s", exc)
             # Idle at SIGTERM, RQ leaves the loop by StopRequested without setting _stop_requested.
-            if worker._stop_requested or worker._shutdown_requested_date is not None:
+            if worker is not None and (
+                worker._stop_requested or worker._shutdown_requested_date is not None
+            ):
                 log.info("worker stopped")
                 return
             delay = RESTART_BACKOFF_S[min(attempt, len(RESTART_BACKOFF_S) - 1)]

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from services.ingest.auth import TokenCheck
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
+from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
 from shared.metrics import metrics_endpoint
@@ -43,6 +44,7 @@ class Ingest:
         self.client: redis.Redis | None = None
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
+        self.rate_limit: RateLimit | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -55,6 +57,7 @@ class Ingest:
         )
         self.enqueuer = Enqueuer(self.client, self.settings)
         self.writer = Writes(self.settings, self.client, self.enqueuer)
+        self.rate_limit = RateLimit(self.client, self.settings.ingest_rate_limit)
         try:
             yield
         finally:
@@ -66,6 +69,11 @@ class Ingest:
         return self.enqueuer
 
     @property
+    def limiter(self) -> RateLimit:
+        assert self.rate_limit is not None, "used outside the lifespan"
+        return self.rate_limit
+
+    @property
     def writes(self) -> Writes:
         assert self.writer is not None, "used outside the lifespan"
         return self.writer
@@ -73,16 +81,19 @@ class Ingest:
     async def post_articles(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
         self.check_token(request)
+        await self.limiter.check(request)
         return await self.writes.post(request)
 
     async def put_article(self, request: Request) -> Response:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
         self.check_token(request)
+        await self.limiter.check(request)
         return await self.writes.put(request, self._path_id(request))
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         self.check_token(request)
+        await self.limiter.check(request)
         return await self.writes.delete(request, self._path_id(request))
 
     async def get_job(self, request: Request) -> Response:

@@ -23,6 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from services.push.floods import AddressCap
 from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
@@ -114,6 +115,7 @@ class PushServer:
         self.settings = settings
         self.redis_url = redis_url
         self.hub = Hub(settings.client_buffer_bytes)
+        self.per_address = AddressCap(settings.max_connections_per_ip, self.hub.stats)
         self.replay = ReplayBuffer(settings.stream_maxlen)
         self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
         self.client: aredis.Redis | None = None
@@ -154,7 +156,7 @@ class PushServer:
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused += 1
             return _problem(503, "this push process is full; retry shortly or use another")
-        return None
+        return self.per_address.admit(conn)
 
     # -- WebSocket side -------------------------------------------------------------------
 

@@ -1,0 +1,62 @@
+"""Per-token rate limit for ingest, counted in Redis so it holds across every ingest copy.
+
+A fixed one-minute window per token: one round trip (SET NX EX, INCR) per request.
+The key carries a digest of the token, never the token. Over the limit: 429 with
+``Retry-After`` (seconds until the window ends). Redis down: the request goes on and meets
+the 503 of the queue itself, so the limiter never turns an outage into a different answer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import redis
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from shared import keys
+from shared.http import ProblemError
+
+WINDOW_S = 60
+
+
+def token_digest(request: Request) -> str:
+    """A short digest of the request's bearer credential (whatever it is)."""
+    credential = request.headers.get("authorization", "").partition(" ")[2].strip()
+    return hashlib.sha256(credential.encode()).hexdigest()[:20]
+
+
+class RateLimit:
+    """At most ``limit`` requests per token per minute (0: no limit)."""
+
+    def __init__(self, client: redis.Redis, limit: int) -> None:
+        self.client = client
+        self.limit = limit
+
+    def _count(self, key: str) -> int:
+        # SET NX EX then INCR: the window's key expires with it (EXPIRE NX needs Redis 7).
+        pipe = self.client.pipeline(transaction=False)
+        pipe.set(key, 0, ex=WINDOW_S + 5, nx=True)
+        pipe.incr(key)
+        _, count = pipe.execute()
+        return int(count)
+
+    async def check(self, request: Request) -> None:
+        """Raise a 429 problem when this token has used up its minute."""
+        if self.limit <= 0:
+            return
+        now = time.time()
+        window = int(now // WINDOW_S)
+        try:
+            count = await run_in_threadpool(self._count, keys.rate(token_digest(request), window))
+        except (redis.ConnectionError, redis.TimeoutError):
+            return  # the queue answers 503 itself; a limiter must not hide that
+        if count > self.limit:
+            retry_after = max(1, int((window + 1) * WINDOW_S - now) + 1)
+            raise ProblemError(
+                429,
+                f"this token may send {self.limit} requests a minute; retry in {retry_after}s",
+                errors=[{"field": "authorization", "reason": "rate limit exceeded"}],
+                headers={"Retry-After": str(retry_after)},
+            )

@@ -1,0 +1,73 @@
+"""Flood control for the push service: a cap on open connections per client address."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from http import HTTPStatus
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from services.push.hub import HubStats
+
+log = logging.getLogger(__name__)
+
+
+class AddressCap:
+    """Counts each address's connections from the handshake until the TCP connection is gone.
+
+    The slot is taken before the handshake completes and given back when the connection is
+    lost, whatever ends it (close, abort, failed handshake), so a burst of simultaneous
+    handshakes cannot overshoot the cap and nothing leaks.
+    """
+
+    def __init__(self, limit: int, stats: HubStats) -> None:
+        self.limit = limit
+        self.stats = stats
+        self.open: Counter[str] = Counter()
+
+    def admit(self, conn: ServerConnection) -> Response | None:
+        """None to let the connection in (holding a slot), else a 503 problem response."""
+        address = _address(conn)
+        if self.open[address] >= self.limit:
+            self.stats.refused += 1  # counted, not logged: a flood would flood the log too
+            return _too_many(self.limit)
+        self.open[address] += 1
+        if self.open[address] == self.limit:
+            log.warning("one address reached its connection cap", extra={"peer": address})
+        conn.connection_lost_waiter.add_done_callback(lambda _done: self._release(address))
+        return None
+
+    def _release(self, address: str) -> None:
+        self.open[address] -= 1
+        if self.open[address] <= 0:
+            del self.open[address]
+
+
+def _address(conn: ServerConnection) -> str:
+    peer = conn.remote_address
+    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+
+
+def _too_many(limit: int) -> Response:
+    body = json.dumps(
+        {
+            "type": "about:blank",
+            "title": "Service Unavailable",
+            "status": 503,
+            "detail": f"at most {limit} connections per address; close some or retry later",
+            "errors": [{"field": "address", "reason": "too many connections"}],
+        }
+    ).encode()
+    headers = Headers(
+        [
+            ("Content-Type", "application/problem+json"),
+            ("Content-Length", str(len(body))),
+            ("Retry-After", "5"),
+            ("Cache-Control", "no-store"),
+        ]
+    )
+    return Response(503, HTTPStatus(503).phrase, headers, body)
