@@ -2,7 +2,8 @@
 
 Every service runs exactly as ``livefeed up`` starts it, on free ports, against a given Redis,
 with ``LIVEFEED_LOG_LEVEL=WARNING`` (ingest logs one INFO line per request otherwise, which would
-measure the log writer rather than the service).
+measure the log writer rather than the service), the per-address connection cap lifted and the
+per-token ingest rate limit off (all load comes from one address with one token).
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class Stack:
             "LIVEFEED_INGEST_TOKENS": TOKEN,
             "LIVEFEED_LOG_LEVEL": self.log_level,
             "LIVEFEED_WINDOW_DAYS": "0",
+            # One load generator, one address, one token: lift the per-address connection cap
+            # and the per-token rate limit, which would otherwise answer 503 and 429.
+            "LIVEFEED_MAX_CONNECTIONS_PER_IP": "100000",
+            "LIVEFEED_INGEST_RATE_LIMIT": "0",
             **self.extra_env,
         }
 

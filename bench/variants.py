@@ -129,6 +129,8 @@ def _livefeed_env(ctx: LaunchContext) -> dict[str, str]:
         "LIVEFEED_HOST": ctx.host,
         "LIVEFEED_PUSH_PORT": str(ctx.port),
         "LIVEFEED_LOG_LEVEL": "WARNING",
+        # Every benchmark client comes from 127.0.0.1: lift the per-address cap (1,000).
+        "LIVEFEED_MAX_CONNECTIONS_PER_IP": "100000",
     }
 
 
