@@ -23,7 +23,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from services.push.floods import AddressCap
+from services.push.floods import AddressCap, bound_send_buffer
 from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
@@ -156,6 +156,7 @@ class PushServer:
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused += 1
             return _problem(503, "this push process is full; retry shortly or use another")
+        bound_send_buffer(conn, self.settings.client_buffer_bytes)
         return self.per_address.admit(conn)
 
     # -- WebSocket side -------------------------------------------------------------------
