@@ -29,7 +29,8 @@ from starlette.responses import Response, StreamingResponse
 
 from services.feed.params import label_param, section_param
 from shared import keys
-from shared.events import Entry, Event, EventId, newest_id, stream_entries
+from shared.eventlog import events_between, must_reset
+from shared.events import Entry, Event, EventId, newest_id
 from shared.http import ProblemError
 from shared.settings import Settings
 
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 BLOCK_MS = 5_000
 BATCH = 1_000
-REPLAY_CHUNK = 500
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 SSE_CLIENTS = Gauge("livefeed_sse_clients", "SSE streams open on this feed process.")
 SSE_DROPPED = Counter(
@@ -246,33 +246,14 @@ class SseHub:
     ) -> AsyncIterator[bytes]:
         """Events in ``(since, hello_id]`` from the stream, or ``reset`` when they are gone."""
         assert self.client is not None
-        horizon_raw, newest_raw = await asyncio.gather(
-            self.client.get(keys.EVENTS_HORIZON),
-            self.client.xrevrange(keys.EVENTS, "+", "-", count=1),
-        )
-        newest = newest_id(newest_raw)
-        horizon = EventId.parse(horizon_raw) if isinstance(horizon_raw, bytes) else None
-        if (horizon is not None and since <= horizon) or since > max(newest, hello_id):
+        if await must_reset(self.client, since, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
             yield control("reset", '{"type":"reset"}', hello_id)
             return
-        start = f"({since}"
-        while since < hello_id:
-            entries = stream_entries(
-                await self.client.xrange(keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK)
-            )
-            if not entries:
-                break
-            frames = []
-            for raw_id, fields in entries:
-                event = Event.from_entry(raw_id, fields)
-                if event.matches(client.section, client.label):
-                    frames.append(sse_frame(event))
+        async for chunk in events_between(self.client, since, hello_id):
+            frames = [sse_frame(e) for e in chunk if e.matches(client.section, client.label)]
             if frames:
                 yield b"".join(frames)
-            start = f"({entries[-1][0].decode()}"
-            if len(entries) < REPLAY_CHUNK:
-                break
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /v1/events?since=&section=&label=`` (``Last-Event-ID`` wins over ``since``)."""

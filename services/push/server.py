@@ -28,8 +28,8 @@ from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
-from shared import keys
-from shared.events import Event, EventId, control_frame, newest_id, stream_entries
+from shared.eventlog import events_between, must_reset
+from shared.events import EventId, control_frame
 from shared.metrics import exposition
 from shared.settings import Settings
 
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
-REPLAY_CHUNK = 500
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
@@ -216,34 +215,15 @@ class PushServer:
     ) -> EventId:
         """Send events in (since, hello_id] read from Redis (or a reset); return the floor."""
         assert self.client is not None
-        horizon_raw, newest_raw = await asyncio.gather(
-            self.client.get(keys.EVENTS_HORIZON),
-            self.client.xrevrange(keys.EVENTS, "+", "-", count=1),
-        )
-        newest = newest_id(newest_raw)
-        horizon = EventId.parse(horizon_raw) if isinstance(horizon_raw, bytes) else None
-        too_old = horizon is not None and since <= horizon
-        if too_old or since > max(newest, hello_id):
+        if await must_reset(self.client, since, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
             await sub.conn.send('{"type":"reset"}')
-            floor = hello_id
-        else:
-            floor = since
-            start = f"({since}"
-            while since < hello_id:
-                entries = stream_entries(
-                    await self.client.xrange(keys.EVENTS, start, str(hello_id), count=REPLAY_CHUNK)
-                )
-                if not entries:
-                    break
-                chunk = [Event.from_entry(raw_id, fields) for raw_id, fields in entries]
-                await write_frames(
-                    sub.conn, [e.wire for e in chunk if e.matches(sub.section, sub.label)]
-                )
-                start = f"({entries[-1][0].decode()}"
-                if len(entries) < REPLAY_CHUNK:
-                    break
-        return floor
+            return hello_id
+        async for chunk in events_between(self.client, since, hello_id):
+            await write_frames(
+                sub.conn, [e.wire for e in chunk if e.matches(sub.section, sub.label)]
+            )
+        return since
 
     # -- lifecycle ------------------------------------------------------------------------
 
