@@ -27,6 +27,7 @@ or ``description_html``
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -39,11 +40,52 @@ _NINJS_ONLY = frozenset(
 )
 _SUMMARY_ROLES = ("summary", "abstract", "lead", "description")
 RETRACTING = frozenset({"canceled", "withheld"})
+# ASCII digits only: str.isdigit() also accepts "²", which int() refuses; 16 digits are more
+# than any version the model takes (it caps them at 2**53 - 1) yet cheap for int().
+_DIGITS = re.compile(r"[0-9]{1,16}")
+# Optional lists of names or objects: a value of another type is refused (null is absent).
+_NAME_LISTS = ("subjects", "subject", "keywords", "genres", "genre", "bylines")
+_TEXTS = ("by", "byline", "description_text", "description_html")
 
 
 def is_ninjs(item: object) -> bool:
     """Whether a posted JSON object is ninjs rather than a native article (no ``id``)."""
     return isinstance(item, dict) and "id" not in item and bool(_NINJS_ONLY & item.keys())
+
+
+def _check_types(draft: Draft, item: dict[str, Any]) -> None:
+    """Reject optional fields whose JSON type the mapping cannot use, naming each one.
+
+    The mapper must never guess with (or crash on) a list where a string belongs: the item is
+    rejected with the field named, and nothing of it is stored.
+    """
+    for name in _NAME_LISTS:
+        values = item.get(name)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            draft.reject(name, "must be a list of strings or objects")
+            continue
+        for i, value in enumerate(values):
+            if not isinstance(value, str | dict):
+                draft.reject(f"{name}[{i}]", "must be a string or an object")
+    for name in ("headlines", "descriptions"):
+        values = item.get(name)
+        if values is None:
+            continue
+        if not isinstance(values, list):
+            draft.reject(name, 'must be a list of objects such as {"value": "..."}')
+            continue
+        for i, value in enumerate(values):
+            if not isinstance(value, dict):
+                draft.reject(f"{name}[{i}]", 'must be an object such as {"value": "..."}')
+                continue
+            for key in ("value", "role"):
+                if value.get(key) is not None and not isinstance(value[key], str):
+                    draft.reject(f"{name}[{i}].{key}", "must be a string")
+    for name in _TEXTS:
+        if item.get(name) is not None and not isinstance(item[name], str):
+            draft.reject(name, "must be a string")
 
 
 def _names(values: object, *keys: str) -> list[str]:
@@ -85,7 +127,7 @@ def _version(draft: Draft, value: object) -> None:
         draft.reject("version", 'must be a string of digits such as "2"')
     elif isinstance(value, int):
         draft.fields["version"] = value
-    elif isinstance(value, str) and value.strip().isdigit():
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
         draft.fields["version"] = int(value.strip())
     else:
         draft.reject("version", 'must be a string of digits such as "2"')
@@ -99,7 +141,7 @@ def _retraction_rank(item: dict[str, Any]) -> tuple[int, int] | None:
     it look older than a versioned story it is meant to kill.
     """
     raw_version = item.get("version")
-    if isinstance(raw_version, str) and raw_version.strip().isdigit():
+    if isinstance(raw_version, str) and _DIGITS.fullmatch(raw_version.strip()):
         version = int(raw_version.strip())
     elif isinstance(raw_version, int) and not isinstance(raw_version, bool):
         version = raw_version
@@ -122,12 +164,20 @@ def from_ninjs(item: dict[str, Any], index: int) -> Draft:
     draft = Draft(index=index)
     source_id(draft, item.get("uri"), "uri")
     status = item.get("pubstatus", "usable")
-    if status in RETRACTING:
+    if not isinstance(status, str):
+        # Any other JSON type (a list is unhashable) must be a named rejection, not a 500.
+        draft.reject("pubstatus", "must be the string usable, withheld or canceled")
+    elif status in RETRACTING:
         draft.op = "retract"
+        if item.get("version") is not None:
+            # A malformed version must not turn a versioned cancel into an unconditional one.
+            _version(draft, item["version"])
+            draft.fields.pop("version", None)
         draft.rank = _retraction_rank(item)
         return draft
-    if status != "usable":
+    elif status != "usable":
         draft.reject("pubstatus", "must be usable, withheld or canceled")
+    _check_types(draft, item)
 
     picked = _pick(item.get("headlines"), ("main", "headline"))
     if picked is not None:

@@ -87,7 +87,12 @@ def _utc(parsed: time.struct_time | None) -> str | None:
     # feedparser normalises every date it understands to a UTC struct_time.
     if parsed is None:
         return None
-    return datetime(*parsed[:6], tzinfo=UTC).isoformat()
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC).isoformat()
+    except (ValueError, TypeError, OverflowError):
+        # Normalising to UTC can leave 1-9999 (9999-12-31T23:59-05:00 is in year 10000): the
+        # entry is then rejected as having no usable date, never a 500.
+        return None
 
 
 def _entry_draft(entry: dict[str, Any], index: int, kind: str, language: str | None) -> Draft:

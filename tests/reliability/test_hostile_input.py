@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from services.ingest.intake import verdict_of
 from services.ingest.ninjs import from_ninjs
 from services.ingest.syndication import parse_syndication
 from shared.http import ProblemError
@@ -55,18 +56,57 @@ def test_only_http_urls_are_kept(url: str) -> None:
     assert kept is None or str(kept).startswith(("http://", "https://"))
 
 
-# Found by this test: {"pubstatus": []} raises TypeError in from_ninjs, so ingest answers a
-# text/plain 500 instead of a 422 problem. Reported to the ninjs owner; strict, so it shows
-# up as XPASS (a failure) the day it is fixed and the marker must go.
-@pytest.mark.xfail(strict=True, raises=TypeError, reason="ninjs: unhashable pubstatus -> 500")
+# Found by this test: {"pubstatus": []} raised TypeError in from_ninjs, and ingest answered a
+# text/plain 500. Every field of an unexpected JSON type must now be a named rejection.
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(item=st.dictionaries(st.sampled_from(_NINJS := [
-    "uri", "headline", "versioncreated", "firstcreated", "pubstatus", "version", "subject",
-    "language", "urgency", "body_text", "description_text", "embargoed", "located",
+    "uri", "headline", "headlines", "versioncreated", "firstcreated", "pubstatus", "version",
+    "subject", "subjects", "keywords", "genres", "by", "bylines", "descriptions", "language",
+    "urgency", "body_text", "description_text", "description_html", "embargoed", "located",
 ]), JSONISH, max_size=8))  # fmt: skip
 def test_the_ninjs_mapper_never_crashes(item: dict[str, Any]) -> None:
-    draft = from_ninjs(item, 0)  # problems are collected on the draft, never raised
-    assert draft.index == 0
+    verdict = verdict_of(from_ninjs(item, 0), "")  # problems are collected, never raised
+    if verdict.status == "rejected":
+        assert verdict.errors
+        assert all(e["field"] and e["reason"] for e in verdict.errors)
+    else:
+        assert verdict.op == "retract" or verdict.article is not None
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ({"pubstatus": []}, "pubstatus"),
+        ({"pubstatus": {"a": 1}}, "pubstatus"),
+        ({"headlines": "Kyiv"}, "headlines"),
+        ({"headlines": [["Kyiv"]]}, "headlines[0]"),
+        ({"headline": ["Kyiv"]}, "headline"),
+        ({"subjects": {"name": "x"}}, "subjects"),
+        ({"keywords": [1]}, "keywords[0]"),
+        ({"by": 5}, "by"),
+        ({"descriptions": [{"value": 3}]}, "descriptions[0].value"),
+        ({"version": "\u00b2"}, "version"),
+        ({"version": "9" * 5000}, "version"),
+        ({"urgency": "2"}, "urgency"),
+        ({"firstcreated": 1729778100}, "firstcreated"),
+        ({"pubstatus": "canceled", "version": [4]}, "version"),
+    ],
+    ids=repr,
+)
+def test_a_ninjs_field_of_the_wrong_type_is_named(item: dict[str, Any], field: str) -> None:
+    base = {"uri": "n-1", "headline": "Kyiv", "firstcreated": "2024-10-24T16:55:00Z"}
+    verdict = verdict_of(from_ninjs(base | item, 0), "")
+    assert verdict.status == "rejected"
+    assert field in [e["field"] for e in verdict.errors], verdict.errors
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:59:59-05:00", "Fri, 31 Dec 9999 23:59:59 -0500"])
+def test_a_feed_date_beyond_year_9999_in_utc_is_a_named_rejection(when: str) -> None:
+    # feedparser normalises to UTC, which can leave datetime's range (was a ValueError: 500).
+    body = f"""<rss version="2.0"><channel><item><guid>y-1</guid><title>t</title>
+        <pubDate>{when}</pubDate></item></channel></rss>""".encode()
+    draft = parse_syndication(body, 10).drafts[0]
+    assert [e["field"] for e in draft.errors] == ["pubDate"]
 
 
 @settings(max_examples=150, deadline=None)
