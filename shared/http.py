@@ -94,9 +94,28 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """Any other exception: a problem+json 500 (Starlette's own answer is text/plain).
+
+    Starlette hands this handler to its outermost ``ServerErrorMiddleware``, which sends the
+    answer and then re-raises, so uvicorn still logs the traceback. That middleware runs
+    outside ``RequestLogMiddleware``: the request id is repeated here so the client can quote
+    it and ops can find the traceback.
+    """
+    rid = request_id(request.scope)
+    return problem(
+        500,
+        "internal error; quote the request id when reporting it",
+        headers={"X-Request-ID": rid} if rid else None,
+        request_id=rid,
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     ProblemError: on_problem,
     HTTPException: on_http_exception,
+    # Exception (or 500) is the one key Starlette gives to ServerErrorMiddleware.
+    Exception: on_unexpected,
 }
 
 
