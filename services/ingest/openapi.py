@@ -12,7 +12,7 @@ _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 def _responses(*statuses: int) -> dict[str, Any]:
     described = {
-        "400": "Body is not valid JSON or well-formed, entity-free XML",
+        "400": "Body is not valid JSON or well-formed, entity-free XML; bad Idempotency-Key",
         "401": "No bearer token",
         "403": "Token not allowed",
         "404": "Unknown",
@@ -20,6 +20,7 @@ def _responses(*statuses: int) -> dict[str, Any]:
         "413": "Body or batch too large",
         "415": "Unsupported content type",
         "422": "Invalid field(s)",
+        "429": "This token's requests per minute are used up (see Retry-After)",
         "503": "Redis unreachable: nothing accepted",
     }
     return {
@@ -51,7 +52,8 @@ def openapi_document() -> dict[str, Any]:
         "in": "header",
         "required": False,
         "description": "A retry with the same key and request gets the first answer (kept 24 h)",
-        "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+        # printable ASCII without spaces (400 otherwise)
+        "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
     }
     xml_document = {"schema": {"type": "string", "description": "An RSS 2.0 or Atom document"}}
     security: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -87,7 +89,10 @@ def openapi_document() -> dict[str, Any]:
                     "security": security,
                     "parameters": [idempotency_key],
                     "requestBody": body,
-                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 415, 422, 503)},
+                    "responses": {
+                        **accepted,
+                        **_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                    },
                 }
             },
             "/v1/articles/{article_id}": {
@@ -101,13 +106,16 @@ def openapi_document() -> dict[str, Any]:
                             "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
                         },
                     },
-                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 415, 422, 503)},
+                    "responses": {
+                        **accepted,
+                        **_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                    },
                 },
                 "delete": {
                     "summary": "Retract an article",
                     "security": security,
                     "parameters": [id_param, idempotency_key],
-                    "responses": {**accepted, **_responses(401, 403, 409, 422, 503)},
+                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 422, 429, 503)},
                 },
             },
             "/v1/jobs/{job_id}": {
@@ -150,30 +158,57 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "Accepted": {
                     "type": "object",
+                    "required": ["request_id", "format", "job_id", "status_url", "results"],
                     "properties": {
                         "request_id": {"type": "string"},
+                        "format": {"enum": ["json", "ninjs", "mixed", "rss", "atom"]},
+                        # null when nothing needed queuing (the 200 answer)
+                        "job_id": {"type": ["string", "null"]},
+                        "status_url": {"type": ["string", "null"]},
+                        **{
+                            count: {"type": "integer", "minimum": 0}
+                            for count in ("accepted", "unchanged", "stale", "rejected")
+                        },
+                        "results": {
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Result"},
+                        },
+                    },
+                },
+                "Result": {
+                    "type": "object",
+                    "required": ["index", "id", "status"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0},
+                        "id": {"type": ["string", "null"]},
+                        "source_id": {"type": "string"},
+                        "status": {"enum": ["accepted", "unchanged", "stale", "rejected"]},
+                        "action": {"const": "retract"},
                         "job_id": {"type": "string"},
-                        "status_url": {"type": "string"},
-                        "results": {"type": "array", "items": {"type": "object"}},
+                        "reason": {"type": "string"},
+                        "errors": {"$ref": "#/components/schemas/FieldErrors"},
+                    },
+                },
+                "FieldErrors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "reason"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "reason": {"type": "string"},
+                        },
                     },
                 },
                 "Problem": {
                     "type": "object",
+                    "required": ["type", "title", "status", "detail"],
                     "properties": {
                         "type": {"type": "string"},
                         "title": {"type": "string"},
                         "status": {"type": "integer"},
                         "detail": {"type": "string"},
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "field": {"type": "string"},
-                                    "reason": {"type": "string"},
-                                },
-                            },
-                        },
+                        "errors": {"$ref": "#/components/schemas/FieldErrors"},
                     },
                 },
             },
