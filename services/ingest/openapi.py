@@ -15,7 +15,9 @@ def _responses(*statuses: int) -> dict[str, Any]:
         "400": "Body is not valid JSON or well-formed, entity-free XML; bad Idempotency-Key",
         "401": "No bearer token",
         "403": "Token not allowed",
-        "404": "Unknown",
+        # PUT/DELETE: Starlette's path matcher stops at a line break, so such an id matches
+        # no route at all (other bad ids are a 422 naming `id`).
+        "404": "Unknown job, or a URL that names no article (an id with a line break)",
         "409": "A request with this Idempotency-Key is still being processed",
         "413": "Body or batch too large",
         "415": "Unsupported content type",
@@ -30,6 +32,46 @@ def _responses(*statuses: int) -> dict[str, Any]:
         }
         for code in statuses
     }
+
+
+_TEXT = {"type": "string"}
+_DATE = {"type": "string", "format": "date-time"}
+_ROLE_VALUES = {
+    "type": "array",
+    "items": {"type": "object", "properties": {"role": _TEXT, "value": _TEXT}},
+}
+_NAMED = {"type": "array", "items": {"anyOf": [_TEXT, {"type": "object"}]}}
+# The ninjs fields ingest reads (ninjs 2.x, and 1.x where it differs), with the JSON types it
+# takes: a value of another type is a named rejection. Any other ninjs field is ignored.
+_NINJS_ITEM: dict[str, Any] = {
+    "type": "object",
+    "description": "IPTC ninjs 2.x (or 1.x) item; see README, Newsroom formats",
+    "required": ["uri"],
+    "properties": {
+        "uri": {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": r"\S"},
+        "headlines": _ROLE_VALUES,
+        "headline": _TEXT,
+        "firstcreated": _DATE,
+        "versioncreated": _DATE,
+        "version": {
+            "oneOf": [
+                {"type": "string", "pattern": "^ *[0-9]{1,16} *$"},
+                {"type": "integer", "minimum": 1},
+            ]
+        },
+        "pubstatus": {"enum": ["usable", "withheld", "canceled"]},
+        "urgency": {"type": "integer", "minimum": 1, "maximum": 9},
+        "language": _TEXT,
+        "embargoed": {"type": ["string", "null"], "format": "date-time"},
+        **{name: _NAMED for name in ("subjects", "subject", "keywords", "genres", "genre")},
+        "bylines": _NAMED,
+        "by": _TEXT,
+        "byline": _TEXT,
+        "descriptions": _ROLE_VALUES,
+        "description_text": _TEXT,
+        "description_html": _TEXT,
+    },
+}
 
 
 @lru_cache(maxsize=1)
@@ -68,7 +110,24 @@ def openapi_document() -> dict[str, Any]:
                     ]
                 }
             },
-            "application/ninjs+json": {"schema": {"type": "object", "description": "IPTC ninjs"}},
+            "application/ninjs+json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/NinjsItem"},
+                        {
+                            "type": "object",
+                            "required": ["articles"],
+                            "properties": {
+                                "articles": {
+                                    "type": "array",
+                                    "minItems": 1,
+                                    "items": {"$ref": "#/components/schemas/NinjsItem"},
+                                }
+                            },
+                        },
+                    ]
+                }
+            },
             "application/rss+xml": xml_document,
             "application/atom+xml": xml_document,
         },
@@ -108,14 +167,17 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         **accepted,
-                        **_responses(400, 401, 403, 409, 413, 415, 422, 429, 503),
+                        **_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
                     },
                 },
                 "delete": {
                     "summary": "Retract an article",
                     "security": security,
                     "parameters": [id_param, idempotency_key],
-                    "responses": {**accepted, **_responses(400, 401, 403, 409, 413, 422, 429, 503)},
+                    "responses": {
+                        **accepted,
+                        **_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                    },
                 },
             },
             "/v1/jobs/{job_id}": {
@@ -156,6 +218,7 @@ def openapi_document() -> dict[str, Any]:
                         }
                     },
                 },
+                "NinjsItem": _NINJS_ITEM,
                 "Accepted": {
                     "type": "object",
                     "required": ["request_id", "format", "job_id", "status_url", "results"],
