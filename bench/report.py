@@ -63,9 +63,10 @@ WHY_SHORT = {
     "compare the ratios, and the quiet-machine baselines in shared/BASELINES.md",
     "e2e": "each article is one RQ job: about 5 Redis round trips of RQ bookkeeping, each "
     "waiting for an fsync (appendfsync always), plus the apply; the tail follows CPU contention",
-    "ingest": "one ingest process spends ~0.75 ms CPU per single-article POST (uvicorn + "
+    "ingest": "one ingest process spends ~0.8 ms CPU per single-article POST (uvicorn + "
     "Starlette ~40%, validation and title sanitising ~15%, building and enqueueing the RQ job "
-    "~25%): one process tops out near 1,300/s; ingest is stateless, so run more processes",
+    "~25%, py-spy): one process tops out near 1,200/s on one core; ingest is stateless, so "
+    "more processes (compose scales it) add throughput",
     "batch": "validating 100 articles (~70 us each) dominates; one process, one core",
     "apply": "the Lua apply costs ~46 us per item in Redis (HMGET, HSET, ZADDs, XLEN, XADD), "
     "the worker re-validates each article (~37 us), and RQ adds fsync'd round trips per job: "
