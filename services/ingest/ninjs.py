@@ -88,6 +88,35 @@ def _check_types(draft: Draft, item: dict[str, Any]) -> None:
             draft.reject(name, "must be a string")
 
 
+def _check_retraction_fields(draft: Draft, item: dict[str, Any]) -> None:
+    """What the article model would check, for a retraction (which is never validated as one).
+
+    A cancel with a malformed date or field is refused like any other item, rather than
+    retracting on whatever part of it could be read.
+    """
+    for name in ("headline", "language"):
+        if item.get(name) is not None and not isinstance(item[name], str):
+            draft.reject(name, "must be a string")
+    urgency = item.get("urgency")
+    if urgency is not None and (not isinstance(urgency, int) or isinstance(urgency, bool)):
+        draft.reject("urgency", "must be an integer")
+    for name in ("firstcreated", "versioncreated", "embargoed"):
+        value = item.get(name)
+        if value is not None and _moment(value) is None:
+            draft.reject(name, "must be an RFC 3339 date-time string with an offset")
+
+
+def _moment(value: object) -> datetime | None:
+    """An RFC 3339 date-time with an offset, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _names(values: object, *keys: str) -> list[str]:
     """``[{"name": "Politics"}, "Kyiv"]`` -> ``["Politics", "Kyiv"]`` (first key present)."""
     out: list[str] = []
@@ -148,14 +177,9 @@ def _retraction_rank(item: dict[str, Any]) -> tuple[int, int] | None:
     else:
         return None
     for name in ("versioncreated", "firstcreated"):
-        value = item.get(name)
-        if isinstance(value, str):
-            try:
-                moment = datetime.fromisoformat(value)
-            except ValueError:
-                continue
-            if moment.tzinfo is not None:
-                return version, to_ms(moment)
+        moment = _moment(item.get(name))
+        if moment is not None:
+            return version, to_ms(moment)
     return None
 
 
@@ -172,7 +196,10 @@ def from_ninjs(item: dict[str, Any], index: int) -> Draft:
         if item.get("version") is not None:
             # A malformed version must not turn a versioned cancel into an unconditional one.
             _version(draft, item["version"])
-            draft.fields.pop("version", None)
+            if draft.fields.pop("version", 1) < 1:
+                draft.reject("version", "must be at least 1")
+        _check_types(draft, item)
+        _check_retraction_fields(draft, item)
         draft.rank = _retraction_rank(item)
         return draft
     elif status != "usable":

@@ -90,6 +90,9 @@ def test_the_ninjs_mapper_never_crashes(item: dict[str, Any]) -> None:
         ({"urgency": "2"}, "urgency"),
         ({"firstcreated": 1729778100}, "firstcreated"),
         ({"pubstatus": "canceled", "version": [4]}, "version"),
+        ({"pubstatus": "canceled", "headlines": [{"value": False}]}, "headlines[0].value"),
+        ({"pubstatus": "withheld", "versioncreated": "yesterday"}, "versioncreated"),
+        ({"pubstatus": "canceled", "version": 0}, "version"),
     ],
     ids=repr,
 )
