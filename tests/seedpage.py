@@ -1,4 +1,9 @@
-"""Reading the seed page's "News" column (../shared/seed/...) into what the timeline must show."""
+"""Reading the seed page's "News" column into what the timeline must show.
+
+``tests/fixtures/seed_page.txt`` is a verbatim copy of the handbook's
+``shared/seed/000_215bacd0261e8eb0.txt``, kept in the repo so the tests do not depend on
+where the handbook lies.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SEED_PAGE = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_215bacd0261e8eb0.txt"
+SEED_PAGE = Path(__file__).resolve().parent / "fixtures" / "seed_page.txt"
 _DAY_YEAR = re.compile(r"^(\d{4}), (\w+day)$")
 _DAY_MONTH = re.compile(r"^(\d{1,2}) (\w+)$")
 _TIME = re.compile(r"^\d{2}:\d{2}$")
