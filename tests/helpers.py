@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import os
+import socket
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -126,3 +129,26 @@ async def subscribe(url: str, **params: str) -> AsyncIterator[Stream]:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     async with websockets.connect(f"{url}?{query}" if query else url, open_timeout=5) as ws:
         yield Stream(ws)
+
+
+def reader_that_never_reads(port: int) -> socket.socket:
+    """A WebSocket client that completes the handshake on ``/v1/stream``, then never reads.
+
+    A raw socket with a small receive buffer: the realistic stalled reader (a frozen tab, a
+    dead network path) whose unsent bytes pile up on the server.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    return sock

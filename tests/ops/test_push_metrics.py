@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import json
-import os
-import socket
 from collections.abc import Iterator
 
 import httpx
@@ -16,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shared import keys
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
+from tests.helpers import reader_that_never_reads
 from tests.ops.metrics_client import value
 from tests.procs import Stack, free_port, wait_for
 
@@ -45,31 +43,12 @@ def _metrics(stack: Stack) -> dict[tuple[str, frozenset[tuple[str, str]]], float
     }
 
 
-def _reader_that_never_reads(port: int) -> socket.socket:
-    """A WebSocket client that completes the handshake and then reads nothing at all."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock
-
-
 def test_a_reader_that_stops_reading_is_cut_off_and_counted(
     lone_push: tuple[Stack, EmbeddedRedis],
 ) -> None:
     stack, server = lone_push
     before = value(_metrics(stack), "livefeed_push_slow_clients_closed_total")
-    stuck = _reader_that_never_reads(stack.ports["push"])
+    stuck = reader_that_never_reads(stack.ports["push"])
     client = redis.Redis.from_url(server.url)
     try:
         wait_for(lambda: value(_metrics(stack), "livefeed_push_clients") >= 1)

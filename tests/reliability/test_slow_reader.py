@@ -8,11 +8,8 @@ process (tests/reliability/crowd.py) and time every event's arrival.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import os
 import re
-import socket
 import statistics
 import sys
 import time
@@ -21,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Ingest, article
+from tests.helpers import Ingest, article, reader_that_never_reads
 from tests.procs import REPO
 from tests.reliability.conftest import StackFactory, rss_kib
 
@@ -30,24 +27,6 @@ BATCH = 10
 QUIET_BATCHES = 3
 LOUD_BATCHES = 15
 BUFFER = 64 * 1024
-
-
-def _stalled_client(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect(("127.0.0.1", port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /v1/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += sock.recv(1)
-    assert head.startswith(b"HTTP/1.1 101"), head
-    return sock  # and never read again
 
 
 def _slow_closed(metrics: str) -> float:
@@ -94,7 +73,7 @@ async def test_a_stalled_reader_is_cut_off_and_the_others_do_not_notice(
         for n in range(QUIET_BATCHES):
             await post_batch(n)
         rss_before = rss_kib(push.pid)
-        stalled = _stalled_client(stack.ports["push"])
+        stalled = reader_that_never_reads(stack.ports["push"])
         for n in range(QUIET_BATCHES, QUIET_BATCHES + LOUD_BATCHES):
             await post_batch(n)
         deadline = time.monotonic() + 15
