@@ -37,6 +37,8 @@ class Event(NamedTuple):
     """One stream entry, with its text frame prepared once for every client."""
 
     id: EventId
+    kind: bytes  # published, updated or retracted
+    article: bytes  # the article's id, which lets a slow client's backlog coalesce
     sections: tuple[str, ...]
     labels: tuple[str, ...]
     text: bytes  # the JSON frame, UTF-8
@@ -54,11 +56,18 @@ class Event(NamedTuple):
         )  # fmt: skip
         return cls(
             id=EventId.parse(raw_id),
+            kind=kind,
+            article=fields.get(b"id", b""),
             sections=_csv(fields.get(b"sections", b"")),
             labels=_csv(fields.get(b"labels", b"")),
             text=text,
             wire=wire_frame(text),
         )
+
+    def as_kind(self, kind: bytes) -> Event:
+        """The same change announced as ``kind`` (an update standing in for a publication)."""
+        text = self.text.replace(b'{"type":"' + self.kind, b'{"type":"' + kind, 1)
+        return self._replace(kind=kind, text=text, wire=wire_frame(text))
 
     def matches(self, section: str | None, label: str | None) -> bool:
         """Whether a subscriber filtering on ``section``/``label`` wants this event."""

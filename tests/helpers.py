@@ -7,8 +7,9 @@ import base64
 import json
 import os
 import socket
+import struct
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlencode
@@ -152,3 +153,53 @@ def reader_that_never_reads(port: int) -> socket.socket:
         head += sock.recv(1)
     assert head.startswith(b"HTTP/1.1 101"), head
     return sock
+
+
+class StalledReader:
+    """Reads a :func:`reader_that_never_reads` socket again, to see what had piled up for it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def read_until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """JSON messages read until ``done(messages)``, and the close code if the server closed
+        the connection first (None otherwise). Pings are skipped, never answered."""
+        deadline = time.monotonic() + timeout
+        messages: list[dict[str, Any]] = []
+        while True:
+            frame = _next_frame(self.buffer)
+            if frame is None:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    raise AssertionError(f"connection ended without a close frame: {messages}")
+                self.buffer += chunk
+                continue
+            opcode, payload, self.buffer = frame
+            if opcode == 0x8:
+                return messages, struct.unpack("!H", payload[:2])[0]
+            if opcode == 0x1:
+                messages.append(json.loads(payload))
+                if done(messages):
+                    return messages, None
+
+
+def _next_frame(buffer: bytes) -> tuple[int, bytes, bytes] | None:
+    """(opcode, payload, rest) of the first complete unmasked server frame, if there is one."""
+    if len(buffer) < 2:
+        return None
+    length, start = buffer[1] & 0x7F, 2
+    if length == 126:
+        if len(buffer) < 4:
+            return None
+        length, start = struct.unpack("!H", buffer[2:4])[0], 4
+    elif length == 127:
+        if len(buffer) < 10:
+            return None
+        length, start = struct.unpack("!Q", buffer[2:10])[0], 10
+    if len(buffer) < start + length:
+        return None
+    return buffer[0] & 0x0F, buffer[start : start + length], buffer[start + length :]

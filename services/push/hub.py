@@ -1,9 +1,14 @@
 """Fan-out: every event is written to every matching client in one synchronous pass.
 
 Clients are grouped by their filter, so an event touches only the groups it matches. Each
-frame is serialized once and written straight to each client's transport; a client whose unsent
-bytes pass the limit stops receiving and is closed (1008), so it can never slow the others or
-grow the server's memory.
+frame is serialized once and written straight to each client's transport. A client that stops
+reading is handled in two steps, so it can never slow the others or grow the server's memory:
+
+1. Once its unsent bytes pass half the limit, it leaves its group and new frames are *held*
+   for it, coalesced: a newer change of an article replaces the held one (a reader behind on a
+   story being edited gets its latest version, not every draft). A flusher writes the held
+   frames, in event order, as the socket drains, and the client rejoins its group.
+2. Only when unsent plus held bytes pass the limit is it cut off (1008) and counted.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ log = logging.getLogger(__name__)
 FilterKey = tuple[str | None, str | None]
 SLOW_CLOSE_CODE = 1008
 SLOW_CLOSE_REASON = "too slow: reconnect with since"
+FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any client has some
+PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
 
 
 @dataclass(eq=False)
@@ -40,12 +47,60 @@ class Subscriber:
         return (self.section, self.label)
 
 
+@dataclass(eq=False)
+class Backlog:
+    """Frames held back from a client whose socket is full: the newest change per article."""
+
+    conn: ServerConnection
+    key: FilterKey
+    held: dict[EventId, Event] = field(default_factory=dict)  # in event order
+    latest: dict[bytes, EventId] = field(default_factory=dict)  # article -> its held event
+    size: int = 0
+
+    def hold(self, event: Event) -> bool:
+        """Keep ``event`` for later; True when it replaced (coalesced) a held change."""
+        previous_id = self.latest.get(event.article)
+        coalesced = False
+        if previous_id is not None:
+            merged = _supersede(self.held[previous_id], event)
+            if merged is not None:
+                self.size -= len(self.held.pop(previous_id).wire)
+                event, coalesced = merged, True
+        self.held[event.id] = event
+        self.latest[event.article] = event.id
+        self.size += len(event.wire)
+        return coalesced
+
+    def take(self) -> Event:
+        """Remove and return the oldest held frame."""
+        event = self.held.pop(next(iter(self.held)))
+        if self.latest.get(event.article) == event.id:
+            del self.latest[event.article]
+        self.size -= len(event.wire)
+        return event
+
+
+def _supersede(held: Event, newer: Event) -> Event | None:
+    """What the client should get instead of both, or None when both must go out.
+
+    An update or retraction makes an unsent publication or update of the same article moot.
+    A publication the client has not seen yet stays a publication, with the newest headline.
+    A re-publication after a retraction is not merged: the client must see both.
+    """
+    if held.kind not in (PUBLISHED, UPDATED) or newer.kind not in (UPDATED, RETRACTED):
+        return None
+    if held.kind == PUBLISHED and newer.kind == UPDATED:
+        return newer.as_kind(PUBLISHED)
+    return newer
+
+
 @dataclass
 class HubStats:
     """Counters exposed on /healthz and /metrics."""
 
     events: int = 0
     frames_sent: int = 0
+    coalesced: int = 0
     slow_closed: int = 0
     refused: int = 0
 
@@ -55,24 +110,39 @@ class Hub:
 
     def __init__(self, buffer_limit: int) -> None:
         self.buffer_limit = buffer_limit
+        self.hold_mark = buffer_limit // 2  # unsent bytes above which frames are held
         self.groups: dict[FilterKey, set[ServerConnection]] = {}
         self.catching_up: set[Subscriber] = set()
+        self.backlogged: dict[ServerConnection, Backlog] = {}
         self.last_id: EventId | None = None  # the newest event fanned out (None: not started)
         self.stats = HubStats()
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def clients(self) -> int:
-        """How many clients are connected (live or catching up)."""
-        return sum(len(group) for group in self.groups.values()) + len(self.catching_up)
+        """How many clients are connected (live, behind, or catching up)."""
+        live = sum(len(group) for group in self.groups.values())
+        return live + len(self.backlogged) + len(self.catching_up)
 
     def publish(self, event: Event) -> None:
-        """Fan ``event`` out to every matching live client and queue it for catching-up ones."""
+        """Fan ``event`` out to every matching live client and queue it for the others."""
         slow: list[ServerConnection] = []
+        full: list[tuple[ServerConnection, FilterKey]] = []
+        for backlog in self.backlogged.values():
+            if event.matches(*backlog.key):
+                self._hold(backlog, event, slow)
         for section in (None, *event.sections):
             for label in (None, *event.labels):
-                group = self.groups.get((section, label))
+                key = (section, label)
+                group = self.groups.get(key)
                 if group:
-                    self._write_all(group, event.wire, slow)
+                    self._write_all(group, key, event.wire, full)
+        for conn, key in full:
+            self._leave_group(conn, key)
+            backlog = self.backlogged[conn] = Backlog(conn, key)
+            self._hold(backlog, event, slow)
+        if full:
+            self._start_flusher()
         for sub in self.catching_up:
             if event.matches(sub.section, sub.label):
                 sub.pending.append(event)
@@ -85,20 +155,63 @@ class Hub:
             self.cut_off(conn)
 
     def _write_all(
-        self, group: set[ServerConnection], wire: bytes, slow: list[ServerConnection]
+        self,
+        group: set[ServerConnection],
+        key: FilterKey,
+        wire: bytes,
+        full: list[tuple[ServerConnection, FilterKey]],
     ) -> None:
-        limit = self.buffer_limit
+        mark = self.hold_mark
         sent = 0
         for conn in group:
             if conn.protocol.state is not State.OPEN:
                 continue
             transport = conn.transport
-            if transport.get_write_buffer_size() > limit:
-                slow.append(conn)
+            if transport.get_write_buffer_size() > mark:
+                full.append((conn, key))
                 continue
             transport.write(wire)
             sent += 1
         self.stats.frames_sent += sent
+
+    def _hold(self, backlog: Backlog, event: Event, slow: list[ServerConnection]) -> None:
+        if backlog.hold(event):
+            self.stats.coalesced += 1
+        if backlog.conn.transport.get_write_buffer_size() + backlog.size > self.buffer_limit:
+            slow.append(backlog.conn)
+
+    def _leave_group(self, conn: ServerConnection, key: FilterKey) -> None:
+        group = self.groups.get(key)
+        if group is not None:
+            group.discard(conn)
+            if not group:
+                del self.groups[key]
+
+    def flush(self) -> None:
+        """Write held frames to every client whose socket has drained; rejoin the caught-up."""
+        mark = self.hold_mark
+        for conn, backlog in list(self.backlogged.items()):
+            if conn.protocol.state is not State.OPEN:
+                del self.backlogged[conn]
+                continue
+            transport = conn.transport
+            while backlog.held and transport.get_write_buffer_size() <= mark:
+                transport.write(backlog.take().wire)
+                self.stats.frames_sent += 1
+            if not backlog.held:
+                del self.backlogged[conn]
+                self.join_live(conn, backlog.key)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_while_held())
+
+    async def _flush_while_held(self) -> None:
+        # Polling only while some client is behind: asyncio has no per-transport "drained"
+        # callback short of subclassing the connection, and 20 ms is far below a human's notice.
+        while self.backlogged:
+            await asyncio.sleep(FLUSH_INTERVAL_S)
+            self.flush()
 
     def join_live(self, conn: ServerConnection, key: FilterKey) -> None:
         """Add a client that is up to date to its live group."""
@@ -115,11 +228,8 @@ class Hub:
 
     def remove(self, conn: ServerConnection, key: FilterKey, sub: Subscriber | None) -> None:
         """Forget a client that has gone."""
-        group = self.groups.get(key)
-        if group is not None:
-            group.discard(conn)
-            if not group:
-                del self.groups[key]
+        self._leave_group(conn, key)
+        self.backlogged.pop(conn, None)
         if sub is not None:
             self.catching_up.discard(sub)
 
@@ -132,6 +242,7 @@ class Hub:
                     del self.groups[key]
         for sub in [s for s in self.catching_up if s.conn is conn]:
             self.catching_up.discard(sub)
+        self.backlogged.pop(conn, None)
         self.stats.slow_closed += 1
         log.warning("cut off a slow client", extra={"peer": str(conn.remote_address)})
         # The close frame may never get through a full buffer: websockets aborts the TCP

@@ -52,6 +52,16 @@ class PushCollector(Collector):
             "livefeed_push_frames_sent", "Event frames written to clients.", value=stats.frames_sent
         )
         yield CounterMetricFamily(
+            "livefeed_push_frames_coalesced",
+            "Frames a client behind never got because a newer change of the article replaced them.",
+            value=stats.coalesced,
+        )
+        yield GaugeMetricFamily(
+            "livefeed_push_clients_behind",
+            "Clients whose socket is full, with frames held (coalesced) for them.",
+            value=len(self.hub.backlogged),
+        )
+        yield CounterMetricFamily(
             "livefeed_push_slow_clients_closed",
             "Clients cut off (1008) because they did not read fast enough.",
             value=stats.slow_closed,

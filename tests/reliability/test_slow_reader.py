@@ -1,16 +1,15 @@
-"""One reader stops reading among hundreds that read: it is cut off, nobody else notices.
+"""Readers that stop reading: held and coalesced while they can catch up, cut off when not.
 
-The slow one is a raw socket that completes the WebSocket handshake and then never reads
-(with a tiny receive buffer, so the kernel cannot hide it). The readers live in another
-process (tests/reliability/crowd.py) and time every event's arrival.
+The stalled reader is a raw socket that completes the WebSocket handshake and then stops
+reading (with a tiny receive buffer, so the kernel cannot hide it); the tests can make it read
+again to see exactly what the server had kept for it. How much the stalled reader costs the
+others in latency is measured by the ``stalled`` benchmark (bench/RESULTS.md), not here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
-import statistics
 import sys
 import time
 from typing import Any
@@ -18,30 +17,38 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.helpers import Ingest, article, reader_that_never_reads
+from tests.helpers import (
+    Ingest,
+    StalledReader,
+    Stream,
+    article,
+    reader_that_never_reads,
+    subscribe,
+)
+from tests.ops.metrics_client import scrape, value
 from tests.procs import REPO
-from tests.reliability.conftest import StackFactory, rss_kib
+from tests.reliability.conftest import StackFactory
 
-READERS = 200
+READERS = 1000
 BATCH = 10
-QUIET_BATCHES = 3
-LOUD_BATCHES = 15
-BUFFER = 64 * 1024
+QUIET_BATCHES = 2
+LOUD_BATCHES = 6
+BUFFER = 32 * 1024  # frames are held past 16 KiB unsent, the reader is cut off past 32 KiB
+FILLER = "About two kilobytes of summary. " * 60
 
 
-def _slow_closed(metrics: str) -> float:
-    match = re.search(r"^livefeed_push_slow_clients_closed_total (\S+)$", metrics, re.M)
-    return float(match.group(1)) if match else 0.0
+async def _push_metric(http: httpx.AsyncClient, base: str, name: str) -> float:
+    return value(await scrape(http, base), name)
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
-async def test_a_stalled_reader_is_cut_off_and_the_others_do_not_notice(
+@pytest.mark.timeout(240)
+async def test_a_stalled_reader_among_a_thousand_is_cut_off_and_the_others_get_everything(
     make_stack: StackFactory,
 ) -> None:
-    stack, _server = make_stack(LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER))
-    push = stack.services["push"].process
-    assert push is not None
+    stack, _server = make_stack(
+        LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER), LIVEFEED_MAX_CONNECTIONS_PER_IP=str(READERS + 10)
+    )
     total = (QUIET_BATCHES + LOUD_BATCHES) * BATCH
     crowd = await asyncio.create_subprocess_exec(
         *[sys.executable, "-m", "tests.reliability.crowd", stack.ws_url, str(READERS), str(total)],
@@ -49,67 +56,110 @@ async def test_a_stalled_reader_is_cut_off_and_the_others_do_not_notice(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
+    push = stack.url("push")
     async with httpx.AsyncClient(timeout=10) as http:
         ingest = Ingest(stack, http)
-        metrics_url = f"{stack.url('push')}/metrics"
-        deadline = time.monotonic() + 60
-        while (await http.get(f"{stack.url('push')}/healthz")).json()["clients"] < READERS:
+        deadline = time.monotonic() + 90
+        while (await http.get(f"{push}/healthz")).json()["clients"] < READERS:
             assert time.monotonic() < deadline, "the readers did not connect"
             await asyncio.sleep(0.1)
 
-        posted_at: list[float] = []
-
         async def post_batch(n: int) -> None:
-            posted_at.append(time.time())
-            await ingest.apply(
-                {
-                    "articles": [
-                        article(f"s{n}-{i}", summary="About two kilobytes of summary. " * 60)
-                        for i in range(BATCH)
-                    ]
-                }
-            )
+            batch = [article(f"s{n}-{i}", summary=FILLER) for i in range(BATCH)]
+            await ingest.apply({"articles": batch})
 
         for n in range(QUIET_BATCHES):
             await post_batch(n)
-        rss_before = rss_kib(push.pid)
         stalled = reader_that_never_reads(stack.ports["push"])
         for n in range(QUIET_BATCHES, QUIET_BATCHES + LOUD_BATCHES):
             await post_batch(n)
-        deadline = time.monotonic() + 15
-        while _slow_closed((await http.get(metrics_url)).text) < 1:
+        deadline = time.monotonic() + 30
+        while await _push_metric(http, push, "livefeed_push_slow_clients_closed_total") < 1:
             assert time.monotonic() < deadline, "the stalled reader was never cut off"
-            await asyncio.sleep(0.1)
-        rss_after = rss_kib(push.pid)
-    out, err = await asyncio.wait_for(crowd.communicate(), 120)
+            await asyncio.sleep(0.05)
+        # What it gets when it reads again: what was already on its way, then a clear close.
+        read_rest = StalledReader(stalled).read_until
+        _messages, code = await asyncio.to_thread(read_rest, lambda _: False)
+        stalled.close()
+        assert code == 1008, "the stalled reader was not told why it was closed"
+        assert await _push_metric(http, push, "livefeed_push_clients_behind") == 0
+
+    out, err = await asyncio.wait_for(crowd.communicate(), 180)
     assert crowd.returncode == 0, err.decode()[-2000:]
     result: dict[str, Any] = json.loads(out.decode().splitlines()[-1])
     assert result["failed"] == 0, result["failures"]
-
-    # Every reader got every event, in order; latency per batch: post -> its last event.
     expected = [f"s{n}-{i}" for n in range(QUIET_BATCHES + LOUD_BATCHES) for i in range(BATCH)]
-    per_batch: list[list[float]] = [[] for _ in posted_at]
     for client in result["clients"]:
-        assert client["ids"] == expected
-        for n, sent in enumerate(posted_at):
-            per_batch[n].append(client["at"][(n + 1) * BATCH - 1] - sent)
-    p99 = [statistics.quantiles(lat, n=100)[98] for lat in per_batch]
-    quiet = max(p99[1:QUIET_BATCHES])  # the first batch warms up
-    loud = statistics.median(p99[QUIET_BATCHES:])
-    print(f"p99 per batch (s): quiet {quiet:.3f}, with a stalled reader {loud:.3f}")
-    print(f"push RSS {rss_before} KiB -> {rss_after} KiB")
-    assert loud < 2 * quiet + 0.1, "the stalled reader slowed the others"
-    assert rss_after - rss_before < 16 * 1024, "push memory grew with the stalled reader"
+        assert client["ids"] == expected, "a reader missed, repeated or reordered an event"
 
-    # The stalled reader finds its connection closed: a 1008 close frame if it got through,
-    # else the abort that follows it.
-    stalled.settimeout(10)
-    data = b""
-    try:
-        while chunk := stalled.recv(65536):
-            data += chunk
-    except (ConnectionResetError, TimeoutError):
-        pass
-    finally:
-        stalled.close()
-    assert len(data) < 4 * BUFFER + 1024 * 1024, "the stalled reader's data was not bounded"
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_a_reader_behind_on_a_story_being_edited_gets_its_latest_version_not_cut_off(
+    make_stack: StackFactory,
+) -> None:
+    stack, _server = make_stack(
+        services=("ingest", "worker", "push"), LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER)
+    )
+    push = stack.url("push")
+    seen: list[dict[str, Any]] = []
+    async with httpx.AsyncClient(timeout=10) as http, subscribe(stack.ws_url) as reader:
+        ingest = Ingest(stack, http)
+        assert (await reader.next())["type"] == "hello"
+        stalled_socket = reader_that_never_reads(stack.ports["push"])
+        stalled = StalledReader(stalled_socket)
+
+        async def post_and_see(item: dict[str, Any]) -> None:
+            """Apply ``item`` and wait until the live reader has it: it has been fanned out."""
+            await ingest.apply(item)
+            seen.append(await _next_change(reader))
+            assert seen[-1]["headline"]["id"] == item["id"]
+
+        # Distinct headlines until the stalled reader's socket is full and frames are held.
+        fillers: list[str] = []
+        while await _push_metric(http, push, "livefeed_push_clients_behind") < 1:
+            assert len(fillers) < 200, "the stalled reader never fell behind"
+            fillers.append(f"filler-{len(fillers)}")
+            await post_and_see(article(fillers[-1], summary=FILLER))
+        # A story published, then edited 30 times while that reader is behind.
+        for version in range(1, 32):
+            await post_and_see(article("story", title=f"Story, take {version}", version=version))
+
+        assert await _push_metric(http, push, "livefeed_push_slow_clients_closed_total") == 0
+        assert await _push_metric(http, push, "livefeed_push_frames_coalesced_total") >= 30
+        messages, code = await asyncio.to_thread(
+            stalled.read_until, lambda m: m[-1].get("headline", {}).get("id") == "story"
+        )
+        assert code is None, "the reader was closed although its backlog was coalesced"
+        changes = messages[1:]  # after hello
+        assert [m["headline"]["id"] for m in changes] == [*fillers, "story"]
+        story = changes[-1]
+        assert story["type"] == "published", "it never saw the story, so it is new to it"
+        assert story["headline"]["title"] == "Story, take 31"
+        ids = [tuple(map(int, m["event_id"].split("-"))) for m in changes]
+        assert ids == sorted(ids)
+        assert len(set(ids)) == len(ids)
+
+        # Caught up, it is live again: the next headline reaches it like anyone else.
+        await post_and_see(article("after"))
+        later, code = await asyncio.to_thread(
+            stalled.read_until, lambda m: m[-1].get("headline", {}).get("id") == "after"
+        )
+        assert code is None
+        assert [m["type"] for m in later] == ["published"]
+        assert await _push_metric(http, push, "livefeed_push_clients_behind") == 0
+        stalled_socket.close()
+
+    # The reader that kept up got every change, each once, in order.
+    assert [(m["type"], m["headline"]["id"]) for m in seen] == [
+        *(("published", f) for f in fillers),
+        ("published", "story"),
+        *(("updated", "story") for _ in range(30)),
+        ("published", "after"),
+    ]
+
+
+async def _next_change(reader: Stream) -> dict[str, Any]:
+    message = await reader.next(timeout=10)
+    assert message["type"] in ("published", "updated"), message
+    return message
