@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -348,6 +349,45 @@ async def test_push_restart_reconnects_since_the_last_event_none_lost_none_twice
             assert await shown_ids(page) == ["after", "down-2", "down-1", "down-0", "before"]
             assert await page.text_content("[data-id='before'] .item-title") == "Edited while down"
             assert await page.get_attribute("#conn", "data-transport") == "ws"
+        finally:
+            stack.stop()
+
+
+@pytest.mark.slow
+async def test_a_tab_coming_back_into_view_reconnects_at_once_not_after_its_backoff(
+    page: Page, http: httpx.AsyncClient
+) -> None:
+    with EmbeddedRedis(short_tmpdir()) as redis_server:
+        stack = Stack(redis_server.url, short_tmpdir()).start()
+        try:
+            ingest = Ingest(stack, http)
+
+            async def refuse(route: Route) -> None:
+                await route.fulfill(status=503, body="no SSE in this test")
+
+            await page.route("**/v1/events*", refuse)
+            # The page's timers stand still: its backoff never ends, so only the
+            # visibilitychange handler can bring it back.
+            await page.clock.install()
+            await open_live(page, stack.url("feed") + "/")
+            await page.clock.pause_at(datetime.now(UTC) + timedelta(seconds=1))
+            stack.services["push"].stop()
+            await page.wait_for_selector("#conn[data-state=reconnecting]")
+            await ingest.apply(article("while-hidden"))
+            stack.start_service("push")
+            stack.wait_healthy("push")
+            assert await page.get_attribute("#conn", "data-state") == "reconnecting"
+
+            await page.evaluate(
+                """() => {
+                    const visible = { configurable: true, get: () => false };
+                    Object.defineProperty(document, "hidden", visible);
+                    document.dispatchEvent(new Event("visibilitychange"));
+                }"""
+            )
+            await page.wait_for_selector("#conn[data-state=live]")
+            await page.wait_for_selector("[data-id='while-hidden']")
+            assert await shown_ids(page) == ["while-hidden"]
         finally:
             stack.stop()
 
