@@ -14,6 +14,7 @@ times; the table shows medians. Results go to bench/results/fanout.json (rewritt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import time
 from array import array
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,10 @@ MEDIAN_FIELDS = (
     "publish_slip_max_ms",
     "connect_s",
 )
+
+
+Probe = Callable[[LaunchContext], contextlib.AbstractContextManager[dict[str, Any]]]
+"""Entered once the clients are connected, left after the drain: extra figures for the row."""
 
 
 def start_server(variant: Variant, ctx: LaunchContext, log_path: Path) -> subprocess.Popen[bytes]:
@@ -108,15 +114,26 @@ def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -
 
 
 def run_once(
-    variant: Variant, n: int, redis_url: str, args: argparse.Namespace, label: str
+    variant: Variant,
+    n: int,
+    redis_url: str,
+    args: argparse.Namespace,
+    label: str,
+    probe: Probe | None = None,
 ) -> dict[str, Any]:
-    """One measured run of *variant* with *n* clients; returns a flat result row."""
+    """One measured run of *variant* with *n* clients; returns a flat result row.
+
+    A *probe* (e.g. stalled readers, bench/stalled.py) is entered after the clients connected
+    and before the RSS sample and publishing; the figures it yields are merged into the row.
+    """
     rclient = redis.Redis.from_url(redis_url)
     rclient.delete(variant.stream)
     ctx = LaunchContext(port=free_port(), redis_url=redis_url, stream=variant.stream)
     log_path = log_file(variant.name)
     server = start_server(variant, ctx, log_path)
     pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, args.procs)
+    probes = contextlib.ExitStack()
+    extra: dict[str, Any] = {}
     try:
         time.sleep(0.5)
         rss_base = tree_rss_kib(server.pid)
@@ -130,6 +147,8 @@ def run_once(
         all_in = pool.wait_connected(timeout_s=30 + n / 100)
         connect_s = time.monotonic() - t0
         time.sleep(1.0)
+        if probe is not None:
+            extra = probes.enter_context(probe(ctx))
         connected = pool.connected()
         rss_conn = tree_rss_kib(server.pid)
         print(
@@ -160,7 +179,9 @@ def run_once(
         )
         results = pool.stop_and_collect()
         rss_after = tree_rss_kib(server.pid)
+        probes.close()  # only now: RSS after is measured with the probe's sockets still open
     finally:
+        probes.close()
         try:
             pool.terminate()
         finally:
@@ -187,6 +208,7 @@ def run_once(
         "server_log": str(log_path),
     }
     row.update(delivery_metrics(results, args.events, connected))
+    row.update(extra)
     return row
 
 
@@ -199,10 +221,12 @@ def _merge_counts(dicts: Any) -> dict[str, int]:
     return total
 
 
-def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Medians over the repeats of one (variant, N)."""
+def summarize(
+    rows: list[dict[str, Any]], fields: tuple[str, ...] = MEDIAN_FIELDS
+) -> dict[str, Any]:
+    """Medians of *fields* over the repeats of one (variant, N)."""
     out: dict[str, Any] = {"variant": rows[0]["variant"], "n": rows[0]["n"], "repeats": len(rows)}
-    for key in MEDIAN_FIELDS:
+    for key in fields:
         values = [r[key] for r in rows if r.get(key) == r.get(key)]  # drop NaN
         out[key] = statistics.median(values) if values else float("nan")
     return out

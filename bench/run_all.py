@@ -8,7 +8,8 @@ Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs li
 N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
 per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
-``resume`` (5,000 clients, since 200 back). Each writes bench/results/<step>.json as it ends;
+``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
+1,000 that read, ~2 KiB headlines every 100 ms). Each writes bench/results/<step>.json as it ends;
 RESULTS.md and bench/fanout.png are rebuilt from whatever results exist, so a partial rerun
 keeps the other figures (and says when each was measured).
 
@@ -33,12 +34,12 @@ from typing import Any
 import httpx
 
 from bench import apply as apply_bench
-from bench import e2e, fanout, ingest_load, resume
+from bench import e2e, fanout, ingest_load, resume, stalled
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
 RESULTS_DIR = REPO_ROOT / "bench/results"
-STEPS = ("fanout", "fanout1s", "e2e", "ingest", "apply", "resume")
+STEPS = ("fanout", "fanout1s", "e2e", "ingest", "apply", "resume", "stalled")
 
 
 def machine() -> dict[str, Any]:
@@ -200,6 +201,13 @@ def run_step(step: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         return (
             apply_bench.run(args.repeats, quick=args.quick),
             f"python -m bench.apply --repeats {r}" + (" --quick" if args.quick else ""),
+        )
+    if step == "stalled":
+        events = 120 if args.quick else 200
+        return (
+            stalled.run(1000, [0, 1, 10], args.repeats, events, 2048, 64 * 1024),
+            f"python -m bench.stalled --n 1000 --stalled 0,1,10 --events {events} "
+            f"--summary-bytes 2048 --buffer-bytes 65536 --repeats {r}",
         )
     n = 1000 if args.quick else 5000
     return (
