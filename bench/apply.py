@@ -128,7 +128,7 @@ def run_case(fsync: str, kind: str, batch: int, jobs: int, label: str) -> dict[s
             client = redis.Redis.from_url(srv.url)
             enqueuer = Enqueuer(client, Settings())
             for j, payload in enumerate(payloads):
-                enqueuer.enqueue(payload, f"bench-{j}")
+                enqueuer.enqueue_blocking(payload, f"bench-{j}")
             client.close()
             env = Stack(srv.url, services=(), extra_env=LIMITS).env()
             out = subprocess.run(

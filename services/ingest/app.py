@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import redis
+import redis.asyncio
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -42,6 +43,7 @@ class Ingest:
         self.redis_url = redis_url
         self.check_token = TokenCheck(settings.ingest_tokens)
         self.client: redis.Redis | None = None
+        self.aclient: redis.asyncio.Redis | None = None
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
         self.rate_limit: RateLimit | None = None
@@ -55,12 +57,21 @@ class Ingest:
             socket_connect_timeout=self.settings.redis_timeout,
             retry_on_timeout=False,
         )
-        self.enqueuer = Enqueuer(self.client, self.settings)
-        self.writer = Writes(self.settings, self.client, self.enqueuer)
-        self.rate_limit = RateLimit(self.client, self.settings.ingest_rate_limit)
+        # The write path (rate limit, idempotency, the version check, the enqueue) talks to
+        # Redis from the event loop; job status and readiness use the plain client in a thread.
+        self.aclient = redis.asyncio.Redis.from_url(
+            self.redis_url,
+            socket_timeout=self.settings.redis_timeout,
+            socket_connect_timeout=self.settings.redis_timeout,
+            retry_on_timeout=False,
+        )
+        self.enqueuer = Enqueuer(self.client, self.settings, self.aclient)
+        self.writer = Writes(self.settings, self.aclient, self.enqueuer)
+        self.rate_limit = RateLimit(self.aclient, self.settings.ingest_rate_limit)
         try:
             yield
         finally:
+            await self.aclient.aclose()
             self.client.close()
 
     @property

@@ -19,7 +19,7 @@ import secrets
 from dataclasses import dataclass
 
 import orjson
-import redis
+import redis.asyncio
 from starlette.responses import Response
 
 from shared import keys
@@ -88,18 +88,18 @@ class Claim:
 class IdempotencyStore:
     """Claims, answers and replays; every call is one or two Redis commands."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
         self._release = client.register_script(_RELEASE)
 
-    def claim(self, token: str, key: str, request_fp: str) -> Claim | Response:
+    async def claim(self, token: str, key: str, request_fp: str) -> Claim | Response:
         """Claim the key, or answer at once: a replay, 409 (in flight) or 422 (other request)."""
         name = redis_key(token, check_key(key))
         marker = orjson.dumps({"state": "pending", "fp": request_fp, "nonce": secrets.token_hex(8)})
         for _ in range(3):  # the stored key may expire between SET NX and GET
-            if self.client.set(name, marker, nx=True, ex=PENDING_TTL_S):
+            if await self.client.set(name, marker, nx=True, ex=PENDING_TTL_S):
                 return Claim(name, request_fp, marker)
-            raw = self.client.get(name)
+            raw = await self.client.get(name)
             if raw is None:
                 continue
             stored = orjson.loads(raw)
@@ -126,12 +126,12 @@ class IdempotencyStore:
             409, f"{HEADER} is contended; retry shortly", headers={"Retry-After": "1"}
         )
 
-    def record(self, claim: Claim, response: Response) -> None:
+    async def record(self, claim: Claim, response: Response) -> None:
         """Keep the final answer for 24 hours (unless the enqueue already stored it)."""
         if not claim.recorded:
-            self.client.set(claim.key, claim.answer(response), ex=TTL_S)
+            await self.client.set(claim.key, claim.answer(response), ex=TTL_S)
             claim.recorded = True
 
-    def release(self, claim: Claim) -> None:
+    async def release(self, claim: Claim) -> None:
         """Forget a claim whose request failed (5xx), so that the retry runs again."""
-        self._release(keys=[claim.key], args=[claim.marker])
+        await self._release(keys=[claim.key], args=[claim.marker])

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import redis
+import redis.asyncio
 from pydantic import ValidationError
 
 from services.ingest.body import FEED_TYPES, JSON_TYPES, parse_json
@@ -190,7 +190,7 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-def answer_known(client: redis.Redis, verdicts: list[Verdict]) -> None:
+async def answer_known(client: redis.asyncio.Redis, verdicts: list[Verdict]) -> None:
     """Mark items the store already holds at the same or a newer version.
 
     The same comparison as the apply script (version or 0, then updated-or-published ms), read
@@ -200,12 +200,12 @@ def answer_known(client: redis.Redis, verdicts: list[Verdict]) -> None:
     upserts = [v for v in verdicts if v.status == "accepted" and v.article is not None]
     if not upserts:
         return
-    with client.pipeline(transaction=False) as pipe:
+    async with client.pipeline(transaction=False) as pipe:
         for verdict in upserts:
             assert verdict.article is not None
             pipe.hmget(keys.article(verdict.article.id), "v", "u")
         # A key the store cannot read as an article (wrong type) is left to the worker.
-        stored = pipe.execute(raise_on_error=False)
+        stored = await pipe.execute(raise_on_error=False)
     for verdict, fields in zip(upserts, stored, strict=True):
         if not isinstance(fields, list) or fields[0] is None or fields[1] is None:
             continue

@@ -1,14 +1,22 @@
-"""Handing accepted items to the feed worker: one RQ job per request, JSON payload."""
+"""Handing accepted items to the feed worker: one RQ job per request, JSON payload.
+
+RQ decides what a queued job is in Redis (its hash, the queue list, the queues set): RQ builds
+those commands into a pipeline that is never executed itself, and ingest sends them in one
+MULTI/EXEC, from its event loop on the asyncio client (``enqueue``) or blocking on the plain
+client (``enqueue_blocking``, for scripts and benchmarks).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import redis
+import redis.asyncio
 from rq import Queue, Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
+from starlette.concurrency import run_in_threadpool
 
 from shared import keys
 from shared.dates import now_ms
@@ -19,29 +27,37 @@ FAILURE_TTL_S = 7 * 24 * 3600
 RETRY_INTERVALS_S = [0, 5, 15]
 
 
+Command = tuple[tuple[Any, ...], dict[str, Any]]
+
+
 class Enqueuer:
     """Enqueues apply jobs by dotted path; never imports the feed service."""
 
-    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: Settings,
+        aclient: redis.asyncio.Redis | None = None,
+    ) -> None:
         self.client = client
+        self.aclient = aclient
         self.settings = settings
         self.queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
 
-    def enqueue(
+    def commands(
         self,
         items: list[dict[str, Any]],
         request_id: str,
-        *,
         job_id: str | None = None,
         also_set: tuple[str, bytes, int] | None = None,
-    ) -> str:
-        """Queue one job carrying ``items``; returns once Redis holds it (raises RedisError).
+    ) -> tuple[str, list[Command]]:
+        """The job id and the commands (for one MULTI/EXEC) that queue one job carrying ``items``.
 
-        ``also_set`` (key, value, ttl) is written in the same MULTI/EXEC as the job: the stored
-        answer of an idempotent request exists exactly when its job does.
+        ``also_set`` (key, value, ttl) rides in the same transaction: the stored answer of an
+        idempotent request exists exactly when its job does. Needs ``server_version()`` done.
         """
         retries = self.settings.job_retries
-        pipe = self.client.pipeline(transaction=True)
+        recorder = self.client.pipeline(transaction=True)
         job = self.queue.enqueue_call(
             keys.APPLY_JOB,
             # accepted_ms rides on each event as `at`: push measures freshness from it.
@@ -54,13 +70,58 @@ class Enqueuer:
             # worker (whose forked scheduler died with it) runs again within seconds.
             retry=Retry(max=retries, interval=RETRY_INTERVALS_S[:retries]) if retries else None,
             job_id=job_id,
-            pipeline=pipe,
+            pipeline=recorder,
         )
+        # A job without dependencies is only buffered commands: RQ took no connection (a WATCH
+        # would have), so nothing above waited on Redis.
+        if recorder.connection is not None or recorder.watching:
+            raise RuntimeError("RQ talked to Redis while building a job")
+        commands: list[Command] = list(recorder.command_stack)
+        recorder.reset()
         if also_set is not None:
             key, value, ttl = also_set
-            pipe.set(key, value, ex=ttl)
-        pipe.execute()  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
-        return str(job.id)
+            commands.append((("SET", key, value, "EX", ttl), {}))
+        return str(job.id), commands
+
+    def server_version(self) -> None:
+        """Let RQ read (once, blocking) the Redis version it stamps on jobs (raises RedisError)."""
+        self.queue.get_redis_server_version()
+
+    async def enqueue(
+        self,
+        items: list[dict[str, Any]],
+        request_id: str,
+        *,
+        job_id: str | None = None,
+        also_set: tuple[str, bytes, int] | None = None,
+    ) -> str:
+        """Queue one job carrying ``items``; returns once Redis holds it (raises RedisError)."""
+        assert self.aclient is not None, "no asyncio client"
+        if not self.queue.redis_server_version:
+            await run_in_threadpool(self.server_version)
+        job, commands = self.commands(items, request_id, job_id, also_set)
+        async with self.aclient.pipeline(transaction=True) as pipe:
+            for args, options in commands:
+                pipe.execute_command(*args, **options)
+            await pipe.execute()  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
+        return job
+
+    def enqueue_blocking(
+        self,
+        items: list[dict[str, Any]],
+        request_id: str,
+        *,
+        job_id: str | None = None,
+        also_set: tuple[str, bytes, int] | None = None,
+    ) -> str:
+        """``enqueue`` on the plain client, for code without an event loop."""
+        self.server_version()
+        job, commands = self.commands(items, request_id, job_id, also_set)
+        with self.client.pipeline(transaction=True) as pipe:
+            for args, options in commands:
+                pipe.execute_command(*args, **options)  # type: ignore[no-untyped-call]
+            pipe.execute()
+        return job
 
     def status(self, job_id: str) -> dict[str, Any] | None:
         """Where a queued job is and, once applied, each item's outcome; None if unknown."""

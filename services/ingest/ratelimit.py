@@ -12,7 +12,7 @@ import hashlib
 import time
 
 import redis
-from starlette.concurrency import run_in_threadpool
+import redis.asyncio
 from starlette.requests import Request
 
 from shared import keys
@@ -30,16 +30,16 @@ def token_digest(request: Request) -> str:
 class RateLimit:
     """At most ``limit`` requests per token per minute (0: no limit)."""
 
-    def __init__(self, client: redis.Redis, limit: int) -> None:
+    def __init__(self, client: redis.asyncio.Redis, limit: int) -> None:
         self.client = client
         self.limit = limit
 
-    def _count(self, key: str) -> int:
+    async def _count(self, key: str) -> int:
         # SET NX EX then INCR: the window's key expires with it (EXPIRE NX needs Redis 7).
-        pipe = self.client.pipeline(transaction=False)
-        pipe.set(key, 0, ex=WINDOW_S + 5, nx=True)
-        pipe.incr(key)
-        _, count = pipe.execute()
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.set(key, 0, ex=WINDOW_S + 5, nx=True)
+            pipe.incr(key)
+            _, count = await pipe.execute()
         return int(count)
 
     async def check(self, request: Request) -> None:
@@ -49,7 +49,7 @@ class RateLimit:
         now = time.time()
         window = int(now // WINDOW_S)
         try:
-            count = await run_in_threadpool(self._count, keys.rate(token_digest(request), window))
+            count = await self._count(keys.rate(token_digest(request), window))
         except (redis.ConnectionError, redis.TimeoutError):
             return  # the queue answers 503 itself; a limiter must not hide that
         if count > self.limit:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import redis
+import redis.asyncio
 
 from services.ingest.idempotency import Claim, IdempotencyStore, fingerprint
 from tests.helpers import Feed, Ingest, article, subscribe
@@ -78,14 +79,15 @@ async def test_same_key_with_another_body_is_422(ingest: Ingest, feed: Feed) -> 
 
 
 async def test_a_duplicate_while_the_first_is_in_flight_gets_409(
-    ingest: Ingest, feed: Feed, fresh: Stack, redis_client: redis.Redis
+    ingest: Ingest, feed: Feed, fresh: Stack
 ) -> None:
     payload = article("in-flight")
     body = httpx.Request("POST", "http://x", json=payload).content
     # The first request holds the key (as ingest does between claiming it and answering).
-    claim = IdempotencyStore(redis_client).claim(
-        fresh.token, "slow-one", fingerprint("POST", "/v1/articles", "application/json", body)
-    )
+    async with redis.asyncio.Redis.from_url(fresh.redis_url) as client:
+        claim = await IdempotencyStore(client).claim(
+            fresh.token, "slow-one", fingerprint("POST", "/v1/articles", "application/json", body)
+        )
     assert isinstance(claim, Claim)
     duplicate = await ingest.client.post(
         f"{ingest.base}/v1/articles",
