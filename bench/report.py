@@ -242,7 +242,18 @@ def _stalled_section(result: Json, out: list[str], t: Targets) -> None:
         "Latency and losses are the listening clients'. RSS is push's once the clients "
         "connected and after the run. *Cut off* and *after s* (from connecting the stalled "
         "readers to the last of them being closed) come from push's `/metrics` "
-        "(`livefeed_push_slow_clients_closed_total`, scraped every 200 ms in every scenario).",
+        "(`livefeed_push_slow_clients_closed_total`, scraped every 200 ms in every scenario). "
+        "p99 of each run, in run order (other CPU: the rest of the machine): "
+        + "; ".join(
+            f"{s['stalled']} stalled: "
+            + ", ".join(
+                f"{_f(r['p99_ms'])} ms ({_f(r['other_cpu_pct'], 0)}%)"
+                for r in result["runs"]
+                if r["stalled"] == s["stalled"]
+            )
+            for s in summary
+        )
+        + ".",
         "",
         f"Push runs with `LIVEFEED_CLIENT_BUFFER_BYTES={result['buffer_bytes']}` (the default "
         "is 256 KiB), so that a stalled reader overruns it within the run and before the 20 s "

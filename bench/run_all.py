@@ -1,6 +1,6 @@
 """Every benchmark in one run (``make bench``): results JSON, the plot and bench/RESULTS.md.
 
-    .venv/bin/python -m bench.run_all                    # everything, medians of 3 (~25 min)
+    .venv/bin/python -m bench.run_all                    # everything, medians of 3 (~30 min)
     .venv/bin/python -m bench.run_all --quick            # small N, 1 repeat: a smoke test (~4 min)
     .venv/bin/python -m bench.run_all --only fanout,resume --repeats 3
 
