@@ -121,7 +121,10 @@ def run_worker(settings: Settings, url: str) -> None:
                     worker_ttl=WORKER_TTL_S,
                     maintenance_interval=MAINTENANCE_S,
                 )
-                worker.work(logging_level=settings.log_level, with_scheduler=True)
+                # RQ logs five lines per job and two per maintenance pass (every few seconds)
+                # at INFO; our own "applied" line says what matters, so RQ's show at DEBUG only.
+                rq_level = "DEBUG" if settings.log_level == "DEBUG" else "WARNING"
+                worker.work(logging_level=rq_level, with_scheduler=True)
             except redis.RedisError as exc:
                 log.warning("worker lost Redis: %s", exc)
             # Idle at SIGTERM, RQ leaves the loop by StopRequested without setting _stop_requested.
