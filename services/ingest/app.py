@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.ingest import aioredis
 from services.ingest.auth import TokenCheck
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
@@ -59,7 +60,7 @@ class Ingest:
         )
         # The write path (rate limit, idempotency, the version check, the enqueue) talks to
         # Redis from the event loop; job status and readiness use the plain client in a thread.
-        self.aclient = redis.asyncio.Redis.from_url(
+        self.aclient = aioredis.connect(
             self.redis_url,
             socket_timeout=self.settings.redis_timeout,
             socket_connect_timeout=self.settings.redis_timeout,
