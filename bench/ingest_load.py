@@ -2,9 +2,11 @@
 
 The driver starts the embedded Redis (``appendfsync always``, as ``livefeed up`` runs it) and
 ``livefeed ingest`` alone (no worker: this measures accepting, not applying), with
-``LIVEFEED_LOG_LEVEL=WARNING`` (at INFO ingest writes one log line per request). The load runs in
-a separate process: C keep-alive HTTP/1.1 connections on one uvloop loop, each posting as fast
-as answers come back (a tiny raw client: httpx's own cost would cap the figure first).
+``LIVEFEED_LOG_LEVEL=WARNING`` (at INFO ingest writes one log line per request) and
+``LIVEFEED_INGEST_WORKERS`` processes (1, and 2 for this 2-core machine: ``--workers 1 2``
+alternates them run by run, so both meet the same machine). The load runs in a separate
+process: C keep-alive HTTP/1.1 connections on one uvloop loop, each posting as fast as answers
+come back (a tiny raw client: httpx's own cost would cap the figure first).
 
     .venv/bin/python -m bench.ingest_load --batch 1 --seconds 10      # single articles
     .venv/bin/python -m bench.ingest_load --batch 100 --seconds 10    # batches of 100
@@ -26,7 +28,7 @@ from typing import Any
 import orjson
 
 from bench.common import REPO_ROOT, bench_redis, install_loop, percentile
-from bench.procstat import CpuMeter, MachineMeter
+from bench.procstat import CpuMeter, MachineMeter, tree_pids
 from bench.stack import TOKEN, Stack
 
 RESULTS = REPO_ROOT / "bench/results/ingest.json"
@@ -112,12 +114,19 @@ async def _load(
     }
 
 
-def run_once(batch: int, concurrency: int, seconds: float, label: str) -> dict[str, Any]:
-    """Start Redis + ingest, run the load process, return a row."""
-    with bench_redis("always") as srv, Stack(srv.url, services=("ingest",)) as stack:
-        ingest_cpu, machine = CpuMeter([stack.pid("ingest")]), MachineMeter()
+def run_once(
+    batch: int, concurrency: int, seconds: float, label: str, workers: int = 1
+) -> dict[str, Any]:
+    """Start Redis + ingest (``workers`` processes), run the load process, return a row."""
+    env = {"LIVEFEED_INGEST_WORKERS": str(workers)}
+    with (
+        bench_redis("always") as srv,
+        Stack(srv.url, services=("ingest",), extra_env=env) as stack,
+    ):
+        machine = MachineMeter()
         print(
-            f"{label} {concurrency} posters, {batch} article(s) per POST, {seconds:g} s",
+            f"{label} {concurrency} posters, {batch} article(s) per POST, {workers} ingest "
+            f"process(es), {seconds:g} s",
             flush=True,
         )
         load = subprocess.Popen(
@@ -127,6 +136,8 @@ def run_once(batch: int, concurrency: int, seconds: float, label: str) -> dict[s
             cwd=REPO_ROOT, stdout=subprocess.PIPE,
         )  # fmt: skip
         time.sleep(1.0)  # the load's warm-up second
+        # `livefeed ingest` and, with several workers, its worker processes
+        ingest_cpu = CpuMeter(tree_pids(stack.pid("ingest")))
         ingest_cpu.start()
         machine.start()
         out, _ = load.communicate(timeout=seconds + 60)
@@ -135,6 +146,7 @@ def run_once(batch: int, concurrency: int, seconds: float, label: str) -> dict[s
     row: dict[str, Any] = json.loads(out)
     row.update(
         batch=batch,
+        workers=workers,
         concurrency=concurrency,
         ingest_cpu_pct=cpu,
         other_cpu_pct=max(0.0, busy - cpu),
@@ -148,17 +160,37 @@ def run_once(batch: int, concurrency: int, seconds: float, label: str) -> dict[s
     return row
 
 
-def run(batch: int, concurrency: int, seconds: float, repeats: int) -> dict[str, Any]:
-    """*repeats* runs; medians in ``summary``."""
-    rows = [
-        run_once(batch, concurrency, seconds, f"[ingest batch={batch} {i + 1}/{repeats}]")
-        for i in range(repeats)
-    ]
-    summary: dict[str, Any] = {"batch": batch, "concurrency": concurrency, "repeats": repeats}
+def _summary(rows: list[dict[str, Any]], batch: int, concurrency: int) -> dict[str, Any]:
+    summary: dict[str, Any] = {
+        "batch": batch,
+        "workers": rows[0]["workers"],
+        "concurrency": concurrency,
+        "repeats": len(rows),
+    }
     for key in ("articles_per_s", "requests_per_s", "p50_ms", "p99_ms", "max_ms",
                 "other_answers", "ingest_cpu_pct", "other_cpu_pct"):  # fmt: skip
         summary[key] = statistics.median(r[key] for r in rows)
-    return {"summary": summary, "runs": rows}
+    return summary
+
+
+def run(
+    batch: int, concurrency: int, seconds: float, repeats: int, workers: int = 1
+) -> dict[str, Any]:
+    """*repeats* runs with ``workers`` ingest processes; medians in ``summary``."""
+    return compare(batch, concurrency, seconds, repeats, (workers,))[workers]
+
+
+def compare(
+    batch: int, concurrency: int, seconds: float, repeats: int, workers: tuple[int, ...]
+) -> dict[int, dict[str, Any]]:
+    """*repeats* rounds, each running every ``workers`` count once (alternating, so that a
+    busier moment of the shared machine does not fall on one count only); medians per count."""
+    rows: dict[int, list[dict[str, Any]]] = {w: [] for w in workers}
+    for i in range(repeats):
+        for w in workers:
+            label = f"[ingest batch={batch} workers={w} {i + 1}/{repeats}]"
+            rows[w].append(run_once(batch, concurrency, seconds, label, w))
+    return {w: {"summary": _summary(r, batch, concurrency), "runs": r} for w, r in rows.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--workers", type=int, nargs="+", default=[1], help="ingest processes")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--as-load", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -181,10 +214,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(json.dumps(result))
         return 0
-    result = run(args.batch, args.concurrency, args.seconds, args.repeats)
+    results = compare(args.batch, args.concurrency, args.seconds, args.repeats, tuple(args.workers))
+    result = (
+        results[args.workers[0]] if len(results) == 1 else {str(w): r for w, r in results.items()}
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["summary"]))
+    for r in results.values():
+        print(json.dumps(r["summary"]))
     return 0
 
 

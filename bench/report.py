@@ -392,20 +392,24 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
             "",
         ]
         rows = []
+        two = ing.get("workers2", {})  # results from before LIVEFEED_INGEST_WORKERS lack it
         for key, label in (("single", "1 article per POST"), ("batch100", "100 articles per POST")):
-            s = ing[key]["summary"]
-            rows.append(
-                [
-                    label,
-                    _f(s["articles_per_s"], 0),
-                    _f(s["requests_per_s"], 0),
-                    _f(s["p50_ms"]),
-                    _f(s["p99_ms"]),
-                    _f(s["other_answers"], 0),
-                    _f(s["ingest_cpu_pct"], 0),
-                    _f(s["other_cpu_pct"], 0),
-                ]
-            )
+            for processes, run in (("1 process", ing[key]), ("2 workers", two.get(key))):
+                if run is None:
+                    continue
+                s = run["summary"]
+                rows.append(
+                    [
+                        f"{label}, {processes}",
+                        _f(s["articles_per_s"], 0),
+                        _f(s["requests_per_s"], 0),
+                        _f(s["p50_ms"]),
+                        _f(s["p99_ms"]),
+                        _f(s["other_answers"], 0),
+                        _f(s["ingest_cpu_pct"], 0),
+                        _f(s["other_cpu_pct"], 0),
+                    ]
+                )
         sections += _table(
             [
                 "requests",
@@ -425,22 +429,30 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
             "INFO it logs one line per request) and `LIVEFEED_INGEST_RATE_LIMIT=0` (the default "
             "6,000 requests per token per minute would hold one token to 100/s). The load is a "
             "separate process: 50 keep-alive HTTP/1.1 connections on one uvloop loop, each "
-            "posting as soon as the last answer came; *other CPU* includes that load process.",
+            "posting as soon as the last answer came; *other CPU* includes that load process "
+            "and Redis. *2 workers* is `LIVEFEED_INGEST_WORKERS=2`: two ingest processes "
+            "accepting on one port (one per core, sharing the 2 cores with the load and Redis); "
+            "1-process and 2-worker runs alternate, so both meet the same machine.",
             "",
         ]
-        single, batch = ing["single"]["summary"], ing["batch100"]["summary"]
-        t.add(
-            "ingest single POSTs >= 1,500/s",
-            f"{_f(single['articles_per_s'], 0)}/s, p99 {_f(single['p99_ms'])} ms",
-            single["articles_per_s"] >= 1500,
-            why="ingest",
-        )
-        t.add(
-            "ingest batches of 100 >= 10,000 articles/s",
-            f"{_f(batch['articles_per_s'], 0)}/s, p99 {_f(batch['p99_ms'])} ms",
-            batch["articles_per_s"] >= 10000,
-            why="batch",
-        )
+        for key, target, floor, why in (
+            ("single", "ingest single POSTs >= 1,500/s", 1500, "ingest"),
+            ("batch100", "ingest batches of 100 >= 10,000 articles/s", 10000, "batch"),
+        ):
+            one = ing[key]["summary"]
+            figure = f"{_f(one['articles_per_s'], 0)}/s, p99 {_f(one['p99_ms'])} ms (1 process)"
+            best = one["articles_per_s"]
+            if key in two:
+                w2 = two[key]["summary"]
+                figure += (
+                    f"; {_f(w2['articles_per_s'], 0)}/s, p99 {_f(w2['p99_ms'])} ms "
+                    "(`LIVEFEED_INGEST_WORKERS=2`)"
+                )
+                best = max(best, w2["articles_per_s"])
+            note = ""
+            if best >= floor and one["articles_per_s"] < floor:
+                note = "met with 2 ingest workers only"
+            t.add(target, figure, best >= floor, note=note, why=why)
     else:
         t.add("ingest targets", "-", None)
 

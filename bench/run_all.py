@@ -189,13 +189,18 @@ def run_step(step: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         )
     if step == "ingest":
         seconds = 5.0 if args.quick else 10.0
+        # One ingest process, and LIVEFEED_INGEST_WORKERS=2 (one per core), alternating.
+        single = ingest_load.compare(1, 50, seconds, args.repeats, (1, 2))
+        batch = ingest_load.compare(100, 50, seconds, args.repeats, (1, 2))
         result = {
-            "single": ingest_load.run(1, 50, seconds, args.repeats),
-            "batch100": ingest_load.run(100, 50, seconds, args.repeats),
+            "single": single[1],
+            "batch100": batch[1],
+            "workers2": {"single": single[2], "batch100": batch[2]},
         }
         return result, (
-            f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r}; "
-            f"python -m bench.ingest_load --batch 100 --seconds {seconds:g} --repeats {r}"
+            f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r} "
+            f"--workers 1 2; python -m bench.ingest_load --batch 100 --seconds {seconds:g} "
+            f"--repeats {r} --workers 1 2"
         )
     if step == "apply":
         return (

@@ -6,10 +6,12 @@ import argparse
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,10 +41,43 @@ def redis_for(settings: Settings) -> Iterator[str]:
         yield embedded.url
 
 
+def _run_ingest_workers(settings: Settings, redis_url: str) -> None:
+    """``LIVEFEED_INGEST_WORKERS`` ingest processes accepting on one socket (uvicorn's supervisor
+    restarts a worker that dies, and passes SIGTERM on for each to finish its requests)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    metrics_dir = tempfile.mkdtemp(prefix="livefeed-ingest-metrics-")
+    # Each worker is a new interpreter reading its environment: the Redis this process resolved
+    # (maybe the embedded one it started), and where prometheus_client keeps every worker's
+    # counts so that any worker's /metrics can add them up.
+    os.environ["LIVEFEED_REDIS_URL"] = redis_url
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        config = uvicorn.Config(
+            "services.ingest.app:worker_app",
+            factory=True,
+            workers=settings.ingest_workers,
+            host=settings.host,
+            port=settings.ingest_port,
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=10,
+            backlog=4096,
+        )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
 def _run_uvicorn(service: str, settings: Settings) -> None:
     import uvicorn
 
     with redis_for(settings) as url:
+        if service == "ingest" and settings.ingest_workers > 1:
+            _run_ingest_workers(settings, url)
+            return
         if service == "ingest":
             from services.ingest import app as ingest_app
 

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests per token per minute (all ingest copies); 0: no limit.",
     )
+    ingest_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes `livefeed ingest` runs, sharing its port (one per core).",
+    )
     client_buffer_bytes: int = Field(
         default=256 * 1024, ge=4096, description="Unsent bytes a slow push client may hold."
     )

@@ -17,14 +17,16 @@ from starlette.routing import Route
 
 from services.ingest import aioredis
 from services.ingest.auth import TokenCheck
+from services.ingest.metrics import workers_metrics_endpoint
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
+from shared.logs import configure_logging
 from shared.metrics import metrics_endpoint
 from shared.models import ID_PATTERN
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 _ID = re.compile(ID_PATTERN)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -154,9 +156,23 @@ class Ingest:
         return article_id
 
 
+def worker_app() -> Starlette:
+    """The app of one of ``LIVEFEED_INGEST_WORKERS`` processes (uvicorn starts each by name).
+
+    ``livefeed ingest`` passes each worker the Redis URL it resolved (``LIVEFEED_REDIS_URL``).
+    """
+    settings = get_settings()
+    configure_logging(settings, "ingest")
+    if not settings.redis_url:
+        raise RuntimeError("ingest workers are started by `livefeed ingest`, with a Redis URL")
+    return create_app(settings, settings.redis_url)
+
+
 def create_app(settings: Settings, redis_url: str) -> Starlette:
     """The ingest ASGI app."""
     ingest = Ingest(settings, redis_url)
+    # Several workers share the port: any one of them answers a scrape with all their counts.
+    metrics = workers_metrics_endpoint if settings.ingest_workers > 1 else metrics_endpoint
     routes = [
         Route("/v1/articles", ingest.post_articles, methods=["POST"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
@@ -164,7 +180,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/jobs/{job_id}", ingest.get_job, methods=["GET"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),
         Route("/readyz", ingest.readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", ingest.openapi, methods=["GET"]),
     ]
     return Starlette(
