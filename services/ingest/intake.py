@@ -190,31 +190,50 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-async def answer_known(client: redis.asyncio.Redis, verdicts: list[Verdict]) -> None:
-    """Mark items the store already holds at the same or a newer version.
+# The stored (v, u) of each article key, flattened; false (nil) for both when the key holds no
+# article, or something that is not a hash (that item is left to the worker, which reports it).
+_STORED_RANKS = """
+local out = {}
+for i, key in ipairs(KEYS) do
+  local fields = redis.pcall('HMGET', key, 'v', 'u')
+  if type(fields) == 'table' and not fields.err then
+    out[2 * i - 1], out[2 * i] = fields[1], fields[2]
+  else
+    out[2 * i - 1], out[2 * i] = false, false
+  end
+end
+return out
+"""
 
-    The same comparison as the apply script (version or 0, then updated-or-published ms), read
-    in one round trip. It only ever answers early: the worker's atomic compare stays the
-    authority for everything queued.
-    """
-    upserts = [v for v in verdicts if v.status == "accepted" and v.article is not None]
-    if not upserts:
-        return
-    async with client.pipeline(transaction=False) as pipe:
-        for verdict in upserts:
+
+class KnownVersions:
+    """Answers at once the items the store already holds at the same or a newer version."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        # One read-only script call for the whole request: a pipeline of one HMGET per item cost
+        # a third of a 100-article request's CPU in redis-py's per-reply parsing.
+        self._stored_ranks = client.register_script(_STORED_RANKS)
+
+    async def answer(self, verdicts: list[Verdict]) -> None:
+        """Mark items the store already holds at the same or a newer version.
+
+        The same comparison as the apply script (version or 0, then updated-or-published ms),
+        read in one round trip. It only ever answers early: the worker's atomic compare stays
+        the authority for everything queued.
+        """
+        upserts = [v for v in verdicts if v.status == "accepted" and v.article is not None]
+        if not upserts:
+            return
+        names = [keys.article(v.article.id) for v in upserts if v.article is not None]
+        stored = await self._stored_ranks(keys=names)
+        for i, verdict in enumerate(upserts):
+            raw_v, raw_u = stored[2 * i], stored[2 * i + 1]
+            if raw_v is None or raw_u is None:
+                continue
             assert verdict.article is not None
-            pipe.hmget(keys.article(verdict.article.id), "v", "u")
-        # A key the store cannot read as an article (wrong type) is left to the worker.
-        stored = await pipe.execute(raise_on_error=False)
-    for verdict, fields in zip(upserts, stored, strict=True):
-        if not isinstance(fields, list) or fields[0] is None or fields[1] is None:
-            continue
-        raw_v, raw_u = fields
-        assert verdict.article is not None
-        version, moment = verdict.article.rank()
-        mine = (version, moment)
-        theirs = (int(float(raw_v)), int(float(raw_u)))
-        if mine == theirs:
-            verdict.status = "unchanged"
-        elif mine < theirs:
-            verdict.status = "stale"
+            mine = verdict.article.rank()
+            theirs = (int(float(raw_v)), int(float(raw_u)))
+            if mine == theirs:
+                verdict.status = "unchanged"
+            elif mine < theirs:
+                verdict.status = "stale"

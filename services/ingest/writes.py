@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 
 from services.ingest.body import media_type, read_body
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
-from services.ingest.intake import Posted, Verdict, answer_known, posted_items
+from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.http import ProblemError, problem, request_id
@@ -77,6 +77,7 @@ class Writes:
         self.client = client
         self.queue = queue
         self.idempotency = IdempotencyStore(client)
+        self.known = KnownVersions(client)
 
     async def post(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one item or a batch."""
@@ -163,7 +164,7 @@ class Writes:
     async def _answer_and_queue(self, rid: str, posted: Posted, claim: Claim | None) -> Response:
         """Answer known items, build the response, queue the rest (raises RedisError)."""
         verdicts = posted.verdicts
-        await answer_known(self.client, verdicts)
+        await self.known.answer(verdicts)
         queued = [v for v in verdicts if v.status == "accepted"]
         counts = {
             status: sum(1 for v in verdicts if v.status == status)
