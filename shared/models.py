@@ -51,9 +51,9 @@ def plain_text(value: str) -> str:
     else:
         decoded = html.unescape(nh3.clean(value, tags=set(), attributes={}))
     # isprintable() is False for every "C*" (and non-space "Z*") character: without one, the
-    # loop below would keep each character as it is.
+    # loop below would keep each character as it is, and the only white space is " ".
     if decoded.isprintable():
-        return _SPACE.sub(" ", decoded).strip()
+        return (decoded if "  " not in decoded else _SPACE.sub(" ", decoded)).strip()
     kept = []
     for ch in decoded:
         category = unicodedata.category(ch)
