@@ -63,11 +63,13 @@ WHY_SHORT = {
     "compare the ratios, and the quiet-machine baselines in shared/BASELINES.md",
     "e2e": "each article is one RQ job: about 5 Redis round trips of RQ bookkeeping, each "
     "waiting for an fsync (appendfsync always), plus the apply; the tail follows CPU contention",
-    "ingest": "one ingest process spends ~0.8 ms CPU per single-article POST (uvicorn + "
-    "Starlette ~40%, validation and title sanitising ~15%, building and enqueueing the RQ job "
-    "~25%, py-spy): one process tops out near 1,200/s on one core; ingest is stateless, so "
-    "more processes (compose scales it) add throughput",
-    "batch": "validating 100 articles (~70 us each) dominates; one process, one core",
+    "ingest": "one ingest process spends ~0.6 ms CPU per single-article POST (py-spy: uvicorn "
+    "and Starlette ~45% of its Python time, RQ's job building and the MULTI/EXEC ~25%, the "
+    "stored-version check ~10%, validation ~3%) and gets at most one of the 2 cores, which it "
+    "shares with the load generator and Redis; `LIVEFEED_INGEST_WORKERS=2` adds what the second "
+    "core has left",
+    "batch": "validating 100 articles (~20 us each), RQ's JSON + zlib job payload and the answer "
+    "take one core per process; `LIVEFEED_INGEST_WORKERS=2` adds what the second core has left",
     "apply": "the Lua apply costs ~46 us per item in Redis (HMGET, HSET, ZADDs, XLEN, XADD), "
     "the worker re-validates each article (~37 us), and RQ adds fsync'd round trips per job: "
     "bigger jobs amortise RQ, the per-item cost stays",
@@ -451,7 +453,7 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
                 best = max(best, w2["articles_per_s"])
             note = ""
             if best >= floor and one["articles_per_s"] < floor:
-                note = "met with 2 ingest workers only"
+                note = f"met with 2 ingest workers only; 1 process is short: {WHY_SHORT[why]}"
             t.add(target, figure, best >= floor, note=note, why=why)
     else:
         t.add("ingest targets", "-", None)
