@@ -84,11 +84,16 @@ def parse_query(query: str) -> StreamQuery:
     return StreamQuery(since, section, label.lower() if label else None)
 
 
+# websockets closes the connection after any plain HTTP response: say so, or a keep-alive client
+# (a load balancer's health probe, httpx) sends its next request into a closing socket.
+CLOSE = ("Connection", "close")
+
+
 def _json_response(status: int, body: dict[str, object], content_type: str) -> Response:
     data = json.dumps(body).encode()
     headers = Headers(
         [("Content-Type", content_type), ("Content-Length", str(len(data))),
-         ("Cache-Control", "no-store")]
+         ("Cache-Control", "no-store"), CLOSE]
     )  # fmt: skip
     if status == 503:
         headers["Retry-After"] = "5"
@@ -132,7 +137,9 @@ class PushServer:
             )
         if url.path == "/metrics":
             body, content_type = exposition()
-            headers = Headers([("Content-Type", content_type), ("Content-Length", str(len(body)))])
+            headers = Headers(
+                [("Content-Type", content_type), ("Content-Length", str(len(body))), CLOSE]
+            )
             return Response(200, "OK", headers, body)
         if url.path == "/readyz":
             ready = self.reader is not None and self.reader.connected

@@ -159,6 +159,12 @@ async def test_bad_stream_requests_are_refused_before_upgrading(fresh: Stack) ->
         health = await client.get(f"http://127.0.0.1:{fresh.ports['push']}/healthz")
         assert health.status_code == 200
         assert health.json()["status"] == "ok"
+        # The server closes after a plain HTTP answer and says so, so a keep-alive health
+        # probe opens a new connection instead of writing into the closing one.
+        assert health.headers["connection"] == "close"
+        for _ in range(50):
+            again = await client.get(f"http://127.0.0.1:{fresh.ports['push']}/readyz")
+            assert again.status_code == 200
 
 
 async def test_two_push_processes_both_deliver_every_event(ingest: Ingest, fresh: Stack) -> None:

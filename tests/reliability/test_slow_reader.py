@@ -46,16 +46,22 @@ async def _push_metric(http: httpx.AsyncClient, base: str, name: str) -> float:
 async def test_a_stalled_reader_among_a_thousand_is_cut_off_and_the_others_get_everything(
     make_stack: StackFactory,
 ) -> None:
+    """The crowd follows the news section; the stalled reader takes everything, long-reads too.
+
+    So the stalled reader's socket fills within a few batches while the crowd's frames stay
+    small: a crowd process starved of CPU on a busy machine lags, but never near its own limit.
+    """
     stack, _server = make_stack(
         LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER), LIVEFEED_MAX_CONNECTIONS_PER_IP=str(READERS + 10)
     )
     total = (QUIET_BATCHES + LOUD_BATCHES) * BATCH
     crowd = await asyncio.create_subprocess_exec(
-        *[sys.executable, "-m", "tests.reliability.crowd", stack.ws_url, str(READERS), str(total)],
+        sys.executable, "-m", "tests.reliability.crowd",
+        f"{stack.ws_url}?section=news", str(READERS), str(total),
         cwd=REPO,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-    )
+    )  # fmt: skip
     push = stack.url("push")
     async with httpx.AsyncClient(timeout=10) as http:
         ingest = Ingest(stack, http)
@@ -65,8 +71,15 @@ async def test_a_stalled_reader_among_a_thousand_is_cut_off_and_the_others_get_e
             await asyncio.sleep(0.1)
 
         async def post_batch(n: int) -> None:
-            batch = [article(f"s{n}-{i}", summary=FILLER) for i in range(BATCH)]
-            await ingest.apply({"articles": batch})
+            items = [
+                item
+                for i in range(BATCH)
+                for item in (
+                    article(f"s{n}-{i}", section="news"),
+                    article(f"long-{n}-{i}", section="longreads", summary=FILLER),
+                )
+            ]
+            await ingest.apply({"articles": items})
 
         for n in range(QUIET_BATCHES):
             await post_batch(n)
