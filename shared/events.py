@@ -50,12 +50,10 @@ class Event(NamedTuple):
         kind = fields.get(b"type", b"")
         if kind not in KINDS:
             raise ValueError(f"unknown event type {kind!r}")
-        text = b"".join(
-            (b'{"type":"', kind, b'","event_id":"', raw_id, b'","headline":',
-             fields.get(b"headline", b"null"), b"}")
-        )  # fmt: skip
+        event_id = EventId.parse(raw_id)
+        text = _head(kind, event_id) + b'"headline":' + fields.get(b"headline", b"null") + b"}"
         return cls(
-            id=EventId.parse(raw_id),
+            id=event_id,
             kind=kind,
             article=fields.get(b"id", b""),
             sections=_csv(fields.get(b"sections", b"")),
@@ -64,16 +62,24 @@ class Event(NamedTuple):
             wire=wire_frame(text),
         )
 
-    def as_kind(self, kind: bytes) -> Event:
-        """The same change announced as ``kind`` (an update standing in for a publication)."""
-        text = self.text.replace(b'{"type":"' + self.kind, b'{"type":"' + kind, 1)
-        return self._replace(kind=kind, text=text, wire=wire_frame(text))
+    def restamp(self, kind: bytes, event_id: EventId) -> Event:
+        """This change's headline announced as ``kind`` under an earlier ``event_id``.
+
+        For a slow client's held frame that a newer change of the same article merges into.
+        """
+        rest = self.text[len(_head(self.kind, self.id)) :]  # '"headline":{...}}'
+        text = _head(kind, event_id) + rest
+        return self._replace(id=event_id, kind=kind, text=text, wire=wire_frame(text))
 
     def matches(self, section: str | None, label: str | None) -> bool:
         """Whether a subscriber filtering on ``section``/``label`` wants this event."""
         return (section is None or section in self.sections) and (
             label is None or label in self.labels
         )
+
+
+def _head(kind: bytes, event_id: EventId) -> bytes:
+    return b'{"type":"%s","event_id":"%s",' % (kind, str(event_id).encode())
 
 
 def _csv(raw: bytes) -> tuple[str, ...]:

@@ -81,6 +81,7 @@ def _too_many(limit: int) -> Response:
             ("Content-Length", str(len(body))),
             ("Retry-After", "5"),
             ("Cache-Control", "no-store"),
+            ("Connection", "close"),  # websockets closes after a plain HTTP answer
         ]
     )
     return Response(503, HTTPStatus(503).phrase, headers, body)

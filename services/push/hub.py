@@ -14,6 +14,7 @@ reading is handled in two steps, so it can never slow the others or grow the ser
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 
@@ -58,18 +59,29 @@ class Backlog:
     size: int = 0
 
     def hold(self, event: Event) -> bool:
-        """Keep ``event`` for later; True when it replaced (coalesced) a held change."""
+        """Keep ``event`` for later; True when it was merged into a held change of its article.
+
+        A merge happens in place: the held frame keeps its position and event id and takes the
+        newest headline. Ids the client sees still only go up, and a client cut off after it
+        resumes from that id, so the newer change is replayed (harmless) rather than skipped.
+        """
         previous_id = self.latest.get(event.article)
-        coalesced = False
         if previous_id is not None:
-            merged = _supersede(self.held[previous_id], event)
-            if merged is not None:
-                self.size -= len(self.held.pop(previous_id).wire)
-                event, coalesced = merged, True
+            held = self.held[previous_id]
+            kind = _merged_kind(held.kind, event.kind)
+            if kind is not None:
+                self.size -= len(held.wire)
+                if kind == DROP:
+                    del self.held[previous_id], self.latest[event.article]
+                    return True
+                merged = event.restamp(kind, held.id)
+                self.held[previous_id] = merged
+                self.size += len(merged.wire)
+                return True
         self.held[event.id] = event
         self.latest[event.article] = event.id
         self.size += len(event.wire)
-        return coalesced
+        return False
 
     def take(self) -> Event:
         """Remove and return the oldest held frame."""
@@ -80,17 +92,21 @@ class Backlog:
         return event
 
 
-def _supersede(held: Event, newer: Event) -> Event | None:
-    """What the client should get instead of both, or None when both must go out.
+DROP = b""  # the merge of a publication the client never saw and its retraction: nothing
 
-    An update or retraction makes an unsent publication or update of the same article moot.
-    A publication the client has not seen yet stays a publication, with the newest headline.
-    A re-publication after a retraction is not merged: the client must see both.
+
+def _merged_kind(held: bytes, newer: bytes) -> bytes | None:
+    """What one frame standing for both changes announces, or None when both must go out.
+
+    An update or retraction makes an unsent publication or update of the same article moot;
+    a publication the client has not seen stays a publication (with the newest headline), and
+    one retracted before the client saw it needs no frame at all. A re-publication after a
+    retraction is not merged: the client must see both.
     """
-    if held.kind not in (PUBLISHED, UPDATED) or newer.kind not in (UPDATED, RETRACTED):
+    if held not in (PUBLISHED, UPDATED) or newer not in (UPDATED, RETRACTED):
         return None
-    if held.kind == PUBLISHED and newer.kind == UPDATED:
-        return newer.as_kind(PUBLISHED)
+    if held == PUBLISHED:
+        return PUBLISHED if newer == UPDATED else DROP
     return newer
 
 
@@ -211,7 +227,17 @@ class Hub:
         # callback short of subclassing the connection, and 20 ms is far below a human's notice.
         while self.backlogged:
             await asyncio.sleep(FLUSH_INTERVAL_S)
-            self.flush()
+            try:
+                self.flush()
+            except Exception:  # a bug here must not strand every client behind: say so, go on
+                log.exception("writing held frames failed")
+
+    async def close(self) -> None:
+        """Stop the flusher (at shutdown, once the clients are closed)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
 
     def join_live(self, conn: ServerConnection, key: FilterKey) -> None:
         """Add a client that is up to date to its live group."""
@@ -222,9 +248,17 @@ class Hub:
         self.catching_up.add(sub)
 
     def finish_catch_up(self, sub: Subscriber) -> None:
-        """Move ``sub`` to its live group. Call only when its pending list is empty."""
+        """Move ``sub`` to its live group. Call only when its pending list is empty.
+
+        A client whose replay still fills its socket past the hold mark starts behind (its
+        frames held), rather than being cut off by the first live event that finds no room.
+        """
         self.catching_up.discard(sub)
-        self.join_live(sub.conn, sub.key)
+        if sub.conn.transport.get_write_buffer_size() > self.hold_mark:
+            self.backlogged[sub.conn] = Backlog(sub.conn, sub.key)
+            self._start_flusher()
+        else:
+            self.join_live(sub.conn, sub.key)
 
     def remove(self, conn: ServerConnection, key: FilterKey, sub: Subscriber | None) -> None:
         """Forget a client that has gone."""

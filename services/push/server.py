@@ -266,6 +266,7 @@ class PushServer:
         if self.server is not None:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
+        await self.hub.close()
         self._reader_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._reader_task

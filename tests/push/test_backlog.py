@@ -29,12 +29,13 @@ def change(kind: str, article: str, title: str = "") -> Event:
     return Event.from_entry(f"1729781700000-{next(_seq)}".encode(), fields)
 
 
-def sent(backlog: Backlog) -> list[tuple[str, str, str | None]]:
-    """What the reader gets, in order: (type, article, title)."""
+def sent(backlog: Backlog) -> list[tuple[str, str, str | None, str]]:
+    """What the reader gets, in order: (type, article, title, event id)."""
     out = []
     while backlog.held:
         frame = json.loads(backlog.take().text)
-        out.append((frame["type"], frame["headline"]["id"], frame["headline"].get("title")))
+        headline = frame["headline"]
+        out.append((frame["type"], headline["id"], headline.get("title"), frame["event_id"]))
     return out
 
 
@@ -46,25 +47,45 @@ def backlog() -> Backlog:
 def test_an_unseen_publication_then_edits_arrives_once_as_published_with_the_last_title(
     backlog: Backlog,
 ) -> None:
-    backlog.hold(change("published", "a", "first"))
-    backlog.hold(change("published", "b", "other"))
+    first = change("published", "a", "first")
+    other = change("published", "b", "other")
+    backlog.hold(first)
+    backlog.hold(other)
     assert backlog.hold(change("updated", "a", "second"))
     assert backlog.hold(change("updated", "a", "third"))
-    # The merged change takes the newest event's place, so event ids still only go up.
-    assert sent(backlog) == [("published", "b", "other"), ("published", "a", "third")]
+    # Merged in place: the publication's position and id, the newest headline. A reader cut
+    # off after it resumes from that id, so the later edits are replayed, never skipped.
+    assert sent(backlog) == [
+        ("published", "a", "third", str(first.id)),
+        ("published", "b", "other", str(other.id)),
+    ]
     assert backlog.size == 0
 
 
 def test_edits_then_a_retraction_leave_only_the_retraction(backlog: Backlog) -> None:
-    backlog.hold(change("updated", "a", "second"))
+    edit = change("updated", "a", "second")
+    backlog.hold(edit)
     assert backlog.hold(change("retracted", "a"))
-    assert sent(backlog) == [("retracted", "a", None)]
+    assert sent(backlog) == [("retracted", "a", None, str(edit.id))]
+
+
+def test_a_publication_retracted_before_the_reader_saw_it_costs_it_nothing(
+    backlog: Backlog,
+) -> None:
+    backlog.hold(change("published", "a", "gone soon"))
+    backlog.hold(change("published", "b", "stays"))
+    assert backlog.hold(change("retracted", "a"))
+    assert [(kind, article) for kind, article, _, _ in sent(backlog)] == [("published", "b")]
+    assert backlog.size == 0
 
 
 def test_a_republication_after_a_retraction_is_not_merged(backlog: Backlog) -> None:
     backlog.hold(change("retracted", "a"))
     assert not backlog.hold(change("published", "a", "back"))
-    assert sent(backlog) == [("retracted", "a", None), ("published", "a", "back")]
+    assert [(kind, title) for kind, _, title, _ in sent(backlog)] == [
+        ("retracted", None),
+        ("published", "back"),
+    ]
 
 
 def test_changes_to_different_articles_are_all_kept_and_counted_in_bytes(
@@ -74,4 +95,4 @@ def test_changes_to_different_articles_are_all_kept_and_counted_in_bytes(
     for event in events:
         assert not backlog.hold(event)
     assert backlog.size == sum(len(e.wire) for e in events)
-    assert [a for _, a, _ in sent(backlog)] == ["a0", "a1", "a2"]
+    assert [article for _, article, _, _ in sent(backlog)] == ["a0", "a1", "a2"]

@@ -35,6 +35,9 @@ QUIET_BATCHES = 2
 LOUD_BATCHES = 6
 BUFFER = 32 * 1024  # frames are held past 16 KiB unsent, the reader is cut off past 32 KiB
 FILLER = "About two kilobytes of summary. " * 60
+# The stalled socket never answers pings: without this, a slow machine could see it closed by
+# the keepalive (1011) before the byte limit or the coalescing had their say.
+NO_PINGS = "600"
 
 
 async def _push_metric(http: httpx.AsyncClient, base: str, name: str) -> float:
@@ -52,7 +55,9 @@ async def test_a_stalled_reader_among_a_thousand_is_cut_off_and_the_others_get_e
     small: a crowd process starved of CPU on a busy machine lags, but never near its own limit.
     """
     stack, _server = make_stack(
-        LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER), LIVEFEED_MAX_CONNECTIONS_PER_IP=str(READERS + 10)
+        LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER),
+        LIVEFEED_MAX_CONNECTIONS_PER_IP=str(READERS + 10),
+        LIVEFEED_PING_INTERVAL=NO_PINGS,
     )
     total = (QUIET_BATCHES + LOUD_BATCHES) * BATCH
     crowd = await asyncio.create_subprocess_exec(
@@ -112,7 +117,9 @@ async def test_a_reader_behind_on_a_story_being_edited_gets_its_latest_version_n
     make_stack: StackFactory,
 ) -> None:
     stack, _server = make_stack(
-        services=("ingest", "worker", "push"), LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER)
+        services=("ingest", "worker", "push"),
+        LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER),
+        LIVEFEED_PING_INTERVAL=NO_PINGS,
     )
     push = stack.url("push")
     seen: list[dict[str, Any]] = []
