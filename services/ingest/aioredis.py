@@ -31,12 +31,21 @@ class _HiredisPacking(AbstractConnection):
         return [chunk for command in commands for chunk in self.pack_command(*command)]
 
 
-def connect(url: str, **options: Any) -> redis.asyncio.Redis:
-    """``redis.asyncio.Redis.from_url(url, **options)`` with hiredis-packing connections."""
-    client = redis.asyncio.Redis.from_url(url, **options)
-    if not HIREDIS_AVAILABLE:  # a dependency, but redis-py runs without it: so do we
-        return client
-    pool = client.connection_pool
-    base = pool.connection_class
-    pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
-    return client
+# Requests in flight share this many connections. A request finding none free waits for one
+# (up to the pool's timeout) instead of failing: redis-py's default pool raises at once when
+# its 100 are busy, which a burst of posts would see as "Redis unavailable" (503).
+MAX_CONNECTIONS = 50
+
+
+def connect(url: str, *, wait_s: float, **options: Any) -> redis.asyncio.Redis:
+    """An asyncio client for ``url`` on a blocking pool, with hiredis-packing connections.
+
+    ``wait_s`` bounds the wait for a free connection; past it the call raises ConnectionError.
+    """
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=MAX_CONNECTIONS, timeout=wait_s, **options
+    )
+    if HIREDIS_AVAILABLE:  # a dependency, but redis-py runs without it: so do we
+        base = pool.connection_class
+        pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
+    return redis.asyncio.Redis.from_pool(pool)

@@ -64,6 +64,7 @@ class Ingest:
         # Redis from the event loop; job status and readiness use the plain client in a thread.
         self.aclient = aioredis.connect(
             self.redis_url,
+            wait_s=self.settings.redis_timeout,
             socket_timeout=self.settings.redis_timeout,
             socket_connect_timeout=self.settings.redis_timeout,
             retry_on_timeout=False,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import httpx
 import pytest
+import redis
 
+from shared import keys
 from tests.helpers import Feed, Ingest, article, subscribe
-from tests.procs import Stack
+from tests.procs import Stack, wait_for
 
 
 async def test_tokens(ingest: Ingest) -> None:
@@ -170,3 +174,17 @@ async def test_encoded_markup_stays_text_all_the_way_to_the_timeline(
     assert [o["outcome"] for o in outcomes] == ["published", "published"]
     titles = {i["id"]: i["title"] for d in (await feed.timeline())["days"] for i in d["items"]}
     assert titles["enc-1"] == "Use <b> for bold"
+
+
+async def test_a_burst_of_300_concurrent_posts_is_all_accepted_and_applied(
+    fresh: Stack, redis_client: redis.Redis
+) -> None:
+    # More requests in flight than Redis connections in ingest's pool: they wait their turn,
+    # none is told Redis is unavailable.
+    limits = httpx.Limits(max_connections=400, max_keepalive_connections=400)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+        burst = Ingest(fresh, client)
+        answers = await asyncio.gather(*(burst.post(article(f"burst-{n}")) for n in range(300)))
+    refused = [a.text for a in answers if a.status_code != 202]
+    assert not refused, refused[:3]
+    wait_for(lambda: redis_client.zcard(keys.TIMELINE) == 300, timeout=30)

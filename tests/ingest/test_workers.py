@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tests.helpers import Feed, Ingest, article
 from tests.ops.metrics_client import scrape, value
@@ -21,6 +22,22 @@ def _children(pid: int) -> list[int]:
 
 def _log(path: Path) -> str:
     return path.read_text(errors="replace")
+
+
+def _accepted_by(pid: int) -> float:
+    """Items one worker process accepted, read from its own counter file alone."""
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    [folder] = [e.split(b"=", 1)[1] for e in environ if e.startswith(b"PROMETHEUS_MULTIPROC_DIR=")]
+    counters = Path(folder.decode()) / f"counter_{pid}.db"
+    if not counters.exists():
+        return 0.0
+    for metric in MultiProcessCollector.merge([str(counters)]):
+        for sample in metric.samples:
+            if sample.name == "livefeed_ingest_items_total" and sample.labels == {
+                "status": "accepted"
+            }:
+                return float(sample.value)
+    return 0.0
 
 
 def _serving(pid: int) -> bool:
@@ -56,11 +73,20 @@ async def test_two_workers_share_the_port_and_count_as_one_service(
             assert applied["outcome"] == "published"
         assert sorted(await feed.ids(limit=50)) == sorted(f"w-{n}" for n in range(20))
 
-        # Whichever worker a scrape reaches, it reports what all of them did.
+        # Post until each worker has accepted some (its own counter file says so), then
+        # whichever worker a scrape reaches reports what all of them did.
+        workers = [p for p in _children(service.process.pid) if _serving(p)]
+        posted = 20
+        while min(_accepted_by(pid) for pid in workers) == 0:
+            assert posted < 400, "the kernel never handed the second worker a connection"
+            more = await asyncio.gather(*(post(n) for n in range(posted, posted + 10)))
+            assert [a.status_code for a in more] == [202] * 10
+            posted += 10
+        assert sum(_accepted_by(pid) for pid in workers) == posted
         for _ in range(6):
             async with httpx.AsyncClient(timeout=10) as client:
                 samples = await scrape(client, base)
-            assert value(samples, "livefeed_ingest_items_total", status="accepted") == 20
+            assert value(samples, "livefeed_ingest_items_total", status="accepted") == posted
             assert (
                 value(
                     samples,
@@ -69,7 +95,7 @@ async def test_two_workers_share_the_port_and_count_as_one_service(
                     method="POST",
                     status="202",
                 )
-                == 20
+                == posted
             )
     finally:
         exit_code = service.stop()
