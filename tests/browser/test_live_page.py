@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -311,85 +312,86 @@ async def test_websocket_blocked_sse_carries_the_headlines(
         extra.stop()
 
 
-@pytest.mark.slow
-async def test_push_restart_reconnects_since_the_last_event_none_lost_none_twice(
-    page: Page, http: httpx.AsyncClient
-) -> None:
+@pytest.fixture
+def own_stack() -> Iterator[Stack]:
+    """A stack on a Redis of its own, for tests that stop and restart its push service."""
     with EmbeddedRedis(short_tmpdir()) as redis_server:
         stack = Stack(redis_server.url, short_tmpdir()).start()
         try:
-            ingest = Ingest(stack, http)
-            await ingest.apply(article("before", published_at="2024-10-24T10:00:00+03:00"))
-
-            # SSE refused too, so the page has to come back through the restarted push service.
-            async def refuse(route: Route) -> None:
-                await route.fulfill(status=503, body="no SSE in this test")
-
-            await page.route("**/v1/events*", refuse)
-            await open_live(page, stack.url("feed") + "/")
-            assert await page.get_attribute("#conn", "data-transport") == "ws"
-
-            stack.services["push"].stop()
-            await page.wait_for_selector("#conn[data-state=reconnecting]")
-            assert "Reconnecting" in (await page.text_content("#status") or "")
-            down = [
-                article(f"down-{n}", published_at=f"2024-10-24T11:0{n}:00+03:00") for n in range(3)
-            ]
-            for item in down:
-                await ingest.apply(item)
-            await ingest.apply(article("before", title="Edited while down", version=5,
-                                       published_at="2024-10-24T10:00:00+03:00"))  # fmt: skip
-            stack.start_service("push")
-            stack.wait_healthy("push")
-
-            await page.wait_for_selector("#conn[data-state=live]", timeout=40_000)
-            await page.wait_for_selector("[data-id='down-2']")
-            await ingest.apply(article("after", published_at="2024-10-24T12:00:00+03:00"))
-            await page.wait_for_selector("[data-id='after']")
-            assert await shown_ids(page) == ["after", "down-2", "down-1", "down-0", "before"]
-            assert await page.text_content("[data-id='before'] .item-title") == "Edited while down"
-            assert await page.get_attribute("#conn", "data-transport") == "ws"
+            yield stack
         finally:
             stack.stop()
+
+
+async def refuse_sse(page: Page) -> None:
+    """Fail every SSE request: the page can only come back through the push service."""
+
+    async def refuse(route: Route) -> None:
+        await route.fulfill(status=503, body="no SSE in this test")
+
+    await page.route("**/v1/events*", refuse)
+
+
+@pytest.mark.slow
+async def test_push_restart_reconnects_since_the_last_event_none_lost_none_twice(
+    page: Page, http: httpx.AsyncClient, own_stack: Stack
+) -> None:
+    stack = own_stack
+    ingest = Ingest(stack, http)
+    await ingest.apply(article("before", published_at="2024-10-24T10:00:00+03:00"))
+    await refuse_sse(page)
+    await open_live(page, stack.url("feed") + "/")
+    assert await page.get_attribute("#conn", "data-transport") == "ws"
+
+    stack.services["push"].stop()
+    await page.wait_for_selector("#conn[data-state=reconnecting]")
+    assert "Reconnecting" in (await page.text_content("#status") or "")
+    down = [article(f"down-{n}", published_at=f"2024-10-24T11:0{n}:00+03:00") for n in range(3)]
+    for item in down:
+        await ingest.apply(item)
+    await ingest.apply(article("before", title="Edited while down", version=5,
+                               published_at="2024-10-24T10:00:00+03:00"))  # fmt: skip
+    stack.start_service("push")
+    stack.wait_healthy("push")
+
+    await page.wait_for_selector("#conn[data-state=live]", timeout=40_000)
+    await page.wait_for_selector("[data-id='down-2']")
+    await ingest.apply(article("after", published_at="2024-10-24T12:00:00+03:00"))
+    await page.wait_for_selector("[data-id='after']")
+    assert await shown_ids(page) == ["after", "down-2", "down-1", "down-0", "before"]
+    assert await page.text_content("[data-id='before'] .item-title") == "Edited while down"
+    assert await page.get_attribute("#conn", "data-transport") == "ws"
 
 
 @pytest.mark.slow
 async def test_a_tab_coming_back_into_view_reconnects_at_once_not_after_its_backoff(
-    page: Page, http: httpx.AsyncClient
+    page: Page, http: httpx.AsyncClient, own_stack: Stack
 ) -> None:
-    with EmbeddedRedis(short_tmpdir()) as redis_server:
-        stack = Stack(redis_server.url, short_tmpdir()).start()
-        try:
-            ingest = Ingest(stack, http)
+    stack = own_stack
+    ingest = Ingest(stack, http)
+    await refuse_sse(page)
+    # The page's timers stand still: its backoff never ends, so only the
+    # visibilitychange handler can bring it back.
+    await page.clock.install()
+    await open_live(page, stack.url("feed") + "/")
+    await page.clock.pause_at(datetime.now(UTC) + timedelta(seconds=1))
+    stack.services["push"].stop()
+    await page.wait_for_selector("#conn[data-state=reconnecting]")
+    await ingest.apply(article("while-hidden"))
+    stack.start_service("push")
+    stack.wait_healthy("push")
+    assert await page.get_attribute("#conn", "data-state") == "reconnecting"
 
-            async def refuse(route: Route) -> None:
-                await route.fulfill(status=503, body="no SSE in this test")
-
-            await page.route("**/v1/events*", refuse)
-            # The page's timers stand still: its backoff never ends, so only the
-            # visibilitychange handler can bring it back.
-            await page.clock.install()
-            await open_live(page, stack.url("feed") + "/")
-            await page.clock.pause_at(datetime.now(UTC) + timedelta(seconds=1))
-            stack.services["push"].stop()
-            await page.wait_for_selector("#conn[data-state=reconnecting]")
-            await ingest.apply(article("while-hidden"))
-            stack.start_service("push")
-            stack.wait_healthy("push")
-            assert await page.get_attribute("#conn", "data-state") == "reconnecting"
-
-            await page.evaluate(
-                """() => {
-                    const visible = { configurable: true, get: () => false };
-                    Object.defineProperty(document, "hidden", visible);
-                    document.dispatchEvent(new Event("visibilitychange"));
-                }"""
-            )
-            await page.wait_for_selector("#conn[data-state=live]")
-            await page.wait_for_selector("[data-id='while-hidden']")
-            assert await shown_ids(page) == ["while-hidden"]
-        finally:
-            stack.stop()
+    await page.evaluate(
+        """() => {
+            const visible = { configurable: true, get: () => false };
+            Object.defineProperty(document, "hidden", visible);
+            document.dispatchEvent(new Event("visibilitychange"));
+        }"""
+    )
+    await page.wait_for_selector("#conn[data-state=live]")
+    await page.wait_for_selector("[data-id='while-hidden']")
+    assert await shown_ids(page) == ["while-hidden"]
 
 
 async def test_readable_on_a_phone(page: Page, ingest: Ingest, fresh: Stack) -> None:
