@@ -20,7 +20,8 @@ from shared.settings import Settings
 def test_building_a_job_waits_on_no_redis_and_sending_it_queues_what_rq_expects(
     redis_server: EmbeddedRedis, redis_client: redis.Redis
 ) -> None:
-    settings = Settings()
+    # A queue of its own: the session's worker would otherwise take the job at once.
+    settings = Settings(queue_name="queueing-test")
     pool = redis.BlockingConnectionPool.from_url(redis_server.url, max_connections=1, timeout=0)
     offline = redis.Redis(connection_pool=pool)
     enqueuer = Enqueuer(offline, settings)
