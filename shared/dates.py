@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from zoneinfo import ZoneInfo
 
 # Fixed English names: the page must not depend on the server's locale.
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -26,11 +25,6 @@ _MONTHS = (
 def to_ms(moment: datetime) -> int:
     """Milliseconds since the epoch (the timeline's sort key)."""
     return int(moment.timestamp() * 1000)
-
-
-def from_ms(ms: int, zone: ZoneInfo) -> datetime:
-    """The local moment of an epoch-millisecond value."""
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(zone)
 
 
 def day_key(local: datetime) -> str:

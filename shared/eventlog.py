@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import cast
 
 import redis.asyncio as aredis
 
 from shared import keys
-from shared.events import Event, EventId, newest_id, stream_entries
+from shared.events import Entry, Event, EventId, newest_id, stream_entries
 
 REPLAY_CHUNK = 500
 
@@ -28,6 +29,27 @@ async def must_reset(client: aredis.Redis, since: EventId, hello_id: EventId) ->
     return too_old or since > max(newest_id(newest_raw), hello_id)
 
 
+async def read_after(
+    client: aredis.Redis, last_id: EventId, block_ms: int, count: int
+) -> tuple[list[Entry], bool]:
+    """The next events after ``last_id`` (waiting up to ``block_ms``), and whether some were lost.
+
+    Lost means trimmed off the log before this reader got them: a reader that was away (Redis
+    unreachable, the process stalled) while more than ``LIVEFEED_STREAM_MAXLEN`` events were
+    written. Its clients must then resume (and be told to reset) instead of silently skipping.
+    The horizon is read right after the XREAD, so it is never older than what the XREAD saw; at
+    worst a reader a whole log behind resets when it need not have. (Not in one pipeline: a
+    cancelled pipeline with a blocking command does not end until its block does.)
+    """
+    response = await client.xread({keys.EVENTS: str(last_id)}, block=block_ms, count=count)
+    horizon = await client.get(keys.EVENTS_HORIZON)
+    entries: list[Entry] = []
+    for _stream, chunk in cast(list[tuple[bytes, list[Entry]]], response or []):
+        entries.extend(chunk)
+    lost = isinstance(horizon, bytes) and EventId.parse(horizon) > last_id
+    return entries, lost
+
+
 async def events_between(
     client: aredis.Redis, since: EventId, upto: EventId
 ) -> AsyncIterator[list[Event]]:
@@ -43,3 +65,17 @@ async def events_between(
         if len(entries) < REPLAY_CHUNK:
             return
         start = f"({entries[-1][0].decode()}"
+
+
+async def stop_reader(task: asyncio.Task[None]) -> None:
+    """Cancel a stream reader task and wait until it has ended.
+
+    redis-py (8.x) swallows a cancellation that arrives while a command is being sent and
+    retries the command, so one ``cancel()`` can leave a reader blocked in XREAD for good:
+    cancel again until it ends.
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    if not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]

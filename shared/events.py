@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, NamedTuple, cast
 
+import orjson
 from websockets.frames import Frame, Opcode
 
-_EVENT_ID = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
-KINDS = frozenset({b"published", b"updated", b"retracted"})
+_EVENT_ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
+KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED})
+FilterKey = tuple[str | None, str | None]  # (section, label) a subscriber asked for
 
 
 class EventId(NamedTuple):
@@ -39,10 +42,14 @@ class Event(NamedTuple):
     id: EventId
     kind: bytes  # published, updated or retracted
     article: bytes  # the article's id, which lets a slow client's backlog coalesce
-    sections: tuple[str, ...]
+    sections: tuple[str, ...]  # where the article is shown now (a retraction: where it was)
     labels: tuple[str, ...]
     text: bytes  # the JSON frame, UTF-8
     wire: bytes  # the same as a complete unmasked WebSocket text frame
+    # An update: where the article was shown before it. A subscriber whose filter matched that
+    # and no longer matches gets ``left()`` (a retraction with reason "filter") instead.
+    prev_sections: tuple[str, ...] = ()
+    prev_labels: tuple[str, ...] = ()
 
     @classmethod
     def from_entry(cls, raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -52,14 +59,21 @@ class Event(NamedTuple):
             raise ValueError(f"unknown event type {kind!r}")
         event_id = EventId.parse(raw_id)
         text = _head(kind, event_id) + b'"headline":' + fields.get(b"headline", b"null") + b"}"
+        sections, labels = _csv(fields.get(b"sections", b"")), _csv(fields.get(b"labels", b""))
+        prev_sections, prev_labels = sections, labels
+        if kind == b"updated" and b"psections" in fields:
+            prev_sections = _csv(fields[b"psections"])
+            prev_labels = _csv(fields.get(b"plabels", b""))
         return cls(
             id=event_id,
             kind=kind,
             article=fields.get(b"id", b""),
-            sections=_csv(fields.get(b"sections", b"")),
-            labels=_csv(fields.get(b"labels", b"")),
+            sections=sections,
+            labels=labels,
             text=text,
             wire=wire_frame(text),
+            prev_sections=prev_sections,
+            prev_labels=prev_labels,
         )
 
     def restamp(self, kind: bytes, event_id: EventId) -> Event:
@@ -72,10 +86,42 @@ class Event(NamedTuple):
         return self._replace(id=event_id, kind=kind, text=text, wire=wire_frame(text))
 
     def matches(self, section: str | None, label: str | None) -> bool:
-        """Whether a subscriber filtering on ``section``/``label`` wants this event."""
+        """Whether the article, after this change, is in the filter ``section``/``label``."""
         return (section is None or section in self.sections) and (
             label is None or label in self.labels
         )
+
+    def matched_before(self, section: str | None, label: str | None) -> bool:
+        """Whether the article, before this change, was in the filter ``section``/``label``."""
+        return (section is None or section in self.prev_sections) and (
+            label is None or label in self.prev_labels
+        )
+
+    def left(self) -> Event:
+        """This update as a subscriber sees it whose filter the article has just left."""
+        article = orjson.dumps(self.article.decode())
+        text = _head(RETRACTED, self.id) + b'"reason":"filter","headline":{"id":%s}}' % article
+        return self._replace(
+            kind=RETRACTED, text=text, wire=wire_frame(text), prev_sections=(), prev_labels=()
+        )
+
+    def for_filter(self, section: str | None, label: str | None) -> Event | None:
+        """What a subscriber filtering on ``section``/``label`` receives for this event."""
+        if self.matches(section, label):
+            return self
+        if self.kind == UPDATED and self.matched_before(section, label):
+            return self.left()
+        return None
+
+    def filter_keys(self) -> tuple[set[FilterKey], set[FilterKey]]:
+        """The filters that receive this event, and those that receive ``left()`` instead."""
+        now = {(s, lb) for s in (None, *self.sections) for lb in (None, *self.labels)}
+        if self.kind != UPDATED or (
+            self.prev_sections == self.sections and self.prev_labels == self.labels
+        ):
+            return now, set()
+        before = {(s, lb) for s in (None, *self.prev_sections) for lb in (None, *self.prev_labels)}
+        return now, before - now
 
 
 def _head(kind: bytes, event_id: EventId) -> bytes:

@@ -4,16 +4,22 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 
 - ``lf:article:{id}``        HASH   the article: ``doc`` (public JSON), ``v``/``u`` (version rank),
                                     ``pub`` (published ms), ``section``, ``labels`` (JSON),
-                                    ``state`` (live | embargoed | retracted), ``embargo`` (ms)
+                                    ``state`` (live | embargoed | retracted | expired),
+                                    ``embargo`` (ms), ``rat`` (ms a non-versioned retraction
+                                    was accepted). Retracted and expired records keep only the
+                                    rank (``v``/``u``) and expire after 7 days.
 - ``lf:timeline``            ZSET   live article ids scored by published ms
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
 - ``lf:embargo``             ZSET   embargoed ids scored by their release ms
 - ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``sections``,
                                     ``labels``, ``headline``, ``rid`` (request id), ``at``
-                                    (ms when ingest accepted it: the freshness metric)
+                                    (ms when ingest accepted it: the freshness metric); an
+                                    update also ``psections``/``plabels`` (where it was shown)
+- ``lf:changed``             STRING ms of the last change no event announces (a window trim)
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
+- ``lf:idembytes:{token}``    STRING bytes of stored answers one token (hashed) made in 24 h
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
 """
 
@@ -28,7 +34,9 @@ LABEL_PREFIX = f"{PREFIX}label:"
 EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
+CHANGED = f"{PREFIX}changed"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
+IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
@@ -53,6 +61,11 @@ def label(name: str) -> str:
 def idempotency(digest: str) -> str:
     """A stored response for one (token, Idempotency-Key) pair."""
     return f"{IDEMPOTENCY_PREFIX}{digest}"
+
+
+def idempotency_bytes(token_digest: str) -> str:
+    """What one token's stored idempotent answers weigh (by digest, never the token)."""
+    return f"{IDEMPOTENCY_BYTES_PREFIX}{token_digest}"
 
 
 def rate(token_digest: str, window: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -132,7 +132,25 @@ def _plain(limit: int) -> AfterValidator:
     return AfterValidator(check)
 
 
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_require_string)]
+# Every time must be shown in any newsroom zone (offsets reach +-26 h) and fit the cursor: a
+# day's margin inside datetime's years 1-9999 keeps astimezone() from overflowing in the worker.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+
+
+def _representable(value: datetime) -> datetime:
+    try:
+        ok = EARLIEST <= value <= LATEST
+    except OverflowError:  # an offset that pushes the instant past year 1 or 9999
+        ok = False
+    if not ok:
+        raise ValueError("must be between 0001-01-02 and 9999-12-30 (UTC)")
+    return value
+
+
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_require_string), AfterValidator(_representable)
+]
 Title = Annotated[str, Field(max_length=20_000), _plain(300)]
 
 
@@ -197,12 +215,14 @@ class Article(BaseModel):
         return doc
 
 
-class ArticleBatch(BaseModel):
-    """``{"articles": [...]}``: several articles in one request (one queued job)."""
-
-    articles: list[dict[str, Any]]
-
-
 Outcome = Literal[
-    "published", "updated", "unchanged", "stale", "retracted", "not_found", "embargoed", "expired"
+    "published",
+    "updated",
+    "unchanged",
+    "stale",
+    "retracted",
+    "not_found",
+    "embargoed",
+    "expired",
+    "rejected",
 ]

@@ -59,9 +59,12 @@ def is_running(data_dir: Path) -> bool:
 class EmbeddedRedis:
     """A ``redis-server`` child process; use as a context manager or ``start()``/``stop()``."""
 
-    def __init__(self, data_dir: Path, *, appendfsync: str = "always") -> None:
+    def __init__(
+        self, data_dir: Path, *, appendfsync: str = "always", env: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir.resolve()
         self.appendfsync = appendfsync
+        self.env = env  # the server's environment (its locale, say); None: this process's
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,7 +92,7 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--logfile", str(self.data_dir / "redis.log"),
         ]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, env=self.env)
         client = redis.Redis.from_url(self.url, socket_timeout=1)
         deadline = time.monotonic() + timeout
         try:

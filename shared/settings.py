@@ -61,6 +61,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests per token per minute (all ingest copies); 0: no limit.",
     )
+    idempotency_budget_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=0,
+        description="Stored Idempotency-Key answers (compressed) one token may keep per 24 h.",
+    )
     ingest_workers: int = Field(
         default=1,
         ge=1,

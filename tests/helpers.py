@@ -132,6 +132,26 @@ async def subscribe(url: str, **params: str) -> AsyncIterator[Stream]:
         yield Stream(ws)
 
 
+def tcp_established(server_port: int, client_port: int) -> bool:
+    """Whether the kernel still holds the server's end of a loopback connection as ESTABLISHED.
+
+    Read from /proc/net/tcp: what a client that never reads cannot tell, but an operator (and
+    the server's memory) can.
+    """
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, remote, state = fields[1], fields[2], fields[3]
+            if (
+                int(local.split(":")[1], 16) == server_port
+                and int(remote.split(":")[1], 16) == client_port
+                and state == "01"
+            ):
+                return True
+    return False
+
+
 def reader_that_never_reads(port: int) -> socket.socket:
     """A WebSocket client that completes the handshake on ``/v1/stream``, then never reads.
 

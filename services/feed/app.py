@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from services.feed.caching import cached
 from services.feed.live import LiveParts
+from services.feed.params import bad_query, label_param, limit_param, section_param
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
@@ -24,17 +25,9 @@ from shared.metrics import metrics_endpoint
 from shared.models import ID_PATTERN
 from shared.settings import Settings
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _ID = re.compile(ID_PATTERN)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-
-
-def _bad_query(name: str, reason: str) -> ProblemError:
-    return ProblemError(
-        400, f"query parameter '{name}' {reason}", errors=[{"field": name, "reason": reason}]
-    )
 
 
 class Feed:
@@ -71,28 +64,16 @@ class Feed:
     async def timeline(self, request: Request) -> Response:
         """``GET /v1/timeline?limit=&before=&section=&label=``: day-grouped, newest first."""
         query = request.query_params
-        raw_limit = query.get("limit", str(DEFAULT_LIMIT))
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
-            raise _bad_query("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+        limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
         before: Cursor | None = None
         if "before" in query:
             try:
                 before = Cursor.decode(query["before"])
             except ValueError as exc:
-                raise _bad_query("before", str(exc)) from exc
-        section = query.get("section") or None
-        if section is not None and not _SLUG.match(section):
-            raise _bad_query("section", "must be a section slug")
-        label = query.get("label") or None
-        if label is not None and not _LABEL.match(label):
-            raise _bad_query("label", "must be 1-32 letters, digits or '-'")
+                raise bad_query("before", str(exc)) from exc
+        section, label = section_param(query), label_param(query)
         try:
-            page = await self.store.page(
-                limit=int(raw_limit),
-                before=before,
-                section=section,
-                label=label.lower() if label else None,
-            )
+            page = await self.store.page(limit=limit, before=before, section=section, label=label)
         except RedisError as exc:
             raise ProblemError(
                 503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}

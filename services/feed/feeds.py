@@ -55,7 +55,9 @@ class FeedContext:
         self.home = f"{self.base}/{self.query}"
         event_ms = EventId.parse(page.event_id).ms
         newest = max((_updated(i) for i in self.items), default=None)
-        # The stream's last event is the last change to anything (retractions included).
+        # The stream's last event is the last change to anything (retractions included) but
+        # for items trimmed off the window, which the store stamps separately.
+        event_ms = max(event_ms, page.changed_ms)
         self.last_modified_ms = event_ms or (int(newest.timestamp() * 1000) if newest else 0)
         self.updated = datetime.fromtimestamp(
             self.last_modified_ms / 1000, tz=settings.zone

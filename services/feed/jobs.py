@@ -40,30 +40,50 @@ def _connection() -> redis.Redis:
 
 def build_ops(
     items: list[dict[str, Any]], settings: Settings, request_id: str = "", accepted_ms: int = 0
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[int, dict[str, Any]]]:
     """Turn queued items into store operations, validating each article again.
 
     Ingest has validated them already; checking again here means a job that was written by
-    anything else can never put an invalid headline on a reader's page. ``accepted_ms`` (when
-    ingest accepted the request) rides on each event as ``at`` for the freshness metric.
+    anything else can never put an invalid headline on a reader's page. An item that fails is
+    answered ``rejected`` on its own (the second return value, by position): one bad item
+    never sinks the others of its job. ``accepted_ms`` (when ingest accepted the request) rides
+    on each event as ``at`` for the freshness metric, and orders non-versioned retractions.
     """
     ops: list[dict[str, Any]] = []
-    for item in items:
-        if item.get("op") == "retract":
-            # v/u: a versioned retraction (a canceled ninjs item), compared like an update.
-            version, moment = item.get("v"), item.get("u")
-            rank = (
-                (version, moment) if isinstance(version, int) and isinstance(moment, int) else None
-            )
-            ops.append(retract_op(str(item["id"]), request_id, rank))
-        else:
-            try:
-                article = Article.model_validate(item["article"], context={NORMALIZED: True})
-            except (ValidationError, KeyError) as exc:
-                raise ValueError(f"queued item is not a valid article: {exc}") from exc
-            ops.append(upsert_op(article, settings, request_id))
+    rejected: dict[int, dict[str, Any]] = {}
+    for position, item in enumerate(items):
+        try:
+            ops.append(_op(item, settings, request_id))
+        except (ValidationError, KeyError, TypeError, ValueError, OverflowError) as exc:
+            raw_id = item.get("id") or (item.get("article") or {}).get("id")
+            reason = f"queued item is not a valid article: {exc}"
+            rejected[position] = {"id": str(raw_id), "outcome": "rejected", "reason": reason}
+            log.error("rejected a queued item", extra={"request_id": request_id, "id": raw_id})
+            continue
         ops[-1]["at"] = accepted_ms
-    return ops
+    return ops, rejected
+
+
+def _op(item: dict[str, Any], settings: Settings, request_id: str) -> dict[str, Any]:
+    if item.get("op") == "retract":
+        # v/u: a versioned retraction (a canceled ninjs item), compared like an update.
+        version, moment = item.get("v"), item.get("u")
+        rank = (version, moment) if isinstance(version, int) and isinstance(moment, int) else None
+        return retract_op(str(item["id"]), request_id, rank)
+    article = Article.model_validate(item["article"], context={NORMALIZED: True})
+    return upsert_op(article, settings, request_id)
+
+
+def _merge(
+    applied: list[dict[str, Any]], rejected: dict[int, dict[str, Any]], total: int
+) -> list[dict[str, Any]]:
+    """The applied outcomes with the rejected items back at their positions."""
+    if not rejected:
+        return applied
+    rest = iter(applied)
+    merged = [rejected[i] if i in rejected else next(rest) for i in range(total)]
+    merged.extend(rest)  # embargoes released by the same call come after the items
+    return merged
 
 
 def apply(
@@ -77,7 +97,8 @@ def apply(
     started = time.perf_counter()
     try:
         writer = _writer(_connection(), settings)
-        outcomes = writer.apply(build_ops(items, settings, request_id, accepted_ms))
+        ops, rejected = build_ops(items, settings, request_id, accepted_ms)
+        outcomes = _merge(writer.apply(ops) if ops else [], rejected, len(items))
     except Exception:
         record_job(started, None)  # counted, then RQ retries or parks the job as failed
         raise

@@ -9,6 +9,7 @@ from shared.http import ProblemError
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
+_COUNT = re.compile(r"^[0-9]{1,6}$")  # ASCII digits only: str.isdigit() also takes "²"
 
 
 def bad_query(name: str, reason: str) -> ProblemError:
@@ -37,6 +38,6 @@ def label_param(query: Mapping[str, str]) -> str | None:
 def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:
     """``limit``: a whole number from 1 to ``maximum``."""
     raw = query.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= maximum:
+    if not _COUNT.match(raw) or not 1 <= int(raw) <= maximum:
         raise bad_query("limit", f"must be a whole number from 1 to {maximum}")
     return int(raw)

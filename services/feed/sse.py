@@ -4,22 +4,22 @@ The push service is the ``websockets`` library, which answers plain HTTP only wi
 responses, so it cannot stream ``text/event-stream``; the feed service (Starlette) does.
 
 One ``XREAD BLOCK`` reader task per feed process fans each event out to every connected SSE
-client through a small queue bounded in bytes; a client whose queue overflows (it does not read)
-is dropped and reconnects with ``Last-Event-ID``. Resume keeps the push service's promise: the
-events in ``(since, current]`` are replayed from the stream with ``XRANGE``, then live ones
-follow, none missing and none twice.
+client through a small queue; the reader lets the responses write between events, so a client
+that reads keeps up with any batch. A client whose unsent bytes (queued plus the transport's
+buffer) pass ``LIVEFEED_CLIENT_BUFFER_BYTES`` does not read: its connection is aborted (really
+closed, whatever sits in the socket) and it reconnects with ``Last-Event-ID``. Resume keeps
+the push service's promise: the events in ``(since, current]`` are replayed from the stream
+with ``XRANGE``, then live ones follow, none missing, none twice, none at or before ``since``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import cast
 
 import redis.asyncio as aredis
 from prometheus_client import Counter, Gauge
@@ -28,9 +28,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from services.feed.params import label_param, section_param
+from services.feed.transport import transport_of
 from shared import keys
-from shared.eventlog import events_between, must_reset
-from shared.events import Entry, Event, EventId, newest_id
+from shared.eventlog import events_between, must_reset, read_after, stop_reader
+from shared.events import UPDATED, Event, EventId, newest_id
 from shared.http import ProblemError
 from shared.settings import Settings
 
@@ -69,14 +70,21 @@ class SseClient:
     section: str | None
     label: str | None
     limit: int
+    transport: asyncio.Transport | None  # uvicorn's, to abort a client that does not read
     queue: deque[tuple[EventId, bytes]] = field(default_factory=deque)
     queued_bytes: int = 0
     dropped: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
+    @property
+    def unsent(self) -> int:
+        """Bytes queued here or waiting in the transport's buffer."""
+        buffered = self.transport.get_write_buffer_size() if self.transport else 0
+        return self.queued_bytes + buffered
+
     def offer(self, event_id: EventId, frame: bytes) -> bool:
         """Queue a frame; False when the client has fallen too far behind (drop it)."""
-        if self.queued_bytes + len(frame) > self.limit:
+        if self.unsent + len(frame) > self.limit:
             return False
         self.queue.append((event_id, frame))
         self.queued_bytes += len(frame)
@@ -129,6 +137,9 @@ class SseHub:
     def close_all(self) -> None:
         """End every stream now (shutdown): clients reconnect elsewhere with Last-Event-ID."""
         self.closing = True
+        self._end_all()
+
+    def _end_all(self) -> None:
         for client in self.clients:
             client.dropped = True
             client.wake.set()
@@ -137,9 +148,7 @@ class SseHub:
         """Stop the reader and close Redis."""
         self.close_all()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_reader(self._task)
         if self.client is not None:
             await self.client.aclose()
 
@@ -153,9 +162,14 @@ class SseHub:
                 if self.last_id is None:
                     latest = await self.client.xrevrange(keys.EVENTS, "+", "-", count=1)
                     self.last_id = newest_id(latest)
-                response = await self.client.xread(
-                    {keys.EVENTS: str(self.last_id)}, block=BLOCK_MS, count=BATCH
-                )
+                entries, lost = await read_after(self.client, self.last_id, BLOCK_MS, BATCH)
+                if lost:
+                    # Events were trimmed before this reader got them: every stream ends, and
+                    # each client's Last-Event-ID then gets a reset. Go on from the newest.
+                    log.warning("events were trimmed before the SSE reader got them")
+                    self._end_all()
+                    self.last_id = None
+                    continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
                     log.warning("SSE reader lost Redis, retrying: %s", exc)
@@ -165,9 +179,12 @@ class SseHub:
                 continue
             self.connected = True
             failures = 0
-            for _stream, entries in cast(list[tuple[bytes, list[Entry]]], response or []):
-                for raw_id, fields in entries:
-                    self._deliver(raw_id, fields)
+            for raw_id, fields in entries:
+                self._deliver(raw_id, fields)
+                if self.clients:
+                    # Let every response write what it was just given before the next event:
+                    # a client that reads keeps up with a batch of any size.
+                    await asyncio.sleep(0)
 
     def _deliver(self, raw_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:
@@ -181,21 +198,34 @@ class SseHub:
     def publish(self, event: Event) -> None:
         """Queue ``event`` for every matching client (serialized once); drop the ones behind."""
         frame = sse_frame(event)
-        behind = [
-            client
-            for client in self.clients
-            if event.matches(client.section, client.label) and not client.offer(event.id, frame)
-        ]
+        left: bytes | None = None  # the frame for filters the article left, made when needed
+        behind = []
+        for client in self.clients:
+            if event.matches(client.section, client.label):
+                sent = frame
+            elif event.kind == UPDATED and event.matched_before(client.section, client.label):
+                sent = left = left or sse_frame(event.left())
+            else:
+                continue
+            if not client.offer(event.id, sent):
+                behind.append(client)
         for client in behind:
             self.drop(client)
         self.last_id = event.id
         self.stats.events += 1
 
     def drop(self, client: SseClient) -> None:
-        """Stop feeding a client that does not keep up; its stream ends and it reconnects."""
+        """Stop feeding a client that does not keep up; its connection is closed at once.
+
+        Ending the response is not enough: its writer may be blocked on a socket the client
+        does not read, which would stay open with the kernel's buffer full. Aborting the
+        transport frees both; the client reconnects with ``Last-Event-ID``.
+        """
         self.clients.discard(client)
         client.dropped = True
         client.wake.set()
+        if client.transport is not None:
+            client.transport.abort()
         self.stats.dropped += 1
         SSE_DROPPED.inc()
         log.warning("dropped an SSE client that fell behind")
@@ -203,10 +233,14 @@ class SseHub:
     # -- one response ---------------------------------------------------------------------
 
     async def stream(
-        self, since: EventId | None, section: str | None, label: str | None
+        self,
+        since: EventId | None,
+        section: str | None,
+        label: str | None,
+        transport: asyncio.Transport | None = None,
     ) -> AsyncIterator[bytes]:
         """The body of one SSE response: hello, the replay after ``since``, then live events."""
-        client = SseClient(section, label, self.settings.client_buffer_bytes)
+        client = SseClient(section, label, self.settings.client_buffer_bytes, transport)
         hello_id = self.last_id
         assert hello_id is not None  # the endpoint refuses clients until the reader started
         # No await between reading hello_id and registering: every later event reaches this
@@ -217,10 +251,19 @@ class SseHub:
             retry = random.randint(*RETRY_MS)  # noqa: S311 - jitter, not security
             yield f"retry: {retry}\n: livefeed events\n\n".encode()
             yield control("hello", f'{{"type":"hello","event_id":"{hello_id}"}}')
+            floor = hello_id  # nothing at or below it is sent live
             if since is not None:
+                assert self.client is not None
                 try:
-                    async for frame in self._replay(since, hello_id, client):
-                        yield frame
+                    if await must_reset(self.client, since, hello_id):
+                        # Older than the log keeps, or an id this stream never had.
+                        yield control("reset", '{"type":"reset"}', hello_id)
+                    else:
+                        async for frame in self._replay(since, hello_id, client):
+                            yield frame
+                        # ``since`` may be ahead of this process's reader (taken from the
+                        # timeline a moment earlier): events up to it are the client's already.
+                        floor = max(since, hello_id)
                 except RedisError as exc:
                     # End the stream cleanly: the client comes back with its Last-Event-ID.
                     log.warning("SSE replay failed, ending the stream: %s", exc)
@@ -228,13 +271,14 @@ class SseHub:
             keepalive = self.settings.ping_interval
             while not client.dropped:
                 try:
-                    await asyncio.wait_for(client.wake.wait(), keepalive)
+                    async with asyncio.timeout(keepalive):
+                        await client.wake.wait()
                 except TimeoutError:
                     # A comment line: keeps proxies from timing the stream out and lets the
                     # server notice a vanished client.
                     yield b": keep-alive\n\n"
                     continue
-                frames = [frame for event_id, frame in client.take() if event_id > hello_id]
+                frames = [frame for event_id, frame in client.take() if event_id > floor]
                 if frames:
                     yield b"".join(frames)
         finally:
@@ -244,14 +288,11 @@ class SseHub:
     async def _replay(
         self, since: EventId, hello_id: EventId, client: SseClient
     ) -> AsyncIterator[bytes]:
-        """Events in ``(since, hello_id]`` from the stream, or ``reset`` when they are gone."""
+        """The frames of the events in ``(since, hello_id]`` this client's filter receives."""
         assert self.client is not None
-        if await must_reset(self.client, since, hello_id):
-            # Older than the log keeps, or an id this stream never had: reload the timeline.
-            yield control("reset", '{"type":"reset"}', hello_id)
-            return
         async for chunk in events_between(self.client, since, hello_id):
-            frames = [sse_frame(e) for e in chunk if e.matches(client.section, client.label)]
+            seen = (e.for_filter(client.section, client.label) for e in chunk)
+            frames = [sse_frame(e) for e in seen if e is not None]
             if frames:
                 yield b"".join(frames)
 
@@ -274,7 +315,7 @@ class SseHub:
             SSE_REFUSED.inc()
             raise ProblemError(503, "this feed process has too many streams", headers=_RETRY)
         return StreamingResponse(
-            self.stream(since, section, label),
+            self.stream(since, section, label, transport_of(request.scope)),
             media_type="text/event-stream; charset=utf-8",
             headers={
                 "Cache-Control": "no-store",

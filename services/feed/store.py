@@ -7,6 +7,7 @@ the event log are always seen in agreement.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -17,9 +18,11 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
-from shared.models import Article
+from shared.models import ID_PATTERN, Article
 from shared.settings import Settings
 
+_SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
+_ID = re.compile(ID_PATTERN)
 TOMBSTONE_TTL_S = 7 * 24 * 3600  # a retraction is remembered this long against late copies
 
 
@@ -86,7 +89,7 @@ class TimelineWriter:
         """Apply ``ops`` in one script call; return one outcome per upsert/retract."""
         now = now_ms()
         raw = self._apply(
-            keys=[keys.TIMELINE, keys.EVENTS, keys.EVENTS_HORIZON, keys.EMBARGO],
+            keys=[keys.TIMELINE, keys.EVENTS, keys.EVENTS_HORIZON, keys.EMBARGO, keys.CHANGED],
             args=[
                 keys.ARTICLE_PREFIX,
                 keys.SECTION_PREFIX,
@@ -118,7 +121,8 @@ class Cursor:
     def decode(cls, raw: str) -> Cursor:
         """Parse a ``before`` value; raises ValueError when it is not one we made."""
         score, sep, article_id = raw.partition("~")
-        if not sep or not score.isdigit() or not article_id or len(article_id) > 200:
+        # Scores are published ms: negative before 1970.
+        if not sep or not _SCORE.match(score) or not _ID.match(article_id):
             raise ValueError("not a cursor from a previous 'next'")
         return cls(int(score), article_id)
 
@@ -130,6 +134,7 @@ class Page:
     event_id: str
     headlines: list[dict[str, Any]]
     next: Cursor | None
+    changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
 
 
 class TimelineReader:
@@ -155,8 +160,8 @@ class TimelineReader:
             index, also_section = keys.section(section), ""
         else:
             index, also_section = keys.TIMELINE, ""
-        event_id, docs, next_score, next_id = await self._read(
-            keys=[index, keys.EVENTS],
+        event_id, docs, next_score, next_id, changed = await self._read(
+            keys=[index, keys.EVENTS, keys.CHANGED],
             args=[
                 keys.ARTICLE_PREFIX,
                 window_floor_ms(self.settings),
@@ -167,7 +172,8 @@ class TimelineReader:
             ],
         )
         cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
-        return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor)
+        changed_ms = int(_text(changed)) if changed else 0
+        return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor, changed_ms)
 
     async def article(self, article_id: str) -> dict[str, Any] | None:
         """One live article's headline, or None (unknown, embargoed, retracted or expired)."""

@@ -22,7 +22,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing with 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise ProblemError(400, "Content-Length is not a number")
         if int(declared) > limit:
             raise ProblemError(413, f"the body is larger than {limit} bytes")

@@ -39,6 +39,7 @@ class Verdict:
     errors: list[dict[str, str]] = field(default_factory=list)
     status: Status = "accepted"
     rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
+    stored_state: str | None = None  # unchanged/stale: "retracted" or "expired" (not shown)
 
     def queued_item(self) -> dict[str, Any]:
         """The job payload of an accepted item."""
@@ -67,6 +68,11 @@ class Verdict:
                 if self.status == "unchanged"
                 else "the stored copy is newer"
             )
+            if self.stored_state is not None:
+                # A retraction (or the window) is final for its version and older ones: only
+                # a newer version brings the article back. Say so rather than imply it is shown.
+                out["state"] = self.stored_state
+                out["reason"] += f", which is {self.stored_state}: post a newer version to show it"
         return out
 
 
@@ -190,16 +196,16 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-# The stored (v, u) of each article key, flattened; false (nil) for both when the key holds no
-# article, or something that is not a hash (that item is left to the worker, which reports it).
+# The stored (v, u, state) of each article key, flattened; false (nil) for all when the key
+# holds no article, or something that is not a hash (that item is left to the worker).
 _STORED_RANKS = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local fields = redis.pcall('HMGET', key, 'v', 'u')
+  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state')
   if type(fields) == 'table' and not fields.err then
-    out[2 * i - 1], out[2 * i] = fields[1], fields[2]
+    out[3 * i - 2], out[3 * i - 1], out[3 * i] = fields[1], fields[2], fields[3]
   else
-    out[2 * i - 1], out[2 * i] = false, false
+    out[3 * i - 2], out[3 * i - 1], out[3 * i] = false, false, false
   end
 end
 return out
@@ -227,13 +233,13 @@ class KnownVersions:
         names = [keys.article(v.article.id) for v in upserts if v.article is not None]
         stored = await self._stored_ranks(keys=names)
         for i, verdict in enumerate(upserts):
-            raw_v, raw_u = stored[2 * i], stored[2 * i + 1]
+            raw_v, raw_u, raw_state = stored[3 * i], stored[3 * i + 1], stored[3 * i + 2]
             if raw_v is None or raw_u is None:
                 continue
             assert verdict.article is not None
             mine = verdict.article.rank()
             theirs = (int(float(raw_v)), int(float(raw_u)))
-            if mine == theirs:
-                verdict.status = "unchanged"
-            elif mine < theirs:
-                verdict.status = "stale"
+            if mine <= theirs:
+                verdict.status = "unchanged" if mine == theirs else "stale"
+                if raw_state in (b"retracted", b"expired"):
+                    verdict.stored_state = raw_state.decode()

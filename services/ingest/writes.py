@@ -76,7 +76,7 @@ class Writes:
         self.settings = settings
         self.client = client
         self.queue = queue
-        self.idempotency = IdempotencyStore(client)
+        self.idempotency = IdempotencyStore(client, settings.idempotency_budget_bytes)
         self.known = KnownVersions(client)
 
     async def post(self, request: Request) -> Response:
@@ -195,7 +195,11 @@ class Writes:
         }
         response = _Answer(doc, status_code=202 if queued else 200)
         if queued:
-            also = (claim.key, claim.answer(response), TTL_S) if claim else None
+            also = None
+            if claim is not None:
+                answer = claim.answer(response)
+                if await self.idempotency.affordable(claim, answer):
+                    also = (claim.key, answer, TTL_S)
             await self.queue.enqueue(
                 [v.queued_item() for v in queued], rid, job_id=job_id, also_set=also
             )

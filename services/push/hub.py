@@ -21,15 +21,13 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-from shared.events import Event, EventId
+from shared.events import PUBLISHED, RETRACTED, UPDATED, Event, EventId, FilterKey
 
 log = logging.getLogger(__name__)
 
-FilterKey = tuple[str | None, str | None]
 SLOW_CLOSE_CODE = 1008
 SLOW_CLOSE_REASON = "too slow: reconnect with since"
 FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any client has some
-PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
 
 
 @dataclass(eq=False)
@@ -39,6 +37,7 @@ class Subscriber:
     conn: ServerConnection
     section: str | None
     label: str | None
+    floor: EventId  # the client has seen everything up to here: nothing at or below is sent
     pending: list[Event] = field(default_factory=list)
     pending_bytes: int = 0
 
@@ -133,6 +132,8 @@ class Hub:
         self.last_id: EventId | None = None  # the newest event fanned out (None: not started)
         self.stats = HubStats()
         self._flusher: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[EventId, asyncio.Future[None]]] = []
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def clients(self) -> int:
@@ -145,30 +146,67 @@ class Hub:
         slow: list[ServerConnection] = []
         full: list[tuple[ServerConnection, FilterKey]] = []
         for backlog in self.backlogged.values():
-            if event.matches(*backlog.key):
-                self._hold(backlog, event, slow)
-        for section in (None, *event.sections):
-            for label in (None, *event.labels):
-                key = (section, label)
+            seen = event.for_filter(*backlog.key)
+            if seen is not None:
+                self._hold(backlog, seen, slow)
+        now, left = event.filter_keys()
+        for key in now:
+            group = self.groups.get(key)
+            if group:
+                self._write_all(group, key, event.wire, full)
+        if left:
+            # The article left these filters: their subscribers are told to remove it.
+            gone = event.left()
+            for key in left:
                 group = self.groups.get(key)
                 if group:
-                    self._write_all(group, key, event.wire, full)
+                    self._write_all(group, key, gone.wire, full)
         for conn, key in full:
             self._leave_group(conn, key)
             backlog = self.backlogged[conn] = Backlog(conn, key)
-            self._hold(backlog, event, slow)
+            seen = event.for_filter(*key)
+            assert seen is not None  # it was written to that key's group
+            self._hold(backlog, seen, slow)
         if full:
             self._start_flusher()
         for sub in self.catching_up:
-            if event.matches(sub.section, sub.label):
-                sub.pending.append(event)
-                sub.pending_bytes += len(event.wire)
+            seen = event.for_filter(sub.section, sub.label) if event.id > sub.floor else None
+            if seen is not None:
+                sub.pending.append(seen)
+                sub.pending_bytes += len(seen.wire)
                 if sub.pending_bytes > self.buffer_limit:
                     slow.append(sub.conn)
         self.last_id = event.id
         self.stats.events += 1
+        if self._waiters:
+            self._wake_waiters()
         for conn in slow:
             self.cut_off(conn)
+
+    async def reached(self, floor: EventId) -> None:
+        """Return once the stream reader has fanned out ``floor`` (or anything after it).
+
+        A client resuming from an id the reader has not reached yet (taken from the timeline a
+        moment ahead of it, or after a Redis blip) waits here before it goes live, so that the
+        events up to its ``since`` are never sent to it.
+        """
+        if self.last_id is not None and self.last_id >= floor:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((floor, waiter))
+        try:
+            await waiter
+        finally:
+            if not waiter.done():
+                waiter.cancel()
+            self._waiters = [(f, w) for f, w in self._waiters if w is not waiter]
+
+    def _wake_waiters(self) -> None:
+        last = self.last_id
+        assert last is not None
+        for floor, waiter in self._waiters:
+            if floor <= last and not waiter.done():
+                waiter.set_result(None)
 
     def _write_all(
         self,
@@ -267,6 +305,22 @@ class Hub:
         if sub is not None:
             self.catching_up.discard(sub)
 
+    def close_all(self, code: int, reason: str) -> None:
+        """Close every client (they reconnect with ``since``) and forget them."""
+        conns = {c for group in self.groups.values() for c in group}
+        conns.update(self.backlogged)
+        conns.update(sub.conn for sub in self.catching_up)
+        self.groups.clear()
+        self.backlogged.clear()
+        self.catching_up.clear()
+        for conn in conns:
+            self._close(conn, code, reason)
+
+    def _close(self, conn: ServerConnection, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+        self._closing.add(task)  # a reference until it is done, as asyncio asks
+        task.add_done_callback(self._closing.discard)
+
     def cut_off(self, conn: ServerConnection) -> None:
         """Stop writing to a client that does not read, and close it with 1008."""
         for key, group in list(self.groups.items()):
@@ -281,4 +335,4 @@ class Hub:
         log.warning("cut off a slow client", extra={"peer": str(conn.remote_address)})
         # The close frame may never get through a full buffer: websockets aborts the TCP
         # connection after close_timeout, and nothing more is written to it meanwhile.
-        asyncio.get_running_loop().create_task(conn.close(SLOW_CLOSE_CODE, SLOW_CLOSE_REASON))
+        self._close(conn, SLOW_CLOSE_CODE, SLOW_CLOSE_REASON)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -13,13 +12,16 @@ from services.push.hub import Hub
 from services.push.metrics import observe_freshness
 from services.push.replay import ReplayBuffer
 from shared import keys
-from shared.events import Entry, Event, EventId, newest_id, stream_entries
+from shared.eventlog import read_after
+from shared.events import Event, EventId, newest_id, stream_entries
 
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 5_000
 BATCH = 1_000
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+GAP_CLOSE_CODE = 1012  # service restart: reconnect (with since)
+GAP_CLOSE_REASON = "stream gap: reconnect with since"
 
 
 class StreamReader:
@@ -59,9 +61,10 @@ class StreamReader:
                 if self.hub.last_id is None:
                     self.hub.last_id = await self._start_id()
                     self.ready.set()
-                response = await self.client.xread(
-                    {keys.EVENTS: str(self.hub.last_id)}, block=BLOCK_MS, count=BATCH
-                )
+                entries, lost = await read_after(self.client, self.hub.last_id, BLOCK_MS, BATCH)
+                if lost:
+                    self._skip_gap()
+                    continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
                     log.warning("stream reader lost Redis, retrying: %s", exc)
@@ -76,10 +79,21 @@ class StreamReader:
                     log.info("stream reader reconnected", extra={"after": str(self.hub.last_id)})
                 self.connected = True
                 failures = 0
-            streams = cast(list[tuple[bytes, list[Entry]]], response or [])
-            for _stream, entries in streams:
-                for raw_id, fields in entries:
-                    self._deliver(raw_id, fields)
+            for raw_id, fields in entries:
+                self._deliver(raw_id, fields)
+
+    def _skip_gap(self) -> None:
+        """Events were trimmed before this reader got them: every client must resume.
+
+        Clients are closed with 1012 and come back with ``since``, which the log can no longer
+        serve: they get ``reset`` and reload the timeline. The reader goes on from the newest
+        event, and the replay buffer (which would serve across the gap) starts afresh.
+        """
+        log.warning("events were trimmed before the reader got them; clients must reset")
+        self.hub.last_id = None  # the next round starts from the newest event, as at start-up
+        if self.replay is not None:
+            self.replay.events.clear()
+        self.hub.close_all(GAP_CLOSE_CODE, GAP_CLOSE_REASON)
 
     def _deliver(self, raw_id: bytes, fields: dict[bytes, bytes]) -> None:
         try:

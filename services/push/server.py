@@ -7,7 +7,6 @@ Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 100
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -28,8 +27,8 @@ from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
-from shared.eventlog import events_between, must_reset
-from shared.events import EventId, control_frame
+from shared.eventlog import events_between, must_reset, stop_reader
+from shared.events import ZERO, Event, EventId, control_frame
 from shared.metrics import exposition
 from shared.settings import Settings
 
@@ -40,6 +39,7 @@ _LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
+MAX_QUERY_FIELDS = 20
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,10 @@ class QueryError(ValueError):
 
 def parse_query(query: str) -> StreamQuery:
     """Validate the stream's query string."""
-    params = parse_qs(query, keep_blank_values=False, max_num_fields=20)
+    try:
+        params = parse_qs(query, keep_blank_values=False, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError as exc:  # more fields than that: parse_qs refuses to go on
+        raise QueryError("query", f"at most {MAX_QUERY_FIELDS} query parameters") from exc
 
     def one(name: str) -> str | None:
         values = params.get(name)
@@ -82,6 +85,15 @@ def parse_query(query: str) -> StreamQuery:
     if label is not None and not _LABEL.match(label):
         raise QueryError("label", "must be 1-32 letters, digits or '-'")
     return StreamQuery(since, section, label.lower() if label else None)
+
+
+RESET = '{"type":"reset"}'
+
+
+def _wires(events: list[Event], sub: Subscriber) -> list[bytes]:
+    """The frames a subscriber receives for ``events`` (its filter decides, see Event)."""
+    seen = (event.for_filter(sub.section, sub.label) for event in events)
+    return [event.wire for event in seen if event is not None]
 
 
 # websockets closes the connection after any plain HTTP response: say so, or a keep-alive client
@@ -171,9 +183,9 @@ class PushServer:
         """Say hello, replay what the client missed, then keep it in its live group."""
         assert conn.request is not None
         query = parse_query(urlsplit(conn.request.path).query)
-        sub: Subscriber | None = Subscriber(conn, query.section, query.label)
         hello_id = self.hub.last_id
         assert hello_id is not None  # process_request refuses clients until the reader started
+        sub: Subscriber | None = Subscriber(conn, query.section, query.label, query.since or ZERO)
         # No await between reading hello_id and joining: every later event reaches this client
         # either live or through its pending list, so nothing falls between replay and live.
         conn.transport.write(control_frame(f'{{"type":"hello","event_id":"{hello_id}"}}'))
@@ -199,23 +211,40 @@ class PushServer:
         """Send events in (since, hello_id], then the pending ones, then go live.
 
         The range comes from the replay buffer when it holds it (the common case), else Redis.
+        Nothing at or below ``since`` is ever sent: when ``since`` is ahead of this process's
+        reader, the client waits (counted, its events pending) until the reader passes it.
         """
         recent = self.replay.after(since, hello_id)
         if recent is not None:
-            await write_frames(
-                sub.conn, [e.wire for e in recent if e.matches(sub.section, sub.label)]
-            )
-            floor = since
+            await write_frames(sub.conn, _wires(recent, sub))
+            floor = max(since, hello_id)
         else:
             async with self._redis_replays:
                 floor = await self._catch_up_from_redis(sub, since, hello_id)
-        while sub.pending:
-            event = sub.pending.pop(0)
-            sub.pending_bytes -= len(event.wire)
-            if event.id > floor:
-                await sub.conn.send(event.text.decode())
+        sub.floor = floor
+        while True:
+            while sub.pending:
+                event = sub.pending.pop(0)
+                sub.pending_bytes -= len(event.wire)
+                if event.id > floor:
+                    await sub.conn.send(event.text.decode())
+            if self.hub.last_id is not None and self.hub.last_id >= floor:
+                break
+            await self._reached_or_closed(sub.conn, floor)
         if sub in self.hub.catching_up:  # not cut off meanwhile
             self.hub.finish_catch_up(sub)
+
+    async def _reached_or_closed(self, conn: ServerConnection, floor: EventId) -> None:
+        """Wait until the reader passes ``floor``; raise ConnectionClosed if the client goes."""
+        reached = asyncio.ensure_future(self.hub.reached(floor))
+        closed = asyncio.ensure_future(conn.wait_closed())
+        try:
+            await asyncio.wait({reached, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            reached.cancel()
+            closed.cancel()
+        if not reached.done() or reached.cancelled():
+            raise ConnectionClosed(None, None)
 
     async def _catch_up_from_redis(
         self, sub: Subscriber, since: EventId, hello_id: EventId
@@ -224,13 +253,11 @@ class PushServer:
         assert self.client is not None
         if await must_reset(self.client, since, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
-            await sub.conn.send('{"type":"reset"}')
+            await sub.conn.send(RESET)
             return hello_id
         async for chunk in events_between(self.client, since, hello_id):
-            await write_frames(
-                sub.conn, [e.wire for e in chunk if e.matches(sub.section, sub.label)]
-            )
-        return since
+            await write_frames(sub.conn, _wires(chunk, sub))
+        return max(since, hello_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -267,9 +294,7 @@ class PushServer:
             self.server.close(close_connections=True)
             await self.server.wait_closed()
         await self.hub.close()
-        self._reader_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._reader_task
+        await stop_reader(self._reader_task)
         if self.client is not None:
             await self.client.aclose()
 

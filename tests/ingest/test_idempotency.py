@@ -85,7 +85,7 @@ async def test_a_duplicate_while_the_first_is_in_flight_gets_409(
     body = httpx.Request("POST", "http://x", json=payload).content
     # The first request holds the key (as ingest does between claiming it and answering).
     async with redis.asyncio.Redis.from_url(fresh.redis_url) as client:
-        claim = await IdempotencyStore(client).claim(
+        claim = await IdempotencyStore(client, 1 << 20).claim(
             fresh.token, "slow-one", fingerprint("POST", "/v1/articles", "application/json", body)
         )
     assert isinstance(claim, Claim)
@@ -119,5 +119,40 @@ async def test_keys_are_scoped_to_the_token(fresh: Stack, http: httpx.AsyncClien
         # Two newsrooms using the same key do not collide: both are queued.
         assert [a.status_code for a in answers] == [202, 202]
         assert answers[0].json()["job_id"] != answers[1].json()["job_id"]
+    finally:
+        service.stop()
+
+
+async def test_stored_answers_per_token_are_bounded(
+    fresh: Stack, http: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    """A token cannot make Redis hold answers without bound: past its budget they are not kept."""
+    port = free_port()
+    service = fresh.start_service(
+        "ingest",
+        key="ingest-small-budget",
+        LIVEFEED_INGEST_PORT=str(port),
+        LIVEFEED_IDEMPOTENCY_BUDGET_BYTES="4000",
+    )
+    try:
+        fresh.wait_healthy("ingest", port=port)
+        url = f"http://127.0.0.1:{port}/v1/articles"
+        auth = {"Authorization": f"Bearer {fresh.token}"}
+        batch = {"articles": [article(f"budget-{n}") for n in range(100)]}
+        answers = []
+        for key in range(12):
+            headers = {**auth, "Idempotency-Key": f"budget-{key}"}
+            answers.append(await http.post(url, json=batch, headers=headers))
+        assert all(a.status_code in (200, 202) for a in answers)
+        stored = list(redis_client.scan_iter(match="lf:idem:*"))
+        kept = sum(len(redis_client.get(name) or b"") for name in stored)
+        assert 0 < kept <= 4000  # compressed answers, within the budget
+        assert len(stored) < 12
+        # An answer that was not kept: its retry runs again (and the store's version check
+        # makes that harmless) instead of being replayed.
+        retry = await http.post(url, json=batch, headers={**auth, "Idempotency-Key": "budget-11"})
+        assert retry.status_code == 200
+        assert "idempotent-replayed" not in retry.headers
+        assert retry.json()["unchanged"] == 100
     finally:
         service.stop()

@@ -2,12 +2,13 @@
 -- disagree, and a re-run of the same batch (a worker killed mid-job) changes nothing.
 --
 -- KEYS[1] timeline zset   KEYS[2] events stream   KEYS[3] events horizon   KEYS[4] embargo zset
+-- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept (0: no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] JSON array of operations
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
-local TIMELINE, EVENTS, HORIZON, EMBARGO = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
 local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -53,11 +54,19 @@ local AT = ''
 
 -- Append one event; remember the newest id that trimming drops, so that a subscriber asking
 -- to resume from before it is told to reset instead of silently missing events.
-local function emit(kind, id, sections, labels, headline, rid)
+-- sections/labels: where the article is shown now (for a retraction: where it was shown);
+-- psections/plabels (updates only): where it was shown before, so that a subscriber whose
+-- filter it left is told so (a retraction with reason "filter").
+local function emit(kind, id, sections, labels, headline, rid, psections, plabels)
   local overflow = redis.call('XLEN', EVENTS) + 1 - MAXLEN
   if overflow > 0 then
     local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
     if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
+  end
+  if psections then
+    return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
+      'type', kind, 'id', id, 'sections', sections, 'labels', labels,
+      'headline', headline, 'rid', rid or '', 'at', AT, 'psections', psections, 'plabels', plabels)
   end
   return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
     'type', kind, 'id', id, 'sections', sections, 'labels', labels,
@@ -70,49 +79,90 @@ end
 
 local results = {}
 
+-- An article that is not (or no longer) shown keeps a record of its rank, so that an older
+-- copy arriving later is "stale" instead of bringing it back; the record expires.
+local function keep_record(key, state)
+  redis.call('HDEL', key, 'doc', 'embargo')
+  redis.call('HSET', key, 'state', state)
+  redis.call('EXPIRE', key, TOMB_TTL)
+end
+
+local function changed()
+  redis.call('SET', CHANGED, int(NOW))
+end
+
+-- Whether an item just indexed at (pub, id) falls beyond MAX_ITEMS at once: the count trim
+-- removes the lowest (score, id) first, so it would be gone before any reader saw it.
+local function beyond_max(id)
+  local excess = redis.call('ZCARD', TIMELINE) - MAX_ITEMS
+  return excess > 0 and redis.call('ZRANK', TIMELINE, id) < excess
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels')
+  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat')
   local state = cur[3]
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
-    if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
-    if op.v == sv and op.u == su then return {id = op.id, outcome = 'unchanged'} end
+    if op.v < sv or (op.v == sv and op.u < su) then
+      return {id = op.id, outcome = 'stale', state = state}
+    end
+    if op.v == sv and op.u == su then return {id = op.id, outcome = 'unchanged', state = state} end
+  end
+  -- A retraction without a version wins over every write accepted before it, whichever
+  -- worker happens to apply them first.
+  local at = tonumber(op.at) or 0
+  if state == 'retracted' and cur[6] and at > 0 and at < tonumber(cur[6]) then
+    return {id = op.id, outcome = 'stale', state = state}
   end
   local old_section, old_labels = cur[4] or '', cur[5] or ''
   if state == 'live' then unindex(op.id, old_section, old_labels) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
 
-  if MIN_MS > 0 and op.pub < MIN_MS then
-    -- Older than the rolling window: it would fall off at once, so it is not stored.
-    redis.call('DEL', key)
+  local function expire()
+    -- Older than the rolling window, or beyond MAX_ITEMS: it would fall off at once, so it is
+    -- neither shown nor published; its rank is remembered.
+    redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
+      'section', op.section, 'labels', op.labels)
+    redis.call('HDEL', key, 'rat')
+    keep_record(key, 'expired')
     if state == 'live' then
+      changed()
       local eid = emit('retracted', op.id, old_section, old_labels, retraction_headline(op.id), op.rid)
       return {id = op.id, outcome = 'expired', event_id = eid}
     end
     return {id = op.id, outcome = 'expired'}
   end
 
+  if MIN_MS > 0 and op.pub < MIN_MS then return expire() end
+
   local embargoed = op.embargo > NOW
   redis.call('HSET', key, 'doc', op.doc, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
     'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
     'state', embargoed and 'embargoed' or 'live')
+  redis.call('HDEL', key, 'rat')
   redis.call('PERSIST', key)
-  local sections = union(split(old_section), split(op.section))
-  local labels = union(split(old_labels), split(op.labels))
   if embargoed then
     redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
     if state == 'live' then
       -- An embargo added to a live article takes it off every reader's page.
-      local eid = emit('retracted', op.id, sections, labels, retraction_headline(op.id), op.rid)
+      local eid = emit('retracted', op.id, old_section, old_labels, retraction_headline(op.id), op.rid)
       return {id = op.id, outcome = 'embargoed', event_id = eid}
     end
     return {id = op.id, outcome = 'embargoed'}
   end
   index(op.id, op.pub, op.section, op.labels)
-  local kind = (state == 'live') and 'updated' or 'published'
-  local eid = emit(kind, op.id, sections, labels, op.doc, op.rid)
-  return {id = op.id, outcome = kind, event_id = eid}
+  if beyond_max(op.id) then
+    unindex(op.id, op.section, op.labels)
+    return expire()
+  end
+  local eid
+  if state == 'live' then
+    eid = emit('updated', op.id, op.section, op.labels, op.doc, op.rid, old_section, old_labels)
+  else
+    eid = emit('published', op.id, op.section, op.labels, op.doc, op.rid)
+  end
+  return {id = op.id, outcome = (state == 'live') and 'updated' or 'published', event_id = eid}
 end
 
 local function retract(op)
@@ -126,8 +176,14 @@ local function retract(op)
     if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
   end
   if op.v then redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u)) end
-  if not state or state == 'retracted' then
-    if op.v then
+  local at = tonumber(op.at) or 0
+  if not op.v and at > 0 then
+    -- When it was accepted: writes accepted before it cannot bring the article back.
+    redis.call('HSET', key, 'rat', int(at))
+    redis.call('EXPIRE', key, TOMB_TTL)
+  end
+  if not state or state == 'retracted' or state == 'expired' then
+    if (op.v or at > 0) and state ~= 'expired' then
       redis.call('HSET', key, 'state', 'retracted')
       redis.call('EXPIRE', key, TOMB_TTL)
     end
@@ -136,9 +192,7 @@ local function retract(op)
   if state == 'live' then unindex(op.id, cur[2], cur[3]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
-  redis.call('HDEL', key, 'doc', 'embargo')
-  redis.call('HSET', key, 'state', 'retracted')
-  redis.call('EXPIRE', key, TOMB_TTL)
+  keep_record(key, 'retracted')
   if state == 'live' then
     local eid = emit('retracted', op.id, cur[2] or '', cur[3] or '', retraction_headline(op.id), op.rid)
     return {id = op.id, outcome = 'retracted', event_id = eid}
@@ -146,7 +200,8 @@ local function retract(op)
   return {id = op.id, outcome = 'retracted'}
 end
 
--- Embargoed articles whose time has come go live, pushed as published.
+-- Embargoed articles whose time has come go live, pushed as published; one that the window
+-- or MAX_ITEMS would drop at once is not published.
 local function release_due()
   local due = redis.call('ZRANGEBYSCORE', EMBARGO, '-inf', NOW, 'LIMIT', 0, 500)
   for _, id in ipairs(due) do
@@ -154,19 +209,34 @@ local function release_due()
     local key = APREFIX .. id
     local cur = redis.call('HMGET', key, 'state', 'pub', 'section', 'labels', 'doc')
     if cur[1] == 'embargoed' then
-      redis.call('HSET', key, 'state', 'live')
-      index(id, tonumber(cur[2]), cur[3], cur[4])
-      local eid = emit('published', id, cur[3], cur[4], cur[5], '')
-      results[#results + 1] = {id = id, outcome = 'published', event_id = eid}
+      local pub = tonumber(cur[2])
+      if MIN_MS > 0 and pub < MIN_MS then
+        keep_record(key, 'expired')
+        results[#results + 1] = {id = id, outcome = 'expired'}
+      else
+        index(id, pub, cur[3], cur[4])
+        if beyond_max(id) then
+          unindex(id, cur[3], cur[4])
+          keep_record(key, 'expired')
+          results[#results + 1] = {id = id, outcome = 'expired'}
+        else
+          redis.call('HSET', key, 'state', 'live')
+          local eid = emit('published', id, cur[3], cur[4], cur[5], '')
+          results[#results + 1] = {id = id, outcome = 'published', event_id = eid}
+        end
+      end
     end
   end
 end
 
+-- Trimmed off the window: not shown any more (no event: readers' pages roll by themselves),
+-- but feeds' Last-Modified moves and the rank is remembered against older copies.
 local function remove_item(id)
   local key = APREFIX .. id
   local cur = redis.call('HMGET', key, 'section', 'labels')
   unindex(id, cur[1], cur[2])
-  redis.call('DEL', key)
+  keep_record(key, 'expired')
+  changed()
 end
 
 for _, op in ipairs(ops) do

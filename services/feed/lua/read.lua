@@ -2,15 +2,28 @@
 -- subscribing "since" that id misses nothing and sees nothing twice.
 --
 -- KEYS[1] the index to page (timeline, a section or a label zset)   KEYS[2] events stream
+-- KEYS[3] ms of the last change no event announces (window trims)
 -- ARGV[1] article key prefix  ARGV[2] oldest published ms shown (0: no age limit)
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
--- Returns {event_id, {doc, ...}, next_score, next_id} (next_* empty when there is no more).
+-- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms} (next_* empty when there is
+-- no more; changed_ms '' when nothing was ever trimmed).
 
-local INDEX, EVENTS = KEYS[1], KEYS[2]
+local INDEX, EVENTS, CHANGED = KEYS[1], KEYS[2], KEYS[3]
 local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])
 local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
 local LIMIT, SECTION = tonumber(ARGV[5]), ARGV[6]
+
+-- a >= b in byte order, as the sorted set orders members. Lua's own string comparison uses
+-- the server's collation locale (strcoll), which differs from byte order outside "C".
+local function bytes_ge(a, b)
+  local n = math.min(#a, #b)
+  for i = 1, n do
+    local x, y = string.byte(a, i), string.byte(b, i)
+    if x ~= y then return x > y end
+  end
+  return #a >= #b
+end
 
 local max = '+inf'
 if CURSOR_SCORE ~= '' then max = CURSOR_SCORE end
@@ -27,7 +40,7 @@ while not more do
   for i = 1, #batch, 2 do
     local id, score = batch[i], batch[i + 1]
     -- Items sharing the cursor's score sort by id (descending): skip those already shown.
-    local seen = CURSOR_SCORE ~= '' and tonumber(score) == tonumber(CURSOR_SCORE) and id >= CURSOR_ID
+    local seen = CURSOR_SCORE ~= '' and tonumber(score) == tonumber(CURSOR_SCORE) and bytes_ge(id, CURSOR_ID)
     if not seen then
       local fields = redis.call('HMGET', APREFIX .. id, 'doc', 'section', 'state')
       if fields[1] and fields[3] == 'live' and (SECTION == '' or fields[2] == SECTION) then
@@ -44,4 +57,4 @@ local latest = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)
 local event_id = '0-0'
 if #latest > 0 then event_id = latest[1][1] end
 if not more then last_score, last_id = '', '' end
-return {event_id, docs, last_score, last_id}
+return {event_id, docs, last_score, last_id, redis.call('GET', CHANGED) or ''}
