@@ -13,6 +13,8 @@ from email.utils import format_datetime, parsedate_to_datetime
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared.dates import now_ms
+
 
 def etag_of(body: bytes) -> str:
     """A strong validator: the hash of the exact bytes sent."""
@@ -51,8 +53,15 @@ def cached(
     last_modified_ms: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """``body`` with ETag (and Last-Modified), or 304 when the client's copy is current."""
+    """``body`` with ETag (and Last-Modified), or 304 when the client's copy is current.
+
+    A last change less than a second old makes no Last-Modified: HTTP dates count whole
+    seconds, so another change within the same second would look unmodified to a client
+    asking If-Modified-Since (RFC 9110 8.8.2.2 calls such a date a weak validator).
+    """
     etag = etag_of(body)
+    if last_modified_ms and now_ms() - last_modified_ms < 1000:
+        last_modified_ms = None
     out = {
         "ETag": etag,
         "Cache-Control": f"public, max-age={max_age}, must-revalidate",

@@ -169,10 +169,11 @@ class TimelineReader:
                 before.article_id if before else "",
                 limit,
                 also_section,
+                self.settings.window_days * 86_400_000,
             ],
         )
         cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
-        changed_ms = int(_text(changed)) if changed else 0
+        changed_ms = int(_text(changed))
         return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor, changed_ms)
 
     async def article(self, article_id: str) -> dict[str, Any] | None:

@@ -12,9 +12,9 @@ answer always means a queued job and the other way round.
 - 5xx answers are not kept: the retry runs again
 
 Answers are stored compressed, and one token's stored answers may weigh at most
-``LIVEFEED_IDEMPOTENCY_BUDGET_BYTES`` per 24 hours: past that, answers are not kept (the request still runs and is
-answered; a retry runs again, which the store's version check makes harmless). So a token can
-make Redis hold a bounded amount, whatever its rate.
+``LIVEFEED_IDEMPOTENCY_BUDGET_BYTES`` per 24 hours: past that, answers are not kept (the
+request still runs and is answered; a retry runs again, which the store's version check makes
+harmless). So a token can make Redis hold a bounded amount, whatever its rate.
 """
 
 from __future__ import annotations

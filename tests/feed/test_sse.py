@@ -232,3 +232,16 @@ async def test_a_client_that_stops_reading_is_dropped_and_resumes_without_gaps(
         assert first.id == following[0][0].decode()  # exactly the next one: no gap, no repeat
     finally:
         extra.stop()
+
+
+async def test_a_reading_client_gets_every_event_of_a_large_batch(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    """A batch larger than a client's buffer reaches a client that reads (as on the WebSocket)."""
+    summary = "word " * 380  # ~1.9 KB per event: 150 of them are past the 256 KiB limit
+    items = [article(f"big-{n}", summary=summary) for n in range(150)]
+    async with sse(http, events_url(fresh)) as stream:
+        assert (await stream.next()).event == "hello"
+        await ingest.apply({"articles": items})
+        got = [message.data["headline"]["id"] for message in await stream.take(150, timeout=10)]
+    assert got == [item["id"] for item in items]

@@ -59,7 +59,9 @@ def test_max_items_drops_the_oldest_from_every_index(client: redis.Redis) -> Non
     start = datetime(2024, 10, 24, 9, 0, tzinfo=UTC)
     ops = [upsert_op(_article(f"n{n}", start + timedelta(minutes=n)), settings) for n in range(5)]
     outcomes = writer.apply(ops)
-    assert [o["outcome"] for o in outcomes] == ["published"] * 5
+    # The two oldest fit when they came, but the same call trimmed them: never announced.
+    assert [o["outcome"] for o in outcomes] == ["expired"] * 2 + ["published"] * 3
+    assert [o.get("event_id") is not None for o in outcomes] == [False] * 2 + [True] * 3
     kept = [m.decode() for m in client.zrevrange(keys.TIMELINE, 0, -1)]
     assert kept == ["n4", "n3", "n2"]
     assert [m.decode() for m in client.zrevrange(keys.section("news"), 0, -1)] == kept
@@ -68,7 +70,12 @@ def test_max_items_drops_the_oldest_from_every_index(client: redis.Redis) -> Non
     assert client.hget(keys.article("n0"), "doc") is None
     assert client.hget(keys.article("n0"), "state") == b"expired"
     assert 0 < client.ttl(keys.article("n0")) <= 7 * 86_400
-    assert client.xlen(keys.EVENTS) == 5
+    assert client.xlen(keys.EVENTS) == 3
+    # A later call trims the oldest again, silently: readers' pages roll by themselves.
+    later = upsert_op(_article("n5", start + timedelta(minutes=5)), settings)
+    assert writer.apply([later])[0]["outcome"] == "published"
+    assert client.hget(keys.article("n2"), "state") == b"expired"
+    assert client.xlen(keys.EVENTS) == 4
 
 
 def test_an_item_beyond_max_items_on_arrival_is_expired_and_never_published(

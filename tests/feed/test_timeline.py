@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.helpers import Feed, Ingest, article
 from tests.seedpage import read_column
 
@@ -105,3 +107,33 @@ async def test_article_endpoint_and_bad_queries(ingest: Ingest, feed: Feed) -> N
         assert bad.status_code == 400, params
         assert bad.headers["content-type"] == "application/problem+json"
         assert bad.json()["errors"][0]["field"] == field
+
+
+@pytest.mark.parametrize("path", ["/v1/timeline", "/", "/feed.rss", "/feed.atom", "/feed.json"])
+@pytest.mark.parametrize("limit", ["²", "٣", "1²", "-1", "+5", " 5", "99999999999999999999"])
+async def test_a_limit_that_is_not_ascii_digits_is_a_400_everywhere(
+    feed: Feed, path: str, limit: str
+) -> None:
+    bad = await feed.client.get(f"{feed.base}{path}", params={"limit": limit})
+    assert bad.status_code == 400, (path, limit, bad.text[:200])
+    assert bad.headers["content-type"] == "application/problem+json"
+    assert bad.json()["errors"][0]["field"] == "limit"
+
+
+async def test_more_news_cursors_work_before_1970(ingest: Ingest, feed: Feed) -> None:
+    moments = [f"1969-07-{day:02d}T20:17:00Z" for day in range(15, 22)] + [
+        "1970-01-01T00:00:00Z",
+        "1970-01-01T00:00:00.001Z",
+    ]
+    await ingest.apply(
+        {"articles": [article(f"old-{n}", published_at=m) for n, m in enumerate(moments)]}
+    )
+    seen: list[str] = []
+    params: dict[str, str] = {"limit": "2"}
+    while True:
+        page = await feed.timeline(**params)
+        seen.extend(item["id"] for day in page["days"] for item in day["items"])
+        if page["next"] is None:
+            break
+        params["before"] = page["next"]
+    assert seen == [f"old-{n}" for n in reversed(range(len(moments)))]

@@ -52,25 +52,49 @@ end
 -- event as 'at' so that push can measure freshness (acceptance to frame sent).
 local AT = ''
 
--- Append one event; remember the newest id that trimming drops, so that a subscriber asking
--- to resume from before it is told to reset instead of silently missing events.
+-- Events are appended once the whole batch and the window trims are done (flush below), so
+-- that an item this same call trims is answered "expired" and never announced.
+local pending = {}
+local trimmed = {}
+
+-- Queue one event for ``result`` (the item's outcome, which gets its event_id at the flush).
 -- sections/labels: where the article is shown now (for a retraction: where it was shown);
 -- psections/plabels (updates only): where it was shown before, so that a subscriber whose
 -- filter it left is told so (a retraction with reason "filter").
-local function emit(kind, id, sections, labels, headline, rid, psections, plabels)
+local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels)
+  pending[#pending + 1] = {result = result, kind = kind, id = id, sections = sections,
+    labels = labels, headline = headline, rid = rid or '', at = AT,
+    psections = psections, plabels = plabels}
+  return result
+end
+
+-- Append one event; remember the newest id that trimming drops, so that a subscriber asking
+-- to resume from before it is told to reset instead of silently missing events.
+local function append(e)
   local overflow = redis.call('XLEN', EVENTS) + 1 - MAXLEN
   if overflow > 0 then
     local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
     if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
   end
-  if psections then
+  if e.psections then
     return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
-      'type', kind, 'id', id, 'sections', sections, 'labels', labels,
-      'headline', headline, 'rid', rid or '', 'at', AT, 'psections', psections, 'plabels', plabels)
+      'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
+      'headline', e.headline, 'rid', e.rid, 'at', e.at,
+      'psections', e.psections, 'plabels', e.plabels)
   end
   return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
-    'type', kind, 'id', id, 'sections', sections, 'labels', labels,
-    'headline', headline, 'rid', rid or '', 'at', AT)
+    'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
+    'headline', e.headline, 'rid', e.rid, 'at', e.at)
+end
+
+local function flush()
+  for _, e in ipairs(pending) do
+    if trimmed[e.id] and e.kind ~= 'retracted' then
+      e.result.outcome = 'expired'  -- shown to nobody: not announced
+    else
+      e.result.event_id = append(e)
+    end
+  end
 end
 
 local function retraction_headline(id)
@@ -128,8 +152,8 @@ local function upsert(op)
     keep_record(key, 'expired')
     if state == 'live' then
       changed()
-      local eid = emit('retracted', op.id, old_section, old_labels, retraction_headline(op.id), op.rid)
-      return {id = op.id, outcome = 'expired', event_id = eid}
+      return announce({id = op.id, outcome = 'expired'}, 'retracted', op.id, old_section,
+        old_labels, retraction_headline(op.id), op.rid)
     end
     return {id = op.id, outcome = 'expired'}
   end
@@ -146,8 +170,8 @@ local function upsert(op)
     redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
     if state == 'live' then
       -- An embargo added to a live article takes it off every reader's page.
-      local eid = emit('retracted', op.id, old_section, old_labels, retraction_headline(op.id), op.rid)
-      return {id = op.id, outcome = 'embargoed', event_id = eid}
+      return announce({id = op.id, outcome = 'embargoed'}, 'retracted', op.id, old_section,
+        old_labels, retraction_headline(op.id), op.rid)
     end
     return {id = op.id, outcome = 'embargoed'}
   end
@@ -156,13 +180,12 @@ local function upsert(op)
     unindex(op.id, op.section, op.labels)
     return expire()
   end
-  local eid
   if state == 'live' then
-    eid = emit('updated', op.id, op.section, op.labels, op.doc, op.rid, old_section, old_labels)
-  else
-    eid = emit('published', op.id, op.section, op.labels, op.doc, op.rid)
+    return announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section, op.labels,
+      op.doc, op.rid, old_section, old_labels)
   end
-  return {id = op.id, outcome = (state == 'live') and 'updated' or 'published', event_id = eid}
+  return announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
+    op.labels, op.doc, op.rid)
 end
 
 local function retract(op)
@@ -194,8 +217,8 @@ local function retract(op)
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
   keep_record(key, 'retracted')
   if state == 'live' then
-    local eid = emit('retracted', op.id, cur[2] or '', cur[3] or '', retraction_headline(op.id), op.rid)
-    return {id = op.id, outcome = 'retracted', event_id = eid}
+    return announce({id = op.id, outcome = 'retracted'}, 'retracted', op.id, cur[2] or '',
+      cur[3] or '', retraction_headline(op.id), op.rid)
   end
   return {id = op.id, outcome = 'retracted'}
 end
@@ -221,8 +244,8 @@ local function release_due()
           results[#results + 1] = {id = id, outcome = 'expired'}
         else
           redis.call('HSET', key, 'state', 'live')
-          local eid = emit('published', id, cur[3], cur[4], cur[5], '')
-          results[#results + 1] = {id = id, outcome = 'published', event_id = eid}
+          results[#results + 1] = announce({id = id, outcome = 'published'}, 'published', id,
+            cur[3], cur[4], cur[5], '')
         end
       end
     end
@@ -236,6 +259,7 @@ local function remove_item(id)
   local cur = redis.call('HMGET', key, 'section', 'labels')
   unindex(id, cur[1], cur[2])
   keep_record(key, 'expired')
+  trimmed[id] = true
   changed()
 end
 
@@ -259,6 +283,8 @@ if excess > 0 then
     remove_item(id)
   end
 end
+
+flush()
 
 if #results == 0 then return '[]' end
 return cjson.encode(results)

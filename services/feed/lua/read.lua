@@ -6,13 +6,14 @@
 -- ARGV[1] article key prefix  ARGV[2] oldest published ms shown (0: no age limit)
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
+-- ARGV[7] the window's length in ms (0: no age limit)
 -- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms} (next_* empty when there is
 -- no more; changed_ms '' when nothing was ever trimmed).
 
 local INDEX, EVENTS, CHANGED = KEYS[1], KEYS[2], KEYS[3]
 local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])
 local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
-local LIMIT, SECTION = tonumber(ARGV[5]), ARGV[6]
+local LIMIT, SECTION, WINDOW_MS = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 
 -- a >= b in byte order, as the sorted set orders members. Lua's own string comparison uses
 -- the server's collation locale (strcoll), which differs from byte order outside "C".
@@ -57,4 +58,11 @@ local latest = redis.call('XREVRANGE', EVENTS, '+', '-', 'COUNT', 1)
 local event_id = '0-0'
 if #latest > 0 then event_id = latest[1][1] end
 if not more then last_score, last_id = '', '' end
-return {event_id, docs, last_score, last_id, redis.call('GET', CHANGED) or ''}
+-- The last change no event announced: a trim, or the newest item that aged out of the window
+-- (at its published time + the window) and that the worker may not have trimmed yet.
+local changed = tonumber(redis.call('GET', CHANGED) or '0')
+if MIN_MS > 0 then
+  local aged = redis.call('ZREVRANGEBYSCORE', INDEX, '(' .. MIN_MS, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #aged > 0 then changed = math.max(changed, tonumber(aged[2]) + WINDOW_MS) end
+end
+return {event_id, docs, last_score, last_id, string.format('%.0f', changed)}
