@@ -84,6 +84,8 @@ async def test_tail_filters_and_starts_since_an_event(ingest: Ingest, fresh: Sta
         await ingest.apply(article("other", section="sport"))
         await ingest.apply(article("mine", section="world"))
         assert await running.line() == "+ 2024-10-24 16:55  Headline mine"
+        await ingest.apply(article("mine", section="sport", version=2))  # moved out of "world"
+        assert await running.line() == "- left the filter mine"
 
 
 async def test_tail_reconnects_by_itself_and_misses_nothing(http: httpx.AsyncClient) -> None:

@@ -1,10 +1,12 @@
 """``livefeed tail``: live headlines in a terminal, resuming by itself after any disconnect.
 
-One line per event: ``+`` published, ``~`` updated, ``-`` retracted::
+One line per event: ``+`` published, ``~`` updated, ``-`` retracted (or, with a filter, an
+update that took the article out of it)::
 
     + 2024-10-24 19:31  [Exclusive] Belarus' entry into war is unfeasible for Russia
     ~ 2024-10-24 19:31  [Updated] Belarus' entry into war is unfeasible for Russia (new title)
     - retracted espreso:2024-10-24:1931
+    - left the filter espreso:2024-10-24:1932
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ def format_event(message: dict[str, Any]) -> str:
     """One terminal line for a published/updated/retracted event."""
     headline = message.get("headline") or {}
     if message["type"] == "retracted":
-        return f"- retracted {headline.get('id', '?')}"
+        why = "left the filter" if message.get("reason") == "filter" else "retracted"
+        return f"- {why} {headline.get('id', '?')}"
     labels = list(headline.get("labels") or [])
     if message["type"] == "updated" and "updated" not in labels:
         labels.append("updated")

@@ -462,3 +462,24 @@ async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
     await ingest.apply(article("after-reset", published_at="2024-10-24T19:00:00+03:00"))
     await page.wait_for_selector("[data-id='after-reset']")
     assert (await shown_ids(page))[:2] == ["after-reset", "newest"]
+
+
+async def test_a_filtered_page_drops_an_article_that_leaves_its_filter(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply(article("keep", labels=["Exclusive"]))
+    await ingest.apply(
+        article("goes", labels=["Exclusive"], published_at="2024-10-24T17:00:00+03:00")
+    )
+    await open_live(page, fresh.url("feed") + "/?label=exclusive")
+    assert await shown_ids(page) == ["goes", "keep"]
+    # An update drops the label: the filtered timeline no longer has it, nor does the page.
+    await ingest.apply(article("goes", version=2, published_at="2024-10-24T17:00:00+03:00"))
+    await page.wait_for_function("() => !document.querySelector(\"[data-id='goes']\")")
+    assert await shown_ids(page) == ["keep"]
+    # And back in: it reappears at its place.
+    await ingest.apply(
+        article("goes", version=3, labels=["exclusive"], published_at="2024-10-24T17:00:00+03:00")
+    )
+    await page.wait_for_selector("[data-id='goes']")
+    assert await shown_ids(page) == ["goes", "keep"]
