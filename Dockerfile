@@ -10,9 +10,10 @@ WORKDIR /src
 COPY requirements.lock pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
-# The lock pins every package (runtime, dev and bench). As a constraints file it installs only
-# livefeed's runtime dependencies, each at its locked version: no test or bench tools in the image.
-RUN /opt/livefeed/bin/pip install --constraint requirements.lock . \
+# requirements.lock pins livefeed's runtime dependencies only (the test, lint and bench tools are
+# in requirements-dev.lock): the image gets exactly those, each at its locked version.
+RUN /opt/livefeed/bin/pip install -r requirements.lock \
+ && /opt/livefeed/bin/pip install --no-deps . \
  && /opt/livefeed/bin/pip check
 
 # --- runtime: the virtualenv, a non-root user, nothing else ------------------------------------

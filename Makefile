@@ -1,12 +1,18 @@
 # Two commands on a fresh machine: `make run` (set up and run everything) and `make test`.
+# `make run` installs the runtime lock only (requirements.lock: what livefeed needs to run);
+# test, lint, format and bench add the dev lock (requirements-dev.lock: the same runtime pins plus
+# the test, lint and bench tools), so a runtime-only venv gets them on its first `make test`.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test lint format bench clean
+.PHONY: install install-dev run test lint format bench clean
 
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "livefeed needs Python 3.11+")'
@@ -16,22 +22,27 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(PY) -m pip install --quiet -r requirements-dev.lock
+	$(PY) -m pip check
+	@touch $(DEV_STAMP)
+
 run: install
 	$(VENV)/bin/livefeed up
 
-test: install
+test: install-dev
 	$(PY) -m pytest
 
-lint: install
+lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-format: install
+format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-bench: install
+bench: install-dev
 	$(PY) -m bench.run_all
 
 clean:

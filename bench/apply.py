@@ -15,23 +15,20 @@ floor without RQ: the same ``TimelineWriter.apply`` (one Lua script call per bat
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
+from functools import partial
 from typing import Any
 
 import redis
 
-from bench.common import REPO_ROOT, bench_redis
+from bench import harness
+from bench.common import bench_redis
+from bench.publisher import article
 from bench.stack import Stack
 from shared.models import Article
-
-RESULTS = REPO_ROOT / "bench/results/apply.json"
 
 # (fsync, worker, batch, jobs): fsync "always" is what livefeed up runs with.
 CASES: tuple[tuple[str, str, int, int], ...] = (
@@ -62,24 +59,18 @@ def items(job: int, batch: int) -> list[dict[str, Any]]:
         {
             "op": "upsert",
             "article": Article.model_validate(
-                {
-                    "id": f"apply-{job}-{i}",
-                    "title": f"Headline {job}/{i}: negotiators meet again",
-                    "url": f"https://example.org/a/{job}/{i}",
-                    "published_at": published,
-                    "section": "world",
-                    "labels": ["exclusive"],
-                    "summary": "Talks resume next week, officials said.",
-                }
+                article(f"apply-{job}-{i}", f"{job}/{i}", published)
             ).model_dump(mode="json", exclude_none=True),
         }
         for i in range(batch)
     ]
 
 
-def _worker_main(kind: str, url: str) -> None:
-    """In the worker process: drain the queue once, print the wall time of ``work()``."""
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    """The worker process (``--child simple|fork --url``): drain the queue once, in burst mode;
+    the wall time of ``work()``."""
     from rq import Queue, Worker
+    from rq.serializers import JSONSerializer
 
     from services.feed.worker import LivefeedWorker, worker_connection
     from shared.logs import configure_logging
@@ -87,15 +78,13 @@ def _worker_main(kind: str, url: str) -> None:
 
     settings = get_settings()
     configure_logging(settings, "worker")
-    client = worker_connection(settings, url)
-    from rq.serializers import JSONSerializer
-
+    client = worker_connection(settings, args.url)
     queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
-    worker_class = LivefeedWorker if kind == "simple" else Worker
+    worker_class = LivefeedWorker if args.child == "simple" else Worker
     worker = worker_class([queue], connection=client, serializer=JSONSerializer)
     t0 = time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
-    print(json.dumps({"seconds": time.perf_counter() - t0}))
+    return {"seconds": time.perf_counter() - t0}
 
 
 def _lua_floor(url: str, batches: list[list[dict[str, Any]]]) -> float:
@@ -131,15 +120,8 @@ def run_case(fsync: str, kind: str, batch: int, jobs: int, label: str) -> dict[s
                 enqueuer.enqueue_blocking(payload, f"bench-{j}")
             client.close()
             env = Stack(srv.url, services=(), extra_env=LIMITS).env()
-            out = subprocess.run(
-                [sys.executable, "-m", "bench.apply", "--as-worker", kind, "--url", srv.url],
-                cwd=REPO_ROOT,
-                env={**os.environ, **env},
-                capture_output=True,
-                timeout=300,
-                check=True,
-            )
-            seconds = json.loads(out.stdout.decode().strip().splitlines()[-1])["seconds"]
+            worker = harness.child("bench.apply", kind, "--url", srv.url, env=os.environ | env)
+            seconds = harness.answer(worker, timeout_s=300)["seconds"]
         check = redis.Redis.from_url(srv.url)
         applied = int(check.zcard("lf:timeline"))  # every article must have landed
         check.close()
@@ -162,51 +144,24 @@ def run_case(fsync: str, kind: str, batch: int, jobs: int, label: str) -> dict[s
     return row
 
 
-def run(repeats: int, quick: bool = False) -> dict[str, Any]:
-    """Every case *repeats* times; medians in ``summary``."""
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the apply step (and of its worker process, ``--child KIND --url``)."""
+    p.add_argument("--quick", action="store_true", help="3 short cases")
+    p.add_argument("--url", help=argparse.SUPPRESS)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every case ``--repeats`` times; medians in ``summary``."""
     runs, summary = [], []
-    for fsync, kind, batch, jobs in QUICK_CASES if quick else CASES:
-        rows = [
-            run_case(
-                fsync, kind, batch, jobs,
-                f"[apply {kind} batch={batch} appendfsync={fsync} {i + 1}/{repeats}]",
-            )
-            for i in range(repeats)
-        ]  # fmt: skip
+    for fsync, kind, batch, jobs in QUICK_CASES if args.quick else CASES:
+        label = f"apply {kind} batch={batch} appendfsync={fsync}"
+        rows = harness.repeat(args.repeats, label, partial(run_case, fsync, kind, batch, jobs))
         runs.extend(rows)
-        summary.append(
-            {
-                "fsync": fsync,
-                "worker": kind,
-                "batch": batch,
-                "repeats": repeats,
-                "items_per_s": statistics.median(r["items_per_s"] for r in rows),
-                "jobs_per_s": statistics.median(r["jobs_per_s"] for r in rows),
-                "all_applied": all(r["applied"] == r["items"] for r in rows),
-            }
-        )
+        case = {"fsync": fsync, "worker": kind, "batch": batch, "repeats": args.repeats}
+        case |= harness.medians(rows, ("items_per_s", "jobs_per_s"))
+        summary.append(case | {"all_applied": all(r["applied"] == r["items"] for r in rows)})
     return {"summary": summary, "runs": runs}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: the driver, or (``--as-worker``) the worker process."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--as-worker", choices=("simple", "fork"), help=argparse.SUPPRESS)
-    p.add_argument("--url", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.as_worker:
-        _worker_main(args.as_worker, args.url)
-        return 0
-    result = run(args.repeats, args.quick)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(sys.modules[__name__], "apply"))

@@ -41,6 +41,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import Event
 
 from bench.common import install_loop, raise_nofile_limit
+from bench.harness import spread_ms
 
 ID_RE = re.compile(r"bench-(\d+)-(\d+)")
 ID_RE_BYTES = re.compile(rb"bench-(\d+)-(\d+)")
@@ -537,19 +538,9 @@ class ClientPool:
                 proc.join(5)
 
 
-def _summarize(results: list[WorkerResult]) -> str:
-    """One-line summary for the standalone mode."""
-    lat = sorted(x for r in results for x in array("q", r.latencies_ns))
-    if not lat:
-        return "no bench frames received"
-
-    def pick(q: float) -> float:
-        return lat[min(len(lat) - 1, int(q * len(lat)))] / 1e6
-
-    return (
-        f"frames {len(lat)}  p50 {pick(0.5):.1f} ms  p99 {pick(0.99):.1f} ms"
-        f"  max {lat[-1] / 1e6:.1f} ms"
-    )
+def latencies_ns(results: list[WorkerResult]) -> list[int]:
+    """Every counted frame's latency (ns) over the client processes' results, ascending."""
+    return sorted(x for r in results for x in array("q", r.latencies_ns))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -574,7 +565,8 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
     time.sleep(min(args.duration, 600.0))
-    print(_summarize(pool.stop_and_collect()))
+    lat = latencies_ns(pool.stop_and_collect())
+    print(f"frames {len(lat)}", " ".join(f"{k} {v:.1f}" for k, v in spread_ms(lat, 1e-9).items()))
 
 
 if __name__ == "__main__":

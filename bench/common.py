@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
@@ -135,13 +136,22 @@ def start_process(
     full_env = dict(os.environ, PYTHONUNBUFFERED="1", **env)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            command,
-            cwd=REPO_ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-        )
+        )  # fmt: skip
+
+
+def start_server(
+    command: list[str], env: dict[str, str], log_path: Path, port: int
+) -> subprocess.Popen[bytes]:
+    """start_process, then wait until *port* listens (stopping the process if it never does)."""
+    proc = start_process(command, env, log_path)
+    try:
+        wait_port(port, proc)
+    except RuntimeError:
+        stop_process(proc)
+        raise
+    return proc
 
 
 def stop_process(proc: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
@@ -166,3 +176,21 @@ def percentile(sorted_values: list[int] | list[float], q: float) -> float:
 def log_file(name: str) -> Path:
     """A fresh log file for one benchmark process (kept after the run for post-mortems)."""
     return Path(tempfile.mkstemp(prefix=f"bench-{name}-", suffix=".log")[1])
+
+
+def server_args(doc: str | None, argv: list[str] | None = None) -> argparse.Namespace:
+    """A bench server's command line (--port, --redis-url, --stream, --host, --loop); then set up
+    its logging (no line per connection) and the fd limit."""
+    p = argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--redis-url", required=True)
+    p.add_argument("--stream", default="bench:events")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("websockets").setLevel(logging.WARNING)
+    raise_nofile_limit()
+    return args

@@ -4,7 +4,7 @@ For each server variant and each N: start the variant against an embedded redis-
 N listening clients from separate processes, publish K ~300 B headlines at a fixed rate into the
 Redis Stream, and measure delivery latency (p50/p99/max, and the time until every client had a
 headline), frames lost, server RSS per connection and server CPU. Each (variant, N) is repeated R
-times; the table shows medians. Results go to bench/results/fanout.json (rewritten after each run).
+times; the table shows medians. Results go to bench/results/fanout.json.
 
     .venv/bin/python -m bench.fanout                        # floor+socketio, N=1000,5000, R=3
     .venv/bin/python -m bench.fanout --variants floor --n 1000 --repeats 1
@@ -15,75 +15,34 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
-import platform
-import statistics
-import subprocess
 import sys
 import time
-from array import array
+from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import redis
 
-from bench.clients import ClientPool, ClientSpec, WorkerResult
-from bench.common import (
-    REPO_ROOT,
-    bench_redis,
-    free_port,
-    log_file,
-    percentile,
-    start_process,
-    stop_process,
-    wait_port,
-)
-from bench.procstat import CpuMeter, MachineMeter, tree_pids, tree_rss_kib
+from bench import harness
+from bench.clients import ClientPool, ClientSpec, WorkerResult, latencies_ns
+from bench.common import bench_redis, free_port, log_file, percentile, start_server, stop_process
+from bench.procstat import CpuMeters, tree_pids, tree_rss_kib
 from bench.publisher import publish, publish_warmup
 from bench.variants import VARIANTS, LaunchContext, Variant
 
-RESULTS = REPO_ROOT / "bench/results/fanout.json"
-MEDIAN_FIELDS = (
-    "connected",
-    "p50_ms",
-    "p99_ms",
-    "max_ms",
-    "reach_all_p50_ms",
-    "reach_all_p99_ms",
-    "lost",
-    "lost_pct",
-    "clients_with_loss",
-    "duplicates",
-    "rss_per_conn_kib",
-    "rss_base_mib",
-    "server_cpu_pct",
-    "client_cpu_pct",
-    "other_cpu_pct",
-    "publish_slip_max_ms",
-    "connect_s",
-)
-
+MEDIAN_FIELDS = ("connected", "p50_ms", "p99_ms", "max_ms", "reach_all_p50_ms", "reach_all_p99_ms",
+                 "lost", "lost_pct", "clients_with_loss", "duplicates", "rss_per_conn_kib",
+                 "rss_base_mib", "server_cpu_pct", "client_cpu_pct", "other_cpu_pct",
+                 "publish_slip_max_ms", "connect_s")  # fmt: skip
+"""The figures a summary row gives the median of."""
 
 Probe = Callable[[LaunchContext], contextlib.AbstractContextManager[dict[str, Any]]]
 """Entered once the clients are connected, left after the drain: extra figures for the row."""
 
 
-def start_server(variant: Variant, ctx: LaunchContext, log_path: Path) -> subprocess.Popen[bytes]:
-    """Start the variant's server subprocess (stdout/stderr to *log_path*) and wait for its port."""
-    proc = start_process(variant.command(ctx), variant.env(ctx), log_path)
-    try:
-        wait_port(ctx.port, proc)
-    except RuntimeError:
-        stop_process(proc)
-        raise
-    return proc
-
-
 def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -> dict[str, Any]:
     """Latency percentiles, per-headline reach-all times and losses from the workers' results."""
-    lat = sorted(x for r in results for x in array("q", r.latencies_ns))
+    lat = latencies_ns(results)
     seq_max: dict[int, int] = {}
     seq_count: dict[int, int] = {}
     for r in results:
@@ -103,9 +62,7 @@ def delivery_metrics(results: list[WorkerResult], events: int, connected: int) -
         - (len(per_client) - connected),
         "duplicates": sum(r.duplicates for r in results),
         "closed_early": sum(r.closed_early for r in results),
-        "p50_ms": percentile(lat, 0.50) / 1e6,
-        "p99_ms": percentile(lat, 0.99) / 1e6,
-        "max_ms": (lat[-1] / 1e6) if lat else float("nan"),
+        **harness.spread_ms(lat, 1e-9),
         "events_reaching_all": len(reach_all),
         "reach_all_p50_ms": percentile(reach_all, 0.50) / 1e6,
         "reach_all_p99_ms": percentile(reach_all, 0.99) / 1e6,
@@ -130,7 +87,7 @@ def run_once(
     rclient.delete(variant.stream)
     ctx = LaunchContext(port=free_port(), redis_url=redis_url, stream=variant.stream)
     log_path = log_file(variant.name)
-    server = start_server(variant, ctx, log_path)
+    server = start_server(variant.command(ctx), variant.env(ctx), log_path, ctx.port)
     pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, args.procs)
     probes = contextlib.ExitStack()
     extra: dict[str, Any] = {}
@@ -159,19 +116,15 @@ def run_once(
         )
         publish_warmup(rclient, variant.stream, variant.write_event, args.warmup, args.interval)
         time.sleep(0.5)
-        server_cpu, client_cpu = CpuMeter(tree_pids(server.pid)), CpuMeter(pool.pids)
-        machine_cpu = MachineMeter()
-        machine_cpu.start()
-        server_cpu.start()
-        client_cpu.start()
+        cpu = CpuMeters(server=tree_pids(server.pid), client=pool.pids)
+        cpu.start()
         print(
             f"{label} publishing {args.events} headlines every {args.interval * 1000:.0f} ms",
             flush=True,
         )
         slips = publish(rclient, variant.stream, variant.write_event, args.events, args.interval)
         time.sleep(args.interval)
-        cpu_server, cpu_clients = server_cpu.stop(), client_cpu.stop()
-        cpu_other = max(0.0, machine_cpu.stop() - cpu_server - cpu_clients)
+        cpu_pct = cpu.stop()
         drained = pool.wait_received(connected * args.events, args.drain)
         print(
             f"{label} received {pool.received()}/{connected * args.events} (drained: {drained})",
@@ -200,11 +153,9 @@ def run_once(
         "rss_connected_mib": rss_conn / 1024,
         "rss_after_mib": rss_after / 1024,
         "rss_per_conn_kib": (rss_conn - rss_base) / connected if connected else float("nan"),
-        "server_cpu_pct": cpu_server,
-        "client_cpu_pct": cpu_clients,
-        "other_cpu_pct": cpu_other,
+        **{f"{name}_cpu_pct": value for name, value in cpu_pct.items()},
         "publish_slip_max_ms": max(slips, default=0.0) * 1000,
-        "connect_errors": _merge_counts(r.connect_errors for r in results),
+        "connect_errors": dict(sum((Counter(r.connect_errors) for r in results), Counter())),
         "server_log": str(log_path),
     }
     row.update(delivery_metrics(results, args.events, connected))
@@ -212,24 +163,12 @@ def run_once(
     return row
 
 
-def _merge_counts(dicts: Any) -> dict[str, int]:
-    """Sum several {name: count} dicts."""
-    total: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            total[k] = total.get(k, 0) + v
-    return total
-
-
 def summarize(
     rows: list[dict[str, Any]], fields: tuple[str, ...] = MEDIAN_FIELDS
 ) -> dict[str, Any]:
     """Medians of *fields* over the repeats of one (variant, N)."""
-    out: dict[str, Any] = {"variant": rows[0]["variant"], "n": rows[0]["n"], "repeats": len(rows)}
-    for key in fields:
-        values = [r[key] for r in rows if r.get(key) == r.get(key)]  # drop NaN
-        out[key] = statistics.median(values) if values else float("nan")
-    return out
+    head = {"variant": rows[0]["variant"], "n": rows[0]["n"], "repeats": len(rows)}
+    return head | harness.medians(rows, fields)
 
 
 def format_table(summaries: list[dict[str, Any]]) -> str:
@@ -249,80 +188,41 @@ def format_table(summaries: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(
-    path: Path,
-    args: argparse.Namespace,
-    runs: list[dict[str, Any]],
-    summaries: list[dict[str, Any]],
-) -> None:
-    """Write the JSON report (meta, per-run rows, medians)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "host": platform.node(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "args": {k: v for k, v in vars(args).items()},
-    }
-    path.write_text(
-        json.dumps({"meta": meta, "summary": summaries, "runs": runs}, indent=2, default=str) + "\n"
-    )
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the fan-out step."""
     p.add_argument(
         "--variants", default="floor,socketio", help=f"comma list of {', '.join(VARIANTS)}"
     )
     p.add_argument("--n", default="1000,5000", help="comma list of client counts")
     p.add_argument("--with-10k", action="store_true", help="also run N=10000")
-    p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--events", type=int, default=100, help="headlines per run (K)")
     p.add_argument("--interval", type=float, default=0.1, help="seconds between headlines")
     p.add_argument("--warmup", type=int, default=3, help="uncounted headlines before measuring")
     p.add_argument("--procs", type=int, default=2, help="client processes")
-    p.add_argument(
-        "--drain",
-        type=float,
-        default=5.0,
-        help="max seconds to wait for stragglers after the last headline",
-    )
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
-    args.variant_list = [v.strip() for v in args.variants.split(",") if v.strip()]
-    args.n_list = [int(x) for x in args.n.split(",") if x.strip()] + (
-        [10000] if args.with_10k else []
-    )
-    unknown = [v for v in args.variant_list if v not in VARIANTS]
-    if unknown:
-        p.error(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
-    if args.events * args.interval > 300:
-        p.error("a run is capped at 300 s of publishing")
-    return args
+    p.add_argument("--drain", type=float, default=5.0, help="max seconds for stragglers at the end")
 
 
-def run_matrix(
-    args: argparse.Namespace, on_row: Any = None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every (variant, N, repeat) of *args* against one embedded Redis; (runs, medians).
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Every (variant, N, repeat) against one embedded Redis: ``summary`` (medians), ``runs``.
 
     Repeats are interleaved across variants (floor, socketio, livefeed, floor, ...) so a noisy
-    stretch on the machine hits every variant alike. *on_row* is called after each run.
+    stretch on the machine hits every variant alike.
     """
-    runs: list[dict[str, Any]] = []
-    rows_by_key: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    names = [v.strip() for v in args.variants.split(",") if v.strip()]
+    ns = [int(x) for x in args.n.split(",") if x.strip()] + ([10000] if args.with_10k else [])
+    if unknown := [v for v in names if v not in VARIANTS]:
+        raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
+    if args.events * args.interval > 300:
+        raise ValueError("a run is capped at 300 s of publishing")
     variants = []
-    for name in args.variant_list:
-        reason = VARIANTS[name].unavailable()
-        if reason:
+    for name in names:
+        if reason := VARIANTS[name].unavailable():
             print(f"[{name}] skipped: {reason}", flush=True)
         else:
             variants.append(VARIANTS[name])
+    runs: list[dict[str, Any]] = []
     with bench_redis("no") as redis_srv:
-        for n in args.n_list:
+        for n in ns:
             for rep in range(args.repeats):
                 for variant in variants:
                     label = (
@@ -341,23 +241,13 @@ def run_matrix(
                         flush=True,
                     )
                     runs.append(row)
-                    rows_by_key.setdefault((variant.name, n), []).append(row)
-                    if on_row is not None:
-                        on_row(runs)
-    summaries = [summarize(rows) for rows in rows_by_key.values()]
-    return runs, summaries
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run every (variant, N, repeat), print progress and the table, write the JSON."""
-    args = parse_args(argv)
-    runs, summaries = run_matrix(args, lambda rows: write_results(args.out, args, rows, []))
-    write_results(args.out, args, runs, summaries)
-    print()
-    print(format_table(summaries))
-    print(f"\nwritten {args.out}")
-    return 0
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in runs:
+        groups.setdefault((row["variant"], row["n"]), []).append(row)
+    summaries = [summarize(rows) for rows in groups.values()]
+    print(format_table(summaries), flush=True)
+    return {"summary": summaries, "runs": runs}
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(sys.modules[__name__], "fanout"))

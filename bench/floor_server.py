@@ -10,7 +10,6 @@ Compression is off. Clients only listen.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -20,7 +19,7 @@ import websockets
 from redis.asyncio import Redis
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from bench.common import install_loop, make_frame, raise_nofile_limit, read_stream
+from bench.common import install_loop, make_frame, read_stream, server_args
 
 log = logging.getLogger("bench.floor")
 
@@ -55,25 +54,9 @@ async def run(host: str, port: int, redis_url: str, stream: str) -> None:
     await redis.aclose()
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line: --port, --redis-url, --stream, --host, --loop."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--redis-url", required=True)
-    p.add_argument("--stream", default="bench:events")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
-    raise_nofile_limit()
+    args = server_args(__doc__, argv)
     install_loop(args.loop)
     asyncio.run(run(args.host, args.port, args.redis_url, args.stream))
 

@@ -8,43 +8,31 @@ alternates them run by run, so both meet the same machine). The load runs in a s
 process: C keep-alive HTTP/1.1 connections on one uvloop loop, each posting as fast as answers
 come back (a tiny raw client: httpx's own cost would cap the figure first).
 
-    .venv/bin/python -m bench.ingest_load --batch 1 --seconds 10      # single articles
-    .venv/bin/python -m bench.ingest_load --batch 100 --seconds 10    # batches of 100
+    .venv/bin/python -m bench.ingest_load --seconds 10       # single and batches of 100, 1 and 2
+    .venv/bin/python -m bench.ingest_load --batch 1 --workers 1 --seconds 5 --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from bench.common import REPO_ROOT, bench_redis, install_loop, percentile
-from bench.procstat import CpuMeter, MachineMeter, tree_pids
+from bench import harness
+from bench.common import bench_redis, install_loop
+from bench.procstat import CpuMeters, tree_pids
+from bench.publisher import article
 from bench.stack import TOKEN, Stack
-
-RESULTS = REPO_ROOT / "bench/results/ingest.json"
 
 
 def _body(worker: int, seq: int, batch: int, published: str) -> bytes:
     items = [
-        {
-            "id": f"load-{worker}-{seq}-{i}",
-            "title": f"Headline {seq}/{i}: negotiators meet again",
-            "url": f"https://example.org/a/{worker}/{seq}/{i}",
-            "published_at": published,
-            "section": "world",
-            "labels": ["exclusive"],
-            "summary": "Talks resume next week, officials said.",
-        }
+        article(f"load-{worker}-{seq}-{i}", f"{seq}/{i}", published, f"{worker}/{seq}/{i}")
         for i in range(batch)
     ]
     return orjson.dumps(items[0] if batch == 1 else {"articles": items})
@@ -108,9 +96,7 @@ async def _load(
         "other_answers": sum(p[2] for p in parts),
         "requests_per_s": accepted / seconds,
         "articles_per_s": accepted * batch / seconds,
-        "p50_ms": percentile(latencies, 0.5) * 1000,
-        "p99_ms": percentile(latencies, 0.99) * 1000,
-        "max_ms": (latencies[-1] * 1000) if latencies else float("nan"),
+        **harness.spread_ms(latencies, 1.0),
     }
 
 
@@ -123,65 +109,43 @@ def run_once(
         bench_redis("always") as srv,
         Stack(srv.url, services=("ingest",), extra_env=env) as stack,
     ):
-        machine = MachineMeter()
         print(
             f"{label} {concurrency} posters, {batch} article(s) per POST, {workers} ingest "
             f"process(es), {seconds:g} s",
             flush=True,
         )
-        load = subprocess.Popen(
-            [sys.executable, "-m", "bench.ingest_load", "--as-load", "--port",
-             str(stack.ports["ingest"]), "--batch", str(batch), "--concurrency",
-             str(concurrency), "--seconds", str(seconds)],
-            cwd=REPO_ROOT, stdout=subprocess.PIPE,
+        load = harness.child(
+            "bench.ingest_load", "load", "--port", str(stack.ports["ingest"]), "--batch",
+            str(batch), "--concurrency", str(concurrency), "--seconds", str(seconds),
         )  # fmt: skip
         time.sleep(1.0)  # the load's warm-up second
         # `livefeed ingest` and, with several workers, its worker processes
-        ingest_cpu = CpuMeter(tree_pids(stack.pid("ingest")))
-        ingest_cpu.start()
-        machine.start()
-        out, _ = load.communicate(timeout=seconds + 60)
-        cpu = ingest_cpu.stop()
-        busy = machine.stop()
-    row: dict[str, Any] = json.loads(out)
+        cpu = CpuMeters(ingest=tree_pids(stack.pid("ingest")))
+        cpu.start()
+        row = harness.answer(load, timeout_s=seconds + 60)
+        cpu_pct = cpu.stop()
     row.update(
         batch=batch,
         workers=workers,
         concurrency=concurrency,
-        ingest_cpu_pct=cpu,
-        other_cpu_pct=max(0.0, busy - cpu),
+        ingest_cpu_pct=cpu_pct["ingest"],
+        other_cpu_pct=cpu_pct["other"],
     )
     print(
         f"{label} {row['articles_per_s']:.0f} articles/s ({row['requests_per_s']:.0f} req/s), "
         f"p50 {row['p50_ms']:.1f} ms p99 {row['p99_ms']:.1f} ms, non-202 {row['other_answers']}, "
-        f"ingest CPU {cpu:.0f}%, rest of machine {row['other_cpu_pct']:.0f}%",
+        f"ingest CPU {row['ingest_cpu_pct']:.0f}%, rest of machine {row['other_cpu_pct']:.0f}%",
         flush=True,
     )
     return row
 
 
-def _summary(rows: list[dict[str, Any]], batch: int, concurrency: int) -> dict[str, Any]:
-    summary: dict[str, Any] = {
-        "batch": batch,
-        "workers": rows[0]["workers"],
-        "concurrency": concurrency,
-        "repeats": len(rows),
-    }
-    for key in ("articles_per_s", "requests_per_s", "p50_ms", "p99_ms", "max_ms",
-                "other_answers", "ingest_cpu_pct", "other_cpu_pct"):  # fmt: skip
-        summary[key] = statistics.median(r[key] for r in rows)
-    return summary
-
-
-def run(
-    batch: int, concurrency: int, seconds: float, repeats: int, workers: int = 1
-) -> dict[str, Any]:
-    """*repeats* runs with ``workers`` ingest processes; medians in ``summary``."""
-    return compare(batch, concurrency, seconds, repeats, (workers,))[workers]
+MEDIANS = ("articles_per_s", "requests_per_s", "p50_ms", "p99_ms", "max_ms", "other_answers",
+           "ingest_cpu_pct", "other_cpu_pct")  # fmt: skip
 
 
 def compare(
-    batch: int, concurrency: int, seconds: float, repeats: int, workers: tuple[int, ...]
+    batch: int, concurrency: int, seconds: float, repeats: int, workers: list[int]
 ) -> dict[int, dict[str, Any]]:
     """*repeats* rounds, each running every ``workers`` count once (alternating, so that a
     busier moment of the shared machine does not fall on one count only); medians per count."""
@@ -190,40 +154,41 @@ def compare(
         for w in workers:
             label = f"[ingest batch={batch} workers={w} {i + 1}/{repeats}]"
             rows[w].append(run_once(batch, concurrency, seconds, label, w))
-    return {w: {"summary": _summary(r, batch, concurrency), "runs": r} for w, r in rows.items()}
+    out = {}
+    for w, runs in rows.items():
+        head = {"batch": batch, "workers": w, "concurrency": concurrency, "repeats": len(runs)}
+        out[w] = {"summary": head | harness.medians(runs, MEDIANS), "runs": runs}
+    return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: the driver, or (``--as-load``) the load process itself."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--batch", type=int, default=1)
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the ingest step (and of its load process, ``--child load --port``)."""
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 100], help="articles per POST")
     p.add_argument("--concurrency", type=int, default=50)
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--workers", type=int, nargs="+", default=[1], help="ingest processes")
-    p.add_argument("--out", type=Path, default=RESULTS)
-    p.add_argument("--as-load", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="ingest processes")
     p.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.as_load:
-        install_loop("uvloop")
-        result = asyncio.run(
-            _load("127.0.0.1", args.port, args.concurrency, args.batch, args.seconds)
-        )
-        print(json.dumps(result))
-        return 0
-    results = compare(args.batch, args.concurrency, args.seconds, args.repeats, tuple(args.workers))
-    result = (
-        results[args.workers[0]] if len(results) == 1 else {str(w): r for w, r in results.items()}
-    )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    for r in results.values():
-        print(json.dumps(r["summary"]))
-    return 0
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Per batch size (``single``, ``batch100``, ...) the first ``--workers`` count's runs and
+    medians, the others' under ``workers<count>``."""
+    result: dict[str, Any] = {}
+    first, *others = args.workers
+    for batch in args.batch:
+        name = "single" if batch == 1 else f"batch{batch}"
+        by_count = compare(batch, args.concurrency, args.seconds, args.repeats, args.workers)
+        result[name] = by_count[first]
+        for w in others:
+            result.setdefault(f"workers{w}", {})[name] = by_count[w]
+    return result
+
+
+def child(args: argparse.Namespace) -> dict[str, Any]:
+    """The load process: ``--concurrency`` posters against ingest on ``--port``."""
+    install_loop("uvloop")
+    return asyncio.run(_load("127.0.0.1", args.port, args.concurrency, args.batch[0], args.seconds))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(sys.modules[__name__], "ingest"))

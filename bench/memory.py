@@ -1,6 +1,6 @@
 """Redis memory per 1,000 articles, measured on the real path (ingest → RQ → worker → Lua).
 
-    .venv/bin/python -m bench.memory [--n 1000] [--batch 1] [--out bench/results/memory.json]
+    .venv/bin/python -m bench.memory [--n 1000] [--batch 1 100] [--repeats 1]
 
 Starts an embedded Redis (AOF, appendfsync always, as in production) and the services as
 real processes, posts N realistic articles (title, URL, summary, byline, section, labels,
@@ -15,58 +15,23 @@ import argparse
 import asyncio
 import json
 import random
+import sys
 import time
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import redis
 
-from shared.redis_server import EmbeddedRedis
-from tests.conftest import short_tmpdir
-from tests.procs import Stack
+from bench import harness
+from bench.common import bench_redis
+from bench.stack import TOKEN, Stack
 
-WORDS = [
-    *[
-        "Kyiv",
-        "parliament",
-        "budget",
-        "energy",
-        "grid",
-        "drone",
-        "strike",
-        "talks",
-        "summit",
-        "minister",
-        "Europe",
-    ],
-    *[
-        "ceasefire",
-        "election",
-        "court",
-        "ruling",
-        "markets",
-        "inflation",
-        "front",
-        "line",
-        "sanctions",
-        "aid",
-    ],
-    *[
-        "package",
-        "winter",
-        "harvest",
-        "exports",
-        "port",
-        "Odesa",
-        "Kharkiv",
-        "reform",
-        "bureau",
-        "investigation",
-    ],
-]
+WORDS = ["Kyiv", "parliament", "budget", "energy", "grid", "drone", "strike", "talks", "summit",
+         "minister", "Europe", "ceasefire", "election", "court", "ruling", "markets", "inflation",
+         "front", "line", "sanctions", "aid", "package", "winter", "harvest", "exports", "port",
+         "Odesa", "Kharkiv", "reform", "bureau", "investigation"]  # fmt: skip
 SECTIONS = ("news", "politics", "economy", "world", "sport", "culture")
 LABELS = ("exclusive", "opinion", "updated", "review", "video", "analysis")
 
@@ -125,7 +90,7 @@ def used_memory(client: redis.Redis) -> int:
 
 async def post_all(stack: Stack, articles: list[dict[str, Any]], batch: int) -> None:
     """Post every article, ``batch`` per request, 16 requests at a time."""
-    auth = {"Authorization": f"Bearer {stack.token}"}
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     chunks = [articles[i : i + batch] for i in range(0, len(articles), batch)]
     gate = asyncio.Semaphore(16)
     async with httpx.AsyncClient(timeout=30) as http:
@@ -134,24 +99,22 @@ async def post_all(stack: Stack, articles: list[dict[str, Any]], batch: int) -> 
             body = chunk[0] if batch == 1 else {"articles": chunk}
             async with gate:
                 response = await http.post(
-                    f"{stack.url('ingest')}/v1/articles", json=body, headers=auth
+                    f"{stack.ingest_url}/v1/articles", json=body, headers=auth
                 )
             response.raise_for_status()
 
         await asyncio.gather(*(post(c) for c in chunks))
 
 
-def measure(n: int, batch: int) -> dict[str, Any]:
+def measure_one(n: int, batch: int) -> dict[str, Any]:
     """One run on a fresh Redis and fresh services."""
     rng = random.Random(7)
     articles = [realistic_article(i, rng) for i in range(n)]
-    with EmbeddedRedis(short_tmpdir()) as server:
-        stack = Stack(
-            server.url,
-            short_tmpdir(),
-            token="memory-bench-token",  # noqa: S106 - a throw-away local token
-            extra_env={"LIVEFEED_LOG_LEVEL": "WARNING", "LIVEFEED_MAX_ITEMS": str(n * 2)},
-        ).start()
+    limits = {"LIVEFEED_MAX_ITEMS": str(n * 2)}
+    with (
+        bench_redis("always") as server,
+        Stack(server.url, services=("ingest", "worker"), extra_env=limits) as stack,
+    ):
         client = redis.Redis.from_url(server.url)
         try:
             before = used_memory(client)
@@ -167,7 +130,6 @@ def measure(n: int, batch: int) -> dict[str, Any]:
             groups = usage_by_group(client)
         finally:
             client.close()
-            stack.stop()
     requests = (n + batch - 1) // batch
     return {
         "articles": n,
@@ -199,22 +161,22 @@ def table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Run, print, save."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--n", type=int, default=1000)
-    parser.add_argument("--batch", type=int, action="append")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/memory.json"))
-    args = parser.parse_args()
-    runs = [measure(args.n, batch) for batch in (args.batch or [1, 100])]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"when": datetime.now(UTC).isoformat(), "runs": runs}, indent=1))
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the memory step."""
+    p.add_argument("--n", type=int, default=1000, help="articles per run")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 100], help="articles per request")
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """One run per ``--batch`` on a fresh Redis and fresh services (``--repeats`` is ignored)."""
+    runs = [measure_one(args.n, batch) for batch in args.batch]
     print(table(runs))
     for run in runs:
         print(f"\n{run['per_request']} per request:")
         for group, figures in run["groups"].items():
             print(f"  {group:<45} {figures['keys']:>6} keys {figures['bytes'] / 1e3:>10.1f} kB")
+    return {"runs": runs}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(harness.main(sys.modules[__name__], "memory"))

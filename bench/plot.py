@@ -19,7 +19,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.common import REPO_ROOT
-from bench.fanout import RESULTS
+from bench.harness import RESULTS_DIR
 
 COLORS = {"floor": "tab:gray", "socketio": "tab:red", "livefeed": "tab:blue"}
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--in", dest="src", type=Path, default=RESULTS)
+    p.add_argument("--in", dest="src", type=Path, default=RESULTS_DIR / "fanout.json")
     p.add_argument("--out", type=Path, default=REPO_ROOT / "bench/fanout.png")
     args = p.parse_args(argv)
     plot(args.src, args.out)

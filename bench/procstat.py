@@ -1,10 +1,9 @@
-"""Memory and CPU of a process tree, read from /proc (Linux only)."""
+"""Memory and CPU of process trees and of the whole machine, read from /proc (Linux only)."""
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -25,10 +24,8 @@ def tree_pids(root: int) -> list[int]:
     """*root* and all its descendants that are alive now."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            info = _ppid_and_times(int(entry))
-            if info is not None:
-                children.setdefault(info[0], []).append(int(entry))
+        if entry.isdigit() and (info := _ppid_and_times(int(entry))) is not None:
+            children.setdefault(info[0], []).append(int(entry))
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -55,32 +52,7 @@ def tree_rss_kib(root: int) -> int:
 
 def cpu_ticks(pids: list[int]) -> int:
     """Summed utime+stime ticks of *pids* (processes that are gone count 0)."""
-    total = 0
-    for pid in pids:
-        info = _ppid_and_times(pid)
-        if info is not None:
-            total += info[1]
-    return total
-
-
-@dataclass
-class CpuMeter:
-    """Measures CPU% of a fixed set of processes between start() and stop()."""
-
-    pids: list[int]
-    _t0: float = 0.0
-    _ticks0: int = 0
-
-    def start(self) -> None:
-        """Take the first sample."""
-        self._t0 = time.monotonic()
-        self._ticks0 = cpu_ticks(self.pids)
-
-    def stop(self) -> float:
-        """CPU% (100 = one core) since start()."""
-        wall = time.monotonic() - self._t0
-        used = (cpu_ticks(self.pids) - self._ticks0) / CLK_TCK
-        return 100.0 * used / wall if wall > 0 else 0.0
+    return sum(info[1] for pid in pids if (info := _ppid_and_times(pid)) is not None)
 
 
 def machine_busy_ticks() -> int:
@@ -90,20 +62,26 @@ def machine_busy_ticks() -> int:
     return user + nice + system + irq + softirq + steal
 
 
-@dataclass
-class MachineMeter:
-    """CPU% (100 = one core) used by the whole machine between start() and stop()."""
+class CpuMeters:
+    """CPU% (100 = one core) of named groups of processes between start() and stop(), and of
+    the rest of the machine (``other``: the machine's busy time less the groups')."""
 
-    _t0: float = 0.0
-    _ticks0: int = 0
+    def __init__(self, **groups: list[int]) -> None:
+        self.groups = groups
+        self._t0 = 0.0
+        self._ticks0: dict[str, int] = {}
+
+    def _ticks(self) -> dict[str, int]:
+        ticks = {name: cpu_ticks(pids) for name, pids in self.groups.items()}
+        return {**ticks, "machine": machine_busy_ticks()}
 
     def start(self) -> None:
         """Take the first sample."""
-        self._t0 = time.monotonic()
-        self._ticks0 = machine_busy_ticks()
+        self._t0, self._ticks0 = time.monotonic(), self._ticks()
 
-    def stop(self) -> float:
-        """Machine CPU% since start()."""
-        wall = time.monotonic() - self._t0
-        used = (machine_busy_ticks() - self._ticks0) / CLK_TCK
-        return 100.0 * used / wall if wall > 0 else 0.0
+    def stop(self) -> dict[str, float]:
+        """{group: CPU%, ..., "other": CPU% of the rest of the machine} since start()."""
+        wall, ticks = time.monotonic() - self._t0, self._ticks()
+        pct = {k: 100.0 * (ticks[k] - self._ticks0[k]) / CLK_TCK / wall for k in ticks}
+        machine = pct.pop("machine")
+        return {**pct, "other": max(0.0, machine - sum(pct.values()))}

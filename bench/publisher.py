@@ -18,7 +18,6 @@ import orjson
 import redis
 
 ID_PREFIX = "bench-"
-_SUMMARY = "Talks resume next week, officials said."
 
 
 @dataclass(frozen=True)
@@ -35,21 +34,27 @@ class Headline:
         return orjson.dumps(self.body).decode()
 
 
+def article(
+    article_id: str, key: str, published_at: str, url_key: str | None = None
+) -> dict[str, object]:
+    """The ~300 B native article every benchmark posts or pushes; *key* names it in the title
+    and (unless *url_key* does) the URL."""
+    return {
+        "id": article_id,
+        "title": f"Headline {key}: negotiators meet again",
+        "url": f"https://example.org/a/{url_key or key}",
+        "published_at": published_at,
+        "section": "world",
+        "labels": ["exclusive"],
+        "summary": "Talks resume next week, officials said.",
+    }
+
+
 def make_headline(seq: int, ts_ns: int) -> Headline:
     """Build headline *seq* stamped with *ts_ns* (~300 B of JSON)."""
     article_id = f"{ID_PREFIX}{seq:06d}-{ts_ns}"
-    body: dict[str, object] = {
-        "id": article_id,
-        "title": f"Headline {seq:06d}: negotiators meet again",
-        "url": f"https://example.org/a/{seq:06d}",
-        "published_at": "2024-10-24T16:55:00+03:00",
-        "time": "16:55",
-        "labels": ["exclusive"],
-        "section": "world",
-        "summary": _SUMMARY,
-        "ts": ts_ns,
-    }
-    return Headline(seq, ts_ns, article_id, body)
+    body = article(article_id, f"{seq:06d}", "2024-10-24T16:55:00+03:00")
+    return Headline(seq, ts_ns, article_id, {**body, "time": "16:55", "ts": ts_ns})
 
 
 EventWriter = Callable[["redis.Redis", str, Headline], None]

@@ -41,6 +41,48 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return [_row(head), _row(["---"] * len(head)), *(_row(r) for r in rows), ""]
 
 
+Columns = tuple[tuple[str, int, str], ...]
+"""(field, digits, heading) per column of a table."""
+
+
+def _columns(columns: Columns, rows: list[Json]) -> list[str]:
+    """A table of *rows*, one column per (field, digits, heading); "-" where a field is missing."""
+    cells = [[_f(r.get(key), digits) for key, digits, _ in columns] for r in rows]
+    return _table([heading for _, _, heading in columns], cells)
+
+
+FANOUT_COLUMNS: Columns = (
+    ("variant", 1, "server"), ("n", 1, "N"), ("connected", 0, "connected"),
+    ("p50_ms", 1, "p50 ms"), ("p99_ms", 1, "p99 ms"), ("max_ms", 1, "max ms"),
+    ("reach_all_p50_ms", 1, "all reached ms"), ("lost", 0, "lost"),
+    ("rss_per_conn_kib", 1, "RSS KiB/conn"), ("server_cpu_pct", 0, "server CPU %"),
+    ("client_cpu_pct", 0, "clients CPU %"), ("other_cpu_pct", 0, "other CPU %"),
+)  # fmt: skip
+E2E_COLUMNS: Columns = (
+    ("n", 1, "clients"), ("rate", 0, "articles/s"), ("p50_ms", 1, "p50 ms"),
+    ("p99_ms", 1, "p99 ms"), ("max_ms", 1, "max ms"), ("max_lost", 0, "lost"),
+    ("post_p99_ms", 1, "POST p99 ms"), ("ingest_cpu_pct", 0, "ingest CPU %"),
+    ("worker_cpu_pct", 0, "worker CPU %"), ("push_cpu_pct", 0, "push CPU %"),
+    ("other_cpu_pct", 0, "other CPU %"),
+)  # fmt: skip
+INGEST_COLUMNS: Columns = (
+    ("label", 1, "requests"), ("articles_per_s", 0, "articles/s"),
+    ("requests_per_s", 0, "requests/s"), ("p50_ms", 1, "p50 ms"), ("p99_ms", 1, "p99 ms"),
+    ("other_answers", 0, "non-202"), ("ingest_cpu_pct", 0, "ingest CPU %"),
+    ("other_cpu_pct", 0, "other CPU %"),
+)  # fmt: skip
+APPLY_COLUMNS: Columns = (
+    ("name", 1, "worker"), ("batch", 1, "items per job"), ("fsync", 1, "appendfsync"),
+    ("items_per_s", 0, "items/s"), ("jobs_per_s", 0, "jobs/s"), ("applied", 1, "all applied"),
+)  # fmt: skip
+RESUME_COLUMNS: Columns = (
+    ("n", 1, "clients"), ("back", 1, "events back"), ("caught_up_s", 2, "all caught up (median) s"),
+    ("worst_caught_up_s", 2, "worst s"), ("max_lost", 0, "lost"),
+    ("max_duplicates", 0, "duplicates"), ("server_cpu_pct", 0, "push CPU %"),
+    ("client_cpu_pct", 0, "clients CPU %"), ("other_cpu_pct", 0, "other CPU %"),
+)  # fmt: skip
+
+
 def _find(summary: list[Json], **match: Any) -> Json | None:
     for row in summary:
         if all(row.get(k) == v for k, v in match.items()):
@@ -104,40 +146,7 @@ def _ratio(a: Any, b: Any) -> float | None:
 def _fanout_section(result: Json, title: str, out: list[str]) -> list[Json]:
     summary: list[Json] = result["summary"]
     out += [f"## {title}", "", _meta_line(result), ""]
-    rows = [
-        [
-            s["variant"],
-            _f(s["n"]),
-            _f(s["connected"], 0),
-            _f(s["p50_ms"]),
-            _f(s["p99_ms"]),
-            _f(s["max_ms"]),
-            _f(s["reach_all_p50_ms"]),
-            _f(s["lost"], 0),
-            _f(s["rss_per_conn_kib"]),
-            _f(s["server_cpu_pct"], 0),
-            _f(s["client_cpu_pct"], 0),
-            _f(s["other_cpu_pct"], 0),
-        ]
-        for s in sorted(summary, key=lambda r: (r["n"], r["variant"]))
-    ]
-    out += _table(
-        [
-            "server",
-            "N",
-            "connected",
-            "p50 ms",
-            "p99 ms",
-            "max ms",
-            "all reached ms",
-            "lost",
-            "RSS KiB/conn",
-            "server CPU %",
-            "clients CPU %",
-            "other CPU %",
-        ],
-        rows,
-    )
+    out += _columns(FANOUT_COLUMNS, sorted(summary, key=lambda r: (r["n"], r["variant"])))
     ratios = []
     for n in sorted({s["n"] for s in summary}):
         floor, live = _find(summary, variant="floor", n=n), _find(summary, variant="livefeed", n=n)
@@ -146,15 +155,9 @@ def _fanout_section(result: Json, title: str, out: list[str]) -> list[Json]:
         lfa = _ratio(live and live["reach_all_p50_ms"], floor and floor["reach_all_p50_ms"])
         sl = _ratio(sio and sio["p99_ms"], live and live["p99_ms"])
         ratios.append([_f(n), _f(lf, 2), _f(lfa, 2), _f(sl, 1)])
-    out += _table(
-        [
-            "N",
-            "livefeed p99 / floor p99",
-            "livefeed all-reached / floor",
-            "socketio p99 / livefeed p99",
-        ],
-        ratios,
-    )
+    heads = ["N", "livefeed p99 / floor p99", "livefeed all-reached / floor",
+             "socketio p99 / livefeed p99"]  # fmt: skip
+    out += _table(heads, ratios)
     return summary
 
 
@@ -207,35 +210,28 @@ def _fanout_targets(
     )
 
 
-# (field, digits, column) of the stalled-reader table
-STALLED_COLUMNS = (
-    ("stalled", 0, "stalled readers"),
-    ("p50_ms", 1, "p50 ms"),
-    ("p99_ms", 1, "p99 ms"),
-    ("max_ms", 1, "max ms"),
-    ("p99_ratio", 2, "p99 / none stalled"),
-    ("max_lost", 0, "lost (worst run)"),
-    ("cut_off", 0, "cut off (1008)"),
-    ("cut_off_s", 1, "cut off after s"),
-    ("rss_connected_mib", 1, "push RSS before MiB"),
-    ("rss_after_mib", 1, "after MiB"),
-    ("server_cpu_pct", 0, "server CPU %"),
+STALLED_COLUMNS: Columns = (
+    ("stalled", 0, "stalled readers"), ("p50_ms", 1, "p50 ms"), ("p99_ms", 1, "p99 ms"),
+    ("max_ms", 1, "max ms"), ("p99_ratio", 2, "p99 / none stalled"),
+    ("max_lost", 0, "lost (worst run)"), ("cut_off", 0, "cut off (1008)"),
+    ("cut_off_s", 1, "cut off after s"), ("rss_connected_mib", 1, "push RSS before MiB"),
+    ("rss_after_mib", 1, "after MiB"), ("server_cpu_pct", 0, "server CPU %"),
     ("other_cpu_pct", 0, "other CPU %"),
-)
+)  # fmt: skip
 
 
 def _stalled_section(result: Json, out: list[str], t: Targets) -> None:
     summary: list[Json] = result["summary"]
-    rows = [[_f(s[key], digits) for key, digits, _ in STALLED_COLUMNS] for s in summary]
-    for row, s in zip(rows, summary, strict=True):
-        if not s["all_cut_off"]:
-            row[6] += " (**not in every run**)"
+    rows = [
+        s if s["all_cut_off"] else {**s, "cut_off": f"{_f(s['cut_off'], 0)} (**not in every run**)"}
+        for s in summary
+    ]
     out += [
         f"## 6. Slow readers: stalled readers among {_f(result['n'])} that read",
         "",
         _meta_line(result),
         "",
-        *_table([column for _, _, column in STALLED_COLUMNS], rows),
+        *_columns(STALLED_COLUMNS, rows),
         f"`livefeed push` with {_f(result['n'])} listening clients and one "
         f"{result['headline_bytes']:,} B headline (a {result['summary_bytes']:,} B summary) "
         f"every {result['interval_ms']:.0f} ms, {result['events']} headlines per run; in the "
@@ -340,36 +336,7 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
             _meta_line(e),
             "",
         ]
-        sections += _table(
-            [
-                "clients",
-                "articles/s",
-                "p50 ms",
-                "p99 ms",
-                "max ms",
-                "lost",
-                "POST p99 ms",
-                "ingest CPU %",
-                "worker CPU %",
-                "push CPU %",
-                "other CPU %",
-            ],
-            [
-                [
-                    _f(s["n"]),
-                    _f(s["rate"], 0),
-                    _f(s["p50_ms"]),
-                    _f(s["p99_ms"]),
-                    _f(s["max_ms"]),
-                    _f(s["max_lost"], 0),
-                    _f(s["post_p99_ms"]),
-                    _f(s["ingest_cpu_pct"], 0),
-                    _f(s["worker_cpu_pct"], 0),
-                    _f(s["push_cpu_pct"], 0),
-                    _f(s["other_cpu_pct"], 0),
-                ]
-            ],
-        )
+        sections += _columns(E2E_COLUMNS, [s])
         sections += [
             "Real processes: embedded Redis with `appendfsync always`, `livefeed ingest`, "
             "`livefeed worker`, `livefeed push`, all with `LIVEFEED_LOG_LEVEL=WARNING`. "
@@ -397,34 +364,9 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
         two = ing.get("workers2", {})  # results from before LIVEFEED_INGEST_WORKERS lack it
         for key, label in (("single", "1 article per POST"), ("batch100", "100 articles per POST")):
             for processes, run in (("1 process", ing[key]), ("2 workers", two.get(key))):
-                if run is None:
-                    continue
-                s = run["summary"]
-                rows.append(
-                    [
-                        f"{label}, {processes}",
-                        _f(s["articles_per_s"], 0),
-                        _f(s["requests_per_s"], 0),
-                        _f(s["p50_ms"]),
-                        _f(s["p99_ms"]),
-                        _f(s["other_answers"], 0),
-                        _f(s["ingest_cpu_pct"], 0),
-                        _f(s["other_cpu_pct"], 0),
-                    ]
-                )
-        sections += _table(
-            [
-                "requests",
-                "articles/s",
-                "requests/s",
-                "p50 ms",
-                "p99 ms",
-                "non-202",
-                "ingest CPU %",
-                "other CPU %",
-            ],
-            rows,
-        )
+                if run is not None:
+                    rows.append({**run["summary"], "label": f"{label}, {processes}"})
+        sections += _columns(INGEST_COLUMNS, rows)
         sections += [
             "`livefeed ingest` alone (no worker: accepting, not applying) on the embedded Redis "
             "with `appendfsync always`, run with `LIVEFEED_LOG_LEVEL=WARNING` (at the default "
@@ -466,17 +408,14 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
             "fork": "RQ Worker (fork per job)",
             "lua": "no RQ: Lua apply in a loop (floor)",
         }
-        sections += _table(
-            ["worker", "items per job", "appendfsync", "items/s", "jobs/s", "all applied"],
+        sections += _columns(
+            APPLY_COLUMNS,
             [
-                [
-                    names[s["worker"]],
-                    _f(s["batch"]),
-                    s["fsync"],
-                    _f(s["items_per_s"], 0),
-                    _f(s["jobs_per_s"], 0),
-                    "yes" if s["all_applied"] else "**no**",
-                ]
+                {
+                    **s,
+                    "name": names[s["worker"]],
+                    "applied": "yes" if s["all_applied"] else "**no**",
+                }
                 for s in ap["summary"]
             ],
         )
@@ -515,32 +454,7 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
     if rs:
         s = rs["summary"]
         sections += ["## 5. Resume storm", "", _meta_line(rs), ""]
-        sections += _table(
-            [
-                "clients",
-                "events back",
-                "all caught up (median) s",
-                "worst s",
-                "lost",
-                "duplicates",
-                "push CPU %",
-                "clients CPU %",
-                "other CPU %",
-            ],
-            [
-                [
-                    _f(s["n"]),
-                    _f(s["back"]),
-                    _f(s["caught_up_s"], 2),
-                    _f(s["worst_caught_up_s"], 2),
-                    _f(s["max_lost"], 0),
-                    _f(s["max_duplicates"], 0),
-                    _f(s["server_cpu_pct"], 0),
-                    _f(s.get("client_cpu_pct"), 0),
-                    _f(s["other_cpu_pct"], 0),
-                ]
-            ],
-        )
+        sections += _columns(RESUME_COLUMNS, [s])
         sections += [
             "A push process started after the events were written (as after a restart); all "
             "clients open `/v1/stream?since=<id>` at the same instant; time from that instant "

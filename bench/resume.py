@@ -12,24 +12,22 @@ K events arrived in order, none twice (``duplicates``), none missing (``lost``).
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import time
-from pathlib import Path
+from collections import Counter
+from functools import partial
 from typing import Any
 
 import redis
 
+from bench import harness
 from bench.clients import ClientPool, ClientSpec
-from bench.common import REPO_ROOT, bench_redis
-from bench.procstat import CpuMeter, MachineMeter, tree_rss_kib
+from bench.common import bench_redis
+from bench.procstat import CpuMeters, tree_rss_kib
 from bench.publisher import make_headline
 from bench.stack import Stack
 from bench.variants import write_livefeed_event
 from shared import keys
-
-RESULTS = REPO_ROOT / "bench/results/resume.json"
 
 
 def run_once(n: int, back: int, procs: int, label: str) -> dict[str, Any]:
@@ -53,17 +51,13 @@ def run_once(n: int, back: int, procs: int, label: str) -> dict[str, Any]:
             )
             pool = ClientPool(spec, n, procs)
             pool.start()
-            server_cpu, client_cpu = CpuMeter([push_pid]), CpuMeter(pool.pids)
-            machine = MachineMeter()
+            cpu = CpuMeters(server=[push_pid], client=pool.pids)
             while time.time() < start_at:
                 time.sleep(0.01)
-            server_cpu.start()
-            client_cpu.start()
-            machine.start()
+            cpu.start()
             print(f"{label} {n} clients reconnect with since {back} events back", flush=True)
             done = pool.wait_received(n * back, timeout_s=60.0)
-            cpu, cpu_clients = server_cpu.stop(), client_cpu.stop()
-            other = max(0.0, machine.stop() - cpu - cpu_clients)
+            cpu_pct = cpu.stop()
             rss_kib = tree_rss_kib(push_pid)
             results = pool.stop_and_collect()
             pool.terminate()
@@ -82,28 +76,36 @@ def run_once(n: int, back: int, procs: int, label: str) -> dict[str, Any]:
         "lost": n * back - received,
         "clients_short": short,
         "duplicates": sum(r.duplicates for r in results),
-        "connect_errors": {k: v for r in results for k, v in r.connect_errors.items()},
-        "server_cpu_pct": cpu,
-        "client_cpu_pct": cpu_clients,
-        "other_cpu_pct": other,
+        "connect_errors": dict(sum((Counter(r.connect_errors) for r in results), Counter())),
+        **{f"{name}_cpu_pct": value for name, value in cpu_pct.items()},
         "server_rss_mib": rss_kib / 1024,
     }
     print(
         f"{label} all caught up in {row['caught_up_s']:.2f} s: {received}/{n * back} frames, "
         f"duplicates {row['duplicates']}, clients short {short}, "
-        f"CPU push {cpu:.0f}% clients {cpu_clients:.0f}% other {other:.0f}%",
+        f"CPU push {cpu_pct['server']:.0f}% clients {cpu_pct['client']:.0f}% "
+        f"other {cpu_pct['other']:.0f}%",
         flush=True,
     )
     return row
 
 
-def run(n: int, back: int, repeats: int, procs: int = 2) -> dict[str, Any]:
-    """*repeats* storms; medians in ``summary``."""
-    rows = [run_once(n, back, procs, f"[resume N={n} {i + 1}/{repeats}]") for i in range(repeats)]
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the resume step."""
+    p.add_argument("--n", type=int, default=5000)
+    p.add_argument("--back", type=int, default=200)
+    p.add_argument("--procs", type=int, default=2, help="client processes")
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """``--repeats`` storms; medians in ``summary``."""
+    n, back, repeats = args.n, args.back, args.repeats
+    rows = harness.repeat(repeats, f"resume N={n}", partial(run_once, n, back, args.procs))
     summary: dict[str, Any] = {"n": n, "back": back, "repeats": repeats}
-    for key in ("caught_up_s", "lost", "duplicates", "server_cpu_pct", "client_cpu_pct"):
-        summary[key] = statistics.median(r[key] for r in rows)
-    summary["other_cpu_pct"] = statistics.median(r["other_cpu_pct"] for r in rows)
+    summary |= harness.medians(
+        rows,
+        ("caught_up_s", "lost", "duplicates", "server_cpu_pct", "client_cpu_pct", "other_cpu_pct"),
+    )
     summary["worst_caught_up_s"] = max(r["caught_up_s"] for r in rows)
     summary["all_complete"] = all(r["all_caught_up"] for r in rows)
     summary["max_lost"] = max(r["lost"] for r in rows)
@@ -111,22 +113,5 @@ def run(n: int, back: int, repeats: int, procs: int = 2) -> dict[str, Any]:
     return {"summary": summary, "runs": rows}
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--n", type=int, default=5000)
-    p.add_argument("--back", type=int, default=200)
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
-    result = run(args.n, args.back, args.repeats)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result["summary"]))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(sys.modules[__name__], "resume"))

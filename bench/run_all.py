@@ -28,18 +28,50 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
 
-from bench import apply as apply_bench
-from bench import e2e, fanout, ingest_load, resume, stalled
+from bench import apply, e2e, fanout, harness, ingest_load, resume, stalled
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
-RESULTS_DIR = REPO_ROOT / "bench/results"
-STEPS = ("fanout", "fanout1s", "e2e", "ingest", "apply", "resume", "stalled")
+RESULTS_DIR = harness.RESULTS_DIR
+
+
+def _fanout(quick: bool) -> list[str]:
+    n = "1000" if quick else "1000,5000,10000"
+    return ["--variants", "floor,socketio,livefeed", "--n", n, "--events", "30" if quick else "60"]
+
+
+def _fanout1s(quick: bool) -> list[str]:
+    return ["--variants", "floor,livefeed", "--n", "2000" if quick else "10000", "--interval",
+            "1.0", "--events", "5" if quick else "15", "--warmup", "2",
+            "--out", "bench/results/fanout1s.json"]  # fmt: skip
+
+
+def _stalled(quick: bool) -> list[str]:
+    return ["--n", "1000", "--stalled", "0,1,10", "--events", "120" if quick else "200",
+            "--summary-bytes", "2048", "--buffer-bytes", "65536"]  # fmt: skip
+
+
+# step -> (module, its options full or --quick); --repeats is added to each
+STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
+    "fanout": (fanout, _fanout),
+    "fanout1s": (fanout, _fanout1s),
+    "e2e": (e2e, lambda q: ["--n", "1000", "--rate", "20", "--seconds", "10" if q else "20"]),
+    # single articles and batches of 100; one ingest process and LIVEFEED_INGEST_WORKERS=2
+    "ingest": (
+        ingest_load,
+        lambda q: ["--batch", "1", "100", "--workers", "1", "2", "--seconds", "5" if q else "10"],
+    ),
+    "apply": (apply, lambda q: ["--quick"] if q else []),
+    "resume": (resume, lambda q: ["--n", "1000" if q else "5000", "--back", "200"]),
+    "stalled": (stalled, _stalled),
+}
 
 
 def machine() -> dict[str, Any]:
@@ -77,51 +109,6 @@ def wait_quiet(max_load: float, max_wait_s: float) -> float:
         time.sleep(30)
 
 
-def _save(step: str, result: dict[str, Any], command: str, started: float, load0: float) -> None:
-    result["meta"] = {
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
-        "duration_s": round(time.time() - started, 1),
-        "load_before": round(load0, 2),
-        "load_after": round(os.getloadavg()[0], 2),
-        "command": command,
-    }
-    path = RESULTS_DIR / f"{step}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"== {step} done in {result['meta']['duration_s']:.0f} s -> {path}", flush=True)
-
-
-def run_fanout(args: argparse.Namespace, one_per_second: bool) -> tuple[dict[str, Any], str]:
-    """The side-by-side fan-out (10/s over N), or the 10,000 clients at 1/s."""
-    if one_per_second:
-        argv = [
-            "--variants",
-            "floor,livefeed",
-            "--n",
-            "2000" if args.quick else "10000",
-            "--interval",
-            "1.0",
-            "--events",
-            "5" if args.quick else "15",
-            "--warmup",
-            "2",
-        ]
-    else:
-        argv = [
-            "--variants",
-            "floor,socketio,livefeed",
-            "--n",
-            "1000" if args.quick else "1000,5000,10000",
-            "--events",
-            "30" if args.quick else "60",
-        ]
-    argv += ["--repeats", str(args.repeats)]
-    ns = fanout.parse_args(argv)
-    runs, summaries = fanout.run_matrix(ns)
-    print(fanout.format_table(summaries), flush=True)
-    return {"summary": summaries, "runs": runs}, "python -m bench.fanout " + " ".join(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen steps, then rebuild RESULTS.md and the plot."""
     p = argparse.ArgumentParser(
@@ -147,10 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     failed = []
     for step in steps:
+        module, options = STEPS[step]
         started, load0 = time.time(), os.getloadavg()[0]
         print(f"== {step} (load average {load0:.2f})", flush=True)
         try:
-            result, command = run_step(step, args)
+            harness.run(module, step, [*options(args.quick), "--repeats", str(args.repeats)])
         except (
             RuntimeError,
             OSError,
@@ -162,8 +150,8 @@ def main(argv: list[str] | None = None) -> int:
             # One broken step must not cost the others' figures: record it and go on.
             traceback.print_exc()
             failed.append(step)
-            result, command = {"error": f"{type(exc).__name__}: {exc}"}, step
-        _save(step, result, command, started, load0)
+            error = {"error": f"{type(exc).__name__}: {exc}"}
+            harness.save(RESULTS_DIR / f"{step}.json", error, step, started, load0)
     write_report(
         RESULTS_DIR,
         REPO_ROOT / "bench/RESULTS.md",
@@ -174,51 +162,6 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         print(f"FAILED steps: {', '.join(failed)} (see above)", flush=True)
     return 1 if failed else 0
-
-
-def run_step(step: str, args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Run one step; (result JSON, the equivalent command line)."""
-    r = str(args.repeats)
-    if step in ("fanout", "fanout1s"):
-        return run_fanout(args, step == "fanout1s")
-    if step == "e2e":
-        seconds = 10.0 if args.quick else 20.0
-        return (
-            e2e.run(1000, 20.0, seconds, args.repeats),
-            f"python -m bench.e2e --n 1000 --rate 20 --seconds {seconds:g} --repeats {r}",
-        )
-    if step == "ingest":
-        seconds = 5.0 if args.quick else 10.0
-        # One ingest process, and LIVEFEED_INGEST_WORKERS=2 (one per core), alternating.
-        single = ingest_load.compare(1, 50, seconds, args.repeats, (1, 2))
-        batch = ingest_load.compare(100, 50, seconds, args.repeats, (1, 2))
-        result = {
-            "single": single[1],
-            "batch100": batch[1],
-            "workers2": {"single": single[2], "batch100": batch[2]},
-        }
-        return result, (
-            f"python -m bench.ingest_load --batch 1 --seconds {seconds:g} --repeats {r} "
-            f"--workers 1 2; python -m bench.ingest_load --batch 100 --seconds {seconds:g} "
-            f"--repeats {r} --workers 1 2"
-        )
-    if step == "apply":
-        return (
-            apply_bench.run(args.repeats, quick=args.quick),
-            f"python -m bench.apply --repeats {r}" + (" --quick" if args.quick else ""),
-        )
-    if step == "stalled":
-        events = 120 if args.quick else 200
-        return (
-            stalled.run(1000, [0, 1, 10], args.repeats, events, 2048, 64 * 1024),
-            f"python -m bench.stalled --n 1000 --stalled 0,1,10 --events {events} "
-            f"--summary-bytes 2048 --buffer-bytes 65536 --repeats {r}",
-        )
-    n = 1000 if args.quick else 5000
-    return (
-        resume.run(n, 200, args.repeats),
-        f"python -m bench.resume --n {n} --back 200 --repeats {r}",
-    )
 
 
 if __name__ == "__main__":

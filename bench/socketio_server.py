@@ -10,7 +10,6 @@ to every connected client (``sio.emit`` without a room), with the same envelope 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 
@@ -19,7 +18,7 @@ import socketio  # type: ignore[import-untyped]
 import uvicorn
 from redis.asyncio import Redis
 
-from bench.common import raise_nofile_limit, read_stream
+from bench.common import read_stream, server_args
 
 log = logging.getLogger("bench.socketio")
 
@@ -71,24 +70,9 @@ def build_app(redis_url: str, stream: str) -> socketio.ASGIApp:
     return socketio.ASGIApp(sio, on_startup=emitter.startup, on_shutdown=emitter.shutdown)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command line: --port, --redis-url, --stream, --host."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--port", type=int, required=True)
-    p.add_argument("--redis-url", required=True)
-    p.add_argument("--stream", default="bench:events")
-    p.add_argument("--host", default="127.0.0.1")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: uvicorn (uvloop, httptools, websockets-sansio), one process."""
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    logging.getLogger("websockets").setLevel(logging.WARNING)  # no line per connection
-    raise_nofile_limit()
+    args = server_args(__doc__, argv)
     uvicorn.run(
         build_app(args.redis_url, args.stream),
         host=args.host,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -21,35 +22,29 @@ from bench.common import free_port, log_file, start_process, stop_process, wait_
 
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throw-away token for a local benchmark
 LIVEFEED = str(Path(sys.executable).parent / "livefeed")
+# service -> its port's LIVEFEED_ variable
+PORTS = dict(ingest="INGEST_PORT", feed="FEED_PORT", push="PUSH_PORT", worker="WORKER_METRICS_PORT")
 
 
 @dataclass
-class Stack:
+class Stack(AbstractContextManager["Stack"]):
     """Some livefeed services against one Redis; a context manager that stops them all."""
 
     redis_url: str
     services: tuple[str, ...] = ("ingest", "worker", "push")
-    log_level: str = "WARNING"
     extra_env: dict[str, str] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: dict[str, Path] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         """The LIVEFEED_* variables every service gets."""
-        self.ports = self.ports or {
-            "ingest": free_port(),
-            "feed": free_port(),
-            "push": free_port(),
-        }
+        self.ports = self.ports or {name: free_port() for name in PORTS}
         return {
             "LIVEFEED_REDIS_URL": self.redis_url,
             "LIVEFEED_HOST": "127.0.0.1",
-            "LIVEFEED_INGEST_PORT": str(self.ports["ingest"]),
-            "LIVEFEED_FEED_PORT": str(self.ports["feed"]),
-            "LIVEFEED_PUSH_PORT": str(self.ports["push"]),
+            **{f"LIVEFEED_{var}": str(self.ports[name]) for name, var in PORTS.items()},
             "LIVEFEED_INGEST_TOKENS": TOKEN,
-            "LIVEFEED_LOG_LEVEL": self.log_level,
+            "LIVEFEED_LOG_LEVEL": "WARNING",
             "LIVEFEED_WINDOW_DAYS": "0",
             # One load generator, one address, one token: lift the per-address connection cap
             # and the per-token rate limit, which would otherwise answer 503 and 429.
@@ -58,17 +53,19 @@ class Stack:
             **self.extra_env,
         }
 
-    def start(self) -> Stack:
-        """Start the services; wait for each HTTP/WebSocket port to listen."""
-        env = self.env()
-        for name in self.services:
-            self.logs[name] = log_file(name)
-            self.procs[name] = start_process([LIVEFEED, name], env, self.logs[name])
-        for name in self.services:
-            if name in self.ports:
+    def __enter__(self) -> Stack:
+        """Start the services; wait for each port to listen and push to be ready."""
+        try:
+            env = self.env()
+            for name in self.services:
+                self.procs[name] = start_process([LIVEFEED, name], env, log_file(name))
+            for name in self.services:
                 wait_port(self.ports[name], self.procs[name])
-        if "push" in self.services:
-            self._wait_ready(f"http://127.0.0.1:{self.ports['push']}/readyz")
+            if "push" in self.services:
+                self._wait_ready(f"http://127.0.0.1:{self.ports['push']}/readyz")
+        except BaseException:
+            self.__exit__()
+            raise
         return self
 
     def _wait_ready(self, url: str, timeout_s: float = 20.0) -> None:
@@ -96,24 +93,7 @@ class Stack:
         """Process id of one service."""
         return self.procs[name].pid
 
-    def stop(self) -> None:
+    def __exit__(self, *exc: Any) -> None:
         """SIGTERM every service (ingest first, so nothing new arrives)."""
-        for name in self.services:
-            proc = self.procs.get(name)
-            if proc is not None:
-                stop_process(proc)
-
-    def __enter__(self) -> Stack:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        for proc in self.procs.values():
+            stop_process(proc)

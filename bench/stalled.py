@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import os
 import re
 import socket
@@ -26,19 +25,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import redis
 
-from bench import fanout
-from bench.common import REPO_ROOT, bench_redis
+from bench import fanout, harness
+from bench.common import bench_redis
 from bench.publisher import EventWriter, Headline, make_headline
 from bench.variants import LIVEFEED, LaunchContext
 
-RESULTS = REPO_ROOT / "bench/results/stalled.json"
 FIELDS = (
     *fanout.MEDIAN_FIELDS,
     *("rss_connected_mib", "rss_after_mib", "cut_off", "cut_off_s", "max_behind", "coalesced"),
@@ -145,25 +142,43 @@ def padded(writer: EventWriter, summary: str) -> EventWriter:
     return write
 
 
-def run(
-    n: int, counts: list[int], repeats: int, events: int, summary_bytes: int, buffer_bytes: int
-) -> dict[str, Any]:
+def arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the stalled-reader step."""
+    p.add_argument("--n", type=int, default=1000, help="listening clients")
+    p.add_argument("--stalled", default="0,1,10", help="comma list of stalled reader counts")
+    p.add_argument("--events", type=int, default=200, help="headlines per run, one per 100 ms")
+    p.add_argument("--summary-bytes", type=int, default=2048, help="summary size per headline")
+    p.add_argument(
+        "--buffer-bytes",
+        type=int,
+        default=64 * 1024,
+        help="LIVEFEED_CLIENT_BUFFER_BYTES for push (small enough to overrun within the run)",
+    )
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Every (repeat, stalled count) run; the JSON that results/stalled.json holds."""
-    summary_text = ("About two kilobytes of summary. " * (summary_bytes // 32 + 1))[:summary_bytes]
+    n, counts = args.n, [int(c) for c in args.stalled.split(",") if c.strip()]
+    summary_text = ("About two kilobytes of summary. " * (args.summary_bytes // 32 + 1))[
+        : args.summary_bytes
+    ]
     variant = replace(
         LIVEFEED,
         protocol="raw",  # the least client CPU per frame: the push process is what is measured
         write_event=padded(LIVEFEED.write_event, summary_text),
-        env=lambda ctx: {**LIVEFEED.env(ctx), "LIVEFEED_CLIENT_BUFFER_BYTES": str(buffer_bytes)},
+        env=lambda ctx: {
+            **LIVEFEED.env(ctx),
+            "LIVEFEED_CLIENT_BUFFER_BYTES": str(args.buffer_bytes),
+        },
     )
-    args = fanout.parse_args(["--n", str(n), "--events", str(events), "--warmup", "3"])
+    fan = harness.parse(fanout, "fanout", ["--n", str(n), "--events", str(args.events)])
     rows: dict[int, list[dict[str, Any]]] = {c: [] for c in counts}
     with bench_redis("no") as redis_srv:
-        for rep in range(repeats):
+        for rep in range(args.repeats):
             for count in counts:  # interleaved: a noisy stretch hits every scenario alike
-                label = f"[stalled {count} among N={n} {rep + 1}/{repeats}]"
+                label = f"[stalled {count} among N={n} {rep + 1}/{args.repeats}]"
                 probe = partial(stalled_probe, count)
-                row = fanout.run_once(variant, n, redis_srv.url, args, label, probe)
+                row = fanout.run_once(variant, n, redis_srv.url, fan, label, probe)
                 print(f"{label} {describe(row)}", flush=True)
                 rows[count].append(row)
     summary = []
@@ -175,13 +190,14 @@ def run(
     base = next((s for s in summary if s["stalled"] == 0), None)
     for s in summary:
         s["p99_ratio"] = s["p99_ms"] / base["p99_ms"] if base else float("nan")
+        print(f"{s['stalled']} stalled (medians): {describe(s)}  p99/none {s['p99_ratio']:.2f}")
     return {
         "n": n,
-        "events": events,
-        "interval_ms": args.interval * 1000,
-        "summary_bytes": summary_bytes,
+        "events": args.events,
+        "interval_ms": fan.interval * 1000,
+        "summary_bytes": args.summary_bytes,
         "headline_bytes": len(with_summary(make_headline(0, time.time_ns()), summary_text).json()),
-        "buffer_bytes": buffer_bytes,
+        "buffer_bytes": args.buffer_bytes,
         "summary": summary,
         "runs": [r for runs in rows.values() for r in runs],
     }
@@ -197,32 +213,5 @@ def describe(row: dict[str, Any]) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command line: run, print the table, write the JSON."""
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--n", type=int, default=1000, help="listening clients")
-    p.add_argument("--stalled", default="0,1,10", help="comma list of stalled reader counts")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--events", type=int, default=200, help="headlines per run, one per 100 ms")
-    p.add_argument("--summary-bytes", type=int, default=2048, help="summary size per headline")
-    p.add_argument(
-        "--buffer-bytes",
-        type=int,
-        default=64 * 1024,
-        help="LIVEFEED_CLIENT_BUFFER_BYTES for push (small enough to overrun within the run)",
-    )
-    p.add_argument("--out", type=Path, default=RESULTS)
-    args = p.parse_args(argv)
-    counts = [int(c) for c in args.stalled.split(",") if c.strip()]
-    result = run(args.n, counts, args.repeats, args.events, args.summary_bytes, args.buffer_bytes)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    for s in result["summary"]:
-        print(f"{s['stalled']} stalled (medians): {describe(s)}  p99/none {s['p99_ratio']:.2f}")
-    print(f"\nwritten {args.out}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(harness.main(sys.modules[__name__], "stalled"))

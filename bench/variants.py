@@ -22,9 +22,8 @@ from pathlib import Path
 
 import redis
 
+from bench.common import REPO_ROOT
 from bench.publisher import EventWriter, Headline, write_stream_event
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -65,23 +64,10 @@ class Variant:
 
 def _module_command(module: str) -> Callable[[LaunchContext], list[str]]:
     """Command line for one of the bench servers (``python -m bench.<module> ...``)."""
-
-    def command(ctx: LaunchContext) -> list[str]:
-        return [
-            ctx.python,
-            "-m",
-            module,
-            "--host",
-            ctx.host,
-            "--port",
-            str(ctx.port),
-            "--redis-url",
-            ctx.redis_url,
-            "--stream",
-            ctx.stream,
-        ]
-
-    return command
+    return lambda ctx: [
+        ctx.python, "-m", module, "--host", ctx.host, "--port", str(ctx.port),
+        "--redis-url", ctx.redis_url, "--stream", ctx.stream,
+    ]  # fmt: skip
 
 
 FLOOR = Variant(
