@@ -98,7 +98,7 @@ def _lua_floor(url: str, batches: list[list[dict[str, Any]]]) -> float:
     writer = TimelineWriter(client, settings)
     t0 = time.perf_counter()
     for batch in batches:
-        writer.apply(build_ops(batch, settings, "bench"))
+        writer.apply(build_ops(batch, settings, "bench")[0])
     took = time.perf_counter() - t0
     client.close()
     return took
