@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 # Fixed English names: the page must not depend on the server's locale.
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -22,9 +22,16 @@ _MONTHS = (
 )
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
+
+
 def to_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch (the timeline's sort key)."""
-    return int(moment.timestamp() * 1000)
+    """Milliseconds since the epoch (the timeline's sort key), floored, in exact arithmetic.
+
+    ``timestamp() * 1000`` loses precision far from 1970 and rounds toward zero before it.
+    """
+    return (moment - EPOCH) // _MS
 
 
 def day_key(local: datetime) -> str:

@@ -70,11 +70,18 @@ def retract_op(
 RELEASE_OP: dict[str, Any] = {"op": "release"}
 
 
-def window_floor_ms(settings: Settings, now: int | None = None) -> int:
-    """The oldest publication time the rolling window keeps (0 when there is no age limit)."""
+def window_floor_ms(settings: Settings, now: int | None = None) -> int | None:
+    """The oldest publication time the rolling window keeps (None: no age limit).
+
+    It may lie before 1970 (a negative number) for a long window.
+    """
     if settings.window_days == 0:
-        return 0
+        return None
     return (now or now_ms()) - settings.window_days * 86_400_000
+
+
+def _floor_arg(floor: int | None) -> str:
+    return "" if floor is None else str(floor)
 
 
 class TimelineWriter:
@@ -95,7 +102,7 @@ class TimelineWriter:
                 keys.SECTION_PREFIX,
                 keys.LABEL_PREFIX,
                 now,
-                window_floor_ms(self.settings, now),
+                _floor_arg(window_floor_ms(self.settings, now)),
                 self.settings.max_items,
                 self.settings.stream_maxlen,
                 TOMBSTONE_TTL_S,
@@ -164,7 +171,7 @@ class TimelineReader:
             keys=[index, keys.EVENTS, keys.CHANGED],
             args=[
                 keys.ARTICLE_PREFIX,
-                window_floor_ms(self.settings),
+                _floor_arg(window_floor_ms(self.settings)),
                 str(before.score) if before else "",
                 before.article_id if before else "",
                 limit,
@@ -181,7 +188,8 @@ class TimelineReader:
         doc, state, pub = await self.client.hmget(keys.article(article_id), "doc", "state", "pub")
         if doc is None or state is None or _text(state) != "live":
             return None
-        if isinstance(pub, bytes | str) and int(_text(pub)) < window_floor_ms(self.settings):
+        floor = window_floor_ms(self.settings)
+        if floor is not None and isinstance(pub, bytes | str) and int(_text(pub)) < floor:
             return None
         headline: dict[str, Any] = orjson.loads(doc)
         return headline

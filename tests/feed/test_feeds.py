@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import xml.etree.ElementTree as ET
 from email.utils import parsedate_to_datetime
 
@@ -135,6 +137,11 @@ async def test_etag_and_last_modified_answer_304_and_change_on_update(
         weak = await http.get(f"{feed.base}{path}", headers={"If-None-Match": f'"x", W/{etag}'})
         assert weak.status_code == 304
     rss = await http.get(f"{feed.base}/feed.rss")
+    deadline = time.monotonic() + 5
+    while "last-modified" not in rss.headers:  # none while the last change is under 1 s old
+        assert time.monotonic() < deadline, "no Last-Modified"
+        await asyncio.sleep(0.1)
+        rss = await http.get(f"{feed.base}/feed.rss")
     last_modified = rss.headers["last-modified"]
     assert parsedate_to_datetime(last_modified).tzinfo is not None
     cached = await http.get(f"{feed.base}/feed.rss", headers={"If-Modified-Since": last_modified})

@@ -4,13 +4,13 @@
 -- KEYS[1] timeline zset   KEYS[2] events stream   KEYS[3] events horizon   KEYS[4] embargo zset
 -- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
--- ARGV[4] now (ms)  ARGV[5] oldest published ms kept (0: no age limit)  ARGV[6] max items
+-- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] JSON array of operations
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
-local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])
+local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age limit
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local ops = cjson.decode(ARGV[9])
 
@@ -158,7 +158,7 @@ local function upsert(op)
     return {id = op.id, outcome = 'expired'}
   end
 
-  if MIN_MS > 0 and op.pub < MIN_MS then return expire() end
+  if MIN_MS and op.pub < MIN_MS then return expire() end
 
   local embargoed = op.embargo > NOW
   redis.call('HSET', key, 'doc', op.doc, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
@@ -233,7 +233,7 @@ local function release_due()
     local cur = redis.call('HMGET', key, 'state', 'pub', 'section', 'labels', 'doc')
     if cur[1] == 'embargoed' then
       local pub = tonumber(cur[2])
-      if MIN_MS > 0 and pub < MIN_MS then
+      if MIN_MS and pub < MIN_MS then
         keep_record(key, 'expired')
         results[#results + 1] = {id = id, outcome = 'expired'}
       else
@@ -272,8 +272,8 @@ for _, op in ipairs(ops) do
 end
 
 -- The rolling window: age first, then count. Bounded per call so a script never runs long.
-if MIN_MS > 0 then
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', TIMELINE, '-inf', '(' .. MIN_MS, 'LIMIT', 0, 1000)) do
+if MIN_MS then
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', TIMELINE, '-inf', '(' .. int(MIN_MS), 'LIMIT', 0, 1000)) do
     remove_item(id)
   end
 end

@@ -3,7 +3,7 @@
 --
 -- KEYS[1] the index to page (timeline, a section or a label zset)   KEYS[2] events stream
 -- KEYS[3] ms of the last change no event announces (window trims)
--- ARGV[1] article key prefix  ARGV[2] oldest published ms shown (0: no age limit)
+-- ARGV[1] article key prefix  ARGV[2] oldest published ms shown ('': no age limit)
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
 -- ARGV[7] the window's length in ms (0: no age limit)
@@ -11,7 +11,7 @@
 -- no more; changed_ms '' when nothing was ever trimmed).
 
 local INDEX, EVENTS, CHANGED = KEYS[1], KEYS[2], KEYS[3]
-local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])
+local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])  -- MIN_MS nil: no age limit
 local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
 local LIMIT, SECTION, WINDOW_MS = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 
@@ -29,7 +29,7 @@ end
 local max = '+inf'
 if CURSOR_SCORE ~= '' then max = CURSOR_SCORE end
 local min = '-inf'
-if MIN_MS > 0 then min = tostring(MIN_MS) end
+if MIN_MS then min = string.format('%.0f', MIN_MS) end
 
 local docs, last_score, last_id = {}, '', ''
 local more = false
@@ -61,8 +61,8 @@ if not more then last_score, last_id = '', '' end
 -- The last change no event announced: a trim, or the newest item that aged out of the window
 -- (at its published time + the window) and that the worker may not have trimmed yet.
 local changed = tonumber(redis.call('GET', CHANGED) or '0')
-if MIN_MS > 0 then
-  local aged = redis.call('ZREVRANGEBYSCORE', INDEX, '(' .. MIN_MS, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+if MIN_MS then
+  local aged = redis.call('ZREVRANGEBYSCORE', INDEX, '(' .. string.format('%.0f', MIN_MS), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if #aged > 0 then changed = math.max(changed, tonumber(aged[2]) + WINDOW_MS) end
 end
 return {event_id, docs, last_score, last_id, string.format('%.0f', changed)}
