@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench model-long clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The reference-model test (tests/model) with many more examples and steps, shrinking failures.
+model-long: install
+	LIVEFEED_MODEL_EXAMPLES=$${LIVEFEED_MODEL_EXAMPLES:-200} LIVEFEED_MODEL_STEPS=$${LIVEFEED_MODEL_STEPS:-30} \
+	LIVEFEED_MODEL_SHRINK=$${LIVEFEED_MODEL_SHRINK:-1} $(PY) -m pytest tests/model -x -p no:cacheprovider
 
 bench: install
 	$(PY) -m bench.run_all

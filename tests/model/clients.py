@@ -15,6 +15,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from websockets.exceptions import ConnectionClosedOK
 from websockets.sync.client import ClientConnection, connect
 
 
@@ -77,15 +78,17 @@ class WsSubscriber(Subscriber):
         params = {"since": since, "section": section, "label": label}
         query = urlencode({k: v for k, v in params.items() if v is not None})
         self.url = f"{base}?{query}" if query else base
-        self.conn: ClientConnection = connect(self.url, open_timeout=5, max_size=2**22)
+        self.conn: ClientConnection = connect(self.url, open_timeout=5, max_size=2**22, legacy=True)
         self.thread = threading.Thread(target=self._run, daemon=True, name="model-ws")
         self.thread.start()
 
     def _run(self) -> None:
         error = None
         try:
-            for raw in self.conn:
-                self._add(json.loads(raw))
+            while True:
+                self._add(json.loads(self.conn.recv()))
+        except ConnectionClosedOK:
+            pass
         except Exception as exc:  # noqa: BLE001 - recorded, reported by the check
             error = f"{type(exc).__name__}: {exc}"
         code = self.conn.close_code
