@@ -12,8 +12,10 @@ What it models, in the contract's own terms (docs/PRODUCT.md and issue 10):
   appears by itself when due (:meth:`Model.release`);
 - the rolling window: published before ``now - LIVEFEED_WINDOW_DAYS`` is ``expired`` (record
   kept, never published); ``LIVEFEED_MAX_ITEMS``: an article that would sort below the newest
-  MAX_ITEMS at once is ``expired`` and not published; otherwise it is inserted and the lowest
-  items beyond MAX_ITEMS leave silently (no event);
+  MAX_ITEMS at once is ``expired`` and not published; otherwise it is inserted. The count trim
+  runs once a request's whole batch is applied (:meth:`Model.end_batch`): the lowest items
+  beyond MAX_ITEMS leave silently (no event), and an item this same request published or
+  updated that the trim removes is answered ``expired`` and announced to nobody;
 - the visible timeline: newest first by (published ms desc, id desc in raw byte order), filters
   (section; label, with ``breaking`` derived from urgency <= 2), days in ``LIVEFEED_TIMEZONE``;
 - the event log and what each subscriber (section/label filter) must receive from it.
@@ -416,11 +418,30 @@ class Model:
         else:
             self._emit(Change("updated", article_id, shown, headline))
             outcome = "updated"
-        for gone in self.visible()[self.max_items :]:
-            # Trimmed by count: leaves silently.
-            trimmed = self.records[gone.id]
-            trimmed.state, trimmed.soft = "expired", True
         return outcome
+
+    def end_batch(self, start: int) -> set[str]:
+        """The count trim once a batch is applied; returns the ids it answered ``expired``.
+
+        Items beyond MAX_ITEMS leave silently. A publication or update this batch made (log
+        positions from ``start``) of an item that leaves is taken back: its event is never
+        appended, and the item is answered ``expired``.
+        """
+        gone = {h.id for h in self.visible()[self.max_items :]}
+        for article_id in gone:
+            trimmed = self.records[article_id]
+            trimmed.state, trimmed.soft = "expired", True
+        expired: set[str] = set()
+        kept_log: list[Change] = []
+        kept_ids: list[str | None] = []
+        for pos, change in enumerate(self.log):
+            if pos >= start and change.article in gone and change.kind != "retracted":
+                expired.add(change.article)
+                continue
+            kept_log.append(change)
+            kept_ids.append(self.event_ids[pos])
+        self.log, self.event_ids = kept_log, kept_ids
+        return expired
 
     def retract(self, article_id: str) -> list[Branch]:
         """A non-versioned DELETE."""
@@ -446,6 +467,7 @@ class Model:
             record.state = "expired"
         else:
             self._insert(article_id, record.rank, record.headline, None)
+            self.end_batch(before)
         return len(self.log) - before
 
     def due_embargoes(self, now_ms: int) -> list[str]:

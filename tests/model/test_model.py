@@ -374,11 +374,19 @@ class LivefeedMachine(RuleBasedStateMachine):
         queued = iter(job_results)
         log_before = len(self.model.log)
         seen_ids: set[str] = set()
+        self.batch_expired: dict[str, str] = {}  # id -> where: answered expired, model said shown
         for index, (item, answer) in enumerate(zip(items, answers, strict=True)):
             self._apply_item(index, item, answer, queued, seen_ids, kill)
         extra = list(queued)
         if extra:
             self.fail(f"the job reported more outcomes than items were queued: {extra}")
+        trimmed = self.model.end_batch(log_before)
+        for article_id, where in self.batch_expired.items():
+            if article_id not in trimmed:
+                self.fail(f"{where}: answered expired, but the model keeps it shown")
+        for article_id in trimmed - set(self.batch_expired):
+            if not kill:
+                self.fail(f"{article_id}: trimmed by its own batch, so it must be answered expired")
         if kill:
             self._learn_event_ids(log_before)
         self._note(f"  -> {[a.get('status') for a in answers]} {job_results}")
@@ -436,6 +444,14 @@ class LivefeedMachine(RuleBasedStateMachine):
                                        allowed[quiet])  # fmt: skip
         seen_ids.add(article_id)
         chosen: Branch | None = allowed.get(str(outcome))
+        if chosen is None and outcome == "expired" and status == "accepted":
+            # Shown when it came, but the trim at the end of its batch takes it (end_batch
+            # checks that): answered expired, never announced.
+            shown = [b for b in branches if b.outcome in ("published", "updated")]
+            if shown:
+                chosen = shown[-1]
+                self.batch_expired[article_id] = where
+                result = {**result, "_expired": True}
         if chosen is None and kill and status == "accepted":
             # The killed run may have applied the job already: its rerun finds it done.
             rerun = "not_found" if isinstance(item, tuple) else "unchanged"
@@ -449,7 +465,7 @@ class LivefeedMachine(RuleBasedStateMachine):
             )
         assert chosen is not None
         event_id = result.get("event_id")
-        if chosen.emitted and event_id is None and not result.get("_rerun"):
+        if chosen.emitted and event_id is None and not result.get("_rerun", result.get("_expired")):
             self.fail(f"{where}: {outcome} must append an event, the job reports none: {result}")
         if not chosen.emitted and event_id is not None:
             self.fail(f"{where}: {outcome} must not append an event, got {event_id}: {result}")
