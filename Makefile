@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint format bench clean
+.PHONY: install install-dev run test lint format bench model-long clean
 
 install: $(STAMP)
 
@@ -41,6 +41,11 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# The reference-model test (tests/model) with many more examples and steps, shrinking failures.
+model-long: install-dev
+	LIVEFEED_MODEL_EXAMPLES=$${LIVEFEED_MODEL_EXAMPLES:-200} LIVEFEED_MODEL_STEPS=$${LIVEFEED_MODEL_STEPS:-30} \
+	LIVEFEED_MODEL_SHRINK=$${LIVEFEED_MODEL_SHRINK:-1} $(PY) -m pytest tests/model -x -p no:cacheprovider
 
 bench: install-dev
 	$(PY) -m bench.run_all
