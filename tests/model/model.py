@@ -66,34 +66,22 @@ def epoch_ms(moment: datetime) -> int:
 OK, BAD, EITHER = "ok", "bad", "either"
 
 
-def representable(moment: datetime, zone: ZoneInfo) -> str:
-    """Whether a posted date can be stored and shown.
+# The contract's range for every date (README, "Newsroom formats"): an instant between
+# 0001-01-02 and 9999-12-30 UTC, so that it can be shown in any zone and fits the cursor.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
 
-    ``bad``: its local time in ``zone`` falls outside years 1..9999 (it cannot be shown; ingest
-    must reject it by name). ``either``: the local time is fine but the UTC one is not (the
-    contract does not say; rejecting and accepting are both allowed). ``ok`` otherwise.
-    """
+
+def representable(moment: datetime, zone: ZoneInfo) -> str:
+    """``ok`` when a posted date can be stored and shown, ``bad`` when ingest must reject it."""
     try:
-        utc = moment.astimezone(UTC)
+        inside = EARLIEST <= moment <= LATEST
     except OverflowError:
-        utc = None
-    if utc is not None:
-        try:
-            utc.astimezone(zone)
-        except OverflowError:
-            return BAD
-        return OK
-    naive = moment.replace(tzinfo=None)
-    edge = datetime.min if naive.year == 1 else datetime.max
-    offset = moment.utcoffset()
-    zone_offset = zone.utcoffset(edge)
-    assert offset is not None
-    assert zone_offset is not None
-    try:
-        naive + (zone_offset - offset)
-    except OverflowError:
+        inside = False
+    if not inside:
         return BAD
-    return EITHER
+    moment.astimezone(zone)  # never overflows inside the range
+    return OK
 
 
 def local_of(moment: datetime, zone: ZoneInfo) -> datetime:
