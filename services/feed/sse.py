@@ -167,8 +167,9 @@ class SseHub:
                     # Events were trimmed before this reader got them: every stream ends, and
                     # each client's Last-Event-ID then gets a reset. Go on from the newest.
                     log.warning("events were trimmed before the SSE reader got them")
+                    latest = await self.client.xrevrange(keys.EVENTS, "+", "-", count=1)
+                    self.last_id = newest_id(latest)  # never None: clients keep being served
                     self._end_all()
-                    self.last_id = None
                     continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:

@@ -63,7 +63,7 @@ class StreamReader:
                     self.ready.set()
                 entries, lost = await read_after(self.client, self.hub.last_id, BLOCK_MS, BATCH)
                 if lost:
-                    self._skip_gap()
+                    self._skip_gap(await self._start_id())
                     continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
@@ -82,17 +82,16 @@ class StreamReader:
             for raw_id, fields in entries:
                 self._deliver(raw_id, fields)
 
-    def _skip_gap(self) -> None:
+    def _skip_gap(self, newest: EventId) -> None:
         """Events were trimmed before this reader got them: every client must resume.
 
         Clients are closed with 1012 and come back with ``since``, which the log can no longer
-        serve: they get ``reset`` and reload the timeline. The reader goes on from the newest
-        event, and the replay buffer (which would serve across the gap) starts afresh.
+        serve: they get ``reset`` and reload the timeline. The reader goes on from ``newest``
+        (read just before, with the replay buffer reloaded from there: it never spans the gap),
+        so a client connecting meanwhile is served as at start-up.
         """
         log.warning("events were trimmed before the reader got them; clients must reset")
-        self.hub.last_id = None  # the next round starts from the newest event, as at start-up
-        if self.replay is not None:
-            self.replay.events.clear()
+        self.hub.last_id = newest
         self.hub.close_all(GAP_CLOSE_CODE, GAP_CLOSE_REASON)
 
     def _deliver(self, raw_id: bytes, fields: dict[bytes, bytes]) -> None:
