@@ -20,10 +20,15 @@ from starlette.responses import Response
 
 from services.feed.caching import cached
 from services.feed.labels import display_label
-from services.feed.params import bad_query, label_param, limit_param, section_param
-from services.feed.store import Cursor, Page, TimelineReader
+from services.feed.params import (
+    before_param,
+    label_param,
+    limit_param,
+    section_param,
+    store_down,
+)
+from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
-from shared.http import ProblemError
 from shared.settings import Settings
 
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
@@ -260,19 +265,12 @@ class LivePage:
         query = request.query_params
         section, label = section_param(query), label_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
-        before = None
-        if query.get("before"):
-            try:
-                before = Cursor.decode(query["before"])
-            except ValueError as exc:
-                raise bad_query("before", str(exc)) from exc
+        before = before_param(query)
         store: TimelineReader = self.reader()
         try:
             page = await store.page(limit=limit, before=before, section=section, label=label)
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
         html = render_page(
             self.settings, page, section=section, label=label, limit=limit, older=before is not None
         )

@@ -25,10 +25,9 @@ from services.ingest.writes import Writes
 from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
 from shared.logs import configure_logging
 from shared.metrics import metrics_endpoint
-from shared.models import ID_PATTERN
+from shared.models import ID_RULE, is_article_id
 from shared.settings import Settings, get_settings
 
-_ID = re.compile(ID_PATTERN)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -148,11 +147,11 @@ class Ingest:
 
     def _path_id(self, request: Request) -> str:
         article_id: str = request.path_params["article_id"]
-        if not _ID.match(article_id):
+        if not is_article_id(article_id):
             raise ProblemError(
                 422,
                 "the article id in the URL is not valid",
-                errors=[{"field": "id", "reason": "1-200 chars of A-Z a-z 0-9 . _ : / -"}],
+                errors=[{"field": "id", "reason": ID_RULE}],
             )
         return article_id
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import signal
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -30,12 +29,11 @@ from services.push.replay import ReplayBuffer, write_frames
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import ZERO, Event, EventId, control_frame
 from shared.metrics import exposition
+from shared.models import label_filter, section_filter
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
@@ -75,16 +73,20 @@ def parse_query(query: str) -> StreamQuery:
             raise QueryError(name, "must be given once")
         return values[0]
 
-    since_raw, section, label = one("since"), one("section"), one("label")
+    since_raw, section_raw, label_raw = one("since"), one("section"), one("label")
     try:
         since = EventId.parse(since_raw) if since_raw else None
     except ValueError as exc:
         raise QueryError("since", str(exc)) from exc
-    if section is not None and not _SLUG.match(section):
-        raise QueryError("section", "must be a section slug")
-    if label is not None and not _LABEL.match(label):
-        raise QueryError("label", "must be 1-32 letters, digits or '-'")
-    return StreamQuery(since, section, label.lower() if label else None)
+    try:
+        section = section_filter(section_raw)
+    except ValueError as exc:
+        raise QueryError("section", str(exc)) from exc
+    try:
+        label = label_filter(label_raw)
+    except ValueError as exc:
+        raise QueryError("label", str(exc)) from exc
+    return StreamQuery(since, section, label)
 
 
 RESET = '{"type":"reset"}'
