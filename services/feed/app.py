@@ -25,10 +25,14 @@ from services.feed.params import (
 )
 from services.feed.store import TimelineReader
 from services.feed.timeline import group_by_day, localize
-from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
-from shared.metrics import metrics_endpoint
 from shared.models import is_article_id
 from shared.settings import Settings
+from shared.starlette_glue import (
+    EXCEPTION_HANDLERS,
+    ProblemError,
+    RequestLogMiddleware,
+    metrics_endpoint,
+)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200

@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 
 from services.feed.store import Cursor
-from shared.http import ProblemError
 from shared.models import label_filter, section_filter
+from shared.starlette_glue import ProblemError
 
 _COUNT = re.compile(r"^[0-9]{1,6}$")  # ASCII digits only: str.isdigit() also takes "²"
 

@@ -32,8 +32,8 @@ from services.feed.transport import transport_of
 from shared import keys
 from shared.eventlog import events_between, must_reset, read_after, stop_reader
 from shared.events import UPDATED, Event, EventId, newest_id
-from shared.http import ProblemError
 from shared.settings import Settings
+from shared.starlette_glue import ProblemError
 
 log = logging.getLogger(__name__)
 

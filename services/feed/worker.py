@@ -12,7 +12,8 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from services.feed.jobs import release_embargoes
-from services.feed.metrics import EMBARGOES_RELEASED, start_worker_http
+from services.feed.metrics import EMBARGOES_RELEASED
+from services.feed.worker_http import start_worker_http
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -22,11 +22,15 @@ from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes
-from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
 from shared.logs import configure_logging
-from shared.metrics import metrics_endpoint
 from shared.models import ID_RULE, is_article_id
 from shared.settings import Settings, get_settings
+from shared.starlette_glue import (
+    EXCEPTION_HANDLERS,
+    ProblemError,
+    RequestLogMiddleware,
+    metrics_endpoint,
+)
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

@@ -6,7 +6,7 @@ import hmac
 
 from starlette.requests import Request
 
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
 
 
 class TokenCheck:

@@ -16,7 +16,7 @@ import redis.asyncio
 from starlette.requests import Request
 
 from shared import keys
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
 
 WINDOW_S = 60
 

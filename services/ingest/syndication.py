@@ -37,8 +37,8 @@ import defusedxml.ElementTree
 import feedparser
 
 from services.ingest.drafts import Draft, source_id, summary_from, tags_from
-from shared.http import ProblemError
 from shared.models import is_language
+from shared.starlette_glue import ProblemError
 
 
 @dataclass

@@ -30,8 +30,8 @@ from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerpr
 from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
-from shared.http import ProblemError, problem, request_id
 from shared.settings import Settings
+from shared.starlette_glue import ProblemError, problem, request_id
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,10 @@
-"""What every livefeed HTTP service shares: problem+json errors and request ids."""
+"""Starlette glue shared by the two Starlette services (ingest and feed).
+
+Problem+json responses and the exception handlers that produce them, the request-id and
+access-log middleware, and ``GET /metrics``. The only module in ``shared`` that imports Starlette:
+the push service (``websockets``) and the worker (WSGI, ``services/feed/worker_http.py``) never
+load it.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.metrics import UNMATCHED_ROUTE, observe_request
+from shared.metrics import UNMATCHED_ROUTE, exposition, observe_request
 
 log = logging.getLogger("livefeed.http")
 
@@ -169,3 +175,9 @@ class RequestLogMiddleware:
                     "ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``GET /metrics`` for a Starlette app."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
