@@ -20,23 +20,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.metrics import UNMATCHED_ROUTE, exposition, observe_request
+from shared.problems import PROBLEM_TYPE, problem_document
 
 log = logging.getLogger("livefeed.http")
-
-PROBLEM_TYPE = "application/problem+json"
-_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    422: "Invalid article",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
-}
 
 
 class ProblemResponse(JSONResponse):
@@ -54,15 +40,7 @@ def problem(
     **extra: Any,
 ) -> ProblemResponse:
     """A problem+json response; ``errors`` name each bad field: ``{"field", "reason"}``."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = list(errors)
-    body.update(extra)
+    body = problem_document(status, detail, errors=errors, **extra)
     return ProblemResponse(body, status_code=status, headers=headers)
 
 

@@ -18,6 +18,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 
 from services.feed.metrics import register_redis_state
 from shared.metrics import exposition
+from shared.problems import PROBLEM_TYPE, problem_document
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,9 @@ def _wsgi_app(checks: dict[str, HealthCheck]) -> Callable[..., Iterable[bytes]]:
             status = f"{code} {'OK' if code == 200 else 'Service Unavailable'}"
             body, ctype = json.dumps(payload).encode(), "application/json"
         else:
-            status, ctype = "404 Not Found", "application/problem+json"
-            body = json.dumps(
-                {"type": "about:blank", "title": "Not found", "status": 404,
-                 "detail": f"no such endpoint; try {', '.join(['/metrics', *checks])}"}
-            ).encode()  # fmt: skip
+            status, ctype = "404 Not Found", PROBLEM_TYPE
+            detail = f"no such endpoint; try {', '.join(['/metrics', *checks])}"
+            body = json.dumps(problem_document(404, detail)).encode()
         start_response(
             status,
             [("Content-Type", ctype), ("Content-Length", str(len(body))),

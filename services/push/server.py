@@ -7,17 +7,14 @@ Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 100
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 from dataclasses import dataclass
-from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -26,9 +23,9 @@ from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
+from services.push.responses import json_response, metrics_response, problem_response
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import ZERO, Event, EventId, control_frame
-from shared.metrics import exposition
 from shared.models import label_filter, section_filter
 from shared.settings import Settings
 
@@ -98,34 +95,6 @@ def _wires(events: list[Event], sub: Subscriber) -> list[bytes]:
     return [event.wire for event in seen if event is not None]
 
 
-# websockets closes the connection after any plain HTTP response: say so, or a keep-alive client
-# (a load balancer's health probe, httpx) sends its next request into a closing socket.
-CLOSE = ("Connection", "close")
-
-
-def _json_response(status: int, body: dict[str, object], content_type: str) -> Response:
-    data = json.dumps(body).encode()
-    headers = Headers(
-        [("Content-Type", content_type), ("Content-Length", str(len(data))),
-         ("Cache-Control", "no-store"), CLOSE]
-    )  # fmt: skip
-    if status == 503:
-        headers["Retry-After"] = "5"
-    return Response(status, HTTPStatus(status).phrase, headers, data)
-
-
-def _problem(status: int, detail: str, field: str | None = None) -> Response:
-    body: dict[str, object] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if field:
-        body["errors"] = [{"field": field, "reason": detail}]
-    return _json_response(status, body, "application/problem+json")
-
-
 class PushServer:
     """One push process: a hub, one stream reader and the WebSocket server."""
 
@@ -146,36 +115,31 @@ class PushServer:
         """Health endpoints, and every refusal (bad query, origin, capacity) before upgrading."""
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            return _json_response(
-                200, {"status": "ok", "clients": self.hub.clients}, "application/json"
-            )
+            return json_response(200, {"status": "ok", "clients": self.hub.clients})
         if url.path == "/metrics":
-            body, content_type = exposition()
-            headers = Headers(
-                [("Content-Type", content_type), ("Content-Length", str(len(body))), CLOSE]
-            )
-            return Response(200, "OK", headers, body)
+            return metrics_response()
         if url.path == "/readyz":
             ready = self.reader is not None and self.reader.connected
-            return _json_response(
+            return json_response(
                 200 if ready else 503,
                 {"status": "ready" if ready else "unavailable", "clients": self.hub.clients},
-                "application/json",
             )
         if url.path != "/v1/stream":
-            return _problem(404, "no such endpoint; the stream is at /v1/stream")
+            return problem_response(404, "no such endpoint; the stream is at /v1/stream")
         try:
             parse_query(url.query)
         except QueryError as exc:
-            return _problem(400, f"{exc.name}: {exc.reason}", exc.name)
+            detail = f"{exc.name}: {exc.reason}"
+            return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
         origin = request.headers.get("Origin")
         if origin is not None and origin.rstrip("/") not in self.settings.origins:
-            return _problem(403, "this origin may not open the stream", "origin")
+            detail = "this origin may not open the stream"
+            return problem_response(403, detail, errors=[{"field": "origin", "reason": detail}])
         if self.reader is None or not self.reader.ready.is_set():
-            return _problem(503, "the stream is starting; retry shortly")
+            return problem_response(503, "the stream is starting; retry shortly")
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused += 1
-            return _problem(503, "this push process is full; retry shortly or use another")
+            return problem_response(503, "this push process is full; retry shortly or use another")
         bound_send_buffer(conn, self.settings.client_buffer_bytes)
         return self.per_address.admit(conn)
 
