@@ -21,7 +21,7 @@ from services.ingest.metrics import workers_metrics_endpoint
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
-from services.ingest.writes import Writes
+from services.ingest.writes import Writes, redis_down
 from shared.logs import configure_logging
 from shared.models import ID_RULE, is_article_id
 from shared.settings import Settings, get_settings
@@ -33,12 +33,6 @@ from shared.starlette_glue import (
 )
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _redis_down() -> ProblemError:
-    return ProblemError(
-        503, "the queue (Redis) is unreachable: nothing was accepted", headers={"Retry-After": "5"}
-    )
 
 
 class Ingest:
@@ -125,7 +119,7 @@ class Ingest:
         try:
             report = await run_in_threadpool(self.queue.status, job_id)
         except redis.RedisError as exc:
-            raise _redis_down() from exc
+            raise redis_down() from exc
         if report is None:
             raise ProblemError(
                 404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}]
