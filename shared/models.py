@@ -70,6 +70,22 @@ def is_language(value: str) -> bool:
     return _LANGUAGE.fullmatch(value) is not None
 
 
+# How labels (stored lowercase) are shown: the seed page writes these this way, and any other
+# label is shown capitalised. The live page hands this map to live.js (``data-labels``).
+LABEL_DISPLAY = {
+    "exclusive": "Exclusive",
+    "opinion": "OPINION",
+    "updated": "Updated",
+    "review": "Review",
+    "breaking": "Breaking",
+}
+
+
+def display_label(label: str) -> str:
+    """``opinion`` → ``OPINION``, ``live-blog`` → ``Live-blog``."""
+    return LABEL_DISPLAY.get(label, label[:1].upper() + label[1:])
+
+
 def section_filter(value: str | None) -> str | None:
     """A ``section`` query parameter: None when absent or empty; ValueError unless a slug."""
     if not value:

@@ -21,11 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import cached
-from services.feed.labels import display_label
 from services.feed.params import label_param, limit_param, section_param, store_down
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import localize
 from shared.events import EventId
+from shared.models import display_label
 from shared.settings import Settings
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
