@@ -26,6 +26,7 @@ from services.feed.params import (
 from services.feed.store import TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.models import is_article_id
+from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.starlette_glue import (
     EXCEPTION_HANDLERS,
@@ -51,11 +52,7 @@ class Feed:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the Redis client for the app's lifetime."""
-        self.client = aredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
         await self.live.start()
         try:

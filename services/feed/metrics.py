@@ -16,11 +16,11 @@ import redis
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
-from rq import Queue
-from rq.serializers import JSONSerializer
 
 from shared import keys
 from shared.metrics import LATENCY_BUCKETS
+from shared.redis_client import apply_queue
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,10 @@ def record_job(started: float, outcomes: Sequence[dict[str, Any]] | None) -> Non
 class RedisStateCollector(Collector):
     """Queue depth, failed jobs, timeline size, event log length, read when scraped."""
 
-    def __init__(self, client: redis.Redis, queue_name: str) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
-        queue = Queue(queue_name, connection=client, serializer=JSONSerializer)
-        self.queue_name = queue_name
+        queue = apply_queue(client, settings)
+        self.queue_name = queue.name
         self.queue_key = queue.key
         self.failed_key = queue.failed_job_registry.key
         self.scheduled_key = queue.scheduled_job_registry.key
@@ -119,6 +119,6 @@ class RedisStateCollector(Collector):
         )
 
 
-def register_redis_state(client: redis.Redis, queue_name: str) -> None:
+def register_redis_state(client: redis.Redis, settings: Settings) -> None:
     """Add the Redis-state collector to this process's registry (once)."""
-    REGISTRY.register(RedisStateCollector(client, queue_name))
+    REGISTRY.register(RedisStateCollector(client, settings))

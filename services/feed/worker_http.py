@@ -19,6 +19,7 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from services.feed.metrics import register_redis_state
 from shared.metrics import exposition
 from shared.problems import PROBLEM_TYPE, problem_document
+from shared.redis_client import sync_client
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,8 @@ def start_worker_http(settings: Settings, url: str) -> WSGIServer | None:
     more than being watched.
     """
     # Its own client with a read timeout: the worker's own one blocks on BLMOVE for seconds.
-    client = redis.Redis.from_url(
-        url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-    )
-    register_redis_state(client, settings.queue_name)
+    client = sync_client(url, settings)
+    register_redis_state(client, settings)
 
     def healthz() -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok"}

@@ -24,6 +24,7 @@ from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
 from shared.logs import configure_logging
 from shared.models import ID_RULE, is_article_id
+from shared.redis_client import sync_client
 from shared.settings import Settings, get_settings
 from shared.starlette_glue import (
     EXCEPTION_HANDLERS,
@@ -51,21 +52,10 @@ class Ingest:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the Redis client and queue for the app's lifetime."""
-        self.client = redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-            retry_on_timeout=False,
-        )
+        self.client = sync_client(self.redis_url, self.settings)
         # The write path (rate limit, idempotency, the version check, the enqueue) talks to
         # Redis from the event loop; job status and readiness use the plain client in a thread.
-        self.aclient = aioredis.connect(
-            self.redis_url,
-            wait_s=self.settings.redis_timeout,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-            retry_on_timeout=False,
-        )
+        self.aclient = aioredis.connect(self.redis_url, self.settings)
         self.enqueuer = Enqueuer(self.client, self.settings, self.aclient)
         self.writer = Writes(self.settings, self.aclient, self.enqueuer)
         self.rate_limit = RateLimit(self.aclient, self.settings.ingest_rate_limit)

@@ -27,6 +27,7 @@ from services.push.responses import json_response, metrics_response, problem_res
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import ZERO, Event, EventId, control_frame
 from shared.models import label_filter, section_filter
+from shared.redis_client import async_client
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -229,11 +230,7 @@ class PushServer:
 
     async def start(self) -> Server:
         """Open Redis, start the reader and the server (port 0 picks a free port)."""
-        self.client = aredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         self.reader = StreamReader(self.client, self.hub, self.replay)
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
