@@ -6,7 +6,7 @@ import html
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -285,16 +285,3 @@ class Article(BaseModel):
             "version": self.version,
         }
         return doc
-
-
-Outcome = Literal[
-    "published",
-    "updated",
-    "unchanged",
-    "stale",
-    "retracted",
-    "not_found",
-    "embargoed",
-    "expired",
-    "rejected",
-]
