@@ -1,4 +1,5 @@
-"""The article as newsrooms post it, and the headline as readers receive it."""
+"""The article as newsrooms post it, the headline as readers receive it, and the rules (ids,
+labels, section slugs, limits, how labels are shown) every service checks and shows them by."""
 
 from __future__ import annotations
 
