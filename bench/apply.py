@@ -69,19 +69,19 @@ def items(job: int, batch: int) -> list[dict[str, Any]]:
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """The worker process (``--child simple|fork --url``): drain the queue once, in burst mode;
     the wall time of ``work()``."""
-    from rq import Queue, Worker
-    from rq.serializers import JSONSerializer
+    from rq import Worker
 
-    from services.feed.worker import LivefeedWorker, worker_connection
+    from services.feed.worker import LivefeedWorker
     from shared.logs import configure_logging
+    from shared.redis_client import apply_queue, worker_client
     from shared.settings import get_settings
 
     settings = get_settings()
     configure_logging(settings, "worker")
-    client = worker_connection(settings, args.url)
-    queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+    client = worker_client(args.url, settings)
+    queue = apply_queue(client, settings)
     worker_class = LivefeedWorker if args.child == "simple" else Worker
-    worker = worker_class([queue], connection=client, serializer=JSONSerializer)
+    worker = worker_class([queue], connection=client, serializer=queue.serializer)
     t0 = time.perf_counter()
     worker.work(burst=True, logging_level="WARNING")
     return {"seconds": time.perf_counter() - t0}

@@ -21,7 +21,8 @@ from types import FrameType
 from pydantic import ValidationError
 
 from shared.logs import configure_logging
-from shared.redis_server import EmbeddedRedis, is_running, socket_url
+from shared.redis_client import running_url
+from shared.redis_server import EmbeddedRedis
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("livefeed")
@@ -32,11 +33,9 @@ SERVICES = ("ingest", "worker", "feed", "push")
 @contextmanager
 def redis_for(settings: Settings) -> Iterator[str]:
     """The Redis URL to use: the configured one, a running embedded one, or a new embedded one."""
-    if settings.redis_url:
-        yield settings.redis_url
-        return
-    if is_running(settings.data_dir):
-        yield socket_url(settings.data_dir)
+    url = running_url(settings)
+    if url is not None:
+        yield url
         return
     with EmbeddedRedis(settings.data_dir) as embedded:
         yield embedded.url

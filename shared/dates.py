@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 # Fixed English names: the page must not depend on the server's locale.
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = (
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = (
     "January",
     "February",
     "March",
@@ -41,7 +41,7 @@ def day_key(local: datetime) -> str:
 
 def day_label(local: datetime) -> str:
     """``2024, Thursday 24 October`` (no leading zero on the day)."""
-    return f"{local.year}, {_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+    return f"{local.year}, {WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]}"
 
 
 def local_time(local: datetime) -> str:

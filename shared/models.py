@@ -1,4 +1,5 @@
-"""The article as newsrooms post it, and the headline as readers receive it."""
+"""The article as newsrooms post it, the headline as readers receive it, and the rules (ids,
+labels, section slugs, limits, how labels are shown) every service checks and shows them by."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import html
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -24,12 +25,84 @@ from pydantic import (
 
 from shared.dates import day_key, local_time, to_ms
 
-ID_PATTERN = r"^[A-Za-z0-9._:/-]{1,200}$"
-_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+# -- The rules for ids, labels, section slugs and language tags -------------------------------
+# Defined here only: the model checks posted articles with them, and the services check path ids
+# and query parameters (feed ``section``/``label``, push ``section``/``label``) with the same ones.
+# Whole-string matches: a trailing newline never passes.
+
+ID_CHARS = "A-Za-z0-9._:/-"  # a regex character class body
+MAX_ID_CHARS = 200
+ID_PATTERN = rf"^[{ID_CHARS}]{{1,{MAX_ID_CHARS}}}$"  # also the JSON Schema (OpenAPI) pattern
+ID_RULE = f"1-{MAX_ID_CHARS} chars of A-Z a-z 0-9 . _ : / -"
+MAX_LABELS = 8
+MAX_LABEL_CHARS = 32
+LABEL_RULE = f"1-{MAX_LABEL_CHARS} letters, digits or '-'"
+MAX_SLUG_CHARS = 64
+SLUG_RULE = f"a slug: 1-{MAX_SLUG_CHARS} lowercase letters, digits and single '-'"
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_SUMMARY_CHARS = 2000
+
+_ID = re.compile(ID_PATTERN)
+_LABEL = re.compile(rf"[A-Za-z0-9-]{{1,{MAX_LABEL_CHARS}}}")
+_SLUG = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 _SPACE = re.compile(r"\s+")
 MAX_SAFE_INT = 2**53 - 1  # versions travel through Lua numbers (doubles)
+
+
+def is_article_id(value: str) -> bool:
+    """``A-Z a-z 0-9 . _ : / -``, 1-200 characters: the newsroom's stable id."""
+    return _ID.fullmatch(value) is not None
+
+
+def is_label(value: str) -> bool:
+    """1-32 letters, digits or '-' (any case: labels are stored lowercase)."""
+    return _LABEL.fullmatch(value) is not None
+
+
+def is_slug(value: str) -> bool:
+    """A section slug: 1-64 lowercase letters and digits in runs joined by single '-'."""
+    return len(value) <= MAX_SLUG_CHARS and _SLUG.fullmatch(value) is not None
+
+
+def is_language(value: str) -> bool:
+    """A language tag such as ``en`` or ``uk-UA``."""
+    return _LANGUAGE.fullmatch(value) is not None
+
+
+# How labels (stored lowercase) are shown: the seed page writes these this way, and any other
+# label is shown capitalised. The live page hands this map to live.js (``data-labels``).
+LABEL_DISPLAY = {
+    "exclusive": "Exclusive",
+    "opinion": "OPINION",
+    "updated": "Updated",
+    "review": "Review",
+    "breaking": "Breaking",
+}
+
+
+def display_label(label: str) -> str:
+    """``opinion`` → ``OPINION``, ``live-blog`` → ``Live-blog``."""
+    return LABEL_DISPLAY.get(label, label[:1].upper() + label[1:])
+
+
+def section_filter(value: str | None) -> str | None:
+    """A ``section`` query parameter: None when absent or empty; ValueError unless a slug."""
+    if not value:
+        return None
+    if not is_slug(value):
+        raise ValueError(f"must be {SLUG_RULE}")
+    return value
+
+
+def label_filter(value: str | None) -> str | None:
+    """A ``label`` query parameter, lowercased as labels are stored: None when absent or empty."""
+    if not value:
+        return None
+    if not is_label(value):
+        raise ValueError(f"must be {LABEL_RULE}")
+    return value.lower()
 
 
 # Text without these needs no HTML parse: nh3 returns it unchanged but for escaping '>' and
@@ -92,8 +165,8 @@ def _http_url(value: str) -> str:
 def _labels(values: list[str]) -> list[str]:
     seen: list[str] = []
     for raw in values:
-        if not _LABEL.match(raw):
-            raise ValueError(f"label {raw[:40]!r} must be 1-32 letters, digits or '-'")
+        if not is_label(raw):
+            raise ValueError(f"label {raw[:40]!r} must be {LABEL_RULE}")
         name = raw.lower()
         if name not in seen:
             seen.append(name)
@@ -102,13 +175,13 @@ def _labels(values: list[str]) -> list[str]:
 
 def _slug(value: str) -> str:
     value = value.strip().lower()
-    if not (1 <= len(value) <= 64 and _SLUG.match(value)):
-        raise ValueError("must be a slug: lowercase letters, digits and single '-'")
+    if not is_slug(value):
+        raise ValueError(f"must be {SLUG_RULE}")
     return value
 
 
 def _language(value: str) -> str:
-    if not _LANGUAGE.match(value):
+    if not is_language(value):
         raise ValueError("must be a language tag such as 'en' or 'uk-UA'")
     return value
 
@@ -165,14 +238,14 @@ class Article(BaseModel):
     version: Annotated[StrictInt, Field(ge=1, le=MAX_SAFE_INT)] | None = None
     updated_at: Timestamp | None = None
     url: Annotated[str, AfterValidator(_http_url)] | None = None
-    labels: Annotated[list[str], Field(max_length=8), AfterValidator(_labels)] = Field(
+    labels: Annotated[list[str], Field(max_length=MAX_LABELS), AfterValidator(_labels)] = Field(
         default_factory=list
     )
     section: Annotated[str, AfterValidator(_slug)] | None = None
-    tags: Annotated[list[Annotated[str, _plain(64)]], Field(max_length=32)] = Field(
-        default_factory=list
+    tags: Annotated[list[Annotated[str, _plain(MAX_TAG_CHARS)]], Field(max_length=MAX_TAGS)] = (
+        Field(default_factory=list)
     )
-    summary: Annotated[str, Field(max_length=50_000), _plain(2000)] | None = None
+    summary: Annotated[str, Field(max_length=50_000), _plain(MAX_SUMMARY_CHARS)] | None = None
     byline: Annotated[str, _plain(200)] | None = None
     language: Annotated[str, AfterValidator(_language)] | None = None
     urgency: Annotated[StrictInt, Field(ge=1, le=9)] | None = None
@@ -213,16 +286,3 @@ class Article(BaseModel):
             "version": self.version,
         }
         return doc
-
-
-Outcome = Literal[
-    "published",
-    "updated",
-    "unchanged",
-    "stale",
-    "retracted",
-    "not_found",
-    "embargoed",
-    "expired",
-    "rejected",
-]

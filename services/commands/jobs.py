@@ -13,13 +13,11 @@ import sys
 from dataclasses import dataclass
 
 import redis
-from rq import Queue
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job
 from rq.registry import FailedJobRegistry
-from rq.serializers import JSONSerializer
 
-from shared.redis_server import is_running, socket_url
+from shared.redis_client import apply_queue, running_url, sync_client
 from shared.settings import Settings
 
 
@@ -34,8 +32,7 @@ class FailedJob:
 
 
 def _registry(client: redis.Redis, settings: Settings) -> FailedJobRegistry:
-    queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
-    return FailedJobRegistry(queue=queue)
+    return FailedJobRegistry(queue=apply_queue(client, settings))
 
 
 def _last_line(text: str | None) -> str:
@@ -49,7 +46,7 @@ def failed_jobs(client: redis.Redis, settings: Settings) -> list[FailedJob]:
     found: list[FailedJob] = []
     for job_id in registry.get_job_ids():
         try:
-            job = Job.fetch(job_id, connection=client, serializer=JSONSerializer)
+            job = Job.fetch(job_id, connection=client, serializer=registry.serializer)
         except NoSuchJobError:
             continue
         result = job.latest_result()
@@ -76,14 +73,6 @@ def requeue(client: redis.Redis, settings: Settings, job_ids: list[str]) -> list
     return done
 
 
-def _redis_url(settings: Settings) -> str | None:
-    if settings.redis_url:
-        return settings.redis_url
-    if is_running(settings.data_dir):
-        return socket_url(settings.data_dir)
-    return None
-
-
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``livefeed jobs failed`` and ``livefeed jobs requeue JOB_ID...|--all``."""
     jobs = sub.add_parser("jobs", help="the dead-letter list: failed jobs, and requeueing them")
@@ -96,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def jobs_command(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``livefeed jobs ...``; exit code 0 on success, 1 on a bad id, 2 on no Redis."""
-    url = _redis_url(settings)
+    url = running_url(settings)
     if url is None:
         print(
             "livefeed jobs: no Redis: set LIVEFEED_REDIS_URL or start livefeed "
@@ -104,7 +93,7 @@ def jobs_command(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return 2
-    client = redis.Redis.from_url(url, socket_timeout=settings.redis_timeout)
+    client = sync_client(url, settings)
     try:
         if args.jobs_command == "failed":
             failed = failed_jobs(client, settings)

@@ -23,12 +23,11 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus, WebSocketException
 
 from shared.events import EventId
+from shared.models import display_label
 from shared.settings import Settings
 
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
-_DISPLAY = {"exclusive": "Exclusive", "opinion": "OPINION", "updated": "Updated",
-            "review": "Review", "breaking": "Breaking"}  # fmt: skip
 
 
 def add_parser(sub: Any) -> None:
@@ -50,7 +49,7 @@ def format_event(message: dict[str, Any]) -> str:
     labels = list(headline.get("labels") or [])
     if message["type"] == "updated" and "updated" not in labels:
         labels.append("updated")
-    badges = "".join(f"[{_DISPLAY.get(x, x.capitalize())}] " for x in labels)
+    badges = "".join(f"[{display_label(x)}] " for x in labels)
     mark = "~" if message["type"] == "updated" else "+"
     when = f"{headline.get('date', '')} {headline.get('time', '')}"
     return f"{mark} {when}  {badges}{headline['title']}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,15 +16,25 @@ from starlette.routing import Route
 
 from services.feed.caching import cached
 from services.feed.live import LiveParts
-from services.feed.params import bad_query, label_param, limit_param, section_param
-from services.feed.store import Cursor, TimelineReader
+from services.feed.params import (
+    before_param,
+    label_param,
+    limit_param,
+    section_param,
+    store_down,
+)
+from services.feed.store import TimelineReader
 from services.feed.timeline import group_by_day, localize
-from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
-from shared.metrics import metrics_endpoint
-from shared.models import ID_PATTERN
+from shared.models import is_article_id
+from shared.redis_client import async_client
 from shared.settings import Settings
+from shared.starlette_glue import (
+    EXCEPTION_HANDLERS,
+    ProblemError,
+    RequestLogMiddleware,
+    metrics_endpoint,
+)
 
-_ID = re.compile(ID_PATTERN)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -43,11 +52,7 @@ class Feed:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the Redis client for the app's lifetime."""
-        self.client = aredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
         await self.live.start()
         try:
@@ -65,19 +70,12 @@ class Feed:
         """``GET /v1/timeline?limit=&before=&section=&label=``: day-grouped, newest first."""
         query = request.query_params
         limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
-        before: Cursor | None = None
-        if "before" in query:
-            try:
-                before = Cursor.decode(query["before"])
-            except ValueError as exc:
-                raise bad_query("before", str(exc)) from exc
+        before = before_param(query)
         section, label = section_param(query), label_param(query)
         try:
             page = await self.store.page(limit=limit, before=before, section=section, label=label)
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
         body = {
             "days": group_by_day(page.headlines, self.settings.zone),
             "next": page.next.encode() if page.next else None,
@@ -91,14 +89,12 @@ class Feed:
     async def article(self, request: Request) -> Response:
         """``GET /v1/articles/{id}``: one live headline."""
         article_id = request.path_params["article_id"]
-        if not _ID.match(article_id):
+        if not is_article_id(article_id):
             raise ProblemError(404, "no such article")
         try:
             headline = await self.store.article(article_id)
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
         if headline is None:
             raise ProblemError(
                 404, "no such article", errors=[{"field": "id", "reason": "unknown or retracted"}]

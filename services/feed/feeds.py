@@ -21,12 +21,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import cached
-from services.feed.labels import display_label
-from services.feed.params import label_param, limit_param, section_param
+from services.feed.params import label_param, limit_param, section_param, store_down
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import localize
 from shared.events import EventId
-from shared.http import ProblemError
+from shared.models import display_label
 from shared.settings import Settings
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -213,9 +212,7 @@ class Feeds:
         try:
             page = await self.reader().page(limit=limit, section=section, label=label)
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
         filters = {k: v for k, v in (("section", section), ("label", label)) if v}
         ctx = FeedContext(self.settings, request, page, filters)
         return cached(

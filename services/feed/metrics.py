@@ -11,17 +11,15 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
-from wsgiref.simple_server import WSGIServer
 
 import redis
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
-from rq import Queue
-from rq.serializers import JSONSerializer
 
 from shared import keys
-from shared.metrics import LATENCY_BUCKETS, serve_metrics
+from shared.metrics import LATENCY_BUCKETS
+from shared.redis_client import apply_queue
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,10 +65,10 @@ def record_job(started: float, outcomes: Sequence[dict[str, Any]] | None) -> Non
 class RedisStateCollector(Collector):
     """Queue depth, failed jobs, timeline size, event log length, read when scraped."""
 
-    def __init__(self, client: redis.Redis, queue_name: str) -> None:
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
-        queue = Queue(queue_name, connection=client, serializer=JSONSerializer)
-        self.queue_name = queue_name
+        queue = apply_queue(client, settings)
+        self.queue_name = queue.name
         self.queue_key = queue.key
         self.failed_key = queue.failed_job_registry.key
         self.scheduled_key = queue.scheduled_job_registry.key
@@ -121,48 +119,6 @@ class RedisStateCollector(Collector):
         )
 
 
-def register_redis_state(client: redis.Redis, queue_name: str) -> None:
+def register_redis_state(client: redis.Redis, settings: Settings) -> None:
     """Add the Redis-state collector to this process's registry (once)."""
-    REGISTRY.register(RedisStateCollector(client, queue_name))
-
-
-def start_worker_http(settings: Settings, url: str) -> WSGIServer | None:
-    """Serve ``/metrics``, ``/healthz`` and ``/readyz`` on ``LIVEFEED_WORKER_METRICS_PORT``.
-
-    A taken port is logged and the worker carries on without it: applying articles matters
-    more than being watched.
-    """
-    # Its own client with a read timeout: the worker's own one blocks on BLMOVE for seconds.
-    client = redis.Redis.from_url(
-        url,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
-    )
-    register_redis_state(client, settings.queue_name)
-
-    def healthz() -> tuple[int, dict[str, Any]]:
-        return 200, {"status": "ok"}
-
-    def readyz() -> tuple[int, dict[str, Any]]:
-        try:
-            client.ping()
-        except redis.RedisError:
-            return 503, {"status": "unavailable", "redis": "unreachable"}
-        return 200, {"status": "ready", "redis": "ok"}
-
-    try:
-        server = serve_metrics(
-            settings.host, settings.worker_metrics_port, {"/healthz": healthz, "/readyz": readyz}
-        )
-    except OSError as exc:
-        log.error(
-            "worker metrics port %s unavailable (%s); running without /metrics",
-            settings.worker_metrics_port,
-            exc,
-        )
-        return None
-    log.info(
-        "worker metrics listening",
-        extra={"host": settings.host, "port": server.server_port},
-    )
-    return server
+    REGISTRY.register(RedisStateCollector(client, settings))

@@ -9,6 +9,7 @@ attributes: there is no inline script, and the Content-Security-Policy forbids a
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any
@@ -19,18 +20,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import cached
-from services.feed.labels import display_label
-from services.feed.params import bad_query, label_param, limit_param, section_param
-from services.feed.store import Cursor, Page, TimelineReader
+from services.feed.params import (
+    before_param,
+    label_param,
+    limit_param,
+    section_param,
+    store_down,
+)
+from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
-from shared.http import ProblemError
+from shared.dates import MONTHS, WEEKDAYS
+from shared.models import LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
 MAX_PAGE_SIZE = 200
-_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
-           "September", "October", "November", "December")  # fmt: skip
 
 
 def full_time(published_at: str, zone_name: str) -> str:
@@ -41,7 +45,7 @@ def full_time(published_at: str, zone_name: str) -> str:
     local = datetime.fromisoformat(published_at)
     offset = local.strftime("%z")
     return (
-        f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]} {local.year}, "
+        f"{WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year}, "
         f"{local.hour:02d}:{local.minute:02d} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
     )
 
@@ -176,6 +180,8 @@ def render_page(
         data_sse_url="/v1/events",
         data_timeline_url="/v1/timeline",
         data_timezone=settings.timezone,
+        # How live.js shows labels: the one map, shared.models.LABEL_DISPLAY, not a copy in JS.
+        data_labels=json.dumps(LABEL_DISPLAY, separators=(",", ":")),
         data_section=section or "",
         data_label=label or "",
         data_page_size=str(limit),
@@ -260,19 +266,12 @@ class LivePage:
         query = request.query_params
         section, label = section_param(query), label_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
-        before = None
-        if query.get("before"):
-            try:
-                before = Cursor.decode(query["before"])
-            except ValueError as exc:
-                raise bad_query("before", str(exc)) from exc
+        before = before_param(query)
         store: TimelineReader = self.reader()
         try:
             page = await store.page(limit=limit, before=before, section=section, label=label)
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
         html = render_page(
             self.settings, page, section=section, label=label, limit=limit, older=before is not None
         )

@@ -1,14 +1,15 @@
-"""Query parameters the feed service's endpoints share: section, label, limit."""
+"""What the feed service's endpoints share: the query parameters (section, label, limit,
+before) and the answer when the timeline store is unreachable."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 
-from shared.http import ProblemError
+from services.feed.store import Cursor
+from shared.models import label_filter, section_filter
+from shared.starlette_glue import ProblemError
 
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 _COUNT = re.compile(r"^[0-9]{1,6}$")  # ASCII digits only: str.isdigit() also takes "²"
 
 
@@ -19,20 +20,27 @@ def bad_query(name: str, reason: str) -> ProblemError:
     )
 
 
+def store_down() -> ProblemError:
+    """503: the timeline store (Redis) did not answer."""
+    return ProblemError(
+        503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+    )
+
+
 def section_param(query: Mapping[str, str]) -> str | None:
-    """``section``: a slug, or None when absent or empty."""
-    section = query.get("section") or None
-    if section is not None and not SLUG.match(section):
-        raise bad_query("section", "must be a section slug")
-    return section
+    """``section``: a slug (``shared.models.is_slug``), or None when absent or empty."""
+    try:
+        return section_filter(query.get("section"))
+    except ValueError as exc:
+        raise bad_query("section", str(exc)) from exc
 
 
 def label_param(query: Mapping[str, str]) -> str | None:
-    """``label``: 1-32 letters, digits or '-', lowercased as labels are stored."""
-    label = query.get("label") or None
-    if label is not None and not LABEL.match(label):
-        raise bad_query("label", "must be 1-32 letters, digits or '-'")
-    return label.lower() if label else None
+    """``label`` (``shared.models.is_label``), lowercased as labels are stored; None if absent."""
+    try:
+        return label_filter(query.get("label"))
+    except ValueError as exc:
+        raise bad_query("label", str(exc)) from exc
 
 
 def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:
@@ -41,3 +49,14 @@ def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:
     if not _COUNT.match(raw) or not 1 <= int(raw) <= maximum:
         raise bad_query("limit", f"must be a whole number from 1 to {maximum}")
     return int(raw)
+
+
+def before_param(query: Mapping[str, str]) -> Cursor | None:
+    """``before``: a cursor from a previous page's ``next``, or None when absent or empty."""
+    raw = query.get("before")
+    if not raw:
+        return None
+    try:
+        return Cursor.decode(raw)
+    except ValueError as exc:
+        raise bad_query("before", str(exc)) from exc

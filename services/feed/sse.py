@@ -32,8 +32,9 @@ from services.feed.transport import transport_of
 from shared import keys
 from shared.eventlog import events_between, must_reset, read_after, stop_reader
 from shared.events import UPDATED, Event, EventId, newest_id
-from shared.http import ProblemError
+from shared.redis_client import async_client
 from shared.settings import Settings
+from shared.starlette_glue import ProblemError
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +128,7 @@ class SseHub:
 
     async def start(self) -> None:
         """Start reading, on a Redis client of our own: XREAD BLOCK outlasts the API's timeout."""
-        self.client = aredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         self._task = asyncio.create_task(self._run(), name="sse-reader")
 
     def close_all(self) -> None:

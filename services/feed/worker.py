@@ -9,10 +9,11 @@ from datetime import UTC, datetime
 import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
-from rq.serializers import JSONSerializer
 
 from services.feed.jobs import release_embargoes
-from services.feed.metrics import EMBARGOES_RELEASED, start_worker_http
+from services.feed.metrics import EMBARGOES_RELEASED
+from services.feed.worker_http import start_worker_http
+from shared.redis_client import apply_queue, worker_client
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,15 +71,6 @@ class LivefeedWorker(SimpleWorker):
             intermediate.remove(job_id)
 
 
-def worker_connection(settings: Settings, url: str) -> redis.Redis:
-    """A Redis client for RQ: no read timeout, since RQ blocks on BLMOVE for long stretches."""
-    return redis.Redis.from_url(
-        url,
-        socket_connect_timeout=settings.redis_timeout,
-        health_check_interval=30,
-    )
-
-
 def _embargo_clock(client: redis.Redis, settings: Settings, stop: threading.Event) -> None:
     """Release due embargoes twice a second; any worker may do it, the script is atomic."""
     failures = 0
@@ -98,7 +90,7 @@ def _embargo_clock(client: redis.Redis, settings: Settings, stop: threading.Even
 
 def run_worker(settings: Settings, url: str) -> None:
     """Work the queue until SIGTERM/SIGINT (RQ finishes the job in hand first)."""
-    client = worker_connection(settings, url)
+    client = worker_client(url, settings)
     stop = threading.Event()
     clock = threading.Thread(
         target=_embargo_clock, args=(client, settings, stop), name="embargo-clock", daemon=True
@@ -108,7 +100,7 @@ def run_worker(settings: Settings, url: str) -> None:
     attempt = 0
     try:
         while True:
-            queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+            queue = apply_queue(client, settings)
             # SimpleWorker runs jobs in this process: no fork per job (4x the throughput).
             worker: LivefeedWorker | None = None
             try:
@@ -117,7 +109,7 @@ def run_worker(settings: Settings, url: str) -> None:
                 worker = LivefeedWorker(
                     [queue],
                     connection=client,
-                    serializer=JSONSerializer,
+                    serializer=queue.serializer,
                     worker_ttl=WORKER_TTL_S,
                     maintenance_interval=MAINTENANCE_S,
                 )

@@ -9,13 +9,15 @@ the bytes on the wire are identical, only cheaper to make.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
 from redis.connection import HiredisRespSerializer
 from redis.typing import EncodableT
 from redis.utils import HIREDIS_AVAILABLE
+
+from shared.redis_client import async_client
+from shared.settings import Settings
 
 _PACKER = HiredisRespSerializer()
 
@@ -32,20 +34,17 @@ class _HiredisPacking(AbstractConnection):
 
 
 # Requests in flight share this many connections. A request finding none free waits for one
-# (up to the pool's timeout) instead of failing: redis-py's default pool raises at once when
+# (up to LIVEFEED_REDIS_TIMEOUT) instead of failing: redis-py's default pool raises at once when
 # its 100 are busy, which a burst of posts would see as "Redis unavailable" (503).
 MAX_CONNECTIONS = 50
 
 
-def connect(url: str, *, wait_s: float, **options: Any) -> redis.asyncio.Redis:
-    """An asyncio client for ``url`` on a blocking pool, with hiredis-packing connections.
-
-    ``wait_s`` bounds the wait for a free connection; past it the call raises ConnectionError.
-    """
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
-        url, max_connections=MAX_CONNECTIONS, timeout=wait_s, **options
-    )
+def connect(url: str, settings: Settings) -> redis.asyncio.Redis:
+    """The write path's client (``shared.redis_client.async_client`` on a pool of
+    ``MAX_CONNECTIONS``), its connections packing commands with hiredis."""
+    client = async_client(url, settings, max_connections=MAX_CONNECTIONS)
     if HIREDIS_AVAILABLE:  # a dependency, but redis-py runs without it: so do we
+        pool = client.connection_pool
         base = pool.connection_class
         pool.connection_class = type(f"Hiredis{base.__name__}", (_HiredisPacking, base), {})
-    return redis.asyncio.Redis.from_pool(pool)
+    return client

@@ -21,21 +21,19 @@ from services.ingest.metrics import workers_metrics_endpoint
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
-from services.ingest.writes import Writes
-from shared.http import EXCEPTION_HANDLERS, ProblemError, RequestLogMiddleware
+from services.ingest.writes import Writes, redis_down
 from shared.logs import configure_logging
-from shared.metrics import metrics_endpoint
-from shared.models import ID_PATTERN
+from shared.models import ID_RULE, is_article_id
+from shared.redis_client import sync_client
 from shared.settings import Settings, get_settings
+from shared.starlette_glue import (
+    EXCEPTION_HANDLERS,
+    ProblemError,
+    RequestLogMiddleware,
+    metrics_endpoint,
+)
 
-_ID = re.compile(ID_PATTERN)
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def _redis_down() -> ProblemError:
-    return ProblemError(
-        503, "the queue (Redis) is unreachable: nothing was accepted", headers={"Retry-After": "5"}
-    )
 
 
 class Ingest:
@@ -54,21 +52,10 @@ class Ingest:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the Redis client and queue for the app's lifetime."""
-        self.client = redis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-            retry_on_timeout=False,
-        )
+        self.client = sync_client(self.redis_url, self.settings)
         # The write path (rate limit, idempotency, the version check, the enqueue) talks to
         # Redis from the event loop; job status and readiness use the plain client in a thread.
-        self.aclient = aioredis.connect(
-            self.redis_url,
-            wait_s=self.settings.redis_timeout,
-            socket_timeout=self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-            retry_on_timeout=False,
-        )
+        self.aclient = aioredis.connect(self.redis_url, self.settings)
         self.enqueuer = Enqueuer(self.client, self.settings, self.aclient)
         self.writer = Writes(self.settings, self.aclient, self.enqueuer)
         self.rate_limit = RateLimit(self.aclient, self.settings.ingest_rate_limit)
@@ -122,7 +109,7 @@ class Ingest:
         try:
             report = await run_in_threadpool(self.queue.status, job_id)
         except redis.RedisError as exc:
-            raise _redis_down() from exc
+            raise redis_down() from exc
         if report is None:
             raise ProblemError(
                 404, "no such job", errors=[{"field": "job_id", "reason": "unknown"}]
@@ -148,11 +135,11 @@ class Ingest:
 
     def _path_id(self, request: Request) -> str:
         article_id: str = request.path_params["article_id"]
-        if not _ID.match(article_id):
+        if not is_article_id(article_id):
             raise ProblemError(
                 422,
                 "the article id in the URL is not valid",
-                errors=[{"field": "id", "reason": "1-200 chars of A-Z a-z 0-9 . _ : / -"}],
+                errors=[{"field": "id", "reason": ID_RULE}],
             )
         return article_id
 

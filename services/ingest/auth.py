@@ -6,7 +6,14 @@ import hmac
 
 from starlette.requests import Request
 
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (spaces trimmed); None without one."""
+    scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+    token = credential.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 class TokenCheck:
@@ -19,15 +26,14 @@ class TokenCheck:
 
     def __call__(self, request: Request) -> None:
         """Raise a 401/403 problem unless the request carries a valid token."""
-        header = request.headers.get("authorization", "")
-        scheme, _, credential = header.partition(" ")
-        if scheme.lower() != "bearer" or not credential.strip():
+        sent = bearer_token(request)
+        if sent is None:
             raise ProblemError(
                 401,
                 "send 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": 'Bearer realm="livefeed"'},
             )
-        given = credential.strip().encode()
+        given = sent.encode()
         # Compare against every token so timing tells nothing about which one nearly matched.
         matched = False
         for token in self._tokens:

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
 
 JSON_TYPES = {"application/json", "application/ninjs+json"}
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}

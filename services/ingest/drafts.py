@@ -13,17 +13,20 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from shared.models import ID_PATTERN, plain_text
+from shared.models import (
+    ID_CHARS,
+    MAX_LABEL_CHARS,
+    MAX_LABELS,
+    MAX_SUMMARY_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    is_article_id,
+    plain_text,
+)
 
-_ID = re.compile(ID_PATTERN)
-_NOT_ID = re.compile(r"[^A-Za-z0-9._:/-]+")
+_NOT_ID = re.compile(f"[^{ID_CHARS}]+")
 _NOT_LABEL = re.compile(r"[^a-z0-9]+")
 
-MAX_TAGS = 32
-MAX_TAG_CHARS = 64
-MAX_LABELS = 8
-MAX_LABEL_CHARS = 32
-MAX_SUMMARY_CHARS = 2000
 MAX_SOURCE_ID_CHARS = 2048
 _HASHED_PREFIX_CHARS = 160
 
@@ -57,7 +60,7 @@ def article_id_for(source: str) -> str:
     the same source always gives the same id, and two sources that differ only in the
     dropped characters still get different ids.
     """
-    if _ID.match(source):
+    if is_article_id(source):
         return source
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     readable = _NOT_ID.sub("-", source).strip("-")[:_HASHED_PREFIX_CHARS].rstrip("-")

@@ -29,7 +29,7 @@ import redis.asyncio
 from starlette.responses import Response
 
 from shared import keys
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
 
 HEADER = "Idempotency-Key"
 TTL_S = 24 * 3600

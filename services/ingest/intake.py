@@ -21,8 +21,8 @@ from services.ingest.ninjs import from_ninjs, is_ninjs
 from services.ingest.syndication import looks_like_xml, parse_syndication
 from services.ingest.validation import errors_of
 from shared import keys
-from shared.http import ProblemError
 from shared.models import Article
+from shared.starlette_glue import ProblemError
 
 Status = Literal["accepted", "unchanged", "stale", "rejected"]
 

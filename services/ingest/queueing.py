@@ -12,14 +12,14 @@ from typing import Any
 
 import redis
 import redis.asyncio
-from rq import Queue, Retry
+from rq import Retry
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
-from rq.serializers import JSONSerializer
 from starlette.concurrency import run_in_threadpool
 
 from shared import keys
 from shared.dates import now_ms
+from shared.redis_client import apply_queue
 from shared.settings import Settings
 
 RESULT_TTL_S = 24 * 3600
@@ -42,7 +42,7 @@ class Enqueuer:
         self.client = client
         self.aclient = aclient
         self.settings = settings
-        self.queue = Queue(settings.queue_name, connection=client, serializer=JSONSerializer)
+        self.queue = apply_queue(client, settings)
 
     def commands(
         self,
@@ -126,7 +126,7 @@ class Enqueuer:
     def status(self, job_id: str) -> dict[str, Any] | None:
         """Where a queued job is and, once applied, each item's outcome; None if unknown."""
         try:
-            job = Job.fetch(job_id, connection=self.client, serializer=JSONSerializer)
+            job = Job.fetch(job_id, connection=self.client, serializer=self.queue.serializer)
         except NoSuchJobError:
             return None
         status = job.get_status(refresh=False)

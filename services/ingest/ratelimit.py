@@ -15,16 +15,17 @@ import redis
 import redis.asyncio
 from starlette.requests import Request
 
+from services.ingest.auth import bearer_token
 from shared import keys
-from shared.http import ProblemError
+from shared.starlette_glue import ProblemError
 
 WINDOW_S = 60
 
 
 def token_digest(request: Request) -> str:
-    """A short digest of the request's bearer credential (whatever it is)."""
-    credential = request.headers.get("authorization", "").partition(" ")[2].strip()
-    return hashlib.sha256(credential.encode()).hexdigest()[:20]
+    """A short digest of the request's bearer token (checked already by ``TokenCheck``)."""
+    token = bearer_token(request) or ""
+    return hashlib.sha256(token.encode()).hexdigest()[:20]
 
 
 class RateLimit:

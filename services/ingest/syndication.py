@@ -26,7 +26,6 @@ channel ``language``                   ``xml:lang``         ``language``
 from __future__ import annotations
 
 import io
-import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
@@ -38,9 +37,8 @@ import defusedxml.ElementTree
 import feedparser
 
 from services.ingest.drafts import Draft, source_id, summary_from, tags_from
-from shared.http import ProblemError
-
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+from shared.models import is_language
+from shared.starlette_glue import ProblemError
 
 
 @dataclass
@@ -149,7 +147,7 @@ def _entry_draft(entry: dict[str, Any], index: int, kind: str, language: str | N
     detail = entry.get("title_detail")
     entry_language = detail.get("language") if isinstance(detail, dict) else None
     chosen = entry_language or language
-    if isinstance(chosen, str) and _LANGUAGE.match(chosen):
+    if isinstance(chosen, str) and is_language(chosen):
         draft.fields["language"] = chosen
     draft.names["title"] = "title"
     return draft

@@ -25,13 +25,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.ingest.auth import bearer_token
 from services.ingest.body import media_type, read_body
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
 from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
-from shared.http import ProblemError, problem, request_id
 from shared.settings import Settings
+from shared.starlette_glue import ProblemError, problem, request_id
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +60,10 @@ class _Answer(JSONResponse):
 
 
 def redis_down() -> ProblemError:
-    """503: nothing was accepted."""
+    """503: the queue (Redis) did not answer, so nothing was accepted."""
     return ProblemError(
         503, "the queue (Redis) is unreachable: nothing was accepted", headers={"Retry-After": "5"}
     )
-
-
-def _bearer(request: Request) -> str:
-    return request.headers.get("authorization", "").partition(" ")[2].strip()
 
 
 class Writes:
@@ -118,7 +115,7 @@ class Writes:
             return await run(None)
         request_fp = fingerprint(request.method, request.url.path, media, body)
         try:
-            claimed = await self.idempotency.claim(_bearer(request), key, request_fp)
+            claimed = await self.idempotency.claim(bearer_token(request) or "", key, request_fp)
         except redis.RedisError as exc:
             raise redis_down() from exc
         if isinstance(claimed, Response):

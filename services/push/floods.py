@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 from collections import Counter
-from http import HTTPStatus
 
 from websockets.asyncio.server import ServerConnection
-from websockets.datastructures import Headers
 from websockets.http11 import Response
 
 from services.push.hub import HubStats
+from services.push.responses import problem_response
 
 log = logging.getLogger(__name__)
 
@@ -66,22 +64,8 @@ def _address(conn: ServerConnection) -> str:
 
 
 def _too_many(limit: int) -> Response:
-    body = json.dumps(
-        {
-            "type": "about:blank",
-            "title": "Service Unavailable",
-            "status": 503,
-            "detail": f"at most {limit} connections per address; close some or retry later",
-            "errors": [{"field": "address", "reason": "too many connections"}],
-        }
-    ).encode()
-    headers = Headers(
-        [
-            ("Content-Type", "application/problem+json"),
-            ("Content-Length", str(len(body))),
-            ("Retry-After", "5"),
-            ("Cache-Control", "no-store"),
-            ("Connection", "close"),  # websockets closes after a plain HTTP answer
-        ]
+    return problem_response(
+        503,
+        f"at most {limit} connections per address; close some or retry later",
+        errors=[{"field": "address", "reason": "too many connections"}],
     )
-    return Response(503, HTTPStatus(503).phrase, headers, body)

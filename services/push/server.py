@@ -7,18 +7,14 @@ Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 100
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import signal
 from dataclasses import dataclass
-from http import HTTPStatus
 from urllib.parse import parse_qs, urlsplit
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -27,15 +23,15 @@ from services.push.hub import Hub, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
+from services.push.responses import json_response, metrics_response, problem_response
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import ZERO, Event, EventId, control_frame
-from shared.metrics import exposition
+from shared.models import label_filter, section_filter
+from shared.redis_client import async_client
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-_LABEL = re.compile(r"^[A-Za-z0-9-]{1,32}$")
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
@@ -75,16 +71,20 @@ def parse_query(query: str) -> StreamQuery:
             raise QueryError(name, "must be given once")
         return values[0]
 
-    since_raw, section, label = one("since"), one("section"), one("label")
+    since_raw, section_raw, label_raw = one("since"), one("section"), one("label")
     try:
         since = EventId.parse(since_raw) if since_raw else None
     except ValueError as exc:
         raise QueryError("since", str(exc)) from exc
-    if section is not None and not _SLUG.match(section):
-        raise QueryError("section", "must be a section slug")
-    if label is not None and not _LABEL.match(label):
-        raise QueryError("label", "must be 1-32 letters, digits or '-'")
-    return StreamQuery(since, section, label.lower() if label else None)
+    try:
+        section = section_filter(section_raw)
+    except ValueError as exc:
+        raise QueryError("section", str(exc)) from exc
+    try:
+        label = label_filter(label_raw)
+    except ValueError as exc:
+        raise QueryError("label", str(exc)) from exc
+    return StreamQuery(since, section, label)
 
 
 RESET = '{"type":"reset"}'
@@ -94,34 +94,6 @@ def _wires(events: list[Event], sub: Subscriber) -> list[bytes]:
     """The frames a subscriber receives for ``events`` (its filter decides, see Event)."""
     seen = (event.for_filter(sub.section, sub.label) for event in events)
     return [event.wire for event in seen if event is not None]
-
-
-# websockets closes the connection after any plain HTTP response: say so, or a keep-alive client
-# (a load balancer's health probe, httpx) sends its next request into a closing socket.
-CLOSE = ("Connection", "close")
-
-
-def _json_response(status: int, body: dict[str, object], content_type: str) -> Response:
-    data = json.dumps(body).encode()
-    headers = Headers(
-        [("Content-Type", content_type), ("Content-Length", str(len(data))),
-         ("Cache-Control", "no-store"), CLOSE]
-    )  # fmt: skip
-    if status == 503:
-        headers["Retry-After"] = "5"
-    return Response(status, HTTPStatus(status).phrase, headers, data)
-
-
-def _problem(status: int, detail: str, field: str | None = None) -> Response:
-    body: dict[str, object] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-    }
-    if field:
-        body["errors"] = [{"field": field, "reason": detail}]
-    return _json_response(status, body, "application/problem+json")
 
 
 class PushServer:
@@ -144,36 +116,31 @@ class PushServer:
         """Health endpoints, and every refusal (bad query, origin, capacity) before upgrading."""
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            return _json_response(
-                200, {"status": "ok", "clients": self.hub.clients}, "application/json"
-            )
+            return json_response(200, {"status": "ok", "clients": self.hub.clients})
         if url.path == "/metrics":
-            body, content_type = exposition()
-            headers = Headers(
-                [("Content-Type", content_type), ("Content-Length", str(len(body))), CLOSE]
-            )
-            return Response(200, "OK", headers, body)
+            return metrics_response()
         if url.path == "/readyz":
             ready = self.reader is not None and self.reader.connected
-            return _json_response(
+            return json_response(
                 200 if ready else 503,
                 {"status": "ready" if ready else "unavailable", "clients": self.hub.clients},
-                "application/json",
             )
         if url.path != "/v1/stream":
-            return _problem(404, "no such endpoint; the stream is at /v1/stream")
+            return problem_response(404, "no such endpoint; the stream is at /v1/stream")
         try:
             parse_query(url.query)
         except QueryError as exc:
-            return _problem(400, f"{exc.name}: {exc.reason}", exc.name)
+            detail = f"{exc.name}: {exc.reason}"
+            return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
         origin = request.headers.get("Origin")
         if origin is not None and origin.rstrip("/") not in self.settings.origins:
-            return _problem(403, "this origin may not open the stream", "origin")
+            detail = "this origin may not open the stream"
+            return problem_response(403, detail, errors=[{"field": "origin", "reason": detail}])
         if self.reader is None or not self.reader.ready.is_set():
-            return _problem(503, "the stream is starting; retry shortly")
+            return problem_response(503, "the stream is starting; retry shortly")
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused += 1
-            return _problem(503, "this push process is full; retry shortly or use another")
+            return problem_response(503, "this push process is full; retry shortly or use another")
         bound_send_buffer(conn, self.settings.client_buffer_bytes)
         return self.per_address.admit(conn)
 
@@ -263,11 +230,7 @@ class PushServer:
 
     async def start(self) -> Server:
         """Open Redis, start the reader and the server (port 0 picks a free port)."""
-        self.client = aredis.Redis.from_url(
-            self.redis_url,
-            socket_timeout=BLOCK_MS / 1000 + self.settings.redis_timeout,
-            socket_connect_timeout=self.settings.redis_timeout,
-        )
+        self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         self.reader = StreamReader(self.client, self.hub, self.replay)
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))

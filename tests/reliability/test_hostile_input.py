@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from services.ingest.intake import verdict_of
 from services.ingest.ninjs import from_ninjs
 from services.ingest.syndication import parse_syndication
-from shared.http import ProblemError
 from shared.models import Article
+from shared.starlette_glue import ProblemError
 from tests.helpers import Feed, Ingest, article
 
 _BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")

@@ -7,8 +7,6 @@
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
-const LABELS = { exclusive: "Exclusive", opinion: "OPINION", updated: "Updated",
-  review: "Review", breaking: "Breaking" };
 const KINDS = ["hello", "published", "updated", "retracted", "reset"];
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
@@ -29,8 +27,20 @@ function compareIds(a, b) {
   return x[0] - y[0] || x[1] - y[1];
 }
 
-function displayLabel(label) {
-  return LABELS[label] || label.charAt(0).toUpperCase() + label.slice(1);
+/** How a label is shown: `names` is the server's map (data-labels), else capitalised. */
+function displayLabel(label, names) {
+  if (Object.hasOwn(names, label)) return names[label];
+  return label.charAt(0).toUpperCase() + label.slice(1);
+}
+
+/** The label display map the server puts on the page (shared.models.LABEL_DISPLAY). */
+function labelNames(raw) {
+  try {
+    const names = JSON.parse(raw || "{}");
+    return names && typeof names === "object" ? names : {};
+  } catch (error) {
+    return {};
+  }
 }
 
 /** Parts of an RFC 3339 time as written by the server (already in the newsroom's zone). */
@@ -74,7 +84,8 @@ class LivePage {
     const d = root.dataset;
     this.root = root;
     this.cfg = { pushUrl: d.pushUrl, sseUrl: d.sseUrl, timelineUrl: d.timelineUrl,
-      zone: d.timezone, section: d.section, label: d.label, pageSize: d.pageSize };
+      zone: d.timezone, section: d.section, label: d.label, pageSize: d.pageSize,
+      labels: labelNames(d.labels) };
     this.lastId = d.eventId;
     this.timeline = document.getElementById("timeline");
     this.status = document.getElementById("status");
@@ -380,7 +391,8 @@ class LivePage {
     if (labels.length) {
       const badges = el("span", "badges");
       for (const label of labels) {
-        badges.append(el("span", `badge badge-${label}`, displayLabel(label)), " ");
+        const text = displayLabel(label, this.cfg.labels);
+        badges.append(el("span", `badge badge-${label}`, text), " ");
       }
       body.append(badges);
     }

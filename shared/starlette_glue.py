@@ -1,4 +1,10 @@
-"""What every livefeed HTTP service shares: problem+json errors and request ids."""
+"""Starlette glue shared by the two Starlette services (ingest and feed).
+
+Problem+json responses and the exception handlers that produce them, the request-id and
+access-log middleware, and ``GET /metrics``. The only module in ``shared`` that imports Starlette:
+the push service (``websockets``) and the worker (WSGI, ``services/feed/worker_http.py``) never
+load it.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +19,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.metrics import UNMATCHED_ROUTE, observe_request
+from shared.metrics import UNMATCHED_ROUTE, exposition, observe_request
+from shared.problems import PROBLEM_TYPE, problem_document
 
 log = logging.getLogger("livefeed.http")
-
-PROBLEM_TYPE = "application/problem+json"
-_TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    403: "Forbidden",
-    404: "Not found",
-    405: "Method not allowed",
-    413: "Content too large",
-    415: "Unsupported media type",
-    422: "Invalid article",
-    429: "Too many requests",
-    500: "Internal error",
-    503: "Service unavailable",
-}
 
 
 class ProblemResponse(JSONResponse):
@@ -48,15 +40,7 @@ def problem(
     **extra: Any,
 ) -> ProblemResponse:
     """A problem+json response; ``errors`` name each bad field: ``{"field", "reason"}``."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": _TITLES.get(status, "Error"),
-        "status": status,
-        "detail": detail,
-    }
-    if errors:
-        body["errors"] = list(errors)
-    body.update(extra)
+    body = problem_document(status, detail, errors=errors, **extra)
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
@@ -169,3 +153,9 @@ class RequestLogMiddleware:
                     "ms": round(elapsed * 1000, 2),
                 },
             )
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``GET /metrics`` for a Starlette app."""
+    body, content_type = exposition()
+    return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
