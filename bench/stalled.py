@@ -40,7 +40,7 @@ FIELDS = (
     *fanout.MEDIAN_FIELDS,
     *("rss_connected_mib", "rss_after_mib", "cut_off", "cut_off_s", "max_behind", "coalesced"),
 )
-METRIC_RE = re.compile(r"^(livefeed_push_\w+) (\S+)$", re.M)
+METRIC_RE = re.compile(r'^(livefeed_push_\w+)(?:\{transport="ws"\})? (\S+)$', re.M)
 SCRAPE_S = 0.2
 
 
@@ -72,7 +72,7 @@ def stalled_reader(url: str) -> socket.socket:
 
 
 def scrape(http: httpx.Client, url: str) -> dict[str, float]:
-    """push's /metrics as {name: value} (the unlabelled livefeed_push_* samples)."""
+    """push's /metrics as {name: value} (livefeed_push_* samples, WebSocket readers')."""
     return {name: float(value) for name, value in METRIC_RE.findall(http.get(url).text)}
 
 

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -78,39 +76,25 @@ def _run_uvicorn(service: str, settings: Settings) -> None:
         if service == "ingest" and settings.ingest_workers > 1:
             _run_ingest_workers(settings, url)
             return
-        http: type[asyncio.Protocol] | str = "auto"
         if service == "ingest":
             from services.ingest import app as ingest_app
 
             app, port = ingest_app.create_app(settings, url), settings.ingest_port
         else:
             from services.feed import app as feed_app
-            from services.feed.transport import TransportHttpProtocol
 
             app, port = feed_app.create_app(settings, url), settings.feed_port
-            http = TransportHttpProtocol  # SSE aborts clients that stop reading (transport.py)
         config = uvicorn.Config(
             app,
             host=settings.host,
             port=port,
-            http=http,
             log_config=None,
             access_log=False,
             server_header=False,
             timeout_graceful_shutdown=10,
             backlog=4096,
         )
-        drain = getattr(app.state, "drain", None)
-
-        class DrainingServer(uvicorn.Server):
-            """Ends long-lived responses (SSE) as shutdown begins instead of waiting them out."""
-
-            async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-                if drain is not None:
-                    drain()
-                await super().shutdown(sockets)
-
-        DrainingServer(config).run()
+        uvicorn.Server(config).run()
 
 
 def run_service(service: str) -> int:

@@ -127,6 +127,12 @@ class Settings(BaseSettings):
         return f"ws://{_browser_host(self.host)}:{self.push_port}"
 
     @property
+    def push_http_url(self) -> str:
+        """The push service's HTTP base URL as a browser reaches it (for SSE on ``/v1/events``)."""
+        scheme, sep, rest = self.push_url.partition("://")
+        return {"ws": "http", "wss": "https"}.get(scheme, scheme) + sep + rest
+
+    @property
     def origins(self) -> frozenset[str]:
         """Browser origins the push service accepts (default: the feed page's own)."""
         if self.allowed_origins:

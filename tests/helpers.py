@@ -175,6 +175,51 @@ def reader_that_never_reads(port: int) -> socket.socket:
     return sock
 
 
+def sse_reader_that_never_reads(port: int) -> socket.socket:
+    """An SSE client (``GET /v1/events`` on the push port) that reads the head, then nothing."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", port))
+    request = f"GET /v1/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    sock.sendall(f"{request}Accept: text/event-stream\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return sock
+
+
+class SseStalledReader:
+    """Reads a :func:`sse_reader_that_never_reads` socket again: the SSE messages kept for it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+
+    def read_until(
+        self, done: Callable[[list[dict[str, Any]]], bool], timeout: float = 10.0
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The ``data`` of each message read until ``done(messages)``, and whether the server
+        ended the stream first."""
+        deadline = time.monotonic() + timeout
+        messages: list[dict[str, Any]] = []
+        while True:
+            message, sep, rest = self.buffer.partition(b"\n\n")
+            if not sep:
+                self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return messages, True
+                self.buffer += chunk
+                continue
+            self.buffer = rest
+            for line in message.split(b"\n"):
+                if line.startswith(b"data: "):
+                    messages.append(json.loads(line[6:]))
+            if messages and done(messages):
+                return messages, False
+
+
 class StalledReader:
     """Reads a :func:`reader_that_never_reads` socket again, to see what had piled up for it."""
 

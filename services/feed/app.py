@@ -47,18 +47,16 @@ class Feed:
         self.redis_url = redis_url
         self.client: aredis.Redis | None = None
         self.reader: TimelineReader | None = None
-        self.live = LiveParts(settings, redis_url, lambda: self.store)
+        self.live = LiveParts(settings, lambda: self.store)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open the Redis client for the app's lifetime."""
         self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
-        await self.live.start()
         try:
             yield
         finally:
-            await self.live.stop()
             await self.client.aclose()
 
     @property
@@ -134,5 +132,4 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=feed.lifespan,
     )
-    app.state.drain = feed.live.drain  # called by the CLI when shutdown begins (ends SSE)
     return app

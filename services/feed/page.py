@@ -51,9 +51,11 @@ def full_time(published_at: str, zone_name: str) -> str:
 
 
 def csp(settings: Settings) -> str:
-    """Scripts and styles only from this origin; connections to it (SSE) and the push service."""
+    """Scripts and styles only from this origin; connections to it and to the push service
+    (its WebSocket and its SSE stream)."""
     push = urlsplit(settings.push_url)
-    push_origin = f"{push.scheme}://{push.netloc}"
+    sse = urlsplit(settings.push_http_url)
+    push_origin = f"{push.scheme}://{push.netloc} {sse.scheme}://{sse.netloc}"
     return "; ".join(
         (
             "default-src 'none'",
@@ -177,7 +179,7 @@ def render_page(
         id="live",
         data_event_id=page.event_id,
         data_push_url=settings.push_url.rstrip("/") + "/v1/stream",
-        data_sse_url="/v1/events",
+        data_sse_url=settings.push_http_url.rstrip("/") + "/v1/events",
         data_timeline_url="/v1/timeline",
         data_timezone=settings.timezone,
         # How live.js shows labels: the one map, shared.models.LABEL_DISPLAY, not a copy in JS.

@@ -28,11 +28,11 @@ class AddressCap:
         self.stats = stats
         self.open: Counter[str] = Counter()
 
-    def admit(self, conn: ServerConnection) -> Response | None:
+    def admit(self, conn: ServerConnection, transport: str = "ws") -> Response | None:
         """None to let the connection in (holding a slot), else a 503 problem response."""
         address = _address(conn)
         if self.open[address] >= self.limit:
-            self.stats.refused += 1  # counted, not logged: a flood would flood the log too
+            self.stats.refused[transport] += 1  # counted, not logged: a flood would flood the log
             return _too_many(self.limit)
         self.open[address] += 1
         if self.open[address] == self.limit:

@@ -1,14 +1,19 @@
-"""Fan-out: every event is written to every matching client in one synchronous pass.
+"""Fan-out: every event is written to every matching reader in one synchronous pass.
 
-Clients are grouped by their filter, so an event touches only the groups it matches. Each
-frame is serialized once and written straight to each client's transport. A client that stops
-reading is handled in two steps, so it can never slow the others or grow the server's memory:
+Transport-neutral: a reader is a WebSocket or an SSE stream (``Reader``), both on the push
+port, both served from here. Readers are grouped by filter and transport, so an event touches
+only the groups it matches, and each frame is serialized once per audience and framed once per
+transport (``protocol.Frames``), then written straight to each reader's transport. A reader
+that stops reading is handled in two steps, the same for both transports, so it can never slow
+the others or grow the server's memory:
 
 1. Once its unsent bytes pass half the limit, it leaves its group and new frames are *held*
    for it, coalesced: a newer change of an article replaces the held one (a reader behind on a
    story being edited gets its latest version, not every draft). A flusher writes the held
-   frames, in event order, as the socket drains, and the client rejoins its group.
-2. Only when unsent plus held bytes pass the limit is it cut off (1008) and counted.
+   frames, in event order, as the socket drains, and the reader rejoins its group.
+2. Only when unsent plus held bytes pass the limit is it cut off and counted: a WebSocket is
+   closed with 1008, an SSE stream's connection is aborted (really closed, kernel buffer and
+   all); both resume with ``since``.
 """
 
 from __future__ import annotations
@@ -16,43 +21,74 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
+from services.push.protocol import TOO_SLOW, Frames, frame_of
 from shared.events import PUBLISHED, RETRACTED, UPDATED, Event, EventId, FilterKey
 
 log = logging.getLogger(__name__)
 
-SLOW_CLOSE_CODE = 1008
-SLOW_CLOSE_REASON = "too slow: reconnect with since"
-FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any client has some
+FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any reader has some
+TRANSPORTS = ("ws", "sse")
+
+
+@dataclass(eq=False, slots=True)
+class Reader:
+    """One connected reader: its connection, the transport frames go to, and its filter.
+
+    For SSE, ``transport`` is the socket's own transport, which websockets no longer writes to
+    (see sse.py); flow control still reaches ``conn`` (its ``drain()`` works for both).
+    """
+
+    conn: ServerConnection
+    transport: asyncio.WriteTransport
+    key: FilterKey
+    sse: bool = False
+
+    @property
+    def kind(self) -> str:
+        """``ws`` or ``sse`` (the metrics' transport label)."""
+        return "sse" if self.sse else "ws"
+
+    @property
+    def open(self) -> bool:
+        """Whether frames may still be written to it."""
+        if self.sse:
+            return not self.transport.is_closing()
+        return self.conn.protocol.state is State.OPEN
+
+    def frame(self, event: Event) -> bytes:
+        """``event`` (already chosen for this reader's filter) framed for its transport."""
+        return frame_of(event, self.sse)
 
 
 @dataclass(eq=False)
 class Subscriber:
-    """One connected client while it catches up (replay) before joining the live groups."""
+    """One connected reader while it catches up (replay) before joining the live groups."""
 
-    conn: ServerConnection
-    section: str | None
-    label: str | None
-    floor: EventId  # the client has seen everything up to here: nothing at or below is sent
+    reader: Reader
+    floor: EventId  # the reader has seen everything up to here: nothing at or below is sent
     pending: list[Event] = field(default_factory=list)
     pending_bytes: int = 0
 
     @property
-    def key(self) -> FilterKey:
-        """The live group this client joins."""
-        return (self.section, self.label)
+    def section(self) -> str | None:
+        return self.reader.key[0]
+
+    @property
+    def label(self) -> str | None:
+        return self.reader.key[1]
 
 
 @dataclass(eq=False)
 class Backlog:
     """Frames held back from a client whose socket is full: the newest change per article."""
 
-    conn: ServerConnection
-    key: FilterKey
+    reader: Reader
     held: dict[EventId, Event] = field(default_factory=dict)  # in event order
     latest: dict[bytes, EventId] = field(default_factory=dict)  # article -> its held event
     size: int = 0
@@ -69,17 +105,17 @@ class Backlog:
             held = self.held[previous_id]
             kind = _merged_kind(held.kind, event.kind)
             if kind is not None:
-                self.size -= len(held.wire)
+                self.size -= len(held.text)
                 if kind == DROP:
                     del self.held[previous_id], self.latest[event.article]
                     return True
                 merged = event.restamp(kind, held.id)
                 self.held[previous_id] = merged
-                self.size += len(merged.wire)
+                self.size += len(merged.text)
                 return True
         self.held[event.id] = event
         self.latest[event.article] = event.id
-        self.size += len(event.wire)
+        self.size += len(event.text)
         return False
 
     def take(self) -> Event:
@@ -87,7 +123,7 @@ class Backlog:
         event = self.held.pop(next(iter(self.held)))
         if self.latest.get(event.article) == event.id:
             del self.latest[event.article]
-        self.size -= len(event.wire)
+        self.size -= len(event.text)
         return event
 
 
@@ -111,24 +147,24 @@ def _merged_kind(held: bytes, newer: bytes) -> bytes | None:
 
 @dataclass
 class HubStats:
-    """Counters exposed on /healthz and /metrics."""
+    """Counters exposed on /healthz and /metrics, by transport where it tells."""
 
     events: int = 0
-    frames_sent: int = 0
-    coalesced: int = 0
-    slow_closed: int = 0
-    refused: int = 0
+    frames_sent: Counter[str] = field(default_factory=Counter)
+    coalesced: Counter[str] = field(default_factory=Counter)
+    slow_closed: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
 
 
 class Hub:
-    """The connected clients of one push process, and the single place events fan out from."""
+    """The connected readers of one push process, and the single place events fan out from."""
 
     def __init__(self, buffer_limit: int) -> None:
         self.buffer_limit = buffer_limit
         self.hold_mark = buffer_limit // 2  # unsent bytes above which frames are held
-        self.groups: dict[FilterKey, set[ServerConnection]] = {}
+        self.groups: dict[tuple[FilterKey, bool], set[Reader]] = {}  # (filter, sse) -> readers
         self.catching_up: set[Subscriber] = set()
-        self.backlogged: dict[ServerConnection, Backlog] = {}
+        self.backlogged: dict[Reader, Backlog] = {}
         self.last_id: EventId | None = None  # the newest event fanned out (None: not started)
         self.stats = HubStats()
         self._flusher: asyncio.Task[None] | None = None
@@ -137,58 +173,77 @@ class Hub:
 
     @property
     def clients(self) -> int:
-        """How many clients are connected (live, behind, or catching up)."""
+        """How many readers are connected (live, behind, or catching up), both transports."""
         live = sum(len(group) for group in self.groups.values())
         return live + len(self.backlogged) + len(self.catching_up)
 
+    def clients_by_transport(self) -> Counter[str]:
+        """Connected readers per transport."""
+        counts: Counter[str] = Counter({kind: 0 for kind in TRANSPORTS})
+        for (_key, sse), group in self.groups.items():
+            counts["sse" if sse else "ws"] += len(group)
+        for reader in self.backlogged:
+            counts[reader.kind] += 1
+        for sub in self.catching_up:
+            counts[sub.reader.kind] += 1
+        return counts
+
+    def behind_by_transport(self) -> Counter[str]:
+        """Readers with frames held, per transport."""
+        counts: Counter[str] = Counter({kind: 0 for kind in TRANSPORTS})
+        for reader in self.backlogged:
+            counts[reader.kind] += 1
+        return counts
+
     def publish(self, event: Event) -> None:
-        """Fan ``event`` out to every matching live client and queue it for the others."""
-        slow: list[ServerConnection] = []
-        full: list[tuple[ServerConnection, FilterKey]] = []
+        """Fan ``event`` out to every matching live reader and queue it for the others."""
+        slow: list[Reader] = []
+        full: list[Reader] = []
         for backlog in self.backlogged.values():
-            seen = event.for_filter(*backlog.key)
+            seen = event.for_filter(*backlog.reader.key)
             if seen is not None:
                 self._hold(backlog, seen, slow)
+        frames = Frames(event)
         now, left = event.filter_keys()
         for key in now:
-            group = self.groups.get(key)
-            if group:
-                self._write_all(group, key, event.wire, full)
-        if left:
-            # The article left these filters: their subscribers are told to remove it.
-            gone = event.left()
-            for key in left:
-                group = self.groups.get(key)
+            for sse in (False, True):
+                group = self.groups.get((key, sse))
                 if group:
-                    self._write_all(group, key, gone.wire, full)
-        for conn, key in full:
-            self._leave_group(conn, key)
-            backlog = self.backlogged[conn] = Backlog(conn, key)
-            seen = event.for_filter(*key)
+                    self._write_all(group, frames.get(sse), full)
+        # The article left these filters: their subscribers are told to remove it.
+        for key in left:
+            for sse in (False, True):
+                group = self.groups.get((key, sse))
+                if group:
+                    self._write_all(group, frames.get(sse, left=True), full)
+        for reader in full:
+            self._leave_group(reader)
+            backlog = self.backlogged[reader] = Backlog(reader)
+            seen = event.for_filter(*reader.key)
             assert seen is not None  # it was written to that key's group
             self._hold(backlog, seen, slow)
         if full:
             self._start_flusher()
         for sub in self.catching_up:
-            seen = event.for_filter(sub.section, sub.label) if event.id > sub.floor else None
+            seen = event.for_filter(*sub.reader.key) if event.id > sub.floor else None
             if seen is not None:
                 sub.pending.append(seen)
-                sub.pending_bytes += len(seen.wire)
+                sub.pending_bytes += len(seen.text)
                 if sub.pending_bytes > self.buffer_limit:
-                    slow.append(sub.conn)
+                    slow.append(sub.reader)
         self.last_id = event.id
         self.stats.events += 1
         if self._waiters:
             self._wake_waiters()
-        for conn in slow:
-            self.cut_off(conn)
+        for reader in slow:
+            self.cut_off(reader)
 
     async def reached(self, floor: EventId) -> None:
         """Return once the stream reader has fanned out ``floor`` (or anything after it).
 
-        A client resuming from an id the reader has not reached yet (taken from the timeline a
-        moment ahead of it, or after a Redis blip) waits here before it goes live, so that the
-        events up to its ``since`` are never sent to it.
+        A reader resuming from an id the stream reader has not reached yet (taken from the
+        timeline a moment ahead of it, or after a Redis blip) waits here before it goes live,
+        so that the events up to its ``since`` are never sent to it.
         """
         if self.last_id is not None and self.last_id >= floor:
             return
@@ -208,78 +263,77 @@ class Hub:
             if floor <= last and not waiter.done():
                 waiter.set_result(None)
 
-    def _write_all(
-        self,
-        group: set[ServerConnection],
-        key: FilterKey,
-        wire: bytes,
-        full: list[tuple[ServerConnection, FilterKey]],
-    ) -> None:
+    def _write_all(self, group: set[Reader], frame: bytes, full: list[Reader]) -> None:
         mark = self.hold_mark
         sent = 0
-        for conn in group:
-            if conn.protocol.state is not State.OPEN:
+        kind = ""
+        for reader in group:
+            if not reader.open:
                 continue
-            transport = conn.transport
+            transport = reader.transport
             if transport.get_write_buffer_size() > mark:
-                full.append((conn, key))
+                full.append(reader)
                 continue
-            transport.write(wire)
+            transport.write(frame)
             sent += 1
-        self.stats.frames_sent += sent
+            kind = reader.kind
+        if sent:
+            self.stats.frames_sent[kind] += sent
 
-    def _hold(self, backlog: Backlog, event: Event, slow: list[ServerConnection]) -> None:
+    def _hold(self, backlog: Backlog, event: Event, slow: list[Reader]) -> None:
         if backlog.hold(event):
-            self.stats.coalesced += 1
-        if backlog.conn.transport.get_write_buffer_size() + backlog.size > self.buffer_limit:
-            slow.append(backlog.conn)
+            self.stats.coalesced[backlog.reader.kind] += 1
+        reader = backlog.reader
+        if reader.transport.get_write_buffer_size() + backlog.size > self.buffer_limit:
+            slow.append(reader)
 
-    def _leave_group(self, conn: ServerConnection, key: FilterKey) -> None:
-        group = self.groups.get(key)
+    def _leave_group(self, reader: Reader) -> None:
+        gkey = (reader.key, reader.sse)
+        group = self.groups.get(gkey)
         if group is not None:
-            group.discard(conn)
+            group.discard(reader)
             if not group:
-                del self.groups[key]
+                del self.groups[gkey]
 
     def flush(self) -> None:
-        """Write held frames to every client whose socket has drained; rejoin the caught-up."""
+        """Write held frames to every reader whose socket has drained; rejoin the caught-up."""
         mark = self.hold_mark
-        for conn, backlog in list(self.backlogged.items()):
-            if conn.protocol.state is not State.OPEN:
-                del self.backlogged[conn]
+        for reader, backlog in list(self.backlogged.items()):
+            if not reader.open:
+                del self.backlogged[reader]
                 continue
-            transport = conn.transport
+            transport = reader.transport
             while backlog.held and transport.get_write_buffer_size() <= mark:
-                transport.write(backlog.take().wire)
-                self.stats.frames_sent += 1
+                transport.write(reader.frame(backlog.take()))
+                self.stats.frames_sent[reader.kind] += 1
             if not backlog.held:
-                del self.backlogged[conn]
-                self.join_live(conn, backlog.key)
+                del self.backlogged[reader]
+                self.join_live(reader)
 
     def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush_while_held())
 
     async def _flush_while_held(self) -> None:
-        # Polling only while some client is behind: asyncio has no per-transport "drained"
+        # Polling only while some reader is behind: asyncio has no per-transport "drained"
         # callback short of subclassing the connection, and 20 ms is far below a human's notice.
         while self.backlogged:
             await asyncio.sleep(FLUSH_INTERVAL_S)
             try:
                 self.flush()
-            except Exception:  # a bug here must not strand every client behind: say so, go on
+            except Exception:  # a bug here must not strand every reader behind: say so, go on
                 log.exception("writing held frames failed")
 
     async def close(self) -> None:
-        """Stop the flusher (at shutdown, once the clients are closed)."""
+        """Stop the flusher (at shutdown, once the readers are closed)."""
         if self._flusher is not None:
             self._flusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._flusher
 
-    def join_live(self, conn: ServerConnection, key: FilterKey) -> None:
-        """Add a client that is up to date to its live group."""
-        self.groups.setdefault(key, set()).add(conn)
+    def join_live(self, reader: Reader) -> None:
+        """Add a reader that is up to date to its live group."""
+        self.groups.setdefault((reader.key, reader.sse), set()).add(reader)
 
     def start_catch_up(self, sub: Subscriber) -> None:
         """From now on, events for ``sub`` are kept in its pending list until it is live."""
@@ -288,51 +342,62 @@ class Hub:
     def finish_catch_up(self, sub: Subscriber) -> None:
         """Move ``sub`` to its live group. Call only when its pending list is empty.
 
-        A client whose replay still fills its socket past the hold mark starts behind (its
+        A reader whose replay still fills its socket past the hold mark starts behind (its
         frames held), rather than being cut off by the first live event that finds no room.
         """
         self.catching_up.discard(sub)
-        if sub.conn.transport.get_write_buffer_size() > self.hold_mark:
-            self.backlogged[sub.conn] = Backlog(sub.conn, sub.key)
+        if sub.reader.transport.get_write_buffer_size() > self.hold_mark:
+            self.backlogged[sub.reader] = Backlog(sub.reader)
             self._start_flusher()
         else:
-            self.join_live(sub.conn, sub.key)
+            self.join_live(sub.reader)
 
-    def remove(self, conn: ServerConnection, key: FilterKey, sub: Subscriber | None) -> None:
-        """Forget a client that has gone."""
-        self._leave_group(conn, key)
-        self.backlogged.pop(conn, None)
+    def remove(self, reader: Reader, sub: Subscriber | None = None) -> None:
+        """Forget a reader that has gone."""
+        self._leave_group(reader)
+        self.backlogged.pop(reader, None)
         if sub is not None:
             self.catching_up.discard(sub)
+        else:
+            self.catching_up = {s for s in self.catching_up if s.reader is not reader}
+
+    def all_readers(self) -> set[Reader]:
+        """Every connected reader."""
+        readers = {r for group in self.groups.values() for r in group}
+        readers.update(self.backlogged)
+        readers.update(sub.reader for sub in self.catching_up)
+        return readers
 
     def close_all(self, code: int, reason: str) -> None:
-        """Close every client (they reconnect with ``since``) and forget them."""
-        conns = {c for group in self.groups.values() for c in group}
-        conns.update(self.backlogged)
-        conns.update(sub.conn for sub in self.catching_up)
+        """Close every reader (they reconnect with ``since``) and forget them."""
+        readers = self.all_readers()
         self.groups.clear()
         self.backlogged.clear()
         self.catching_up.clear()
-        for conn in conns:
-            self._close(conn, code, reason)
+        for reader in readers:
+            self._close(reader, code, reason)
 
-    def _close(self, conn: ServerConnection, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(conn.close(code, reason))
+    def _close(self, reader: Reader, code: int, reason: str) -> None:
+        if reader.sse:
+            # An SSE stream has no close frame: ending it is the signal (EventSource
+            # reconnects with Last-Event-ID); a reader too slow to take the rest is aborted.
+            if code == TOO_SLOW[0]:
+                reader.transport.abort()
+            else:
+                reader.transport.close()
+            return
+        task = asyncio.get_running_loop().create_task(reader.conn.close(code, reason))
         self._closing.add(task)  # a reference until it is done, as asyncio asks
         task.add_done_callback(self._closing.discard)
 
-    def cut_off(self, conn: ServerConnection) -> None:
-        """Stop writing to a client that does not read, and close it with 1008."""
-        for key, group in list(self.groups.items()):
-            if conn in group:
-                group.discard(conn)
-                if not group:
-                    del self.groups[key]
-        for sub in [s for s in self.catching_up if s.conn is conn]:
-            self.catching_up.discard(sub)
-        self.backlogged.pop(conn, None)
-        self.stats.slow_closed += 1
-        log.warning("cut off a slow client", extra={"peer": str(conn.remote_address)})
-        # The close frame may never get through a full buffer: websockets aborts the TCP
-        # connection after close_timeout, and nothing more is written to it meanwhile.
-        self._close(conn, SLOW_CLOSE_CODE, SLOW_CLOSE_REASON)
+    def cut_off(self, reader: Reader) -> None:
+        """Stop writing to a reader that does not read, and close it (1008 / abort)."""
+        self.remove(reader)
+        self.stats.slow_closed[reader.kind] += 1
+        log.warning(
+            "cut off a slow client",
+            extra={"peer": str(reader.conn.remote_address), "transport": reader.kind},
+        )
+        # A WebSocket's close frame may never get through a full buffer: websockets aborts the
+        # TCP connection after close_timeout, and nothing more is written to it meanwhile.
+        self._close(reader, *TOO_SLOW)

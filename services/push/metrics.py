@@ -8,13 +8,13 @@ never per client.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
-from services.push.hub import Hub
+from services.push.hub import TRANSPORTS, Hub
 from shared.metrics import LATENCY_BUCKETS
 
 FRESHNESS = Histogram(
@@ -39,37 +39,47 @@ class PushCollector(Collector):
         self.reader_state = reader_state  # (connected, reconnects) of the stream reader
 
     def collect(self) -> Iterator[Metric]:
-        """Every figure from the hub's counters; nothing is counted on the hot path."""
+        """Every figure from the hub's counters; nothing is counted on the hot path.
+
+        Per-reader figures carry a ``transport`` label (``ws`` or ``sse``): both transports are
+        served by the same hub under the same slow-reader policy.
+        """
         stats = self.hub.stats
         connected, reconnects = self.reader_state()
-        yield GaugeMetricFamily(
-            "livefeed_push_clients", "Connected stream clients.", value=self.hub.clients
-        )
+        yield _by_transport(
+            GaugeMetricFamily, "livefeed_push_clients", "Connected stream readers.",
+            self.hub.clients_by_transport(),
+        )  # fmt: skip
         yield CounterMetricFamily(
             "livefeed_push_events", "Events read from Redis and fanned out.", value=stats.events
         )
-        yield CounterMetricFamily(
-            "livefeed_push_frames_sent", "Event frames written to clients.", value=stats.frames_sent
-        )
-        yield CounterMetricFamily(
+        yield _by_transport(
+            CounterMetricFamily, "livefeed_push_frames_sent", "Event frames written to readers.",
+            stats.frames_sent,
+        )  # fmt: skip
+        yield _by_transport(
+            CounterMetricFamily,
             "livefeed_push_frames_coalesced",
-            "Frames a client behind never got because a newer change of the article replaced them.",
-            value=stats.coalesced,
+            "Frames a reader behind never got because a newer change of the article replaced them.",
+            stats.coalesced,
         )
-        yield GaugeMetricFamily(
+        yield _by_transport(
+            GaugeMetricFamily,
             "livefeed_push_clients_behind",
-            "Clients whose socket is full, with frames held (coalesced) for them.",
-            value=len(self.hub.backlogged),
+            "Readers whose socket is full, with frames held (coalesced) for them.",
+            self.hub.behind_by_transport(),
         )
-        yield CounterMetricFamily(
+        yield _by_transport(
+            CounterMetricFamily,
             "livefeed_push_slow_clients_closed",
-            "Clients cut off (1008) because they did not read fast enough.",
-            value=stats.slow_closed,
+            "Readers cut off (WebSocket 1008, SSE aborted) because they did not read fast enough.",
+            stats.slow_closed,
         )
-        yield CounterMetricFamily(
+        yield _by_transport(
+            CounterMetricFamily,
             "livefeed_push_refused",
-            "Connections refused because this process was full.",
-            value=stats.refused,
+            "Connections refused because this process (or one address) was full.",
+            stats.refused,
         )
         yield CounterMetricFamily(
             "livefeed_push_redis_reconnects",
@@ -83,6 +93,27 @@ class PushCollector(Collector):
         )
 
 
+def _by_transport(
+    family: type[GaugeMetricFamily] | type[CounterMetricFamily],
+    name: str,
+    documentation: str,
+    counts: Mapping[str, int],
+) -> Metric:
+    metric = family(name, documentation, labels=["transport"])
+    for transport in TRANSPORTS:
+        metric.add_metric([transport], counts.get(transport, 0))
+    return metric
+
+
+_collector: PushCollector | None = None
+
+
 def register_push_metrics(hub: Hub, reader_state: Callable[[], tuple[bool, int]]) -> None:
-    """Add the push collector to this process's registry (one push server per process)."""
-    REGISTRY.register(PushCollector(hub, reader_state))
+    """Report this hub in this process's registry (the newest push server, if there are more,
+    as when tests run several in one process)."""
+    global _collector
+    if _collector is None:
+        _collector = PushCollector(hub, reader_state)
+        REGISTRY.register(_collector)
+    else:
+        _collector.hub, _collector.reader_state = hub, reader_state

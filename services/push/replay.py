@@ -13,9 +13,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import deque
 
-from websockets.asyncio.server import ServerConnection
-from websockets.protocol import State
-
+from services.push.hub import Reader
 from shared.events import Event, EventId
 
 WRITE_CHUNK = 64  # frames joined into one transport write
@@ -57,15 +55,16 @@ class ReplayBuffer:
         return [events[i] for i in range(start, end)]
 
 
-async def write_frames(conn: ServerConnection, wires: list[bytes]) -> None:
-    """Write prepared frames in a few large writes, waiting whenever the client's buffer is full.
+async def write_frames(reader: Reader, frames: list[bytes]) -> None:
+    """Write prepared frames in a few large writes, waiting whenever the reader's buffer is full.
 
     Like the live fan-out, this skips websockets' per-message path (one task switch and one
-    write per frame); ``drain`` keeps the client's unsent bytes under the transport's high-water
-    mark (``write_limit``), so a slow reader cannot grow the process's memory.
+    write per frame); ``drain`` keeps the reader's unsent bytes under the transport's high-water
+    mark (``write_limit``), so a slow reader cannot grow the process's memory. Both transports:
+    the transport's flow control reaches the websockets connection in either case.
     """
-    for start in range(0, len(wires), WRITE_CHUNK):
-        if conn.protocol.state is not State.OPEN:
+    for start in range(0, len(frames), WRITE_CHUNK):
+        if not reader.open:
             return
-        conn.transport.write(b"".join(wires[start : start + WRITE_CHUNK]))
-        await conn.drain()
+        reader.transport.write(b"".join(frames[start : start + WRITE_CHUNK]))
+        await reader.conn.drain()

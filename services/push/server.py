@@ -1,7 +1,8 @@
-"""The push service: ``WS /v1/stream`` with resume, plus health endpoints, on one port.
+"""The push service: ``WS /v1/stream`` and ``GET /v1/events`` (SSE) with resume, plus health
+endpoints, on one port, both transports served by one hub (hub.py) from one stream reader.
 
-Close codes: 1001 going away (shutdown: reconnect elsewhere with ``since``), 1008 policy
-(too slow), 1011 internal error. Refusals before the handshake are HTTP problem documents.
+Close codes and the fixed messages are in protocol.py. Refusals before the handshake (or
+before an event stream starts) are HTTP problem documents.
 """
 
 from __future__ import annotations
@@ -9,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from dataclasses import dataclass
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -18,15 +18,17 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from services.push import sse
 from services.push.floods import AddressCap, bound_send_buffer
-from services.push.hub import Hub, Subscriber
+from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
+from services.push.protocol import REPLAY_FAILED, RESET_TEXT, sse_reset, ws_hello
+from services.push.query import QueryError, parse_query
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
 from shared.eventlog import events_between, must_reset, stop_reader
-from shared.events import ZERO, Event, EventId, control_frame
-from shared.models import label_filter, section_filter
+from shared.events import Event, EventId, control_frame
 from shared.redis_client import async_client
 from shared.settings import Settings
 
@@ -35,65 +37,13 @@ log = logging.getLogger(__name__)
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
-MAX_QUERY_FIELDS = 20
+STREAM_PATH = "/v1/stream"
 
 
-@dataclass(frozen=True)
-class StreamQuery:
-    """What a client asked for in ``/v1/stream?since=&section=&label=``."""
-
-    since: EventId | None
-    section: str | None
-    label: str | None
-
-
-class QueryError(ValueError):
-    """A bad query parameter, with the parameter's name."""
-
-    def __init__(self, name: str, reason: str) -> None:
-        super().__init__(reason)
-        self.name = name
-        self.reason = reason
-
-
-def parse_query(query: str) -> StreamQuery:
-    """Validate the stream's query string."""
-    try:
-        params = parse_qs(query, keep_blank_values=False, max_num_fields=MAX_QUERY_FIELDS)
-    except ValueError as exc:  # more fields than that: parse_qs refuses to go on
-        raise QueryError("query", f"at most {MAX_QUERY_FIELDS} query parameters") from exc
-
-    def one(name: str) -> str | None:
-        values = params.get(name)
-        if not values:
-            return None
-        if len(values) > 1:
-            raise QueryError(name, "must be given once")
-        return values[0]
-
-    since_raw, section_raw, label_raw = one("since"), one("section"), one("label")
-    try:
-        since = EventId.parse(since_raw) if since_raw else None
-    except ValueError as exc:
-        raise QueryError("since", str(exc)) from exc
-    try:
-        section = section_filter(section_raw)
-    except ValueError as exc:
-        raise QueryError("section", str(exc)) from exc
-    try:
-        label = label_filter(label_raw)
-    except ValueError as exc:
-        raise QueryError("label", str(exc)) from exc
-    return StreamQuery(since, section, label)
-
-
-RESET = '{"type":"reset"}'
-
-
-def _wires(events: list[Event], sub: Subscriber) -> list[bytes]:
-    """The frames a subscriber receives for ``events`` (its filter decides, see Event)."""
-    seen = (event.for_filter(sub.section, sub.label) for event in events)
-    return [event.wire for event in seen if event is not None]
+def _frames(events: list[Event], reader: Reader) -> list[bytes]:
+    """The frames a reader receives for ``events`` (its filter decides, see Event)."""
+    seen = (event.for_filter(*reader.key) for event in events)
+    return [reader.frame(event) for event in seen if event is not None]
 
 
 class PushServer:
@@ -106,6 +56,9 @@ class PushServer:
         self.per_address = AddressCap(settings.max_connections_per_ip, self.hub.stats)
         self.replay = ReplayBuffer(settings.stream_maxlen)
         self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
+        self._sse_tasks: set[asyncio.Task[None]] = set()
+        self.keepalive = sse.Keepalive(self.hub, settings.ping_interval)
+        self.stopping = False
         self.client: aredis.Redis | None = None
         self.reader: StreamReader | None = None
         self.server: Server | None = None
@@ -125,65 +78,101 @@ class PushServer:
                 200 if ready else 503,
                 {"status": "ready" if ready else "unavailable", "clients": self.hub.clients},
             )
-        if url.path != "/v1/stream":
+        if url.path not in (STREAM_PATH, sse.PATH):
             return problem_response(404, "no such endpoint; the stream is at /v1/stream")
+        is_sse = url.path == sse.PATH
+        kind = "sse" if is_sse else "ws"
         try:
-            parse_query(url.query)
+            query = parse_query(url.query)
+            since = sse.since_of(request, query.since) if is_sse else query.since
         except QueryError as exc:
             detail = f"{exc.name}: {exc.reason}"
             return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
         origin = request.headers.get("Origin")
-        if origin is not None and origin.rstrip("/") not in self.settings.origins:
+        allowed = origin.rstrip("/") if origin is not None else None
+        if allowed is not None and allowed not in self.settings.origins:
             detail = "this origin may not open the stream"
             return problem_response(403, detail, errors=[{"field": "origin", "reason": detail}])
-        if self.reader is None or not self.reader.ready.is_set():
+        if self.reader is None or not self.reader.ready.is_set() or self.stopping:
             return problem_response(503, "the stream is starting; retry shortly")
         if self.hub.clients >= self.settings.max_connections:
-            self.hub.stats.refused += 1
+            self.hub.stats.refused[kind] += 1
             return problem_response(503, "this push process is full; retry shortly or use another")
         bound_send_buffer(conn, self.settings.client_buffer_bytes)
-        return self.per_address.admit(conn)
+        refused = self.per_address.admit(conn, kind)
+        if refused is not None or not is_sse:
+            return refused
+        reader = sse.take_over(conn, (query.section, query.label), sse.response_head(allowed))
+        self._start_sse(reader, since)
+        return sse.handed_over()
 
-    # -- WebSocket side -------------------------------------------------------------------
+    # -- both transports ------------------------------------------------------------------
+
+    def _begin(self, reader: Reader, since: EventId | None) -> tuple[Subscriber | None, EventId]:
+        """Say hello and join: live at once, or catching up from ``since`` (returned)."""
+        hello_id = self.hub.last_id
+        assert hello_id is not None  # process_request refuses readers until the reader started
+        # No await between reading hello_id and joining: every later event reaches this reader
+        # either live or through its pending list, so nothing falls between replay and live.
+        if reader.sse:
+            sse.hello(reader, hello_id)
+        else:
+            reader.transport.write(ws_hello(hello_id))
+        if since is None:
+            self.hub.join_live(reader)
+            return None, hello_id
+        sub = Subscriber(reader, since)
+        self.hub.start_catch_up(sub)
+        return sub, hello_id
+
+    def _start_sse(self, reader: Reader, since: EventId | None) -> None:
+        sub, hello_id = self._begin(reader, since)
+        sse.on_lost(reader.conn, lambda: self.hub.remove(reader, sub))
+        if sub is not None and since is not None:
+            task = asyncio.get_running_loop().create_task(self._sse_catch_up(sub, since, hello_id))
+            self._sse_tasks.add(task)
+            task.add_done_callback(self._sse_tasks.discard)
+
+    async def _sse_catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
+        try:
+            await self._catch_up(sub, since, hello_id)
+        except ConnectionClosed:
+            pass
+        except RedisError as exc:
+            # End the stream cleanly: the client comes back with its Last-Event-ID.
+            log.warning("SSE replay failed, ending the stream: %s", exc)
+            sub.reader.transport.close()
 
     async def handle(self, conn: ServerConnection) -> None:
-        """Say hello, replay what the client missed, then keep it in its live group."""
+        """A WebSocket: hello, replay what it missed, then keep it in its live group."""
         assert conn.request is not None
         query = parse_query(urlsplit(conn.request.path).query)
-        hello_id = self.hub.last_id
-        assert hello_id is not None  # process_request refuses clients until the reader started
-        sub: Subscriber | None = Subscriber(conn, query.section, query.label, query.since or ZERO)
-        # No await between reading hello_id and joining: every later event reaches this client
-        # either live or through its pending list, so nothing falls between replay and live.
-        conn.transport.write(control_frame(f'{{"type":"hello","event_id":"{hello_id}"}}'))
+        reader = Reader(conn, conn.transport, (query.section, query.label))
+        sub: Subscriber | None = None
         try:
-            if query.since is None:
-                self.hub.join_live(conn, (query.section, query.label))
-                sub = None
-            else:
-                assert sub is not None
-                self.hub.start_catch_up(sub)
+            sub, hello_id = self._begin(reader, query.since)
+            if sub is not None and query.since is not None:
                 await self._catch_up(sub, query.since, hello_id)
-                sub = None
             await conn.wait_closed()
         except ConnectionClosed:
             pass
         except RedisError as exc:
             log.warning("replay failed, closing with 1011: %s", exc)
-            await conn.close(1011, "replay unavailable: reconnect with since")
+            await conn.close(*REPLAY_FAILED)
         finally:
-            self.hub.remove(conn, (query.section, query.label), sub)
+            self.hub.remove(reader, sub)
 
     async def _catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
         """Send events in (since, hello_id], then the pending ones, then go live.
 
         The range comes from the replay buffer when it holds it (the common case), else Redis.
         Nothing at or below ``since`` is ever sent: when ``since`` is ahead of this process's
-        reader, the client waits (counted, its events pending) until the reader passes it.
+        reader, the reader waits (counted, its events pending) until the stream passes it.
         """
+        reader = sub.reader
         recent = self.replay.after(since, hello_id)
         if recent is not None:
-            await write_frames(sub.conn, _wires(recent, sub))
+            await write_frames(reader, _frames(recent, reader))
             floor = max(since, hello_id)
         else:
             async with self._redis_replays:
@@ -192,12 +181,13 @@ class PushServer:
         while True:
             while sub.pending:
                 event = sub.pending.pop(0)
-                sub.pending_bytes -= len(event.wire)
-                if event.id > floor:
-                    await sub.conn.send(event.text.decode())
+                sub.pending_bytes -= len(event.text)
+                if event.id > floor and reader.open:
+                    reader.transport.write(reader.frame(event))
+                    await reader.conn.drain()
             if self.hub.last_id is not None and self.hub.last_id >= floor:
                 break
-            await self._reached_or_closed(sub.conn, floor)
+            await self._reached_or_closed(reader.conn, floor)
         if sub in self.hub.catching_up:  # not cut off meanwhile
             self.hub.finish_catch_up(sub)
 
@@ -218,12 +208,14 @@ class PushServer:
     ) -> EventId:
         """Send events in (since, hello_id] read from Redis (or a reset); return the floor."""
         assert self.client is not None
+        reader = sub.reader
         if await must_reset(self.client, since, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
-            await sub.conn.send(RESET)
+            reset = sse_reset(hello_id) if reader.sse else control_frame(RESET_TEXT)
+            await write_frames(reader, [reset])
             return hello_id
         async for chunk in events_between(self.client, since, hello_id):
-            await write_frames(sub.conn, _wires(chunk, sub))
+            await write_frames(reader, _frames(chunk, reader))
         return max(since, hello_id)
 
     # -- lifecycle ------------------------------------------------------------------------
@@ -235,6 +227,7 @@ class PushServer:
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
+        self.keepalive.start()
         self.server = await serve(
             self.handle,
             self.settings.host,
@@ -252,7 +245,12 @@ class PushServer:
         return self.server
 
     async def stop(self) -> None:
-        """Close every client with 1001 (going away), then the reader and Redis."""
+        """End every SSE stream and close every WebSocket with 1001, then the reader and Redis."""
+        self.stopping = True
+        for reader in self.hub.all_readers():
+            if reader.sse:
+                reader.transport.close()  # EventSource reconnects elsewhere with Last-Event-ID
+        await self.keepalive.stop()
         if self.server is not None:
             self.server.close(close_connections=True)
             await self.server.wait_closed()

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, Route
+from playwright.async_api import Browser, Page, Route, WebSocketRoute
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import STREAM_MAXLEN, short_tmpdir
 from tests.feed.test_timeline import seed_articles
 from tests.helpers import Ingest, article
-from tests.procs import Stack, free_port
+from tests.procs import Stack
 from tests.seedpage import read_column
 
 pytestmark = pytest.mark.browser
@@ -288,28 +288,21 @@ async def test_pause_holds_every_change_until_resume(
 async def test_websocket_blocked_sse_carries_the_headlines(
     page: Page, ingest: Ingest, fresh: Stack
 ) -> None:
-    port = free_port()
-    closed = free_port()  # nothing listens here: every WebSocket attempt fails
-    extra = fresh.start_service(
-        "feed",
-        key="feed-no-ws",
-        LIVEFEED_FEED_PORT=str(port),
-        LIVEFEED_PUBLIC_PUSH_URL=f"ws://127.0.0.1:{closed}",
+    # A proxy that breaks WebSockets: every attempt is closed before any message.
+    async def broken(ws: WebSocketRoute) -> None:
+        await ws.close(code=1011, reason="proxy says no")
+
+    await page.route_web_socket("**/v1/stream*", broken)
+    await open_live(page, fresh.url("feed") + "/")
+    assert await page.get_attribute("#conn", "data-transport") == "sse"
+    await ingest.post(article("via-sse", title="Carried by SSE"))
+    await page.wait_for_selector("[data-id='via-sse']", timeout=2_000)
+    await ingest.post(article("via-sse", title="Carried by SSE, updated", version=2))
+    await page.wait_for_function(
+        "() => document.querySelector(\"[data-id='via-sse'] .item-title\")"
+        ".textContent.endsWith('updated')"
     )
-    try:
-        fresh.wait_healthy("feed", port=port)
-        await open_live(page, f"http://127.0.0.1:{port}/")
-        assert await page.get_attribute("#conn", "data-transport") == "sse"
-        await ingest.post(article("via-sse", title="Carried by SSE"))
-        await page.wait_for_selector("[data-id='via-sse']", timeout=2_000)
-        await ingest.post(article("via-sse", title="Carried by SSE, updated", version=2))
-        await page.wait_for_function(
-            "() => document.querySelector(\"[data-id='via-sse'] .item-title\")"
-            ".textContent.endsWith('updated')"
-        )
-        assert (await shown_ids(page)) == ["via-sse"]
-    finally:
-        extra.stop()
+    assert (await shown_ids(page)) == ["via-sse"]
 
 
 @pytest.fixture
@@ -440,12 +433,15 @@ async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
 
     # A page whose event id is older than anything the log still keeps (a tab left open for
     # days): the stream answers "reset" and the page must reload the timeline to stay right.
-    async def stale(route: Route) -> None:
-        response = await route.fetch()
-        body = (await response.text()).replace('data-event-id="', 'data-event-id="1-0" data-x="')
-        await route.fulfill(response=response, body=body)
-
-    await page.route(fresh.url("feed") + "/", stale)
+    # (Rewritten in the browser as the page is parsed, before live.js runs: a response
+    # fulfilled by the test would have no address, and Chromium's local-network checks would
+    # then keep it from reaching the push service on another loopback port.)
+    await page.add_init_script(
+        """document.addEventListener("readystatechange", () => {
+            const live = document.getElementById("live");
+            if (document.readyState === "interactive" && live) live.dataset.eventId = "1-0";
+        });"""
+    )
     reloads: list[str] = []
     page.on("request", lambda r: reloads.append(r.url) if "/v1/timeline" in r.url else None)
     await page.goto(fresh.url("feed") + "/")

@@ -106,7 +106,7 @@ class WsSubscriber(Subscriber):
 
 
 class SseSubscriber(Subscriber):
-    """``GET /v1/events`` (feed service): ``since`` as the query or as ``Last-Event-ID``."""
+    """``GET /v1/events`` (push service): ``since`` as the query or as ``Last-Event-ID``."""
 
     kind = "sse"
 
@@ -129,12 +129,15 @@ class SseSubscriber(Subscriber):
             headers["Last-Event-ID"] = since
         self.http = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         self.http.request("GET", f"/v1/events?{query}", headers=headers)
+        # The stream is close-delimited: http.client hands the socket to the response and
+        # forgets it, so keep it to set its timeout and to shut it.
+        self.sock = self.http.sock
         self.response = self.http.getresponse()
         if self.response.status != 200:
             body = self.response.read()[:500]
             raise AssertionError(f"SSE refused: {self.response.status} {body!r}")
-        assert self.http.sock is not None
-        self.http.sock.settimeout(None)
+        assert self.sock is not None
+        self.sock.settimeout(None)
         self.thread = threading.Thread(target=self._run, daemon=True, name="model-sse")
         self.thread.start()
 
@@ -173,7 +176,7 @@ class SseSubscriber(Subscriber):
     def close(self) -> None:
         """Shut the socket: the reader thread wakes and ends."""
         self.closed = True
-        sock = self.http.sock
+        sock = getattr(self, "sock", None) or self.http.sock
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

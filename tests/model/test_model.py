@@ -621,7 +621,7 @@ class LivefeedMachine(RuleBasedStateMachine):
             if kind == "ws":
                 sub = WsSubscriber(self.stack.ws_url, section, label, since_id)
             else:
-                sub = SseSubscriber(self.stack.ports["feed"], section, label, since_id, header)
+                sub = SseSubscriber(self.stack.ports["push"], section, label, since_id, header)
         except Exception as exc:  # noqa: BLE001 - a refusal is a discrepancy
             self.fail(f"subscribe {kind} {section} {label} since={since_id}: {exc!r}")
         hello = sub.wait_for(1, 5)

@@ -219,7 +219,7 @@ async def test_server_sent_events_pass_the_proxy_unbuffered(
                 return line
         raise AssertionError(f"stream ended before {marker!r}")
 
-    async with http.stream("GET", f"{proxy}/v1/events") as response:  # -> feed
+    async with http.stream("GET", f"{proxy}/v1/events") as response:  # -> push
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         lines = response.aiter_lines()

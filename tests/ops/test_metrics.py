@@ -18,7 +18,7 @@ async def test_every_service_reports_what_happened(
     async with subscribe(fresh.ws_url) as stream:
         assert (await stream.next())["type"] == "hello"
         during = await scrape(http, bases["push"])
-        assert value(during, "livefeed_push_clients") >= 1
+        assert value(during, "livefeed_push_clients", transport="ws") >= 1
         outcomes = await ingest.apply(article("metered", version=1))
         assert outcomes[0]["outcome"] == "published"
         assert (await stream.next())["headline"]["id"] == "metered"
@@ -46,7 +46,7 @@ async def test_every_service_reports_what_happened(
     assert value(after["worker"], "livefeed_redis_up") == 1
     # Push: two events, a frame each to our client, and how fresh it was when written.
     assert grew("push", "livefeed_push_events_total", 2)
-    assert grew("push", "livefeed_push_frames_sent_total", 2)
+    assert grew("push", "livefeed_push_frames_sent_total", 2, transport="ws")
     assert grew("push", "livefeed_push_freshness_seconds_count", 2)
     assert value(after["push"], "livefeed_redis_up") == 1
     fresh_sum = value(after["push"], "livefeed_push_freshness_seconds_sum") - value(

@@ -47,11 +47,11 @@ def test_a_reader_that_stops_reading_is_cut_off_and_counted(
     lone_push: tuple[Stack, EmbeddedRedis],
 ) -> None:
     stack, server = lone_push
-    before = value(_metrics(stack), "livefeed_push_slow_clients_closed_total")
+    before = value(_metrics(stack), "livefeed_push_slow_clients_closed_total", transport="ws")
     stuck = reader_that_never_reads(stack.ports["push"])
     client = redis.Redis.from_url(server.url)
     try:
-        wait_for(lambda: value(_metrics(stack), "livefeed_push_clients") >= 1)
+        wait_for(lambda: value(_metrics(stack), "livefeed_push_clients", transport="ws") >= 1)
         headline = json.dumps({"id": "big", "title": "x" * 60_000})
 
         def cut_off_after_another_event() -> bool:
@@ -61,10 +61,10 @@ def test_a_reader_that_stops_reading_is_cut_off_and_counted(
                  "headline": headline},
             )  # fmt: skip
             now = _metrics(stack)
-            return value(now, "livefeed_push_slow_clients_closed_total") > before
+            return value(now, "livefeed_push_slow_clients_closed_total", transport="ws") > before
 
         wait_for(cut_off_after_another_event, 30, interval=0.01)
-        wait_for(lambda: value(_metrics(stack), "livefeed_push_clients") == 0)
+        wait_for(lambda: value(_metrics(stack), "livefeed_push_clients", transport="ws") == 0)
     finally:
         stuck.close()
         client.close()

@@ -10,9 +10,8 @@ import json
 from typing import cast
 
 import pytest
-from websockets.asyncio.server import ServerConnection
 
-from services.push.hub import Backlog
+from services.push.hub import Backlog, Reader
 from shared.events import Event
 
 _seq = iter(range(1, 1_000_000))
@@ -41,7 +40,7 @@ def sent(backlog: Backlog) -> list[tuple[str, str, str | None, str]]:
 
 @pytest.fixture
 def backlog() -> Backlog:
-    return Backlog(cast(ServerConnection, object()), (None, None))
+    return Backlog(cast(Reader, object()))
 
 
 def test_an_unseen_publication_then_edits_arrives_once_as_published_with_the_last_title(
@@ -94,5 +93,5 @@ def test_changes_to_different_articles_are_all_kept_and_counted_in_bytes(
     events = [change("updated", f"a{n}", "t") for n in range(3)]
     for event in events:
         assert not backlog.hold(event)
-    assert backlog.size == sum(len(e.wire) for e in events)
+    assert backlog.size == sum(len(e.text) for e in events)
     assert [article for _, article, _, _ in sent(backlog)] == ["a0", "a1", "a2"]

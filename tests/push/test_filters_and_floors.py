@@ -11,18 +11,17 @@ import httpx
 import pytest
 import websockets
 
-from services.feed.sse import SseHub
 from services.push.server import PushServer
 from shared.eventlog import stop_reader
 from shared.events import EventId
 from shared.settings import Settings
-from tests.feed.sse import sse
 from tests.helpers import Ingest, Stream, article, subscribe
 from tests.procs import Stack, free_port
+from tests.sse import sse
 
 
 def _events_url(stack: Stack) -> str:
-    return f"{stack.url('feed')}/v1/events"
+    return f"{stack.url('push')}/v1/events"
 
 
 async def test_an_update_that_leaves_a_filter_retracts_it_there_only(
@@ -124,29 +123,27 @@ async def test_websocket_resume_ahead_of_the_reader_sends_nothing_up_to_since(
 
 
 async def test_sse_resume_ahead_of_the_reader_sends_nothing_up_to_since(
-    ingest: Ingest, redis_url: str
+    ingest: Ingest, redis_url: str, http: httpx.AsyncClient
 ) -> None:
-    hub = SseHub(Settings(redis_url=redis_url), redis_url)
-    await hub.start()
+    settings = Settings(redis_url=redis_url, push_port=free_port())
+    push = PushServer(settings, redis_url)
+    await push.start()
     try:
-        deadline = asyncio.get_running_loop().time() + 10
-        while hub.last_id is None:
-            assert asyncio.get_running_loop().time() < deadline
-            await asyncio.sleep(0.01)
-        assert hub._task is not None
-        await stop_reader(hub._task)
+        assert push.reader is not None
+        await asyncio.wait_for(push.reader.ready.wait(), 10)
+        await stop_reader(push._reader_task)
         since = await _published(ingest, ["sse-ahead-1", "sse-ahead-2"])
-        body = hub.stream(EventId.parse(since), None, None)
-        assert b"retry:" in await anext(body)
-        assert b"hello" in await anext(body)
-        hub._task = asyncio.create_task(hub._run())  # it catches up
-        await ingest.apply(article("sse-after-since"))
-        frame = await asyncio.wait_for(anext(body), 10)
-        assert b"sse-after-since" in frame
-        assert b"sse-ahead" not in frame
-        await body.aclose()
+        url = f"http://127.0.0.1:{settings.push_port}/v1/events"
+        async with sse(http, url, last_event_id=since) as stream:
+            assert (await stream.next()).event == "hello"
+            push._reader_task = asyncio.create_task(push.reader.run())  # it catches up
+            await ingest.apply(article("sse-after-since"))
+            frame = await stream.next(timeout=10)
+            assert frame.data["headline"]["id"] == "sse-after-since"
+            assert frame.id is not None
+            assert EventId.parse(frame.id) > EventId.parse(since)
     finally:
-        await hub.stop()
+        await push.stop()
 
 
 async def test_a_stream_url_with_too_many_fields_is_a_400(fresh: Stack) -> None:

@@ -1,6 +1,6 @@
 """A stream reader that was away while the log trimmed past it never skips the gap silently.
 
-The push (or feed) process is stopped (SIGSTOP: a stalled VM, a long GC pause, a partition)
+The push process is stopped (SIGSTOP: a stalled VM, a long GC pause, a partition)
 while more events than LIVEFEED_STREAM_MAXLEN are written. When it runs again, the events
 after its position are gone: its clients are sent away to resume, and their resume gets reset.
 """
@@ -14,9 +14,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import STREAM_MAXLEN
-from tests.feed.sse import sse
 from tests.helpers import Ingest, article, subscribe
 from tests.procs import Service, Stack, free_port
+from tests.sse import sse
 
 
 async def _flood_while_stopped(ingest: Ingest, service: Service) -> None:
@@ -62,20 +62,20 @@ async def test_sse_clients_of_a_reader_that_missed_trimmed_events_reset(
     ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
 ) -> None:
     port = free_port()
-    feed = fresh.start_service("feed", key="feed-gap", LIVEFEED_FEED_PORT=str(port))
+    push = fresh.start_service("push", key="push-gap-sse", LIVEFEED_PUSH_PORT=str(port))
     try:
-        fresh.wait_healthy("feed", port=port)
+        fresh.wait_healthy("push", port=port)
         url = f"http://127.0.0.1:{port}/v1/events"
         async with sse(http, url) as stream:
             assert (await stream.next()).event == "hello"
             first = await ingest.apply(article("sse-gap-before"))
             seen = await stream.next()
             assert seen.id == first[0]["event_id"]
-            await _flood_while_stopped(ingest, feed)
+            await _flood_while_stopped(ingest, push)
             with pytest.raises(EOFError):  # the stream ends: EventSource reconnects
                 await stream.next(timeout=15)
         async with sse(http, url, last_event_id=seen.id) as again:
             assert (await again.next()).event == "hello"
             assert (await again.next()).event == "reset"
     finally:
-        feed.stop()
+        push.stop()

@@ -19,10 +19,12 @@ import pytest
 
 from tests.helpers import (
     Ingest,
+    SseStalledReader,
     StalledReader,
     Stream,
     article,
     reader_that_never_reads,
+    sse_reader_that_never_reads,
     subscribe,
 )
 from tests.ops.metrics_client import scrape, value
@@ -41,7 +43,7 @@ NO_PINGS = "600"
 
 
 async def _push_metric(http: httpx.AsyncClient, base: str, name: str) -> float:
-    return value(await scrape(http, base), name)
+    return value(await scrape(http, base), name, transport="ws")
 
 
 @pytest.mark.slow
@@ -177,6 +179,60 @@ async def test_a_reader_behind_on_a_story_being_edited_gets_its_latest_version_n
         *(("updated", "story") for _ in range(30)),
         ("published", "after"),
     ]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_an_sse_reader_behind_is_held_and_coalesced_like_a_websocket(
+    make_stack: StackFactory,
+) -> None:
+    """The same policy on the other transport: held, coalesced, caught up, live again."""
+    stack, _server = make_stack(
+        services=("ingest", "worker", "push"),
+        LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER),
+        LIVEFEED_PING_INTERVAL=NO_PINGS,
+    )
+    push = stack.url("push")
+
+    async def sse_metric(http: httpx.AsyncClient, name: str) -> float:
+        return value(await scrape(http, push), name, transport="sse")
+
+    async with httpx.AsyncClient(timeout=10) as http, subscribe(stack.ws_url) as reader:
+        ingest = Ingest(stack, http)
+        assert (await reader.next())["type"] == "hello"
+        stalled_socket = sse_reader_that_never_reads(stack.ports["push"])
+        stalled = SseStalledReader(stalled_socket)
+
+        async def post_and_see(item: dict[str, Any]) -> None:
+            await ingest.apply(item)
+            assert (await _next_change(reader))["headline"]["id"] == item["id"]
+
+        fillers: list[str] = []
+        while await sse_metric(http, "livefeed_push_clients_behind") < 1:
+            assert len(fillers) < 200, "the stalled SSE reader never fell behind"
+            fillers.append(f"filler-{len(fillers)}")
+            await post_and_see(article(fillers[-1], summary=FILLER))
+        for version in range(1, 32):
+            await post_and_see(article("story", title=f"Story, take {version}", version=version))
+
+        assert await sse_metric(http, "livefeed_push_slow_clients_closed_total") == 0
+        assert await sse_metric(http, "livefeed_push_frames_coalesced_total") >= 30
+        messages, ended = await asyncio.to_thread(
+            stalled.read_until, lambda m: m[-1].get("headline", {}).get("id") == "story"
+        )
+        assert not ended, "the SSE reader was cut off although its backlog was coalesced"
+        changes = messages[1:]  # after hello
+        assert [m["headline"]["id"] for m in changes] == [*fillers, "story"]
+        assert changes[-1]["type"] == "published"
+        assert changes[-1]["headline"]["title"] == "Story, take 31"
+        await post_and_see(article("after"))
+        later, ended = await asyncio.to_thread(
+            stalled.read_until, lambda m: m[-1].get("headline", {}).get("id") == "after"
+        )
+        assert not ended
+        assert [m["type"] for m in later] == ["published"]
+        assert await sse_metric(http, "livefeed_push_clients_behind") == 0
+        stalled_socket.close()
 
 
 async def _next_change(reader: Stream) -> dict[str, Any]:

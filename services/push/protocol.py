@@ -1,0 +1,75 @@
+"""The stream protocol's fixed parts, defined once and framed for each transport.
+
+Both transports carry the same JSON messages (see README, "The stream protocol"):
+``hello`` first, then event frames (``published`` / ``updated`` / ``retracted``, with
+``"reason": "filter"`` when an update took the article out of the subscriber's filter), and
+``reset`` when ``since`` is older than the log keeps. A WebSocket message is one text frame; an
+SSE message is ``id:`` (the event id), ``event:`` (the type) and one ``data:`` line.
+
+Close codes (WebSocket; an SSE stream simply ends, or is aborted when its reader is too slow):
+1001 going away (shutdown), 1008 too slow, 1011 internal error, 1012 stream gap. After each,
+a client reconnects with ``since`` (SSE: ``Last-Event-ID``, which EventSource sends itself).
+"""
+
+from __future__ import annotations
+
+from shared.events import Event, EventId, control_frame
+
+GOING_AWAY = (1001, "going away: reconnect elsewhere with since")
+TOO_SLOW = (1008, "too slow: reconnect with since")
+REPLAY_FAILED = (1011, "replay unavailable: reconnect with since")
+STREAM_GAP = (1012, "stream gap: reconnect with since")
+
+RESET_TEXT = '{"type":"reset"}'
+SSE_PREAMBLE_FMT = "retry: {retry}\n: livefeed events\n\n"
+SSE_KEEPALIVE = b": keep-alive\n\n"
+
+
+def hello_text(event_id: EventId) -> str:
+    """The first message on every connection: the newest event this process has fanned out."""
+    return f'{{"type":"hello","event_id":"{event_id}"}}'
+
+
+def ws_hello(event_id: EventId) -> bytes:
+    """``hello`` as a WebSocket frame."""
+    return control_frame(hello_text(event_id))
+
+
+def sse_hello(event_id: EventId) -> bytes:
+    """``hello`` as an SSE message (no ``id:``: resuming must never skip to it)."""
+    return b"event: hello\ndata: %s\n\n" % hello_text(event_id).encode()
+
+
+def sse_reset(continue_from: EventId) -> bytes:
+    """``reset`` as an SSE message; its ``id:`` is where the stream goes on from, so that the
+    browser's next ``Last-Event-ID`` is one the log still has."""
+    head = b"id: %s\nevent: reset\n" % str(continue_from).encode()
+    return head + b"data: %s\n\n" % RESET_TEXT.encode()
+
+
+def sse_frame(event: Event) -> bytes:
+    """One event as an SSE message: ``id``, ``event`` (its type) and one ``data`` line."""
+    return b"id: %s\nevent: %s\ndata: %s\n\n" % (str(event.id).encode(), event.kind, event.text)
+
+
+class Frames:
+    """One event framed for each transport and each audience, each made at most once."""
+
+    __slots__ = ("_cache", "event")
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self._cache: dict[tuple[bool, bool], bytes] = {}
+
+    def get(self, sse: bool, left: bool = False) -> bytes:
+        """The frame for a transport (``sse``), for subscribers whose filter it ``left``."""
+        frame = self._cache.get((sse, left))
+        if frame is None:
+            event = self.event.left() if left else self.event
+            frame = self._cache[(sse, left)] = sse_frame(event) if sse else event.wire
+        return frame
+
+
+def frame_of(event: Event, sse: bool) -> bytes:
+    """One (already audience-specific) event framed for a transport."""
+    return sse_frame(event) if sse else event.wire

@@ -1,0 +1,60 @@
+"""What a reader asked for: ``?since=&section=&label=`` (both transports)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+from shared.events import EventId
+from shared.models import label_filter, section_filter
+
+MAX_QUERY_FIELDS = 20
+
+
+@dataclass(frozen=True)
+class StreamQuery:
+    """What a client asked for in ``/v1/stream?since=&section=&label=``."""
+
+    since: EventId | None
+    section: str | None
+    label: str | None
+
+
+class QueryError(ValueError):
+    """A bad query parameter, with the parameter's name."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(reason)
+        self.name = name
+        self.reason = reason
+
+
+def parse_query(query: str) -> StreamQuery:
+    """Validate the stream's query string."""
+    try:
+        params = parse_qs(query, keep_blank_values=False, max_num_fields=MAX_QUERY_FIELDS)
+    except ValueError as exc:  # more fields than that: parse_qs refuses to go on
+        raise QueryError("query", f"at most {MAX_QUERY_FIELDS} query parameters") from exc
+
+    def one(name: str) -> str | None:
+        values = params.get(name)
+        if not values:
+            return None
+        if len(values) > 1:
+            raise QueryError(name, "must be given once")
+        return values[0]
+
+    since_raw, section_raw, label_raw = one("since"), one("section"), one("label")
+    try:
+        since = EventId.parse(since_raw) if since_raw else None
+    except ValueError as exc:
+        raise QueryError("since", str(exc)) from exc
+    try:
+        section = section_filter(section_raw)
+    except ValueError as exc:
+        raise QueryError("section", str(exc)) from exc
+    try:
+        label = label_filter(label_raw)
+    except ValueError as exc:
+        raise QueryError("label", str(exc)) from exc
+    return StreamQuery(since, section, label)
