@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.feed.caching import cached
+from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import bad_query, label_param, limit_param, section_param
 from services.feed.store import Cursor, TimelineReader
@@ -131,10 +132,11 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *feed.live.routes(),
+        *Embed(settings, lambda: feed.store).routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLogMiddleware)],
+        middleware=[Middleware(RequestLogMiddleware), Middleware(EmbedCors, settings=settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=feed.lifespan,
     )
