@@ -564,3 +564,94 @@ async def test_axe_finds_nothing_on_the_live_page_the_iframe_page_and_a_host_wit
     await live(page, NEWS)
     await live(page, EXCLUSIVE)
     assert await axe_violations(page) == []
+
+
+# -- one connection per reader ---------------------------------------------------------------
+
+
+def push_clients(site: Site) -> int:
+    """``livefeed_push_clients`` from the push service's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{site.stack.ports['push']}/metrics", timeout=5).text
+    match = re.search(r"^livefeed_push_clients ([0-9.]+)$", text, re.MULTILINE)
+    assert match, text
+    return int(float(match.group(1)))
+
+
+async def wait_until(condition: Any, timeout: float) -> float:
+    """Poll an async condition; the seconds it took (fails after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not await condition():
+        assert loop.time() - start < timeout, f"not within {timeout}s"
+        await asyncio.sleep(0.02)
+    return loop.time() - start
+
+
+async def test_tabs_share_one_connection_and_hand_it_over_when_the_leader_goes(
+    browser: Browser, fresh_site: Site, ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news"))
+    site.host.pages["/article"] = two_columns(site)
+    context = await browser.new_context()
+    try:
+        tabs = [await context.new_page() for _ in range(3)]
+        for tab in tabs:
+            await tab.goto(site.host.origin + "/article")
+            await live(tab, NEWS)
+            await live(tab, EXCLUSIVE)
+
+        async def one_client() -> bool:
+            return await asyncio.to_thread(push_clients, site) == 1
+
+        await wait_until(one_client, 5)
+        roles = [await t.get_attribute(NEWS, "data-connection") for t in tabs]
+        assert sorted(roles) == ["follower", "follower", "leader"], roles
+        await ingest.apply(article("shared", section="news", labels=["exclusive"]))
+        for tab in tabs:
+            await tab.wait_for_selector(f"{NEWS} [data-id=shared]", timeout=2_000)
+            await tab.wait_for_selector(f"{EXCLUSIVE} [data-id=shared]", timeout=2_000)
+
+        # The leader tab closes; a post made during the hand-over reaches every tab once.
+        leader = tabs[roles.index("leader")]
+        rest = [t for t in tabs if t is not leader]
+        await leader.close()
+        posted = asyncio.create_task(
+            ingest.post(
+                article("handover", section="news", published_at="2024-10-24T18:00:00+03:00")
+            )
+        )
+
+        async def taken_over() -> bool:
+            marks = [await t.get_attribute(NEWS, "data-connection") for t in rest]
+            return "leader" in marks and await asyncio.to_thread(push_clients, site) == 1
+
+        took = await wait_until(taken_over, 2)
+        assert (await posted).status_code == 202
+        for tab in rest:
+            await tab.wait_for_selector(f"{NEWS} [data-id=handover]", timeout=3_000)
+            assert await ids(tab, NEWS) == ["handover", "shared", "n1"]
+            assert await ids(tab, EXCLUSIVE) == ["shared"]
+        with capsys.disabled():
+            print(f"\nhand-over after the leader tab closed: {took:.2f} s")
+
+        # A leader being frozen (a background tab the browser suspends) hands over on the
+        # page lifecycle's "freeze" event and catches up on "resume". Headless Chromium does not
+        # fire "freeze" through CDP's Page.setWebLifecycleState, so the events are dispatched.
+        roles = [await t.get_attribute(NEWS, "data-connection") for t in rest]
+        frozen = rest[roles.index("leader")]
+        other = rest[1 - roles.index("leader")]
+        await frozen.evaluate("() => document.dispatchEvent(new Event('freeze'))")
+
+        async def other_leads() -> bool:
+            return await other.get_attribute(NEWS, "data-connection") == "leader"
+
+        await wait_until(other_leads, 2)
+        await ingest.apply(article("after-freeze", section="news"))
+        await other.wait_for_selector(f"{NEWS} [data-id=after-freeze]", timeout=2_000)
+        await frozen.evaluate("() => document.dispatchEvent(new Event('resume'))")
+        await frozen.wait_for_selector(f"{NEWS} [data-id=after-freeze]", timeout=3_000)
+        assert (await ids(frozen, NEWS)).count("after-freeze") == 1
+        await wait_until(one_client, 5)
+    finally:
+        await context.close()

@@ -214,6 +214,7 @@ class Hub {
 
   add(col) {
     this.cols.add(col);
+    col.dataset.connection = this.leader ? "leader" : "follower";
     col.setState(this.state);
     if (!this.started) {
       this.pos = this.covered = col.lastId;
@@ -285,6 +286,7 @@ class Hub {
     this.electing = null;
     if (!this.leader) return;
     this.leader = false;
+    this.mark();
     this.conn.close();
     this.conn = null;
     this.release();
@@ -292,10 +294,16 @@ class Hub {
 
   lead() {
     this.leader = true;
+    this.mark();
     this.endSync();
     this.conn = new Conn(this);
     this.conn.connect();
     this.post({ t: "leader", tab: this.tab });
+  }
+
+  /** data-connection on each column: "leader" holds the connection, "follower" listens. */
+  mark() {
+    for (const col of this.cols) col.dataset.connection = this.leader ? "leader" : "follower";
   }
 
   wake() {
