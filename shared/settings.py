@@ -157,7 +157,7 @@ class Settings(BaseSettings):
     @property
     def embeds(self) -> frozenset[str]:
         """``LIVEFEED_EMBED_ORIGINS``: sites that may put the column on their pages."""
-        return frozenset(origin.rstrip("/") for origin in self.embed_origins)
+        return frozenset(origin.rstrip("/").lower() for origin in self.embed_origins)
 
 
 def _browser_host(bind_host: str) -> str:
