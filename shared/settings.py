@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -9,6 +10,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 def _split_csv(value: object) -> object:
@@ -39,6 +42,10 @@ class Settings(BaseSettings):
     window_days: int = Field(default=7, ge=0)
     max_items: int = Field(default=5000, ge=1)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    embed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Sites that may embed the column: CORS, WebSocket Origin, frame-ancestors.",
+    )
     # Public URLs as a browser sees them; default to host:port of each service.
     public_push_url: str | None = None
     public_feed_url: str | None = None
@@ -87,7 +94,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("ingest_tokens", "allowed_origins", mode="before")
+    @field_validator("ingest_tokens", "allowed_origins", "embed_origins", mode="before")
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -99,6 +106,16 @@ class Settings(BaseSettings):
             if len(token) < 8:
                 raise ValueError("each ingest token needs at least 8 characters")
         return tokens
+
+    @field_validator("embed_origins")
+    @classmethod
+    def _origins_exact(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            if not _ORIGIN.match(origin.rstrip("/")):
+                raise ValueError(
+                    f"{origin!r} is not an origin like https://www.example.com (no '*', no path)"
+                )
+        return origins
 
     @field_validator("timezone")
     @classmethod
@@ -134,13 +151,19 @@ class Settings(BaseSettings):
 
     @property
     def origins(self) -> frozenset[str]:
-        """Browser origins the push service accepts (default: the feed page's own)."""
+        """Browser origins the push service accepts: the feed page's own (or
+        ``LIVEFEED_ALLOWED_ORIGINS``) and the sites that embed the column."""
         if self.allowed_origins:
-            return frozenset(origin.rstrip("/") for origin in self.allowed_origins)
+            return frozenset(origin.rstrip("/") for origin in self.allowed_origins) | self.embeds
         own = {self.feed_url.rstrip("/")}
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
             own |= {f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"}
-        return frozenset(own)
+        return frozenset(own) | self.embeds
+
+    @property
+    def embeds(self) -> frozenset[str]:
+        """``LIVEFEED_EMBED_ORIGINS``: sites that may put the column on their pages."""
+        return frozenset(origin.rstrip("/").lower() for origin in self.embed_origins)
 
 
 def _browser_host(bind_host: str) -> str:

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.feed.caching import cached
+from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import (
     before_param,
@@ -125,10 +126,11 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *feed.live.routes(),
+        *Embed(settings, lambda: feed.store).routes(),
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(RequestLogMiddleware)],
+        middleware=[Middleware(RequestLogMiddleware), Middleware(EmbedCors, settings=settings)],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=feed.lifespan,
     )

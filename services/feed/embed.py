@@ -1,0 +1,413 @@
+"""The live column on other sites: ``/embed.js``, ``/v1/fragment``, ``/embed`` and their CORS.
+
+- ``GET /embed.js`` redirects (short-lived) to ``/embed.<hash>.js``, the ES module that defines
+  ``<livefeed-column>``; the hashed URL never changes content (``Cache-Control: immutable``).
+  The module carries its CSS and the URLs it connects to (the push WebSocket, SSE, timeline,
+  fragment), filled in from the settings when served: nothing is hard-coded in the file.
+- ``GET /v1/fragment?section=&label=&limit=`` is the column as HTML for SSI/ESI or a CMS include:
+  a ``<livefeed-column>`` holding a declarative shadow root (``<template shadowrootmode>``), so
+  it is styled and isolated from the host page's CSS even without JavaScript. The element
+  hydrates that markup in place; created empty, it fetches the same fragment (one request).
+- ``GET /embed?section=&label=&limit=`` is a minimal page around the fragment for an iframe;
+  ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``.
+
+CORS (``EmbedCors``): ``/v1/timeline``, ``/v1/fragment``, ``/v1/events`` and the module answer
+exactly the origins in ``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from services.feed.caching import cached
+from services.feed.labels import display_label
+from services.feed.page import _day_heading, render_item
+from services.feed.params import bad_query, label_param, limit_param, section_param
+from services.feed.store import Page, TimelineReader
+from services.feed.timeline import group_by_day
+from shared.http import ProblemError
+from shared.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+# Paths that answer the embed origins (the module, the fragment, the JSON and the SSE stream).
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/events|embed(?:\.[0-9a-f]{12})?\.js)$")
+_MORE_HREF = re.compile(r"^(?:https?://[^\s]+|/(?!/)[^\s]*)$")
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+# ``::part()`` names, by the class the page's renderer gives each element.
+PARTS = {
+    "column": "column",
+    "column-head": "head",
+    "column-title": "title",
+    "conn": "status",
+    "pause": "button pause",
+    "new-pill": "button new",
+    "day-head": "day",
+    "item": "item",
+    "item-time": "time",
+    "badge": "badge",
+    "item-title": "link",
+    "more": "button more",
+    "empty": "empty",
+}
+
+
+def _compact(source: str) -> str:
+    """The module without its comment lines and indentation (no minifier, no build step).
+
+    Safe for embed.js, which keeps no multi-line string: each line's leading spaces and each
+    whole-line ``//`` comment go, nothing else changes.
+    """
+    lines = (line.strip() for line in source.splitlines())
+    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
+
+
+def _sha256(text: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    node = ET.SubElement(
+        parent, tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
+    )
+    if text is not None:
+        node.text = text
+    return node
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a column shows: the filters, how many, where "More news" leads, heading level."""
+
+    section: str | None
+    label: str | None
+    limit: int
+    more_href: str | None = None
+    level: int = 2
+
+    @classmethod
+    def parse(cls, request: Request) -> Query:
+        """From ``?section=&label=&limit=&more-href=&heading-level=`` (400 on a bad one)."""
+        query = request.query_params
+        more = query.get("more-href") or None
+        if more is not None and not _MORE_HREF.match(more):
+            raise bad_query("more-href", "must be an http(s) URL or a path starting with '/'")
+        level = query.get("heading-level", "2")
+        if level not in {"1", "2", "3", "4", "5"}:
+            raise bad_query("heading-level", "must be 1 to 5")
+        return cls(
+            section_param(query),
+            label_param(query),
+            limit_param(query, DEFAULT_LIMIT, MAX_LIMIT),
+            more,
+            int(level),
+        )
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The non-empty filters, for URLs."""
+        return {k: v for k, v in (("section", self.section), ("label", self.label)) if v}
+
+
+class Assets:
+    """The module and its CSS, read once; the module's hash names its immutable URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.css = (STATIC / "embed.css").read_text()
+        feed = settings.feed_url.rstrip("/")
+        self.server = {
+            "feed": feed,
+            "push": settings.push_url.rstrip("/") + "/v1/stream",
+            "sse": feed + "/v1/events",
+            "timeline": feed + "/v1/timeline",
+            "fragment": feed + "/v1/fragment",
+            "zone": settings.timezone,
+        }
+        source = _compact((STATIC / "embed.js").read_text())
+        module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
+        module = module.replace('/*@css*/ ""', orjson.dumps(self.css).decode(), 1)
+        self.module = module.encode()
+        self.hash = hashlib.sha256(self.module).hexdigest()[:12]
+        self.path = f"/embed.{self.hash}.js"
+        self.style_hash = _sha256(self.css)
+
+    @property
+    def gzipped_size(self) -> int:
+        """Bytes of the module gzipped (the budget: 12 KB)."""
+        return len(gzip.compress(self.module, 9))
+
+
+def render_column(settings: Settings, assets: Assets, page: Page, query: Query) -> ET.Element:
+    """``<livefeed-column>`` with the column in a declarative shadow root.
+
+    Days and items come from the live page's renderer (``render_item``, ``_day_heading``);
+    the day headings sit one level below the column's title.
+    """
+    filters = query.filters
+    attrs = {
+        "section": query.section or "",
+        "label": query.label or "",
+        "limit": str(query.limit),
+        "data-event-id": page.event_id,
+        "data-next": page.next.encode() if page.next else "",
+        "data-push-url": assets.server["push"],
+        "data-sse-url": assets.server["sse"],
+        "data-timeline-url": assets.server["timeline"],
+        "data-fragment-url": assets.server["fragment"],
+        "data-timezone": settings.timezone,
+    }
+    if query.more_href:
+        attrs["more-href"] = query.more_href
+    if query.level != 2:
+        attrs["heading-level"] = str(query.level)
+    host = ET.Element("livefeed-column", attrs)
+    template = _el(host, "template", shadowrootmode="open")
+    _el(template, "style", assets.css)
+    column = _el(template, "div", class_="column")
+    head = _el(column, "div", class_="column-head")
+    title = "News" + "".join(
+        " · " + (display_label(v) if k == "label" else v) for k, v in filters.items()
+    )
+    _el(head, f"h{query.level}", title, class_="column-title")
+    controls = _el(head, "div", class_="controls")
+    conn = _el(controls, "span", class_="conn", data_state="static", hidden="")
+    _el(conn, "span", class_="conn-dot", aria_hidden="true")
+    _el(conn, "span", "Connecting", class_="conn-text")
+    _el(controls, "button", "Pause live updates", type="button", class_="pause",
+        aria_pressed="false", hidden="")  # fmt: skip
+    _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden")
+    pill = _el(column, "div", class_="pill-wrap")
+    _el(pill, "button", "", type="button", class_="new-pill", hidden="")
+    timeline = _el(column, "div", class_="timeline", aria_busy="false")
+    days = group_by_day(page.headlines, settings.zone)
+    position = 0
+    for day in days:
+        heading_id = f"day-{day['date']}"
+        # Not a landmark (no name): the host's own <aside> is the column's landmark, and
+        # two columns on a page would otherwise repeat "2024, Thursday 24 October" regions.
+        section = _el(timeline, "section", class_="day", data_date=day["date"])
+        _day_heading(section, day)
+        section[0].tag = f"h{query.level + 1}"
+        items = _el(section, "div", class_="items", role="feed", aria_labelledby=heading_id,
+                    aria_busy="false")  # fmt: skip
+        for item in day["items"]:
+            position += 1
+            render_item(items, item, position, settings.timezone)
+    empty = _el(column, "p", "No headlines yet. New ones appear here as they are published.",
+                class_="empty")  # fmt: skip
+    if days:
+        empty.set("hidden", "")
+    pager = _el(column, "div", class_="pager")
+    more = _el(pager, "a", "More news", class_="more")
+    if query.more_href:
+        more.set("href", query.more_href)
+    elif page.next is not None:
+        more.set("href", settings.feed_url.rstrip("/") + "/?" + urlencode(
+            {**filters, "before": page.next.encode()}))  # fmt: skip
+    else:
+        more.set("href", settings.feed_url.rstrip("/") + "/")
+        more.set("hidden", "")
+    for node in template.iter():
+        for name in (node.get("class") or "").split():
+            if name in PARTS:
+                node.set("part", PARTS[name])
+                break
+    return host
+
+
+def fragment_bytes(settings: Settings, assets: Assets, page: Page, query: Query) -> bytes:
+    """The fragment as sent: one ``<livefeed-column>`` element, no ``<html>``."""
+    html: bytes = ET.tostring(
+        render_column(settings, assets, page, query), encoding="utf-8", method="html"
+    )
+    return html + b"\n"
+
+
+# Only the body's margin: the column's own styles live in its shadow root.
+FRAME_CSS = "html,body{margin:0;background:Canvas}"
+
+
+def frame_csp(settings: Settings, assets: Assets) -> str:
+    """The iframe page's policy: framed only by the embed origins (and this origin)."""
+    push = urlsplit(settings.push_url)
+    ancestors = " ".join(["'self'", *sorted(settings.embeds)])
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            f"style-src {assets.style_hash} {_sha256(FRAME_CSS)}",
+            "img-src 'self' data:",
+            f"connect-src 'self' {push.scheme}://{push.netloc}",
+            "base-uri 'none'",
+            "form-action 'none'",
+            f"frame-ancestors {ancestors}",
+        )
+    )
+
+
+class Embed:
+    """The handlers: module, fragment, iframe page."""
+
+    def __init__(self, settings: Settings, reader: Callable[[], TimelineReader]) -> None:
+        self.settings = settings
+        self.reader = reader
+        self.assets = Assets(settings)
+
+    def routes(self) -> list[BaseRoute]:
+        """``/embed.js``, ``/embed.<hash>.js``, ``/v1/fragment``, ``/embed``."""
+        return [
+            Route("/embed.js", self.module_redirect, methods=["GET", "HEAD"]),
+            Route(self.assets.path, self.module, methods=["GET", "HEAD"]),
+            Route("/v1/fragment", self.fragment, methods=["GET"]),
+            Route("/embed", self.frame, methods=["GET"]),
+        ]
+
+    async def module_redirect(self, request: Request) -> Response:
+        """``/embed.js`` → the current hashed module, cached briefly so a deploy shows soon."""
+        return RedirectResponse(
+            self.assets.path,
+            status_code=302,
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+    async def module(self, request: Request) -> Response:
+        """The module under its content hash: cached for good."""
+        return Response(
+            self.assets.module,
+            media_type="text/javascript; charset=utf-8",
+            headers={"Cache-Control": IMMUTABLE, "X-Content-Type-Options": "nosniff"},
+        )
+
+    async def _page(self, query: Query) -> Page:
+        try:
+            return await self.reader().page(
+                limit=query.limit, before=None, section=query.section, label=query.label
+            )
+        except RedisError as exc:
+            raise ProblemError(
+                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
+            ) from exc
+
+    async def fragment(self, request: Request) -> Response:
+        """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
+        query = Query.parse(request)
+        body = fragment_bytes(self.settings, self.assets, await self._page(query), query)
+        return cached(
+            request,
+            body,
+            "text/html; charset=utf-8",
+            max_age=self.settings.cache_max_age,
+            # For hosts whose CSP lists style hashes: the fragment's one <style> element.
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                "Livefeed-Style-Hash": self.assets.style_hash,
+            },
+        )
+
+    async def frame(self, request: Request) -> Response:
+        """``GET /embed``: a minimal page for an ``<iframe>``; links open in the top window."""
+        query = Query.parse(request)
+        if "heading-level" not in request.query_params:
+            query = Query(query.section, query.label, query.limit, query.more_href, 1)
+        page = await self._page(query)
+        head = (
+            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            '<meta name="color-scheme" content="light">'
+            f"<title>News — livefeed</title><style>{FRAME_CSS}</style>"
+            '<base target="_top"><link rel="icon" href="data:,">'
+            f'<script type="module" src="{self.assets.path}"></script></head><body><main>'
+        ).encode()
+        body = head + fragment_bytes(self.settings, self.assets, page, query)
+        body += b"</main></body></html>\n"
+        return cached(
+            request,
+            body,
+            "text/html; charset=utf-8",
+            max_age=0,
+            headers={
+                "Content-Security-Policy": frame_csp(self.settings, self.assets),
+                "X-Content-Type-Options": "nosniff",
+                "Referrer-Policy": "strict-origin-when-cross-origin",
+            },
+        )
+
+
+class EmbedCors:
+    """CORS for the embed origins on the embed's paths: exactly those origins, never ``*``.
+
+    Every answer on those paths says ``Vary: Origin`` (caches keep one copy per origin); an
+    origin not in ``LIVEFEED_EMBED_ORIGINS`` gets no ``Access-Control-*`` header at all, so its
+    browser refuses the response. Preflights (``OPTIONS``) are answered here.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.allowed = settings.embeds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not CORS_PATHS.match(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        origin = _header(scope, b"origin")
+        allowed = origin is not None and origin.rstrip("/").lower() in self.allowed
+        extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
+        if allowed:
+            assert origin is not None
+            extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+        if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
+            if allowed:
+                extra += [
+                    (b"access-control-allow-methods", b"GET, HEAD"),
+                    (b"access-control-allow-headers", b"Last-Event-ID, Cache-Control, Accept"),
+                    (b"access-control-max-age", b"600"),
+                ]
+            await send({"type": "http.response.start", "status": 204, "headers": extra})
+            await send({"type": "http.response.body", "body": b""})
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers, vary = [], [b"Origin"]
+                for key, value in message.get("headers", []):
+                    if key.lower() == b"vary":
+                        vary.insert(0, value)
+                    else:
+                        headers.append((key, value))
+                headers += [(b"vary", b", ".join(vary)), *extra[1:]]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            text: str = value.decode("latin-1")
+            return text
+    return None
+
+
+def budget(settings: Settings) -> dict[str, Any]:
+    """The module's sizes (for the budget test and the README)."""
+    assets = Assets(settings)
+    return {"bytes": len(assets.module), "gzipped": assets.gzipped_size, "path": assets.path}

@@ -1,0 +1,657 @@
+"""The live column on another site: ``<livefeed-column>``, the fragment, the iframe, CORS.
+
+Every host page is served from an origin of its own (a small HTTP server on another port) with
+a strict Content-Security-Policy: no inline script, no ``unsafe-eval``, no inline style.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import re
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import redis
+import websockets
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, ConsoleMessage, Page, Route
+
+from shared.redis_server import EmbeddedRedis
+from tests.browser.embedhost import HOST_CSS, Host, article_page
+from tests.conftest import short_tmpdir
+from tests.feed.test_timeline import seed_articles
+from tests.helpers import Ingest, article
+from tests.procs import Stack
+
+pytestmark = pytest.mark.browser
+
+BUDGET_GZIP_BYTES = 12 * 1024
+NEWS = "livefeed-column[section=news]"
+EXCLUSIVE = "livefeed-column[label=exclusive]"
+IDS_JS = "c => [...c.shadowRoot.querySelectorAll('article.item')].map(a => a.dataset.id)"
+
+
+@dataclass
+class Site:
+    """The stack, the allowed host and a foreign one."""
+
+    stack: Stack
+    redis: redis.Redis
+    host: Host
+    foreign: Host
+    style_hash: str
+
+    @property
+    def feed(self) -> str:
+        return self.stack.url("feed")
+
+    @property
+    def push(self) -> str:
+        return f"ws://127.0.0.1:{self.stack.ports['push']}"
+
+    def strict_csp(self) -> str:
+        """What a careful news site sends: the livefeed lines and nothing inline."""
+        return "; ".join(
+            (
+                "default-src 'none'",
+                f"script-src 'self' {self.feed}",
+                f"style-src 'self' {self.style_hash}",
+                f"connect-src 'self' {self.feed} {self.push}",
+                f"frame-src {self.feed}",
+                "img-src 'self' data:",
+                "base-uri 'none'",
+                "form-action 'self'",
+            )
+        )
+
+    def script(self) -> str:
+        return f'<script type="module" src="{self.feed}/embed.js"></script>'
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[Site]:
+    """A stack of its own that lets exactly one host origin embed the column."""
+    host, foreign = Host().start(), Host().start()
+    with EmbeddedRedis(short_tmpdir()) as redis_server:
+        stack = Stack(
+            redis_server.url,
+            short_tmpdir(),
+            extra_env={
+                "LIVEFEED_EMBED_ORIGINS": host.origin,
+                "LIVEFEED_INGEST_RATE_LIMIT": "1000000",
+            },
+        ).start()
+        client = redis.Redis.from_url(redis_server.url)
+        try:
+            style = httpx.get(stack.url("feed") + "/v1/fragment").headers["livefeed-style-hash"]
+            yield Site(stack, client, host, foreign, style)
+        finally:
+            client.close()
+            stack.stop()
+            host.stop()
+            foreign.stop()
+
+
+@pytest.fixture
+async def fresh_site(site: Site) -> AsyncIterator[Site]:
+    """The site with an empty timeline and no pages."""
+    doomed = list(site.redis.scan_iter(match="lf:*", count=1000))
+    if doomed:
+        site.redis.delete(*doomed)
+    for host in (site.host, site.foreign):
+        host.pages.clear()
+        host.requests.clear()
+        host.files = {"/host.css": ("text/css", HOST_CSS)}
+        host.csp = site.strict_csp()
+    return site
+
+
+@pytest.fixture
+async def ingest(fresh_site: Site, http: httpx.AsyncClient) -> Ingest:
+    return Ingest(fresh_site.stack, http)
+
+
+def csp_errors(page: Page) -> list[str]:
+    """Console messages about CSP refusals (the page must cause none)."""
+    found: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            found.append(message.text)
+
+    page.on("console", on_console)
+    return found
+
+
+async def ids(page: Page, selector: str) -> list[str]:
+    result: list[str] = await page.eval_on_selector(selector, IDS_JS)
+    return result
+
+
+async def live(page: Page, selector: str) -> None:
+    await page.wait_for_selector(f"{selector} .conn[data-state=live]", timeout=10_000)
+
+
+def two_columns(site: Site) -> str:
+    return article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news" limit="10"></livefeed-column>'
+        '</aside>\n<aside aria-label="Exclusives"><livefeed-column label="exclusive" limit="10">'
+        "</livefeed-column></aside>",
+    )
+
+
+async def retract(ingest: Ingest, article_id: str) -> None:
+    response = await ingest.client.delete(
+        f"{ingest.base}/v1/articles/{article_id}", headers=ingest.auth
+    )
+    assert response.status_code == 202, response.text
+
+
+# -- the element --------------------------------------------------------------------------------
+
+
+async def test_two_embeds_show_their_own_headlines_live_updated_and_retracted_in_place(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(
+        {
+            "articles": [
+                article("n1", section="news", published_at="2024-10-24T16:00:00+03:00"),
+                article("x1", section="sport", labels=["Exclusive"]),
+            ]
+        }
+    )
+    site.host.pages["/article"] = two_columns(site)
+    refused = csp_errors(page)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    await live(page, EXCLUSIVE)
+    assert await ids(page, NEWS) == ["n1"]
+    assert await ids(page, EXCLUSIVE) == ["x1"]
+
+    both = article("both", section="news", labels=["Exclusive"], title="Both columns",
+                   published_at="2024-10-24T18:00:00+03:00")  # fmt: skip
+    assert (await ingest.post(both)).status_code == 202
+    await page.wait_for_selector(f"{NEWS} [data-id=both]", timeout=1_000)
+    await page.wait_for_selector(f"{EXCLUSIVE} [data-id=both]", timeout=1_000)
+    assert (await ingest.post(article("only-news", section="news"))).status_code == 202
+    await page.wait_for_selector(f"{NEWS} [data-id=only-news]", timeout=1_000)
+    assert await ids(page, NEWS) == ["both", "only-news", "n1"]
+    assert await ids(page, EXCLUSIVE) == ["both", "x1"]  # the same event, applied at once
+
+    # An update replaces it in place, in both; markup in a title stays text.
+    await ingest.apply({**both, "version": 2, "title": "Both columns, updated"})
+    for column in (NEWS, EXCLUSIVE):
+        await page.wait_for_function(
+            "sel => document.querySelector(sel).shadowRoot"
+            ".querySelector('[data-id=both] .item-title').textContent === 'Both columns, updated'",
+            arg=column,
+        )
+        badges = await page.eval_on_selector(
+            column,
+            "c => [...c.shadowRoot.querySelectorAll('[data-id=both] .badge')]"
+            ".map(b => b.textContent)",
+        )
+        assert badges == ["Exclusive", "Updated"]
+    assert await ids(page, NEWS) == ["both", "only-news", "n1"]
+
+    # Without the label it leaves the exclusive column only.
+    await ingest.apply({**both, "version": 3, "labels": []})
+    await page.wait_for_function(
+        "sel => !document.querySelector(sel).shadowRoot.querySelector('[data-id=both]')",
+        arg=EXCLUSIVE,
+    )
+    assert await ids(page, NEWS) == ["both", "only-news", "n1"]
+    await retract(ingest, "only-news")
+    await page.wait_for_function(
+        "sel => !document.querySelector(sel).shadowRoot.querySelector('[data-id=only-news]')",
+        arg=NEWS,
+    )
+    assert await ids(page, NEWS) == ["both", "n1"]
+    assert await ids(page, EXCLUSIVE) == ["x1"]
+    time = page.locator(f"{NEWS} [data-id=n1] time")
+    assert await time.get_attribute("datetime") == "2024-10-24T16:00:00+03:00"
+    assert "Europe/Kyiv" in (await time.get_attribute("title") or "")
+    assert await page.locator(f"{NEWS} [role=status]").get_attribute("aria-live") == "polite"
+    assert refused == []
+
+
+async def test_host_css_does_not_reach_in_and_the_column_css_does_not_leak_out(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news", labels=["Exclusive"], url="https://e.com/1"))
+    hostile = "* { color: red !important; font-size: 40px !important }\n"
+    site.host.files["/hostile.css"] = ("text/css", hostile)
+    link = '<link rel="stylesheet" href="/hostile.css">'
+    site.host.pages["/plain"] = article_page(link, "")
+    site.host.pages["/embedded"] = article_page(
+        link + site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+    )
+    outside_js = """() => [document.body, document.querySelector('#outside'),
+        document.querySelector('h1')].map(e => {
+            const s = getComputedStyle(e);
+            return [s.color, s.fontSize, s.fontFamily, s.margin, s.backgroundColor, s.lineHeight];
+        })"""
+    await page.goto(site.host.origin + "/plain")
+    before = await page.evaluate(outside_js)
+    await page.goto(site.host.origin + "/embedded")
+    await live(page, NEWS)
+    assert await page.evaluate(outside_js) == before
+    assert before[1][0] == "rgb(255, 0, 0)"  # the host's rule does apply on the host page
+    inside = await page.eval_on_selector(
+        NEWS,
+        """c => ['.item-title', '.item-time', '.day-date', '.column-title', '.badge', '.more',
+                 '.pause'].map(s => {
+            const st = getComputedStyle(c.shadowRoot.querySelector(s));
+            return [s, st.color, st.fontSize];
+        })""",
+    )
+    for selector, color, size in inside:
+        assert color != "rgb(255, 0, 0)", (selector, color)
+        assert size != "40px", (selector, size)
+    # Themable: custom properties and ::part() from the host.
+    site.host.files["/theme.css"] = (
+        "text/css",
+        "livefeed-column { --livefeed-accent: rgb(0, 0, 200) }\n"
+        "livefeed-column::part(link) { color: rgb(0, 120, 0) }\n",
+    )
+    await page.evaluate(
+        """() => new Promise(done => {
+            const link = Object.assign(document.createElement('link'),
+                {rel: 'stylesheet', href: '/theme.css', onload: done});
+            document.head.append(link);
+        })"""
+    )
+    assert (
+        await page.eval_on_selector(
+            NEWS, "c => getComputedStyle(c.shadowRoot.querySelector('.badge')).backgroundColor"
+        )
+        == "rgb(0, 0, 200)"
+    )
+    assert (
+        await page.eval_on_selector(
+            NEWS, "c => getComputedStyle(c.shadowRoot.querySelector('.item-title')).color"
+        )
+        == "rgb(0, 120, 0)"
+    )
+
+
+async def test_markup_and_javascript_urls_in_a_frame_stay_inert_under_a_strict_csp(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news"))
+    sockets: list[Any] = []
+
+    def route(ws: Any) -> None:
+        ws.connect_to_server()  # frames pass through both ways; the test adds one of its own
+        sockets.append(ws)
+
+    await page.route_web_socket(re.compile(r".*/v1/stream.*"), route)
+    site.host.pages["/a"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+    )
+    refused = csp_errors(page)
+    await page.goto(site.host.origin + "/a")
+    await live(page, NEWS)
+    evil = '<img src=x onerror="window.pwned=1"><script>window.pwned=2</script>Evil'
+    sockets[0].send(
+        json.dumps(
+            {
+                "type": "published",
+                "event_id": "9999999999999-0",
+                "headline": {
+                    "id": "evil",
+                    "title": evil,
+                    "url": "javascript:window.pwned=3",
+                    "published_at": "2024-10-24T20:00:00+03:00",
+                    "date": "2024-10-24",
+                    "time": "20:00",
+                    "labels": ["exclusive"],
+                    "section": "news",
+                },
+            }
+        )
+    )
+    await page.wait_for_selector(f"{NEWS} [data-id=evil]")
+    title = page.locator(f"{NEWS} [data-id=evil] .item-title")
+    assert await title.text_content() == evil
+    assert await title.evaluate("e => e.tagName") == "SPAN"  # no link for javascript:
+    assert await page.locator(f"{NEWS} img, {NEWS} script").count() == 0
+    await title.click()
+    assert await page.evaluate("() => window.pwned") is None
+    assert refused == []
+
+
+# -- the fragment and the iframe -------------------------------------------------------------
+
+
+async def test_fragment_reads_without_javascript_and_hydrates_without_a_second_render(
+    browser: Browser, page: Page, fresh_site: Site, ingest: Ingest, http: httpx.AsyncClient
+) -> None:
+    site = fresh_site
+    await ingest.apply({"articles": seed_articles()})
+    include = f'<!--#include virtual="{site.feed}/v1/fragment?section=news&limit=10" -->'
+    site.host.pages["/ssi"] = article_page(
+        site.script(), f'<aside aria-label="News">{include}</aside>'
+    )
+    fragment = await http.get(f"{site.feed}/v1/fragment?section=news&limit=10")
+    assert fragment.status_code == 200
+    assert "<html" not in fragment.text
+    assert fragment.text.startswith("<livefeed-column")
+    again = await http.get(
+        f"{site.feed}/v1/fragment?section=news&limit=10",
+        headers={"If-None-Match": fragment.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+    context = await browser.new_context(java_script_enabled=False)
+    try:
+        no_js = await context.new_page()
+        await no_js.goto(site.host.origin + "/ssi")
+        titles = await no_js.locator(f"{NEWS} .item-title").all_text_contents()
+        assert len(titles) == 10
+        assert titles[0] == seed_articles()[0]["title"]
+        assert await no_js.locator(f"{NEWS} .item-title").first.is_visible()
+        assert await no_js.locator(f"{NEWS} h3.day-head").first.text_content() == (
+            "2024, Thursday 24 October"
+        )
+    finally:
+        await context.close()
+
+    # With JavaScript: the module is held back until the server-rendered items are marked;
+    # after it runs they are the same nodes, and no second fragment was fetched.
+    release = asyncio.Event()
+
+    async def hold(route: Route) -> None:
+        await release.wait()
+        await route.continue_()
+
+    await page.route(re.compile(r".*/embed\.[0-9a-f]{12}\.js$"), hold)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/v1/" in r.url else None)
+    await page.goto(site.host.origin + "/ssi", wait_until="domcontentloaded")
+    marked = await page.eval_on_selector(
+        NEWS,
+        "c => { const a = c.shadowRoot.querySelectorAll('article.item');"
+        " a.forEach(e => { e.__ssr = true; }); return a.length; }",
+    )
+    assert marked == 10
+    release.set()
+    await live(page, NEWS)
+    kept = await page.eval_on_selector(
+        NEWS, "c => [...c.shadowRoot.querySelectorAll('article.item')].every(e => e.__ssr)"
+    )
+    assert kept
+    assert fetched == []
+    await ingest.post(article("after", section="news", published_at="2024-10-24T21:00:00+03:00"))
+    await page.wait_for_selector(f"{NEWS} [data-id=after]", timeout=2_000)
+
+
+async def test_iframe_page_is_framed_by_the_allowed_site_only(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news", url="https://e.com/1"))
+    frame_tag = (
+        f'<iframe src="{site.feed}/embed?section=news" title="Latest news" '
+        'width="400" height="500"></iframe>'
+    )
+    for host in (site.host, site.foreign):
+        host.pages["/framed"] = article_page("", f'<aside aria-label="News">{frame_tag}</aside>')
+    await page.goto(site.host.origin + "/framed")
+    frame = page.frame_locator("iframe")
+    await frame.locator(f"{NEWS} .conn[data-state=live]").wait_for(timeout=10_000)
+    link = frame.locator(f"{NEWS} [data-id=n1] a.item-title")
+    assert await link.get_attribute("href") == "https://e.com/1"
+    assert await frame.locator("base").get_attribute("target") == "_top"
+
+    await page.goto(site.foreign.origin + "/framed")
+    child = page.frames[-1]
+    await page.wait_for_function(
+        "() => document.querySelector('iframe') !== null"
+    )  # the element is there; its document is refused by frame-ancestors
+    blocked = await asyncio.wait_for(_frame_blocked(page), 10)
+    assert blocked, child.url
+
+
+async def _frame_blocked(page: Page) -> bool:
+    while True:
+        frames = page.frames
+        if len(frames) > 1 and frames[1].url.startswith("chrome-error://"):
+            return True
+        await asyncio.sleep(0.05)
+
+
+# -- cross-origin rules ------------------------------------------------------------------------
+
+
+async def test_only_the_embed_origins_get_cors_and_the_websocket(
+    fresh_site: Site, http: httpx.AsyncClient
+) -> None:
+    site = fresh_site
+    for path in ("/v1/timeline", "/v1/fragment", "/embed.js"):
+        allowed = await http.get(site.feed + path, headers={"Origin": site.host.origin})
+        assert allowed.headers["access-control-allow-origin"] == site.host.origin, path
+        assert "Origin" in allowed.headers["vary"]
+        foreign = await http.get(site.feed + path, headers={"Origin": site.foreign.origin})
+        assert "access-control-allow-origin" not in foreign.headers, path
+        assert "Origin" in foreign.headers["vary"]
+    for origin, expected in ((site.host.origin, site.host.origin), (site.foreign.origin, None)):
+        async with http.stream(
+            "GET", site.feed + "/v1/events", headers={"Origin": origin}
+        ) as events:
+            assert events.headers.get("access-control-allow-origin") == expected
+    preflight = await http.options(
+        site.feed + "/v1/events",
+        headers={
+            "Origin": site.host.origin,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "last-event-id",
+        },
+    )
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == site.host.origin
+    assert "*" not in str(preflight.headers)
+
+    ws_url = site.push + "/v1/stream"
+    async with websockets.connect(ws_url, origin=site.host.origin, open_timeout=5) as ws:  # type: ignore[arg-type]
+        assert json.loads(await ws.recv())["type"] == "hello"
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(ws_url, origin=site.foreign.origin, open_timeout=5):  # type: ignore[arg-type]
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_foreign_site_gets_no_column(page: Page, fresh_site: Site, ingest: Ingest) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news"))
+    site.foreign.csp = ""
+    site.foreign.pages["/a"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+    )
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(r.url))
+    await page.goto(site.foreign.origin + "/a")  # waits for "load": the module was tried
+    assert any("/embed." in url for url in failed), failed  # refused: no CORS for this origin
+    assert await page.evaluate("() => customElements.get('livefeed-column')") is None
+    assert await page.locator(f"{NEWS} article.item").count() == 0
+
+
+# -- budgets -------------------------------------------------------------------------------------
+
+
+async def test_embed_js_stays_within_its_gzip_budget(
+    fresh_site: Site, http: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = await http.get(fresh_site.feed + "/embed.js")
+    assert first.status_code == 302
+    hashed = first.headers["location"]
+    assert re.fullmatch(r"/embed\.[0-9a-f]{12}\.js", hashed)
+    module = await http.get(fresh_site.feed + hashed)
+    assert module.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert module.headers["content-type"].startswith("text/javascript")
+    size = len(gzip.compress(module.content, 9))
+    with capsys.disabled():
+        print(f"\nembed.js: {len(module.content)} bytes, {size} bytes gzipped "
+              f"(budget {BUDGET_GZIP_BYTES})")  # fmt: skip
+    assert size <= BUDGET_GZIP_BYTES
+    text = module.text
+    assert "import " not in text.replace("import.meta", "")  # no dependencies
+    assert "http" not in text.replace(fresh_site.feed, "").replace("https?:", "")  # no CDN
+
+
+async def test_first_paint_comes_from_one_fragment_request(
+    page: Page, fresh_site: Site, ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = fresh_site
+    await ingest.apply({"articles": seed_articles()[:12]})
+    for a in seed_articles()[:12]:
+        await ingest.apply({**a, "section": "news", "version": 5})
+    site.host.pages["/a"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+    )
+    seen: list[str] = []
+    page.on("request", lambda r: seen.append(r.url) if r.url.startswith(site.feed) else None)
+    await page.goto(site.host.origin + "/a")
+    await page.wait_for_selector(f"{NEWS}[data-ready]")
+    painted = await page.locator(f"{NEWS} article.item").count()
+    data = [u for u in seen if "/v1/" in u]
+    with capsys.disabled():
+        print(f"\nfirst paint: {len(seen)} requests to livefeed {seen}")
+    assert painted == 10
+    assert len(data) == 1, seen
+    assert "/v1/fragment?section=news" in data[0]
+    assert len(seen) == 3  # /embed.js → /embed.<hash>.js, then the fragment
+
+
+# -- accessibility -----------------------------------------------------------------------------
+
+
+async def axe_violations(page: Page) -> list[dict[str, Any]]:
+    results = await Axe().run(page)
+    return [
+        {"id": v["id"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in results.response["violations"]
+    ]
+
+
+async def test_axe_finds_nothing_on_the_live_page_the_iframe_page_and_a_host_with_two_embeds(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply({"articles": [{**a, "section": "news"} for a in seed_articles()[:15]]})
+    await page.goto(site.feed + "/")
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert await axe_violations(page) == []
+    await page.goto(site.feed + "/embed?section=news")
+    await live(page, NEWS)
+    assert await axe_violations(page) == []
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    await live(page, EXCLUSIVE)
+    assert await axe_violations(page) == []
+
+
+# -- one connection per reader ---------------------------------------------------------------
+
+
+def push_clients(site: Site) -> int:
+    """``livefeed_push_clients`` from the push service's /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{site.stack.ports['push']}/metrics", timeout=5).text
+    match = re.search(r"^livefeed_push_clients ([0-9.]+)$", text, re.MULTILINE)
+    assert match, text
+    return int(float(match.group(1)))
+
+
+async def wait_until(condition: Any, timeout: float) -> float:
+    """Poll an async condition; the seconds it took (fails after ``timeout``)."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while not await condition():
+        assert loop.time() - start < timeout, f"not within {timeout}s"
+        await asyncio.sleep(0.02)
+    return loop.time() - start
+
+
+async def test_tabs_share_one_connection_and_hand_it_over_when_the_leader_goes(
+    browser: Browser, fresh_site: Site, ingest: Ingest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news"))
+    site.host.pages["/article"] = two_columns(site)
+    context = await browser.new_context()
+    try:
+        tabs = [await context.new_page() for _ in range(3)]
+        for tab in tabs:
+            await tab.goto(site.host.origin + "/article")
+            await live(tab, NEWS)
+            await live(tab, EXCLUSIVE)
+
+        async def one_client() -> bool:
+            return await asyncio.to_thread(push_clients, site) == 1
+
+        await wait_until(one_client, 5)
+        roles = [await t.get_attribute(NEWS, "data-connection") for t in tabs]
+        assert sorted(roles) == ["follower", "follower", "leader"], roles
+        await ingest.apply(article("shared", section="news", labels=["exclusive"]))
+        for tab in tabs:
+            await tab.wait_for_selector(f"{NEWS} [data-id=shared]", timeout=2_000)
+            await tab.wait_for_selector(f"{EXCLUSIVE} [data-id=shared]", timeout=2_000)
+
+        # The leader tab closes; a post made during the hand-over reaches every tab once.
+        leader = tabs[roles.index("leader")]
+        rest = [t for t in tabs if t is not leader]
+        await leader.close()
+        posted = asyncio.create_task(
+            ingest.post(
+                article("handover", section="news", published_at="2024-10-24T18:00:00+03:00")
+            )
+        )
+
+        async def taken_over() -> bool:
+            marks = [await t.get_attribute(NEWS, "data-connection") for t in rest]
+            return "leader" in marks and await asyncio.to_thread(push_clients, site) == 1
+
+        took = await wait_until(taken_over, 2)
+        assert (await posted).status_code == 202
+        for tab in rest:
+            await tab.wait_for_selector(f"{NEWS} [data-id=handover]", timeout=3_000)
+            assert await ids(tab, NEWS) == ["handover", "shared", "n1"]
+            assert await ids(tab, EXCLUSIVE) == ["shared"]
+        with capsys.disabled():
+            print(f"\nhand-over after the leader tab closed: {took:.2f} s")
+
+        # A leader being frozen (a background tab the browser suspends) hands over on the
+        # page lifecycle's "freeze" event and catches up on "resume". Headless Chromium does not
+        # fire "freeze" through CDP's Page.setWebLifecycleState, so the events are dispatched.
+        roles = [await t.get_attribute(NEWS, "data-connection") for t in rest]
+        frozen = rest[roles.index("leader")]
+        other = rest[1 - roles.index("leader")]
+        await frozen.evaluate("() => document.dispatchEvent(new Event('freeze'))")
+
+        async def other_leads() -> bool:
+            return await other.get_attribute(NEWS, "data-connection") == "leader"
+
+        await wait_until(other_leads, 2)
+        await ingest.apply(article("after-freeze", section="news"))
+        await other.wait_for_selector(f"{NEWS} [data-id=after-freeze]", timeout=2_000)
+        await frozen.evaluate("() => document.dispatchEvent(new Event('resume'))")
+        await frozen.wait_for_selector(f"{NEWS} [data-id=after-freeze]", timeout=3_000)
+        assert (await ids(frozen, NEWS)).count("after-freeze") == 1
+        await wait_until(one_client, 5)
+    finally:
+        await context.close()
