@@ -11,8 +11,9 @@
 - ``GET /embed?section=&label=&limit=`` is a minimal page around the fragment for an iframe;
   ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``.
 
-CORS (``EmbedCors``): ``/v1/timeline``, ``/v1/fragment``, ``/v1/events`` and the module answer
-exactly the origins in ``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``.
+CORS (``EmbedCors``): ``/v1/timeline``, ``/v1/fragment`` and the module answer exactly the
+origins in ``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``. The stream (WebSocket
+and SSE) is on the push port, whose Origin allowlist includes the same origins.
 """
 
 from __future__ import annotations
@@ -36,19 +37,18 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.feed.caching import cached
-from services.feed.labels import display_label
 from services.feed.page import _day_heading, render_item
-from services.feed.params import bad_query, label_param, limit_param, section_param
+from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
-from shared.http import ProblemError
+from shared.models import display_label
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 # Paths that answer the embed origins (the module, the fragment, the JSON and the SSE stream).
-CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/events|embed(?:\.[0-9a-f]{12})?\.js)$")
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|embed(?:\.[0-9a-f]{12})?\.js)$")
 _MORE_HREF = re.compile(r"^(?:https?://[^\s]+|/(?!/)[^\s]*)$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -136,7 +136,7 @@ class Assets:
         self.server = {
             "feed": feed,
             "push": settings.push_url.rstrip("/") + "/v1/stream",
-            "sse": feed + "/v1/events",
+            "sse": settings.push_http_url.rstrip("/") + "/v1/events",
             "timeline": feed + "/v1/timeline",
             "fragment": feed + "/v1/fragment",
             "zone": settings.timezone,
@@ -302,9 +302,7 @@ class Embed:
                 limit=query.limit, before=None, section=query.section, label=query.label
             )
         except RedisError as exc:
-            raise ProblemError(
-                503, "the timeline store (Redis) is unreachable", headers={"Retry-After": "5"}
-            ) from exc
+            raise store_down() from exc
 
     async def fragment(self, request: Request) -> Response:
         """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
