@@ -182,6 +182,8 @@ def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None
         f"  timeline    {settings.feed_url}/v1/timeline",
         f"  ingest      {ingest}/v1/articles",
         f"  stream      {settings.push_url}/v1/stream",
+        f"  events      {settings.push_http_url}/v1/events  (SSE)",
+        f"  embed       {settings.feed_url}/embed.js  (<livefeed-column>)",
         f"  redis       {redis_url}" + ("" if settings.redis_url else "  (embedded)"),
     ]
     if token:

@@ -82,6 +82,8 @@ class PushServer:
             return problem_response(404, "no such endpoint; the stream is at /v1/stream")
         is_sse = url.path == sse.PATH
         kind = "sse" if is_sse else "ws"
+        if is_sse and request.method != "GET":  # a WebSocket handshake is GET by definition
+            return problem_response(405, "the event stream is read with GET")
         try:
             query = parse_query(url.query)
             since = sse.since_of(request, query.since) if is_sse else query.since

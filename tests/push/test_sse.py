@@ -265,3 +265,10 @@ async def test_one_stream_reader_per_process_whatever_the_readers(
                 break
             await asyncio.sleep(0.05)
         assert len(readers) == 1, readers  # the session stack runs one push process
+
+
+async def test_only_get_opens_an_event_stream(fresh: Stack, http: httpx.AsyncClient) -> None:
+    for method in ("POST", "PUT", "DELETE"):
+        refused = await http.request(method, events_url(fresh))
+        assert refused.status_code == 405, method
+        assert refused.headers["content-type"] == "application/problem+json"
