@@ -32,6 +32,7 @@ from shared.events import PUBLISHED, RETRACTED, UPDATED, Event, EventId, FilterK
 
 log = logging.getLogger(__name__)
 
+OPEN = State.OPEN
 FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any reader has some
 TRANSPORTS = ("ws", "sse")
 
@@ -209,13 +210,13 @@ class Hub:
             for sse in (False, True):
                 group = self.groups.get((key, sse))
                 if group:
-                    self._write_all(group, frames.get(sse), full)
+                    self._write_all(group, frames.get(sse), full, sse)
         # The article left these filters: their subscribers are told to remove it.
         for key in left:
             for sse in (False, True):
                 group = self.groups.get((key, sse))
                 if group:
-                    self._write_all(group, frames.get(sse, left=True), full)
+                    self._write_all(group, frames.get(sse, left=True), full, sse)
         for reader in full:
             self._leave_group(reader)
             backlog = self.backlogged[reader] = Backlog(reader)
@@ -263,22 +264,31 @@ class Hub:
             if floor <= last and not waiter.done():
                 waiter.set_result(None)
 
-    def _write_all(self, group: set[Reader], frame: bytes, full: list[Reader]) -> None:
+    def _write_all(self, group: set[Reader], frame: bytes, full: list[Reader], sse: bool) -> None:
+        # The hot loop (every reader, every event): plain attribute reads, no property calls.
         mark = self.hold_mark
         sent = 0
-        kind = ""
-        for reader in group:
-            if not reader.open:
-                continue
-            transport = reader.transport
-            if transport.get_write_buffer_size() > mark:
-                full.append(reader)
-                continue
-            transport.write(frame)
-            sent += 1
-            kind = reader.kind
-        if sent:
-            self.stats.frames_sent[kind] += sent
+        if sse:
+            for reader in group:
+                transport = reader.transport
+                if transport.is_closing():
+                    continue
+                if transport.get_write_buffer_size() > mark:
+                    full.append(reader)
+                    continue
+                transport.write(frame)
+                sent += 1
+        else:
+            for reader in group:
+                if reader.conn.protocol.state is not OPEN:
+                    continue
+                transport = reader.transport
+                if transport.get_write_buffer_size() > mark:
+                    full.append(reader)
+                    continue
+                transport.write(frame)
+                sent += 1
+        self.stats.frames_sent["sse" if sse else "ws"] += sent
 
     def _hold(self, backlog: Backlog, event: Event, slow: list[Reader]) -> None:
         if backlog.hold(event):
