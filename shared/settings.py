@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
     )
+    edge_max_age: int = Field(
+        default=3600,
+        ge=0,
+        description="Seconds a CDN or Varnish may keep a response (Surrogate-Control); "
+        "purged by surrogate key when what it shows changes.",
+    )
     redis_timeout: float = Field(default=2.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

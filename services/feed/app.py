@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.feed.caching import cached
+from services.feed.caching import cached, edge_headers, edge_keys
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import (
@@ -81,8 +81,13 @@ class Feed:
             "event_id": page.event_id,
         }
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
+        keys = edge_keys(page.headlines, section, label)
         return cached(
-            request, orjson.dumps(body), "application/json", max_age=self.settings.cache_max_age
+            request,
+            orjson.dumps(body),
+            "application/json",
+            max_age=self.settings.cache_max_age,
+            headers=edge_headers(keys, self.settings.edge_max_age),
         )
 
     async def article(self, request: Request) -> Response:
@@ -98,8 +103,12 @@ class Feed:
             raise ProblemError(
                 404, "no such article", errors=[{"field": "id", "reason": "unknown or retracted"}]
             )
+        keys = [f"article:{article_id}"]
+        if headline.get("section"):
+            keys.append(f"section:{headline['section']}")
         return JSONResponse(
-            localize(headline, self.settings.zone), headers={"Cache-Control": "no-cache"}
+            localize(headline, self.settings.zone),
+            headers={"Cache-Control": "no-cache", **edge_headers(keys, self.settings.edge_max_age)},
         )
 
     async def healthz(self, request: Request) -> Response:

@@ -1,19 +1,53 @@
-"""HTTP validators for the timeline, the feeds and the page: ETag, Last-Modified, 304.
+"""HTTP caching of the timeline, the feeds, the page and the fragment: validators and edge keys.
 
-Lifetimes are short (``LIVEFEED_CACHE_MAX_AGE``) so that a retracted headline leaves every
-browser and proxy cache within seconds; the validators make the revalidation that follows cheap.
+Browsers get short lifetimes (``LIVEFEED_CACHE_MAX_AGE``) so that a retracted headline leaves
+them within seconds; the validators (ETag, Last-Modified, 304) make the revalidation cheap.
+An edge cache (a CDN, Varnish) may keep a response far longer (``Surrogate-Control:
+max-age=LIVEFEED_EDGE_MAX_AGE``), because each response names what it shows in
+``Surrogate-Key`` (space-separated, Fastly and Varnish xkey) and ``Cache-Tag`` (comma-separated,
+Cloudflare and others): ``timeline`` for every timeline view, ``section:<s>`` / ``label:<l>``
+for a filtered one, ``article:<id>`` for each headline in it, so a change can be purged by key.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.dates import now_ms
+
+# How long an edge may serve a stale copy while it fetches a fresh one (seconds).
+STALE_WHILE_REVALIDATE_S = 30
+
+
+def edge_keys(
+    headlines: Iterable[Mapping[str, Any]], section: str | None = None, label: str | None = None
+) -> list[str]:
+    """The surrogate keys of a timeline view: what a purge must name to refresh it."""
+    keys = ["timeline"]
+    if section:
+        keys.append(f"section:{section}")
+    if label:
+        keys.append(f"label:{label}")
+    keys.extend(f"article:{headline['id']}" for headline in headlines)
+    return keys
+
+
+def edge_headers(keys: list[str], edge_max_age: int) -> dict[str, str]:
+    """``Surrogate-Key``, ``Cache-Tag`` and ``Surrogate-Control`` of a response showing ``keys``."""
+    return {
+        "Surrogate-Key": " ".join(keys),
+        "Cache-Tag": ",".join(keys),
+        "Surrogate-Control": (
+            f"max-age={edge_max_age}, stale-while-revalidate={STALE_WHILE_REVALIDATE_S}"
+        ),
+    }
 
 
 def etag_of(body: bytes) -> str:

@@ -36,7 +36,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.feed.caching import cached
+from services.feed.caching import cached, edge_headers, edge_keys
 from services.feed.page import _day_heading, render_item
 from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
 from services.feed.store import Page, TimelineReader
@@ -307,7 +307,9 @@ class Embed:
     async def fragment(self, request: Request) -> Response:
         """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
         query = Query.parse(request)
-        body = fragment_bytes(self.settings, self.assets, await self._page(query), query)
+        page = await self._page(query)
+        body = fragment_bytes(self.settings, self.assets, page, query)
+        keys = edge_keys(page.headlines, query.section, query.label)
         return cached(
             request,
             body,
@@ -317,6 +319,7 @@ class Embed:
             headers={
                 "X-Content-Type-Options": "nosniff",
                 "Livefeed-Style-Hash": self.assets.style_hash,
+                **edge_headers(keys, self.settings.edge_max_age),
             },
         )
 
@@ -336,6 +339,7 @@ class Embed:
         ).encode()
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
+        keys = edge_keys(page.headlines, query.section, query.label)
         return cached(
             request,
             body,
@@ -345,6 +349,7 @@ class Embed:
                 "Content-Security-Policy": frame_csp(self.settings, self.assets),
                 "X-Content-Type-Options": "nosniff",
                 "Referrer-Policy": "strict-origin-when-cross-origin",
+                **edge_headers(keys, self.settings.edge_max_age),
             },
         )
 

@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.feed.caching import cached
+from services.feed.caching import cached, edge_headers, edge_keys
 from services.feed.params import label_param, limit_param, section_param, store_down
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import localize
@@ -221,5 +221,10 @@ class Feeds:
             media_type,
             max_age=self.settings.cache_max_age,
             last_modified_ms=ctx.last_modified_ms,
-            headers={"X-Content-Type-Options": "nosniff"},
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                **edge_headers(
+                    edge_keys(page.headlines, section, label), self.settings.edge_max_age
+                ),
+            },
         )

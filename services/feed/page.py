@@ -19,7 +19,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.feed.caching import cached
+from services.feed.caching import cached, edge_headers, edge_keys
 from services.feed.params import (
     before_param,
     label_param,
@@ -277,10 +277,14 @@ class LivePage:
         html = render_page(
             self.settings, page, section=section, label=label, limit=limit, older=before is not None
         )
+        keys = edge_keys(page.headlines, section, label)
         return cached(
             request,
             html,
             "text/html; charset=utf-8",
             max_age=0,
-            headers=security_headers(self.settings),
+            headers={
+                **security_headers(self.settings),
+                **edge_headers(keys, self.settings.edge_max_age),
+            },
         )

@@ -1,0 +1,67 @@
+"""Every cacheable response names what it shows, for an edge cache to keep it long and purge it
+by key: Surrogate-Key / Cache-Tag, Surrogate-Control, while browsers keep short lifetimes."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import Feed, Ingest, article
+
+
+@pytest.fixture
+async def posted(ingest: Ingest) -> None:
+    await ingest.apply(
+        {
+            "articles": [
+                article("edge-1", section="news", labels=["Exclusive"]),
+                article("edge-2", section="sport", published_at="2024-10-24T17:00:00+03:00"),
+            ]
+        }
+    )
+
+
+@pytest.mark.usefixtures("posted")
+@pytest.mark.parametrize(
+    ("path", "shown", "filters"),
+    [
+        ("/v1/timeline", {"edge-1", "edge-2"}, set()),
+        (
+            "/v1/timeline?section=news&label=exclusive",
+            {"edge-1"},
+            {"section:news", "label:exclusive"},
+        ),
+        ("/", {"edge-1", "edge-2"}, set()),
+        ("/?section=sport", {"edge-2"}, {"section:sport"}),
+        ("/feed.rss", {"edge-1", "edge-2"}, set()),
+        ("/feed.json?label=exclusive", {"edge-1"}, {"label:exclusive"}),
+        ("/v1/fragment?section=news", {"edge-1"}, {"section:news"}),
+        ("/embed?section=news", {"edge-1"}, {"section:news"}),
+    ],
+)
+async def test_timeline_views_carry_their_surrogate_keys(
+    feed: Feed, path: str, shown: set[str], filters: set[str]
+) -> None:
+    response = await feed.client.get(f"{feed.base}{path}")
+    assert response.status_code == 200, response.text[:300]
+    keys = set(response.headers["surrogate-key"].split(" "))
+    assert keys == {"timeline", *filters, *(f"article:{i}" for i in shown)}
+    assert set(response.headers["cache-tag"].split(",")) == keys
+    control = response.headers["surrogate-control"]
+    assert "max-age=3600" in control
+    assert "stale-while-revalidate=" in control
+    # Browsers keep the short lifetime: a retraction leaves them within seconds.
+    assert "max-age=3600" not in response.headers["cache-control"]
+    # A revalidation (304) keeps naming the same keys.
+    again = await feed.client.get(
+        f"{feed.base}{path}", headers={"If-None-Match": response.headers["etag"]}
+    )
+    assert again.status_code == 304
+    assert set(again.headers["surrogate-key"].split(" ")) == keys
+
+
+@pytest.mark.usefixtures("posted")
+async def test_an_article_names_itself_and_its_section(feed: Feed) -> None:
+    response = await feed.client.get(f"{feed.base}/v1/articles/edge-1")
+    assert response.status_code == 200
+    assert response.headers["surrogate-key"].split(" ") == ["article:edge-1", "section:news"]
+    assert "max-age=3600" in response.headers["surrogate-control"]
