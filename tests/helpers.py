@@ -9,9 +9,9 @@ import os
 import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -19,6 +19,26 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.procs import Stack
+
+T = TypeVar("T")
+
+
+async def eventually(
+    condition: Callable[[], Awaitable[T]],
+    timeout: float = 10.0,
+    what: str = "condition",
+    interval: float = 0.02,
+) -> T:
+    """Poll ``condition()`` until it returns something truthy, and return that.
+
+    The one place the tests wait by polling: always on a condition, always with a deadline
+    (failing with ``what``), never for a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while not (result := await condition()):
+        assert time.monotonic() < deadline, f"{what}: not within {timeout}s (last: {result!r})"
+        await asyncio.sleep(interval)
+    return result
 
 
 def article(article_id: str, title: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -72,15 +92,15 @@ class Ingest:
             return [{"id": r["id"], "outcome": r["status"]} for r in body["results"]]
         assert response.status_code == 202, response.text
         job_id = body["job_id"]
-        deadline = time.monotonic() + timeout
-        while True:
+
+        async def done() -> dict[str, Any] | None:
             report = await self.job(job_id)
-            if report["status"] == "finished":
-                outcomes: list[Any] = report["results"]
-                return outcomes
             assert report["status"] != "failed", report
-            assert time.monotonic() < deadline, f"job {job_id} still {report['status']}"
-            await asyncio.sleep(0.02)
+            return report if report["status"] == "finished" else None
+
+        report = await eventually(done, timeout, f"job {job_id} finished")
+        outcomes: list[Any] = report["results"]
+        return outcomes
 
     async def apply(self, payload: Any) -> list[Any]:
         """Post and wait until applied."""

@@ -25,7 +25,7 @@ from shared.redis_server import EmbeddedRedis
 from tests.browser.embedhost import HOST_CSS, Host, article_page
 from tests.conftest import short_tmpdir
 from tests.feed.test_timeline import seed_articles
-from tests.helpers import Ingest, article
+from tests.helpers import Ingest, article, eventually
 from tests.procs import Stack
 
 pytestmark = pytest.mark.browser
@@ -426,16 +426,13 @@ async def test_iframe_page_is_framed_by_the_allowed_site_only(
     await page.wait_for_function(
         "() => document.querySelector('iframe') !== null"
     )  # the element is there; its document is refused by frame-ancestors
-    blocked = await asyncio.wait_for(_frame_blocked(page), 10)
+    blocked = await eventually(lambda: _frame_blocked(page), 10, "the frame blocked", 0.05)
     assert blocked, child.url
 
 
 async def _frame_blocked(page: Page) -> bool:
-    while True:
-        frames = page.frames
-        if len(frames) > 1 and frames[1].url.startswith("chrome-error://"):
-            return True
-        await asyncio.sleep(0.05)
+    frames = page.frames
+    return len(frames) > 1 and frames[1].url.startswith("chrome-error://")
 
 
 # -- cross-origin rules ------------------------------------------------------------------------
@@ -583,9 +580,7 @@ async def wait_until(condition: Any, timeout: float) -> float:
     """Poll an async condition; the seconds it took (fails after ``timeout``)."""
     loop = asyncio.get_running_loop()
     start = loop.time()
-    while not await condition():
-        assert loop.time() - start < timeout, f"not within {timeout}s"
-        await asyncio.sleep(0.02)
+    await eventually(condition, timeout)
     return loop.time() - start
 
 

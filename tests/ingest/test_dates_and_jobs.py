@@ -3,15 +3,12 @@ item that is bad by the time the worker reads it is answered on its own."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import pytest
 import redis
 
 from services.ingest.queueing import Enqueuer
 from shared.settings import Settings
-from tests.helpers import Feed, Ingest, article
+from tests.helpers import Feed, Ingest, article, eventually
 from tests.procs import Stack
 
 
@@ -67,11 +64,12 @@ async def test_a_bad_item_in_a_queued_job_is_rejected_alone(
         {"op": "upsert", "article": article("job-good-2")},
     ]
     job_id = Enqueuer(redis_client, Settings()).enqueue_blocking(items, "req-bad-item")
-    deadline = time.monotonic() + 10
-    report = await ingest.job(job_id)
-    while report["status"] not in ("finished", "failed") and time.monotonic() < deadline:
-        await asyncio.sleep(0.02)
+
+    async def ended() -> dict[str, object] | None:
         report = await ingest.job(job_id)
+        return report if report["status"] in ("finished", "failed") else None
+
+    report = await eventually(ended, 10, f"job {job_id} ended")
     assert report["status"] == "finished", report
     outcomes = report["results"]
     assert isinstance(outcomes, list)

@@ -332,18 +332,21 @@ class LivefeedMachine(RuleBasedStateMachine):
         return epoch_ms(datetime.now(UTC))
 
     def _wait_job(self, job_id: str, timeout: float = 15) -> list[dict[str, Any]]:
-        deadline = time.monotonic() + timeout
         url = f"{self.stack.url('ingest')}/v1/jobs/{job_id}"
-        while True:
-            report = self.http.get(url, headers=self.auth).json()
-            if report.get("status") == "finished":
-                results: list[dict[str, Any]] = report["results"]
-                return results
-            if report.get("status") == "failed":
-                self.fail(f"job {job_id} failed: every item of the request is lost ({report})")
-            if time.monotonic() > deadline:
-                self.fail(f"job {job_id} still {report.get('status')} after {timeout}s")
-            time.sleep(0.01)
+        last: dict[str, Any] = {}
+
+        def ended() -> bool:
+            last.update(self.http.get(url, headers=self.auth).json())
+            return last.get("status") in ("finished", "failed")
+
+        try:
+            wait_for(ended, timeout, interval=0.01)
+        except AssertionError:
+            self.fail(f"job {job_id} still {last.get('status')} after {timeout}s")
+        if last.get("status") == "failed":
+            self.fail(f"job {job_id} failed: every item of the request is lost ({last})")
+        results: list[dict[str, Any]] = last["results"]
+        return results
 
     def _send(
         self,

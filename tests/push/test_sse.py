@@ -14,7 +14,7 @@ import redis
 
 from shared import keys
 from tests.conftest import STREAM_MAXLEN
-from tests.helpers import Feed, Ingest, article, subscribe, tcp_established
+from tests.helpers import Feed, Ingest, article, eventually, subscribe, tcp_established
 from tests.procs import Stack, free_port
 from tests.sse import sse
 
@@ -209,12 +209,13 @@ async def test_a_client_that_stops_reading_is_dropped_and_resumes_without_gaps(
                 break
         assert dropped, "the stalled client was never dropped"
         assert 'livefeed_push_clients{transport="sse"} 0.0' in metrics  # its memory is released
+
         # Really closed, while the client still reads nothing: the server's socket (and the
         # bytes in its kernel buffer) are gone, not left ESTABLISHED behind a full window.
-        deadline = time.monotonic() + 10
-        while tcp_established(port, client_port):
-            assert time.monotonic() < deadline, "the dropped client's connection is still open"
-            await asyncio.sleep(0.05)
+        async def gone() -> bool:
+            return not tcp_established(port, client_port)
+
+        await eventually(gone, 10, "the dropped client's connection closed")
 
         # What reached it before the cut-off is whole up to its last complete message: it
         # resumes from there with Last-Event-ID.
@@ -257,13 +258,13 @@ async def test_one_stream_reader_per_process_whatever_the_readers(
             await ws.next()
             stream = await stack.enter_async_context(sse(http, events_url(fresh), label=f"l{n}"))
             await stream.next()
-        deadline = time.monotonic() + 10
-        while True:
+
+        async def xread_clients() -> list[dict[str, str]]:
             clients = redis_client.client_list()
-            readers = [c for c in clients if c.get("cmd") in ("xread", "xreadgroup")]
-            if len(readers) == 1 or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.05)
+            return [c for c in clients if c.get("cmd") in ("xread", "xreadgroup")]
+
+        # Between two XREADs the reader may be on another command: wait until it is blocked.
+        readers = await eventually(xread_clients, 10, "the push reader blocked in XREAD")
         assert len(readers) == 1, readers  # the session stack runs one push process
 
 

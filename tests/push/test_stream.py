@@ -84,12 +84,15 @@ async def test_resume_while_events_keep_arriving_has_no_gap_and_no_duplicate(
     since = (await feed.timeline())["event_id"]
     posted = [f"flow-{n:03d}" for n in range(60)]
 
+    first_sent = asyncio.Event()
+
     async def post_all() -> None:
         for article_id in posted:
             await ingest.post(article(article_id))
+            first_sent.set()
 
     poster = asyncio.create_task(post_all())
-    await asyncio.sleep(0)
+    await first_sent.wait()
     got: list[str] = []
     # Connect while the posts are still being applied.
     async with subscribe(fresh.ws_url, since=since) as stream:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
-from tests.helpers import subscribe
+from tests.helpers import eventually, subscribe
 from tests.reliability.conftest import StackFactory
 
 SERVICES = ("ingest", "worker", "feed", "push")
@@ -33,10 +31,12 @@ async def test_embargo_releases_after_everything_restarted(make_stack: StackFact
         )
         assert posted.status_code == 202
         job_url = f"{stack.url('ingest')}/v1/jobs/{posted.json()['job_id']}"
-        deadline = time.monotonic() + 10
-        while (report := (await http.get(job_url, headers=auth)).json())["status"] != "finished":
-            assert time.monotonic() < deadline, report
-            await asyncio.sleep(0.02)
+
+        async def finished() -> dict[str, object] | None:
+            report = (await http.get(job_url, headers=auth)).json()
+            return report if report["status"] == "finished" else None
+
+        report = await eventually(finished, 10, "the embargoed job applied")
         assert report["results"][0]["outcome"] == "embargoed"
         before = (await http.get(f"{stack.url('feed')}/v1/timeline")).json()
         assert before["days"] == []
@@ -48,7 +48,11 @@ async def test_embargo_releases_after_everything_restarted(make_stack: StackFact
     assert datetime.now(UTC) < release, "stopping took longer than the embargo; cannot judge"
     server.start()
     # Start again only once the embargo time has passed while everything was down.
-    await asyncio.sleep(max(0.0, (release - datetime.now(UTC)).total_seconds()) + 0.1)
+
+    async def past_release() -> bool:
+        return datetime.now(UTC) > release
+
+    await eventually(past_release, 30, "the embargo time passed", interval=0.1)
     for name in SERVICES:
         stack.start_service(name)
     for name in ("ingest", "feed", "push"):

@@ -13,7 +13,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.helpers import Ingest, article, subscribe
+from tests.helpers import Ingest, article, eventually, subscribe
 from tests.procs import free_port
 from tests.reliability.conftest import StackFactory
 
@@ -47,25 +47,29 @@ async def test_redis_down_30s_readers_stay_connected_and_resume(make_stack: Stac
             server.stop()
             started = time.monotonic()
             answers: dict[int, int] = {}
-            n = 0
-            while time.monotonic() - started < OUTAGE_S:
+
+            async def refused_throughout() -> bool:
+                """A post and three readiness probes, all refused; True once the outage is over."""
+                n = sum(answers.values())
                 response = await ingest.post(article(f"during-{n}", section="news"))
                 answers[response.status_code] = answers.get(response.status_code, 0) + 1
                 assert response.status_code == 503, response.text
                 assert response.headers["content-type"] == "application/problem+json"
                 for name in ("ingest", "feed", "push"):
                     assert await _status(http, stack.url(name)) == 503, name
-                n += 1
-                await asyncio.sleep(0.5)
+                return time.monotonic() - started >= OUTAGE_S
+
+            await eventually(refused_throughout, OUTAGE_S + 30, "the outage ran", interval=0.5)
             # Both readers are still connected after 30 s (several missed pings' worth).
             for stream in (live, filtered):
                 assert stream.ws.state.name == "OPEN"
             server.start()
-            deadline = time.monotonic() + 30
             for name in ("ingest", "feed", "push"):
-                while await _status(http, stack.url(name)) != 200:
-                    assert time.monotonic() < deadline, stack.logs()
-                    await asyncio.sleep(0.1)
+
+                async def ready(url: str = stack.url(name)) -> bool:
+                    return await _status(http, url) == 200
+
+                await eventually(ready, 30, f"{name} ready again", interval=0.1)
             after = [f"after-{i}" for i in range(5)]
             for article_id in after:
                 await ingest.apply(article(article_id, section="news"))
