@@ -70,6 +70,16 @@ class Frames:
         return frame
 
 
+def hello_frame(event_id: EventId, sse: bool) -> bytes:
+    """``hello`` framed for a transport."""
+    return sse_hello(event_id) if sse else ws_hello(event_id)
+
+
+def reset_frame(continue_from: EventId, sse: bool) -> bytes:
+    """``reset`` framed for a transport."""
+    return sse_reset(continue_from) if sse else control_frame(RESET_TEXT)
+
+
 def frame_of(event: Event, sse: bool) -> bytes:
     """One (already audience-specific) event framed for a transport."""
     return sse_frame(event) if sse else event.wire

@@ -23,13 +23,13 @@ from services.push import sse
 from services.push.floods import AddressCap, bound_send_buffer
 from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
-from services.push.protocol import REPLAY_FAILED, RESET_TEXT, sse_reset, ws_hello
+from services.push.protocol import REPLAY_FAILED, hello_frame, reset_frame
 from services.push.query import QueryError, parse_query
 from services.push.reader import BLOCK_MS, StreamReader
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
 from shared.eventlog import events_between, must_reset, stop_reader
-from shared.events import Event, EventId, control_frame
+from shared.events import Event, EventId
 from shared.redis_client import async_client
 from shared.settings import Settings
 
@@ -117,10 +117,7 @@ class PushServer:
         assert hello_id is not None  # process_request refuses readers until the reader started
         # No await between reading hello_id and joining: every later event reaches this reader
         # either live or through its pending list, so nothing falls between replay and live.
-        if reader.sse:
-            sse.hello(reader, hello_id)
-        else:
-            reader.transport.write(ws_hello(hello_id))
+        reader.transport.write(hello_frame(hello_id, reader.sse))
         if since is None:
             self.hub.join_live(reader)
             return None, hello_id
@@ -214,8 +211,7 @@ class PushServer:
         reader = sub.reader
         if await must_reset(self.client, since, hello_id):
             # Older than the log keeps, or an id this stream never had: reload the timeline.
-            reset = sse_reset(hello_id) if reader.sse else control_frame(RESET_TEXT)
-            await write_frames(reader, [reset])
+            await write_frames(reader, [reset_frame(hello_id, reader.sse)])
             return hello_id
         async for chunk in events_between(self.client, since, hello_id):
             await write_frames(reader, _frames(chunk, reader))

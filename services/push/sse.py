@@ -26,7 +26,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from services.push.hub import Hub, Reader
-from services.push.protocol import SSE_KEEPALIVE, SSE_PREAMBLE_FMT, sse_hello
+from services.push.protocol import SSE_KEEPALIVE, SSE_PREAMBLE_FMT
 from services.push.query import QueryError
 from shared.events import EventId
 
@@ -93,11 +93,6 @@ def take_over(conn: ServerConnection, key: tuple[str | None, str | None], head: 
     retry = random.randint(*RETRY_MS)  # noqa: S311 - jitter, not security
     transport.write(head + SSE_PREAMBLE_FMT.format(retry=retry).encode())
     return Reader(conn, transport, key, sse=True)
-
-
-def hello(reader: Reader, event_id: EventId) -> None:
-    """Write the ``hello`` message."""
-    reader.transport.write(sse_hello(event_id))
 
 
 def handed_over() -> Response:
