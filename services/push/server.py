@@ -25,13 +25,14 @@ from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.protocol import REPLAY_FAILED, hello_frame, reset_frame
 from services.push.query import QueryError, parse_query
-from services.push.reader import BLOCK_MS, StreamReader
+from services.push.reader import PushFeed
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import Event, EventId
 from shared.redis_client import async_client
 from shared.settings import Settings
+from shared.stream import BLOCK_MS, StreamConsumer
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class PushServer:
         self.keepalive = sse.Keepalive(self.hub, settings.ping_interval)
         self.stopping = False
         self.client: aredis.Redis | None = None
-        self.reader: StreamReader | None = None
+        self.reader: StreamConsumer | None = None
         self.server: Server | None = None
 
     # -- HTTP side of the handshake ------------------------------------------------------
@@ -222,7 +223,7 @@ class PushServer:
     async def start(self) -> Server:
         """Open Redis, start the reader and the server (port 0 picks a free port)."""
         self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
-        self.reader = StreamReader(self.client, self.hub, self.replay)
+        self.reader = PushFeed(self.client, self.hub, self.replay).consumer
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")

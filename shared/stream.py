@@ -1,0 +1,114 @@
+"""The one loop that consumes the event log (lf:events): every stream reader of livefeed is one.
+
+A push process fans events out to readers, a feed process drops cached pages, the purger
+purges edge caches, the notifier sends alerts: each owns one ``StreamConsumer`` and gives it
+a ``deliver`` callback. The consumer keeps what they all need and must not differ in:
+
+- order: entries are delivered in stream order, each exactly once per process life;
+- outages: ``XREAD BLOCK`` retried with backoff while Redis is unreachable, resuming after
+  the last entry delivered (``connected``/``reconnects`` for /readyz and metrics);
+- gaps: entries trimmed off the log before this consumer read them are detected (the log's
+  horizon passed the position) and reported to ``on_gap`` instead of being silently skipped.
+
+``deliver`` is called synchronously with each batch and must not block: a consumer with slow
+work (HTTP purges, push-service requests) queues it and returns, so the stream never waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from shared import keys
+from shared.eventlog import read_after
+from shared.events import Entry, EventId, newest_id
+
+log = logging.getLogger(__name__)
+
+BLOCK_MS = 5_000  # the longest XREAD BLOCK: clients for a consumer need this much read timeout
+BATCH = 1_000
+BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+Deliver = Callable[[list[Entry]], None]
+Start = Callable[[], Awaitable[EventId]]
+OnGap = Callable[[EventId], None]
+
+
+async def latest_id(client: aredis.Redis) -> EventId:
+    """The newest event id in the stream (0-0 when there is none)."""
+    return newest_id(await client.xrevrange(keys.EVENTS, "+", "-", count=1))
+
+
+class StreamConsumer:
+    """Reads events in order from where it stopped, through Redis outages, forever."""
+
+    def __init__(
+        self,
+        client: aredis.Redis,
+        name: str,
+        deliver: Deliver,
+        *,
+        start: Start | None = None,
+        on_gap: OnGap | None = None,
+        block_ms: int = BLOCK_MS,
+        batch: int = BATCH,
+    ) -> None:
+        """``start`` picks the first position (default: the newest event, so only later
+        events are delivered); it is called again after a gap, and ``on_gap`` is told the
+        position the consumer resumes from."""
+        self.client = client
+        self.name = name
+        self.deliver = deliver
+        self._start = start or (lambda: latest_id(client))
+        self.on_gap = on_gap
+        self.block_ms = block_ms
+        self.batch = batch
+        self.last_id: EventId | None = None  # the newest entry delivered (None: not started)
+        self.connected = False
+        self.reconnects = 0
+        self.gaps = 0
+        self.ready = asyncio.Event()  # set once the start position is known
+
+    async def run(self) -> None:
+        """Start, then deliver every later entry, retrying with backoff; runs until cancelled."""
+        failures = 0
+        while True:
+            try:
+                if self.last_id is None:
+                    self.last_id = await self._start()
+                    self.ready.set()
+                entries, lost = await read_after(
+                    self.client, self.last_id, self.block_ms, self.batch
+                )
+                if lost:
+                    await self._skip_gap()
+                    continue
+            except (RedisError, OSError) as exc:
+                if self.connected or failures == 0:
+                    log.warning("%s lost Redis, retrying: %s", self.name, exc)
+                self.connected = False
+                delay = BACKOFF_S[min(failures, len(BACKOFF_S) - 1)]
+                failures += 1
+                await asyncio.sleep(delay)
+                continue
+            if not self.connected:
+                if failures:
+                    self.reconnects += 1
+                    log.info("%s reconnected", self.name, extra={"after": str(self.last_id)})
+                self.connected = True
+                failures = 0
+            if entries:
+                self.deliver(entries)
+                self.last_id = EventId.parse(entries[-1][0])
+
+    async def _skip_gap(self) -> None:
+        newest = await self._start()
+        log.warning("%s: events trimmed before it read them; resuming at %s", self.name, newest)
+        self.gaps += 1
+        self.last_id = newest
+        if self.on_gap is not None:
+            self.on_gap(newest)
