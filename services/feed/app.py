@@ -1,7 +1,12 @@
-"""The feed service: the timeline API, single articles, feeds, SSE and the live page."""
+"""The feed service: the timeline API, single articles, feeds, the live page and the embed.
+
+Every view is served from memory (readcache.py) while the timeline's state is unchanged; the
+process's one stream consumer drops the stored views as events arrive.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.feed.caching import cached, edge_headers, edge_keys
+from services.feed.caching import Rendered, article_keys, edge_headers, edge_keys, render
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import (
@@ -24,8 +29,10 @@ from services.feed.params import (
     section_param,
     store_down,
 )
-from services.feed.store import TimelineReader
+from services.feed.readcache import ReadCache
+from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
+from shared.eventlog import stop_reader
 from shared.models import is_article_id
 from shared.redis_client import async_client
 from shared.settings import Settings
@@ -35,6 +42,7 @@ from shared.starlette_glue import (
     RequestLogMiddleware,
     metrics_endpoint,
 )
+from shared.stream import BLOCK_MS, StreamConsumer
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -48,16 +56,23 @@ class Feed:
         self.redis_url = redis_url
         self.client: aredis.Redis | None = None
         self.reader: TimelineReader | None = None
-        self.live = LiveParts(settings, lambda: self.store)
+        self.cache: ReadCache | None = None
+        self.live = LiveParts(settings, lambda: self.store, lambda: self.views)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """Open the Redis client for the app's lifetime."""
+        """Open Redis, the view cache and its stream consumer for the app's lifetime."""
         self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
+        self.cache = ReadCache(self.client)
+        stream = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
+        consumer = StreamConsumer(stream, "feed view cache", self.cache.invalidate)
+        task = asyncio.create_task(consumer.run(), name="stream-consumer")
         try:
             yield
         finally:
+            await stop_reader(task)
+            await stream.aclose()
             await self.client.aclose()
 
     @property
@@ -65,12 +80,25 @@ class Feed:
         assert self.reader is not None, "used outside the lifespan"
         return self.reader
 
+    @property
+    def views(self) -> ReadCache:
+        assert self.cache is not None, "used outside the lifespan"
+        return self.cache
+
     async def timeline(self, request: Request) -> Response:
         """``GET /v1/timeline?limit=&before=&section=&label=``: day-grouped, newest first."""
         query = request.query_params
         limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
         before = before_param(query)
         section, label = section_param(query), label_param(query)
+        key = ("timeline", limit, before, section, label)
+        return await self.views.serve(
+            request, key, lambda: self._timeline(limit, before, section, label)
+        )
+
+    async def _timeline(
+        self, limit: int, before: Cursor | None, section: str | None, label: str | None
+    ) -> Rendered:
         try:
             page = await self.store.page(limit=limit, before=before, section=section, label=label)
         except RedisError as exc:
@@ -82,8 +110,7 @@ class Feed:
         }
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
         keys = edge_keys(page.headlines, section, label)
-        return cached(
-            request,
+        return render(
             orjson.dumps(body),
             "application/json",
             max_age=self.settings.cache_max_age,
@@ -95,6 +122,11 @@ class Feed:
         article_id = request.path_params["article_id"]
         if not is_article_id(article_id):
             raise ProblemError(404, "no such article")
+        return await self.views.serve(
+            request, ("article", article_id), lambda: self._article(article_id)
+        )
+
+    async def _article(self, article_id: str) -> Rendered:
         try:
             headline = await self.store.article(article_id)
         except RedisError as exc:
@@ -103,12 +135,12 @@ class Feed:
             raise ProblemError(
                 404, "no such article", errors=[{"field": "id", "reason": "unknown or retracted"}]
             )
-        keys = [f"article:{article_id}"]
-        if headline.get("section"):
-            keys.append(f"section:{headline['section']}")
-        return JSONResponse(
-            localize(headline, self.settings.zone),
-            headers={"Cache-Control": "no-cache", **edge_headers(keys, self.settings.edge_max_age)},
+        return render(
+            orjson.dumps(localize(headline, self.settings.zone)),
+            "application/json",
+            max_age=0,
+            cache_control="no-cache",
+            headers=edge_headers(article_keys(headline), self.settings.edge_max_age),
         )
 
     async def healthz(self, request: Request) -> Response:
@@ -135,7 +167,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *feed.live.routes(),
-        *Embed(settings, lambda: feed.store).routes(),
+        *Embed(settings, lambda: feed.store, lambda: feed.views).routes(),
     ]
     app = Starlette(
         routes=routes,

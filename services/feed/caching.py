@@ -5,14 +5,16 @@ them within seconds; the validators (ETag, Last-Modified, 304) make the revalida
 An edge cache (a CDN, Varnish) may keep a response far longer (``Surrogate-Control:
 max-age=LIVEFEED_EDGE_MAX_AGE``), because each response names what it shows in
 ``Surrogate-Key`` (space-separated, Fastly and Varnish xkey) and ``Cache-Tag`` (comma-separated,
-Cloudflare and others): ``timeline`` for every timeline view, ``section:<s>`` / ``label:<l>``
-for a filtered one, ``article:<id>`` for each headline in it, so a change can be purged by key.
+Cloudflare and others): ``timeline`` for the unfiltered views, ``section:<s>`` / ``label:<l>``
+for a filtered one (and not ``timeline``: a change elsewhere leaves it cached), ``article:<id>``
+for each headline in it, so a change can be purged by key (services/purger).
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -30,12 +32,20 @@ def edge_keys(
     headlines: Iterable[Mapping[str, Any]], section: str | None = None, label: str | None = None
 ) -> list[str]:
     """The surrogate keys of a timeline view: what a purge must name to refresh it."""
-    keys = ["timeline"]
+    keys = [] if section or label else ["timeline"]
     if section:
         keys.append(f"section:{section}")
     if label:
         keys.append(f"label:{label}")
     keys.extend(f"article:{headline['id']}" for headline in headlines)
+    return keys
+
+
+def article_keys(headline: Mapping[str, Any]) -> list[str]:
+    """The surrogate keys of one article's own view: itself and its section."""
+    keys = [f"article:{headline['id']}"]
+    if headline.get("section"):
+        keys.append(f"section:{headline['section']}")
     return keys
 
 
@@ -78,39 +88,59 @@ def _not_modified_since(header: str, last_modified_ms: int) -> bool:
     return last_modified_ms // 1000 <= int(since.timestamp())
 
 
-def cached(
-    request: Request,
+@dataclass(frozen=True)
+class Rendered:
+    """A view's bytes and everything its responses need, prepared once (``render``)."""
+
+    body: bytes
+    media_type: str
+    etag: str
+    headers: dict[str, str]  # Cache-Control, edge keys and the view's own headers
+    last_modified_ms: int | None = None
+
+
+def render(
     body: bytes,
     media_type: str,
     *,
     max_age: int,
     last_modified_ms: int | None = None,
     headers: dict[str, str] | None = None,
-) -> Response:
-    """``body`` with ETag (and Last-Modified), or 304 when the client's copy is current.
+    cache_control: str | None = None,
+) -> Rendered:
+    """``body`` with its validator and headers (``Cache-Control`` from ``max_age`` unless
+    ``cache_control`` is given)."""
+    control = cache_control or f"public, max-age={max_age}, must-revalidate"
+    return Rendered(
+        body,
+        media_type,
+        etag_of(body),
+        {"Cache-Control": control, **(headers or {})},
+        last_modified_ms or None,
+    )
+
+
+def respond(request: Request, view: Rendered) -> Response:
+    """``view`` with ETag (and Last-Modified), or 304 when the client's copy is current.
 
     A last change less than a second old makes no Last-Modified: HTTP dates count whole
     seconds, so another change within the same second would look unmodified to a client
     asking If-Modified-Since (RFC 9110 8.8.2.2 calls such a date a weak validator).
     """
-    etag = etag_of(body)
+    last_modified_ms = view.last_modified_ms
     if last_modified_ms and now_ms() - last_modified_ms < 1000:
         last_modified_ms = None
-    out = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={max_age}, must-revalidate",
-        **(headers or {}),
-    }
+    out = {"ETag": view.etag, **view.headers}
     if last_modified_ms:
         out["Last-Modified"] = http_date(last_modified_ms)
     if_none_match = request.headers.get("if-none-match")
     if_modified_since = request.headers.get("if-modified-since")
     if if_none_match is not None:
-        fresh = _etag_matches(if_none_match, etag)  # If-None-Match wins when both are sent
+        fresh = _etag_matches(if_none_match, view.etag)  # If-None-Match wins when both are sent
     elif if_modified_since is not None and last_modified_ms:
         fresh = _not_modified_since(if_modified_since, last_modified_ms)
     else:
         fresh = False
     if fresh:
         return Response(status_code=304, headers=out)
-    return Response(body, media_type=media_type, headers=out)
+    return Response(view.body, media_type=view.media_type, headers=out)

@@ -36,9 +36,10 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.feed.caching import cached, edge_headers, edge_keys
+from services.feed.caching import Rendered, edge_headers, edge_keys, render
 from services.feed.page import _day_heading, render_item
 from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
+from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.models import display_label
@@ -266,9 +267,15 @@ def frame_csp(settings: Settings, assets: Assets) -> str:
 class Embed:
     """The handlers: module, fragment, iframe page."""
 
-    def __init__(self, settings: Settings, reader: Callable[[], TimelineReader]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: Callable[[], TimelineReader],
+        views: Callable[[], ReadCache],
+    ) -> None:
         self.settings = settings
         self.reader = reader
+        self.views = views
         self.assets = Assets(settings)
 
     def routes(self) -> list[BaseRoute]:
@@ -307,11 +314,13 @@ class Embed:
     async def fragment(self, request: Request) -> Response:
         """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
         query = Query.parse(request)
+        return await self.views().serve(request, ("fragment", query), lambda: self._fragment(query))
+
+    async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
         keys = edge_keys(page.headlines, query.section, query.label)
-        return cached(
-            request,
+        return render(
             body,
             "text/html; charset=utf-8",
             max_age=self.settings.cache_max_age,
@@ -328,6 +337,9 @@ class Embed:
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
             query = Query(query.section, query.label, query.limit, query.more_href, 1)
+        return await self.views().serve(request, ("frame", query), lambda: self._frame(query))
+
+    async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
         head = (
             '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -340,8 +352,7 @@ class Embed:
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
         keys = edge_keys(page.headlines, query.section, query.label)
-        return cached(
-            request,
+        return render(
             body,
             "text/html; charset=utf-8",
             max_age=0,

@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.feed.caching import cached, edge_headers, edge_keys
+from services.feed.caching import Rendered, edge_headers, edge_keys, render
 from services.feed.params import label_param, limit_param, section_param, store_down
+from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import localize
 from shared.events import EventId
@@ -199,24 +200,38 @@ FORMATS: dict[str, tuple[Builder, str]] = {
 class Feeds:
     """The three feed endpoints over one timeline reader."""
 
-    def __init__(self, settings: Settings, reader: Callable[[], TimelineReader]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: Callable[[], TimelineReader],
+        views: Callable[[], ReadCache],
+    ) -> None:
         self.settings = settings
         self.reader = reader
+        self.views = views
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /feed.{rss,atom,json}?section=&label=&limit=``."""
-        build, media_type = FORMATS[request.url.path.rsplit(".", 1)[-1]]
+        fmt = request.url.path.rsplit(".", 1)[-1]
         query = request.query_params
         section, label = section_param(query), label_param(query)
         limit = limit_param(query, FEED_ITEMS, MAX_FEED_ITEMS)
+        key = ("feed", fmt, limit, section, label)
+        return await self.views().serve(
+            request, key, lambda: self._render(request, fmt, limit, section, label)
+        )
+
+    async def _render(
+        self, request: Request, fmt: str, limit: int, section: str | None, label: str | None
+    ) -> Rendered:
+        build, media_type = FORMATS[fmt]
         try:
             page = await self.reader().page(limit=limit, section=section, label=label)
         except RedisError as exc:
             raise store_down() from exc
         filters = {k: v for k, v in (("section", section), ("label", label)) if v}
         ctx = FeedContext(self.settings, request, page, filters)
-        return cached(
-            request,
+        return render(
             build(ctx),
             media_type,
             max_age=self.settings.cache_max_age,

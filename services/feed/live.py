@@ -14,6 +14,7 @@ from starlette.staticfiles import StaticFiles
 
 from services.feed.feeds import Feeds
 from services.feed.page import LivePage
+from services.feed.readcache import ReadCache
 from services.feed.store import TimelineReader
 from shared.settings import Settings
 
@@ -23,9 +24,14 @@ STATIC = Path(__file__).resolve().parent / "static"
 class LiveParts:
     """The page and feed handlers."""
 
-    def __init__(self, settings: Settings, reader: Callable[[], TimelineReader]) -> None:
-        self.page = LivePage(settings, reader)
-        self.feeds = Feeds(settings, reader)
+    def __init__(
+        self,
+        settings: Settings,
+        reader: Callable[[], TimelineReader],
+        views: Callable[[], ReadCache],
+    ) -> None:
+        self.page = LivePage(settings, reader, views)
+        self.feeds = Feeds(settings, reader, views)
 
     def routes(self) -> list[BaseRoute]:
         """``/``, ``/static/*``, ``/feed.rss|atom|json``."""

@@ -44,6 +44,15 @@ EMBARGOES_RELEASED = Counter(
     "livefeed_embargoes_released", "Embargoed articles this worker published when due."
 )
 
+# The feed app's view cache (readcache.py): a hit is served from memory, a miss rendered.
+VIEWS = Counter(
+    "livefeed_feed_views",
+    "Timeline views (page, timeline, fragment, feeds, articles) served, by result: hit (from "
+    "memory) or miss (rendered from Redis).",
+    ["result"],
+)
+VIEW_HITS, VIEW_MISSES = VIEWS.labels("hit"), VIEWS.labels("miss")
+
 # Create the series operators alert on, so they read 0 rather than "no data" before the first.
 for _result in ("finished", "failed"):
     JOBS.labels(_result)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -19,7 +20,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.feed.caching import cached, edge_headers, edge_keys
+from services.feed.caching import Rendered, edge_headers, edge_keys, render
 from services.feed.params import (
     before_param,
     label_param,
@@ -27,7 +28,8 @@ from services.feed.params import (
     section_param,
     store_down,
 )
-from services.feed.store import Page, TimelineReader
+from services.feed.readcache import ReadCache
+from services.feed.store import Cursor, Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.dates import MONTHS, WEEKDAYS
 from shared.models import LABEL_DISPLAY, display_label
@@ -259,9 +261,15 @@ def render_page(
 class LivePage:
     """The ``GET /`` handler."""
 
-    def __init__(self, settings: Settings, reader: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        reader: Callable[[], TimelineReader],
+        views: Callable[[], ReadCache],
+    ) -> None:
         self.settings = settings
         self.reader = reader
+        self.views = views
 
     async def endpoint(self, request: Request) -> Response:
         """The live page: ``/?section=&label=&limit=&before=``."""
@@ -269,17 +277,25 @@ class LivePage:
         section, label = section_param(query), label_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
         before = before_param(query)
-        store: TimelineReader = self.reader()
+        key = ("page", limit, before, section, label)
+        return await self.views().serve(
+            request, key, lambda: self._render(limit, before, section, label)
+        )
+
+    async def _render(
+        self, limit: int, before: Cursor | None, section: str | None, label: str | None
+    ) -> Rendered:
         try:
-            page = await store.page(limit=limit, before=before, section=section, label=label)
+            page = await self.reader().page(
+                limit=limit, before=before, section=section, label=label
+            )
         except RedisError as exc:
             raise store_down() from exc
         html = render_page(
             self.settings, page, section=section, label=label, limit=limit, older=before is not None
         )
         keys = edge_keys(page.headlines, section, label)
-        return cached(
-            request,
+        return render(
             html,
             "text/html; charset=utf-8",
             max_age=0,

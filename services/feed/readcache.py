@@ -1,0 +1,148 @@
+"""Rendered reads kept in memory: the page, timeline, fragment, feeds and articles at the floor.
+
+Every cacheable view is rendered once per state of the timeline and then served from these
+bytes (with its ETag and 304s) until the state changes. The state is named by a *stamp*: the
+newest event id of ``lf:events`` and ``lf:changed`` (the last change no event announces).
+
+Read-after-event is strict: a request never gets a view older than an event that was applied
+before the request arrived (a reader who saw event E over the stream, then GETs the timeline,
+always sees E). Each request waits for a stamp read from Redis that *started after it
+arrived*; all requests arriving while one stamp read is in flight share the next one, so under
+load one tiny Redis read serves hundreds of requests (``Fence``). An entry whose stamp differs is
+rendered again, once, however many requests want it (single flight).
+
+The feed's stream consumer (``shared.stream.StreamConsumer``) drops every entry as events
+arrive, so memory holds only current views; entries also expire after ``TTL_S`` so that an item
+ageing out of the window (read-time filtering, no event) leaves within that time. The number of
+entries is bounded (least recently used out): hostile query strings cannot grow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+
+import redis.asyncio as aredis
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.feed.caching import Rendered, respond
+from services.feed.metrics import VIEW_HITS, VIEW_MISSES
+from shared import keys
+from shared.events import Entry
+
+TTL_S = 1.0  # the longest an entry is served: bounds how long an aged-out item stays shown
+MAX_ENTRIES = 2_048
+
+# The timeline's state: the newest event id and the last unannounced change, in one call.
+STAMP_LUA = """
+local latest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #latest > 0 then id = latest[1][1] end
+return {id, redis.call('GET', KEYS[2]) or ''}
+"""
+
+Stamp = tuple[bytes, bytes]
+
+
+class Fence:
+    """The timeline's current stamp, read at most once per batch of waiting requests.
+
+    ``stamp()`` resolves with a value read by a Redis call that began after it was called:
+    a request joins the *next* read, never one already in flight.
+    """
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self._read = client.register_script(STAMP_LUA)
+        self._next: asyncio.Future[Stamp] | None = None
+        self._running = False
+        self.reads = 0
+
+    async def stamp(self) -> Stamp:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+            if not self._running:
+                self._running = True
+                asyncio.get_running_loop().create_task(self._run())
+        return await asyncio.shield(self._next)
+
+    async def _run(self) -> None:
+        try:
+            while self._next is not None:
+                waiting, self._next = self._next, None
+                try:
+                    raw = await self._read(keys=[keys.EVENTS, keys.CHANGED])
+                except BaseException as exc:  # every waiter gets the failure (RedisError: 503)
+                    waiting.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                self.reads += 1
+                event_id, changed = raw
+                waiting.set_result((_bytes(event_id), _bytes(changed)))
+        finally:
+            self._running = False
+
+
+@dataclass(frozen=True)
+class _Entry:
+    stamp: Stamp
+    expires: float  # time.monotonic()
+    rendered: Rendered
+
+
+class ReadCache:
+    """Rendered views by key (route and normalised query), each valid for one stamp."""
+
+    def __init__(self, client: aredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+        self.fence = Fence(client)
+        self.max_entries = max_entries
+        self.entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._renders: dict[tuple[Hashable, Stamp], asyncio.Future[Rendered]] = {}
+
+    async def serve(
+        self, request: Request, key: Hashable, render: Callable[[], Awaitable[Rendered]]
+    ) -> Response:
+        """The view ``key`` as of now: from memory when current, else rendered (once)."""
+        return respond(request, await self.view(key, render))
+
+    async def view(self, key: Hashable, render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+        stamp = await self.fence.stamp()
+        entry = self.entries.get(key)
+        if entry is not None and entry.stamp == stamp and time.monotonic() < entry.expires:
+            self.entries.move_to_end(key)
+            VIEW_HITS.inc()
+            return entry.rendered
+        VIEW_MISSES.inc()
+        flight = (key, stamp)
+        pending = self._renders.get(flight)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Rendered] = asyncio.get_running_loop().create_future()
+        self._renders[flight] = future
+        try:
+            # Rendered after the stamp was read: at least as new as the stamp says.
+            rendered = await render()
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters (if any) get it; none is not an error
+            raise
+        finally:
+            del self._renders[flight]
+        future.set_result(rendered)
+        self.entries[key] = _Entry(stamp, time.monotonic() + TTL_S, rendered)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+        return rendered
+
+    def invalidate(self, entries: list[Entry]) -> None:
+        """The stream consumer's ``deliver``: events arrived, every stored view is old."""
+        self.entries.clear()
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value

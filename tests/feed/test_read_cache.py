@@ -1,0 +1,106 @@
+"""Views are served from memory, and never older than an event the reader has already seen."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import httpx
+
+from shared.events import EventId
+from tests.helpers import Feed, Ingest, article
+from tests.procs import Stack
+from tests.sse import sse
+
+WRITES_PER_S = 50
+CHECKED_EVENTS = 120
+
+
+def _ids(body: dict[str, object]) -> dict[str, str]:
+    days = body["days"]
+    assert isinstance(days, list)
+    return {item["id"]: item["title"] for day in days for item in day["items"]}
+
+
+async def test_a_read_after_an_event_never_returns_the_state_before_it(
+    ingest: Ingest, feed: Feed, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    """Under 50 writes/s: each event seen over SSE is in the very next GET of the timeline."""
+    stop = asyncio.Event()
+    checked_published: list[str] = []
+
+    async def writer() -> None:
+        # New articles, updates of recent ones and retractions, at a steady rate.
+        for n in itertools.count():
+            if stop.is_set():
+                return
+            if n % 5 == 3:
+                payload = {"articles": [article(f"rc-{n - 1}", title=f"Edited {n - 1}", version=2)]}
+                await ingest.post(payload)
+            elif n % 5 == 4:
+                await http.delete(f"{ingest.base}/v1/articles/rc-{n - 4}", headers=ingest.auth)
+            else:
+                await ingest.post({"articles": [article(f"rc-{n}", title=f"Title {n}")]})
+            await asyncio.sleep(1 / WRITES_PER_S)
+
+    url = fresh.url("push") + "/v1/events"
+    async with sse(http, url) as stream:
+        assert (await stream.next()).event == "hello"
+        task = asyncio.create_task(writer())
+        try:
+            for _ in range(CHECKED_EVENTS):
+                event = await stream.next(timeout=10)
+                assert event.id is not None
+                headline = event.data["headline"]
+                body = await feed.timeline(limit=200)
+                # The page and its event id are read atomically: an id at or past E means the
+                # page shows E's change (and maybe later ones), never the state before it.
+                assert EventId.parse(body["event_id"]) >= EventId.parse(event.id), (
+                    f"{event.event} {event.id}: timeline served as of {body['event_id']}"
+                )
+                shown = _ids(body)
+                one = await http.get(f"{feed.base}/v1/articles/{headline['id']}")
+                if event.event == "retracted":  # final: the writer never re-publishes an id
+                    assert headline["id"] not in shown, f"{event.id}: retracted still listed"
+                    assert one.status_code == 404, f"{event.id}: retracted article still served"
+                elif event.event == "updated":  # the title before the edit never comes back
+                    old = headline["title"].replace("Edited", "Title")
+                    assert shown.get(headline["id"]) != old
+                    assert one.status_code == 404 or one.json()["title"] != old
+                else:
+                    checked_published.append(headline["id"])
+        finally:
+            stop.set()
+            await task
+    assert len(checked_published) > CHECKED_EVENTS / 2
+
+
+async def test_repeated_reads_are_served_from_memory_and_a_change_is_seen(
+    ingest: Ingest, feed: Feed, http: httpx.AsyncClient
+) -> None:
+    await ingest.apply(article("mem-1", title="Before"))
+
+    async def views(result: str) -> float:
+        text = (await http.get(f"{feed.base}/metrics")).text
+        line = next(
+            line
+            for line in text.splitlines()
+            if line.startswith(f'livefeed_feed_views_total{{result="{result}"}}')
+        )
+        return float(line.rsplit(" ", 1)[1])
+
+    first = await http.get(f"{feed.base}/")
+    hits = await views("hit")
+    for _ in range(20):
+        again = await http.get(f"{feed.base}/")
+        assert again.content == first.content
+    assert await views("hit") >= hits + 20  # none of them rendered the page again
+
+    await ingest.apply(article("mem-1", title="After", version=2))
+    # Applied means the event is in the log: the very next read shows it, cached or not.
+    page = await http.get(f"{feed.base}/")
+    assert "After" in page.text
+    assert "Before" not in page.text
+    assert page.headers["etag"] != first.headers["etag"]
+    not_modified = await http.get(f"{feed.base}/", headers={"If-None-Match": page.headers["etag"]})
+    assert not_modified.status_code == 304
