@@ -57,32 +57,34 @@ class Fence:
 
     def __init__(self, client: aredis.Redis) -> None:
         self._read = client.register_script(STAMP_LUA)
-        self._next: asyncio.Future[Stamp] | None = None
+        self._waiting: list[asyncio.Future[Stamp]] = []  # for the next read
         self._running = False
-        self.reads = 0
+        self._task: asyncio.Task[None] | None = None
 
     async def stamp(self) -> Stamp:
-        if self._next is None:
-            self._next = asyncio.get_running_loop().create_future()
-            if not self._running:
-                self._running = True
-                asyncio.get_running_loop().create_task(self._run())
-        return await asyncio.shield(self._next)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stamp] = loop.create_future()
+        self._waiting.append(future)
+        if not self._running:
+            self._running = True
+            self._task = loop.create_task(self._run())
+        return await future
 
     async def _run(self) -> None:
         try:
-            while self._next is not None:
-                waiting, self._next = self._next, None
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
                 try:
-                    raw = await self._read(keys=[keys.EVENTS, keys.CHANGED])
-                except BaseException as exc:  # every waiter gets the failure (RedisError: 503)
-                    waiting.set_exception(exc)
-                    if not isinstance(exc, Exception):
-                        raise
+                    event_id, changed = await self._read(keys=[keys.EVENTS, keys.CHANGED])
+                except Exception as exc:  # noqa: BLE001 - every waiter gets it (RedisError: 503)
+                    for future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
                     continue
-                self.reads += 1
-                event_id, changed = raw
-                waiting.set_result((_bytes(event_id), _bytes(changed)))
+                stamp = (_bytes(event_id), _bytes(changed))
+                for future in batch:
+                    if not future.done():  # a waiter cancelled (client gone) is skipped
+                        future.set_result(stamp)
         finally:
             self._running = False
 
