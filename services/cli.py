@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 import secrets
@@ -25,7 +26,7 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("livefeed")
 
-SERVICES = ("ingest", "worker", "feed", "push")
+SERVICES = ("ingest", "worker", "feed", "push", "purger")
 
 
 @contextmanager
@@ -108,6 +109,11 @@ def run_service(service: str) -> int:
 
         with redis_for(settings) as url:
             run_worker(settings, url)
+    elif service == "purger":
+        from services.purger.main import run_purger
+
+        with redis_for(settings) as url:
+            asyncio.run(run_purger(settings, url))
     elif service == "push":
         import uvloop
 

@@ -17,6 +17,7 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     (ms when ingest accepted it: the freshness metric); an
                                     update also ``psections``/``plabels`` (where it was shown)
 - ``lf:changed``             STRING ms of the last change no event announces (a window trim)
+- ``lf:purger:position``     STRING the newest event id every purge backend acknowledged
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
 - ``lf:idembytes:{token}``    STRING bytes of stored answers one token (hashed) made in 24 h
@@ -35,6 +36,7 @@ EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
+PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
@@ -73,6 +74,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Stored Idempotency-Key answers (compressed) one token may keep per 24 h.",
     )
+    feed_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Processes `livefeed feed` runs, sharing its port (one per core).",
+    )
     ingest_workers: int = Field(
         default=1,
         ge=1,
@@ -96,11 +103,29 @@ class Settings(BaseSettings):
         description="Seconds a CDN or Varnish may keep a response (Surrogate-Control); "
         "purged by surrogate key when what it shows changes.",
     )
+    purge_varnish: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Varnish URLs the purger sends PURGE + xkey-purge/xkey-softpurge to.",
+    )
+    purge_webhook: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description='URLs the purger POSTs {"surrogate_keys": [...], "event_id": ...} to.',
+    )
+    purger_port: int = Field(
+        default=8005, ge=0, le=65535, description="The purger's /metrics and /healthz port."
+    )
     redis_timeout: float = Field(default=2.0, gt=0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("ingest_tokens", "allowed_origins", "embed_origins", mode="before")
+    @field_validator(
+        "ingest_tokens",
+        "allowed_origins",
+        "embed_origins",
+        "purge_varnish",
+        "purge_webhook",
+        mode="before",
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -122,6 +147,14 @@ class Settings(BaseSettings):
                     f"{origin!r} is not an origin like https://www.example.com (no '*', no path)"
                 )
         return origins
+
+    @field_validator("purge_varnish", "purge_webhook")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not _HTTP_URL.match(url):
+                raise ValueError(f"{url!r} is not an http(s) URL like http://varnish:80/")
+        return urls
 
     @field_validator("timezone")
     @classmethod

@@ -10,10 +10,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def missing_tool(tool: str) -> NoReturn:
+    """Skip on a laptop without ``tool``; under CI (which installs it) that is a failure."""
+    message = f"{tool} is not installed (.ci/run installs it from Debian)"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def free_port() -> int:

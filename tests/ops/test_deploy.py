@@ -8,13 +8,12 @@ and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, NoReturn
+from typing import Any
 
 import httpx
 import pytest
@@ -23,17 +22,9 @@ import yaml
 from shared.settings import Settings
 from tests.conftest import short_tmpdir
 from tests.helpers import Ingest, article, subscribe
-from tests.procs import REPO, Stack, free_port, wait_for
+from tests.procs import REPO, Stack, free_port, missing_tool, wait_for
 
 LIVEFEED_SERVICES = ("ingest", "worker", "feed", "push")
-
-
-def _missing(tool: str) -> NoReturn:
-    """Skip on a laptop without ``tool``; under CI (which installs it) that is a failure."""
-    message = f"{tool} is not installed (.ci/run installs it from Debian)"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _env_example() -> dict[str, str]:
@@ -50,7 +41,7 @@ def compose_config() -> dict[str, Any]:
     """``docker-compose config`` of the repo's file, with .env made from .env.example."""
     binary = shutil.which("docker-compose")
     if binary is None:
-        _missing("docker-compose")
+        missing_tool("docker-compose")
     project = short_tmpdir()
     for name in ("docker-compose.yml", "Dockerfile", "deploy"):
         (project / name).symlink_to(REPO / name)
@@ -134,7 +125,7 @@ def proxy(stack: Stack) -> Iterator[str]:
     """nginx with deploy/nginx.conf, its upstream names pointed at the test stack's ports."""
     nginx = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin")
     if nginx is None:
-        _missing("nginx")
+        missing_tool("nginx")
     prefix = short_tmpdir()
     port = free_port()
     conf = (REPO / "deploy" / "nginx.conf").read_text()

@@ -1,0 +1,1 @@
+"""``livefeed purger``: every change to the timeline purged from edge caches by surrogate key."""

@@ -1,0 +1,40 @@
+"""Which surrogate keys an event makes stale: the one rule the purger applies.
+
+The feed names every cacheable response by what it shows (services/feed/caching.py): the
+unfiltered views ``timeline``, a filtered view ``section:<s>`` / ``label:<l>``, and every view
+``article:<id>`` for each headline in it. A change to an article therefore stales ``timeline``,
+its own ``article:<id>``, and the sections and labels it is in now or was in before.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.events import RETRACTED, UPDATED
+
+Fields = dict[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Stale:
+    """The keys one event stales, and whether a stale copy may still be served once (soft)."""
+
+    keys: frozenset[str]
+    hard: bool  # a retraction, or an article leaving a section/label: never serve it again
+
+
+def _csv(raw: bytes | None) -> set[str]:
+    return {part for part in (raw or b"").decode().split(",") if part}
+
+
+def stale_keys(fields: Fields) -> Stale:
+    """The keys an event entry (as the apply script writes it) makes stale."""
+    kind = fields.get(b"type", b"")
+    sections, labels = _csv(fields.get(b"sections")), _csv(fields.get(b"labels"))
+    before_sections = _csv(fields.get(b"psections")) if b"psections" in fields else sections
+    before_labels = _csv(fields.get(b"plabels")) if b"plabels" in fields else labels
+    keys = {"timeline", f"article:{fields.get(b'id', b'').decode()}"}
+    keys |= {f"section:{s}" for s in sections | before_sections}
+    keys |= {f"label:{lb}" for lb in labels | before_labels}
+    left = kind == UPDATED and (before_sections - sections or before_labels - labels)
+    return Stale(frozenset(keys), hard=kind == RETRACTED or bool(left))

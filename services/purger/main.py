@@ -1,0 +1,67 @@
+"""The ``livefeed purger`` process: one stream consumer, one queue per backend, a metrics port."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Any
+
+from services.purger.purger import Backend, Purger, VarnishBackend, WebhookBackend
+from shared.eventlog import stop_reader
+from shared.metrics_port import serve_metrics
+from shared.redis_client import async_client
+from shared.settings import Settings
+from shared.stream import BLOCK_MS, StreamConsumer
+
+log = logging.getLogger(__name__)
+
+
+def backends_of(settings: Settings) -> list[Backend]:
+    """``LIVEFEED_PURGE_VARNISH`` and ``LIVEFEED_PURGE_WEBHOOK``, in that order."""
+    varnish: list[Backend] = [VarnishBackend(url) for url in settings.purge_varnish]
+    return varnish + [WebhookBackend(url) for url in settings.purge_webhook]
+
+
+async def run_purger(settings: Settings, redis_url: str) -> None:
+    """Purge edge caches on every change until SIGTERM/SIGINT."""
+    client = async_client(redis_url, settings, block_ms=BLOCK_MS)
+    purger = Purger(client, backends_of(settings))
+    consumer = StreamConsumer(
+        client, "purger", purger.accept, start=purger.start, on_gap=purger.gap
+    )
+
+    def healthz() -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ok", "backends": [q.backend.name for q in purger.queues]}
+
+    def readyz() -> tuple[int, dict[str, Any]]:
+        if consumer.connected:
+            return 200, {"status": "ready", "redis": "ok"}
+        return 503, {"status": "unavailable", "redis": "unreachable"}
+
+    server = serve_metrics(
+        settings.host, settings.purger_port, {"/healthz": healthz, "/readyz": readyz}
+    )
+    if not purger.queues:
+        log.warning(
+            "no purge backend configured (LIVEFEED_PURGE_VARNISH, LIVEFEED_PURGE_WEBHOOK): "
+            "the purger follows the stream and purges nothing"
+        )
+    log.info("purger listening", extra={"port": server.server_port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [
+        asyncio.create_task(consumer.run(), name="stream-consumer"),
+        asyncio.create_task(purger.save_positions(), name="purger-position"),
+        *(asyncio.create_task(q.run(), name=f"purge {q.backend.name}") for q in purger.queues),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            await stop_reader(task)
+        server.shutdown()
+        await purger.aclose()
+        await client.aclose()
