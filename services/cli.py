@@ -40,13 +40,15 @@ def redis_for(settings: Settings) -> Iterator[str]:
         yield embedded.url
 
 
-def _run_ingest_workers(settings: Settings, redis_url: str) -> None:
-    """``LIVEFEED_INGEST_WORKERS`` ingest processes accepting on one socket (uvicorn's supervisor
-    restarts a worker that dies, and passes SIGTERM on for each to finish its requests)."""
+def _run_workers(service: str, count: int, port: int, redis_url: str) -> None:
+    """``count`` processes of ``service`` (ingest or feed) accepting on one socket (uvicorn's
+    supervisor restarts a worker that dies, and passes SIGTERM on for each to finish its
+    requests): ``LIVEFEED_INGEST_WORKERS`` / ``LIVEFEED_FEED_WORKERS``."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    metrics_dir = tempfile.mkdtemp(prefix="livefeed-ingest-metrics-")
+    settings = get_settings()
+    metrics_dir = tempfile.mkdtemp(prefix=f"livefeed-{service}-metrics-")
     # Each worker is a new interpreter reading its environment: the Redis this process resolved
     # (maybe the embedded one it started), and where prometheus_client keeps every worker's
     # counts so that any worker's /metrics can add them up.
@@ -54,11 +56,11 @@ def _run_ingest_workers(settings: Settings, redis_url: str) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         config = uvicorn.Config(
-            "services.ingest.app:worker_app",
+            f"services.{service}.app:worker_app",
             factory=True,
-            workers=settings.ingest_workers,
+            workers=count,
             host=settings.host,
-            port=settings.ingest_port,
+            port=port,
             log_config=None,
             access_log=False,
             server_header=False,
@@ -75,7 +77,10 @@ def _run_uvicorn(service: str, settings: Settings) -> None:
 
     with redis_for(settings) as url:
         if service == "ingest" and settings.ingest_workers > 1:
-            _run_ingest_workers(settings, url)
+            _run_workers("ingest", settings.ingest_workers, settings.ingest_port, url)
+            return
+        if service == "feed" and settings.feed_workers > 1:
+            _run_workers("feed", settings.feed_workers, settings.feed_port, url)
             return
         if service == "ingest":
             from services.ingest import app as ingest_app

@@ -14,6 +14,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -159,3 +161,20 @@ async def metrics_endpoint(request: Request) -> Response:
     """``GET /metrics`` for a Starlette app."""
     body, content_type = exposition()
     return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+
+async def workers_metrics_endpoint(request: Request) -> Response:
+    """``GET /metrics`` of one of several processes of a service: every worker's samples, added
+    (``LIVEFEED_INGEST_WORKERS``, ``LIVEFEED_FEED_WORKERS``).
+
+    The workers share one port, so a scrape reaches any one of them. The CLI points each
+    worker's prometheus_client at one folder (``PROMETHEUS_MULTIPROC_DIR``), and this collector
+    sums the counters and histograms found there, a dead worker's included.
+    """
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return Response(
+        generate_latest(registry),
+        media_type=CONTENT_TYPE_LATEST,
+        headers={"Cache-Control": "no-store"},
+    )

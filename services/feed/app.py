@@ -33,14 +33,16 @@ from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.eventlog import stop_reader
+from shared.logs import configure_logging
 from shared.models import is_article_id
 from shared.redis_client import async_client
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 from shared.starlette_glue import (
     EXCEPTION_HANDLERS,
     ProblemError,
     RequestLogMiddleware,
     metrics_endpoint,
+    workers_metrics_endpoint,
 )
 from shared.stream import BLOCK_MS, StreamConsumer
 
@@ -157,15 +159,29 @@ class Feed:
         return JSONResponse({"status": "ready", "redis": "ok"})
 
 
+def worker_app() -> Starlette:
+    """The app of one of ``LIVEFEED_FEED_WORKERS`` processes (uvicorn starts each by name).
+
+    ``livefeed feed`` passes each worker the Redis URL it resolved (``LIVEFEED_REDIS_URL``).
+    """
+    settings = get_settings()
+    configure_logging(settings, "feed")
+    if not settings.redis_url:
+        raise RuntimeError("feed workers are started by `livefeed feed`, with a Redis URL")
+    return create_app(settings, settings.redis_url)
+
+
 def create_app(settings: Settings, redis_url: str) -> Starlette:
     """The feed ASGI app."""
     feed = Feed(settings, redis_url)
+    # Several workers share the port: any one of them answers a scrape with all their counts.
+    metrics = workers_metrics_endpoint if settings.feed_workers > 1 else metrics_endpoint
     routes = [
         Route("/v1/timeline", feed.timeline, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),
         Route("/healthz", feed.healthz, methods=["GET"]),
         Route("/readyz", feed.readyz, methods=["GET"]),
-        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         *feed.live.routes(),
         *Embed(settings, lambda: feed.store, lambda: feed.views).routes(),
     ]

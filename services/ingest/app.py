@@ -17,7 +17,6 @@ from starlette.routing import Route
 
 from services.ingest import aioredis
 from services.ingest.auth import TokenCheck
-from services.ingest.metrics import workers_metrics_endpoint
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
@@ -31,6 +30,7 @@ from shared.starlette_glue import (
     ProblemError,
     RequestLogMiddleware,
     metrics_endpoint,
+    workers_metrics_endpoint,
 )
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
