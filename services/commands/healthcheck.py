@@ -2,7 +2,8 @@
 
 The container image's HEALTHCHECK. Without SERVICE it reads which service this container runs
 from PID 1's command line (``livefeed push`` → push), so one image serves every service.
-Each service answers ``GET /healthz`` on its own port; the worker on its metrics port.
+Each service answers ``GET /healthz`` on its own port; the worker and the purger on their
+metrics ports.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import httpx
 
 from shared.settings import Settings, get_settings
 
-SERVICES = ("ingest", "worker", "feed", "push")
+SERVICES = ("ingest", "worker", "feed", "push", "purger")
 TIMEOUT_S = 3.0
 
 
@@ -26,6 +27,7 @@ def health_port(service: str, settings: Settings) -> int:
         "feed": settings.feed_port,
         "push": settings.push_port,
         "worker": settings.worker_metrics_port,
+        "purger": settings.purger_port,
         "up": settings.feed_port,  # everything in one container: the page readers open
     }
     return ports[service]

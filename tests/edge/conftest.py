@@ -48,6 +48,8 @@ class Varnish:
                 varnishd, "-F", "-j", "none", "-T", "none",
                 "-a", f"127.0.0.1:{self.port}", "-f", str(path),
                 "-n", str(self.workdir / "n"), "-s", "malloc,64m",
+                # As docker-compose.yml: a timeline view names up to 200 articles.
+                "-p", "http_resp_hdr_len=32k", "-p", "http_resp_size=64k",
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip

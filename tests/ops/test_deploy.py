@@ -59,7 +59,7 @@ def compose_config() -> dict[str, Any]:
 
 def test_compose_runs_the_promised_topology(compose_config: dict[str, Any]) -> None:
     services = compose_config["services"]
-    assert set(services) == {"redis", *LIVEFEED_SERVICES, "proxy"}
+    assert set(services) == {"redis", *LIVEFEED_SERVICES, "purger", "varnish", "proxy"}
     redis = services["redis"]
     assert redis["image"].startswith("redis:7")
     command = " ".join(redis["command"])
@@ -76,6 +76,12 @@ def test_compose_runs_the_promised_topology(compose_config: dict[str, Any]) -> N
         assert service["environment"]["LIVEFEED_HOST"] == "0.0.0.0"  # noqa: S104 - in containers
     assert services["worker"]["deploy"]["replicas"] == 2
     assert services["push"]["deploy"]["replicas"] == 2
+    purger = services["purger"]
+    assert purger["command"] == ["purger"]
+    assert purger["environment"]["LIVEFEED_PURGE_VARNISH"] == "http://varnish:80/"
+    varnish = services["varnish"]
+    assert varnish["image"].startswith("varnish:")
+    assert any(v.endswith("/etc/varnish/default.vcl:ro") for v in varnish["volumes"])
     proxy = services["proxy"]
     assert proxy["image"].startswith("nginx")
     assert any(v.endswith("/etc/nginx/nginx.conf:ro") for v in proxy["volumes"])
@@ -129,8 +135,10 @@ def proxy(stack: Stack) -> Iterator[str]:
     prefix = short_tmpdir()
     port = free_port()
     conf = (REPO / "deploy" / "nginx.conf").read_text()
-    for name in ("feed", "ingest", "push"):
+    for name in ("ingest", "push"):
         conf = conf.replace(f"{name}:{_default_port(name)}", f"127.0.0.1:{stack.ports[name]}")
+    # Reads go to Varnish in compose; here straight to feed (tests/edge runs the real Varnish).
+    conf = conf.replace("varnish:80", f"127.0.0.1:{stack.ports['feed']}")
     conf = conf.replace("listen 8080;", f"listen 127.0.0.1:{port};")
     conf = conf.replace("/tmp/nginx", str(prefix / "nginx"))
     (prefix / "nginx.conf").write_text(conf)
