@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.feed.alerts import Alerts
 from services.feed.caching import cached, edge_headers, edge_keys
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
@@ -59,6 +60,11 @@ class Feed:
             yield
         finally:
             await self.client.aclose()
+
+    @property
+    def redis(self) -> aredis.Redis:
+        assert self.client is not None, "used outside the lifespan"
+        return self.client
 
     @property
     def store(self) -> TimelineReader:
@@ -136,6 +142,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *feed.live.routes(),
         *Embed(settings, lambda: feed.store).routes(),
+        *Alerts(settings, lambda: feed.redis).routes(),
     ]
     app = Starlette(
         routes=routes,
