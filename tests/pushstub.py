@@ -171,7 +171,9 @@ class PushServiceStub:
             message = json.loads(plain)
         except Exception as exc:  # noqa: BLE001 - any failure to decrypt is a refusal
             return self._refuse(400, f"cannot decrypt: {exc!r}")
-        headers = {k: request.headers[k] for k in ("TTL", "Urgency", "Topic") if k in request.headers}
+        headers = {
+            k: request.headers[k] for k in ("TTL", "Urgency", "Topic") if k in request.headers
+        }
         sub.received.append(Received(message, headers, time.time()))
         return web.Response(status=sub.answer, headers={"Location": f"/m/{self.requests}"})
 

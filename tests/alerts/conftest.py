@@ -15,7 +15,7 @@ from tests.conftest import short_tmpdir
 from tests.procs import Stack, free_port
 from tests.pushstub import PushServiceStub
 
-ALERTS_PER_HOUR = 4
+ALERTS_PER_HOUR = 12
 FEED_ORIGIN_HOST = "127.0.0.1"
 
 

@@ -18,9 +18,7 @@ URL = "/v1/push-subscriptions"
 
 async def post(alerts: AlertStack, body: Any, **headers: str) -> httpx.Response:
     async with httpx.AsyncClient(timeout=10) as client:
-        return await client.post(
-            alerts.feed + URL, json=body, headers={**alerts.origin, **headers}
-        )
+        return await client.post(alerts.feed + URL, json=body, headers={**alerts.origin, **headers})
 
 
 def stored(alerts: AlertStack) -> list[bytes]:
