@@ -15,7 +15,7 @@ import httpx
 
 from shared.settings import Settings, get_settings
 
-SERVICES = ("ingest", "worker", "feed", "push")
+SERVICES = ("ingest", "worker", "feed", "push", "notifier")
 TIMEOUT_S = 3.0
 
 
@@ -26,6 +26,7 @@ def health_port(service: str, settings: Settings) -> int:
         "feed": settings.feed_port,
         "push": settings.push_port,
         "worker": settings.worker_metrics_port,
+        "notifier": settings.notifier_port,
         "up": settings.feed_port,  # everything in one container: the page readers open
     }
     return ports[service]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import time
@@ -150,7 +151,7 @@ async def test_an_embargoed_story_alerts_only_at_its_release(alerts: AlertStack)
                 urgency=1,
                 published_at=now_iso(),
                 embargoed_until=release.isoformat(),
-            )  # fmt: skip
+            )
         )
     assert outcomes[0]["outcome"] == "embargoed"
     messages = await received(sub, 1, timeout=15)
@@ -207,15 +208,24 @@ async def test_alerts_test_command_sends_one_test_alert(alerts: AlertStack) -> N
     sub = alerts.stub.subscription()
     await subscribe(alerts, sub)
     env = alerts.stack.env()
-    done = subprocess.run(
+    done = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "services.cli", "alerts", "test", "--endpoint", sub.endpoint],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.startswith("sent: push service answered 201")
     assert sub.messages()[0]["title"] == "Test alert from livefeed"
-    missing = subprocess.run(
+    missing = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "services.cli", "alerts", "test", "--id", "0" * 32],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert missing.returncode == 1
+    # The image's HEALTHCHECK knows the notifier's port.
+    health = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "services.commands.healthcheck", "notifier"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert health.returncode == 0, health.stdout
