@@ -107,7 +107,7 @@ async def test_the_page_registers_the_worker_which_shows_replaces_and_closes_ale
             "tag": "a-1",
             "body": "Breaking news",
             "url": "https://news.example/a-1",
-        }  # fmt: skip
+        }
     ]
     await push({**alert, "title": "Quake hits: 7.1"})  # an update: replaced, not added
 
@@ -144,7 +144,7 @@ async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push
     # subscription (see the module's docstring); it records the key it was called with.
     await context.add_init_script(
         """(() => {
-          const sub = %s;
+          const sub = SUBSCRIPTION;
           window.__subscribeCalls = [];
           const fake = {endpoint: sub.endpoint, options: null, toJSON: () => sub,
                         unsubscribe: async () => true};
@@ -156,8 +156,7 @@ async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push
               ...new Uint8Array(options.applicationServerKey))));
             return fake;
           };
-        })();"""
-        % json.dumps(sub.json)
+        })();""".replace("SUBSCRIPTION", json.dumps(sub.json))
     )
     page, errors = await open_page(context, alerts.feed + "/")
     button = page.locator("#alerts")
