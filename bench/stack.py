@@ -23,7 +23,13 @@ from bench.common import free_port, log_file, start_process, stop_process, wait_
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throw-away token for a local benchmark
 LIVEFEED = str(Path(sys.executable).parent / "livefeed")
 # service -> its port's LIVEFEED_ variable
-PORTS = dict(ingest="INGEST_PORT", feed="FEED_PORT", push="PUSH_PORT", worker="WORKER_METRICS_PORT")
+PORTS = dict(
+    ingest="INGEST_PORT",
+    feed="FEED_PORT",
+    push="PUSH_PORT",
+    worker="WORKER_METRICS_PORT",
+    notifier="NOTIFIER_PORT",
+)
 
 
 @dataclass
