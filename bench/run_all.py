@@ -11,8 +11,8 @@ per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), `
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
 1,000 that read, ~2 KiB headlines every 100 ms), ``webpush`` (one breaking story to 10,000
 Web Push subscriptions on a local push service that checks VAPID and decrypts). Each writes
-bench/results/<step>.json as it ends; RESULTS.md and bench/fanout.png are rebuilt from whatever results exist, so a partial rerun
-keeps the other figures (and says when each was measured).
+bench/results/<step>.json as it ends; RESULTS.md and bench/fanout.png are rebuilt from whatever
+results exist, so a partial rerun keeps the other figures (and says when each was measured).
 
 Before starting, a full run waits (up to ``--max-wait`` s) for the 1-minute load average to
 drop below ``--max-load``, because other work on the machine shows up as latency; the load at
