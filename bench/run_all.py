@@ -9,9 +9,10 @@ N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 a
 per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
-1,000 that read, ~2 KiB headlines every 100 ms). Each writes bench/results/<step>.json as it ends;
-RESULTS.md and bench/fanout.png are rebuilt from whatever results exist, so a partial rerun
-keeps the other figures (and says when each was measured).
+1,000 that read, ~2 KiB headlines every 100 ms), ``webpush`` (one breaking story to 10,000
+Web Push subscriptions on a local push service that checks VAPID and decrypts). Each writes
+bench/results/<step>.json as it ends; RESULTS.md and bench/fanout.png are rebuilt from whatever
+results exist, so a partial rerun keeps the other figures (and says when each was measured).
 
 Before starting, a full run waits (up to ``--max-wait`` s) for the 1-minute load average to
 drop below ``--max-load``, because other work on the machine shows up as latency; the load at
@@ -35,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from bench import apply, e2e, fanout, harness, ingest_load, resume, stalled
+from bench import apply, e2e, fanout, harness, ingest_load, resume, stalled, webpush
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
@@ -71,6 +72,8 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "apply": (apply, lambda q: ["--quick"] if q else []),
     "resume": (resume, lambda q: ["--n", "1000" if q else "5000", "--back", "200"]),
     "stalled": (stalled, _stalled),
+    # one breaking story to 10,000 Web Push subscriptions on a local push service
+    "webpush": (webpush, lambda q: ["--n", "2000" if q else "10000"]),
 }
 
 

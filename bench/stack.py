@@ -29,6 +29,7 @@ PORTS = dict(
     push="PUSH_PORT",
     worker="WORKER_METRICS_PORT",
     purger="PURGER_PORT",
+    notifier="NOTIFIER_PORT",
 )
 
 

@@ -26,7 +26,8 @@ from shared.settings import Settings, get_settings
 
 log = logging.getLogger("livefeed")
 
-SERVICES = ("ingest", "worker", "feed", "push", "purger")
+SERVICES = ("ingest", "worker", "feed", "push", "purger", "notifier")
+DEV_VAPID_FILE = "vapid-dev.env"  # `livefeed up` keeps its dev alert keys here (data dir)
 
 
 @contextmanager
@@ -127,7 +128,40 @@ def run_service(service: str) -> int:
         with redis_for(settings) as url:
             # uvloop's transports write and accept faster: the fan-out is one long write loop.
             uvloop.run(serve_push(settings, url))
+    elif service == "notifier":
+        if not settings.alerts_enabled:
+            # Not an error: a site without alerts. (Half-made VAPID settings never get here.)
+            log.warning(
+                "alerts are off: set LIVEFEED_VAPID_PRIVATE_KEY, LIVEFEED_VAPID_PUBLIC_KEY and "
+                "LIVEFEED_VAPID_SUBJECT (from `livefeed vapid-keys`) to send them; exiting"
+            )
+            return 0
+        from services.notifier.app import run_notifier
+
+        with redis_for(settings) as url:
+            run_notifier(settings, url)
     return 0
+
+
+def dev_vapid_env(settings: Settings) -> dict[str, str]:
+    """VAPID settings for `livefeed up` without any: made once, kept in the data dir, so a
+    browser subscribed in one run still gets alerts in the next."""
+    from shared.vapid import generate_keys
+
+    path = settings.data_dir / DEV_VAPID_FILE
+    if path.exists():
+        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+        return {name.strip(): value.strip() for name, value in pairs}
+    private, public = generate_keys()
+    env = {
+        "LIVEFEED_VAPID_PRIVATE_KEY": private,
+        "LIVEFEED_VAPID_PUBLIC_KEY": public,
+        "LIVEFEED_VAPID_SUBJECT": "mailto:dev@localhost",
+    }
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    path.chmod(0o600)
+    return env
 
 
 def up() -> int:
@@ -139,6 +173,8 @@ def up() -> int:
     if not settings.ingest_tokens:
         token = f"dev-{secrets.token_urlsafe(18)}"
         env["LIVEFEED_INGEST_TOKENS"] = token
+    if not settings.alerts_enabled:
+        env.update(dev_vapid_env(settings))
     stop_requested = False
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -195,6 +231,8 @@ def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None
         f"  stream      {settings.push_url}/v1/stream",
         f"  events      {settings.push_http_url}/v1/events  (SSE)",
         f"  embed       {settings.feed_url}/embed.js  (<livefeed-column>)",
+        f"  alerts      {settings.feed_url}/alerts  (Web Push; notifier metrics on "
+        f"{settings.host}:{settings.notifier_port})",
         f"  redis       {redis_url}" + ("" if settings.redis_url else "  (embedded)"),
     ]
     if token:
@@ -223,12 +261,20 @@ def build_parser() -> argparse.ArgumentParser:
     from services.commands.jobs import add_parser as add_jobs_parser
 
     add_jobs_parser(sub)
+    from services.commands.alerts import add_parsers as add_alerts_parsers
+
+    add_alerts_parsers(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``livefeed`` console script."""
     args = build_parser().parse_args(argv)
+    if args.command == "vapid-keys":  # works whatever the (maybe half-made) configuration
+        from services.commands.alerts import vapid_keys
+
+        print(vapid_keys(args.subject), end="")
+        return 0
     try:
         get_settings()
     except ValidationError as exc:
@@ -250,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.commands.jobs import jobs_command
 
         return jobs_command(args, get_settings())
+    if args.command in {"alerts", "vapid-keys"}:
+        from services.commands.alerts import alerts_command
+
+        return alerts_command(args, get_settings())
     return 2
 
 

@@ -22,6 +22,14 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
 - ``lf:idembytes:{token}``    STRING bytes of stored answers one token (hashed) made in 24 h
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
+- ``lf:alerts:sub:{sid}``     HASH   one Web Push subscription: ``endpoint``, ``p256dh``, ``auth``,
+                                    ``filter`` (``breaking`` or ``section:<slug>``), ``created``
+                                    (ms); ``sid`` is a digest of the endpoint
+- ``lf:alerts:filter:{f}``    SET    the sids of one filter
+- ``lf:alerts:cap:{sid}:{h}`` STRING alerts one subscription got in one hour (expires)
+- ``lf:alerts:article:{id}``  HASH   the alert sent for an article: ``title``, ``tag`` (expires)
+- ``lf:alerts:sent:{id}``     SET    the sids that got it, for updates and the close (expires)
+- ``lf:alerts:rate:{a}:{min}`` STRING subscription requests of one client address (hashed)
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
+
+ALERTS_PREFIX = f"{PREFIX}alerts:"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -73,3 +83,33 @@ def idempotency_bytes(token_digest: str) -> str:
 def rate(token_digest: str, window: int) -> str:
     """The request counter of one token (by digest, never the token) in one time window."""
     return f"{RATE_PREFIX}{token_digest}:{window}"
+
+
+def alert_subscription(sid: str) -> str:
+    """One Web Push subscription."""
+    return f"{ALERTS_PREFIX}sub:{sid}"
+
+
+def alert_filter(name: str) -> str:
+    """The subscriptions of one alert filter (``breaking``, ``section:<slug>``)."""
+    return f"{ALERTS_PREFIX}filter:{name}"
+
+
+def alert_cap(sid: str, hour: int) -> str:
+    """Alerts one subscription got in one hour (epoch hours)."""
+    return f"{ALERTS_PREFIX}cap:{sid}:{hour}"
+
+
+def alert_article(article_id: str) -> str:
+    """The alert sent for an article (its title), so an update re-sends only a new title."""
+    return f"{ALERTS_PREFIX}article:{article_id}"
+
+
+def alert_sent(article_id: str) -> str:
+    """The subscriptions an article's alert went to: updates and the close go to these."""
+    return f"{ALERTS_PREFIX}sent:{article_id}"
+
+
+def alert_rate(address_digest: str, window: int) -> str:
+    """Subscription requests of one client address (by digest) in one minute."""
+    return f"{ALERTS_PREFIX}rate:{address_digest}:{window}"

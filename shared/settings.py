@@ -8,11 +8,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
+
+
+# Where browsers' push subscriptions point (Chrome/Edge/Opera, Firefox, Edge legacy, Safari).
+DEFAULT_PUSH_SERVICES = (
+    "fcm.googleapis.com",
+    "*.push.services.mozilla.com",
+    "*.notify.windows.com",
+    "web.push.apple.com",
+)
 
 
 def _split_csv(value: object) -> object:
@@ -115,6 +124,41 @@ class Settings(BaseSettings):
         default=8005, ge=0, le=65535, description="The purger's /metrics and /healthz port."
     )
     redis_timeout: float = Field(default=2.0, gt=0)
+
+    # Breaking-news alerts (Web Push). The three VAPID settings come together or not at all:
+    # none means no alerts (no button, no notifier); some but not all stops every process.
+    vapid_private_key: str | None = Field(
+        default=None, repr=False, description="VAPID private key (`livefeed vapid-keys`)."
+    )
+    vapid_public_key: str | None = Field(
+        default=None, description="VAPID public key: browsers subscribe with it."
+    )
+    vapid_subject: str | None = Field(
+        default=None, description="Who sends the alerts: mailto:ops@example.com or https://…"
+    )
+    push_alerts_per_hour: int = Field(
+        default=10, ge=0, description="Alerts one subscription gets per hour at most (0: none)."
+    )
+    push_alert_ttl: int = Field(
+        default=3600,
+        ge=0,
+        le=28 * 86400,
+        description="Seconds a push service keeps an alert for a device that is offline.",
+    )
+    push_services: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PUSH_SERVICES),
+        description="Push services subscriptions may point at: https host names ('*.' for "
+        "any subdomain) or exact origins (http allowed there, for a private push service).",
+    )
+    push_subscribe_rate_limit: int = Field(
+        default=30, ge=0, description="Subscription requests per client address per minute."
+    )
+    notifier_port: int = Field(
+        default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
+    )
+    notifier_concurrency: int = Field(
+        default=200, ge=1, le=10_000, description="Requests to push services in flight at once."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -124,6 +168,7 @@ class Settings(BaseSettings):
         "embed_origins",
         "purge_varnish",
         "purge_webhook",
+        "push_services",
         mode="before",
     )
     @classmethod
@@ -155,6 +200,35 @@ class Settings(BaseSettings):
             if not _HTTP_URL.match(url):
                 raise ValueError(f"{url!r} is not an http(s) URL like http://varnish:80/")
         return urls
+
+    @model_validator(mode="after")
+    def _vapid_whole(self) -> Settings:
+        given = {
+            "LIVEFEED_VAPID_PRIVATE_KEY": self.vapid_private_key,
+            "LIVEFEED_VAPID_PUBLIC_KEY": self.vapid_public_key,
+            "LIVEFEED_VAPID_SUBJECT": self.vapid_subject,
+        }
+        missing = [name for name, value in given.items() if not value]
+        if len(missing) in (1, 2):
+            raise ValueError(
+                f"alerts are half-configured: {', '.join(missing)} missing "
+                "(set all three VAPID settings, from `livefeed vapid-keys`, or none)"
+            )
+        if not missing:
+            from shared.vapid import check_vapid
+
+            check_vapid(self.vapid_private_key or "", self.vapid_public_key or "")
+            subject = self.vapid_subject or ""
+            if not re.match(r"^(mailto:[^@\s]+@[^@\s]+|https://[^\s/]+\S*)$", subject):
+                raise ValueError(
+                    "LIVEFEED_VAPID_SUBJECT must be mailto:you@example.com or an https:// URL"
+                )
+        return self
+
+    @property
+    def alerts_enabled(self) -> bool:
+        """Whether breaking-news alerts are configured (all three VAPID settings)."""
+        return bool(self.vapid_private_key and self.vapid_public_key and self.vapid_subject)
 
     @field_validator("timezone")
     @classmethod

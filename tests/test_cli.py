@@ -25,6 +25,7 @@ def _start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
         LIVEFEED_INGEST_PORT=str(ports["ingest"]),
         LIVEFEED_FEED_PORT=str(ports["feed"]),
         LIVEFEED_PUSH_PORT=str(ports["push"]),
+        LIVEFEED_NOTIFIER_PORT=str(ports["notifier"]),
         LIVEFEED_WINDOW_DAYS="0",
         PYTHONUNBUFFERED="1",
     )
@@ -41,7 +42,7 @@ def _start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_runs_everything_prints_a_token_and_stops_cleanly(stop_signal: int) -> None:
     data_dir = short_tmpdir()
-    ports = {name: free_port() for name in ("ingest", "feed", "push")}
+    ports = {name: free_port() for name in ("ingest", "feed", "push", "notifier")}
     up = _start_up(data_dir, ports)
     try:
         assert up.stdout is not None
@@ -62,6 +63,11 @@ def test_up_runs_everything_prints_a_token_and_stops_cleanly(stop_signal: int) -
         )  # fmt: skip
         assert post.returncode == 0, post.stdout + post.stderr
         assert "accepted 40" in post.stdout
+        # Alerts run too, with dev VAPID keys kept in the data dir for the next run.
+        assert f"{ports['feed']}/alerts" in banner
+        assert (data_dir / "vapid-dev.env").read_text().count("LIVEFEED_VAPID_") == 3
+        page = httpx.get(f"http://127.0.0.1:{ports['feed']}/").text
+        assert 'id="alerts"' in page
 
         def timeline_full() -> bool:
             body = httpx.get(f"http://127.0.0.1:{ports['feed']}/v1/timeline?limit=100").json()

@@ -16,7 +16,7 @@ import httpx
 
 from shared.settings import Settings, get_settings
 
-SERVICES = ("ingest", "worker", "feed", "push", "purger")
+SERVICES = ("ingest", "worker", "feed", "push", "purger", "notifier")
 TIMEOUT_S = 3.0
 
 
@@ -28,6 +28,7 @@ def health_port(service: str, settings: Settings) -> int:
         "push": settings.push_port,
         "worker": settings.worker_metrics_port,
         "purger": settings.purger_port,
+        "notifier": settings.notifier_port,
         "up": settings.feed_port,  # everything in one container: the page readers open
     }
     return ports[service]

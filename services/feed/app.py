@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.feed.alerts import Alerts
 from services.feed.caching import Rendered, article_keys, edge_headers, edge_keys, render
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
@@ -76,6 +77,11 @@ class Feed:
             await stop_reader(task)
             await stream.aclose()
             await self.client.aclose()
+
+    @property
+    def redis(self) -> aredis.Redis:
+        assert self.client is not None, "used outside the lifespan"
+        return self.client
 
     @property
     def store(self) -> TimelineReader:
@@ -184,6 +190,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/metrics", metrics, methods=["GET"]),
         *feed.live.routes(),
         *Embed(settings, lambda: feed.store, lambda: feed.views).routes(),
+        *Alerts(settings, lambda: feed.redis).routes(),
     ]
     app = Starlette(
         routes=routes,

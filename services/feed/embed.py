@@ -68,6 +68,7 @@ PARTS = {
     "item-title": "link",
     "more": "button more",
     "empty": "empty",
+    "alerts-link": "alerts",
 }
 
 
@@ -226,6 +227,10 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
     else:
         more.set("href", settings.feed_url.rstrip("/") + "/")
         more.set("hidden", "")
+    if settings.alerts_enabled:
+        # Push subscriptions belong to the feed's origin: the reader subscribes on its page.
+        _el(pager, "a", "Alert me to breaking news", class_="alerts-link", target="_blank",
+            rel="noopener", href=settings.feed_url.rstrip("/") + "/alerts")  # fmt: skip
     for node in template.iter():
         for name in (node.get("class") or "").split():
             if name in PARTS:

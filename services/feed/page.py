@@ -35,6 +35,7 @@ from shared.dates import MONTHS, WEEKDAYS
 from shared.models import LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
+ALERTS_BUTTON_TEXT = "Alert me to breaking news"
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
 MAX_PAGE_SIZE = 200
 
@@ -168,6 +169,8 @@ def render_page(
             title=f"{heading} ({kind.upper() if kind != 'atom' else 'Atom'})",
         )
     _el(head, "script", "", type="module", src="/static/live.js")
+    if settings.alerts_enabled:
+        _el(head, "script", "", type="module", src="/static/alerts.js")
 
     body = _el(html, "body")
     top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
@@ -208,6 +211,7 @@ def render_page(
         aria_pressed="false",
         hidden="",
     )
+    alert_button(controls, settings)
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
     _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
@@ -256,6 +260,30 @@ def render_page(
     _el(foot, "span", f"Times in {settings.timezone}.", class_="zone")
     document: bytes = ET.tostring(html, encoding="utf-8", method="html")
     return b"<!doctype html>\n" + document
+
+
+def alert_button(parent: ET.Element, settings: Settings) -> None:
+    """The button ``static/alerts.js`` drives (hidden until it knows the browser can push)."""
+    if not settings.alerts_enabled:
+        return
+    button = ET.SubElement(
+        parent,
+        "button",
+        {
+            "type": "button",
+            "class": "alerts",
+            "id": "alerts",
+            "hidden": "",
+            "aria-pressed": "false",
+            "data-vapid-key": settings.vapid_public_key or "",
+            "data-subscriptions-url": "/v1/push-subscriptions",
+            "data-worker-url": "/sw.js",
+        },
+    )
+    button.text = ALERTS_BUTTON_TEXT
+    note = ET.SubElement(parent, "span", {"class": "alerts-note", "id": "alerts-note"})
+    note.set("role", "status")
+    note.text = ""
 
 
 class LivePage:

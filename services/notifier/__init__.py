@@ -1,0 +1,1 @@
+"""`livefeed notifier`: breaking-news alerts to readers' browsers over Web Push."""

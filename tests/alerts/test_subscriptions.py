@@ -1,0 +1,251 @@
+"""Subscribing to breaking-news alerts: the service worker, the button, the endpoint's checks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import ValidationError
+
+from shared.settings import Settings
+from shared.vapid import b64url_encode, generate_keys
+from tests.alerts.conftest import AlertStack
+from tests.procs import free_port
+
+URL = "/v1/push-subscriptions"
+
+
+async def post(alerts: AlertStack, body: Any, **headers: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(alerts.feed + URL, json=body, headers={**alerts.origin, **headers})
+
+
+def stored(alerts: AlertStack) -> list[bytes]:
+    return sorted(alerts.redis.scan_iter(match="lf:alerts:sub:*"))
+
+
+async def test_a_subscription_is_stored_with_its_filter_and_nothing_else(
+    alerts: AlertStack,
+) -> None:
+    sub = alerts.stub.subscription()
+    response = await post(alerts, {"subscription": sub.json})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["filter"] == "breaking"
+    fields = alerts.redis.hgetall(f"lf:alerts:sub:{body['id']}")
+    # Nothing about the reader: no address, user agent, cookie or origin.
+    assert set(fields) == {b"endpoint", b"p256dh", b"auth", b"filter", b"created"}
+    assert fields[b"endpoint"].decode() == sub.endpoint
+    assert alerts.redis.smembers("lf:alerts:filter:breaking") == {body["id"].encode()}
+
+    # The same browser again, now for a section: one subscription, moved to that filter.
+    again = await post(alerts, {"subscription": sub.json, "section": "world"})
+    assert again.status_code == 201
+    assert again.json() == {"id": body["id"], "filter": "section:world"}
+    assert alerts.redis.smembers("lf:alerts:filter:breaking") == set()
+    assert alerts.redis.smembers("lf:alerts:filter:section:world") == {body["id"].encode()}
+    assert len(stored(alerts)) == 1
+
+    async with httpx.AsyncClient(timeout=10) as client:
+        gone = await client.request(
+            "DELETE", alerts.feed + URL, json={"endpoint": sub.endpoint}, headers=alerts.origin
+        )
+    assert gone.status_code == 204
+    assert stored(alerts) == []
+    assert alerts.redis.smembers("lf:alerts:filter:section:world") == set()
+
+
+async def test_an_embedding_site_may_subscribe_but_no_other(alerts: AlertStack) -> None:
+    sub = alerts.stub.subscription()
+    ok = await post(alerts, {"subscription": sub.json}, Origin="https://www.example.com")
+    assert ok.status_code == 201
+    for origin in ("https://evil.example", "null", alerts.feed + ".evil.example"):
+        refused = await post(alerts, {"subscription": sub.json}, Origin=origin)
+        assert refused.status_code == 403, origin
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"][0]["field"] == "Origin"
+    async with httpx.AsyncClient(timeout=10) as client:  # no Origin at all: not a page
+        bare = await client.post(alerts.feed + URL, json={"subscription": sub.json})
+    assert bare.status_code == 403
+    assert len(stored(alerts)) == 1
+
+
+def _with(sub: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    doc = {**sub, "keys": {**sub["keys"]}}
+    for path, value in changes.items():
+        if path in {"p256dh", "auth"}:
+            doc["keys"][path] = value
+        else:
+            doc[path] = value
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"endpoint": "http://push.example.com/x"}, "subscription.endpoint"),
+        ({"endpoint": "https://10.0.0.5/push/x"}, "subscription.endpoint"),
+        ({"endpoint": "https://127.0.0.1:6379/"}, "subscription.endpoint"),
+        ({"endpoint": "https://[::1]/push"}, "subscription.endpoint"),
+        ({"endpoint": "https://169.254.169.254/latest/meta-data"}, "subscription.endpoint"),
+        ({"endpoint": "https://internal.example.com/push/x"}, "subscription.endpoint"),
+        ({"endpoint": "https://user:pw@fcm.googleapis.com/fcm/send/x"}, "subscription.endpoint"),
+        ({"endpoint": "gopher://push.example.com/"}, "subscription.endpoint"),
+        ({"endpoint": 5}, "subscription.endpoint"),
+        ({"p256dh": "AAAA"}, "subscription.keys.p256dh"),
+        ({"p256dh": b64url_encode(b"\x04" + b"\x01" * 64)}, "subscription.keys.p256dh"),
+        ({"p256dh": "not base64!"}, "subscription.keys.p256dh"),
+        ({"auth": b64url_encode(b"short")}, "subscription.keys.auth"),
+        ({"auth": None}, "subscription.keys.auth"),
+    ],
+)
+async def test_malformed_subscriptions_are_refused_by_field(
+    alerts: AlertStack, change: dict[str, Any], field: str
+) -> None:
+    sub = alerts.stub.subscription().json
+    response = await post(alerts, {"subscription": _with(sub, **change)})
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in [e["field"] for e in response.json()["errors"]]
+    assert stored(alerts) == []
+
+
+async def test_bad_bodies_get_problems_never_500(alerts: AlertStack) -> None:
+    sub = alerts.stub.subscription().json
+    async with httpx.AsyncClient(timeout=10) as client:
+        cases = [
+            (await post(alerts, {"subscription": sub, "section": "Not A Slug"}), 422, "section"),
+            (await post(alerts, {"subscription": "x"}), 422, "subscription"),
+            (await post(alerts, ["x"]), 422, "body"),
+            (
+                await client.post(
+                    alerts.feed + URL,
+                    content=b"{broken",
+                    headers={**alerts.origin, "Content-Type": "application/json"},
+                ),
+                400,
+                "body",
+            ),
+            (
+                await client.post(
+                    alerts.feed + URL,
+                    content=b"x" * 10_000,
+                    headers={**alerts.origin, "Content-Type": "application/json"},
+                ),
+                413,
+                "body",
+            ),
+            (
+                await client.post(
+                    alerts.feed + URL,
+                    content=b"{}",
+                    headers={**alerts.origin, "Content-Type": "text/plain"},
+                ),
+                415,
+                "Content-Type",
+            ),
+            (
+                await client.request(
+                    "DELETE", alerts.feed + URL, json={"nothing": 1}, headers=alerts.origin
+                ),
+                422,
+                "endpoint",
+            ),
+        ]
+    for response, status, field in cases:
+        assert response.status_code == status, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert field in [e["field"] for e in response.json()["errors"]]
+    assert stored(alerts) == []
+
+
+async def test_subscribing_is_rate_limited_per_address(alert_stack: AlertStack) -> None:
+    port = free_port()
+    alert_stack.stack.start_service(
+        "feed",
+        key="feed-limited",
+        LIVEFEED_FEED_PORT=str(port),
+        LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT="3",
+        LIVEFEED_ALLOWED_ORIGINS="http://page.example",
+    )
+    alert_stack.stack.wait_healthy("feed", port)
+    try:
+        statuses = []
+        async with httpx.AsyncClient(timeout=10) as client:
+            for _ in range(6):
+                sub = alert_stack.stub.subscription()
+                response = await client.post(
+                    f"http://127.0.0.1:{port}{URL}",
+                    json={"subscription": sub.json},
+                    headers={"Origin": "http://page.example"},
+                )
+                statuses.append(response.status_code)
+                if response.status_code == 429:
+                    assert int(response.headers["Retry-After"]) >= 1
+                    assert response.headers["content-type"] == "application/problem+json"
+                    refused = sub.endpoint
+        # Counted in Redis for the address, per minute: at most 3 of the 6 got through.
+        assert statuses.count(201) <= 3
+        assert statuses[-1] == 429
+        keys = alert_stack.redis.keys("lf:alerts:sub:*")
+        endpoints = {alert_stack.redis.hget(k, "endpoint") for k in keys}
+        assert refused.encode() not in endpoints
+    finally:
+        alert_stack.stack.services.pop("feed-limited").stop()
+
+
+async def test_the_service_worker_is_served_for_the_whole_origin(alerts: AlertStack) -> None:
+    async with httpx.AsyncClient(timeout=10) as client:
+        worker = await client.get(alerts.feed + "/sw.js")
+        page = await client.get(alerts.feed + "/")
+        alerts_page = await client.get(alerts.feed + "/alerts")
+        fragment = await client.get(alerts.feed + "/v1/fragment")
+    assert worker.status_code == 200
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert worker.headers["service-worker-allowed"] == "/"
+    assert worker.headers["cache-control"] == "no-cache"
+    assert 'addEventListener("push"' in worker.text
+    # The page offers the button (alerts.js shows it where the browser can push) with the key.
+    assert 'id="alerts"' in page.text
+    assert f'data-vapid-key="{alerts.public_key}"' in page.text
+    assert "/static/alerts.js" in page.text
+    assert "Alert me to breaking news" in alerts_page.text
+    # The embed links to that page on the feed's origin (where the subscription belongs).
+    assert f'href="{alerts.feed}/alerts"' in fragment.text
+
+
+async def test_without_vapid_keys_there_is_no_button_and_no_endpoint(
+    feed: Any, http: httpx.AsyncClient
+) -> None:
+    page = await http.get(feed.base + "/")
+    assert 'id="alerts"' not in page.text
+    assert "Alert me" not in (await http.get(feed.base + "/v1/fragment")).text
+    response = await http.post(
+        feed.base + URL, json={"subscription": {}}, headers={"Origin": feed.base}
+    )
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_half_configured_alerts_stop_the_process() -> None:
+    private, public = generate_keys()
+    other_private, _ = generate_keys()
+    with pytest.raises(ValidationError, match="LIVEFEED_VAPID_SUBJECT missing"):
+        Settings(vapid_private_key=private, vapid_public_key=public)
+    with pytest.raises(ValidationError, match="LIVEFEED_VAPID_PRIVATE_KEY"):
+        Settings(vapid_public_key=public, vapid_subject="mailto:a@example.com")
+    with pytest.raises(ValidationError, match="not the public key"):
+        Settings(
+            vapid_private_key=other_private,
+            vapid_public_key=public,
+            vapid_subject="mailto:a@example.com",
+        )
+    with pytest.raises(ValidationError, match="VAPID_SUBJECT must be"):
+        Settings(vapid_private_key=private, vapid_public_key=public, vapid_subject="me")
+    whole = Settings(
+        vapid_private_key=private, vapid_public_key=public, vapid_subject="mailto:a@example.com"
+    )
+    assert whole.alerts_enabled
+    assert private not in repr(whole)
+    assert not Settings().alerts_enabled
