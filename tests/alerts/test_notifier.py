@@ -68,6 +68,7 @@ async def test_breaking_news_reaches_subscribers_in_time_encrypted_and_signed(
             posted = time.time()
             response = await posting.post(item)
             assert response.status_code == 202
+            await received(subs[0], n + 1)
             await received(subs[-1], n + 1)
             latencies.append(max(s.received[n].at for s in subs[:1] + subs[-1:]) - posted)
             # A story that is not breaking alerts nobody who asked for breaking news.
