@@ -201,7 +201,10 @@ async def test_the_hourly_cap_holds(alerts: AlertStack) -> None:
         await posting.apply(article("cap-late", "Late", urgency=1, published_at=now_iso()))
     await received(late, 1)
     titles = [m["title"] for m in sub.messages()]
-    assert titles == [f"Cap {n}" for n in range(ALERTS_PER_HOUR)]
+    # Stories are sent concurrently: which of the close-together ones take the hour's last
+    # places may vary, but never more than the cap.
+    assert len(titles) == ALERTS_PER_HOUR
+    assert set(titles) <= {f"Cap {n}" for n in range(ALERTS_PER_HOUR + 2)}
     assert "livefeed_webpush_capped_total" in await metrics(alerts)
 
 
