@@ -10,7 +10,9 @@ per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), `
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
 1,000 that read, ~2 KiB headlines every 100 ms), ``webpush`` (one breaking story to 10,000
-Web Push subscriptions on a local push service that checks VAPID and decrypts). Each writes
+Web Push subscriptions on a local push service that checks VAPID and decrypts), ``reads``
+(the page, timeline, fragment and RSS against the /healthz floor, on feed and through Varnish,
+and a 5,000 page loads/s spike through Varnish). Each writes
 bench/results/<step>.json as it ends; RESULTS.md and bench/fanout.png are rebuilt from whatever
 results exist, so a partial rerun keeps the other figures (and says when each was measured).
 
@@ -36,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench import apply, e2e, fanout, harness, ingest_load, resume, stalled, webpush
+from bench import apply, e2e, fanout, harness, ingest_load, reads, resume, stalled, webpush
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
@@ -74,6 +76,12 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "stalled": (stalled, _stalled),
     # one breaking story to 10,000 Web Push subscriptions on a local push service
     "webpush": (webpush, lambda q: ["--n", "2000" if q else "10000"]),
+    # the floor, the page, timeline, fragment and RSS on feed and through Varnish; 2 feed
+    # workers; a 5,000 page loads/s spike through Varnish while 2 headlines/s are posted
+    "reads": (
+        reads,
+        lambda q: ["--seconds", "3", "--spike-seconds", "8"] if q else ["--seconds", "8"],
+    ),
 }
 
 
