@@ -6,8 +6,10 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     ``pub`` (published ms), ``section``, ``labels`` (JSON),
                                     ``state`` (live | embargoed | retracted | expired),
                                     ``embargo`` (ms), ``rat`` (ms a non-versioned retraction
-                                    was accepted). Retracted and expired records keep only the
-                                    rank (``v``/``u``) and expire after 7 days.
+                                    was accepted), ``corr`` (JSON: the correction notes,
+                                    newest last; also spliced into ``doc`` as
+                                    ``corrections``). Retracted and expired records keep
+                                    only the rank (``v``/``u``) and expire after 7 days.
 - ``lf:timeline``            ZSET   live article ids scored by published ms
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
@@ -15,7 +17,8 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``sections``,
                                     ``labels``, ``headline``, ``rid`` (request id), ``at``
                                     (ms when ingest accepted it: the freshness metric); an
-                                    update also ``psections``/``plabels`` (where it was shown)
+                                    update also ``psections``/``plabels`` (where it was shown);
+                                    a ``corrected`` one also ``correction`` (its note, JSON)
 - ``lf:changed``             STRING ms of the last change no event announces (a window trim)
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)

@@ -76,7 +76,23 @@ class FeedContext:
 
 
 def _updated(item: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(item.get("updated_at") or item["published_at"])
+    """The last change of an item: its ``updated_at`` (else published), or a later correction."""
+    moment = datetime.fromisoformat(item.get("updated_at") or item["published_at"])
+    for note in item.get("corrections") or []:
+        moment = max(moment, datetime.fromisoformat(note["at"]))
+    return moment
+
+
+def correction_lines(item: dict[str, Any]) -> list[str]:
+    """``Corrected 17:40: <note>`` for each correction, oldest first (as the page shows them)."""
+    return [f"Corrected {n['at'][11:16]}: {n['text']}" for n in item.get("corrections") or []]
+
+
+def _described(item: dict[str, Any]) -> str | None:
+    """The summary with the correction notes after it (plain text), or None when neither."""
+    parts = [item["summary"]] if item.get("summary") else []
+    parts.extend(correction_lines(item))
+    return "\n\n".join(parts) if parts else None
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -107,10 +123,13 @@ def rss(ctx: FeedContext) -> bytes:
         _sub(node, "link", ctx.link(item))
         _sub(node, "guid", item["id"], isPermaLink="false")
         _sub(node, "pubDate", format_datetime(datetime.fromisoformat(item["published_at"])))
-        if item.get("summary"):
-            _sub(node, "description", item["summary"])
+        description = _described(item)
+        if description:
+            _sub(node, "description", description)
         if item.get("byline"):
             _sub(node, f"{{{DC_NS}}}creator", item["byline"])
+        if item.get("corrections"):
+            _sub(node, "category", "corrected")
         for label in item.get("labels", []):
             _sub(node, "category", label)
         if item.get("section"):
@@ -145,8 +164,9 @@ def atom(ctx: FeedContext) -> bytes:
             _sub(entry, f"{ns}category", term=label, label=display_label(label))
         if item.get("section"):
             _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
-        if item.get("summary"):
-            _sub(entry, f"{ns}summary", item["summary"], type="text")
+        summary = _described(item)
+        if summary:
+            _sub(entry, f"{ns}summary", summary, type="text")
     return _xml(root)
 
 
@@ -158,7 +178,7 @@ def json_feed(ctx: FeedContext) -> bytes:
             "id": item["id"],
             "url": ctx.link(item),
             "title": item["title"],
-            "content_text": item.get("summary") or item["title"],
+            "content_text": _described(item) or item["title"],
             "date_published": item["published_at"],
             "date_modified": _updated(item).isoformat(),
             "tags": list(item.get("labels", [])),
@@ -168,6 +188,7 @@ def json_feed(ctx: FeedContext) -> bytes:
                 "section": item.get("section"),
                 "time": item["time"],
                 "date": item["date"],
+                "corrections": item.get("corrections") or [],
             },
         }
         if item.get("summary"):

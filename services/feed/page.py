@@ -129,6 +129,17 @@ def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_na
         _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
     else:
         _el(body, "span", item["title"], class_="item-title", id=title_id)
+    render_corrections(body, item, zone_name)
+
+
+def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str) -> None:
+    """Each correction note: "Corrected 17:40" and the note as text (live.js builds the same)."""
+    for note in item.get("corrections") or []:
+        line = _el(parent, "p", class_="correction")
+        at = str(note.get("at", ""))
+        _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
+            title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
+        _el(line, "span", str(note.get("text", "")), class_="correction-text")
 
 
 def render_page(

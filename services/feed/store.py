@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -18,7 +19,7 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
-from shared.models import ID_PATTERN, Article
+from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article
 from shared.settings import Settings
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
@@ -34,8 +35,18 @@ APPLY_LUA = _script("apply.lua")
 READ_LUA = _script("read.lua")
 
 
+def correction_note(text: str, settings: Settings, now: datetime | None = None) -> str:
+    """A correction as kept on the item: ``{"text", "at"}`` (the newsroom's local time)."""
+    moment = (now or datetime.now(UTC)).astimezone(settings.zone).replace(microsecond=0)
+    return orjson.dumps({"text": text, "at": moment.isoformat()}).decode()
+
+
 def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dict[str, Any]:
-    """The operation the apply script takes for a create or update."""
+    """The operation the apply script takes for a create or update.
+
+    ``doc`` is the headline without ``corrections``: the script adds the list it keeps (the
+    stored notes plus ``corr``, this write's note, if any) so that notes accumulate atomically.
+    """
     version, moment = article.rank()
     headline = article.headline(settings.zone)
     return {
@@ -50,6 +61,7 @@ def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dic
         "doc": orjson.dumps(headline).decode(),
         "embargo": to_ms(article.embargoed_until) if article.embargoed_until else 0,
         "rid": request_id,
+        "corr": correction_note(article.correction, settings) if article.correction else "",
     }
 
 
@@ -106,6 +118,7 @@ class TimelineWriter:
                 self.settings.max_items,
                 self.settings.stream_maxlen,
                 TOMBSTONE_TTL_S,
+                MAX_CORRECTIONS,
                 json.dumps(ops, separators=(",", ":")),
             ],
         )

@@ -5,14 +5,16 @@
 -- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
--- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] JSON array of operations
+-- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
+-- ARGV[10] JSON array of operations
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
 local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age limit
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local ops = cjson.decode(ARGV[9])
+local MAX_CORRECTIONS = tonumber(ARGV[9])
+local ops = cjson.decode(ARGV[10])
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
 local function int(n)
@@ -61,10 +63,12 @@ local trimmed = {}
 -- sections/labels: where the article is shown now (for a retraction: where it was shown);
 -- psections/plabels (updates only): where it was shown before, so that a subscriber whose
 -- filter it left is told so (a retraction with reason "filter").
-local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels)
+-- note (corrections only): the correction this change makes, {"text", "at"} as JSON.
+local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels,
+                        note)
   pending[#pending + 1] = {result = result, kind = kind, id = id, sections = sections,
     labels = labels, headline = headline, rid = rid or '', at = AT,
-    psections = psections, plabels = plabels}
+    psections = psections, plabels = plabels, note = note}
   return result
 end
 
@@ -76,15 +80,17 @@ local function append(e)
     local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
     if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
   end
-  if e.psections then
-    return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
-      'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
-      'headline', e.headline, 'rid', e.rid, 'at', e.at,
-      'psections', e.psections, 'plabels', e.plabels)
-  end
-  return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
+  local args = {'XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
     'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
-    'headline', e.headline, 'rid', e.rid, 'at', e.at)
+    'headline', e.headline, 'rid', e.rid, 'at', e.at}
+  if e.psections then
+    args[#args + 1] = 'psections'; args[#args + 1] = e.psections
+    args[#args + 1] = 'plabels'; args[#args + 1] = e.plabels
+  end
+  if e.note then
+    args[#args + 1] = 'correction'; args[#args + 1] = e.note
+  end
+  return redis.call(unpack(args))
 end
 
 local function flush()
@@ -106,7 +112,7 @@ local results = {}
 -- An article that is not (or no longer) shown keeps a record of its rank, so that an older
 -- copy arriving later is "stale" instead of bringing it back; the record expires.
 local function keep_record(key, state)
-  redis.call('HDEL', key, 'doc', 'embargo')
+  redis.call('HDEL', key, 'doc', 'embargo', 'corr')
   redis.call('HSET', key, 'state', state)
   redis.call('EXPIRE', key, TOMB_TTL)
 end
@@ -122,9 +128,26 @@ local function beyond_max(id)
   return excess > 0 and redis.call('ZRANK', TIMELINE, id) < excess
 end
 
+-- The item's correction notes (JSON, newest last, at most MAX_CORRECTIONS): the stored ones
+-- plus ``note`` (this write's correction, JSON, or '').
+local function corrections(stored, note)
+  local list = {}
+  if stored and stored ~= '' then list = cjson.decode(stored) end
+  if note and note ~= '' then list[#list + 1] = cjson.decode(note) end
+  while #list > MAX_CORRECTIONS do table.remove(list, 1) end
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
+end
+
+-- The headline JSON (an object from orjson) with its "corrections" list added. Spliced as text:
+-- a cjson round trip would print large integers (versions) with 14 digits.
+local function with_corrections(doc, list)
+  return string.sub(doc, 1, -2) .. ',"corrections":' .. list .. '}'
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat')
+  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr')
   local state = cur[3]
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
@@ -161,8 +184,13 @@ local function upsert(op)
   if MIN_MS and op.pub < MIN_MS then return expire() end
 
   local embargoed = op.embargo > NOW
-  redis.call('HSET', key, 'doc', op.doc, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
-    'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
+  local corr = corrections(state ~= 'retracted' and state ~= 'expired' and cur[7] or nil,
+    op.corr)
+  local doc = with_corrections(op.doc, corr)
+  local note = nil
+  if op.corr and op.corr ~= '' then note = op.corr end
+  redis.call('HSET', key, 'doc', doc, 'corr', corr, 'v', int(op.v), 'u', int(op.u),
+    'pub', int(op.pub), 'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
     'state', embargoed and 'embargoed' or 'live')
   redis.call('HDEL', key, 'rat')
   redis.call('PERSIST', key)
@@ -181,11 +209,15 @@ local function upsert(op)
     return expire()
   end
   if state == 'live' then
+    if note then
+      return announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
+        op.labels, doc, op.rid, old_section, old_labels, note)
+    end
     return announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section, op.labels,
-      op.doc, op.rid, old_section, old_labels)
+      doc, op.rid, old_section, old_labels)
   end
   return announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
-    op.labels, op.doc, op.rid)
+    op.labels, doc, op.rid)
 end
 
 local function retract(op)

@@ -13,7 +13,7 @@ const MONTHS = ["January", "February", "March", "April", "May", "June", "July", 
   "September", "October", "November", "December"];
 const LABELS = { exclusive: "Exclusive", opinion: "OPINION", updated: "Updated",
   review: "Review", breaking: "Breaking" };
-const KINDS = ["hello", "published", "updated", "retracted", "reset"];
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
 const STATE_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…",
   offline: "Offline", paused: "Paused" };
 const BACKOFF_BASE_MS = 500;
@@ -603,11 +603,13 @@ class LivefeedColumn extends HTMLElement {
       if (msg.type === "published") this.noteNew(1);
       return;
     }
-    const art = this.place(h, msg.type === "updated", true);
+    const art = this.place(h, msg.type !== "published", true);
     if (!shown && art) {
       if (document.hidden) { this.hiddenNew += 1; this.updateUnseen(); }
       this.noteNew(1);
     }
+    const note = msg.correction;
+    if (msg.type === "corrected" && art) this.announce(`Corrected: ${h.title}.${note && note.text ? ` ${note.text}` : ""}`);
   }
 
   place(h, updated, live) {
@@ -700,6 +702,12 @@ class LivefeedColumn extends HTMLElement {
     title.id = `t-${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
+    for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
+      const at = String(note.at || ""), line = el("p", "correction"), t = el("time", "correction-time", `Corrected ${at.slice(11, 16)}`);
+      t.dateTime = at;
+      line.append(t, " ", el("span", "correction-text", String(note.text || "")));
+      body.append(line);
+    }
     art.append(time, body);
     return art;
   }
@@ -720,7 +728,7 @@ class LivefeedColumn extends HTMLElement {
     this.buffered = [];
     let first = null;
     for (const msg of msgs) {
-      const art = this.place(msg.headline, msg.type === "updated", true);
+      const art = this.place(msg.headline, msg.type !== "published", true);
       if (art && (!first || newer(keyOfEl(art), keyOfEl(first)))) first = art;
     }
     this.updateNewButton();

@@ -7,7 +7,7 @@
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
-const KINDS = ["hello", "published", "updated", "retracted", "reset"];
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const WS_FAILURES_BEFORE_SSE = 2;
@@ -73,6 +73,17 @@ function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined) node.textContent = text;
   return node;
+}
+
+/** "Corrected 17:40" and the note, as text (page.py render_corrections builds the same). */
+function renderCorrection(note, zone) {
+  const at = typeof note.at === "string" ? note.at : "";
+  const line = el("p", "correction");
+  const time = el("time", "correction-time", `Corrected ${at.slice(11, 16)}`);
+  time.dateTime = at;
+  time.title = at ? fullTime(at, zone) : "";
+  line.append(time, " ", el("span", "correction-text", String(note.text || "")));
+  return line;
 }
 
 function plural(n, one, many) {
@@ -291,11 +302,18 @@ class LivePage {
       if (msg.type === "published") this.noteNew(1);
       return;
     }
-    const art = this.place(h, msg.type === "updated", true);
+    const art = this.place(h, msg.type !== "published", true);
     if (!shown && art) {
       if (document.hidden) this.hiddenNew += 1;
       this.noteNew(1);
     }
+    if (msg.type === "corrected" && art) this.announceCorrection(h, msg.correction);
+  }
+
+  /** A correction is said out loud, once, with its note (never coalesced away). */
+  announceCorrection(h, note) {
+    const text = note && typeof note.text === "string" ? ` ${note.text}` : "";
+    this.announce(`Corrected: ${h.title}.${text}`);
   }
 
   /** Insert or replace one headline at its place; returns its element (null when off-page). */
@@ -401,6 +419,9 @@ class LivePage {
     title.id = `t-${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
+    for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
+      body.append(renderCorrection(note, this.cfg.zone));
+    }
     art.append(time, body);
     return art;
   }
@@ -424,7 +445,7 @@ class LivePage {
     this.buffered = [];
     let first = null;
     for (const msg of msgs) {
-      const art = this.place(msg.headline, msg.type === "updated", true);
+      const art = this.place(msg.headline, msg.type !== "published", true);
       if (art && (!first || newer(keyOf(art.dataset.published, art.dataset.id),
         keyOf(first.dataset.published, first.dataset.id)))) first = art;
     }
