@@ -19,6 +19,11 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     (ms when ingest accepted it: the freshness metric); an
                                     update also ``psections``/``plabels`` (where it was shown);
                                     a ``corrected`` one also ``correction`` (its note, JSON)
+- ``lf:history:{id}``        LIST   the article's change history, oldest first: JSON entries
+                                    ``{at (ms), by (token name), action, version?, fields,
+                                    correction?, reason?, request_id?}``, written by the apply
+                                    script with the change; kept LIVEFEED_HISTORY_DAYS after
+                                    the last change (the newest 1000 entries)
 - ``lf:changed``             STRING ms of the last change no event announces (a window trim)
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
@@ -38,6 +43,7 @@ EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
+HISTORY_PREFIX = f"{PREFIX}history:"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
@@ -49,6 +55,11 @@ APPLY_JOB = "services.feed.jobs.apply"
 def article(article_id: str) -> str:
     """The hash holding one article."""
     return f"{ARTICLE_PREFIX}{article_id}"
+
+
+def history(article_id: str) -> str:
+    """The change history of one article (kept after a retraction)."""
+    return f"{HISTORY_PREFIX}{article_id}"
 
 
 def section(slug: str) -> str:

@@ -11,6 +11,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.tokens import from_env as tokens_from_env
+from shared.tokens import from_file as tokens_from_file
+
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
@@ -37,7 +40,14 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=8004, ge=0, le=65535, description="The worker's /metrics and /healthz port."
     )
-    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    tokens_file: Path | None = Field(
+        default=None,
+        description="Lines 'name token [section…]'; re-read by ingest when the file changes.",
+    )
+    history_days: int = Field(
+        default=90, ge=1, description="Days each article's change history is kept."
+    )
     timezone: str = "Europe/Kyiv"
     window_days: int = Field(default=7, ge=0)
     max_items: int = Field(default=5000, ge=1)
@@ -107,11 +117,19 @@ class Settings(BaseSettings):
 
     @field_validator("ingest_tokens")
     @classmethod
-    def _tokens_long_enough(cls, tokens: list[str]) -> list[str]:
-        for token in tokens:
-            if len(token) < 8:
-                raise ValueError("each ingest token needs at least 8 characters")
+    def _tokens_valid(cls, tokens: list[str]) -> list[str]:
+        tokens_from_env(tokens)  # raises, naming the problem
         return tokens
+
+    @field_validator("tokens_file")
+    @classmethod
+    def _tokens_file_readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                tokens_from_file(path.read_text(encoding="utf-8"), str(path))
+            except OSError as exc:
+                raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+        return path
 
     @field_validator("embed_origins")
     @classmethod

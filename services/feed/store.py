@@ -119,6 +119,8 @@ class TimelineWriter:
                 self.settings.stream_maxlen,
                 TOMBSTONE_TTL_S,
                 MAX_CORRECTIONS,
+                keys.HISTORY_PREFIX,
+                self.settings.history_days * 86_400,
                 json.dumps(ops, separators=(",", ":")),
             ],
         )

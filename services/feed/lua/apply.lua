@@ -6,7 +6,9 @@
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
--- ARGV[10] JSON array of operations
+-- ARGV[10] history key prefix  ARGV[11] history ttl (s)  ARGV[12] JSON array of operations
+-- An operation may carry ``by`` (the token's name: recorded in the article's history) and
+-- ``scope`` (the token's sections: a change to an article shown elsewhere is rejected).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -14,7 +16,9 @@ local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
 local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age limit
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local MAX_CORRECTIONS = tonumber(ARGV[9])
-local ops = cjson.decode(ARGV[10])
+local HPREFIX, HISTORY_TTL = ARGV[10], tonumber(ARGV[11])
+local ops = cjson.decode(ARGV[12])
+local HISTORY_MAX = 1000  -- entries kept per article (the newest)
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
 local function int(n)
@@ -145,10 +149,68 @@ local function with_corrections(doc, list)
   return string.sub(doc, 1, -2) .. ',"corrections":' .. list .. '}'
 end
 
+-- The fields of the public headline an editor changes (the history names them).
+local FIELDS = {'title', 'url', 'labels', 'section', 'tags', 'summary', 'byline', 'language',
+  'urgency', 'published_at'}
+
+local function value_text(v)
+  if v == nil then return 'null' end
+  return cjson.encode(v)
+end
+
+-- Which FIELDS differ between two headline docs (old_doc nil: those the new one sets).
+local function changed_fields(old_doc, new_doc)
+  local new, out = cjson.decode(new_doc), {}
+  local old = old_doc and cjson.decode(old_doc) or nil
+  for _, f in ipairs(FIELDS) do
+    local now = value_text(new[f])
+    if old then
+      if value_text(old[f]) ~= now then out[#out + 1] = f end
+    elseif now ~= 'null' and now ~= '{}' and now ~= '[]' then
+      out[#out + 1] = f
+    end
+  end
+  return out
+end
+
+-- One entry of the article's history, in the same call as the change itself.
+local function record(id, action, op, fields, note)
+  local entry = {at = int(NOW), by = op.by or '', action = action, fields = fields or {}}
+  if op.v and op.v > 0 then entry.version = int(op.v) end
+  if note then entry.correction = cjson.decode(note).text end
+  if op.reason and op.reason ~= '' then entry.reason = op.reason end
+  if op.rid and op.rid ~= '' then entry.request_id = op.rid end
+  local key = HPREFIX .. id
+  redis.call('RPUSH', key, cjson.encode(entry))
+  redis.call('LTRIM', key, -HISTORY_MAX, -1)
+  redis.call('EXPIRE', key, HISTORY_TTL)
+end
+
+-- A scoped token (op.scope: its sections) may touch only articles in those sections.
+local function in_scope(scope, section)
+  if not scope then return true end
+  for _, s in ipairs(scope) do if s == section then return true end end
+  return false
+end
+
+local function out_of_scope(op, section)
+  return {id = op.id, outcome = 'rejected',
+    reason = 'section: forbidden: the token ' .. tostring(op.by) .. ' may not change section '
+      .. (section ~= '' and section or '(none)')}
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr')
+  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
+    'doc')
   local state = cur[3]
+  local shown = state == 'live' or state == 'embargoed'
+  if op.scope then
+    if shown and not in_scope(op.scope, cur[4] or '') then
+      return out_of_scope(op, cur[4] or '')
+    end
+    if not in_scope(op.scope, op.section) then return out_of_scope(op, op.section) end
+  end
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
     if op.v < sv or (op.v == sv and op.u < su) then
@@ -196,6 +258,7 @@ local function upsert(op)
   redis.call('PERSIST', key)
   if embargoed then
     redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
+    record(op.id, 'embargoed', op, changed_fields(shown and cur[8] or nil, doc), note)
     if state == 'live' then
       -- An embargo added to a live article takes it off every reader's page.
       return announce({id = op.id, outcome = 'embargoed'}, 'retracted', op.id, old_section,
@@ -208,6 +271,8 @@ local function upsert(op)
     unindex(op.id, op.section, op.labels)
     return expire()
   end
+  local action = note and 'corrected' or (state == 'live' and 'updated' or 'published')
+  record(op.id, action, op, changed_fields(shown and cur[8] or nil, doc), note)
   if state == 'live' then
     if note then
       return announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
@@ -224,6 +289,10 @@ local function retract(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u')
   local state = cur[1]
+  if op.scope and (state == 'live' or state == 'embargoed')
+      and not in_scope(op.scope, cur[2] or '') then
+    return out_of_scope(op, cur[2] or '')
+  end
   -- A versioned retraction (a canceled ninjs item: op.v/op.u) older than the stored copy changes
   -- nothing; otherwise its rank stays on the tombstone, so a delayed older copy cannot return.
   if op.v and cur[4] then
@@ -246,6 +315,7 @@ local function retract(op)
   end
   if state == 'live' then unindex(op.id, cur[2], cur[3]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
+  record(op.id, 'retracted', op, {}, nil)
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
   keep_record(key, 'retracted')
   if state == 'live' then
@@ -276,6 +346,7 @@ local function release_due()
           results[#results + 1] = {id = id, outcome = 'expired'}
         else
           redis.call('HSET', key, 'state', 'live')
+          record(id, 'released', {}, {}, nil)
           results[#results + 1] = announce({id = id, outcome = 'published'}, 'published', id,
             cur[3], cur[4], cur[5], '')
         end
