@@ -64,6 +64,9 @@ class Event(NamedTuple):
         event_id = EventId.parse(raw_id)
         note = fields.get(b"correction", b"") if kind == CORRECTED else b""
         body = _body(note, fields.get(b"headline", b"null"))
+        pin = fields.get(b"pin")
+        if pin in (b"pinned", b"unpinned"):  # a pin or unpin says so on its frame
+            body = b'"pin":"%s",' % pin + body
         text = _head(kind, event_id) + body
         sections, labels = _csv(fields.get(b"sections", b"")), _csv(fields.get(b"labels", b""))
         prev_sections, prev_labels = sections, labels

@@ -24,6 +24,9 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     correction?, reason?, request_id?}``, written by the apply
                                     script with the change; kept LIVEFEED_HISTORY_DAYS after
                                     the last change (the newest 1000 entries)
+- ``lf:pinned``              ZSET   every pinned live article id, scored by when it was pinned
+- ``lf:pinned:{slug}``       ZSET   the pins of one section (``lf:pinned:_``: no section), at
+                                    most LIVEFEED_MAX_PINNED; dropped with the article
 - ``lf:changed``             STRING ms of the last change no event announces (a window trim)
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
@@ -44,6 +47,8 @@ EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
 HISTORY_PREFIX = f"{PREFIX}history:"
+PINNED = f"{PREFIX}pinned"
+PINNED_PREFIX = f"{PREFIX}pinned:"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
@@ -60,6 +65,11 @@ def article(article_id: str) -> str:
 def history(article_id: str) -> str:
     """The change history of one article (kept after a retraction)."""
     return f"{HISTORY_PREFIX}{article_id}"
+
+
+def pinned(slug: str | None) -> str:
+    """The pins of one section (``_``: articles without a section)."""
+    return f"{PINNED_PREFIX}{slug or '_'}"
 
 
 def section(slug: str) -> str:

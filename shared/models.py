@@ -83,6 +83,7 @@ LABEL_DISPLAY = {
     "review": "Review",
     "breaking": "Breaking",
     "key": "Key event",
+    "pinned": "Pinned",
 }
 
 
@@ -262,6 +263,13 @@ class Article(BaseModel):
         ]
         | None
     ) = None
+    pinned: Annotated[
+        bool | None,
+        Field(
+            strict=True,
+            description="true pins the article in its section, false unpins it; absent: as is.",
+        ),
+    ] = None
 
     @property
     def breaking(self) -> bool:

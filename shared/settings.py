@@ -45,6 +45,9 @@ class Settings(BaseSettings):
         default=None,
         description="Lines 'name token [section…]'; re-read by ingest when the file changes.",
     )
+    max_pinned: int = Field(
+        default=3, ge=1, le=50, description="Pinned articles per section; the oldest pin drops."
+    )
     history_days: int = Field(
         default=90, ge=1, description="Days each article's change history is kept."
     )

@@ -97,13 +97,23 @@ def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
     _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
 
 
-def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_name: str) -> None:
-    """One headline as ``<article>``: time, badges, linked title (live.js builds the same)."""
-    title_id = f"t-{item['id']}"
+def render_item(
+    parent: ET.Element,
+    item: dict[str, Any],
+    position: int,
+    zone_name: str,
+    pinned_copy: bool = False,
+) -> None:
+    """One headline as ``<article>``: time, badges, linked title (live.js builds the same).
+
+    ``pinned_copy``: the copy in the "Pinned" list above the days (its own element ids, a
+    "Pinned" badge first).
+    """
+    title_id = f"{'pt' if pinned_copy else 't'}-{item['id']}"
     article = _el(
         parent,
         "article",
-        class_="item",
+        class_="item pinned-item" if pinned_copy else "item",
         data_id=item["id"],
         data_published=item["published_at"],
         aria_labelledby=title_id,
@@ -120,7 +130,7 @@ def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_na
         title=full_time(item["published_at"], zone_name),
     )
     body = _el(article, "div", class_="item-body")
-    labels = item.get("labels") or []
+    labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
     if labels:
         badges = _el(body, "span", class_="badges")
         for label in labels:
@@ -140,6 +150,20 @@ def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str)
         _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
             title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
         _el(line, "span", str(note.get("text", "")), class_="correction-text")
+
+
+def render_pinned(
+    parent: ET.Element, items: list[dict[str, Any]], zone_name: str, heading: str
+) -> None:
+    """The "Pinned" list above the days (hidden while empty; live.js keeps it current)."""
+    section = _el(parent, "section", class_="pinned", aria_labelledby="pinned-head")
+    _el(section, "h" + heading[-1], "Pinned", class_="pinned-head", id="pinned-head")
+    feed = _el(section, "div", class_="items pinned-items", role="feed",
+               aria_labelledby="pinned-head", aria_busy="false")  # fmt: skip
+    for position, item in enumerate(items, start=1):
+        render_item(feed, item, position, zone_name, pinned_copy=True)
+    if not items:
+        section.set("hidden", "")
 
 
 def render_page(
@@ -221,6 +245,7 @@ def render_page(
     _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
     _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
 
+    render_pinned(main, page.pinned, settings.timezone, "h2")
     timeline = _el(main, "div", class_="timeline", id="timeline", aria_busy="false")
     position = 0
     days = group_by_day(page.headlines, settings.zone)

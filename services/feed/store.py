@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -62,6 +62,7 @@ def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dic
         "embargo": to_ms(article.embargoed_until) if article.embargoed_until else 0,
         "rid": request_id,
         "corr": correction_note(article.correction, settings) if article.correction else "",
+        **({} if article.pinned is None else {"pin": article.pinned}),
     }
 
 
@@ -121,6 +122,9 @@ class TimelineWriter:
                 MAX_CORRECTIONS,
                 keys.HISTORY_PREFIX,
                 self.settings.history_days * 86_400,
+                keys.PINNED_PREFIX,
+                keys.PINNED,
+                self.settings.max_pinned,
                 json.dumps(ops, separators=(",", ":")),
             ],
         )
@@ -157,6 +161,7 @@ class Page:
     headlines: list[dict[str, Any]]
     next: Cursor | None
     changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
+    pinned: list[dict[str, Any]] = field(default_factory=list)  # first page: newest pin first
 
 
 class TimelineReader:
@@ -182,8 +187,13 @@ class TimelineReader:
             index, also_section = keys.section(section), ""
         else:
             index, also_section = keys.TIMELINE, ""
-        event_id, docs, next_score, next_id, changed = await self._read(
-            keys=[index, keys.EVENTS, keys.CHANGED],
+        event_id, docs, next_score, next_id, changed, pinned = await self._read(
+            keys=[
+                index,
+                keys.EVENTS,
+                keys.CHANGED,
+                keys.pinned(section) if section else keys.PINNED,
+            ],
             args=[
                 keys.ARTICLE_PREFIX,
                 _floor_arg(window_floor_ms(self.settings)),
@@ -192,11 +202,18 @@ class TimelineReader:
                 limit,
                 also_section,
                 self.settings.window_days * 86_400_000,
+                label or "",
             ],
         )
         cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
         changed_ms = int(_text(changed))
-        return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor, changed_ms)
+        return Page(
+            _text(event_id),
+            [orjson.loads(doc) for doc in docs],
+            cursor,
+            changed_ms,
+            [orjson.loads(doc) for doc in pinned],
+        )
 
     async def article(self, article_id: str) -> dict[str, Any] | None:
         """One live article's headline, or None (unknown, embargoed, retracted or expired)."""

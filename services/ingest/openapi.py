@@ -275,6 +275,7 @@ def openapi_document() -> dict[str, Any]:
                                             "corrected",
                                             "embargoed",
                                             "released",
+                                            "unpinned",
                                             "retracted",
                                         ]
                                     },

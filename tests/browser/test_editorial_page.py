@@ -57,3 +57,48 @@ async def test_a_correction_appears_within_a_second_with_its_note_and_is_announc
     await page.wait_for_selector("#conn[data-state=live]")
     assert await item.locator(".correction-text").text_content() == NOTE
     assert await item.locator(".correction-time").text_content() == stamp
+
+
+PINNED_JS = "els => els.map(e => e.dataset.id)"
+
+
+async def pinned_ids(page: Page) -> list[str]:
+    ids: list[str] = await page.eval_on_selector_all(".pinned-items article.item", PINNED_JS)
+    return ids
+
+
+async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_live(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    for n in range(1, 5):
+        await ingest.apply(article(f"p{n}", section="news", version=1))
+    for n in range(1, 4):
+        await ingest.apply(article(f"p{n}", section="news", version=2, pinned=True))
+    await page.goto(fresh.url("feed") + "/")
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert await pinned_ids(page) == ["p3", "p2", "p1"]  # rendered by the server
+    assert await page.locator("section.pinned h2").text_content() == "Pinned"
+    badges = page.locator(".pinned-items [data-id=p3] .badge")
+    assert await badges.all_text_contents() == ["Pinned"]
+    day_ids = await page.eval_on_selector_all("#timeline article.item", PINNED_JS)
+    assert sorted(day_ids) == ["p1", "p2", "p3", "p4"]  # each stays in its day too
+
+    await page.evaluate("() => { window.sameDocument = true; }")
+    outcome = await ingest.apply(article("p4", section="news", version=2, pinned=True))
+    assert outcome[0]["unpinned"] == ["p1"]
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.pinned-items article.item')]"
+        ".map(e => e.dataset.id).join() === 'p4,p3,p2'",
+        timeout=2_000,
+    )
+    await ingest.apply(article("p3", section="news", version=3, pinned=False))
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('.pinned-items article.item')]"
+        ".map(e => e.dataset.id).join() === 'p4,p2'"
+    )
+    assert await page.locator("#timeline article.item").count() == 4
+    # No reload happened: the page still follows the stream it opened.
+    assert await page.evaluate("() => window.sameDocument === true")
+    await page.reload()
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert await pinned_ids(page) == ["p4", "p2"]

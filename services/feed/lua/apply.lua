@@ -6,7 +6,9 @@
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
--- ARGV[10] history key prefix  ARGV[11] history ttl (s)  ARGV[12] JSON array of operations
+-- ARGV[10] history key prefix  ARGV[11] history ttl (s)  ARGV[12] pinned key prefix (one zset
+-- per section, '_' for none)  ARGV[13] every pinned id (zset)  ARGV[14] pins per section
+-- ARGV[15] JSON array of operations
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
 -- ``scope`` (the token's sections: a change to an article shown elsewhere is rejected).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
@@ -17,7 +19,8 @@ local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age 
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local MAX_CORRECTIONS = tonumber(ARGV[9])
 local HPREFIX, HISTORY_TTL = ARGV[10], tonumber(ARGV[11])
-local ops = cjson.decode(ARGV[12])
+local PPREFIX, PINNED_ALL, MAX_PINNED = ARGV[12], ARGV[13], tonumber(ARGV[14])
+local ops = cjson.decode(ARGV[15])
 local HISTORY_MAX = 1000  -- entries kept per article (the newest)
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
@@ -41,7 +44,15 @@ local function union(a, b)
   return table.concat(out, ',')
 end
 
+-- Pins: one zset per section (scored by when it was pinned) and one of every pin.
+local function pin_key(section)
+  if section == nil or section == '' then return PPREFIX .. '_' end
+  return PPREFIX .. section
+end
+
 local function unindex(id, section, labels_csv)
+  redis.call('ZREM', pin_key(section), id)
+  redis.call('ZREM', PINNED_ALL, id)
   redis.call('ZREM', TIMELINE, id)
   if section and section ~= '' then redis.call('ZREM', SPREFIX .. section, id) end
   for _, l in ipairs(split(labels_csv)) do redis.call('ZREM', LPREFIX .. l, id) end
@@ -68,11 +79,12 @@ local trimmed = {}
 -- psections/plabels (updates only): where it was shown before, so that a subscriber whose
 -- filter it left is told so (a retraction with reason "filter").
 -- note (corrections only): the correction this change makes, {"text", "at"} as JSON.
+-- pin: 'pinned' or 'unpinned' when this change pins or unpins the article.
 local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels,
-                        note)
+                        note, pin)
   pending[#pending + 1] = {result = result, kind = kind, id = id, sections = sections,
     labels = labels, headline = headline, rid = rid or '', at = AT,
-    psections = psections, plabels = plabels, note = note}
+    psections = psections, plabels = plabels, note = note, pin = pin}
   return result
 end
 
@@ -93,6 +105,9 @@ local function append(e)
   end
   if e.note then
     args[#args + 1] = 'correction'; args[#args + 1] = e.note
+  end
+  if e.pin then
+    args[#args + 1] = 'pin'; args[#args + 1] = e.pin
   end
   return redis.call(unpack(args))
 end
@@ -143,11 +158,26 @@ local function corrections(stored, note)
   return cjson.encode(list)
 end
 
--- The headline JSON (an object from orjson) with its "corrections" list added. Spliced as text:
--- a cjson round trip would print large integers (versions) with 14 digits.
-local function with_corrections(doc, list)
-  return string.sub(doc, 1, -2) .. ',"corrections":' .. list .. '}'
+-- The headline JSON (an object from orjson) with its "corrections" list and "pinned" added.
+-- Spliced as text: a cjson round trip would print large integers (versions) with 14 digits.
+local function with_extras(doc, list, pinned)
+  return string.sub(doc, 1, -2) .. ',"corrections":' .. list .. ',"pinned":'
+    .. (pinned and 'true' or 'false') .. '}'
 end
+
+-- A stored doc's own part (before the spliced extras): the last ',"corrections":' is ours,
+-- since a quote inside any text value is escaped.
+local function base_doc(doc)
+  local at, from = nil, 1
+  while true do
+    local found = string.find(doc, ',"corrections":', from, true)
+    if not found then break end
+    at, from = found, found + 1
+  end
+  if not at then return doc end
+  return string.sub(doc, 1, at - 1) .. '}'
+end
+
 
 -- The fields of the public headline an editor changes (the history names them).
 local FIELDS = {'title', 'url', 'labels', 'section', 'tags', 'summary', 'byline', 'language',
@@ -199,6 +229,32 @@ local function out_of_scope(op, section)
       .. (section ~= '' and section or '(none)')}
 end
 
+-- Unpin the oldest pins of ``section`` beyond MAX_PINNED (not ``keep``): each is an update
+-- that says so. Returns their ids.
+local function enforce_pins(section, keep, op)
+  local key = pin_key(section)
+  local over = redis.call('ZCARD', key) - MAX_PINNED
+  local dropped = {}
+  if over <= 0 then return dropped end
+  for _, old in ipairs(redis.call('ZRANGE', key, 0, over - 1)) do
+    if old ~= keep then
+      redis.call('ZREM', key, old)
+      redis.call('ZREM', PINNED_ALL, old)
+      local okey = APREFIX .. old
+      local o = redis.call('HMGET', okey, 'doc', 'corr', 'section', 'labels', 'state')
+      if o[1] and o[5] == 'live' then
+        local odoc = with_extras(base_doc(o[1]), o[2] or '[]', false)
+        redis.call('HSET', okey, 'doc', odoc)
+        record(old, 'unpinned', {by = op.by, rid = op.rid}, {'pinned'}, nil)
+        announce({id = old, outcome = 'unpinned'}, 'updated', old, o[3] or '', o[4] or '',
+          odoc, op.rid, o[3] or '', o[4] or '', nil, 'unpinned')
+      end
+      dropped[#dropped + 1] = old
+    end
+  end
+  return dropped
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
@@ -225,6 +281,15 @@ local function upsert(op)
     return {id = op.id, outcome = 'stale', state = state}
   end
   local old_section, old_labels = cur[4] or '', cur[5] or ''
+  -- When it was pinned (ms), if it is; a pin moves with the article to a new section.
+  local was_pinned = nil
+  if state == 'live' then
+    was_pinned = redis.call('ZSCORE', pin_key(old_section), op.id)
+  end
+  local pin_ms = was_pinned and tonumber(was_pinned) or nil
+  if op.pin == false then pin_ms = nil end
+  if op.pin == true and not pin_ms then pin_ms = NOW end
+  if pin_ms and old_section ~= op.section then pin_ms = NOW end
   if state == 'live' then unindex(op.id, old_section, old_labels) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
 
@@ -248,7 +313,8 @@ local function upsert(op)
   local embargoed = op.embargo > NOW
   local corr = corrections(state ~= 'retracted' and state ~= 'expired' and cur[7] or nil,
     op.corr)
-  local doc = with_corrections(op.doc, corr)
+  local pinned = pin_ms ~= nil and not embargoed
+  local doc = with_extras(op.doc, corr, pinned)
   local note = nil
   if op.corr and op.corr ~= '' then note = op.corr end
   redis.call('HSET', key, 'doc', doc, 'corr', corr, 'v', int(op.v), 'u', int(op.u),
@@ -271,18 +337,34 @@ local function upsert(op)
     unindex(op.id, op.section, op.labels)
     return expire()
   end
+  local pin = nil  -- what this change does to the pin, said on its frame
+  if pinned and not was_pinned then pin = 'pinned' end
+  if was_pinned and not pinned then pin = 'unpinned' end
+  local fields = changed_fields(shown and cur[8] or nil, doc)
+  if pin then fields[#fields + 1] = 'pinned' end
   local action = note and 'corrected' or (state == 'live' and 'updated' or 'published')
-  record(op.id, action, op, changed_fields(shown and cur[8] or nil, doc), note)
+  record(op.id, action, op, fields, note)
+  local result
   if state == 'live' then
     if note then
-      return announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
-        op.labels, doc, op.rid, old_section, old_labels, note)
+      result = announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
+        op.labels, doc, op.rid, old_section, old_labels, note, pin)
+    else
+      result = announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section,
+        op.labels, doc, op.rid, old_section, old_labels, nil, pin)
     end
-    return announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section, op.labels,
-      doc, op.rid, old_section, old_labels)
+  else
+    result = announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
+      op.labels, doc, op.rid, nil, nil, nil, pin)
   end
-  return announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
-    op.labels, doc, op.rid)
+  if pinned then
+    redis.call('ZADD', pin_key(op.section), int(pin_ms), op.id)
+    redis.call('ZADD', PINNED_ALL, int(pin_ms), op.id)
+    result.pinned = true
+    local dropped = enforce_pins(op.section, op.id, op)
+    if #dropped > 0 then result.unpinned = dropped end
+  end
+  return result
 end
 
 local function retract(op)

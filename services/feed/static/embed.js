@@ -12,7 +12,7 @@ const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Frida
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
 const LABELS = { exclusive: "Exclusive", opinion: "OPINION", updated: "Updated",
-  review: "Review", breaking: "Breaking" };
+  review: "Review", breaking: "Breaking", key: "Key event", pinned: "Pinned" };
 const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
 const STATE_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…",
   offline: "Offline", paused: "Paused" };
@@ -493,8 +493,10 @@ class LivefeedColumn extends HTMLElement {
     this.newButton = q(".new-pill");
     this.more = q(".more");
     this.empty = q(".empty");
+    this.pinnedSection = q("section.pinned");
+    this.pinnedList = q(".pinned-items");
     this.items = new Map();
-    for (const art of root.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
+    for (const art of this.timeline.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
     this.paused = false;
     this.held = [];
     this.buffered = [];
@@ -587,8 +589,20 @@ class LivefeedColumn extends HTMLElement {
     this.apply(msg);
   }
 
+  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes. */
+  updatePinned(h, pinned) {
+    if (!this.pinnedList) return;
+    const old = [...this.pinnedList.querySelectorAll("article.item")].find((a) => a.dataset.id === h.id);
+    if (pinned) {
+      const art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
+      if (old) old.replaceWith(art); else this.pinnedList.prepend(art);
+    } else if (old) old.remove();
+    this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
+  }
+
   apply(msg) {
     const h = msg.headline;
+    this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
     if (msg.type === "retracted") {
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
@@ -616,7 +630,7 @@ class LivefeedColumn extends HTMLElement {
     const existing = this.items.get(h.id);
     const key = keyOf(h.published_at, h.id);
     if (live && !existing && this.next) {
-      const all = this.root.querySelectorAll("article.item");
+      const all = this.timeline.querySelectorAll("article.item");
       const last = all[all.length - 1];
       // Older than everything shown while more exists: "More news" will bring it.
       if (last && newer(keyOfEl(last), key)) return null;
@@ -681,11 +695,11 @@ class LivefeedColumn extends HTMLElement {
     return feed;
   }
 
-  renderItem(h, labels) {
+  renderItem(h, labels, idPrefix = "t-") {
     const art = el("article", "item", undefined, "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
-    art.setAttribute("aria-labelledby", `t-${h.id}`);
+    art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;
     const time = el("time", "item-time", h.time, "time");
@@ -699,7 +713,7 @@ class LivefeedColumn extends HTMLElement {
     }
     const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     const title = el(safeUrl ? "a" : "span", "item-title", h.title, "link");
-    title.id = `t-${h.id}`;
+    title.id = `${idPrefix}${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
     for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
@@ -714,7 +728,7 @@ class LivefeedColumn extends HTMLElement {
 
   renumber() {
     let n = 0;
-    for (const art of this.root.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
+    for (const art of this.timeline.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
   }
 
   atTop() {

@@ -99,6 +99,8 @@ class LivePage {
       labels: labelNames(d.labels) };
     this.lastId = d.eventId;
     this.timeline = document.getElementById("timeline");
+    this.pinnedSection = root.querySelector("section.pinned");
+    this.pinnedList = root.querySelector(".pinned-items");
     this.status = document.getElementById("status");
     this.conn = document.getElementById("conn");
     this.pauseButton = document.getElementById("pause");
@@ -287,6 +289,7 @@ class LivePage {
 
   apply(msg) {
     const h = msg.headline;
+    this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
     if (msg.type === "retracted") {
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
@@ -314,6 +317,21 @@ class LivePage {
   announceCorrection(h, note) {
     const text = note && typeof note.text === "string" ? ` ${note.text}` : "";
     this.announce(`Corrected: ${h.title}.${text}`);
+  }
+
+  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes. */
+  updatePinned(h, pinned) {
+    if (!this.pinnedList) return;
+    const existing = [...this.pinnedList.querySelectorAll("article.item")]
+      .find((a) => a.dataset.id === h.id);
+    if (!pinned) {
+      if (existing) existing.remove();
+    } else {
+      const art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
+      art.classList.add("pinned-item");
+      if (existing) existing.replaceWith(art); else this.pinnedList.prepend(art);
+    }
+    this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
   }
 
   /** Insert or replace one headline at its place; returns its element (null when off-page). */
@@ -395,11 +413,11 @@ class LivePage {
     return feed;
   }
 
-  renderItem(h, labels) {
+  renderItem(h, labels, idPrefix = "t-") {
     const art = el("article", "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
-    art.setAttribute("aria-labelledby", `t-${h.id}`);
+    art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;
     const time = el("time", "item-time", h.time);
@@ -416,7 +434,7 @@ class LivePage {
     }
     const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     const title = el(safeUrl ? "a" : "span", "item-title", h.title);
-    title.id = `t-${h.id}`;
+    title.id = `${idPrefix}${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
     for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
@@ -582,6 +600,11 @@ class LivePage {
       this.items.clear();
       this.buffered = [];
       this.held = [];
+      if (this.pinnedList) {
+        for (const art of this.pinnedList.querySelectorAll("article.item")) art.remove();
+        for (const h of [...(body.pinned || [])].reverse()) this.updatePinned(h, true);
+        this.pinnedSection.hidden = !(body.pinned || []).length;
+      }
       for (const day of body.days) for (const h of day.items) this.place(h, false, false);
       this.setNext(body.next);
       this.empty.hidden = this.items.size > 0;
