@@ -193,6 +193,8 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
     _el(conn, "span", "Connecting", class_="conn-text")
     _el(controls, "button", "Pause live updates", type="button", class_="pause",
         aria_pressed="false", hidden="")  # fmt: skip
+    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+        aria_pressed="false", hidden="")  # fmt: skip
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden")
     pill = _el(column, "div", class_="pill-wrap")
     _el(pill, "button", "", type="button", class_="new-pill", hidden="")

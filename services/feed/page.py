@@ -30,7 +30,7 @@ from services.feed.params import (
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.dates import MONTHS, WEEKDAYS
-from shared.models import LABEL_DISPLAY, display_label
+from shared.models import KEY_LABEL, LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
@@ -117,6 +117,7 @@ def render_item(
         data_id=item["id"],
         data_published=item["published_at"],
         aria_labelledby=title_id,
+        **({"data_key": "true"} if KEY_LABEL in (item.get("labels") or []) else {}),
         aria_posinset=str(position),
         aria_setsize="-1",
         tabindex="0",
@@ -241,6 +242,9 @@ def render_page(
         aria_pressed="false",
         hidden="",
     )
+    # "Key events": a client-side filter over the same stream (items labelled "key").
+    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+        id="key-events", aria_pressed="false", hidden="")  # fmt: skip
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
     _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")

@@ -102,3 +102,49 @@ async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_liv
     await page.reload()
     await page.wait_for_selector("#conn[data-state=live]")
     assert await pinned_ids(page) == ["p4", "p2"]
+
+
+async def visible_ids(page: Page) -> list[str]:
+    ids: list[str] = await page.eval_on_selector_all(
+        "#timeline article.item",
+        "els => els.filter(e => e.offsetParent !== null).map(e => e.dataset.id)",
+    )
+    return ids
+
+
+async def test_the_key_events_toggle_shows_only_key_events_live(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply(
+        {
+            "articles": [
+                article("k1", labels=["key"], published_at="2024-10-24T10:00:00+03:00"),
+                article("n1", published_at="2024-10-24T11:00:00+03:00"),
+                article("n0", published_at="2024-10-23T11:00:00+03:00"),
+            ]
+        }
+    )
+    await page.goto(fresh.url("feed") + "/")
+    await page.wait_for_selector("#conn[data-state=live]")
+    toggle = page.get_by_role("button", name="Key events")
+    assert await toggle.get_attribute("aria-pressed") == "false"
+    assert await visible_ids(page) == ["n1", "k1", "n0"]
+    await toggle.click()
+    assert await toggle.get_attribute("aria-pressed") == "true"
+    assert await visible_ids(page) == ["k1"]
+    assert not await page.locator("section.day[data-date='2024-10-23']").is_visible()
+    assert await page.locator("#status").text_content() == "Showing key events only."
+    # The same stream: a key event arrives and shows, an ordinary headline stays hidden.
+    await ingest.apply(article("n2", published_at="2024-10-24T12:00:00+03:00"))
+    await ingest.apply(article("k2", labels=["Key"], published_at="2024-10-24T13:00:00+03:00"))
+    await page.wait_for_selector("#timeline [data-id=k2]")
+    await page.wait_for_selector("#timeline [data-id=n2]", state="attached")
+    assert await visible_ids(page) == ["k2", "k1"]
+    await toggle.click()
+    assert await visible_ids(page) == ["k2", "n2", "n1", "k1", "n0"]
+    badge = page.locator("#timeline [data-id=k2] .badge")
+    assert await badge.all_text_contents() == ["Key event"]
+    # The server filters the same way.
+    timeline = await ingest.client.get(f"{fresh.url('feed')}/v1/timeline?label=key")
+    ids = [i["id"] for d in timeline.json()["days"] for i in d["items"]]
+    assert ids == ["k2", "k1"]

@@ -519,6 +519,14 @@ class LivefeedColumn extends HTMLElement {
     this.conn.hidden = false;
     this.pauseButton.hidden = false;
     this.pauseButton.addEventListener("click", () => this.togglePause());
+    const key = q(".key-toggle");
+    key.hidden = false;
+    key.addEventListener("click", () => {
+      const on = key.getAttribute("aria-pressed") !== "true";
+      key.setAttribute("aria-pressed", String(on));
+      q(".column").classList.toggle("key-only", on);
+      this.announce(on ? "Showing key events only." : "Showing all headlines.");
+    });
     this.newButton.addEventListener("click", () => this.showBuffered(true));
     const seen = () => { if (this.buffered.length && !this.paused && this.atTop()) this.showBuffered(false); };
     this.timeline.addEventListener("scroll", seen, { passive: true });
@@ -699,6 +707,7 @@ class LivefeedColumn extends HTMLElement {
     const art = el("article", "item", undefined, "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
+    if ((h.labels || []).includes("key")) art.dataset.key = "true";
     art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;

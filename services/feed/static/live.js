@@ -136,6 +136,9 @@ class LivePage {
     this.conn.hidden = false;
     this.pauseButton.hidden = false;
     this.pauseButton.addEventListener("click", () => this.togglePause());
+    this.keyButton = document.getElementById("key-events");
+    this.keyButton.hidden = false;
+    this.keyButton.addEventListener("click", () => this.toggleKeyEvents());
     this.newButton.addEventListener("click", () => this.showBuffered(true));
     window.addEventListener("scroll", () => {
       if (this.buffered.length && !this.paused && this.atTop()) this.showBuffered(false);
@@ -417,6 +420,7 @@ class LivePage {
     const art = el("article", "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
+    if ((h.labels || []).includes("key")) art.dataset.key = "true";
     art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;
@@ -480,6 +484,14 @@ class LivePage {
     this.newButton.hidden = n === 0;
     this.newButton.textContent = n ? `↑ ${plural(n, "new headline", "new headlines")}` : "";
     this.updateTitle();
+  }
+
+  /** Only key events (label "key"), or everything again: a filter over the same stream. */
+  toggleKeyEvents() {
+    const on = this.keyButton.getAttribute("aria-pressed") !== "true";
+    this.keyButton.setAttribute("aria-pressed", String(on));
+    this.root.classList.toggle("key-only", on);
+    this.announce(on ? "Showing key events only." : "Showing all headlines.");
   }
 
   togglePause() {
