@@ -53,7 +53,7 @@ class FeedContext:
         self.self_url = f"{self.base}{request.url.path}{self.query}"
         self.home = f"{self.base}/{self.query}"
         event_ms = EventId.parse(page.event_id).ms
-        newest = max((_updated(i) for i in self.items), default=None)
+        newest = max((last_change(i) for i in self.items), default=None)
         # The stream's last event is the last change to anything (retractions included) but
         # for items trimmed off the window, which the store stamps separately.
         event_ms = max(event_ms, page.changed_ms)
@@ -75,7 +75,7 @@ class FeedContext:
         return str(url) if url else f"{self.base}/v1/articles/{quote(item['id'], safe='')}"
 
 
-def _updated(item: dict[str, Any]) -> datetime:
+def last_change(item: dict[str, Any]) -> datetime:
     """The last change of an item: its ``updated_at`` (else published), or a later correction."""
     moment = datetime.fromisoformat(item.get("updated_at") or item["published_at"])
     for note in item.get("corrections") or []:
@@ -157,7 +157,7 @@ def atom(ctx: FeedContext) -> bytes:
         _sub(entry, f"{ns}title", item["title"], type="text")
         _sub(entry, f"{ns}link", rel="alternate", href=ctx.link(item))
         _sub(entry, f"{ns}published", item["published_at"])
-        _sub(entry, f"{ns}updated", _updated(item).isoformat())
+        _sub(entry, f"{ns}updated", last_change(item).isoformat())
         if item.get("byline"):
             _sub(_sub(entry, f"{ns}author"), f"{ns}name", item["byline"])
         for label in item.get("labels", []):
@@ -180,7 +180,7 @@ def json_feed(ctx: FeedContext) -> bytes:
             "title": item["title"],
             "content_text": _described(item) or item["title"],
             "date_published": item["published_at"],
-            "date_modified": _updated(item).isoformat(),
+            "date_modified": last_change(item).isoformat(),
             "tags": list(item.get("labels", [])),
             "_livefeed": {
                 "breaking": bool(item.get("breaking")),

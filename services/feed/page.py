@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import cached, edge_headers, edge_keys
+from services.feed.jsonld import live_blog, script_text
 from services.feed.params import (
     before_param,
     label_param,
@@ -202,6 +203,9 @@ def render_page(
             title=f"{heading} ({kind.upper() if kind != 'atom' else 'Atom'})",
         )
     _el(head, "script", "", type="module", src="/static/live.js")
+    page_url = settings.feed_url.rstrip("/") + "/" + suffix
+    _el(head, "script", script_text(live_blog(settings, page, page_url, heading)),
+        type="application/ld+json")  # fmt: skip
 
     body = _el(html, "body")
     top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
