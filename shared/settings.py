@@ -6,6 +6,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
@@ -47,6 +48,10 @@ class Settings(BaseSettings):
     )
     max_pinned: int = Field(
         default=3, ge=1, le=50, description="Pinned articles per section; the oldest pin drops."
+    )
+    websub_hubs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="WebSub hubs the feeds name and every change pings (http(s) URLs).",
     )
     history_days: int = Field(
         default=90, ge=1, description="Days each article's change history is kept."
@@ -113,7 +118,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("ingest_tokens", "allowed_origins", "embed_origins", mode="before")
+    @field_validator(
+        "ingest_tokens", "allowed_origins", "embed_origins", "websub_hubs", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -133,6 +140,15 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
         return path
+
+    @field_validator("websub_hubs")
+    @classmethod
+    def _hub_urls(cls, hubs: list[str]) -> list[str]:
+        for hub in hubs:
+            parts = urlsplit(hub)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise ValueError(f"{hub!r} is not an http(s) URL of a WebSub hub")
+        return hubs
 
     @field_validator("embed_origins")
     @classmethod

@@ -27,6 +27,7 @@ from services.feed.timeline import localize
 from shared.events import EventId
 from shared.models import display_label
 from shared.settings import Settings
+from shared.topics import feed_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -50,7 +51,10 @@ class FeedContext:
         self.items = [localize(h, settings.zone) for h in page.headlines]
         self.filters = filters
         self.query = f"?{urlencode(filters)}" if filters else ""
-        self.self_url = f"{self.base}{request.url.path}{self.query}"
+        self.self_url = feed_url(self.base, request.url.path, **filters)
+        # WebSub: the hubs pinged when this feed changes (shared.topics.changed_feeds: the
+        # unfiltered feeds and those on one filter; none is named for two filters).
+        self.hubs = settings.websub_hubs if len(filters) <= 1 else []
         self.home = f"{self.base}/{self.query}"
         event_ms = EventId.parse(page.event_id).ms
         newest = max((last_change(i) for i in self.items), default=None)
@@ -117,6 +121,8 @@ def rss(ctx: FeedContext) -> bytes:
     _sub(channel, "lastBuildDate", format_datetime(ctx.updated))
     _sub(channel, "generator", "livefeed")
     _sub(channel, f"{{{ATOM_NS}}}link", href=ctx.self_url, rel="self", type="application/rss+xml")
+    for hub in ctx.hubs:
+        _sub(channel, f"{{{ATOM_NS}}}link", href=hub, rel="hub")
     for item in ctx.items:
         node = _sub(channel, "item")
         _sub(node, "title", item["title"])
@@ -149,6 +155,8 @@ def atom(ctx: FeedContext) -> bytes:
     _sub(root, f"{ns}updated", ctx.updated.isoformat())
     _sub(root, f"{ns}link", rel="self", href=ctx.self_url, type="application/atom+xml")
     _sub(root, f"{ns}link", rel="alternate", href=ctx.home, type="text/html")
+    for hub in ctx.hubs:
+        _sub(root, f"{ns}link", rel="hub", href=hub)
     _sub(_sub(root, f"{ns}author"), f"{ns}name", "livefeed newsroom")
     _sub(root, f"{ns}generator", "livefeed")
     for item in ctx.items:
@@ -198,7 +206,7 @@ def json_feed(ctx: FeedContext) -> bytes:
         if item.get("language"):
             entry["language"] = item["language"]
         items.append(entry)
-    body = {
+    body: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": ctx.title,
         "home_page_url": ctx.home,
@@ -206,6 +214,8 @@ def json_feed(ctx: FeedContext) -> bytes:
         "description": "Live headlines, newest first",
         "items": items,
     }
+    if ctx.hubs:
+        body["hubs"] = [{"type": "WebSub", "url": hub} for hub in ctx.hubs]
     return orjson.dumps(body)
 
 
