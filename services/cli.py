@@ -170,7 +170,7 @@ def up() -> int:
     configure_logging(settings, "up")
     env = dict(os.environ)
     token = None
-    if not settings.ingest_tokens:
+    if not settings.ingest_tokens and settings.tokens_file is None:
         token = f"dev-{secrets.token_urlsafe(18)}"
         env["LIVEFEED_INGEST_TOKENS"] = token
     if not settings.alerts_enabled:

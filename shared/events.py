@@ -10,7 +10,9 @@ from websockets.frames import Frame, Opcode
 
 _EVENT_ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
-KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED})
+CORRECTED = b"corrected"  # an update that carries a correction note ("correction")
+KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED, CORRECTED})
+UPDATES = frozenset({UPDATED, CORRECTED})  # changes of an article a subscriber may have
 FilterKey = tuple[str | None, str | None]  # (section, label) a subscriber asked for
 
 
@@ -40,7 +42,7 @@ class Event(NamedTuple):
     """One stream entry, with its text frame prepared once for every client."""
 
     id: EventId
-    kind: bytes  # published, updated or retracted
+    kind: bytes  # published, updated, corrected or retracted
     article: bytes  # the article's id, which lets a slow client's backlog coalesce
     sections: tuple[str, ...]  # where the article is shown now (a retraction: where it was)
     labels: tuple[str, ...]
@@ -50,6 +52,8 @@ class Event(NamedTuple):
     # and no longer matches gets ``left()`` (a retraction with reason "filter") instead.
     prev_sections: tuple[str, ...] = ()
     prev_labels: tuple[str, ...] = ()
+    # A correction: its note, ``{"text", "at"}`` as JSON (the frame's ``correction``).
+    note: bytes = b""
 
     @classmethod
     def from_entry(cls, raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -58,10 +62,15 @@ class Event(NamedTuple):
         if kind not in KINDS:
             raise ValueError(f"unknown event type {kind!r}")
         event_id = EventId.parse(raw_id)
-        text = _head(kind, event_id) + b'"headline":' + fields.get(b"headline", b"null") + b"}"
+        note = fields.get(b"correction", b"") if kind == CORRECTED else b""
+        body = _body(note, fields.get(b"headline", b"null"))
+        pin = fields.get(b"pin")
+        if pin in (b"pinned", b"unpinned"):  # a pin or unpin says so on its frame
+            body = b'"pin":"%s",' % pin + body
+        text = _head(kind, event_id) + body
         sections, labels = _csv(fields.get(b"sections", b"")), _csv(fields.get(b"labels", b""))
         prev_sections, prev_labels = sections, labels
-        if kind == b"updated" and b"psections" in fields:
+        if kind in UPDATES and b"psections" in fields:
             prev_sections = _csv(fields[b"psections"])
             prev_labels = _csv(fields.get(b"plabels", b""))
         return cls(
@@ -74,16 +83,21 @@ class Event(NamedTuple):
             wire=wire_frame(text),
             prev_sections=prev_sections,
             prev_labels=prev_labels,
+            note=note,
         )
 
-    def restamp(self, kind: bytes, event_id: EventId) -> Event:
+    def restamp(self, kind: bytes, event_id: EventId, note: bytes | None = None) -> Event:
         """This change's headline announced as ``kind`` under an earlier ``event_id``.
 
-        For a slow client's held frame that a newer change of the same article merges into.
+        For a slow client's held frame that a newer change of the same article merges into;
+        ``note``: the correction the merged frame carries (default: this change's, if any).
         """
-        rest = self.text[len(_head(self.kind, self.id)) :]  # '"headline":{...}}'
+        note = (self.note if note is None else note) if kind == CORRECTED else b""
+        rest = self.text[len(_head(self.kind, self.id)) :]  # ['"correction":…,']'"headline":…}'
+        if note != self.note:
+            rest = _body(note, rest[rest.index(b'"headline":') + len(b'"headline":') : -1])
         text = _head(kind, event_id) + rest
-        return self._replace(id=event_id, kind=kind, text=text, wire=wire_frame(text))
+        return self._replace(id=event_id, kind=kind, text=text, wire=wire_frame(text), note=note)
 
     def matches(self, section: str | None, label: str | None) -> bool:
         """Whether the article, after this change, is in the filter ``section``/``label``."""
@@ -102,21 +116,26 @@ class Event(NamedTuple):
         article = orjson.dumps(self.article.decode())
         text = _head(RETRACTED, self.id) + b'"reason":"filter","headline":{"id":%s}}' % article
         return self._replace(
-            kind=RETRACTED, text=text, wire=wire_frame(text), prev_sections=(), prev_labels=()
+            kind=RETRACTED,
+            text=text,
+            wire=wire_frame(text),
+            prev_sections=(),
+            prev_labels=(),
+            note=b"",
         )
 
     def for_filter(self, section: str | None, label: str | None) -> Event | None:
         """What a subscriber filtering on ``section``/``label`` receives for this event."""
         if self.matches(section, label):
             return self
-        if self.kind == UPDATED and self.matched_before(section, label):
+        if self.kind in UPDATES and self.matched_before(section, label):
             return self.left()
         return None
 
     def filter_keys(self) -> tuple[set[FilterKey], set[FilterKey]]:
         """The filters that receive this event, and those that receive ``left()`` instead."""
         now = {(s, lb) for s in (None, *self.sections) for lb in (None, *self.labels)}
-        if self.kind != UPDATED or (
+        if self.kind not in UPDATES or (
             self.prev_sections == self.sections and self.prev_labels == self.labels
         ):
             return now, set()
@@ -126,6 +145,13 @@ class Event(NamedTuple):
 
 def _head(kind: bytes, event_id: EventId) -> bytes:
     return b'{"type":"%s","event_id":"%s",' % (kind, str(event_id).encode())
+
+
+def _body(note: bytes, headline: bytes) -> bytes:
+    """The frame after its head: ``"correction":{…},`` (corrections only), the headline."""
+    if note:
+        return b'"correction":' + note + b',"headline":' + headline + b"}"
+    return b'"headline":' + headline + b"}"
 
 
 def _csv(raw: bytes) -> tuple[str, ...]:

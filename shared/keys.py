@@ -6,8 +6,10 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     ``pub`` (published ms), ``section``, ``labels`` (JSON),
                                     ``state`` (live | embargoed | retracted | expired),
                                     ``embargo`` (ms), ``rat`` (ms a non-versioned retraction
-                                    was accepted). Retracted and expired records keep only the
-                                    rank (``v``/``u``) and expire after 7 days.
+                                    was accepted), ``corr`` (JSON: the correction notes,
+                                    newest last; also spliced into ``doc`` as
+                                    ``corrections``). Retracted and expired records keep
+                                    only the rank (``v``/``u``) and expire after 7 days.
 - ``lf:timeline``            ZSET   live article ids scored by published ms
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
@@ -15,7 +17,16 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``sections``,
                                     ``labels``, ``headline``, ``rid`` (request id), ``at``
                                     (ms when ingest accepted it: the freshness metric); an
-                                    update also ``psections``/``plabels`` (where it was shown)
+                                    update also ``psections``/``plabels`` (where it was shown);
+                                    a ``corrected`` one also ``correction`` (its note, JSON)
+- ``lf:history:{id}``        LIST   the article's change history, oldest first: JSON entries
+                                    ``{at (ms), by (token name), action, version?, fields,
+                                    correction?, reason?, request_id?}``, written by the apply
+                                    script with the change; kept LIVEFEED_HISTORY_DAYS after
+                                    the last change (the newest 1000 entries)
+- ``lf:pinned``              ZSET   every pinned live article id, scored by when it was pinned
+- ``lf:pinned:{slug}``       ZSET   the pins of one section (``lf:pinned:_``: no section), at
+                                    most LIVEFEED_MAX_PINNED; dropped with the article
 - ``lf:changed``             STRING ms of the last change no event announces (a window trim)
 - ``lf:purger:position``     STRING the newest event id every purge backend acknowledged
 - ``lf:events:horizon``      STRING id of the newest event trimmed off the stream
@@ -44,6 +55,9 @@ EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
+HISTORY_PREFIX = f"{PREFIX}history:"
+PINNED = f"{PREFIX}pinned"
+PINNED_PREFIX = f"{PREFIX}pinned:"
 PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
@@ -58,6 +72,16 @@ APPLY_JOB = "services.feed.jobs.apply"
 def article(article_id: str) -> str:
     """The hash holding one article."""
     return f"{ARTICLE_PREFIX}{article_id}"
+
+
+def history(article_id: str) -> str:
+    """The change history of one article (kept after a retraction)."""
+    return f"{HISTORY_PREFIX}{article_id}"
+
+
+def pinned(slug: str | None) -> str:
+    """The pins of one section (``_``: articles without a section)."""
+    return f"{PINNED_PREFIX}{slug or '_'}"
 
 
 def section(slug: str) -> str:

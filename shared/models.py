@@ -42,6 +42,9 @@ SLUG_RULE = f"a slug: 1-{MAX_SLUG_CHARS} lowercase letters, digits and single '-
 MAX_TAGS = 32
 MAX_TAG_CHARS = 64
 MAX_SUMMARY_CHARS = 2000
+MAX_CORRECTION_CHARS = 500  # one correction note, plain text
+MAX_CORRECTIONS = 10  # notes kept on an item, newest last
+KEY_LABEL = "key"  # the label that marks key events
 
 _ID = re.compile(ID_PATTERN)
 _LABEL = re.compile(rf"[A-Za-z0-9-]{{1,{MAX_LABEL_CHARS}}}")
@@ -79,6 +82,8 @@ LABEL_DISPLAY = {
     "updated": "Updated",
     "review": "Review",
     "breaking": "Breaking",
+    "key": "Key event",
+    "pinned": "Pinned",
 }
 
 
@@ -250,6 +255,21 @@ class Article(BaseModel):
     language: Annotated[str, AfterValidator(_language)] | None = None
     urgency: Annotated[StrictInt, Field(ge=1, le=9)] | None = None
     embargoed_until: Timestamp | None = None
+    correction: (
+        Annotated[
+            str,
+            Field(max_length=20_000, description="A correction note, kept and shown."),
+            _plain(MAX_CORRECTION_CHARS),
+        ]
+        | None
+    ) = None
+    pinned: Annotated[
+        bool | None,
+        Field(
+            strict=True,
+            description="true pins the article in its section, false unpins it; absent: as is.",
+        ),
+    ] = None
 
     @property
     def breaking(self) -> bool:

@@ -6,10 +6,14 @@ import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from shared.tokens import from_env as tokens_from_env
+from shared.tokens import from_file as tokens_from_file
 
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s]*)?$")
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -47,7 +51,21 @@ class Settings(BaseSettings):
     worker_metrics_port: int = Field(
         default=8004, ge=0, le=65535, description="The worker's /metrics and /healthz port."
     )
-    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    tokens_file: Path | None = Field(
+        default=None,
+        description="Lines 'name token [section…]'; re-read by ingest when the file changes.",
+    )
+    max_pinned: int = Field(
+        default=3, ge=1, le=50, description="Pinned articles per section; the oldest pin drops."
+    )
+    websub_hubs: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="WebSub hubs the feeds name and every change pings (http(s) URLs).",
+    )
+    history_days: int = Field(
+        default=90, ge=1, description="Days each article's change history is kept."
+    )
     timezone: str = "Europe/Kyiv"
     window_days: int = Field(default=7, ge=0)
     max_items: int = Field(default=5000, ge=1)
@@ -169,6 +187,7 @@ class Settings(BaseSettings):
         "purge_varnish",
         "purge_webhook",
         "push_services",
+        "websub_hubs",
         mode="before",
     )
     @classmethod
@@ -177,11 +196,28 @@ class Settings(BaseSettings):
 
     @field_validator("ingest_tokens")
     @classmethod
-    def _tokens_long_enough(cls, tokens: list[str]) -> list[str]:
-        for token in tokens:
-            if len(token) < 8:
-                raise ValueError("each ingest token needs at least 8 characters")
+    def _tokens_valid(cls, tokens: list[str]) -> list[str]:
+        tokens_from_env(tokens)  # raises, naming the problem
         return tokens
+
+    @field_validator("tokens_file")
+    @classmethod
+    def _tokens_file_readable(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            try:
+                tokens_from_file(path.read_text(encoding="utf-8"), str(path))
+            except OSError as exc:
+                raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
+        return path
+
+    @field_validator("websub_hubs")
+    @classmethod
+    def _hub_urls(cls, hubs: list[str]) -> list[str]:
+        for hub in hubs:
+            parts = urlsplit(hub)
+            if parts.scheme not in {"http", "https"} or not parts.netloc:
+                raise ValueError(f"{hub!r} is not an http(s) URL of a WebSub hub")
+        return hubs
 
     @field_validator("embed_origins")
     @classmethod

@@ -1,10 +1,11 @@
 """``livefeed tail``: live headlines in a terminal, resuming by itself after any disconnect.
 
-One line per event: ``+`` published, ``~`` updated, ``-`` retracted (or, with a filter, an
-update that took the article out of it)::
+One line per event: ``+`` published, ``~`` updated, ``!`` corrected (with the note), ``-``
+retracted (or, with a filter, an update that took the article out of it)::
 
     + 2024-10-24 19:31  [Exclusive] Belarus' entry into war is unfeasible for Russia
     ~ 2024-10-24 19:31  [Updated] Belarus' entry into war is unfeasible for Russia (new title)
+    ! 2024-10-24 19:31  [Corrected 19:48] Belarus' entry … (Correction: the minister's name)
     - retracted espreso:2024-10-24:1931
     - left the filter espreso:2024-10-24:1932
 """
@@ -41,17 +42,25 @@ def add_parser(sub: Any) -> None:
 
 
 def format_event(message: dict[str, Any]) -> str:
-    """One terminal line for a published/updated/retracted event."""
+    """One terminal line for a published/updated/corrected/retracted event."""
     headline = message.get("headline") or {}
-    if message["type"] == "retracted":
+    kind = message["type"]
+    if kind == "retracted":
         why = "left the filter" if message.get("reason") == "filter" else "retracted"
         return f"- {why} {headline.get('id', '?')}"
     labels = list(headline.get("labels") or [])
-    if message["type"] == "updated" and "updated" not in labels:
+    if kind == "updated" and "updated" not in labels:
         labels.append("updated")
     badges = "".join(f"[{display_label(x)}] " for x in labels)
-    mark = "~" if message["type"] == "updated" else "+"
     when = f"{headline.get('date', '')} {headline.get('time', '')}"
+    if kind == "corrected":
+        note = message.get("correction") or {}
+        at = str(note.get("at", ""))[11:16]
+        return (
+            f"! {when}  [Corrected {at}] {badges}{headline['title']}"
+            f" (Correction: {note.get('text', '')})"
+        )
+    mark = "~" if kind == "updated" else "+"
     return f"{mark} {when}  {badges}{headline['title']}"
 
 

@@ -112,6 +112,7 @@ class Feed:
         except RedisError as exc:
             raise store_down() from exc
         body = {
+            "pinned": [localize(h, self.settings.zone) for h in page.pinned],
             "days": group_by_day(page.headlines, self.settings.zone),
             "next": page.next.encode() if page.next else None,
             "event_id": page.event_id,

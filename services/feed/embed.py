@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
-from services.feed.page import _day_heading, render_item
+from services.feed.page import _day_heading, render_item, render_pinned
 from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
@@ -195,9 +195,12 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
     _el(conn, "span", "Connecting", class_="conn-text")
     _el(controls, "button", "Pause live updates", type="button", class_="pause",
         aria_pressed="false", hidden="")  # fmt: skip
+    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+        aria_pressed="false", hidden="")  # fmt: skip
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden")
     pill = _el(column, "div", class_="pill-wrap")
     _el(pill, "button", "", type="button", class_="new-pill", hidden="")
+    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
     timeline = _el(column, "div", class_="timeline", aria_busy="false")
     days = group_by_day(page.headlines, settings.zone)
     position = 0

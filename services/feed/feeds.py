@@ -28,6 +28,7 @@ from services.feed.timeline import localize
 from shared.events import EventId
 from shared.models import display_label
 from shared.settings import Settings
+from shared.topics import feed_url
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 DC_NS = "http://purl.org/dc/elements/1.1/"
@@ -51,10 +52,13 @@ class FeedContext:
         self.items = [localize(h, settings.zone) for h in page.headlines]
         self.filters = filters
         self.query = f"?{urlencode(filters)}" if filters else ""
-        self.self_url = f"{self.base}{request.url.path}{self.query}"
+        self.self_url = feed_url(self.base, request.url.path, **filters)
+        # WebSub: the hubs pinged when this feed changes (shared.topics.changed_feeds: the
+        # unfiltered feeds and those on one filter; none is named for two filters).
+        self.hubs = settings.websub_hubs if len(filters) <= 1 else []
         self.home = f"{self.base}/{self.query}"
         event_ms = EventId.parse(page.event_id).ms
-        newest = max((_updated(i) for i in self.items), default=None)
+        newest = max((last_change(i) for i in self.items), default=None)
         # The stream's last event is the last change to anything (retractions included) but
         # for items trimmed off the window, which the store stamps separately.
         event_ms = max(event_ms, page.changed_ms)
@@ -76,8 +80,24 @@ class FeedContext:
         return str(url) if url else f"{self.base}/v1/articles/{quote(item['id'], safe='')}"
 
 
-def _updated(item: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(item.get("updated_at") or item["published_at"])
+def last_change(item: dict[str, Any]) -> datetime:
+    """The last change of an item: its ``updated_at`` (else published), or a later correction."""
+    moment = datetime.fromisoformat(item.get("updated_at") or item["published_at"])
+    for note in item.get("corrections") or []:
+        moment = max(moment, datetime.fromisoformat(note["at"]))
+    return moment
+
+
+def correction_lines(item: dict[str, Any]) -> list[str]:
+    """``Corrected 17:40: <note>`` for each correction, oldest first (as the page shows them)."""
+    return [f"Corrected {n['at'][11:16]}: {n['text']}" for n in item.get("corrections") or []]
+
+
+def _described(item: dict[str, Any]) -> str | None:
+    """The summary with the correction notes after it (plain text), or None when neither."""
+    parts = [item["summary"]] if item.get("summary") else []
+    parts.extend(correction_lines(item))
+    return "\n\n".join(parts) if parts else None
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -102,16 +122,21 @@ def rss(ctx: FeedContext) -> bytes:
     _sub(channel, "lastBuildDate", format_datetime(ctx.updated))
     _sub(channel, "generator", "livefeed")
     _sub(channel, f"{{{ATOM_NS}}}link", href=ctx.self_url, rel="self", type="application/rss+xml")
+    for hub in ctx.hubs:
+        _sub(channel, f"{{{ATOM_NS}}}link", href=hub, rel="hub")
     for item in ctx.items:
         node = _sub(channel, "item")
         _sub(node, "title", item["title"])
         _sub(node, "link", ctx.link(item))
         _sub(node, "guid", item["id"], isPermaLink="false")
         _sub(node, "pubDate", format_datetime(datetime.fromisoformat(item["published_at"])))
-        if item.get("summary"):
-            _sub(node, "description", item["summary"])
+        description = _described(item)
+        if description:
+            _sub(node, "description", description)
         if item.get("byline"):
             _sub(node, f"{{{DC_NS}}}creator", item["byline"])
+        if item.get("corrections"):
+            _sub(node, "category", "corrected")
         for label in item.get("labels", []):
             _sub(node, "category", label)
         if item.get("section"):
@@ -131,6 +156,8 @@ def atom(ctx: FeedContext) -> bytes:
     _sub(root, f"{ns}updated", ctx.updated.isoformat())
     _sub(root, f"{ns}link", rel="self", href=ctx.self_url, type="application/atom+xml")
     _sub(root, f"{ns}link", rel="alternate", href=ctx.home, type="text/html")
+    for hub in ctx.hubs:
+        _sub(root, f"{ns}link", rel="hub", href=hub)
     _sub(_sub(root, f"{ns}author"), f"{ns}name", "livefeed newsroom")
     _sub(root, f"{ns}generator", "livefeed")
     for item in ctx.items:
@@ -139,15 +166,16 @@ def atom(ctx: FeedContext) -> bytes:
         _sub(entry, f"{ns}title", item["title"], type="text")
         _sub(entry, f"{ns}link", rel="alternate", href=ctx.link(item))
         _sub(entry, f"{ns}published", item["published_at"])
-        _sub(entry, f"{ns}updated", _updated(item).isoformat())
+        _sub(entry, f"{ns}updated", last_change(item).isoformat())
         if item.get("byline"):
             _sub(_sub(entry, f"{ns}author"), f"{ns}name", item["byline"])
         for label in item.get("labels", []):
             _sub(entry, f"{ns}category", term=label, label=display_label(label))
         if item.get("section"):
             _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
-        if item.get("summary"):
-            _sub(entry, f"{ns}summary", item["summary"], type="text")
+        summary = _described(item)
+        if summary:
+            _sub(entry, f"{ns}summary", summary, type="text")
     return _xml(root)
 
 
@@ -159,9 +187,9 @@ def json_feed(ctx: FeedContext) -> bytes:
             "id": item["id"],
             "url": ctx.link(item),
             "title": item["title"],
-            "content_text": item.get("summary") or item["title"],
+            "content_text": _described(item) or item["title"],
             "date_published": item["published_at"],
-            "date_modified": _updated(item).isoformat(),
+            "date_modified": last_change(item).isoformat(),
             "tags": list(item.get("labels", [])),
             "_livefeed": {
                 "breaking": bool(item.get("breaking")),
@@ -169,6 +197,7 @@ def json_feed(ctx: FeedContext) -> bytes:
                 "section": item.get("section"),
                 "time": item["time"],
                 "date": item["date"],
+                "corrections": item.get("corrections") or [],
             },
         }
         if item.get("summary"):
@@ -178,7 +207,7 @@ def json_feed(ctx: FeedContext) -> bytes:
         if item.get("language"):
             entry["language"] = item["language"]
         items.append(entry)
-    body = {
+    body: dict[str, Any] = {
         "version": "https://jsonfeed.org/version/1.1",
         "title": ctx.title,
         "home_page_url": ctx.home,
@@ -186,6 +215,8 @@ def json_feed(ctx: FeedContext) -> bytes:
         "description": "Live headlines, newest first",
         "items": items,
     }
+    if ctx.hubs:
+        body["hubs"] = [{"type": "WebSub", "url": hub} for hub in ctx.hubs]
     return orjson.dumps(body)
 
 

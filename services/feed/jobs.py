@@ -69,9 +69,19 @@ def _op(item: dict[str, Any], settings: Settings, request_id: str) -> dict[str, 
         # v/u: a versioned retraction (a canceled ninjs item), compared like an update.
         version, moment = item.get("v"), item.get("u")
         rank = (version, moment) if isinstance(version, int) and isinstance(moment, int) else None
-        return retract_op(str(item["id"]), request_id, rank)
-    article = Article.model_validate(item["article"], context={NORMALIZED: True})
-    return upsert_op(article, settings, request_id)
+        op = retract_op(str(item["id"]), request_id, rank)
+        if isinstance(item.get("reason"), str):
+            op["reason"] = item["reason"]
+    else:
+        article = Article.model_validate(item["article"], context={NORMALIZED: True})
+        op = upsert_op(article, settings, request_id)
+    # Who asked (a token's name, never the token) and, for a scoped token, its sections: the
+    # script refuses a change to an article stored in another section.
+    op["by"] = str(item.get("by") or "")
+    scope = item.get("scope")
+    if isinstance(scope, list) and scope:
+        op["scope"] = [str(section) for section in scope]
+    return op
 
 
 def _merge(

@@ -36,8 +36,8 @@ JOBS = Counter(
 )
 ITEMS = Counter(
     "livefeed_items_applied",
-    "Items applied, by outcome: published, updated, unchanged, stale, retracted, embargoed, "
-    "expired, not_found.",
+    "Items applied, by outcome: published, updated, corrected, unchanged, stale, retracted, "
+    "embargoed, expired, not_found.",
     ["outcome"],
 )
 EMBARGOES_RELEASED = Counter(
@@ -56,7 +56,7 @@ VIEW_HITS, VIEW_MISSES = VIEWS.labels("hit"), VIEWS.labels("miss")
 # Create the series operators alert on, so they read 0 rather than "no data" before the first.
 for _result in ("finished", "failed"):
     JOBS.labels(_result)
-for _outcome in ("published", "updated", "unchanged", "stale", "retracted"):
+for _outcome in ("published", "updated", "corrected", "unchanged", "stale", "retracted"):
     ITEMS.labels(_outcome)
 
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed.jsonld import live_blog, script_text
 from services.feed.params import (
     before_param,
     label_param,
@@ -32,7 +33,7 @@ from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.dates import MONTHS, WEEKDAYS
-from shared.models import LABEL_DISPLAY, display_label
+from shared.models import KEY_LABEL, LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
 ALERTS_BUTTON_TEXT = "Alert me to breaking news"
@@ -100,16 +101,27 @@ def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
     _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
 
 
-def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_name: str) -> None:
-    """One headline as ``<article>``: time, badges, linked title (live.js builds the same)."""
-    title_id = f"t-{item['id']}"
+def render_item(
+    parent: ET.Element,
+    item: dict[str, Any],
+    position: int,
+    zone_name: str,
+    pinned_copy: bool = False,
+) -> None:
+    """One headline as ``<article>``: time, badges, linked title (live.js builds the same).
+
+    ``pinned_copy``: the copy in the "Pinned" list above the days (its own element ids, a
+    "Pinned" badge first).
+    """
+    title_id = f"{'pt' if pinned_copy else 't'}-{item['id']}"
     article = _el(
         parent,
         "article",
-        class_="item",
+        class_="item pinned-item" if pinned_copy else "item",
         data_id=item["id"],
         data_published=item["published_at"],
         aria_labelledby=title_id,
+        **({"data_key": "true"} if KEY_LABEL in (item.get("labels") or []) else {}),
         aria_posinset=str(position),
         aria_setsize="-1",
         tabindex="0",
@@ -123,7 +135,7 @@ def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_na
         title=full_time(item["published_at"], zone_name),
     )
     body = _el(article, "div", class_="item-body")
-    labels = item.get("labels") or []
+    labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
     if labels:
         badges = _el(body, "span", class_="badges")
         for label in labels:
@@ -132,6 +144,31 @@ def render_item(parent: ET.Element, item: dict[str, Any], position: int, zone_na
         _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
     else:
         _el(body, "span", item["title"], class_="item-title", id=title_id)
+    render_corrections(body, item, zone_name)
+
+
+def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str) -> None:
+    """Each correction note: "Corrected 17:40" and the note as text (live.js builds the same)."""
+    for note in item.get("corrections") or []:
+        line = _el(parent, "p", class_="correction")
+        at = str(note.get("at", ""))
+        _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
+            title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
+        _el(line, "span", str(note.get("text", "")), class_="correction-text")
+
+
+def render_pinned(
+    parent: ET.Element, items: list[dict[str, Any]], zone_name: str, heading: str
+) -> None:
+    """The "Pinned" list above the days (hidden while empty; live.js keeps it current)."""
+    section = _el(parent, "section", class_="pinned", aria_labelledby="pinned-head")
+    _el(section, "h" + heading[-1], "Pinned", class_="pinned-head", id="pinned-head")
+    feed = _el(section, "div", class_="items pinned-items", role="feed",
+               aria_labelledby="pinned-head", aria_busy="false")  # fmt: skip
+    for position, item in enumerate(items, start=1):
+        render_item(feed, item, position, zone_name, pinned_copy=True)
+    if not items:
+        section.set("hidden", "")
 
 
 def render_page(
@@ -171,6 +208,9 @@ def render_page(
     _el(head, "script", "", type="module", src="/static/live.js")
     if settings.alerts_enabled:
         _el(head, "script", "", type="module", src="/static/alerts.js")
+    page_url = settings.feed_url.rstrip("/") + "/" + suffix
+    _el(head, "script", script_text(live_blog(settings, page, page_url, heading)),
+        type="application/ld+json")  # fmt: skip
 
     body = _el(html, "body")
     top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
@@ -212,10 +252,14 @@ def render_page(
         hidden="",
     )
     alert_button(controls, settings)
+    # "Key events": a client-side filter over the same stream (items labelled "key").
+    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+        id="key-events", aria_pressed="false", hidden="")  # fmt: skip
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
     _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
 
+    render_pinned(main, page.pinned, settings.timezone, "h2")
     timeline = _el(main, "div", class_="timeline", id="timeline", aria_busy="false")
     position = 0
     days = group_by_day(page.headlines, settings.zone)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
@@ -18,7 +19,7 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
-from shared.models import ID_PATTERN, Article
+from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article
 from shared.settings import Settings
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
@@ -34,8 +35,18 @@ APPLY_LUA = _script("apply.lua")
 READ_LUA = _script("read.lua")
 
 
+def correction_note(text: str, settings: Settings, now: datetime | None = None) -> str:
+    """A correction as kept on the item: ``{"text", "at"}`` (the newsroom's local time)."""
+    moment = (now or datetime.now(UTC)).astimezone(settings.zone).replace(microsecond=0)
+    return orjson.dumps({"text": text, "at": moment.isoformat()}).decode()
+
+
 def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dict[str, Any]:
-    """The operation the apply script takes for a create or update."""
+    """The operation the apply script takes for a create or update.
+
+    ``doc`` is the headline without ``corrections``: the script adds the list it keeps (the
+    stored notes plus ``corr``, this write's note, if any) so that notes accumulate atomically.
+    """
     version, moment = article.rank()
     headline = article.headline(settings.zone)
     return {
@@ -50,6 +61,8 @@ def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dic
         "doc": orjson.dumps(headline).decode(),
         "embargo": to_ms(article.embargoed_until) if article.embargoed_until else 0,
         "rid": request_id,
+        "corr": correction_note(article.correction, settings) if article.correction else "",
+        **({} if article.pinned is None else {"pin": article.pinned}),
     }
 
 
@@ -106,6 +119,12 @@ class TimelineWriter:
                 self.settings.max_items,
                 self.settings.stream_maxlen,
                 TOMBSTONE_TTL_S,
+                MAX_CORRECTIONS,
+                keys.HISTORY_PREFIX,
+                self.settings.history_days * 86_400,
+                keys.PINNED_PREFIX,
+                keys.PINNED,
+                self.settings.max_pinned,
                 json.dumps(ops, separators=(",", ":")),
             ],
         )
@@ -142,6 +161,7 @@ class Page:
     headlines: list[dict[str, Any]]
     next: Cursor | None
     changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
+    pinned: list[dict[str, Any]] = field(default_factory=list)  # first page: newest pin first
 
 
 class TimelineReader:
@@ -167,8 +187,13 @@ class TimelineReader:
             index, also_section = keys.section(section), ""
         else:
             index, also_section = keys.TIMELINE, ""
-        event_id, docs, next_score, next_id, changed = await self._read(
-            keys=[index, keys.EVENTS, keys.CHANGED],
+        event_id, docs, next_score, next_id, changed, pinned = await self._read(
+            keys=[
+                index,
+                keys.EVENTS,
+                keys.CHANGED,
+                keys.pinned(section) if section else keys.PINNED,
+            ],
             args=[
                 keys.ARTICLE_PREFIX,
                 _floor_arg(window_floor_ms(self.settings)),
@@ -177,11 +202,18 @@ class TimelineReader:
                 limit,
                 also_section,
                 self.settings.window_days * 86_400_000,
+                label or "",
             ],
         )
         cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
         changed_ms = int(_text(changed))
-        return Page(_text(event_id), [orjson.loads(doc) for doc in docs], cursor, changed_ms)
+        return Page(
+            _text(event_id),
+            [orjson.loads(doc) for doc in docs],
+            cursor,
+            changed_ms,
+            [orjson.loads(doc) for doc in pinned],
+        )
 
     async def article(self, article_id: str) -> dict[str, Any] | None:
         """One live article's headline, or None (unknown, embargoed, retracted or expired)."""

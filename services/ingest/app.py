@@ -17,10 +17,12 @@ from starlette.routing import Route
 
 from services.ingest import aioredis
 from services.ingest.auth import TokenCheck
+from services.ingest.history import history_entry
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
+from shared import keys
 from shared.logs import configure_logging
 from shared.models import ID_RULE, is_article_id
 from shared.redis_client import sync_client
@@ -42,7 +44,7 @@ class Ingest:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.redis_url = redis_url
-        self.check_token = TokenCheck(settings.ingest_tokens)
+        self.check_token = TokenCheck(settings)
         self.client: redis.Redis | None = None
         self.aclient: redis.asyncio.Redis | None = None
         self.enqueuer: Enqueuer | None = None
@@ -82,21 +84,41 @@ class Ingest:
 
     async def post_articles(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
-        self.check_token(request)
+        who = self.check_token(request)
         await self.limiter.check(request)
-        return await self.writes.post(request)
+        return await self.writes.post(request, who)
 
     async def put_article(self, request: Request) -> Response:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
-        self.check_token(request)
+        who = self.check_token(request)
         await self.limiter.check(request)
-        return await self.writes.put(request, self._path_id(request))
+        return await self.writes.put(request, self._path_id(request), who)
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
-        self.check_token(request)
+        who = self.check_token(request)
         await self.limiter.check(request)
-        return await self.writes.delete(request, self._path_id(request))
+        return await self.writes.delete(request, self._path_id(request), who)
+
+    async def get_history(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}/history``: every recorded change, oldest first (any token)."""
+        self.check_token(request)
+        article_id = self._path_id(request)
+        assert self.aclient is not None
+        try:
+            raw = await self.aclient.lrange(keys.history(article_id), 0, -1)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+        if not raw:
+            raise ProblemError(
+                404,
+                "no recorded change for this article (never posted, or older than the history)",
+                errors=[{"field": "id", "reason": "unknown"}],
+            )
+        zone = self.settings.zone
+        return JSONResponse(
+            {"id": article_id, "history": [history_entry(entry, zone) for entry in raw]}
+        )
 
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
@@ -163,6 +185,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     metrics = workers_metrics_endpoint if settings.ingest_workers > 1 else metrics_endpoint
     routes = [
         Route("/v1/articles", ingest.post_articles, methods=["POST"]),
+        Route("/v1/articles/{article_id:path}/history", ingest.get_history, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),
         Route("/v1/jobs/{job_id}", ingest.get_job, methods=["GET"]),

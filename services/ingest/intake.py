@@ -23,6 +23,7 @@ from services.ingest.validation import errors_of
 from shared import keys
 from shared.models import Article
 from shared.starlette_glue import ProblemError
+from shared.tokens import NamedToken
 
 Status = Literal["accepted", "unchanged", "stale", "rejected"]
 
@@ -40,16 +41,47 @@ class Verdict:
     status: Status = "accepted"
     rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
     stored_state: str | None = None  # unchanged/stale: "retracted" or "expired" (not shown)
+    stored_section: str | None = None  # where the store shows the article ("": no section)
+    prefix: str = ""  # how the posted item's fields are named in errors (``articles[3].``)
+    reason: str | None = None  # a retraction's reason (DELETE body), kept in the history
+    forbidden: bool = False  # rejected because the token may not touch this section
 
-    def queued_item(self) -> dict[str, Any]:
-        """The job payload of an accepted item."""
+    def queued_item(self, who: NamedToken) -> dict[str, Any]:
+        """The job payload of an accepted item: what to do, who asked (name and sections)."""
+        item: dict[str, Any] = {"op": self.op, "by": who.name}
+        if who.sections:
+            item["scope"] = sorted(who.sections)
         if self.op == "retract":
-            item: dict[str, Any] = {"op": "retract", "id": self.article_id}
+            item["id"] = self.article_id
             if self.rank is not None:
                 item["v"], item["u"] = self.rank
+            if self.reason:
+                item["reason"] = self.reason
             return item
         assert self.article is not None
-        return {"op": "upsert", "article": self.article.model_dump(mode="json", exclude_none=True)}
+        item["article"] = self.article.model_dump(mode="json", exclude_none=True)
+        return item
+
+    def forbid(self, who: NamedToken, stored: bool) -> None:
+        """Reject: the token's sections do not include the article's (posted or stored)."""
+        where = (
+            f"the article is in section {self.stored_section!r}"
+            if stored and self.stored_section
+            else "the article, which has no section"
+            if stored
+            else "this section"
+            if self.article is not None and self.article.section
+            else "an article without a section"
+        )
+        self.status = "rejected"
+        self.forbidden = True
+        self.errors = [
+            {
+                "field": f"{self.prefix}section",
+                "reason": f"forbidden: token {who.name!r} may only change sections "
+                f"{who.scope_text()}, not {where}",
+            }
+        ]
 
     def result(self, job_id: str | None) -> dict[str, Any]:
         """The item's entry in the response's ``results``."""
@@ -98,7 +130,9 @@ def _native(raw: Any, index: int) -> Draft:
 
 def verdict_of(draft: Draft, prefix: str) -> Verdict:
     """Validate one draft; errors name the posted field under ``prefix`` (``articles[3].``)."""
-    verdict = Verdict(index=draft.index, op=draft.op, source_id=draft.source_id, rank=draft.rank)
+    verdict = Verdict(
+        index=draft.index, op=draft.op, source_id=draft.source_id, rank=draft.rank, prefix=prefix
+    )
     raw_id = draft.fields.get("id")
     verdict.article_id = raw_id if isinstance(raw_id, str) else None
 
@@ -196,20 +230,18 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-# The stored (v, u, state) of each article key, flattened; false (nil) for all when the key
-# holds no article, or something that is not a hash (that item is left to the worker).
+# The stored (v, u, state, section) of each article key, flattened; false (nil) for all when
+# the key holds no article, or something that is not a hash (that item is left to the worker).
 _STORED_RANKS = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state')
-  if type(fields) == 'table' and not fields.err then
-    out[3 * i - 2], out[3 * i - 1], out[3 * i] = fields[1], fields[2], fields[3]
-  else
-    out[3 * i - 2], out[3 * i - 1], out[3 * i] = false, false, false
-  end
+  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state', 'section')
+  local ok = type(fields) == 'table' and not fields.err
+  for j = 1, 4 do out[4 * (i - 1) + j] = ok and fields[j] or false end
 end
 return out
 """
+_SHOWN = (b"live", b"embargoed")
 
 
 class KnownVersions:
@@ -220,23 +252,39 @@ class KnownVersions:
         # a third of a 100-article request's CPU in redis-py's per-reply parsing.
         self._stored_ranks = client.register_script(_STORED_RANKS)
 
-    async def answer(self, verdicts: list[Verdict]) -> None:
-        """Mark items the store already holds at the same or a newer version.
+    async def answer(self, verdicts: list[Verdict], who: NamedToken | None = None) -> None:
+        """Mark items the store already holds at the same or a newer version, and (for a token
+        limited to sections) refuse items outside its sections, posted or stored.
 
         The same comparison as the apply script (version or 0, then updated-or-published ms),
         read in one round trip. It only ever answers early: the worker's atomic compare stays
-        the authority for everything queued.
+        the authority for everything queued (the section check too).
         """
-        upserts = [v for v in verdicts if v.status == "accepted" and v.article is not None]
-        if not upserts:
+        scoped = who is not None and bool(who.sections)
+        looked = [
+            v
+            for v in verdicts
+            if v.status == "accepted" and (v.article is not None or (scoped and v.article_id))
+        ]
+        if not looked:
             return
-        names = [keys.article(v.article.id) for v in upserts if v.article is not None]
+        names = [keys.article(v.article.id if v.article else str(v.article_id)) for v in looked]
         stored = await self._stored_ranks(keys=names)
-        for i, verdict in enumerate(upserts):
-            raw_v, raw_u, raw_state = stored[3 * i], stored[3 * i + 1], stored[3 * i + 2]
-            if raw_v is None or raw_u is None:
+        for i, verdict in enumerate(looked):
+            raw_v, raw_u, raw_state, raw_section = stored[4 * i : 4 * i + 4]
+            if raw_state in _SHOWN:
+                verdict.stored_section = raw_section.decode() if raw_section else ""
+            if scoped:
+                assert who is not None
+                stored_section = verdict.stored_section
+                if stored_section is not None and not who.allows(stored_section or None):
+                    verdict.forbid(who, stored=True)
+                    continue
+                if verdict.article is not None and not who.allows(verdict.article.section):
+                    verdict.forbid(who, stored=False)
+                    continue
+            if raw_v is None or raw_u is None or verdict.article is None:
                 continue
-            assert verdict.article is not None
             mine = verdict.article.rank()
             theirs = (int(float(raw_v)), int(float(raw_u)))
             if mine <= theirs:

@@ -21,6 +21,7 @@ first) ``.value``; 1.x ``headline``
 else the first); 1.x ``description_text``
 or ``description_html``
 ``embargoed``                               ``embargoed_until``
+``ednote``                                   ``correction`` (a correction note, kept and shown)
 ``pubstatus`` ``canceled``/``withheld``     a retraction of ``id``
 =========================================  ===============================================
 """
@@ -45,7 +46,7 @@ RETRACTING = frozenset({"canceled", "withheld"})
 _DIGITS = re.compile(r"[0-9]{1,16}")
 # Optional lists of names or objects: a value of another type is refused (null is absent).
 _NAME_LISTS = ("subjects", "subject", "keywords", "genres", "genre", "bylines")
-_TEXTS = ("by", "byline", "description_text", "description_html")
+_TEXTS = ("by", "byline", "description_text", "description_html", "ednote")
 
 
 def is_ninjs(item: object) -> bool:
@@ -261,6 +262,10 @@ def from_ninjs(item: dict[str, Any], index: int) -> Draft:
         if people:
             draft.fields["byline"] = ", ".join(people)
             draft.names["byline"] = "bylines"
+
+    if isinstance(item.get("ednote"), str) and item["ednote"].strip():
+        draft.fields["correction"] = item["ednote"]
+        draft.names["correction"] = "ednote"
 
     description = _pick(item.get("descriptions"), _SUMMARY_ROLES)
     if description is not None:

@@ -70,6 +70,7 @@ _NINJS_ITEM: dict[str, Any] = {
         "descriptions": _ROLE_VALUES,
         "description_text": _TEXT,
         "description_html": _TEXT,
+        "ednote": _TEXT,
     },
 }
 
@@ -171,14 +172,49 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "delete": {
-                    "summary": "Retract an article",
+                    "summary": "Retract an article (optional body: the reason, kept in history)",
                     "security": security,
                     "parameters": [id_param, idempotency_key],
+                    "requestBody": {
+                        "required": False,
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "reason": {
+                                            "type": "string",
+                                            "minLength": 1,
+                                            "maxLength": 500,
+                                        }
+                                    },
+                                }
+                            }
+                        },
+                    },
                     "responses": {
                         **accepted,
                         **_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
                     },
                 },
+            },
+            "/v1/articles/{article_id}/history": {
+                "get": {
+                    "summary": "Who changed the article, what and when (also once retracted)",
+                    "security": security,
+                    "parameters": [id_param],
+                    "responses": {
+                        "200": {
+                            "description": "Every recorded change, oldest first",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/History"}
+                                }
+                            },
+                        },
+                        **_responses(401, 403, 404, 422, 503),
+                    },
+                }
             },
             "/v1/jobs/{job_id}": {
                 "get": {
@@ -219,6 +255,40 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "NinjsItem": _NINJS_ITEM,
+                "History": {
+                    "type": "object",
+                    "required": ["id", "history"],
+                    "properties": {
+                        "id": {"type": "string"},
+                        "history": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["at", "by", "action", "version", "fields"],
+                                "properties": {
+                                    "at": {"type": "string", "format": "date-time"},
+                                    "by": {"type": ["string", "null"]},
+                                    "action": {
+                                        "enum": [
+                                            "published",
+                                            "updated",
+                                            "corrected",
+                                            "embargoed",
+                                            "released",
+                                            "unpinned",
+                                            "retracted",
+                                        ]
+                                    },
+                                    "version": {"type": ["integer", "null"]},
+                                    "fields": {"type": "array", "items": {"type": "string"}},
+                                    "correction": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                    "request_id": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                },
                 "Accepted": {
                     "type": "object",
                     "required": ["request_id", "format", "job_id", "status_url", "results"],

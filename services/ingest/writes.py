@@ -26,13 +26,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from services.ingest.auth import bearer_token
-from services.ingest.body import media_type, read_body
+from services.ingest.body import media_type, parse_json, read_body
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
 from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
+from shared.models import MAX_CORRECTION_CHARS, plain_text
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError, problem, request_id
+from shared.tokens import NamedToken
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,35 @@ class _Answer(JSONResponse):
         return orjson.dumps(content)
 
 
+def retraction_reason(body: bytes) -> str | None:
+    """The optional ``{"reason": "..."}`` of a DELETE (plain text, at most 500 characters)."""
+    if not body.strip():
+        return None
+    payload = parse_json(body)
+    if not isinstance(payload, dict):
+        raise ProblemError(
+            422,
+            'the body of a DELETE is optional: {"reason": "..."}',
+            errors=[{"field": "body", "reason": 'must be an object such as {"reason": "..."}'}],
+        )
+    raw = payload.get("reason")
+    if raw is None:
+        return None
+    text = plain_text(raw) if isinstance(raw, str) else ""
+    if not text or len(text) > MAX_CORRECTION_CHARS:
+        raise ProblemError(
+            422,
+            "the retraction reason is not valid",
+            errors=[
+                {
+                    "field": "reason",
+                    "reason": f"must be plain text of 1-{MAX_CORRECTION_CHARS} characters",
+                }
+            ],
+        )
+    return text
+
+
 def redis_down() -> ProblemError:
     """503: the queue (Redis) did not answer, so nothing was accepted."""
     return ProblemError(
@@ -76,35 +107,39 @@ class Writes:
         self.idempotency = IdempotencyStore(client, settings.idempotency_budget_bytes)
         self.known = KnownVersions(client)
 
-    async def post(self, request: Request) -> Response:
+    async def post(self, request: Request, who: NamedToken) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one item or a batch."""
         body = await read_body(request, self.settings.max_body_bytes)
         media = media_type(request)
 
         async def run(claim: Claim | None) -> Response:
             posted = await _parse(body, media, body, self.settings.max_batch_items)
-            return await self._accept(request, posted, claim)
+            return await self._accept(request, posted, claim, who)
 
         return await self._once(request, media, body, run)
 
-    async def put(self, request: Request, article_id: str) -> Response:
+    async def put(self, request: Request, article_id: str, who: NamedToken) -> Response:
         """``PUT /v1/articles/{id}``: create or replace one article (native or ninjs)."""
         body = await read_body(request, self.settings.max_body_bytes)
         media = media_type(request)
 
         async def run(claim: Claim | None) -> Response:
             posted = await _parse(body, media, body, self.settings.max_batch_items, article_id)
-            return await self._accept(request, posted, claim)
+            return await self._accept(request, posted, claim, who)
 
         return await self._once(request, media, body, run)
 
-    async def delete(self, request: Request, article_id: str) -> Response:
-        """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
+    async def delete(self, request: Request, article_id: str, who: NamedToken) -> Response:
+        """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page.
+
+        An optional JSON body ``{"reason": "..."}`` is kept in the article's history.
+        """
         body = await read_body(request, self.settings.max_body_bytes)
+        reason = retraction_reason(body)
 
         async def run(claim: Claim | None) -> Response:
-            verdict = Verdict(index=0, op="retract", article_id=article_id)
-            return await self._accept(request, Posted("json", [verdict], batch=False), claim)
+            verdict = Verdict(index=0, op="retract", article_id=article_id, reason=reason)
+            return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
 
         return await self._once(request, "", body, run)
 
@@ -146,22 +181,26 @@ class Writes:
         except redis.RedisError as exc:
             log.warning("could not release an idempotency claim: %s", exc)
 
-    async def _accept(self, request: Request, posted: Posted, claim: Claim | None) -> Response:
+    async def _accept(
+        self, request: Request, posted: Posted, claim: Claim | None, who: NamedToken
+    ) -> Response:
         # Both Redis round trips (the check and the enqueue) run on the event loop's asyncio
         # client: a worker-thread hop per request cost more CPU than the work it carried.
         rid = request_id(request.scope)
         try:
-            response = await self._answer_and_queue(rid, posted, claim)
+            response = await self._answer_and_queue(rid, posted, claim, who)
         except redis.RedisError as exc:
             raise redis_down() from exc
         if claim is not None and response.status_code == 202:
             claim.recorded = True
         return response
 
-    async def _answer_and_queue(self, rid: str, posted: Posted, claim: Claim | None) -> Response:
+    async def _answer_and_queue(
+        self, rid: str, posted: Posted, claim: Claim | None, who: NamedToken
+    ) -> Response:
         """Answer known items, build the response, queue the rest (raises RedisError)."""
         verdicts = posted.verdicts
-        await self.known.answer(verdicts)
+        await self.known.answer(verdicts, who)
         queued = [v for v in verdicts if v.status == "accepted"]
         counts = {
             status: sum(1 for v in verdicts if v.status == status)
@@ -175,9 +214,12 @@ class Writes:
                 **counts,
                 "results": [v.result(None) for v in verdicts],
             }
+            forbidden = all(v.forbidden for v in verdicts)
             return problem(
-                422,
-                "no valid article in the request; nothing was queued",
+                403 if forbidden else 422,
+                "this token may not change these sections; nothing was queued"
+                if forbidden
+                else "no valid article in the request; nothing was queued",
                 errors=[error for v in verdicts for error in v.errors],
                 **extra,
             )
@@ -198,6 +240,6 @@ class Writes:
                 if await self.idempotency.affordable(claim, answer):
                     also = (claim.key, answer, TTL_S)
             await self.queue.enqueue(
-                [v.queued_item() for v in queued], rid, job_id=job_id, also_set=also
+                [v.queued_item(who) for v in queued], rid, job_id=job_id, also_set=also
             )
         return response

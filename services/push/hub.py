@@ -28,7 +28,15 @@ from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
 from services.push.protocol import TOO_SLOW, Frames, frame_of
-from shared.events import PUBLISHED, RETRACTED, UPDATED, Event, EventId, FilterKey
+from shared.events import (
+    CORRECTED,
+    PUBLISHED,
+    RETRACTED,
+    UPDATED,
+    Event,
+    EventId,
+    FilterKey,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,8 @@ class Backlog:
         A merge happens in place: the held frame keeps its position and event id and takes the
         newest headline. Ids the client sees still only go up, and a client cut off after it
         resumes from that id, so the newer change is replayed (harmless) rather than skipped.
+        A correction note is never merged away: a held correction keeps its note when a newer
+        update merges into it, and a second correction is held as a frame of its own.
         """
         previous_id = self.latest.get(event.article)
         if previous_id is not None:
@@ -110,7 +120,8 @@ class Backlog:
                 if kind == DROP:
                     del self.held[previous_id], self.latest[event.article]
                     return True
-                merged = event.restamp(kind, held.id)
+                note = held.note if held.kind == CORRECTED and event.kind != CORRECTED else None
+                merged = event.restamp(kind, held.id, note)
                 self.held[previous_id] = merged
                 self.size += len(merged.text)
                 return True
@@ -135,14 +146,21 @@ def _merged_kind(held: bytes, newer: bytes) -> bytes | None:
     """What one frame standing for both changes announces, or None when both must go out.
 
     An update or retraction makes an unsent publication or update of the same article moot;
-    a publication the client has not seen stays a publication (with the newest headline), and
-    one retracted before the client saw it needs no frame at all. A re-publication after a
-    retraction is not merged: the client must see both.
+    a publication the client has not seen stays a publication (with the newest headline, whose
+    ``corrections`` list carries every note), and one retracted before the client saw it needs
+    no frame at all. A re-publication after a retraction is not merged: the client must see
+    both. Corrections: an update merged into a held correction stays a correction (its note
+    kept), a correction merged into a held update is a correction, and two corrections are
+    never merged, so that each note is announced.
     """
-    if held not in (PUBLISHED, UPDATED) or newer not in (UPDATED, RETRACTED):
+    if held not in (PUBLISHED, UPDATED, CORRECTED) or newer not in (UPDATED, CORRECTED, RETRACTED):
         return None
     if held == PUBLISHED:
-        return PUBLISHED if newer == UPDATED else DROP
+        return DROP if newer == RETRACTED else PUBLISHED
+    if held == CORRECTED and newer == CORRECTED:
+        return None
+    if held == CORRECTED and newer == UPDATED:
+        return CORRECTED
     return newer
 
 

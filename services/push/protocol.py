@@ -1,7 +1,8 @@
 """The stream protocol's fixed parts, defined once and framed for each transport.
 
 Both transports carry the same JSON messages (see README, "The stream protocol"):
-``hello`` first, then event frames (``published`` / ``updated`` / ``retracted``, with
+``hello`` first, then event frames (``published`` / ``updated`` / ``corrected`` (an update
+with its ``correction`` note) / ``retracted``, with
 ``"reason": "filter"`` when an update took the article out of the subscriber's filter), and
 ``reset`` when ``since`` is older than the log keeps. A WebSocket message is one text frame; an
 SSE message is ``id:`` (the event id), ``event:`` (the type) and one ``data:`` line.

@@ -652,3 +652,83 @@ async def test_tabs_share_one_connection_and_hand_it_over_when_the_leader_goes(
         await wait_until(one_client, 5)
     finally:
         await context.close()
+
+
+async def test_a_correction_shows_in_the_embed_with_its_note_and_is_announced(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("c-1", section="news", title="Summit on Thursday", version=1))
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    note = "The summit is on Friday, not <i>Thursday</i>."
+    response = await ingest.post(
+        article(
+            "c-1",
+            section="news",
+            title="Summit on Friday",
+            version=2,
+            correction=note.replace("<", "&lt;").replace(">", "&gt;"),
+        )
+    )
+    assert response.status_code == 202
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=c-1] .correction')",
+        arg=NEWS,
+        timeout=1_000,
+    )
+    shown = await page.eval_on_selector(
+        NEWS,
+        """c => {
+            const item = c.shadowRoot.querySelector('[data-id=c-1]');
+            return {
+                time: item.querySelector('.correction-time').textContent,
+                text: item.querySelector('.correction-text').textContent,
+                markup: item.querySelectorAll('.correction i').length,
+                status: c.shadowRoot.querySelector('[role=status]').textContent,
+            };
+        }""",
+    )
+    assert shown["time"].startswith("Corrected ")
+    assert len(shown["time"]) == len("Corrected 17:40")
+    assert shown["text"] == note
+    assert shown["markup"] == 0
+    assert shown["status"] == f"Corrected: Summit on Friday. {note}"
+    # The fragment (first paint, no script) renders the same note.
+    fragment = await ingest.client.get(f"{site.feed}/v1/fragment?section=news")
+    assert "Corrected " in fragment.text
+    assert "The summit is on Friday, not &lt;i&gt;Thursday&lt;/i&gt;." in fragment.text
+
+
+async def test_the_embed_key_events_toggle_and_pinned_list(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(
+        {
+            "articles": [
+                article("k1", section="news", labels=["key"], pinned=True),
+                article("n1", section="news", published_at="2024-10-24T17:00:00+03:00"),
+            ]
+        }
+    )
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    column = page.locator(NEWS)
+    pinned = column.locator(".pinned-items article.item")
+    assert await pinned.count() == 1
+    assert await column.locator(".pinned-items .badge").all_text_contents() == [
+        "Pinned",
+        "Key event",
+    ]
+    toggle = column.get_by_role("button", name="Key events")
+    await toggle.click()
+    assert await toggle.get_attribute("aria-pressed") == "true"
+    assert await column.locator(".timeline [data-id=n1]").is_hidden()
+    assert await column.locator(".timeline [data-id=k1]").is_visible()
+    await ingest.apply(article("n1", section="news", version=2, pinned=True,
+                               published_at="2024-10-24T17:00:00+03:00"))  # fmt: skip
+    await column.locator(".pinned-items [data-id=n1]").wait_for(state="attached")
+    assert await column.locator(".pinned-items [data-id=n1]").is_hidden()  # not a key event

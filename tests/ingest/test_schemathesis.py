@@ -154,6 +154,7 @@ def test_ingest_honours_its_openapi_document(
     operations = [result.ok() for result in ingest_schema.get_all_operations()]
     assert sorted(op.label for op in operations) == [
         "DELETE /v1/articles/{article_id}",
+        "GET /v1/articles/{article_id}/history",
         "GET /v1/jobs/{job_id}",
         "POST /v1/articles",
         "PUT /v1/articles/{article_id}",

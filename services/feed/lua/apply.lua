@@ -5,14 +5,23 @@
 -- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
--- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] JSON array of operations
+-- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
+-- ARGV[10] history key prefix  ARGV[11] history ttl (s)  ARGV[12] pinned key prefix (one zset
+-- per section, '_' for none)  ARGV[13] every pinned id (zset)  ARGV[14] pins per section
+-- ARGV[15] JSON array of operations
+-- An operation may carry ``by`` (the token's name: recorded in the article's history) and
+-- ``scope`` (the token's sections: a change to an article shown elsewhere is rejected).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
 local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age limit
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local ops = cjson.decode(ARGV[9])
+local MAX_CORRECTIONS = tonumber(ARGV[9])
+local HPREFIX, HISTORY_TTL = ARGV[10], tonumber(ARGV[11])
+local PPREFIX, PINNED_ALL, MAX_PINNED = ARGV[12], ARGV[13], tonumber(ARGV[14])
+local ops = cjson.decode(ARGV[15])
+local HISTORY_MAX = 1000  -- entries kept per article (the newest)
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
 local function int(n)
@@ -35,7 +44,15 @@ local function union(a, b)
   return table.concat(out, ',')
 end
 
+-- Pins: one zset per section (scored by when it was pinned) and one of every pin.
+local function pin_key(section)
+  if section == nil or section == '' then return PPREFIX .. '_' end
+  return PPREFIX .. section
+end
+
 local function unindex(id, section, labels_csv)
+  redis.call('ZREM', pin_key(section), id)
+  redis.call('ZREM', PINNED_ALL, id)
   redis.call('ZREM', TIMELINE, id)
   if section and section ~= '' then redis.call('ZREM', SPREFIX .. section, id) end
   for _, l in ipairs(split(labels_csv)) do redis.call('ZREM', LPREFIX .. l, id) end
@@ -61,10 +78,13 @@ local trimmed = {}
 -- sections/labels: where the article is shown now (for a retraction: where it was shown);
 -- psections/plabels (updates only): where it was shown before, so that a subscriber whose
 -- filter it left is told so (a retraction with reason "filter").
-local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels)
+-- note (corrections only): the correction this change makes, {"text", "at"} as JSON.
+-- pin: 'pinned' or 'unpinned' when this change pins or unpins the article.
+local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels,
+                        note, pin)
   pending[#pending + 1] = {result = result, kind = kind, id = id, sections = sections,
     labels = labels, headline = headline, rid = rid or '', at = AT,
-    psections = psections, plabels = plabels}
+    psections = psections, plabels = plabels, note = note, pin = pin}
   return result
 end
 
@@ -76,15 +96,20 @@ local function append(e)
     local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
     if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
   end
-  if e.psections then
-    return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
-      'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
-      'headline', e.headline, 'rid', e.rid, 'at', e.at,
-      'psections', e.psections, 'plabels', e.plabels)
-  end
-  return redis.call('XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
+  local args = {'XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
     'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
-    'headline', e.headline, 'rid', e.rid, 'at', e.at)
+    'headline', e.headline, 'rid', e.rid, 'at', e.at}
+  if e.psections then
+    args[#args + 1] = 'psections'; args[#args + 1] = e.psections
+    args[#args + 1] = 'plabels'; args[#args + 1] = e.plabels
+  end
+  if e.note then
+    args[#args + 1] = 'correction'; args[#args + 1] = e.note
+  end
+  if e.pin then
+    args[#args + 1] = 'pin'; args[#args + 1] = e.pin
+  end
+  return redis.call(unpack(args))
 end
 
 local function flush()
@@ -106,7 +131,7 @@ local results = {}
 -- An article that is not (or no longer) shown keeps a record of its rank, so that an older
 -- copy arriving later is "stale" instead of bringing it back; the record expires.
 local function keep_record(key, state)
-  redis.call('HDEL', key, 'doc', 'embargo')
+  redis.call('HDEL', key, 'doc', 'embargo', 'corr')
   redis.call('HSET', key, 'state', state)
   redis.call('EXPIRE', key, TOMB_TTL)
 end
@@ -122,10 +147,126 @@ local function beyond_max(id)
   return excess > 0 and redis.call('ZRANK', TIMELINE, id) < excess
 end
 
+-- The item's correction notes (JSON, newest last, at most MAX_CORRECTIONS): the stored ones
+-- plus ``note`` (this write's correction, JSON, or '').
+local function corrections(stored, note)
+  local list = {}
+  if stored and stored ~= '' then list = cjson.decode(stored) end
+  if note and note ~= '' then list[#list + 1] = cjson.decode(note) end
+  while #list > MAX_CORRECTIONS do table.remove(list, 1) end
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
+end
+
+-- The headline JSON (an object from orjson) with its "corrections" list and "pinned" added.
+-- Spliced as text: a cjson round trip would print large integers (versions) with 14 digits.
+local function with_extras(doc, list, pinned)
+  return string.sub(doc, 1, -2) .. ',"corrections":' .. list .. ',"pinned":'
+    .. (pinned and 'true' or 'false') .. '}'
+end
+
+-- A stored doc's own part (before the spliced extras): the last ',"corrections":' is ours,
+-- since a quote inside any text value is escaped.
+local function base_doc(doc)
+  local at, from = nil, 1
+  while true do
+    local found = string.find(doc, ',"corrections":', from, true)
+    if not found then break end
+    at, from = found, found + 1
+  end
+  if not at then return doc end
+  return string.sub(doc, 1, at - 1) .. '}'
+end
+
+
+-- The fields of the public headline an editor changes (the history names them).
+local FIELDS = {'title', 'url', 'labels', 'section', 'tags', 'summary', 'byline', 'language',
+  'urgency', 'published_at'}
+
+local function value_text(v)
+  if v == nil then return 'null' end
+  return cjson.encode(v)
+end
+
+-- Which FIELDS differ between two headline docs (old_doc nil: those the new one sets).
+local function changed_fields(old_doc, new_doc)
+  local new, out = cjson.decode(new_doc), {}
+  local old = old_doc and cjson.decode(old_doc) or nil
+  for _, f in ipairs(FIELDS) do
+    local now = value_text(new[f])
+    if old then
+      if value_text(old[f]) ~= now then out[#out + 1] = f end
+    elseif now ~= 'null' and now ~= '{}' and now ~= '[]' then
+      out[#out + 1] = f
+    end
+  end
+  return out
+end
+
+-- One entry of the article's history, in the same call as the change itself.
+local function record(id, action, op, fields, note)
+  local entry = {at = int(NOW), by = op.by or '', action = action, fields = fields or {}}
+  if op.v and op.v > 0 then entry.version = int(op.v) end
+  if note then entry.correction = cjson.decode(note).text end
+  if op.reason and op.reason ~= '' then entry.reason = op.reason end
+  if op.rid and op.rid ~= '' then entry.request_id = op.rid end
+  local key = HPREFIX .. id
+  redis.call('RPUSH', key, cjson.encode(entry))
+  redis.call('LTRIM', key, -HISTORY_MAX, -1)
+  redis.call('EXPIRE', key, HISTORY_TTL)
+end
+
+-- A scoped token (op.scope: its sections) may touch only articles in those sections.
+local function in_scope(scope, section)
+  if not scope then return true end
+  for _, s in ipairs(scope) do if s == section then return true end end
+  return false
+end
+
+local function out_of_scope(op, section)
+  return {id = op.id, outcome = 'rejected',
+    reason = 'section: forbidden: the token ' .. tostring(op.by) .. ' may not change section '
+      .. (section ~= '' and section or '(none)')}
+end
+
+-- Unpin the oldest pins of ``section`` beyond MAX_PINNED (not ``keep``): each is an update
+-- that says so. Returns their ids.
+local function enforce_pins(section, keep, op)
+  local key = pin_key(section)
+  local over = redis.call('ZCARD', key) - MAX_PINNED
+  local dropped = {}
+  if over <= 0 then return dropped end
+  for _, old in ipairs(redis.call('ZRANGE', key, 0, over - 1)) do
+    if old ~= keep then
+      redis.call('ZREM', key, old)
+      redis.call('ZREM', PINNED_ALL, old)
+      local okey = APREFIX .. old
+      local o = redis.call('HMGET', okey, 'doc', 'corr', 'section', 'labels', 'state')
+      if o[1] and o[5] == 'live' then
+        local odoc = with_extras(base_doc(o[1]), o[2] or '[]', false)
+        redis.call('HSET', okey, 'doc', odoc)
+        record(old, 'unpinned', {by = op.by, rid = op.rid}, {'pinned'}, nil)
+        announce({id = old, outcome = 'unpinned'}, 'updated', old, o[3] or '', o[4] or '',
+          odoc, op.rid, o[3] or '', o[4] or '', nil, 'unpinned')
+      end
+      dropped[#dropped + 1] = old
+    end
+  end
+  return dropped
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat')
+  local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
+    'doc')
   local state = cur[3]
+  local shown = state == 'live' or state == 'embargoed'
+  if op.scope then
+    if shown and not in_scope(op.scope, cur[4] or '') then
+      return out_of_scope(op, cur[4] or '')
+    end
+    if not in_scope(op.scope, op.section) then return out_of_scope(op, op.section) end
+  end
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
     if op.v < sv or (op.v == sv and op.u < su) then
@@ -140,6 +281,15 @@ local function upsert(op)
     return {id = op.id, outcome = 'stale', state = state}
   end
   local old_section, old_labels = cur[4] or '', cur[5] or ''
+  -- When it was pinned (ms), if it is; a pin moves with the article to a new section.
+  local was_pinned = nil
+  if state == 'live' then
+    was_pinned = redis.call('ZSCORE', pin_key(old_section), op.id)
+  end
+  local pin_ms = was_pinned and tonumber(was_pinned) or nil
+  if op.pin == false then pin_ms = nil end
+  if op.pin == true and not pin_ms then pin_ms = NOW end
+  if pin_ms and old_section ~= op.section then pin_ms = NOW end
   if state == 'live' then unindex(op.id, old_section, old_labels) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
 
@@ -161,13 +311,20 @@ local function upsert(op)
   if MIN_MS and op.pub < MIN_MS then return expire() end
 
   local embargoed = op.embargo > NOW
-  redis.call('HSET', key, 'doc', op.doc, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
-    'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
+  local corr = corrections(state ~= 'retracted' and state ~= 'expired' and cur[7] or nil,
+    op.corr)
+  local pinned = pin_ms ~= nil and not embargoed
+  local doc = with_extras(op.doc, corr, pinned)
+  local note = nil
+  if op.corr and op.corr ~= '' then note = op.corr end
+  redis.call('HSET', key, 'doc', doc, 'corr', corr, 'v', int(op.v), 'u', int(op.u),
+    'pub', int(op.pub), 'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
     'state', embargoed and 'embargoed' or 'live')
   redis.call('HDEL', key, 'rat')
   redis.call('PERSIST', key)
   if embargoed then
     redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
+    record(op.id, 'embargoed', op, changed_fields(shown and cur[8] or nil, doc), note)
     if state == 'live' then
       -- An embargo added to a live article takes it off every reader's page.
       return announce({id = op.id, outcome = 'embargoed'}, 'retracted', op.id, old_section,
@@ -180,18 +337,44 @@ local function upsert(op)
     unindex(op.id, op.section, op.labels)
     return expire()
   end
+  local pin = nil  -- what this change does to the pin, said on its frame
+  if pinned and not was_pinned then pin = 'pinned' end
+  if was_pinned and not pinned then pin = 'unpinned' end
+  local fields = changed_fields(shown and cur[8] or nil, doc)
+  if pin then fields[#fields + 1] = 'pinned' end
+  local action = note and 'corrected' or (state == 'live' and 'updated' or 'published')
+  record(op.id, action, op, fields, note)
+  local result
   if state == 'live' then
-    return announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section, op.labels,
-      op.doc, op.rid, old_section, old_labels)
+    if note then
+      result = announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
+        op.labels, doc, op.rid, old_section, old_labels, note, pin)
+    else
+      result = announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section,
+        op.labels, doc, op.rid, old_section, old_labels, nil, pin)
+    end
+  else
+    result = announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
+      op.labels, doc, op.rid, nil, nil, nil, pin)
   end
-  return announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
-    op.labels, op.doc, op.rid)
+  if pinned then
+    redis.call('ZADD', pin_key(op.section), int(pin_ms), op.id)
+    redis.call('ZADD', PINNED_ALL, int(pin_ms), op.id)
+    result.pinned = true
+    local dropped = enforce_pins(op.section, op.id, op)
+    if #dropped > 0 then result.unpinned = dropped end
+  end
+  return result
 end
 
 local function retract(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u')
   local state = cur[1]
+  if op.scope and (state == 'live' or state == 'embargoed')
+      and not in_scope(op.scope, cur[2] or '') then
+    return out_of_scope(op, cur[2] or '')
+  end
   -- A versioned retraction (a canceled ninjs item: op.v/op.u) older than the stored copy changes
   -- nothing; otherwise its rank stays on the tombstone, so a delayed older copy cannot return.
   if op.v and cur[4] then
@@ -214,6 +397,7 @@ local function retract(op)
   end
   if state == 'live' then unindex(op.id, cur[2], cur[3]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
+  record(op.id, 'retracted', op, {}, nil)
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
   keep_record(key, 'retracted')
   if state == 'live' then
@@ -244,6 +428,7 @@ local function release_due()
           results[#results + 1] = {id = id, outcome = 'expired'}
         else
           redis.call('HSET', key, 'state', 'live')
+          record(id, 'released', {}, {}, nil)
           results[#results + 1] = announce({id = id, outcome = 'published'}, 'published', id,
             cur[3], cur[4], cur[5], '')
         end

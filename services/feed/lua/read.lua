@@ -3,17 +3,19 @@
 --
 -- KEYS[1] the index to page (timeline, a section or a label zset)   KEYS[2] events stream
 -- KEYS[3] ms of the last change no event announces (window trims)
+-- KEYS[4] the pins to list (every pin, or one section's), newest pin first: first page only
 -- ARGV[1] article key prefix  ARGV[2] oldest published ms shown ('': no age limit)
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
--- ARGV[7] the window's length in ms (0: no age limit)
--- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms} (next_* empty when there is
--- no more; changed_ms '' when nothing was ever trimmed).
+-- ARGV[7] the window's length in ms (0: no age limit)  ARGV[8] label the pins must carry ('')
+-- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms, {pinned doc, ...}} (next_*
+-- empty when there is no more; changed_ms '' when nothing was ever trimmed).
 
-local INDEX, EVENTS, CHANGED = KEYS[1], KEYS[2], KEYS[3]
+local INDEX, EVENTS, CHANGED, PINS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])  -- MIN_MS nil: no age limit
 local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
 local LIMIT, SECTION, WINDOW_MS = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
+local LABEL = ARGV[8]
 
 -- a >= b in byte order, as the sorted set orders members. Lua's own string comparison uses
 -- the server's collation locale (strcoll), which differs from byte order outside "C".
@@ -65,4 +67,18 @@ if MIN_MS then
   local aged = redis.call('ZREVRANGEBYSCORE', INDEX, '(' .. string.format('%.0f', MIN_MS), '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if #aged > 0 then changed = math.max(changed, tonumber(aged[2]) + WINDOW_MS) end
 end
-return {event_id, docs, last_score, last_id, string.format('%.0f', changed)}
+-- Pinned items (the first page only), in the filter and the window.
+local pinned = {}
+if CURSOR_SCORE == '' then
+  for _, id in ipairs(redis.call('ZREVRANGE', PINS, 0, 199)) do
+    local f = redis.call('HMGET', APREFIX .. id, 'doc', 'state', 'labels', 'pub', 'section')
+    local ok = f[1] and f[2] == 'live' and (not MIN_MS or tonumber(f[4]) >= MIN_MS)
+      and (SECTION == '' or f[5] == SECTION)
+    if ok and LABEL ~= '' then
+      ok = false
+      for l in string.gmatch(f[3] or '', '[^,]+') do if l == LABEL then ok = true end end
+    end
+    if ok then pinned[#pinned + 1] = f[1] end
+  end
+end
+return {event_id, docs, last_score, last_id, string.format('%.0f', changed), pinned}

@@ -12,8 +12,8 @@ const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Frida
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
 const LABELS = { exclusive: "Exclusive", opinion: "OPINION", updated: "Updated",
-  review: "Review", breaking: "Breaking" };
-const KINDS = ["hello", "published", "updated", "retracted", "reset"];
+  review: "Review", breaking: "Breaking", key: "Key event", pinned: "Pinned" };
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
 const STATE_TEXT = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…",
   offline: "Offline", paused: "Paused" };
 const BACKOFF_BASE_MS = 500;
@@ -493,8 +493,10 @@ class LivefeedColumn extends HTMLElement {
     this.newButton = q(".new-pill");
     this.more = q(".more");
     this.empty = q(".empty");
+    this.pinnedSection = q("section.pinned");
+    this.pinnedList = q(".pinned-items");
     this.items = new Map();
-    for (const art of root.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
+    for (const art of this.timeline.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
     this.paused = false;
     this.held = [];
     this.buffered = [];
@@ -517,6 +519,14 @@ class LivefeedColumn extends HTMLElement {
     this.conn.hidden = false;
     this.pauseButton.hidden = false;
     this.pauseButton.addEventListener("click", () => this.togglePause());
+    const key = q(".key-toggle");
+    key.hidden = false;
+    key.addEventListener("click", () => {
+      const on = key.getAttribute("aria-pressed") !== "true";
+      key.setAttribute("aria-pressed", String(on));
+      q(".column").classList.toggle("key-only", on);
+      this.announce(on ? "Showing key events only." : "Showing all headlines.");
+    });
     this.newButton.addEventListener("click", () => this.showBuffered(true));
     const seen = () => { if (this.buffered.length && !this.paused && this.atTop()) this.showBuffered(false); };
     this.timeline.addEventListener("scroll", seen, { passive: true });
@@ -587,8 +597,20 @@ class LivefeedColumn extends HTMLElement {
     this.apply(msg);
   }
 
+  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes. */
+  updatePinned(h, pinned) {
+    if (!this.pinnedList) return;
+    const old = [...this.pinnedList.querySelectorAll("article.item")].find((a) => a.dataset.id === h.id);
+    if (pinned) {
+      const art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
+      if (old) old.replaceWith(art); else this.pinnedList.prepend(art);
+    } else if (old) old.remove();
+    this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
+  }
+
   apply(msg) {
     const h = msg.headline;
+    this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
     if (msg.type === "retracted") {
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
@@ -603,18 +625,20 @@ class LivefeedColumn extends HTMLElement {
       if (msg.type === "published") this.noteNew(1);
       return;
     }
-    const art = this.place(h, msg.type === "updated", true);
+    const art = this.place(h, msg.type !== "published", true);
     if (!shown && art) {
       if (document.hidden) { this.hiddenNew += 1; this.updateUnseen(); }
       this.noteNew(1);
     }
+    const note = msg.correction;
+    if (msg.type === "corrected" && art) this.announce(`Corrected: ${h.title}.${note && note.text ? ` ${note.text}` : ""}`);
   }
 
   place(h, updated, live) {
     const existing = this.items.get(h.id);
     const key = keyOf(h.published_at, h.id);
     if (live && !existing && this.next) {
-      const all = this.root.querySelectorAll("article.item");
+      const all = this.timeline.querySelectorAll("article.item");
       const last = all[all.length - 1];
       // Older than everything shown while more exists: "More news" will bring it.
       if (last && newer(keyOfEl(last), key)) return null;
@@ -679,11 +703,12 @@ class LivefeedColumn extends HTMLElement {
     return feed;
   }
 
-  renderItem(h, labels) {
+  renderItem(h, labels, idPrefix = "t-") {
     const art = el("article", "item", undefined, "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
-    art.setAttribute("aria-labelledby", `t-${h.id}`);
+    if ((h.labels || []).includes("key")) art.dataset.key = "true";
+    art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;
     const time = el("time", "item-time", h.time, "time");
@@ -697,16 +722,22 @@ class LivefeedColumn extends HTMLElement {
     }
     const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     const title = el(safeUrl ? "a" : "span", "item-title", h.title, "link");
-    title.id = `t-${h.id}`;
+    title.id = `${idPrefix}${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
+    for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
+      const at = String(note.at || ""), line = el("p", "correction"), t = el("time", "correction-time", `Corrected ${at.slice(11, 16)}`);
+      t.dateTime = at;
+      line.append(t, " ", el("span", "correction-text", String(note.text || "")));
+      body.append(line);
+    }
     art.append(time, body);
     return art;
   }
 
   renumber() {
     let n = 0;
-    for (const art of this.root.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
+    for (const art of this.timeline.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
   }
 
   atTop() {
@@ -720,7 +751,7 @@ class LivefeedColumn extends HTMLElement {
     this.buffered = [];
     let first = null;
     for (const msg of msgs) {
-      const art = this.place(msg.headline, msg.type === "updated", true);
+      const art = this.place(msg.headline, msg.type !== "published", true);
       if (art && (!first || newer(keyOfEl(art), keyOfEl(first)))) first = art;
     }
     this.updateNewButton();

@@ -7,7 +7,7 @@
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
-const KINDS = ["hello", "published", "updated", "retracted", "reset"];
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const WS_FAILURES_BEFORE_SSE = 2;
@@ -75,6 +75,17 @@ function el(tag, className, text) {
   return node;
 }
 
+/** "Corrected 17:40" and the note, as text (page.py render_corrections builds the same). */
+function renderCorrection(note, zone) {
+  const at = typeof note.at === "string" ? note.at : "";
+  const line = el("p", "correction");
+  const time = el("time", "correction-time", `Corrected ${at.slice(11, 16)}`);
+  time.dateTime = at;
+  time.title = at ? fullTime(at, zone) : "";
+  line.append(time, " ", el("span", "correction-text", String(note.text || "")));
+  return line;
+}
+
 function plural(n, one, many) {
   return `${n} ${n === 1 ? one : many}`;
 }
@@ -88,6 +99,8 @@ class LivePage {
       labels: labelNames(d.labels) };
     this.lastId = d.eventId;
     this.timeline = document.getElementById("timeline");
+    this.pinnedSection = root.querySelector("section.pinned");
+    this.pinnedList = root.querySelector(".pinned-items");
     this.status = document.getElementById("status");
     this.conn = document.getElementById("conn");
     this.pauseButton = document.getElementById("pause");
@@ -123,6 +136,9 @@ class LivePage {
     this.conn.hidden = false;
     this.pauseButton.hidden = false;
     this.pauseButton.addEventListener("click", () => this.togglePause());
+    this.keyButton = document.getElementById("key-events");
+    this.keyButton.hidden = false;
+    this.keyButton.addEventListener("click", () => this.toggleKeyEvents());
     this.newButton.addEventListener("click", () => this.showBuffered(true));
     window.addEventListener("scroll", () => {
       if (this.buffered.length && !this.paused && this.atTop()) this.showBuffered(false);
@@ -276,6 +292,7 @@ class LivePage {
 
   apply(msg) {
     const h = msg.headline;
+    this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
     if (msg.type === "retracted") {
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
@@ -291,11 +308,33 @@ class LivePage {
       if (msg.type === "published") this.noteNew(1);
       return;
     }
-    const art = this.place(h, msg.type === "updated", true);
+    const art = this.place(h, msg.type !== "published", true);
     if (!shown && art) {
       if (document.hidden) this.hiddenNew += 1;
       this.noteNew(1);
     }
+    if (msg.type === "corrected" && art) this.announceCorrection(h, msg.correction);
+  }
+
+  /** A correction is said out loud, once, with its note (never coalesced away). */
+  announceCorrection(h, note) {
+    const text = note && typeof note.text === "string" ? ` ${note.text}` : "";
+    this.announce(`Corrected: ${h.title}.${text}`);
+  }
+
+  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes. */
+  updatePinned(h, pinned) {
+    if (!this.pinnedList) return;
+    const existing = [...this.pinnedList.querySelectorAll("article.item")]
+      .find((a) => a.dataset.id === h.id);
+    if (!pinned) {
+      if (existing) existing.remove();
+    } else {
+      const art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
+      art.classList.add("pinned-item");
+      if (existing) existing.replaceWith(art); else this.pinnedList.prepend(art);
+    }
+    this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
   }
 
   /** Insert or replace one headline at its place; returns its element (null when off-page). */
@@ -377,11 +416,12 @@ class LivePage {
     return feed;
   }
 
-  renderItem(h, labels) {
+  renderItem(h, labels, idPrefix = "t-") {
     const art = el("article", "item");
     art.dataset.id = h.id;
     art.dataset.published = h.published_at;
-    art.setAttribute("aria-labelledby", `t-${h.id}`);
+    if ((h.labels || []).includes("key")) art.dataset.key = "true";
+    art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
     art.tabIndex = 0;
     const time = el("time", "item-time", h.time);
@@ -398,9 +438,12 @@ class LivePage {
     }
     const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     const title = el(safeUrl ? "a" : "span", "item-title", h.title);
-    title.id = `t-${h.id}`;
+    title.id = `${idPrefix}${h.id}`;
     if (safeUrl) title.href = h.url;
     body.append(title);
+    for (const note of Array.isArray(h.corrections) ? h.corrections : []) {
+      body.append(renderCorrection(note, this.cfg.zone));
+    }
     art.append(time, body);
     return art;
   }
@@ -424,7 +467,7 @@ class LivePage {
     this.buffered = [];
     let first = null;
     for (const msg of msgs) {
-      const art = this.place(msg.headline, msg.type === "updated", true);
+      const art = this.place(msg.headline, msg.type !== "published", true);
       if (art && (!first || newer(keyOf(art.dataset.published, art.dataset.id),
         keyOf(first.dataset.published, first.dataset.id)))) first = art;
     }
@@ -441,6 +484,14 @@ class LivePage {
     this.newButton.hidden = n === 0;
     this.newButton.textContent = n ? `↑ ${plural(n, "new headline", "new headlines")}` : "";
     this.updateTitle();
+  }
+
+  /** Only key events (label "key"), or everything again: a filter over the same stream. */
+  toggleKeyEvents() {
+    const on = this.keyButton.getAttribute("aria-pressed") !== "true";
+    this.keyButton.setAttribute("aria-pressed", String(on));
+    this.root.classList.toggle("key-only", on);
+    this.announce(on ? "Showing key events only." : "Showing all headlines.");
   }
 
   togglePause() {
@@ -561,6 +612,11 @@ class LivePage {
       this.items.clear();
       this.buffered = [];
       this.held = [];
+      if (this.pinnedList) {
+        for (const art of this.pinnedList.querySelectorAll("article.item")) art.remove();
+        for (const h of [...(body.pinned || [])].reverse()) this.updatePinned(h, true);
+        this.pinnedSection.hidden = !(body.pinned || []).length;
+      }
       for (const day of body.days) for (const h of day.items) this.place(h, false, false);
       this.setNext(body.next);
       this.empty.hidden = this.items.size > 0;

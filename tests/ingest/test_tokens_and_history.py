@@ -1,0 +1,220 @@
+"""Named and scoped tokens, the tokens file re-read while ingest runs, and the history of who
+changed what: against real ingest, worker and feed processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.redis_server import EmbeddedRedis
+from tests.conftest import short_tmpdir
+from tests.helpers import Ingest, article, eventually
+from tests.procs import Stack
+
+CMS = "cms-token-1234567"
+LEGACY = "legacy-token-1234"
+WIRE = "wire-token-1234567"
+DESK_OLD = "desk-old-token-123"
+DESK_NEW = "desk-new-token-456"
+TOKENS = (CMS, LEGACY, WIRE, DESK_OLD, DESK_NEW)
+
+
+def tokens_file(path: Path, desk: str) -> None:
+    """Write the tokens file atomically, as an operator (or a secrets manager) should."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(f"# newsroom tokens\nwire {WIRE} world sport\ndesk {desk}\n")
+    os.replace(tmp, path)
+
+
+@pytest.fixture(scope="module")
+def tokens_stack() -> Iterator[tuple[Stack, Path]]:
+    workdir = short_tmpdir()
+    path = workdir / "tokens"
+    tokens_file(path, DESK_OLD)
+    with EmbeddedRedis(short_tmpdir()) as server:
+        stack = Stack(
+            server.url,
+            workdir,
+            extra_env={
+                "LIVEFEED_INGEST_TOKENS": f"cms:{CMS},{LEGACY}",
+                "LIVEFEED_TOKENS_FILE": str(path),
+                "LIVEFEED_INGEST_RATE_LIMIT": "0",
+            },
+        ).start()
+        try:
+            yield stack, path
+        finally:
+            stack.stop()
+
+
+def client_for(stack: Stack, http: httpx.AsyncClient, token: str) -> Ingest:
+    ingest = Ingest(stack, http)
+    ingest.auth = {"Authorization": f"Bearer {token}"}
+    return ingest
+
+
+async def _history(ingest: Ingest, article_id: str) -> httpx.Response:
+    return await ingest.client.get(
+        f"{ingest.base}/v1/articles/{article_id}/history", headers=ingest.auth
+    )
+
+
+async def test_history_lists_who_changed_what_with_names_never_tokens(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    stack, _path = tokens_stack
+    cms, desk, wire = (client_for(stack, http, t) for t in (CMS, DESK_OLD, WIRE))
+    legacy = client_for(stack, http, LEGACY)
+    story = article("h-1", title="Minister resigns", section="world", version=1)
+    await cms.apply(story)
+    await desk.apply({**story, "version": 2, "title": "Minister Ivanenko resigns"})
+    await cms.apply({**story, "version": 3, "title": "Minister Ivanenko resigns",
+                     "correction": "The minister's name was misspelt."})  # fmt: skip
+    response = await wire.client.request(
+        "DELETE",
+        f"{wire.base}/v1/articles/h-1",
+        headers=wire.auth,
+        json={"reason": "Legal: the resignation was not confirmed."},
+    )
+    assert [o["outcome"] for o in await wire.wait_applied(response)] == ["retracted"]
+
+    answer = await _history(legacy, "h-1")  # any valid token reads it, also once retracted
+    assert answer.status_code == 200, answer.text
+    history: list[dict[str, Any]] = answer.json()["history"]
+    assert [(h["action"], h["by"]) for h in history] == [
+        ("published", "cms"),
+        ("updated", "desk"),
+        ("corrected", "cms"),
+        ("retracted", "wire"),
+    ]
+    assert [h["version"] for h in history] == [1, 2, 3, None]
+    assert "title" in history[0]["fields"]
+    assert history[1]["fields"] == ["title"]
+    assert history[2]["fields"] == []
+    assert history[2]["correction"] == "The minister's name was misspelt."
+    assert history[3]["reason"] == "Legal: the resignation was not confirmed."
+    stamps = [h["at"] for h in history]
+    assert stamps == sorted(stamps)
+    assert all(stamp.endswith(("+02:00", "+03:00")) for stamp in stamps)  # Europe/Kyiv
+    for token in TOKENS:
+        assert token not in answer.text
+
+    # A bare token is named by its position; the history endpoint needs a valid token.
+    await legacy.apply(article("h-2"))
+    assert [h["by"] for h in (await _history(cms, "h-2")).json()["history"]] == ["token-2"]
+    url = f"{cms.base}/v1/articles/h-1/history"
+    assert (await http.get(url)).status_code == 401
+    assert (
+        await http.get(url, headers={"Authorization": "Bearer nope-nope-nope"})
+    ).status_code == 403
+    missing = await _history(cms, "never-posted")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    bad_reason = await cms.client.request(
+        "DELETE", f"{cms.base}/v1/articles/h-2", headers=cms.auth, json={"reason": 5}
+    )
+    assert bad_reason.status_code == 422
+    assert bad_reason.json()["errors"][0]["field"] == "reason"
+
+
+async def test_a_scoped_token_is_refused_outside_its_sections_by_name_the_rest_applied(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    stack, _path = tokens_stack
+    cms, wire = client_for(stack, http, CMS), client_for(stack, http, WIRE)
+    await cms.apply(article("p-1", section="politics", title="Coalition talks"))
+    response = await wire.post(
+        {
+            "articles": [
+                article("w-1", section="world"),
+                article("w-2", section="politics"),
+                article("w-3", section="sport"),
+                article("w-4"),
+            ]
+        }
+    )
+    assert response.status_code == 202, response.text
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted", "rejected", "accepted", "rejected"]
+    for index in (1, 3):
+        (error,) = results[index]["errors"]
+        assert error["field"] == f"articles[{index}].section"
+        assert "forbidden" in error["reason"]
+        assert "wire" in error["reason"]
+    await wire.wait_applied(response)
+    feed = stack.url("feed")
+    shown = (await http.get(f"{feed}/v1/timeline")).json()
+    ids = {item["id"] for day in shown["days"] for item in day["items"]}
+    assert {"w-1", "w-3", "p-1"} <= ids
+    assert not {"w-2", "w-4"} & ids
+
+    # An article in another section can be neither moved nor retracted by it.
+    moved = await wire.client.put(
+        f"{wire.base}/v1/articles/p-1",
+        headers=wire.auth,
+        json=article("p-1", section="world", title="Taken over", version=2),
+    )
+    assert moved.status_code == 403, moved.text
+    assert moved.json()["errors"][0]["field"] == "section"
+    gone = await wire.client.delete(f"{wire.base}/v1/articles/p-1", headers=wire.auth)
+    assert gone.status_code == 403
+    assert gone.json()["results"][0]["errors"][0]["field"] == "section"
+    article_now = (await http.get(f"{feed}/v1/articles/p-1")).json()
+    assert article_now["title"] == "Coalition talks"
+
+
+async def test_rotating_the_tokens_file_under_load_drops_no_request(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    stack, path = tokens_stack
+    wire, old, new = (client_for(stack, http, t) for t in (WIRE, DESK_OLD, DESK_NEW))
+    assert (await old.post(article("r-0", section="world"))).status_code == 202
+    assert (await new.post(article("r-0b"))).status_code == 403
+    statuses: list[int] = []
+    stop = asyncio.Event()
+
+    async def load(worker: int) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            response = await wire.post(article(f"load-{worker}-{n}", section="sport"))
+            statuses.append(response.status_code)
+
+    loaders = [asyncio.create_task(load(w)) for w in range(4)]
+    await eventually(lambda: _at_least(statuses, 20), 10, "load running")
+    tokens_file(path, DESK_NEW)
+    rotated = time.monotonic()
+
+    async def old_refused() -> bool:
+        return (await old.post(article("r-1", section="world"))).status_code == 403
+
+    await eventually(old_refused, 5, "the old token refused")
+    assert time.monotonic() - rotated < 2.0
+    assert (await new.post(article("r-2", section="world"))).status_code == 202
+    before = len(statuses)
+    await eventually(lambda: _at_least(statuses, before + 20), 10, "load still running")
+    stop.set()
+    await asyncio.gather(*loaders)
+    assert set(statuses) == {202}, "a request was dropped or refused during the rotation"
+    # A file that no longer parses keeps the previous tokens (and is logged).
+    path.write_text("desk\n")
+    log = stack.workdir / "ingest.log"
+
+    async def logged() -> bool:
+        # The file is looked at on requests: each one still passes with the kept tokens.
+        assert (await new.post(article("r-3", section="world"))).status_code == 202
+        return "tokens file not reloaded" in log.read_text(errors="replace")
+
+    await eventually(logged, 5, "the bad tokens file reported", interval=0.2)
+    tokens_file(path, DESK_OLD)
+
+
+async def _at_least(values: list[int], count: int) -> bool:
+    return len(values) >= count
