@@ -8,7 +8,9 @@ import signal
 from typing import Any
 
 from services.purger.purger import Backend, Purger, VarnishBackend, WebhookBackend
+from services.purger.websub import WebSubPinger
 from shared.eventlog import stop_reader
+from shared.events import Entry
 from shared.metrics_port import serve_metrics
 from shared.redis_client import async_client
 from shared.settings import Settings
@@ -27,9 +29,14 @@ async def run_purger(settings: Settings, redis_url: str) -> None:
     """Purge edge caches on every change until SIGTERM/SIGINT."""
     client = async_client(redis_url, settings, block_ms=BLOCK_MS)
     purger = Purger(client, backends_of(settings))
-    consumer = StreamConsumer(
-        client, "purger", purger.accept, start=purger.start, on_gap=purger.gap
-    )
+    pinger = WebSubPinger.from_settings(settings)  # None without LIVEFEED_WEBSUB_HUBS
+
+    def deliver(entries: list[Entry]) -> None:
+        purger.accept(entries)
+        if pinger is not None:
+            pinger.accept(entries)
+
+    consumer = StreamConsumer(client, "purger", deliver, start=purger.start, on_gap=purger.gap)
 
     def healthz() -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok", "backends": [q.backend.name for q in purger.queues]}
@@ -42,10 +49,10 @@ async def run_purger(settings: Settings, redis_url: str) -> None:
     server = serve_metrics(
         settings.host, settings.purger_port, {"/healthz": healthz, "/readyz": readyz}
     )
-    if not purger.queues:
+    if not purger.queues and pinger is None:
         log.warning(
-            "no purge backend configured (LIVEFEED_PURGE_VARNISH, LIVEFEED_PURGE_WEBHOOK): "
-            "the purger follows the stream and purges nothing"
+            "no purge backend configured (LIVEFEED_PURGE_VARNISH, LIVEFEED_PURGE_WEBHOOK, "
+            "LIVEFEED_WEBSUB_HUBS): the purger follows the stream and does nothing"
         )
     log.info("purger listening", extra={"port": server.server_port})
     stop = asyncio.Event()
@@ -57,6 +64,8 @@ async def run_purger(settings: Settings, redis_url: str) -> None:
         asyncio.create_task(purger.save_positions(), name="purger-position"),
         *(asyncio.create_task(q.run(), name=f"purge {q.backend.name}") for q in purger.queues),
     ]
+    if pinger is not None:
+        tasks.append(asyncio.create_task(pinger.run(), name="websub"))
     try:
         await stop.wait()
     finally:

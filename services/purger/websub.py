@@ -56,7 +56,8 @@ class WebSubPinger:
 
     def __post_init__(self) -> None:
         self._due: dict[str, float] = {}  # feed URL -> monotonic time its next ping may go
-        self._last: dict[str, float] = {}  # feed URL -> when it was last pinged
+        self._last: dict[str, float] = {}  # feed URL -> when its last ping ended
+        self._inflight: set[str] = set()  # feed URLs being pinged now: the next waits for it
         self._wake = asyncio.Event()
 
     @classmethod
@@ -78,7 +79,8 @@ class WebSubPinger:
         now = time.monotonic()
         for url in changed_feeds(self.feed_base, sections, labels):
             if url not in self._due:
-                self._due[url] = max(now, self._last.get(url, -MIN_INTERVAL_S) + MIN_INTERVAL_S)
+                last = self._last.get(url, -MIN_INTERVAL_S)
+                self._due[url] = max(now, last + MIN_INTERVAL_S)
         self._wake.set()
 
     async def run(self) -> None:
@@ -90,16 +92,18 @@ class WebSubPinger:
         try:
             while True:
                 now = time.monotonic()
-                due = [url for url, at in self._due.items() if at <= now]
+                due = [
+                    url for url, at in self._due.items() if at <= now and url not in self._inflight
+                ]
                 for url in due:
                     del self._due[url]
-                    self._last[url] = now
-                    for hub in self.hubs:
-                        task = asyncio.create_task(self._ping(client, limit, hub, url))
-                        tasks.add(task)
-                        task.add_done_callback(tasks.discard)
+                    self._inflight.add(url)
+                    task = asyncio.create_task(self._ping_all(client, limit, url))
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)
                 self._wake.clear()
-                wait = min(self._due.values(), default=now + 3600) - time.monotonic()
+                waiting = [at for url, at in self._due.items() if url not in self._inflight]
+                wait = min(waiting, default=now + 3600) - time.monotonic()
                 if wait > 0:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._wake.wait(), wait)
@@ -108,6 +112,21 @@ class WebSubPinger:
                 task.cancel()
             if own:
                 await client.aclose()
+
+    async def _ping_all(
+        self, client: httpx.AsyncClient, limit: asyncio.Semaphore, url: str
+    ) -> None:
+        """Ping every hub for ``url``; the next ping for it goes a second after this one ended,
+        so that a hub never sees two for one feed within a second."""
+        try:
+            await asyncio.gather(*(self._ping(client, limit, hub, url) for hub in self.hubs))
+        finally:
+            self._inflight.discard(url)
+            ended = time.monotonic()
+            self._last[url] = ended
+            if url in self._due:
+                self._due[url] = max(self._due[url], ended + MIN_INTERVAL_S)
+            self._wake.set()
 
     async def _ping(
         self, client: httpx.AsyncClient, limit: asyncio.Semaphore, hub: str, url: str

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -75,6 +76,7 @@ class Webhook:
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.forms: list[dict[str, list[str]]] = []  # form posts (a WebSub hub's pings)
         self.refused = 0
         self.status = 200
         self.lock = threading.Lock()
@@ -85,9 +87,10 @@ class Webhook:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with hook.lock:
                     status = hook.status
-                    if status == 200:
-                        assert self.headers["Content-Type"] == "application/json"
+                    if status == 200 and self.headers["Content-Type"] == "application/json":
                         hook.received.append(json.loads(body))
+                    elif status == 200:
+                        hook.forms.append(parse_qs(body.decode()))
                     else:
                         hook.refused += 1
                 self.send_response(status)
@@ -124,6 +127,7 @@ class Edge:
     stack: Stack
     varnish: Varnish
     webhook: Webhook
+    hub: Webhook  # a WebSub hub
 
     @property
     def purger_metrics(self) -> str:
@@ -135,7 +139,7 @@ def edge() -> Iterator[Edge]:
     """ingest, worker, feed, push and purger on a Redis of their own; Varnish before feed."""
     server = EmbeddedRedis(short_tmpdir())
     server.start()
-    webhook = Webhook()
+    webhook, hub = Webhook(), Webhook()
     stack = Stack(server.url, short_tmpdir())
     for name in ("ingest", "feed", "push", "worker", "purger"):
         stack.ports.setdefault(name, free_port())
@@ -145,6 +149,8 @@ def edge() -> Iterator[Edge]:
         LIVEFEED_PURGE_VARNISH=varnish.url + "/",
         LIVEFEED_PURGE_WEBHOOK=webhook.url,
         LIVEFEED_EDGE_MAX_AGE="3600",
+        LIVEFEED_WEBSUB_HUBS=hub.url,
+        LIVEFEED_PUBLIC_FEED_URL="https://news.example",
     )
     try:
         for name in ("ingest", "worker", "feed", "push", "purger"):
@@ -152,9 +158,10 @@ def edge() -> Iterator[Edge]:
         for name in ("ingest", "feed", "push", "purger"):
             stack.wait_healthy(name)
         varnish.start()
-        yield Edge(stack, varnish, webhook)
+        yield Edge(stack, varnish, webhook, hub)
     finally:
         varnish.stop()
         stack.stop()
         webhook.close()
+        hub.close()
         server.stop()

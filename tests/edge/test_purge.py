@@ -195,3 +195,24 @@ async def _metric(http: httpx.AsyncClient, edge: Edge, name: str, backend: str) 
         if line.startswith(f'{name}{{backend="{backend}"}}'):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+async def test_the_purger_pings_websub_hubs_for_the_feeds_a_change_touched(
+    edge: Edge, http: httpx.AsyncClient
+) -> None:
+    ingest = Ingest(edge.stack, http)
+    feed = (await http.get(f"{edge.stack.url('feed')}/feed.atom?section=culture")).text
+    assert f'href="{edge.hub.url}"' in feed  # the feed names the hub it pings
+    started = time.monotonic()
+    await ingest.apply({"articles": [article("sub-1", section="culture")]})
+
+    async def pinged() -> bool:
+        urls = {url for form in edge.hub.forms for url in form.get("hub.url", [])}
+        return {
+            "https://news.example/feed.atom",
+            "https://news.example/feed.atom?section=culture",
+        } <= urls
+
+    await eventually(pinged, 2, "WebSub pings for the unfiltered and the section feed")
+    assert all(form["hub.mode"] == ["publish"] for form in edge.hub.forms)
+    assert time.monotonic() - started < 2

@@ -137,7 +137,7 @@ def proxy(stack: Stack) -> Iterator[str]:
     prefix = short_tmpdir()
     port = free_port()
     conf = (REPO / "deploy" / "nginx.conf").read_text()
-    for name in ("ingest", "push"):
+    for name in ("feed", "ingest", "push"):
         conf = conf.replace(f"{name}:{_default_port(name)}", f"127.0.0.1:{stack.ports[name]}")
     # Reads go to Varnish in compose; here straight to feed (tests/edge runs the real Varnish).
     conf = conf.replace("varnish:80", f"127.0.0.1:{stack.ports['feed']}")
@@ -207,6 +207,9 @@ async def test_the_proxy_gives_one_origin_routing_by_path_and_method(
         deleted = await http.delete(f"{proxy}/v1/articles/proxied", headers=auth)  # -> ingest
         assert deleted.status_code == 202
         assert (await stream.next())["type"] == "retracted"
+    history = await http.get(f"{proxy}/v1/articles/proxied/history", headers=auth)  # -> ingest
+    assert history.status_code == 200, history.text
+    assert "retracted" in history.text
 
 
 async def test_server_sent_events_pass_the_proxy_unbuffered(
