@@ -165,7 +165,7 @@ async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push
     assert await page.evaluate("window.__subscribeCalls.length") == 0
     await button.click()
     await page.wait_for_function(
-        "document.getElementById('alerts').getAttribute('aria-pressed') === 'true'"
+        "() => document.getElementById('alerts').getAttribute('aria-pressed') === 'true'"
     )
     assert await button.text_content() == "Stop breaking-news alerts"
     key = await page.evaluate("window.__subscribeCalls[0]")
@@ -186,7 +186,7 @@ async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push
 
     await button.click()  # and off again: the subscription is deleted
     await page.wait_for_function(
-        "document.getElementById('alerts').getAttribute('aria-pressed') === 'false'"
+        "() => document.getElementById('alerts').getAttribute('aria-pressed') === 'false'"
     )
 
     async def deleted() -> bool:
