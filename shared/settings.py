@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
@@ -30,6 +30,26 @@ class Settings(BaseSettings):
         default=None, description="A Redis to use; unset starts the embedded Redis."
     )
     data_dir: Path = Field(default=Path(".livefeed"), description="Embedded Redis data folder.")
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Redis Sentinels (host:port,...): the primary is asked of them and "
+        "followed across failovers; takes precedence over LIVEFEED_REDIS_URL's host.",
+    )
+    redis_sentinel_service: str = Field(
+        default="livefeed", min_length=1, description="The master name the sentinels watch."
+    )
+    redis_sentinel_password: str | None = Field(
+        default=None, repr=False, description="Password of the sentinels themselves."
+    )
+    redis_min_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="Replicas that must acknowledge (WAIT) a queued job before 202, "
+        "and each apply before the job finishes.",
+    )
+    redis_wait_ms: int = Field(
+        default=1000, ge=1, description="How long WAIT waits for the replicas, in ms."
+    )
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     feed_port: int = Field(default=8002, ge=0, le=65535)
@@ -100,7 +120,9 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("ingest_tokens", "allowed_origins", "embed_origins", mode="before")
+    @field_validator(
+        "ingest_tokens", "allowed_origins", "embed_origins", "redis_sentinels", mode="before"
+    )
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
@@ -112,6 +134,33 @@ class Settings(BaseSettings):
             if len(token) < 8:
                 raise ValueError("each ingest token needs at least 8 characters")
         return tokens
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, sentinels: list[str]) -> list[str]:
+        for sentinel in sentinels:
+            host, sep, port = sentinel.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"{sentinel!r} is not host:port")
+        return sentinels
+
+    @model_validator(mode="after")
+    def _wait_within_timeout(self) -> Settings:
+        if self.redis_min_replicas and self.redis_wait_ms >= self.redis_timeout * 1000:
+            raise ValueError(
+                "LIVEFEED_REDIS_WAIT_MS must be below LIVEFEED_REDIS_TIMEOUT (in ms): "
+                "the WAIT reply would time out first"
+            )
+        return self
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``LIVEFEED_REDIS_SENTINELS`` as (host, port) pairs (``[::1]:26379`` allowed)."""
+        pairs = []
+        for sentinel in self.redis_sentinels:
+            host, _, port = sentinel.rpartition(":")
+            pairs.append((host.strip("[]"), int(port)))
+        return pairs
 
     @field_validator("embed_origins")
     @classmethod
