@@ -181,6 +181,38 @@ def worker_client(url: str, settings: Settings) -> redis.Redis:
     )
 
 
+Command = tuple[tuple[Any, ...], dict[str, Any]]  # (args, options) of execute_command
+
+
+class NotReplicatedError(redis.RedisError):
+    """Fewer replicas than ``LIVEFEED_REDIS_MIN_REPLICAS`` acknowledged the writes in time."""
+
+    def __init__(self, acknowledged: int, required: int, what: str) -> None:
+        super().__init__(f"{acknowledged} of {required} replicas acknowledged {what}")
+        self.acknowledged = acknowledged
+        self.required = required
+
+
+def replicated(commands: list[Command], replicas: int, wait_ms: int) -> list[Command]:
+    """``commands`` as one MULTI/EXEC followed by ``WAIT replicas wait_ms``, for a
+    non-transactional pipeline: all on one connection, so the WAIT covers exactly these writes
+    (WAIT counts the replicas holding every earlier write *of its own connection*)."""
+    return [(("MULTI",), {}), *commands, (("EXEC",), {}), (("WAIT", replicas, wait_ms), {})]
+
+
+def check_replicated(replies: list[Any], required: int, what: str) -> None:
+    """Check the replies of ``replicated`` commands: the transaction ran (else ResponseError)
+    and at least ``required`` replicas acknowledged it (else ``NotReplicatedError``)."""
+    executed, acks = replies[-2], replies[-1]
+    if executed is None:
+        raise redis.ResponseError(f"the transaction of {what} was aborted")
+    for reply in executed:
+        if isinstance(reply, Exception):
+            raise reply
+    if int(acks) < required:
+        raise NotReplicatedError(int(acks), required, what)
+
+
 def apply_queue(connection: redis.Redis, settings: Settings) -> Queue:
     """The RQ queue of apply jobs (``LIVEFEED_QUEUE_NAME``), JSON-serialized."""
     return Queue(settings.queue_name, connection=connection, serializer=JOB_SERIALIZER)

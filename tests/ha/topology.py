@@ -124,6 +124,7 @@ class SentinelGroup:
             if not node.alive:
                 continue
             state = node.client().sentinel_master(SERVICE)
+            assert isinstance(state, dict)
             if state["num-slaves"] < self.replicas_alive():
                 return False
             if state["num-other-sentinels"] < sum(1 for n in self.watchers if n.alive) - 1:
@@ -153,9 +154,9 @@ class SentinelGroup:
             if not node.alive:
                 continue
             try:
-                _host, port = node.client().execute_command(
-                    "SENTINEL", "GET-MASTER-ADDR-BY-NAME", SERVICE
-                )
+                address = node.client().sentinel_get_master_addr_by_name(SERVICE)
+                assert isinstance(address, tuple)
+                _host, port = address
             except redis.RedisError:
                 continue
             return next(n for n in self.data if n.port == int(port))
