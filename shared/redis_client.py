@@ -27,8 +27,11 @@ from urllib.parse import urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.retry
 import redis.asyncio.sentinel
+import redis.retry
 import redis.sentinel
+from redis.backoff import NoBackoff
 from redis.connection import parse_url
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -70,12 +73,18 @@ def _parse_sentinel(url: str) -> tuple[list[tuple[str, int]], str]:
     return addresses, parts.path.strip("/")
 
 
-def _sentinel_options(settings: Settings) -> dict[str, Any]:
-    """How to talk to the sentinels themselves: their password, the same timeouts."""
+def _sentinel_options(settings: Settings, *, asyncio: bool) -> dict[str, Any]:
+    """How to talk to the sentinels themselves: their password, the same timeouts, and no
+    retries (redis-py's default retries a refused connection for seconds): a sentinel that
+    does not answer at once is skipped for the next one, which is the retry."""
+    no_retry = (
+        redis.asyncio.retry.Retry(NoBackoff(), 0) if asyncio else redis.retry.Retry(NoBackoff(), 0)
+    )
     return {
         "socket_timeout": settings.redis_timeout,
         "socket_connect_timeout": settings.redis_timeout,
         "password": settings.redis_sentinel_password,
+        "retry": no_retry,
     }
 
 
@@ -92,7 +101,7 @@ def _sync_sentinel(url: str, settings: Settings) -> tuple[redis.sentinel.Sentine
     addresses, service = _parse_sentinel(url)
     return (
         redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            addresses, sentinel_kwargs=_sentinel_options(settings)
+            addresses, sentinel_kwargs=_sentinel_options(settings, asyncio=False)
         ),
         service,
     )
@@ -102,7 +111,7 @@ def _async_sentinel(url: str, settings: Settings) -> tuple[redis.asyncio.sentine
     addresses, service = _parse_sentinel(url)
     return (
         redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-            addresses, sentinel_kwargs=_sentinel_options(settings)
+            addresses, sentinel_kwargs=_sentinel_options(settings, asyncio=True)
         ),
         service,
     )

@@ -45,9 +45,7 @@ async def test_no_replica_no_202(group: SentinelGroup, ha_stack: HaStackFactory)
         for node in group.data:
             if node is not primary:
                 node.start()
-        await eventually(
-            lambda: _connected(group), timeout=20, what="replicas back and in sync"
-        )
+        await eventually(lambda: _connected(group), timeout=20, what="replicas back and in sync")
         # The retry (same Idempotency-Key) runs again rather than replaying the 503. The job
         # answered 503 stayed queued on the primary and may have run meanwhile (the worker's
         # own WAIT failed, so RQ retried it until the replicas were back): then the retry is
@@ -60,6 +58,7 @@ async def test_no_replica_no_202(group: SentinelGroup, ha_stack: HaStackFactory)
             assert retry.status_code == 200, retry.text
             assert retry.json()["results"][0]["status"] == "unchanged"
         assert sorted(await feed.ids()) == ["mr-1", "mr-2"]
+
 
 async def _connected(group: SentinelGroup) -> bool:
     return group.replicas_connected() == group.replicas
