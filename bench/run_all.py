@@ -35,7 +35,7 @@ from typing import Any
 
 import httpx
 
-from bench import apply, e2e, fanout, harness, ingest_load, resume, stalled
+from bench import apply, e2e, fanout, harness, ingest_load, replicas, resume, stalled
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
@@ -71,6 +71,8 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "apply": (apply, lambda q: ["--quick"] if q else []),
     "resume": (resume, lambda q: ["--n", "1000" if q else "5000", "--back", "200"]),
     "stalled": (stalled, _stalled),
+    # LIVEFEED_REDIS_MIN_REPLICAS 0 and 1 on a primary with one replica
+    "replicas": (replicas, lambda q: ["--seconds", "3" if q else "5", "--jobs", "1000"]),
 }
 
 
