@@ -37,7 +37,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from shared.redis_server import is_running, socket_url
-from shared.settings import Settings
+from shared.settings import Settings, host_port
 
 # Jobs carry JSON (never pickles): ingest writes them without importing the job's code.
 JOB_SERIALIZER = JSONSerializer
@@ -66,11 +66,7 @@ def is_sentinel(url: str) -> bool:
 
 def _parse_sentinel(url: str) -> tuple[list[tuple[str, int]], str]:
     parts = urlsplit(url)
-    addresses = []
-    for item in parts.netloc.split(","):
-        host, _, port = item.rpartition(":")
-        addresses.append((host.strip("[]"), int(port)))
-    return addresses, parts.path.strip("/")
+    return [host_port(item) for item in parts.netloc.split(",")], parts.path.strip("/")
 
 
 def _sentinel_options(settings: Settings, *, asyncio: bool) -> dict[str, Any]:

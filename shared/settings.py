@@ -14,6 +14,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` too) as a pair; ValueError when it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 def _split_csv(value: object) -> object:
     """Accept ``"a,b , c"`` from the environment as ``["a", "b", "c"]``."""
     if isinstance(value, str):
@@ -139,9 +147,7 @@ class Settings(BaseSettings):
     @classmethod
     def _host_ports(cls, sentinels: list[str]) -> list[str]:
         for sentinel in sentinels:
-            host, sep, port = sentinel.rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{sentinel!r} is not host:port")
+            host_port(sentinel)
         return sentinels
 
     @model_validator(mode="after")
@@ -156,11 +162,7 @@ class Settings(BaseSettings):
     @property
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """``LIVEFEED_REDIS_SENTINELS`` as (host, port) pairs (``[::1]:26379`` allowed)."""
-        pairs = []
-        for sentinel in self.redis_sentinels:
-            host, _, port = sentinel.rpartition(":")
-            pairs.append((host.strip("[]"), int(port)))
-        return pairs
+        return [host_port(sentinel) for sentinel in self.redis_sentinels]
 
     @field_validator("embed_origins")
     @classmethod
