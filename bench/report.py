@@ -578,6 +578,39 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
     else:
         t.add("a stalled reader among 1,000 does not slow the others", "-", None)
 
+    rp = _load(results, "replicas")
+    if rp:
+        sections += ["## 7. The cost of `LIVEFEED_REDIS_MIN_REPLICAS`", "", _meta_line(rp), ""]
+        enqueue = rp.get("enqueue", {})
+        rows = [
+            [
+                str(n),
+                f"{_f(enqueue.get(f'min{n}', {}).get('p50_us', 0) / 1000, 2)} / "
+                f"{_f(enqueue.get(f'min{n}', {}).get('p99_us', 0) / 1000, 2)}",
+                *(
+                    f"{_f(r['articles_per_s'], 0)}/s, {_f(r['p50_ms'])} / {_f(r['p99_ms'])} ms"
+                    for batch in (1, 100)
+                    if (r := _find(rp["summary"], batch=batch, min_replicas=n)) is not None
+                ),
+            ]
+            for n in (0, 1)
+        ]
+        sections += _table(
+            [
+                "MIN_REPLICAS",
+                "one enqueue p50 / p99 ms",
+                "1 article per POST: articles/s, p50 / p99",
+                "100 per POST: articles/s, p50 / p99",
+            ],
+            rows,
+        )
+        sections += [
+            "A primary and one replica (both `appendfsync always`), `livefeed ingest` alone, 50 "
+            "posters; the enqueue column times `Enqueuer.enqueue_blocking` alone, 0 and 1 "
+            "alternated every 50 jobs in one process: what the `WAIT` adds to each request.",
+            "",
+        ]
+
     out += [
         "# livefeed benchmarks",
         "",

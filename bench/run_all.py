@@ -38,7 +38,18 @@ from typing import Any
 
 import httpx
 
-from bench import apply, e2e, fanout, harness, ingest_load, reads, resume, stalled, webpush
+from bench import (
+    apply,
+    e2e,
+    fanout,
+    harness,
+    ingest_load,
+    reads,
+    replicas,
+    resume,
+    stalled,
+    webpush,
+)
 from bench.common import REPO_ROOT, raise_nofile_limit
 from bench.report import write_report
 
@@ -82,6 +93,8 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
         reads,
         lambda q: ["--seconds", "3", "--spike-seconds", "8"] if q else ["--seconds", "8"],
     ),
+    # LIVEFEED_REDIS_MIN_REPLICAS 0 and 1 on a primary with one replica
+    "replicas": (replicas, lambda q: ["--seconds", "3" if q else "5", "--jobs", "1000"]),
 }
 
 

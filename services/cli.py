@@ -20,7 +20,7 @@ from types import FrameType
 from pydantic import ValidationError
 
 from shared.logs import configure_logging
-from shared.redis_client import running_url
+from shared.redis_client import is_sentinel, running_url
 from shared.redis_server import EmbeddedRedis
 from shared.settings import Settings, get_settings
 
@@ -53,7 +53,8 @@ def _run_workers(service: str, count: int, port: int, redis_url: str) -> None:
     # Each worker is a new interpreter reading its environment: the Redis this process resolved
     # (maybe the embedded one it started), and where prometheus_client keeps every worker's
     # counts so that any worker's /metrics can add them up.
-    os.environ["LIVEFEED_REDIS_URL"] = redis_url
+    if not is_sentinel(redis_url):  # with sentinels the workers find the primary themselves
+        os.environ["LIVEFEED_REDIS_URL"] = redis_url
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
         config = uvicorn.Config(

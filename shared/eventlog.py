@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import redis.asyncio as aredis
 
 from shared import keys
-from shared.events import Entry, Event, EventId, newest_id, stream_entries
+from shared.events import ZERO, Entry, Event, EventId, newest_id, stream_entries
 
 REPLAY_CHUNK = 500
 
@@ -18,15 +18,33 @@ async def must_reset(client: aredis.Redis, since: EventId, hello_id: EventId) ->
     """Whether ``since`` cannot be resumed from, so the client must reload the timeline.
 
     True when it is at or before the newest event trimmed off the log (what followed it may
-    be gone), or newer than any event the log ever had (not an id of this stream).
+    be gone), newer than any event the log ever had (not an id of this stream), or no longer
+    in the log although older events are (``went_back``: a failover lost it).
     """
-    horizon_raw, newest_raw = await asyncio.gather(
+    horizon_raw, newest_raw, at_or_before = await asyncio.gather(
         client.get(keys.EVENTS_HORIZON),
         client.xrevrange(keys.EVENTS, "+", "-", count=1),
+        client.xrevrange(keys.EVENTS, str(since), "-", count=1),
     )
     horizon = EventId.parse(horizon_raw) if isinstance(horizon_raw, bytes) else None
     too_old = horizon is not None and since <= horizon
-    return too_old or since > max(newest_id(newest_raw), hello_id)
+    return too_old or since > max(newest_id(newest_raw), hello_id) or _gone(since, at_or_before)
+
+
+def _gone(event_id: EventId, at_or_before: Any) -> bool:
+    """Whether ``event_id`` is missing from a log that holds older events (``at_or_before``:
+    ``XREVRANGE lf:events <event_id> - COUNT 1``). Trimming removes the oldest events, never
+    one with older ones kept, so this means the log was rewound: a failover promoted a replica
+    that had not received the newest events."""
+    if event_id == ZERO:
+        return False
+    entries = stream_entries(at_or_before)
+    return bool(entries) and EventId.parse(entries[0][0]) != event_id
+
+
+async def went_back(client: aredis.Redis, event_id: EventId) -> bool:
+    """Whether the log lost ``event_id`` but keeps older events (see ``_gone``)."""
+    return _gone(event_id, await client.xrevrange(keys.EVENTS, str(event_id), "-", count=1))
 
 
 async def read_after(

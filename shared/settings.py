@@ -28,6 +28,14 @@ DEFAULT_PUSH_SERVICES = (
 )
 
 
+def host_port(text: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:26379`` too) as a pair; ValueError when it is not one."""
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not host:port")
+    return host.strip("[]"), int(port)
+
+
 def _split_csv(value: object) -> object:
     """Accept ``"a,b , c"`` from the environment as ``["a", "b", "c"]``."""
     if isinstance(value, str):
@@ -44,6 +52,26 @@ class Settings(BaseSettings):
         default=None, description="A Redis to use; unset starts the embedded Redis."
     )
     data_dir: Path = Field(default=Path(".livefeed"), description="Embedded Redis data folder.")
+    redis_sentinels: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Redis Sentinels (host:port,...): the primary is asked of them and "
+        "followed across failovers; takes precedence over LIVEFEED_REDIS_URL's host.",
+    )
+    redis_sentinel_service: str = Field(
+        default="livefeed", min_length=1, description="The master name the sentinels watch."
+    )
+    redis_sentinel_password: str | None = Field(
+        default=None, repr=False, description="Password of the sentinels themselves."
+    )
+    redis_min_replicas: int = Field(
+        default=0,
+        ge=0,
+        description="Replicas that must acknowledge (WAIT) a queued job before 202, "
+        "and each apply before the job finishes.",
+    )
+    redis_wait_ms: int = Field(
+        default=1000, ge=1, description="How long WAIT waits for the replicas, in ms."
+    )
     host: str = "127.0.0.1"
     ingest_port: int = Field(default=8001, ge=0, le=65535)
     feed_port: int = Field(default=8002, ge=0, le=65535)
@@ -188,6 +216,7 @@ class Settings(BaseSettings):
         "purge_webhook",
         "push_services",
         "websub_hubs",
+        "redis_sentinels",
         mode="before",
     )
     @classmethod
@@ -218,6 +247,27 @@ class Settings(BaseSettings):
             if parts.scheme not in {"http", "https"} or not parts.netloc:
                 raise ValueError(f"{hub!r} is not an http(s) URL of a WebSub hub")
         return hubs
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _host_ports(cls, sentinels: list[str]) -> list[str]:
+        for sentinel in sentinels:
+            host_port(sentinel)
+        return sentinels
+
+    @model_validator(mode="after")
+    def _wait_within_timeout(self) -> Settings:
+        if self.redis_min_replicas and self.redis_wait_ms >= self.redis_timeout * 1000:
+            raise ValueError(
+                "LIVEFEED_REDIS_WAIT_MS must be below LIVEFEED_REDIS_TIMEOUT (in ms): "
+                "the WAIT reply would time out first"
+            )
+        return self
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        """``LIVEFEED_REDIS_SENTINELS`` as (host, port) pairs (``[::1]:26379`` allowed)."""
+        return [host_port(sentinel) for sentinel in self.redis_sentinels]
 
     @field_validator("embed_origins")
     @classmethod

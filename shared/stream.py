@@ -8,10 +8,15 @@ a ``deliver`` callback. The consumer keeps what they all need and must not diffe
 - outages: ``XREAD BLOCK`` retried with backoff while Redis is unreachable, resuming after
   the last entry delivered (``connected``/``reconnects`` for /readyz and metrics);
 - gaps: entries trimmed off the log before this consumer read them are detected (the log's
-  horizon passed the position) and reported to ``on_gap`` instead of being silently skipped.
-
-``deliver`` is called synchronously with each batch and must not block: a consumer with slow
-work (HTTP purges, push-service requests) queues it and returns, so the stream never waits.
+  horizon passed the position) and reported to ``on_gap`` instead of being silently skipped;
+- rewinds: after a failover the new primary (a replica that lagged) may lack the newest
+  entries this consumer already delivered, and its next ids may repeat them or fall below
+  them. After every read the consumer checks that the last entry it delivered is still in the
+  log (``eventlog.went_back``: older entries are, that one is not); if not, the log went back
+  and that is reported as a gap too. A push process closes its readers (1012); their resume
+  ``since`` is no longer in the log, so ``eventlog.must_reset`` answers ``reset``. The check is
+  one ``XREVRANGE … COUNT 1`` per read, not per entry, and needs no knowledge of failovers
+  (redis-py may reconnect to the new primary inside one command, unseen).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from shared import keys
-from shared.eventlog import read_after
+from shared.eventlog import read_after, went_back
 from shared.events import Entry, EventId, newest_id
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,7 @@ class StreamConsumer:
         self.connected = False
         self.reconnects = 0
         self.gaps = 0
+        self.rewinds = 0
         self.ready = asyncio.Event()  # set once the start position is known
 
     async def run(self) -> None:
@@ -86,6 +92,8 @@ class StreamConsumer:
                 )
                 if lost:
                     await self._skip_gap()
+                    continue
+                if await self._rewound():
                     continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
@@ -105,9 +113,22 @@ class StreamConsumer:
                 self.deliver(entries)
                 self.last_id = EventId.parse(entries[-1][0])
 
+    async def _rewound(self) -> bool:
+        """Whether the last entry delivered is gone from a log that keeps older ones (a
+        failover lost it); if so, the gap is reported and the position reset."""
+        assert self.last_id is not None
+        if not await went_back(self.client, self.last_id):
+            return False
+        log.warning(
+            "%s: event %s is gone from the log (a Redis failover?)", self.name, self.last_id
+        )
+        self.rewinds += 1
+        await self._skip_gap()
+        return True
+
     async def _skip_gap(self) -> None:
         newest = await self._start()
-        log.warning("%s: events trimmed before it read them; resuming at %s", self.name, newest)
+        log.warning("%s: events missed or gone; resuming at %s", self.name, newest)
         self.gaps += 1
         self.last_id = newest
         if self.on_gap is not None:

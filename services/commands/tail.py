@@ -17,6 +17,7 @@ import asyncio
 import json
 import random
 import sys
+from collections import OrderedDict
 from typing import Any, TextIO
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from shared.models import display_label
 from shared.settings import Settings
 
 BACKOFF_BASE_S = 0.5
+MAX_CHANGES = 5000  # articles whose last change printed is remembered, to drop repeats
 BACKOFF_CAP_S = 30.0
 
 
@@ -73,6 +75,9 @@ class Tail:
         self.label: str | None = args.label
         self.last: str | None = args.since
         self.hello: str | None = None
+        # Article id -> its last change printed (type, version, updated_at): at least once
+        # across a Redis failover, the same change can come again under a new event id.
+        self.changes: OrderedDict[str, tuple[Any, ...]] = OrderedDict()
         self.as_json: bool = args.json
         self.out = out
         self.err = err
@@ -109,6 +114,19 @@ class Tail:
             self.err.flush()
             await asyncio.sleep(delay)
 
+    def _repeated(self, message: dict[str, Any]) -> bool:
+        """Whether this is the article's last change printed, again (then it is not printed)."""
+        headline = message.get("headline") or {}
+        article_id = str(headline.get("id", ""))
+        change = (message.get("type"), headline.get("version"), headline.get("updated_at"))
+        if self.changes.get(article_id) == change:
+            return True
+        self.changes[article_id] = change
+        self.changes.move_to_end(article_id)
+        if len(self.changes) > MAX_CHANGES:
+            self.changes.popitem(last=False)
+        return False
+
     def handle(self, message: dict[str, Any]) -> None:
         """Print one message; remember where to resume."""
         kind = message.get("type")
@@ -123,11 +141,14 @@ class Tail:
             print("livefeed tail: events since the last one seen are gone; going on live",
                   file=self.err)  # fmt: skip
             self.last = self.hello  # the stream goes on from its hello
+            self.changes.clear()  # what was printed may be gone: a change may rightly come again
             return
         event_id = str(message.get("event_id", ""))
         if self.last is not None and EventId.parse(event_id) <= EventId.parse(self.last):
             return  # never print one twice
         self.last = event_id
+        if self._repeated(message):
+            return
         line = json.dumps(message, ensure_ascii=False) if self.as_json else format_event(message)
         print(line, file=self.out, flush=True)
 

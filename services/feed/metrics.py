@@ -10,12 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
+from rq.job import Job
+from rq.utils import utcparse
 
 from shared import keys
 from shared.metrics import LATENCY_BUCKETS
@@ -94,8 +97,10 @@ class RedisStateCollector(Collector):
         pipe.zcard(keys.TIMELINE)
         pipe.zcard(keys.EMBARGO)
         pipe.xlen(keys.EVENTS)
+        pipe.lindex(self.queue_key, 0)  # the oldest job waiting (RQ takes from the left)
         try:
-            queued, started, scheduled, failed, timeline, embargoed, events = pipe.execute()
+            queued, started, scheduled, failed, timeline, embargoed, events, oldest = pipe.execute()
+            age = self._age(oldest)
         except redis.RedisError as exc:
             log.debug("metrics scrape cannot reach Redis: %s", exc)
             up.add_metric([], 0)
@@ -118,6 +123,11 @@ class RedisStateCollector(Collector):
             depth.add_metric([self.queue_name, state], value)
         yield depth
         yield GaugeMetricFamily(
+            "livefeed_queue_oldest_seconds",
+            "How long the oldest job still queued has waited for a worker (0: none waiting).",
+            value=age,
+        )
+        yield GaugeMetricFamily(
             "livefeed_timeline_items", "Live articles on the timeline.", value=timeline
         )
         yield GaugeMetricFamily(
@@ -126,6 +136,16 @@ class RedisStateCollector(Collector):
         yield GaugeMetricFamily(
             "livefeed_event_log_length", "Events kept in the stream for resume.", value=events
         )
+
+    def _age(self, oldest: bytes | None) -> float:
+        """Seconds since the job ``oldest`` was queued (0 when there is none)."""
+        if oldest is None:
+            return 0.0
+        enqueued = self.client.hget(Job.key_for(oldest.decode()), "enqueued_at")
+        if not isinstance(enqueued, bytes):
+            return 0.0  # taken (and maybe finished) since the LINDEX
+        waited = datetime.now(UTC) - utcparse(enqueued.decode()).replace(tzinfo=UTC)
+        return max(waited.total_seconds(), 0.0)
 
 
 def register_redis_state(client: redis.Redis, settings: Settings) -> None:

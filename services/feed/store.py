@@ -20,6 +20,7 @@ import redis.asyncio as aredis
 from shared import keys
 from shared.dates import now_ms, to_ms
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article
+from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
@@ -108,7 +109,10 @@ class TimelineWriter:
     def apply(self, ops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Apply ``ops`` in one script call; return one outcome per upsert/retract."""
         now = now_ms()
+        replicas = self.settings.redis_min_replicas
+        pipe = self.client.pipeline(transaction=False) if replicas else None
         raw = self._apply(
+            client=pipe,
             keys=[keys.TIMELINE, keys.EVENTS, keys.EVENTS_HORIZON, keys.EMBARGO, keys.CHANGED],
             args=[
                 keys.ARTICLE_PREFIX,
@@ -128,6 +132,14 @@ class TimelineWriter:
                 json.dumps(ops, separators=(",", ":")),
             ],
         )
+        if pipe is not None:
+            # WAIT on the script's own connection: the apply is on `replicas` machines, or the
+            # job fails (and RQ retries it: a rerun is `unchanged` where the write survived,
+            # and applies it again on a new primary that never got it).
+            pipe.execute_command("WAIT", replicas, self.settings.redis_wait_ms)  # type: ignore[no-untyped-call]
+            raw, acks = pipe.execute()
+            if int(acks) < replicas:
+                raise NotReplicatedError(int(acks), replicas, f"{len(ops)} applied op(s)")
         result: list[dict[str, Any]] = json.loads(raw)
         return result
 

@@ -4,6 +4,12 @@ RQ decides what a queued job is in Redis (its hash, the queue list, the queues s
 those commands into a pipeline that is never executed itself, and ingest sends them in one
 MULTI/EXEC, from its event loop on the asyncio client (``enqueue``) or blocking on the plain
 client (``enqueue_blocking``, for scripts and benchmarks).
+
+With ``LIVEFEED_REDIS_MIN_REPLICAS`` = N > 0 the transaction is followed, on the same
+connection, by ``WAIT N LIVEFEED_REDIS_WAIT_MS``: Redis answers how many replicas hold every
+write of that connection so far. Fewer than N raises ``NotReplicatedError`` (ingest answers 503).
+The job is in the primary's queue all the same and may well run: nothing undoes it, because
+nothing needs to: applying an item twice (the client retries) is ``unchanged`` the second time.
 """
 
 from __future__ import annotations
@@ -19,15 +25,12 @@ from starlette.concurrency import run_in_threadpool
 
 from shared import keys
 from shared.dates import now_ms
-from shared.redis_client import apply_queue
+from shared.redis_client import Command, apply_queue, check_replicated, replicated
 from shared.settings import Settings
 
 RESULT_TTL_S = 24 * 3600
 FAILURE_TTL_S = 7 * 24 * 3600
 RETRY_INTERVALS_S = [0, 5, 15]
-
-
-Command = tuple[tuple[Any, ...], dict[str, Any]]
 
 
 class Enqueuer:
@@ -100,10 +103,19 @@ class Enqueuer:
         if not self.queue.redis_server_version:
             await run_in_threadpool(self.server_version)
         job, commands = self.commands(items, request_id, job_id, also_set)
-        async with self.aclient.pipeline(transaction=True) as pipe:
-            for args, options in commands:
+        replicas = self.settings.redis_min_replicas
+        if not replicas:
+            async with self.aclient.pipeline(transaction=True) as pipe:
+                for args, options in commands:
+                    pipe.execute_command(*args, **options)
+                await (
+                    pipe.execute()
+                )  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
+            return job
+        async with self.aclient.pipeline(transaction=False) as pipe:
+            for args, options in replicated(commands, replicas, self.settings.redis_wait_ms):
                 pipe.execute_command(*args, **options)
-            await pipe.execute()  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
+            check_replicated(await pipe.execute(), replicas, f"job {job}")
         return job
 
     def enqueue_blocking(
@@ -117,10 +129,15 @@ class Enqueuer:
         """``enqueue`` on the plain client, for code without an event loop."""
         self.server_version()
         job, commands = self.commands(items, request_id, job_id, also_set)
-        with self.client.pipeline(transaction=True) as pipe:
+        replicas = self.settings.redis_min_replicas
+        if replicas:
+            commands = replicated(commands, replicas, self.settings.redis_wait_ms)
+        with self.client.pipeline(transaction=not replicas) as pipe:
             for args, options in commands:
                 pipe.execute_command(*args, **options)  # type: ignore[no-untyped-call]
-            pipe.execute()
+            replies = pipe.execute()
+        if replicas:
+            check_replicated(replies, replicas, f"job {job}")
         return job
 
     def status(self, job_id: str) -> dict[str, Any] | None:

@@ -32,6 +32,7 @@ from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.models import MAX_CORRECTION_CHARS, plain_text
+from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError, problem, request_id
 from shared.tokens import NamedToken
@@ -94,6 +95,18 @@ def redis_down() -> ProblemError:
     """503: the queue (Redis) did not answer, so nothing was accepted."""
     return ProblemError(
         503, "the queue (Redis) is unreachable: nothing was accepted", headers={"Retry-After": "5"}
+    )
+
+
+def not_replicated(exc: NotReplicatedError, wait_ms: int) -> ProblemError:
+    """503: the job is queued on the primary, but not on enough replicas to survive its loss."""
+    return ProblemError(
+        503,
+        f"only {exc.acknowledged} of the {exc.required} Redis replica(s) required "
+        f"(LIVEFEED_REDIS_MIN_REPLICAS) acknowledged the job within {wait_ms} ms, so it could "
+        "be lost in a failover: not accepted. It may still be applied; retrying is safe.",
+        errors=[{"field": "replicas", "reason": f"{exc.acknowledged} of {exc.required}"}],
+        headers={"Retry-After": "5"},
     )
 
 
@@ -175,6 +188,13 @@ class Writes:
             log.warning("could not keep the idempotent answer: %s", exc)
         return response
 
+    async def _forget(self, claim: Claim) -> None:
+        """Drop the answer stored with an unreplicated job: the retry must run (and wait) again."""
+        try:
+            await self.client.delete(claim.key)
+        except redis.RedisError as exc:
+            log.warning("could not drop an unreplicated idempotent answer: %s", exc)
+
     async def _release(self, claim: Claim) -> None:
         try:
             await self.idempotency.release(claim)
@@ -189,6 +209,10 @@ class Writes:
         rid = request_id(request.scope)
         try:
             response = await self._answer_and_queue(rid, posted, claim, who)
+        except NotReplicatedError as exc:
+            if claim is not None:
+                await self._forget(claim)
+            raise not_replicated(exc, self.settings.redis_wait_ms) from exc
         except redis.RedisError as exc:
             raise redis_down() from exc
         if claim is not None and response.status_code == 202:

@@ -45,12 +45,16 @@ class ReplayBuffer:
         """Every event with ``since < id <= upto``, or None when the buffer cannot tell.
 
         None means the buffer does not reach back to ``since`` (its oldest event is newer, so
-        older ones may exist only in Redis) or does not reach forward to ``upto``.
+        older ones may exist only in Redis), does not reach forward to ``upto``, or does not
+        hold ``since`` itself (an event a failover took from the log, say: Redis decides
+        whether the client must reset).
         """
         events = self.events
         if not events or since < events[0].id or upto > events[-1].id or since > upto:
             return None
         start = bisect_right(events, since, key=lambda e: e.id)
+        if events[start - 1].id != since:
+            return None
         end = bisect_right(events, upto, key=lambda e: e.id)
         return [events[i] for i in range(start, end)]
 

@@ -233,3 +233,61 @@ async def test_server_sent_events_pass_the_proxy_unbuffered(
         # One small event must come through at once, not when a proxy buffer fills up.
         line = await asyncio.wait_for(read_until(lines, "via-sse"), 10)
         assert '"type":"published"' in line
+
+
+def _compose(*files: str, env_file: bool = False) -> dict[str, Any]:
+    """``docker-compose -f … config`` in a copy of the project (``.env`` only if asked)."""
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        missing_tool("docker-compose")
+    project = short_tmpdir()
+    for name in (*files, "Dockerfile", "deploy"):
+        (project / name).symlink_to(REPO / name)
+    if env_file:
+        shutil.copy(REPO / ".env.example", project / ".env")
+    args = [binary, *(a for f in files for a in ("-f", f)), "config"]
+    check = subprocess.run([*args, "-q"], cwd=project, capture_output=True, text=True, check=False)
+    assert check.returncode == 0, check.stderr
+    resolved = subprocess.run(args, cwd=project, capture_output=True, text=True, check=True)
+    config: dict[str, Any] = yaml.safe_load(resolved.stdout)
+    return config
+
+
+def test_plain_compose_needs_no_env_file() -> None:
+    services = _compose("docker-compose.yml")["services"]
+    for name in LIVEFEED_SERVICES:
+        environment = services[name]["environment"]
+        Settings.model_validate(  # every value is one the services accept
+            {k.removeprefix("LIVEFEED_").lower(): v for k, v in environment.items()}
+        )
+        assert environment["LIVEFEED_INGEST_TOKENS"]
+    # .env, when there is one, still decides.
+    with_env = _compose("docker-compose.yml", env_file=True)["services"]
+    assert (
+        with_env["ingest"]["environment"]["LIVEFEED_LOG_FORMAT"]
+        == _env_example()["LIVEFEED_LOG_FORMAT"]
+    )
+
+
+def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
+    config = _compose("docker-compose.yml", "docker-compose.ha.yml")
+    services = config["services"]
+    sentinels = [f"sentinel-{i}" for i in (1, 2, 3)]
+    assert {"redis", "redis-replica", *sentinels} <= set(services)
+    replica = " ".join(services["redis-replica"]["command"])
+    assert "--replicaof redis 6379" in replica
+    assert "--appendfsync always" in replica
+    for name in sentinels:
+        script = " ".join(services[name]["command"])
+        assert "--sentinel" in script
+        assert "sentinel monitor livefeed redis 6379 2" in script
+        assert "down-after-milliseconds livefeed 2000" in script
+    for name in LIVEFEED_SERVICES:
+        environment = services[name]["environment"]
+        settings = Settings.model_validate(
+            {k.removeprefix("LIVEFEED_").lower(): v for k, v in environment.items()}
+        )
+        assert settings.sentinel_addresses == [(s, 26379) for s in sentinels]
+        assert settings.redis_sentinel_service == "livefeed"
+    # The base file's own settings survive the override (push keeps its per-address cap).
+    assert services["push"]["environment"]["LIVEFEED_MAX_CONNECTIONS_PER_IP"] == "20000"

@@ -6,6 +6,7 @@
 // share one connection: a leader elected with Web Locks fans events out over BroadcastChannel,
 // each column applies its own filter. Titles only ever go in as text. No dependencies.
 
+const MAX_CHANGES = 5000; // articles whose last change is remembered, to drop repeats
 const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service
 const CSS = /*@css*/ "";
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
@@ -484,6 +485,7 @@ class LivefeedColumn extends HTMLElement {
     const q = (s) => root.querySelector(s);
     this.root = root;
     this.lastId = this.dataset.eventId || null;
+    this.changes = new Map(); // article id -> its last change applied (see repeated)
     this.zone = this.cfg.zone;
     this.level = Number(this.getAttribute("heading-level")) || 2;
     this.timeline = q(".timeline");
@@ -580,6 +582,7 @@ class LivefeedColumn extends HTMLElement {
     if (!this.root || compareIds(msg.event_id, this.lastId) <= 0) return; // never twice
     this.lastId = msg.event_id;
     this.dataset.lastEventId = msg.event_id;
+    if (this.repeated(msg)) return;
     const id = msg.headline && msg.headline.id;
     if (msg.type !== "retracted" && !this.matches(msg.headline)) {
       // Not (or no longer) in this column's filter: gone from it if it was shown.
@@ -606,6 +609,19 @@ class LivefeedColumn extends HTMLElement {
       if (old) old.replaceWith(art); else this.pinnedList.prepend(art);
     } else if (old) old.remove();
     this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
+  }
+
+  /** At least once: across a Redis failover the same change of an article can come again
+   * under a new event id. A change is its article id, type, version and updated_at; the
+   * last one applied per article is kept (a bounded map) and a repeat of it is dropped. */
+  repeated(msg) {
+    const h = msg.headline || {};
+    const key = `${msg.type}|${h.version ?? ""}|${h.updated_at ?? ""}`;
+    if (this.changes.get(h.id) === key) return true;
+    this.changes.delete(h.id);
+    this.changes.set(h.id, key);
+    if (this.changes.size > MAX_CHANGES) this.changes.delete(this.changes.keys().next().value);
+    return false;
   }
 
   apply(msg) {

@@ -4,6 +4,7 @@
 // inserts new headlines at the top of their day, replaces updated ones in place and removes
 // retracted ones. Titles only ever go in through textContent. No framework, no CDN.
 
+const MAX_CHANGES = 5000; // articles whose last change is remembered, to drop repeats
 const WEEKDAYS = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
 const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
   "September", "October", "November", "December"];
@@ -98,6 +99,7 @@ class LivePage {
       zone: d.timezone, section: d.section, label: d.label, pageSize: d.pageSize,
       labels: labelNames(d.labels) };
     this.lastId = d.eventId;
+    this.changes = new Map(); // article id -> its last change applied (see repeated)
     this.timeline = document.getElementById("timeline");
     this.pinnedSection = root.querySelector("section.pinned");
     this.pinnedList = root.querySelector(".pinned-items");
@@ -281,6 +283,7 @@ class LivePage {
     if (compareIds(msg.event_id, this.lastId) <= 0) return;
     this.lastId = msg.event_id;
     this.root.dataset.lastEventId = msg.event_id;
+    if (this.repeated(msg)) return;
     if (this.paused) {
       this.held.push(msg);
       if (msg.type === "published") this.noteNew(1);
@@ -288,6 +291,19 @@ class LivePage {
       return;
     }
     this.apply(msg);
+  }
+
+  /** At least once: across a Redis failover the same change of an article can come again
+   * under a new event id. A change is its article id, type, version and updated_at; the
+   * last one applied per article is kept (a bounded map) and a repeat of it is dropped. */
+  repeated(msg) {
+    const h = msg.headline || {};
+    const key = `${msg.type}|${h.version ?? ""}|${h.updated_at ?? ""}`;
+    if (this.changes.get(h.id) === key) return true;
+    this.changes.delete(h.id);
+    this.changes.set(h.id, key);
+    if (this.changes.size > MAX_CHANGES) this.changes.delete(this.changes.keys().next().value);
+    return false;
   }
 
   apply(msg) {
@@ -617,6 +633,7 @@ class LivePage {
         for (const h of [...(body.pinned || [])].reverse()) this.updatePinned(h, true);
         this.pinnedSection.hidden = !(body.pinned || []).length;
       }
+      this.changes.clear(); // the timeline is the truth now: a change it lacks may come again
       for (const day of body.days) for (const h of day.items) this.place(h, false, false);
       this.setNext(body.next);
       this.empty.hidden = this.items.size > 0;
