@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.helpers import Ingest, article
-from tests.procs import REPO, Stack
+from tests.procs import REPO, Stack, free_port
 
 RULES = REPO / "deploy/prometheus/alerts.yml"
 RULE_TESTS = sorted((REPO / "deploy/prometheus/tests").glob("*.yml"))
@@ -102,6 +102,19 @@ async def test_every_series_named_by_the_rules_and_the_dashboard_is_exported(
         response = await http.get(f"{fresh.url(name)}/metrics")
         assert response.status_code == 200
         exported |= _exported(response.text)
+    # A purger with a backend (nothing listens there: its failure series exist too).
+    port = free_port()
+    purger = fresh.start_service(
+        "purger",
+        LIVEFEED_PURGER_PORT=str(port),
+        LIVEFEED_PURGE_WEBHOOK=f"http://127.0.0.1:{free_port()}/",
+    )
+    try:
+        fresh.wait_healthy("purger", port=port)
+        response = await http.get(f"http://127.0.0.1:{port}/metrics")
+        exported |= _exported(response.text)
+    finally:
+        purger.stop()
     exprs = _dashboard_exprs()
     assert len(exprs) >= 15
     named = {m for expr in exprs + [r["expr"] for r in _rules()] for m in METRIC.findall(expr)}
