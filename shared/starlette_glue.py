@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -21,8 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.logs import configure_logging
 from shared.metrics import UNMATCHED_ROUTE, exposition, observe_request
 from shared.problems import PROBLEM_TYPE, problem_document
+from shared.redis_client import running_url
+from shared.settings import Settings, get_settings
 
 log = logging.getLogger("livefeed.http")
 
@@ -178,3 +181,18 @@ async def workers_metrics_endpoint(request: Request) -> Response:
         media_type=CONTENT_TYPE_LATEST,
         headers={"Cache-Control": "no-store"},
     )
+
+
+def worker_app(service: str, create_app: Callable[[Settings, str], ASGIApp]) -> ASGIApp:
+    """The app of one of ``LIVEFEED_<SERVICE>_WORKERS`` processes (uvicorn starts each by name).
+
+    ``livefeed <service>`` resolved the Redis before starting them and passed it on in the
+    environment (``LIVEFEED_REDIS_URL``, or the Sentinel settings, which each worker follows
+    itself).
+    """
+    settings = get_settings()
+    configure_logging(settings, service)
+    url = running_url(settings)
+    if url is None:
+        raise RuntimeError(f"{service} workers are started by `livefeed {service}`, with a Redis")
+    return create_app(settings, url)

@@ -34,10 +34,9 @@ from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.eventlog import stop_reader
-from shared.logs import configure_logging
 from shared.models import is_article_id
 from shared.redis_client import async_client
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.starlette_glue import (
     EXCEPTION_HANDLERS,
     ProblemError,
@@ -45,6 +44,7 @@ from shared.starlette_glue import (
     metrics_endpoint,
     workers_metrics_endpoint,
 )
+from shared.starlette_glue import worker_app as shared_worker_app
 from shared.stream import BLOCK_MS, StreamConsumer
 
 DEFAULT_LIMIT = 50
@@ -124,6 +124,7 @@ class Feed:
             "application/json",
             max_age=self.settings.cache_max_age,
             headers=edge_headers(keys, self.settings.edge_max_age),
+            expires_ms=page.ages_out_ms,
         )
 
     async def article(self, request: Request) -> Response:
@@ -137,7 +138,7 @@ class Feed:
 
     async def _article(self, article_id: str) -> Rendered:
         try:
-            headline = await self.store.article(article_id)
+            headline, ages_out_ms = await self.store.article(article_id)
         except RedisError as exc:
             raise store_down() from exc
         if headline is None:
@@ -150,6 +151,7 @@ class Feed:
             max_age=0,
             cache_control="no-cache",
             headers=edge_headers(article_keys(headline), self.settings.edge_max_age),
+            expires_ms=ages_out_ms,
         )
 
     async def healthz(self, request: Request) -> Response:
@@ -167,15 +169,10 @@ class Feed:
 
 
 def worker_app() -> Starlette:
-    """The app of one of ``LIVEFEED_FEED_WORKERS`` processes (uvicorn starts each by name).
-
-    ``livefeed feed`` passes each worker the Redis URL it resolved (``LIVEFEED_REDIS_URL``).
-    """
-    settings = get_settings()
-    configure_logging(settings, "feed")
-    if not settings.redis_url:
-        raise RuntimeError("feed workers are started by `livefeed feed`, with a Redis URL")
-    return create_app(settings, settings.redis_url)
+    """One of ``LIVEFEED_FEED_WORKERS`` processes (``shared.starlette_glue.worker_app``)."""
+    app = shared_worker_app("feed", create_app)
+    assert isinstance(app, Starlette)
+    return app
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:

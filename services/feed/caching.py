@@ -13,6 +13,7 @@ for each headline in it, so a change can be purged by key (services/purger).
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from starlette.responses import Response
 
 from shared.dates import now_ms
 
+_MAX_AGE = re.compile(r"max-age=([0-9]+)")
 # How long an edge may serve a stale copy while it fetches a fresh one (seconds).
 STALE_WHILE_REVALIDATE_S = 30
 
@@ -97,6 +99,7 @@ class Rendered:
     etag: str
     headers: dict[str, str]  # Cache-Control, edge keys and the view's own headers
     last_modified_ms: int | None = None
+    expires_ms: int | None = None  # when an item in it leaves the window (None: never)
 
 
 def render(
@@ -107,17 +110,19 @@ def render(
     last_modified_ms: int | None = None,
     headers: dict[str, str] | None = None,
     cache_control: str | None = None,
+    expires_ms: int | None = None,
 ) -> Rendered:
     """``body`` with its validator and headers (``Cache-Control`` from ``max_age`` unless
-    ``cache_control`` is given)."""
-    control = cache_control or f"public, max-age={max_age}, must-revalidate"
-    return Rendered(
-        body,
-        media_type,
-        etag_of(body),
-        {"Cache-Control": control, **(headers or {})},
-        last_modified_ms or None,
-    )
+    ``cache_control`` is given). ``expires_ms``: when an item of the view leaves the window (no
+    event purges that): the edge may keep the view until then at most."""
+    out = {"Cache-Control": cache_control or f"public, max-age={max_age}, must-revalidate"}
+    out.update(headers or {})
+    if expires_ms is not None and "Surrogate-Control" in out:
+        left_s = max(0, (expires_ms - now_ms()) // 1000)
+        out["Surrogate-Control"] = _MAX_AGE.sub(
+            lambda m: f"max-age={min(int(m.group(1)), left_s)}", out["Surrogate-Control"]
+        )
+    return Rendered(body, media_type, etag_of(body), out, last_modified_ms or None, expires_ms)
 
 
 def respond(request: Request, view: Rendered) -> Response:

@@ -338,6 +338,7 @@ class Embed:
                 "Livefeed-Style-Hash": self.assets.style_hash,
                 **edge_headers(keys, self.settings.edge_max_age),
             },
+            expires_ms=page.ages_out_ms,
         )
 
     async def frame(self, request: Request) -> Response:
@@ -370,6 +371,7 @@ class Embed:
                 "Referrer-Policy": "strict-origin-when-cross-origin",
                 **edge_headers(keys, self.settings.edge_max_age),
             },
+            expires_ms=page.ages_out_ms,
         )
 
 

@@ -273,4 +273,5 @@ class Feeds:
                     edge_keys(page.headlines, section, label), self.settings.edge_max_age
                 ),
             },
+            expires_ms=page.ages_out_ms,
         )

@@ -375,4 +375,5 @@ class LivePage:
                 **security_headers(self.settings),
                 **edge_headers(keys, self.settings.edge_max_age),
             },
+            expires_ms=page.ages_out_ms,
         )

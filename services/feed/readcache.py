@@ -2,7 +2,8 @@
 
 Every cacheable view is rendered once per state of the timeline and then served from these
 bytes (with its ETag and 304s) until the state changes. The state is named by a *stamp*: the
-newest event id of ``lf:events`` and ``lf:changed`` (the last change no event announces).
+newest event id of ``lf:events``, ``lf:changed`` (the last change no event announces) and the
+size of ``lf:timeline`` (so that a store emptied by hand is not served from memory).
 
 Read-after-event is strict: a request never gets a view older than an event that was applied
 before the request arrived (a reader who saw event E over the stream, then GETs the timeline,
@@ -12,9 +13,10 @@ load one tiny Redis read serves hundreds of requests (``Fence``). An entry whose
 rendered again, once, however many requests want it (single flight).
 
 The feed's stream consumer (``shared.stream.StreamConsumer``) drops every entry as events
-arrive, so memory holds only current views; entries also expire after ``TTL_S`` so that an item
-ageing out of the window (read-time filtering, no event) leaves within that time. The number of
-entries is bounded (least recently used out): hostile query strings cannot grow it.
+arrive, so memory holds only current views. Items leave the window at read time, announced by
+no event: a view expires when the next item of its index ages out (``read.lua`` says when), so
+it never shows one past its time; and after ``TTL_S`` whatever happens. The number of entries is
+bounded (least recently used out): hostile query strings cannot grow it.
 """
 
 from __future__ import annotations
@@ -38,18 +40,19 @@ from services.feed.params import store_down
 from shared import keys
 from shared.events import Entry
 
-TTL_S = 1.0  # the longest an entry is served: bounds how long an aged-out item stays shown
+TTL_S = 60.0  # the longest an entry is served, whatever else
 MAX_ENTRIES = 2_048
 
-# The timeline's state: the newest event id and the last unannounced change, in one call.
+# The timeline's state: the newest event id, the last unannounced change and the timeline's
+# size (which also moves when someone empties the store by hand), in one call.
 STAMP_LUA = """
 local latest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #latest > 0 then id = latest[1][1] end
-return {id, redis.call('GET', KEYS[2]) or ''}
+return {id, (redis.call('GET', KEYS[2]) or '') .. '/' .. redis.call('ZCARD', KEYS[3])}
 """
 
-STAMP_KEYS = (keys.EVENTS, keys.CHANGED)
+STAMP_KEYS = (keys.EVENTS, keys.CHANGED, keys.TIMELINE)
 Stamp = tuple[bytes, bytes]
 
 
@@ -86,7 +89,9 @@ class Fence:
             conn = await self.client.connection_pool.get_connection()  # type: ignore[no-untyped-call]
             assert isinstance(conn, AbstractConnection)
             self._conn = conn
-            self._packed = conn.pack_command("EVALSHA", self._script.sha, 2, *STAMP_KEYS)
+            self._packed = conn.pack_command(
+                "EVALSHA", self._script.sha, len(STAMP_KEYS), *STAMP_KEYS
+            )
         try:
             await conn.send_packed_command(self._packed, check_health=False)
             event_id, changed = await conn.read_response()
@@ -121,7 +126,7 @@ class Fence:
 @dataclass(frozen=True)
 class _Entry:
     stamp: Stamp
-    expires: float  # time.monotonic()
+    expires_ms: float  # wall-clock ms: the window's next change, or TTL_S
     rendered: Rendered
 
 
@@ -146,7 +151,7 @@ class ReadCache:
         except RedisError as exc:
             raise store_down() from exc
         entry = self.entries.get(key)
-        if entry is not None and entry.stamp == stamp and time.monotonic() < entry.expires:
+        if entry is not None and entry.stamp == stamp and time.time() * 1000 < entry.expires_ms:
             self.entries.move_to_end(key)
             VIEW_HITS.inc()
             return entry.rendered
@@ -167,7 +172,10 @@ class ReadCache:
         finally:
             del self._renders[flight]
         future.set_result(rendered)
-        self.entries[key] = _Entry(stamp, time.monotonic() + TTL_S, rendered)
+        expires_ms = time.time() * 1000 + TTL_S * 1000
+        if rendered.expires_ms is not None:
+            expires_ms = min(expires_ms, rendered.expires_ms)
+        self.entries[key] = _Entry(stamp, expires_ms, rendered)
         self.entries.move_to_end(key)
         while len(self.entries) > self.max_entries:
             self.entries.popitem(last=False)

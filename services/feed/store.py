@@ -174,6 +174,7 @@ class Page:
     next: Cursor | None
     changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
     pinned: list[dict[str, Any]] = field(default_factory=list)  # first page: newest pin first
+    ages_out_ms: int | None = None  # when the next item leaves the window (None: none will)
 
 
 class TimelineReader:
@@ -199,7 +200,7 @@ class TimelineReader:
             index, also_section = keys.section(section), ""
         else:
             index, also_section = keys.TIMELINE, ""
-        event_id, docs, next_score, next_id, changed, pinned = await self._read(
+        event_id, docs, next_score, next_id, changed, pinned, ages_out = await self._read(
             keys=[
                 index,
                 keys.EVENTS,
@@ -225,18 +226,22 @@ class TimelineReader:
             cursor,
             changed_ms,
             [orjson.loads(doc) for doc in pinned],
+            int(_text(ages_out)) if ages_out else None,
         )
 
-    async def article(self, article_id: str) -> dict[str, Any] | None:
-        """One live article's headline, or None (unknown, embargoed, retracted or expired)."""
+    async def article(self, article_id: str) -> tuple[dict[str, Any] | None, int | None]:
+        """One live article's headline, or None (unknown, embargoed, retracted or expired), and
+        when it leaves the window (None: never)."""
         doc, state, pub = await self.client.hmget(keys.article(article_id), "doc", "state", "pub")
         if doc is None or state is None or _text(state) != "live":
-            return None
+            return None, None
         floor = window_floor_ms(self.settings)
-        if floor is not None and isinstance(pub, bytes | str) and int(_text(pub)) < floor:
-            return None
-        headline: dict[str, Any] = orjson.loads(doc)
-        return headline
+        pub_ms = int(_text(pub)) if isinstance(pub, bytes | str) else None
+        if floor is None or pub_ms is None:
+            return orjson.loads(doc), None
+        if pub_ms < floor:
+            return None, None
+        return orjson.loads(doc), pub_ms + self.settings.window_days * 86_400_000
 
 
 def _text(value: str | bytes) -> str:

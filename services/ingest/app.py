@@ -23,10 +23,9 @@ from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
 from shared import keys
-from shared.logs import configure_logging
 from shared.models import ID_RULE, is_article_id
 from shared.redis_client import sync_client
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 from shared.starlette_glue import (
     EXCEPTION_HANDLERS,
     ProblemError,
@@ -34,6 +33,7 @@ from shared.starlette_glue import (
     metrics_endpoint,
     workers_metrics_endpoint,
 )
+from shared.starlette_glue import worker_app as shared_worker_app
 
 _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -167,15 +167,10 @@ class Ingest:
 
 
 def worker_app() -> Starlette:
-    """The app of one of ``LIVEFEED_INGEST_WORKERS`` processes (uvicorn starts each by name).
-
-    ``livefeed ingest`` passes each worker the Redis URL it resolved (``LIVEFEED_REDIS_URL``).
-    """
-    settings = get_settings()
-    configure_logging(settings, "ingest")
-    if not settings.redis_url:
-        raise RuntimeError("ingest workers are started by `livefeed ingest`, with a Redis URL")
-    return create_app(settings, settings.redis_url)
+    """One of ``LIVEFEED_INGEST_WORKERS`` processes (``shared.starlette_glue.worker_app``)."""
+    app = shared_worker_app("ingest", create_app)
+    assert isinstance(app, Starlette)
+    return app
 
 
 def create_app(settings: Settings, redis_url: str) -> Starlette:

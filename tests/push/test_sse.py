@@ -251,7 +251,8 @@ async def test_a_reading_client_gets_every_event_of_a_large_batch(
 async def test_one_stream_reader_per_process_whatever_the_readers(
     fresh: Stack, http: httpx.AsyncClient, redis_client: redis.Redis
 ) -> None:
-    """Readers of both transports share the push process's one XREAD; feed runs none."""
+    """Readers of both transports share the push process's one XREAD (feed has its own, for
+    its view cache: one per process, whatever the readers)."""
     async with contextlib.AsyncExitStack() as stack:
         for n in range(10):
             ws = await stack.enter_async_context(subscribe(fresh.ws_url, section=f"s{n % 3}"))
@@ -264,8 +265,14 @@ async def test_one_stream_reader_per_process_whatever_the_readers(
             return [c for c in clients if c.get("cmd") in ("xread", "xreadgroup")]
 
         # Between two XREADs the reader may be on another command: wait until it is blocked.
-        readers = await eventually(xread_clients, 10, "the push reader blocked in XREAD")
-        assert len(readers) == 1, readers  # the session stack runs one push process
+        async def both_blocked() -> list[dict[str, str]] | None:
+            readers = await xread_clients()
+            return readers if len(readers) >= 2 else None
+
+        # Between two XREADs a reader may be on another command: wait until both are blocked.
+        readers = await eventually(both_blocked, 10, "push and feed blocked in XREAD")
+        # The session stack runs one push and one feed process: one XREAD connection each.
+        assert len(readers) == 2, readers
 
 
 async def test_only_get_opens_an_event_stream(fresh: Stack, http: httpx.AsyncClient) -> None:

@@ -8,8 +8,9 @@
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
 -- ARGV[7] the window's length in ms (0: no age limit)  ARGV[8] label the pins must carry ('')
--- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms, {pinned doc, ...}} (next_*
--- empty when there is no more; changed_ms '' when nothing was ever trimmed).
+-- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms, {pinned doc, ...},
+-- ages_out_ms} (next_* empty when there is no more; changed_ms '' when nothing was ever
+-- trimmed; ages_out_ms '' when no item of the index will leave the window).
 
 local INDEX, EVENTS, CHANGED, PINS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])  -- MIN_MS nil: no age limit
@@ -81,4 +82,11 @@ if CURSOR_SCORE == '' then
     if ok then pinned[#pinned + 1] = f[1] end
   end
 end
-return {event_id, docs, last_score, last_id, string.format('%.0f', changed), pinned}
+-- When the next item of this index ages out of the window (its published ms + the window):
+-- until then, and until the next event, this read gives the same answer ('' when nothing will).
+local ages_out = ''
+if MIN_MS then
+  local first = redis.call('ZRANGEBYSCORE', INDEX, string.format('%.0f', MIN_MS), '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #first > 0 then ages_out = string.format('%.0f', tonumber(first[2]) + WINDOW_MS) end
+end
+return {event_id, docs, last_score, last_id, string.format('%.0f', changed), pinned, ages_out}
