@@ -30,7 +30,7 @@ from typing import Any
 
 import redis.asyncio as aredis
 from redis.asyncio.connection import AbstractConnection
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, TimeoutError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -98,8 +98,16 @@ class Fence:
         except NoScriptError:  # Redis restarted without its scripts: load it, then ask again
             await self.client.script_load(STAMP_LUA)
             return await self._read()
+        except (ConnectionError, TimeoutError, OSError):
+            # Redis restarted, or failed over to another primary: drop this connection and ask
+            # through the client, whose retries and reconnection (Sentinel: to the new primary)
+            # apply; the next read opens a new connection.
+            self._conn = None
+            await conn.disconnect()
+            event_id, changed = await self._script(keys=list(STAMP_KEYS))
         except BaseException:
-            await conn.disconnect()  # whatever state it is in: the next read reconnects
+            self._conn = None
+            await conn.disconnect()  # whatever state it is in: the next read starts afresh
             raise
         return _bytes(event_id), _bytes(changed)
 
