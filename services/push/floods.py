@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from collections import Counter
 
 from websockets.http11 import Response
@@ -59,9 +60,10 @@ def bound_send_buffer(transport: asyncio.BaseTransport, limit: int) -> None:
 
 
 def address_of(transport: asyncio.BaseTransport) -> str:
-    """The client's address (without the port): what the per-address cap counts."""
+    """The client's address (without the port): what the per-address cap counts. Interned:
+    the connections from one address share one string."""
     peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) and peer else str(peer)
+    return sys.intern(str(peer[0]) if isinstance(peer, tuple) and peer else str(peer))
 
 
 def _too_many(limit: int) -> Response:
