@@ -92,7 +92,8 @@ def run_once(
     server = start_server(variant.command(ctx), variant.env(ctx), log_path, ctx.port)
     # Each client process stays under the machine's descriptor limit (one per connection).
     procs = max(args.procs, math.ceil(n / (nofile_limit() - 500)))
-    pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, procs)
+    protocol = "raw" if args.raw_clients and variant.protocol == "ws" else variant.protocol
+    pool = ClientPool(ClientSpec(variant.url(ctx), protocol, variant.origin), n, procs)
     probes = contextlib.ExitStack()
     extra: dict[str, Any] = {}
     try:
@@ -228,6 +229,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=int, default=3, help="uncounted headlines before measuring")
     p.add_argument("--procs", type=int, default=2, help="client processes")
     p.add_argument("--drain", type=float, default=5.0, help="max seconds for stragglers at the end")
+    p.add_argument(
+        "--raw-clients",
+        action="store_true",
+        help="WebSocket variants get RawClient (bench/clients.py: ~5x less client CPU), so "
+        "tens of thousands of clients on the same cores measure the server",
+    )
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

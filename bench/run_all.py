@@ -51,7 +51,8 @@ def _fanout(quick: bool) -> list[str]:
 
 def _fanout1s(quick: bool) -> list[str]:
     return ["--variants", "floor,livefeed", "--n", "2000" if quick else "10000,max", "--interval",
-            "1.0", "--events", "5" if quick else "15", "--warmup", "2",
+            "1.0", "--events", "5" if quick else "15", "--warmup", "2", "--raw-clients",
+            "--drain", "30",
             "--out", "bench/results/fanout1s.json"]  # fmt: skip
 
 
