@@ -27,7 +27,7 @@ import time
 from array import array
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.sharedctypes import SynchronizedArray
@@ -59,6 +59,7 @@ class ClientSpec:
     open_timeout: float = 30.0
     max_runtime_s: float = 900.0
     start_at: float = 0.0  # time.time() to start connecting at (0: at once); for storms
+    source: str | None = None  # local address to connect from (each process its own, see pool)
 
 
 @dataclass
@@ -167,6 +168,7 @@ async def _open(spec: ClientSpec) -> CountingConnection:
         open_timeout=spec.open_timeout,
         user_agent_header=None,
         create_connection=CountingConnection,
+        local_addr=(spec.source, 0) if spec.source else None,
     )  # type: ignore[return-value]
 
 
@@ -320,6 +322,7 @@ async def _raw_client(
                     lambda: RawClient(url.netloc, path, partial(stats.on_id, client)),
                     url.hostname or "127.0.0.1",
                     url.port or 80,
+                    local_addr=(spec.source, 0) if spec.source else None,
                 )
                 await asyncio.wait_for(proto.opened, spec.open_timeout)
             except (OSError, TimeoutError, ConnectionError) as exc:
@@ -450,12 +453,14 @@ class ClientPool:
         self.pipes: list[Connection] = []
 
     def start(self) -> None:
-        """Start every client process."""
+        """Start every client process, each connecting from its own loopback address
+        (127.0.0.2, 127.0.0.3, …): one address has only ~28,000 ephemeral ports."""
         for worker, share in enumerate(self.shares):
             parent, child = self.ctx.Pipe(duplex=False)
+            spec = replace(self.spec, source=f"127.0.0.{2 + worker}")
             proc = self.ctx.Process(
                 target=worker_main,
-                args=(worker, share, self.spec, self.counters, child),
+                args=(worker, share, spec, self.counters, child),
                 daemon=True,
             )
             proc.start()

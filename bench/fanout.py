@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
+import resource
 import sys
 import time
 from collections import Counter
@@ -33,7 +35,7 @@ from bench.variants import VARIANTS, LaunchContext, Variant
 MEDIAN_FIELDS = ("connected", "p50_ms", "p99_ms", "max_ms", "reach_all_p50_ms", "reach_all_p99_ms",
                  "lost", "lost_pct", "clients_with_loss", "duplicates", "rss_per_conn_kib",
                  "rss_base_mib", "server_cpu_pct", "client_cpu_pct", "other_cpu_pct",
-                 "publish_slip_max_ms", "connect_s")  # fmt: skip
+                 "publish_slip_max_ms", "connect_s", "cpu_us_per_frame")  # fmt: skip
 """The figures a summary row gives the median of."""
 
 Probe = Callable[[LaunchContext], contextlib.AbstractContextManager[dict[str, Any]]]
@@ -88,7 +90,10 @@ def run_once(
     ctx = LaunchContext(port=free_port(), redis_url=redis_url, stream=variant.stream)
     log_path = log_file(variant.name)
     server = start_server(variant.command(ctx), variant.env(ctx), log_path, ctx.port)
-    pool = ClientPool(ClientSpec(variant.url(ctx), variant.protocol, variant.origin), n, args.procs)
+    # Each client process stays under the machine's descriptor limit (one per connection).
+    procs = max(args.procs, math.ceil(n / (nofile_limit() - 500)))
+    protocol = "raw" if args.raw_clients and variant.protocol == "ws" else variant.protocol
+    pool = ClientPool(ClientSpec(variant.url(ctx), protocol, variant.origin), n, procs)
     probes = contextlib.ExitStack()
     extra: dict[str, Any] = {}
     try:
@@ -118,6 +123,7 @@ def run_once(
         time.sleep(0.5)
         cpu = CpuMeters(server=tree_pids(server.pid), client=pool.pids)
         cpu.start()
+        cpu_t0 = time.monotonic()
         print(
             f"{label} publishing {args.events} headlines every {args.interval * 1000:.0f} ms",
             flush=True,
@@ -125,6 +131,7 @@ def run_once(
         slips = publish(rclient, variant.stream, variant.write_event, args.events, args.interval)
         time.sleep(args.interval)
         cpu_pct = cpu.stop()
+        cpu_wall_s = time.monotonic() - cpu_t0
         drained = pool.wait_received(connected * args.events, args.drain)
         print(
             f"{label} received {pool.received()}/{connected * args.events} (drained: {drained})",
@@ -159,8 +166,27 @@ def run_once(
         "server_log": str(log_path),
     }
     row.update(delivery_metrics(results, args.events, connected))
+    # The server's CPU time over the publish period (pings and all) per frame it delivered.
+    server_cpu_s = cpu_pct["server"] / 100 * cpu_wall_s
+    row["cpu_us_per_frame"] = server_cpu_s * 1e6 / row["received"] if row["received"] else 0.0
     row.update(extra)
     return row
+
+
+def nofile_limit() -> int:
+    """File descriptors a process may open here (the hard limit; bench processes raise to it)."""
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def max_readers() -> int:
+    """The most readers one server process can hold on this machine: one descriptor each, less
+    room for its own files and Redis, rounded down to 500 (``--n max``)."""
+    return (nofile_limit() - 200) // 500 * 500
+
+
+def parse_ns(text: str) -> list[int]:
+    """``--n``: a comma list of client counts; ``max`` is ``max_readers()``."""
+    return [max_readers() if x.strip() == "max" else int(x) for x in text.split(",") if x.strip()]
 
 
 def summarize(
@@ -176,14 +202,15 @@ def format_table(summaries: list[dict[str, Any]]) -> str:
     head = (
         f"{'variant':<10}{'N':>7}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'all p50':>9}"
         f"{'lost':>9}{'lost %':>8}"
-        f"{'KiB/conn':>10}{'srv CPU%':>9}{'cli CPU%':>9}{'other%':>8}"
+        f"{'KiB/conn':>10}{'srv CPU%':>9}{'µs/frame':>9}{'cli CPU%':>9}{'other%':>8}"
     )
     lines = [head, "-" * len(head)]
     for s in summaries:
         lines.append(
             f"{s['variant']:<10}{s['n']:>7}{s['p50_ms']:>9.1f}{s['p99_ms']:>9.1f}{s['max_ms']:>9.1f}"
             f"{s['reach_all_p50_ms']:>9.1f}{s['lost']:>9.0f}{s['lost_pct']:>8.2f}{s['rss_per_conn_kib']:>10.1f}"
-            f"{s['server_cpu_pct']:>9.0f}{s['client_cpu_pct']:>9.0f}{s['other_cpu_pct']:>8.0f}"
+            f"{s['server_cpu_pct']:>9.0f}{s['cpu_us_per_frame']:>9.2f}"
+            f"{s['client_cpu_pct']:>9.0f}{s['other_cpu_pct']:>8.0f}"
         )
     return "\n".join(lines)
 
@@ -193,13 +220,21 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--variants", default="floor,socketio", help=f"comma list of {', '.join(VARIANTS)}"
     )
-    p.add_argument("--n", default="1000,5000", help="comma list of client counts")
+    p.add_argument(
+        "--n", default="1000,5000", help="comma list of client counts (max: the fd limit allows)"
+    )
     p.add_argument("--with-10k", action="store_true", help="also run N=10000")
     p.add_argument("--events", type=int, default=100, help="headlines per run (K)")
     p.add_argument("--interval", type=float, default=0.1, help="seconds between headlines")
     p.add_argument("--warmup", type=int, default=3, help="uncounted headlines before measuring")
     p.add_argument("--procs", type=int, default=2, help="client processes")
     p.add_argument("--drain", type=float, default=5.0, help="max seconds for stragglers at the end")
+    p.add_argument(
+        "--raw-clients",
+        action="store_true",
+        help="WebSocket variants get RawClient (bench/clients.py: ~5x less client CPU), so "
+        "tens of thousands of clients on the same cores measure the server",
+    )
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -209,7 +244,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     stretch on the machine hits every variant alike.
     """
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
-    ns = [int(x) for x in args.n.split(",") if x.strip()] + ([10000] if args.with_10k else [])
+    ns = parse_ns(args.n) + ([10000] if args.with_10k else [])
     if unknown := [v for v in names if v not in VARIANTS]:
         raise ValueError(f"unknown variant(s) {unknown}; known: {list(VARIANTS)}")
     if args.events * args.interval > 300:
@@ -235,7 +270,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                         f"max {row['max_ms']:.1f} ms  "
                         f"all-reached p50 {row['reach_all_p50_ms']:.1f} ms  lost {row['lost']}  "
                         f"{row['rss_per_conn_kib']:.1f} KiB/conn  "
-                        f"server CPU {row['server_cpu_pct']:.0f}%  "
+                        f"server CPU {row['server_cpu_pct']:.0f}% "
+                        f"({row['cpu_us_per_frame']:.2f} µs/frame)  "
                         f"clients CPU {row['client_cpu_pct']:.0f}%  "
                         f"other CPU {row['other_cpu_pct']:.0f}%",
                         flush=True,

@@ -39,16 +39,30 @@ def plot(results: Path, out: Path) -> None:
     plot_summary(json.loads(results.read_text())["summary"], out)
 
 
-def plot_summary(summary: list[dict[str, Any]], out: Path, note: str = "") -> None:
-    """Write a three-panel chart of fan-out medians to *out*."""
+def plot_summary(
+    summary: list[dict[str, Any]],
+    out: Path,
+    note: str = "",
+    rss_rows: list[dict[str, Any]] | None = None,
+) -> None:
+    """Write a three-panel chart of fan-out medians to *out*; the RSS panel also takes
+    *rss_rows* (other steps' rows, ``rss_per_conn_kib`` or ``rss_per_reader_kib``), up to the
+    largest N measured."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
     panels = (
         ("p99_ms", "p99 latency (ms)"),
         ("reach_all_p50_ms", "all clients reached, p50 (ms)"),
         ("rss_per_conn_kib", "server RSS per connection (KiB)"),
     )
+    rss = [
+        {**r, "rss_per_conn_kib": r.get("rss_per_conn_kib", r.get("rss_per_reader_kib"))}
+        for r in (rss_rows or summary)
+        if r["variant"] in COLORS
+    ]
+    merged: dict[tuple[str, int], dict[str, Any]] = {(r["variant"], r["n"]): r for r in rss}
     for ax, (key, title) in zip(axes, panels, strict=True):
-        for variant, (ns, values) in _series(summary, key).items():
+        rows = list(merged.values()) if key == "rss_per_conn_kib" else summary
+        for variant, (ns, values) in _series(rows, key).items():
             ax.plot(ns, values, marker="o", label=variant, color=COLORS.get(variant))
         ax.set_title(title)
         ax.set_xlabel("clients (N)")

@@ -6,7 +6,9 @@
 
 Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs livefeed,
 N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
-per second, floor vs livefeed), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
+per second, floor vs livefeed; and the most one process can hold, ``max``), ``readers`` (RSS
+and kernel memory per idle reader at 10,000 and ``max``, floor vs livefeed, with a tracemalloc
+breakdown), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
 1,000 that read, ~2 KiB headlines every 100 ms), ``webpush`` (one breaking story to 10,000
@@ -44,6 +46,7 @@ from bench import (
     fanout,
     harness,
     ingest_load,
+    readers,
     reads,
     replicas,
     resume,
@@ -62,8 +65,9 @@ def _fanout(quick: bool) -> list[str]:
 
 
 def _fanout1s(quick: bool) -> list[str]:
-    return ["--variants", "floor,livefeed", "--n", "2000" if quick else "10000", "--interval",
-            "1.0", "--events", "5" if quick else "15", "--warmup", "2",
+    return ["--variants", "floor,livefeed", "--n", "2000" if quick else "10000,max", "--interval",
+            "1.0", "--events", "5" if quick else "15", "--warmup", "2", "--raw-clients",
+            "--drain", "30",
             "--out", "bench/results/fanout1s.json"]  # fmt: skip
 
 
@@ -76,6 +80,7 @@ def _stalled(quick: bool) -> list[str]:
 STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "fanout": (fanout, _fanout),
     "fanout1s": (fanout, _fanout1s),
+    "readers": (readers, lambda q: ["--n", "2000" if q else "10000,max", "--trace"]),
     "e2e": (e2e, lambda q: ["--n", "1000", "--rate", "20", "--seconds", "10" if q else "20"]),
     # single articles and batches of 100; one ingest process and LIVEFEED_INGEST_WORKERS=2
     "ingest": (

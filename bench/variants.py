@@ -115,8 +115,10 @@ def _livefeed_env(ctx: LaunchContext) -> dict[str, str]:
         "LIVEFEED_HOST": ctx.host,
         "LIVEFEED_PUSH_PORT": str(ctx.port),
         "LIVEFEED_LOG_LEVEL": "WARNING",
-        # Every benchmark client comes from 127.0.0.1: lift the per-address cap (1,000).
+        # Each client process has one source address (127.0.0.2, …): lift the per-address cap
+        # (1,000) and the per-process one (20,000).
         "LIVEFEED_MAX_CONNECTIONS_PER_IP": "100000",
+        "LIVEFEED_MAX_CONNECTIONS": "200000",
     }
 
 

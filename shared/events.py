@@ -1,4 +1,4 @@
-"""Event ids and frames: what the stream readers (push, SSE) read and write to clients."""
+"""Event ids and events: what the stream readers (push, SSE) read and write to clients."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import re
 from typing import Any, NamedTuple, cast
 
 import orjson
-from websockets.frames import Frame, Opcode
 
 _EVENT_ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
 PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
@@ -39,7 +38,8 @@ ZERO = EventId(0, 0)
 
 
 class Event(NamedTuple):
-    """One stream entry, with its text frame prepared once for every client."""
+    """One stream entry, with its JSON text prepared once for every client (each transport
+    frames it once: services/push/protocol.py)."""
 
     id: EventId
     kind: bytes  # published, updated, corrected or retracted
@@ -47,7 +47,6 @@ class Event(NamedTuple):
     sections: tuple[str, ...]  # where the article is shown now (a retraction: where it was)
     labels: tuple[str, ...]
     text: bytes  # the JSON frame, UTF-8
-    wire: bytes  # the same as a complete unmasked WebSocket text frame
     # An update: where the article was shown before it. A subscriber whose filter matched that
     # and no longer matches gets ``left()`` (a retraction with reason "filter") instead.
     prev_sections: tuple[str, ...] = ()
@@ -80,7 +79,6 @@ class Event(NamedTuple):
             sections=sections,
             labels=labels,
             text=text,
-            wire=wire_frame(text),
             prev_sections=prev_sections,
             prev_labels=prev_labels,
             note=note,
@@ -97,7 +95,7 @@ class Event(NamedTuple):
         if note != self.note:
             rest = _body(note, rest[rest.index(b'"headline":') + len(b'"headline":') : -1])
         text = _head(kind, event_id) + rest
-        return self._replace(id=event_id, kind=kind, text=text, wire=wire_frame(text), note=note)
+        return self._replace(id=event_id, kind=kind, text=text, note=note)
 
     def matches(self, section: str | None, label: str | None) -> bool:
         """Whether the article, after this change, is in the filter ``section``/``label``."""
@@ -115,14 +113,7 @@ class Event(NamedTuple):
         """This update as a subscriber sees it whose filter the article has just left."""
         article = orjson.dumps(self.article.decode())
         text = _head(RETRACTED, self.id) + b'"reason":"filter","headline":{"id":%s}}' % article
-        return self._replace(
-            kind=RETRACTED,
-            text=text,
-            wire=wire_frame(text),
-            prev_sections=(),
-            prev_labels=(),
-            note=b"",
-        )
+        return self._replace(kind=RETRACTED, text=text, prev_sections=(), prev_labels=(), note=b"")
 
     def for_filter(self, section: str | None, label: str | None) -> Event | None:
         """What a subscriber filtering on ``section``/``label`` receives for this event."""
@@ -156,16 +147,6 @@ def _body(note: bytes, headline: bytes) -> bytes:
 
 def _csv(raw: bytes) -> tuple[str, ...]:
     return tuple(part for part in raw.decode().split(",") if part)
-
-
-def wire_frame(text: bytes) -> bytes:
-    """A server-to-client text frame (unmasked, uncompressed), serialized once for everyone."""
-    return Frame(Opcode.TEXT, text).serialize(mask=False)
-
-
-def control_frame(text: str) -> bytes:
-    """A ``hello``/``reset`` message as a ready frame."""
-    return wire_frame(text.encode())
 
 
 Entry = tuple[bytes, dict[bytes, bytes]]

@@ -24,9 +24,6 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
-from websockets.asyncio.server import ServerConnection
-from websockets.protocol import State
-
 from services.push.protocol import TOO_SLOW, Frames, frame_of
 from shared.events import (
     CORRECTED,
@@ -40,23 +37,24 @@ from shared.events import (
 
 log = logging.getLogger(__name__)
 
-OPEN = State.OPEN
 FLUSH_INTERVAL_S = 0.02  # how often held frames are retried while any reader has some
 TRANSPORTS = ("ws", "sse")
 
 
-@dataclass(eq=False, slots=True)
 class Reader:
-    """One connected reader: its connection, the transport frames go to, and its filter.
+    """One connected reader as the hub sees it: the transport frames go to, and its filter.
 
-    For SSE, ``transport`` is the socket's own transport, which websockets no longer writes to
-    (see sse.py); flow control still reaches ``conn`` (its ``drain()`` works for both).
+    A transport's connection class is a ``Reader`` (push/connection.py ``Connection`` serves
+    both WebSocket and SSE): the hub writes prepared frames straight to ``transport`` and
+    closes a reader through ``close``, whatever carries it.
     """
 
-    conn: ServerConnection
+    __slots__ = ("gone", "key", "sse", "transport")
+
     transport: asyncio.WriteTransport
     key: FilterKey
-    sse: bool = False
+    sse: bool
+    gone: bool  # True once nothing more may be written to it (closing or closed)
 
     @property
     def kind(self) -> str:
@@ -66,13 +64,29 @@ class Reader:
     @property
     def open(self) -> bool:
         """Whether frames may still be written to it."""
-        if self.sse:
-            return not self.transport.is_closing()
-        return self.conn.protocol.state is State.OPEN
+        return not self.gone and not self.transport.is_closing()
+
+    @property
+    def peer(self) -> str:
+        """The client's address, for logs."""
+        return str(self.transport.get_extra_info("peername"))
 
     def frame(self, event: Event) -> bytes:
         """``event`` (already chosen for this reader's filter) framed for its transport."""
         return frame_of(event, self.sse)
+
+    def close(self, code: int, reason: str) -> None:
+        """End the stream: a WebSocket close frame (``code``, ``reason``); SSE simply ends,
+        or is aborted when the reader was cut off as too slow (``protocol.TOO_SLOW``)."""
+        raise NotImplementedError
+
+    async def drain(self) -> None:
+        """Return once the unsent bytes are below the low-water mark (or the reader is gone)."""
+        raise NotImplementedError
+
+    async def wait_closed(self) -> None:
+        """Return once the connection is gone."""
+        raise NotImplementedError
 
 
 @dataclass(eq=False)
@@ -188,7 +202,6 @@ class Hub:
         self.stats = HubStats()
         self._flusher: asyncio.Task[None] | None = None
         self._waiters: list[tuple[EventId, asyncio.Future[None]]] = []
-        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def clients(self) -> int:
@@ -214,8 +227,11 @@ class Hub:
             counts[reader.kind] += 1
         return counts
 
-    def publish(self, event: Event) -> None:
-        """Fan ``event`` out to every matching live reader and queue it for the others."""
+    def publish(self, event: Event) -> Frames:
+        """Fan ``event`` out to every matching live reader and queue it for the others.
+
+        Returns its frames (made at most once per transport and audience), which the replay
+        buffer keeps for resumes."""
         slow: list[Reader] = []
         full: list[Reader] = []
         for backlog in self.backlogged.values():
@@ -256,6 +272,7 @@ class Hub:
             self._wake_waiters()
         for reader in slow:
             self.cut_off(reader)
+        return frames
 
     async def reached(self, floor: EventId) -> None:
         """Return once the stream reader has fanned out ``floor`` (or anything after it).
@@ -284,28 +301,19 @@ class Hub:
 
     def _write_all(self, group: set[Reader], frame: bytes, full: list[Reader], sse: bool) -> None:
         # The hot loop (every reader, every event): plain attribute reads, no property calls.
+        # A reader that is closing has left its group already; ``is_closing`` catches one
+        # whose socket failed during this very fan-out.
         mark = self.hold_mark
         sent = 0
-        if sse:
-            for reader in group:
-                transport = reader.transport
-                if transport.is_closing():
-                    continue
-                if transport.get_write_buffer_size() > mark:
-                    full.append(reader)
-                    continue
-                transport.write(frame)
-                sent += 1
-        else:
-            for reader in group:
-                if reader.conn.protocol.state is not OPEN:
-                    continue
-                transport = reader.transport
-                if transport.get_write_buffer_size() > mark:
-                    full.append(reader)
-                    continue
-                transport.write(frame)
-                sent += 1
+        for reader in group:
+            transport = reader.transport
+            if transport.is_closing():
+                continue
+            if transport.get_write_buffer_size() > mark:
+                full.append(reader)
+                continue
+            transport.write(frame)
+            sent += 1
         self.stats.frames_sent["sse" if sse else "ws"] += sent
 
     def _hold(self, backlog: Backlog, event: Event, slow: list[Reader]) -> None:
@@ -340,7 +348,8 @@ class Hub:
 
     def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_while_held())
+            flushing = self._flush_while_held()
+            self._flusher = asyncio.get_running_loop().create_task(flushing, name="flusher")
 
     async def _flush_while_held(self) -> None:
         # Polling only while some reader is behind: asyncio has no per-transport "drained"
@@ -403,20 +412,7 @@ class Hub:
         self.backlogged.clear()
         self.catching_up.clear()
         for reader in readers:
-            self._close(reader, code, reason)
-
-    def _close(self, reader: Reader, code: int, reason: str) -> None:
-        if reader.sse:
-            # An SSE stream has no close frame: ending it is the signal (EventSource
-            # reconnects with Last-Event-ID); a reader too slow to take the rest is aborted.
-            if code == TOO_SLOW[0]:
-                reader.transport.abort()
-            else:
-                reader.transport.close()
-            return
-        task = asyncio.get_running_loop().create_task(reader.conn.close(code, reason))
-        self._closing.add(task)  # a reference until it is done, as asyncio asks
-        task.add_done_callback(self._closing.discard)
+            reader.close(code, reason)
 
     def cut_off(self, reader: Reader) -> None:
         """Stop writing to a reader that does not read, and close it (1008 / abort)."""
@@ -424,8 +420,8 @@ class Hub:
         self.stats.slow_closed[reader.kind] += 1
         log.warning(
             "cut off a slow client",
-            extra={"peer": str(reader.conn.remote_address), "transport": reader.kind},
+            extra={"peer": reader.peer, "transport": reader.kind},
         )
-        # A WebSocket's close frame may never get through a full buffer: websockets aborts the
-        # TCP connection after close_timeout, and nothing more is written to it meanwhile.
-        self._close(reader, *TOO_SLOW)
+        # A WebSocket's close frame may never get through a full buffer: the connection is
+        # aborted after its close timeout, and nothing more is written to it meanwhile.
+        reader.close(*TOO_SLOW)

@@ -7,7 +7,9 @@ never per client.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import Histogram
@@ -86,11 +88,32 @@ class PushCollector(Collector):
             "Times the stream reader got Redis back after losing it.",
             value=reconnects,
         )
+        yield _tasks()
         yield GaugeMetricFamily(
             "livefeed_redis_up",
             "1 when this push process's stream reader is connected to Redis.",
             value=1 if connected else 0,
         )
+
+
+def _tasks() -> Metric:
+    """The asyncio tasks of this process by name: one ``stream-reader`` whatever the number of
+    readers, the held-frame ``flusher`` while some reader is behind, short ``catch-up`` tasks
+    while readers resume; a connection has no task of its own (push/connection.py)."""
+    metric = GaugeMetricFamily(
+        "livefeed_push_tasks", "asyncio tasks in this push process, by name.", labels=["name"]
+    )
+    try:
+        tasks = asyncio.all_tasks()
+    except RuntimeError:  # scraped outside the event loop (a test's collector): nothing to say
+        return metric
+    names = Counter(task.get_name() for task in tasks)
+    other = sum(count for name, count in names.items() if name.startswith("Task-"))
+    for name, count in sorted(names.items()):
+        if not name.startswith("Task-"):
+            metric.add_metric([name], count)
+    metric.add_metric(["other"], other)
+    return metric
 
 
 def _by_transport(

@@ -14,7 +14,9 @@ a client reconnects with ``since`` (SSE: ``Last-Event-ID``, which EventSource se
 
 from __future__ import annotations
 
-from shared.events import Event, EventId, control_frame
+from websockets.frames import Frame, Opcode
+
+from shared.events import Event, EventId
 
 GOING_AWAY = (1001, "going away: reconnect elsewhere with since")
 TOO_SLOW = (1008, "too slow: reconnect with since")
@@ -22,8 +24,16 @@ REPLAY_FAILED = (1011, "replay unavailable: reconnect with since")
 STREAM_GAP = (1012, "stream gap: reconnect with since")
 
 RESET_TEXT = '{"type":"reset"}'
+# The server's keep-alive ping: empty, always the same, written as is. Any bytes from the client
+# (its pong, or anything else) show it is alive.
+WS_PING = Frame(Opcode.PING, b"").serialize(mask=False)
 SSE_PREAMBLE_FMT = "retry: {retry}\n: livefeed events\n\n"
 SSE_KEEPALIVE = b": keep-alive\n\n"
+
+
+def ws_frame(text: bytes) -> bytes:
+    """A complete server-to-client WebSocket text frame (unmasked, uncompressed)."""
+    return Frame(Opcode.TEXT, text).serialize(mask=False)
 
 
 def hello_text(event_id: EventId) -> str:
@@ -33,7 +43,7 @@ def hello_text(event_id: EventId) -> str:
 
 def ws_hello(event_id: EventId) -> bytes:
     """``hello`` as a WebSocket frame."""
-    return control_frame(hello_text(event_id))
+    return ws_frame(hello_text(event_id).encode())
 
 
 def sse_hello(event_id: EventId) -> bytes:
@@ -67,7 +77,7 @@ class Frames:
         frame = self._cache.get((sse, left))
         if frame is None:
             event = self.event.left() if left else self.event
-            frame = self._cache[(sse, left)] = sse_frame(event) if sse else event.wire
+            frame = self._cache[(sse, left)] = sse_frame(event) if sse else ws_frame(event.text)
         return frame
 
 
@@ -78,9 +88,9 @@ def hello_frame(event_id: EventId, sse: bool) -> bytes:
 
 def reset_frame(continue_from: EventId, sse: bool) -> bytes:
     """``reset`` framed for a transport."""
-    return sse_reset(continue_from) if sse else control_frame(RESET_TEXT)
+    return sse_reset(continue_from) if sse else ws_frame(RESET_TEXT.encode())
 
 
 def frame_of(event: Event, sse: bool) -> bytes:
     """One (already audience-specific) event framed for a transport."""
-    return sse_frame(event) if sse else event.wire
+    return sse_frame(event) if sse else ws_frame(event.text)

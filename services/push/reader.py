@@ -13,6 +13,7 @@ import redis.asyncio as aredis
 
 from services.push.hub import Hub
 from services.push.metrics import observe_freshness
+from services.push.protocol import Frames
 from services.push.replay import ReplayBuffer
 from shared import keys
 from shared.events import Entry, Event, EventId, newest_id, stream_entries
@@ -48,7 +49,7 @@ class PushFeed:
                     events.append(Event.from_entry(raw_id, fields))
                 except ValueError:
                     events.clear()  # a gap: keep only what follows it, so it stays contiguous
-            self.replay.preload(events)
+            self.replay.preload([Frames(event) for event in events])
             newest = newest_id(raw)
         self.hub.last_id = newest
         return newest
@@ -72,7 +73,7 @@ class PushFeed:
                 log.error("skipping unreadable event %r: %s", raw_id, exc)
                 self.hub.last_id = EventId.parse(raw_id)
                 continue
-            self.hub.publish(event)
+            frames = self.hub.publish(event)
             if self.replay is not None:
-                self.replay.add(event)
+                self.replay.add(frames)
             observe_freshness(fields.get(b"at"))  # once per event, after every write

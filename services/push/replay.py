@@ -4,8 +4,9 @@ When a push process restarts or a network blip drops every reader, thousands of 
 back at once, each with ``since`` a few events back. Reading those events once per client
 from Redis (three round trips and a parse of the same entries, thousands of times) is what made
 a 5,000-client resume take tens of seconds and exhaust the Redis connection pool. The buffer
-holds the last ``capacity`` events in stream order, already framed: a resume that starts inside
-it is served from memory, and frames are written straight to the transport as live ones are.
+holds the last ``capacity`` events in stream order with the frames the fan-out made for them
+(``protocol.Frames``: framed once per transport and audience, for every resume): a resume that
+starts inside it is served from memory, written straight to the transport as live ones are.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from bisect import bisect_right
 from collections import deque
 
 from services.push.hub import Reader
-from shared.events import Event, EventId
+from services.push.protocol import Frames
+from shared.events import EventId
 
 WRITE_CHUNK = 64  # frames joined into one transport write
 
@@ -23,25 +25,25 @@ class ReplayBuffer:
     """A contiguous, ordered suffix of the event stream (the newest ``capacity`` events)."""
 
     def __init__(self, capacity: int) -> None:
-        self.events: deque[Event] = deque(maxlen=capacity)
+        self.events: deque[Frames] = deque(maxlen=capacity)
 
-    def add(self, event: Event) -> None:
+    def add(self, frames: Frames) -> None:
         """Append the next event of the stream (events arrive in stream order)."""
         if self.events.maxlen == 0:
             return
-        if self.events and event.id <= self.events[-1].id:
+        if self.events and frames.event.id <= self.events[-1].event.id:
             # Not the continuation of what we hold (a Redis that lost its data): start afresh,
             # so a range we answer from memory is never missing an event.
             self.events.clear()
-        self.events.append(event)
+        self.events.append(frames)
 
-    def preload(self, events: list[Event]) -> None:
+    def preload(self, events: list[Frames]) -> None:
         """Fill the buffer with the stream's newest events, oldest first (at start-up)."""
         self.events.clear()
         for event in events:
             self.add(event)
 
-    def after(self, since: EventId, upto: EventId) -> list[Event] | None:
+    def after(self, since: EventId, upto: EventId) -> list[Frames] | None:
         """Every event with ``since < id <= upto``, or None when the buffer cannot tell.
 
         None means the buffer does not reach back to ``since`` (its oldest event is newer, so
@@ -50,25 +52,23 @@ class ReplayBuffer:
         whether the client must reset).
         """
         events = self.events
-        if not events or since < events[0].id or upto > events[-1].id or since > upto:
+        if not events or since < events[0].event.id or upto > events[-1].event.id or since > upto:
             return None
-        start = bisect_right(events, since, key=lambda e: e.id)
-        if events[start - 1].id != since:
+        start = bisect_right(events, since, key=lambda f: f.event.id)
+        if events[start - 1].event.id != since:
             return None
-        end = bisect_right(events, upto, key=lambda e: e.id)
+        end = bisect_right(events, upto, key=lambda f: f.event.id)
         return [events[i] for i in range(start, end)]
 
 
 async def write_frames(reader: Reader, frames: list[bytes]) -> None:
     """Write prepared frames in a few large writes, waiting whenever the reader's buffer is full.
 
-    Like the live fan-out, this skips websockets' per-message path (one task switch and one
-    write per frame); ``drain`` keeps the reader's unsent bytes under the transport's high-water
-    mark (``write_limit``), so a slow reader cannot grow the process's memory. Both transports:
-    the transport's flow control reaches the websockets connection in either case.
+    ``drain`` keeps the reader's unsent bytes under the transport's high-water mark (the
+    client buffer limit), so a slow reader cannot grow the process's memory.
     """
     for start in range(0, len(frames), WRITE_CHUNK):
         if not reader.open:
             return
         reader.transport.write(b"".join(frames[start : start + WRITE_CHUNK]))
-        await reader.conn.drain()
+        await reader.drain()

@@ -15,21 +15,21 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from services.push import sse
-from services.push.floods import AddressCap, bound_send_buffer
+from services.push.connection import CLOSE_TIMEOUT, Connection, Opening, factory
+from services.push.floods import AddressCap, address_of, bound_send_buffer
 from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
-from services.push.protocol import REPLAY_FAILED, hello_frame, reset_frame
+from services.push.protocol import GOING_AWAY, REPLAY_FAILED, Frames, hello_frame, reset_frame
 from services.push.query import QueryError, parse_query
 from services.push.reader import PushFeed
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
+from services.push.wheel import TimerWheel
 from shared.eventlog import events_between, must_reset, stop_reader
-from shared.events import Event, EventId
+from shared.events import EventId
 from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.stream import BLOCK_MS, StreamConsumer
@@ -40,35 +40,54 @@ log = logging.getLogger(__name__)
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
 STREAM_PATH = "/v1/stream"
+LISTEN_BACKLOG = 4096  # connections the kernel queues before accept (a reconnect storm)
+MAX_TICK = 0.5  # the timer wheel's resolution (seconds), finer for short ping intervals
 
 
-def _frames(events: list[Event], reader: Reader) -> list[bytes]:
-    """The frames a reader receives for ``events`` (its filter decides, see Event)."""
-    seen = (event.for_filter(*reader.key) for event in events)
-    return [reader.frame(event) for event in seen if event is not None]
+def _frames(frames: list[Frames], reader: Reader) -> list[bytes]:
+    """The frames a reader receives for these events (its filter decides, see Event)."""
+    out = []
+    for event_frames in frames:
+        event = event_frames.event
+        seen = event.for_filter(*reader.key)
+        if seen is not None:  # the event itself, or its left() (it left this filter)
+            out.append(event_frames.get(reader.sse, left=seen is not event))
+    return out
+
+
+class ReaderGoneError(Exception):
+    """The reader's connection went away while it was catching up."""
 
 
 class PushServer:
-    """One push process: a hub, one stream reader and the WebSocket server."""
+    """One push process: a hub, one stream reader, and the connections on its port.
+
+    Connections have no task of their own (push/connection.py); the only per-connection task
+    is a short one while a resuming reader catches up.
+    """
 
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.redis_url = redis_url
         self.hub = Hub(settings.client_buffer_bytes)
+        self.hold_mark = self.hub.hold_mark
+        self.ping_interval = settings.ping_interval
+        tick = min(MAX_TICK, settings.ping_interval / 4)
+        self.wheel = TimerWheel(tick, max(settings.ping_interval, CLOSE_TIMEOUT) + tick)
         self.per_address = AddressCap(settings.max_connections_per_ip, self.hub.stats)
         self.replay = ReplayBuffer(settings.stream_maxlen)
         self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
-        self._sse_tasks: set[asyncio.Task[None]] = set()
-        self.keepalive = sse.Keepalive(self.hub, settings.ping_interval)
+        self._catch_ups: set[asyncio.Task[None]] = set()
+        self._all_gone: asyncio.Event | None = None
         self.stopping = False
         self.client: aredis.Redis | None = None
         self.reader: StreamConsumer | None = None
-        self.server: Server | None = None
+        self.server: asyncio.Server | None = None
 
-    # -- HTTP side of the handshake ------------------------------------------------------
+    # -- the request (connection.Service) ----------------------------------------------------
 
-    def process_request(self, conn: ServerConnection, request: Request) -> Response | None:
-        """Health endpoints, and every refusal (bad query, origin, capacity) before upgrading."""
+    def answer(self, conn: Connection, request: Request) -> Response | Opening:
+        """Health endpoints, and every refusal (bad query, origin, capacity) before a stream."""
         url = urlsplit(request.path)
         if url.path == "/healthz":
             return json_response(200, {"status": "ok", "clients": self.hub.clients})
@@ -84,8 +103,9 @@ class PushServer:
             return problem_response(404, "no such endpoint; the stream is at /v1/stream")
         is_sse = url.path == sse.PATH
         kind = "sse" if is_sse else "ws"
-        if is_sse and request.method != "GET":  # a WebSocket handshake is GET by definition
-            return problem_response(405, "the event stream is read with GET")
+        if request.method != "GET":
+            detail = "the event stream is read with GET" if is_sse else "a WebSocket opens with GET"
+            return problem_response(405, detail)
         try:
             query = parse_query(url.query)
             since = sse.since_of(request, query.since) if is_sse else query.since
@@ -102,66 +122,56 @@ class PushServer:
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused[kind] += 1
             return problem_response(503, "this push process is full; retry shortly or use another")
-        bound_send_buffer(conn, self.settings.client_buffer_bytes)
-        refused = self.per_address.admit(conn, kind)
-        if refused is not None or not is_sse:
+        address = address_of(conn.transport)
+        refused = self.per_address.admit(address, kind)
+        if refused is not None:
             return refused
-        reader = sse.take_over(conn, (query.section, query.label), sse.response_head(allowed))
-        self._start_sse(reader, since)
-        return sse.handed_over()
+        conn.address = address
+        bound_send_buffer(conn.transport, self.settings.client_buffer_bytes)
+        conn.transport.set_write_buffer_limits(high=self.settings.client_buffer_bytes)
+        head = sse.response_head(allowed) if is_sse else None
+        return Opening((query.section, query.label), since, head)
 
-    # -- both transports ------------------------------------------------------------------
-
-    def _begin(self, reader: Reader, since: EventId | None) -> tuple[Subscriber | None, EventId]:
-        """Say hello and join: live at once, or catching up from ``since`` (returned)."""
+    def opened(self, conn: Connection, opening: Opening) -> None:
+        """Say hello and join: live at once, or catching up from ``since`` in a short task."""
         hello_id = self.hub.last_id
-        assert hello_id is not None  # process_request refuses readers until the reader started
+        assert hello_id is not None  # answer() refuses readers until the reader started
         # No await between reading hello_id and joining: every later event reaches this reader
         # either live or through its pending list, so nothing falls between replay and live.
-        reader.transport.write(hello_frame(hello_id, reader.sse))
+        conn.transport.write(hello_frame(hello_id, conn.sse))
+        since = opening.since
         if since is None:
-            self.hub.join_live(reader)
-            return None, hello_id
-        sub = Subscriber(reader, since)
+            self.hub.join_live(conn)
+            return
+        sub = Subscriber(conn, since)
         self.hub.start_catch_up(sub)
-        return sub, hello_id
+        catch_up = self._catch_up_or_close(sub, since, hello_id)
+        task = asyncio.get_running_loop().create_task(catch_up, name="catch-up")
+        self._catch_ups.add(task)
+        task.add_done_callback(self._catch_ups.discard)
 
-    def _start_sse(self, reader: Reader, since: EventId | None) -> None:
-        sub, hello_id = self._begin(reader, since)
-        sse.on_lost(reader.conn, lambda: self.hub.remove(reader, sub))
-        if sub is not None and since is not None:
-            task = asyncio.get_running_loop().create_task(self._sse_catch_up(sub, since, hello_id))
-            self._sse_tasks.add(task)
-            task.add_done_callback(self._sse_tasks.discard)
+    def forget(self, conn: Connection) -> None:
+        self.hub.remove(conn)
 
-    async def _sse_catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
+    def lost(self, conn: Connection) -> None:
+        self.hub.remove(conn)
+        if conn.address is not None:
+            self.per_address.release(conn.address)
+            conn.address = None
+        if self._all_gone is not None and self.wheel.count == 0:
+            self._all_gone.set()
+
+    # -- catching up ------------------------------------------------------------------------
+
+    async def _catch_up_or_close(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
         try:
             await self._catch_up(sub, since, hello_id)
-        except ConnectionClosed:
+        except ReaderGoneError:
             pass
         except RedisError as exc:
-            # End the stream cleanly: the client comes back with its Last-Event-ID.
-            log.warning("SSE replay failed, ending the stream: %s", exc)
-            sub.reader.transport.close()
-
-    async def handle(self, conn: ServerConnection) -> None:
-        """A WebSocket: hello, replay what it missed, then keep it in its live group."""
-        assert conn.request is not None
-        query = parse_query(urlsplit(conn.request.path).query)
-        reader = Reader(conn, conn.transport, (query.section, query.label))
-        sub: Subscriber | None = None
-        try:
-            sub, hello_id = self._begin(reader, query.since)
-            if sub is not None and query.since is not None:
-                await self._catch_up(sub, query.since, hello_id)
-            await conn.wait_closed()
-        except ConnectionClosed:
-            pass
-        except RedisError as exc:
-            log.warning("replay failed, closing with 1011: %s", exc)
-            await conn.close(*REPLAY_FAILED)
-        finally:
-            self.hub.remove(reader, sub)
+            # The client comes back with since (SSE: its Last-Event-ID).
+            log.warning("replay failed, closing the stream: %s", exc)
+            sub.reader.close(*REPLAY_FAILED)
 
     async def _catch_up(self, sub: Subscriber, since: EventId, hello_id: EventId) -> None:
         """Send events in (since, hello_id], then the pending ones, then go live.
@@ -185,24 +195,24 @@ class PushServer:
                 sub.pending_bytes -= len(event.text)
                 if event.id > floor and reader.open:
                     reader.transport.write(reader.frame(event))
-                    await reader.conn.drain()
+                    await reader.drain()
             if self.hub.last_id is not None and self.hub.last_id >= floor:
                 break
-            await self._reached_or_closed(reader.conn, floor)
+            await self._reached_or_gone(reader, floor)
         if sub in self.hub.catching_up:  # not cut off meanwhile
             self.hub.finish_catch_up(sub)
 
-    async def _reached_or_closed(self, conn: ServerConnection, floor: EventId) -> None:
-        """Wait until the reader passes ``floor``; raise ConnectionClosed if the client goes."""
+    async def _reached_or_gone(self, reader: Reader, floor: EventId) -> None:
+        """Wait until the stream reader passes ``floor``; ReaderGoneError if the client goes."""
         reached = asyncio.ensure_future(self.hub.reached(floor))
-        closed = asyncio.ensure_future(conn.wait_closed())
+        closed = asyncio.ensure_future(reader.wait_closed())
         try:
             await asyncio.wait({reached, closed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             reached.cancel()
             closed.cancel()
         if not reached.done() or reached.cancelled():
-            raise ConnectionClosed(None, None)
+            raise ReaderGoneError
 
     async def _catch_up_from_redis(
         self, sub: Subscriber, since: EventId, hello_id: EventId
@@ -215,49 +225,54 @@ class PushServer:
             await write_frames(reader, [reset_frame(hello_id, reader.sse)])
             return hello_id
         async for chunk in events_between(self.client, since, hello_id):
-            await write_frames(reader, _frames(chunk, reader))
+            await write_frames(reader, _frames([Frames(e) for e in chunk], reader))
         return max(since, hello_id)
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def start(self) -> Server:
-        """Open Redis, start the reader and the server (port 0 picks a free port)."""
+    async def start(self) -> asyncio.Server:
+        """Open Redis, start the reader, the timer wheel and the listener (port 0: any)."""
         self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         self.reader = PushFeed(self.client, self.hub, self.replay).consumer
         reader = self.reader
         register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
-        self.keepalive.start()
-        self.server = await serve(
-            self.handle,
+        self.wheel.start()
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            factory(self),
             self.settings.host,
             self.settings.push_port,
-            process_request=self.process_request,
-            compression=None,  # compression triples memory and doubles latency per client
-            ping_interval=self.settings.ping_interval,
-            ping_timeout=self.settings.ping_interval,
-            close_timeout=5,
-            max_size=4096,  # clients only listen
-            write_limit=self.settings.client_buffer_bytes,
-            server_header=None,
-            backlog=4096,
+            backlog=LISTEN_BACKLOG,
+            reuse_address=True,
         )
         return self.server
 
     async def stop(self) -> None:
-        """End every SSE stream and close every WebSocket with 1001, then the reader and Redis."""
+        """Stop listening, end every SSE stream and close every WebSocket with 1001 (waiting
+        up to the close timeout for the clients to answer), then the reader and Redis."""
         self.stopping = True
-        for reader in self.hub.all_readers():
-            if reader.sse:
-                reader.transport.close()  # EventSource reconnects elsewhere with Last-Event-ID
-        await self.keepalive.stop()
         if self.server is not None:
-            self.server.close(close_connections=True)
-            await self.server.wait_closed()
+            self.server.close()
+        connections = [c for c in self.wheel.items() if isinstance(c, Connection)]
+        if connections:
+            self._all_gone = asyncio.Event()
+            for conn in connections:
+                conn.close(*GOING_AWAY)  # EventSource reconnects elsewhere with Last-Event-ID
+            try:
+                await asyncio.wait_for(self._all_gone.wait(), CLOSE_TIMEOUT + 1)
+            except TimeoutError:
+                log.warning("some clients did not close in time", extra={"left": self.wheel.count})
+        self.wheel.stop()
+        for task in list(self._catch_ups):
+            task.cancel()
+        await asyncio.gather(*self._catch_ups, return_exceptions=True)
         await self.hub.close()
         await stop_reader(self._reader_task)
         if self.client is not None:
             await self.client.aclose()
+        if self.server is not None:
+            await self.server.wait_closed()
 
 
 # The cyclic garbage collector's thresholds for a push process. With thousands of connections,

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import pytest
 import websockets
 
-from tests.helpers import Feed, Ingest, article, subscribe
+from tests.helpers import (
+    Feed,
+    Ingest,
+    StalledReader,
+    article,
+    reader_that_never_reads,
+    subscribe,
+)
 from tests.procs import Stack, free_port
 
 
@@ -188,3 +196,31 @@ async def test_two_push_processes_both_deliver_every_event(ingest: Ingest, fresh
             assert got_two == ids
     finally:
         second.stop()
+
+
+async def test_a_client_that_answers_no_ping_is_closed_and_one_that_does_stays(
+    ingest: Ingest, fresh: Stack
+) -> None:
+    """Every connection's pings come from the process's one timer: a silent client (a dead
+    network path) is closed with 1011 within two intervals, a live one is kept."""
+    port = free_port()
+    extra = fresh.start_service(
+        "push", key="push-pings", LIVEFEED_PUSH_PORT=str(port), LIVEFEED_PING_INTERVAL="0.3"
+    )
+    try:
+        fresh.wait_healthy("push", port=port)
+        async with subscribe(f"ws://127.0.0.1:{port}/v1/stream") as alive:
+            assert (await alive.next())["type"] == "hello"
+            silent = reader_that_never_reads(port)  # reads, but never answers a ping
+            started = time.monotonic()
+            _messages, code = await asyncio.to_thread(
+                StalledReader(silent).read_until, lambda _: False, 10
+            )
+            silent.close()
+            assert code == 1011
+            assert time.monotonic() - started < 3
+            # The client that answers its pings is still served, well past two intervals.
+            await ingest.apply(article("still-here"))
+            assert (await alive.next())["headline"]["id"] == "still-here"
+    finally:
+        extra.stop()
