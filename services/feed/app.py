@@ -34,6 +34,7 @@ from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
 from shared.eventlog import stop_reader
+from shared.gc_tuning import tune_gc
 from shared.models import is_article_id
 from shared.redis_client import async_client
 from shared.settings import Settings
@@ -68,6 +69,7 @@ class Feed:
         self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
         self.cache = ReadCache(self.client)
+        tune_gc()  # shared/gc_tuning.py: full collections would walk every cached view
         stream = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         consumer = StreamConsumer(stream, "feed view cache", self.cache.invalidate)
         task = asyncio.create_task(consumer.run(), name="stream-consumer")

@@ -8,7 +8,6 @@ before an event stream starts) are HTTP problem documents.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import signal
 from urllib.parse import urlsplit
@@ -30,6 +29,7 @@ from services.push.responses import json_response, metrics_response, problem_res
 from services.push.wheel import TimerWheel
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import EventId
+from shared.gc_tuning import tune_gc
 from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.stream import BLOCK_MS, StreamConsumer
@@ -275,18 +275,9 @@ class PushServer:
             await self.server.wait_closed()
 
 
-# The cyclic garbage collector's thresholds for a push process. With thousands of connections,
-# every full collection walks every connection's objects (tens of ms at 5,000 readers), and
-# Python's defaults (700, 10, 10) run one every few seconds under fan-out. At 5,000 readers and
-# 10 headlines/s (bench/fanout, this 2-core machine) they put p99 at 270-300 ms against the
-# floor's ~110 ms; with these, 116 ms (with the collector off: 104 ms). Garbage in reference
-# cycles lives a little longer: at most one young generation of 20,000 objects.
-GC_THRESHOLDS = (20_000, 50, 50)
-
-
 async def serve_push(settings: Settings, redis_url: str) -> None:
     """Run the push service until SIGTERM or SIGINT."""
-    gc.set_threshold(*GC_THRESHOLDS)
+    tune_gc()  # shared/gc_tuning.py: full collections would walk every connection
     push = PushServer(settings, redis_url)
     server = await push.start()
     ports = sorted({sock.getsockname()[1] for sock in server.sockets})
