@@ -4,6 +4,7 @@ changed what: against real ingest, worker and feed processes."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Iterator
@@ -207,9 +208,13 @@ async def test_rotating_the_tokens_file_under_load_drops_no_request(
     path.write_text("desk\n")
     log = stack.workdir / "ingest.log"
 
+    polls = itertools.count()
+
     async def logged() -> bool:
-        # The file is looked at on requests: each one still passes with the kept tokens.
-        assert (await new.post(article("r-3", section="world"))).status_code == 202
+        # The file is looked at on requests: each one still passes with the kept tokens (a new
+        # article each time: the same one again would be answered 200, unchanged).
+        posted = await new.post(article(f"r-3-{next(polls)}", section="world"))
+        assert posted.status_code == 202
         return "tokens file not reloaded" in log.read_text(errors="replace")
 
     await eventually(logged, 5, "the bad tokens file reported", interval=0.2)
