@@ -87,6 +87,7 @@ class Ingest:
         Items ingest answered at once (``unchanged``/``stale``, status 200, no job) come back
         in the same form as applied ones.
         """
+        assert response.status_code in (200, 202), (response.status_code, response.text)
         body = response.json()
         if response.status_code == 200 and body.get("job_id") is None:
             return [{"id": r["id"], "outcome": r["status"]} for r in body["results"]]

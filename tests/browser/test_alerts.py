@@ -87,20 +87,28 @@ async def test_the_page_registers_the_worker_which_shows_replaces_and_closes_ale
             {"origin": alerts.feed, "registrationId": reg, "data": json.dumps(message)},
         )
 
-    async def shown(count: int) -> list[dict[str, Any]]:
-        async def check() -> list[dict[str, Any]] | None:
-            found: list[dict[str, Any]] = await page.evaluate(NOTIFICATIONS)
-            return found if len(found) == count else None
+    async def showing(message: dict[str, Any], want: list[str], what: str) -> list[Any]:
+        """Deliver ``message`` until the notifications shown are ``want`` (their titles).
 
-        if count == 0:
-            await eventually(lambda: _empty(page), 10, "no notification left")
-            return []
-        return await eventually(check, 10, f"{count} notification(s)")
+        DevTools' deliverPushMessage can drop a message while the worker is being woken up
+        (a harness quirk: a real push service retries), so an unanswered delivery is sent
+        again; that is harmless because every message here is idempotent (the same tag
+        replaces rather than adds, closing a closed tag does nothing).
+        """
+        await push(message)
+
+        async def check() -> list[Any] | None:
+            found: list[Any] = await page.evaluate(NOTIFICATIONS)
+            if sorted(n["title"] for n in found) == sorted(want):
+                return found or [None]
+            await push(message)
+            return None
+
+        return await eventually(check, 15, what, interval=1.0)
 
     alert = {"type": "alert", "tag": "a-1", "title": "Quake hits", "body": "Breaking news",
              "url": "https://news.example/a-1", "timestamp": 1729781700000}  # fmt: skip
-    await push(alert)
-    first = await shown(1)
+    first = await showing(alert, ["Quake hits"], "the first notification")
     assert first == [
         {
             "title": "Quake hits",
@@ -109,42 +117,14 @@ async def test_the_page_registers_the_worker_which_shows_replaces_and_closes_ale
             "url": "https://news.example/a-1",
         }
     ]
-    await push({**alert, "title": "Quake hits: 7.1"})  # an update: replaced, not added
-
-    async def replaced() -> bool:
-        found = await page.evaluate(NOTIFICATIONS)
-        return [n["title"] for n in found] == ["Quake hits: 7.1"]
-
-    await eventually(replaced, 10, "the notification replaced")
+    update = {**alert, "title": "Quake hits: 7.1"}  # an update: replaced, not added
+    await showing(update, ["Quake hits: 7.1"], "the notification replaced")
     other = {**alert, "tag": "b-2", "title": "Other story", "url": "javascript:alert(1)"}
-    await push(other)
-
-    async def two() -> list[dict[str, Any]] | None:
-        found: list[dict[str, Any]] = await page.evaluate(NOTIFICATIONS)
-        if len(found) == 2:
-            return found
-        # DevTools' deliverPushMessage can drop a message while the worker is being woken up
-        # (a harness quirk: a push service retries): deliver it again, which is harmless
-        # because the same tag replaces rather than adds.
-        await push(other)
-        return None
-
-    both = await eventually(two, 10, "2 notification(s)", interval=1.0)
+    both = await showing(other, ["Quake hits: 7.1", "Other story"], "2 notifications")
     assert {n["tag"]: n["url"] for n in both}["b-2"] == "/"  # the live page, never javascript:
-    await push({"type": "close", "tag": "a-1"})
-
-    async def closed() -> bool:
-        found = await page.evaluate(NOTIFICATIONS)
-        return [n["tag"] for n in found] == ["b-2"]
-
-    await eventually(closed, 10, "the retracted story's notification closed")
-    await push({"type": "close", "tag": "b-2"})
-    await shown(0)
+    await showing({"type": "close", "tag": "a-1"}, ["Other story"], "the retracted one closed")
+    await showing({"type": "close", "tag": "b-2"}, [], "no notification left")
     assert errors == []
-
-
-async def _empty(page: Page) -> bool:
-    return await page.evaluate(NOTIFICATIONS) == []
 
 
 async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push_service(

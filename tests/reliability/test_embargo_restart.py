@@ -63,5 +63,7 @@ async def test_embargo_releases_after_everything_restarted(make_stack: StackFact
         frame = await stream.next(timeout=15)
         assert (frame["type"], frame["headline"]["id"]) == ("published", "survivor")
     async with httpx.AsyncClient(timeout=10) as http:
-        after = (await http.get(f"{stack.url('feed')}/v1/timeline")).json()
+        response = await http.get(f"{stack.url('feed')}/v1/timeline")
+        assert response.status_code == 200, (response.text, stack.logs())
+        after = response.json()
     assert [i["id"] for d in after["days"] for i in d["items"]] == ["survivor"]
