@@ -21,6 +21,7 @@ import websockets
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, ConsoleMessage, Page, Route
 
+from shared import keys
 from shared.redis_server import EmbeddedRedis
 from tests.browser.embedhost import HOST_CSS, Host, article_page
 from tests.conftest import short_tmpdir
@@ -732,3 +733,30 @@ async def test_the_embed_key_events_toggle_and_pinned_list(
                                published_at="2024-10-24T17:00:00+03:00"))  # fmt: skip
     await column.locator(".pinned-items [data-id=n1]").wait_for(state="attached")
     assert await column.locator(".pinned-items [data-id=n1]").is_hidden()  # not a key event
+
+
+async def test_a_change_delivered_twice_after_a_failover_counts_once_in_the_embed(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    """At least once (README, Reliability): the same change again under a new event id, as a
+    job re-run on a promoted replica appends it, is counted and announced once."""
+    site = fresh_site
+    await ingest.apply(article("before", section="news"))
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    pause = page.locator(f"{NEWS} .pause:not(.key-toggle)")
+    await pause.click()
+    await ingest.apply(article("twice", section="news", published_at="2024-10-24T21:00:00+03:00"))
+    [(_, fields)] = site.redis.xrevrange(keys.EVENTS, count=1)
+    again = site.redis.xadd(keys.EVENTS, fields).decode()  # what the re-run apply appends
+    await page.wait_for_function(
+        "([sel, id]) => document.querySelector(sel).dataset.lastEventId === id",
+        arg=[NEWS, again],
+    )
+    assert await pause.text_content() == "Resume live updates (1 new)"
+    await pause.click()
+    assert await page.locator(f"{NEWS} [role=status]").text_content() == (
+        "Live updates resumed: 1 change."
+    )
+    assert await ids(page, NEWS) == ["twice", "before"]

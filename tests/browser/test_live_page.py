@@ -9,8 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from playwright.async_api import Browser, Page, Route, WebSocketRoute
 
+from shared import keys
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import STREAM_MAXLEN, short_tmpdir
 from tests.feed.test_timeline import seed_articles
@@ -479,3 +481,26 @@ async def test_a_filtered_page_drops_an_article_that_leaves_its_filter(
     )
     await page.wait_for_selector("[data-id='goes']")
     assert await shown_ids(page) == ["goes", "keep"]
+
+
+async def test_a_change_delivered_twice_after_a_failover_counts_once(
+    page: Page, ingest: Ingest, fresh: Stack, redis_client: redis.Redis
+) -> None:
+    """At least once: a job re-run on a promoted replica appends the same change again, under a
+    new event id (README, Reliability). The reader's counts and announcements see it once."""
+    await ingest.apply(article("before", published_at="2024-10-24T20:00:00+03:00"))
+    await open_live(page, fresh.url("feed") + "/")
+    pause = page.locator("#pause")
+    await pause.click()
+    await ingest.apply(article("twice", published_at="2024-10-24T21:00:00+03:00"))
+    [(_, fields)] = redis_client.xrevrange(keys.EVENTS, count=1)
+    again = redis_client.xadd(keys.EVENTS, fields).decode()  # what the re-run apply appends
+    await page.wait_for_function(
+        "id => document.getElementById('live').dataset.lastEventId === id",
+        arg=again,
+    )
+    assert await pause.text_content() == "Resume live updates (1 new)"
+    assert (await page.title()).startswith("(1) ")
+    await pause.click()
+    assert await page.text_content("#status") == "Live updates resumed: 1 change."
+    assert await shown_ids(page) == ["twice", "before"]
