@@ -137,10 +137,10 @@ def run_service(service: str) -> int:
                 "LIVEFEED_VAPID_SUBJECT (from `livefeed vapid-keys`) to send them; exiting"
             )
             return 0
-        from services.notifier.app import run_notifier
+        from services.notifier.main import run_notifier
 
         with redis_for(settings) as url:
-            run_notifier(settings, url)
+            asyncio.run(run_notifier(settings, url))
     return 0
 
 

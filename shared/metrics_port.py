@@ -1,7 +1,8 @@
 """A small HTTP port for the processes that have no web server: ``/metrics`` and health checks.
 
-The feed worker (an RQ loop) and the purger answer on their own port from a daemon thread with
-the standard library's WSGI server; their health checks are callables run per request.
+The feed worker (an RQ loop), the purger and the notifier answer on their own port from a
+daemon thread with the standard library's WSGI server; their health checks are callables run
+per request.
 """
 
 from __future__ import annotations

@@ -87,6 +87,7 @@ class StreamConsumer:
                 if self.last_id is None:
                     self.last_id = await self._start()
                     self.ready.set()
+                    failures = self._up(failures)
                 entries, lost = await read_after(
                     self.client, self.last_id, self.block_ms, self.batch
                 )
@@ -103,15 +104,19 @@ class StreamConsumer:
                 failures += 1
                 await asyncio.sleep(delay)
                 continue
-            if not self.connected:
-                if failures:
-                    self.reconnects += 1
-                    log.info("%s reconnected", self.name, extra={"after": str(self.last_id)})
-                self.connected = True
-                failures = 0
+            failures = self._up(failures)
             if entries:
                 self.deliver(entries)
                 self.last_id = EventId.parse(entries[-1][0])
+
+    def _up(self, failures: int) -> int:
+        """Redis answered: mark the consumer connected (counting a reconnect after failures)."""
+        if not self.connected:
+            if failures:
+                self.reconnects += 1
+                log.info("%s reconnected", self.name, extra={"after": str(self.last_id)})
+            self.connected = True
+        return 0
 
     async def _rewound(self) -> bool:
         """Whether the last entry delivered is gone from a log that keeps older ones (a
