@@ -239,6 +239,11 @@ def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None
     if token:
         lines.append(f"  dev token   {token}")
         lines.append(f"  try         LIVEFEED_TOKEN={token} livefeed post examples/seed.json")
+        if settings.window_days:
+            lines.append(
+                f"              (its headlines are from 2024, older than the {settings.window_days}"
+                "-day window: start with LIVEFEED_WINDOW_DAYS=0 to see them)"
+            )
     lines.append("  Ctrl-C stops everything")
     print("\n".join(lines), flush=True)
 
