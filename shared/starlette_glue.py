@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.logs import configure_logging
 from shared.metrics import UNMATCHED_ROUTE, exposition, observe_request
+from shared.models import ID_RULE, is_article_id
 from shared.problems import PROBLEM_TYPE, problem_document
 from shared.redis_client import running_url
 from shared.settings import Settings, get_settings
@@ -106,6 +107,18 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     # Exception (or 500) is the one key Starlette gives to ServerErrorMiddleware.
     Exception: on_unexpected,
 }
+
+
+def path_article_id(request: Request) -> str:
+    """The ``{article_id}`` of the URL; a 422 problem naming ``id`` when it breaks the rule."""
+    article_id: str = request.path_params["article_id"]
+    if not is_article_id(article_id):
+        raise ProblemError(
+            422,
+            "the article id in the URL is not valid",
+            errors=[{"field": "id", "reason": ID_RULE}],
+        )
+    return article_id
 
 
 def request_id(scope: Scope) -> str:

@@ -33,8 +33,10 @@ from services.feed.params import (
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
+from shared.auth import TokenCheck
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
+from shared.history import history_response
 from shared.models import is_article_id
 from shared.redis_client import async_client
 from shared.settings import Settings
@@ -62,6 +64,10 @@ class Feed:
         self.reader: TimelineReader | None = None
         self.cache: ReadCache | None = None
         self.live = LiveParts(settings, lambda: self.store, lambda: self.views)
+        # The change history is also read here (nginx sends it to ingest; a tool that knows
+        # only the feed's address finds it too), with the same bearer tokens.
+        has_tokens = bool(settings.ingest_tokens or settings.tokens_file)
+        self.check_token = TokenCheck(settings) if has_tokens else None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -138,6 +144,25 @@ class Feed:
             request, ("article", article_id), lambda: self._article(article_id)
         )
 
+    async def history(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}/history`` (bearer, any token): as ingest answers it."""
+        if self.check_token is None:
+            raise ProblemError(
+                404,
+                "no tokens here (LIVEFEED_INGEST_TOKENS, LIVEFEED_TOKENS_FILE): ask ingest for "
+                "the change history",
+            )
+        self.check_token(request)
+        article_id = request.path_params["article_id"]
+        if not is_article_id(article_id):
+            raise ProblemError(
+                404, "no such article", errors=[{"field": "id", "reason": "invalid"}]
+            )
+        try:
+            return await history_response(self.redis, article_id, self.settings.zone)
+        except RedisError as exc:
+            raise store_down() from exc
+
     async def _article(self, article_id: str) -> Rendered:
         try:
             headline, ages_out_ms = await self.store.article(article_id)
@@ -184,6 +209,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     metrics = workers_metrics_endpoint if settings.feed_workers > 1 else metrics_endpoint
     routes = [
         Route("/v1/timeline", feed.timeline, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}/history", feed.history, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),
         Route("/healthz", feed.healthz, methods=["GET"]),
         Route("/readyz", feed.readyz, methods=["GET"]),

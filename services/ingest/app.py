@@ -16,14 +16,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.ingest import aioredis
-from services.ingest.auth import TokenCheck
-from services.ingest.history import history_entry
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
-from shared import keys
-from shared.models import ID_RULE, is_article_id
+from shared.auth import TokenCheck
+from shared.history import history_response
 from shared.redis_client import sync_client
 from shared.settings import Settings
 from shared.starlette_glue import (
@@ -31,6 +29,7 @@ from shared.starlette_glue import (
     ProblemError,
     RequestLogMiddleware,
     metrics_endpoint,
+    path_article_id,
     workers_metrics_endpoint,
 )
 from shared.starlette_glue import worker_app as shared_worker_app
@@ -92,33 +91,23 @@ class Ingest:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
         who = self.check_token(request)
         await self.limiter.check(request)
-        return await self.writes.put(request, self._path_id(request), who)
+        return await self.writes.put(request, path_article_id(request), who)
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         who = self.check_token(request)
         await self.limiter.check(request)
-        return await self.writes.delete(request, self._path_id(request), who)
+        return await self.writes.delete(request, path_article_id(request), who)
 
     async def get_history(self, request: Request) -> Response:
         """``GET /v1/articles/{id}/history``: every recorded change, oldest first (any token)."""
         self.check_token(request)
-        article_id = self._path_id(request)
+        article_id = path_article_id(request)
         assert self.aclient is not None
         try:
-            raw = await self.aclient.lrange(keys.history(article_id), 0, -1)
+            return await history_response(self.aclient, article_id, self.settings.zone)
         except redis.RedisError as exc:
             raise redis_down() from exc
-        if not raw:
-            raise ProblemError(
-                404,
-                "no recorded change for this article (never posted, or older than the history)",
-                errors=[{"field": "id", "reason": "unknown"}],
-            )
-        zone = self.settings.zone
-        return JSONResponse(
-            {"id": article_id, "history": [history_entry(entry, zone) for entry in raw]}
-        )
 
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
@@ -154,16 +143,6 @@ class Ingest:
     async def openapi(self, request: Request) -> Response:
         """The OpenAPI 3.1 description of this service."""
         return JSONResponse(openapi_document())
-
-    def _path_id(self, request: Request) -> str:
-        article_id: str = request.path_params["article_id"]
-        if not is_article_id(article_id):
-            raise ProblemError(
-                422,
-                "the article id in the URL is not valid",
-                errors=[{"field": "id", "reason": ID_RULE}],
-            )
-        return article_id
 
 
 def worker_app() -> Starlette:

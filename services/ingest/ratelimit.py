@@ -15,8 +15,8 @@ import redis
 import redis.asyncio
 from starlette.requests import Request
 
-from services.ingest.auth import bearer_token
 from shared import keys
+from shared.auth import bearer_token
 from shared.starlette_glue import ProblemError
 
 WINDOW_S = 60

@@ -118,6 +118,15 @@ async def test_history_lists_who_changed_what_with_names_never_tokens(
     missing = await _history(cms, "never-posted")
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+    # The feed's address answers the same (a tool that knows only it), and is never cached.
+    on_feed = f"{stack.url('feed')}/v1/articles/h-1/history"
+    same = await http.get(on_feed, headers=legacy.auth)
+    assert same.status_code == 200, same.text
+    assert same.json() == answer.json()
+    assert same.headers["cache-control"] == "private, no-store"
+    assert (await http.get(on_feed)).status_code == 401
+    assert (await http.get(on_feed, headers={"Authorization": "Bearer nope"})).status_code == 403
+    assert (await http.get(f"{stack.url('feed')}/v1/articles/h-1")).status_code == 404  # gone
     bad_reason = await cms.client.request(
         "DELETE", f"{cms.base}/v1/articles/h-2", headers=cms.auth, json={"reason": 5}
     )

@@ -1,7 +1,8 @@
 """``GET /v1/articles/{id}/history``: who changed what, and when, as the apply script recorded it.
 
 Entries come from ``lf:history:{id}`` (``shared.keys``), written in the same atomic call as the
-change. They name tokens by their name only; the token itself is never stored.
+change. They name tokens by their name only; the token itself is never stored. Served by ingest
+and by feed (the same bearer tokens, ``shared.auth``), never cached.
 """
 
 from __future__ import annotations
@@ -11,6 +12,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
+import redis.asyncio as aredis
+from starlette.responses import JSONResponse
+
+from shared import keys
+from shared.starlette_glue import ProblemError
+
+NOT_CACHED = {"Cache-Control": "private, no-store"}
 
 
 def history_entry(raw: bytes | str, zone: ZoneInfo) -> dict[str, Any]:
@@ -29,3 +37,19 @@ def history_entry(raw: bytes | str, zone: ZoneInfo) -> dict[str, Any]:
         if stored.get(name):
             entry[name] = stored[name]
     return entry
+
+
+async def history_response(client: aredis.Redis, article_id: str, zone: ZoneInfo) -> JSONResponse:
+    """Every recorded change of ``article_id``, oldest first; 404 when there is none.
+
+    Raises ``redis.RedisError`` when Redis does not answer (each service says 503 its own way).
+    """
+    raw = await client.lrange(keys.history(article_id), 0, -1)
+    if not raw:
+        raise ProblemError(
+            404,
+            "no recorded change for this article (never posted, or older than the history)",
+            errors=[{"field": "id", "reason": "unknown"}],
+        )
+    entries = [history_entry(entry, zone) for entry in raw]
+    return JSONResponse({"id": article_id, "history": entries}, headers=NOT_CACHED)
