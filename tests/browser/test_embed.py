@@ -760,3 +760,48 @@ async def test_a_change_delivered_twice_after_a_failover_counts_once_in_the_embe
         "Live updates resumed: 1 change."
     )
     assert await ids(page, NEWS) == ["twice", "before"]
+
+
+async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes_on(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    """A sidebar of 2 stays 2 through a burst: the oldest goes, "More news" brings it back; once
+    the reader has loaded more, nothing they loaded is taken away."""
+    site = fresh_site
+    await ingest.apply(
+        {
+            "articles": [
+                article(f"l{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
+                for n in range(1, 4)
+            ]
+        }
+    )
+    site.host.pages["/side"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news" limit="2"></livefeed-column>'
+        "</aside>",
+    )
+    await page.goto(site.host.origin + "/side")
+    await live(page, NEWS)
+    assert await ids(page, NEWS) == ["l3", "l2"]
+    for n in (4, 5):
+        later = article(f"l{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
+        assert (await ingest.post(later)).status_code == 202
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=l5]')", arg=NEWS
+    )
+    assert await ids(page, NEWS) == ["l5", "l4"]
+    more = page.locator(f"{NEWS} .more")
+    await more.click()
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).shadowRoot.querySelectorAll('article.item').length"
+        " === 4",
+        arg=NEWS,
+    )
+    assert await ids(page, NEWS) == ["l5", "l4", "l3", "l2"]  # from the last one kept, no gap
+    late = article("l6", section="news", published_at="2024-10-24T16:00:00+03:00")
+    assert (await ingest.post(late)).status_code == 202
+    await page.wait_for_function(
+        "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=l6]')", arg=NEWS
+    )
+    assert await ids(page, NEWS) == ["l6", "l5", "l4", "l3", "l2"]

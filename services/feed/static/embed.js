@@ -645,9 +645,27 @@ class LivefeedColumn extends HTMLElement {
     if (!shown && art) {
       if (document.hidden) { this.hiddenNew += 1; this.updateUnseen(); }
       this.noteNew(1);
+      this.trimToLimit();
     }
     const note = msg.correction;
     if (msg.type === "corrected" && art) this.announce(`Corrected: ${h.title}.${note && note.text ? ` ${note.text}` : ""}`);
+  }
+
+  /** `limit` is how many headlines the column shows: a new one pushes the oldest out, and
+   * "More news" goes on from the last one kept; once the reader loaded more, nothing goes. */
+  trimToLimit() {
+    const limit = Number.parseInt(this.getAttribute("limit") || "10", 10);
+    const all = [...this.timeline.querySelectorAll("article.item")];
+    if (this.expanded || !(limit > 0) || all.length <= limit) return;
+    for (const art of all.slice(limit)) this.remove(art.dataset.id);
+    const last = all[limit - 1];
+    this.next = `${Date.parse(last.dataset.published)}~${last.dataset.id}`;
+    if (!this.getAttribute("more-href")) {
+      const page = new URL(this.more.href, document.baseURI);
+      page.searchParams.set("before", this.next);
+      this.more.href = page.href;
+    }
+    this.more.hidden = false;
   }
 
   place(h, updated, live) {
@@ -858,6 +876,7 @@ class LivefeedColumn extends HTMLElement {
         }
       }
       this.next = body.next || "";
+      this.expanded = true;
       if (body.next) {
         const page = new URL(this.more.href);
         page.searchParams.set("before", body.next);
