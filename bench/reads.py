@@ -9,7 +9,8 @@ with deploy/varnish/default.vcl in front of it and the purger purging it; wrk (D
 5,000 page loads/s on ``/`` through Varnish while 2 headlines/s are posted (wrk's Lua
 ``delay()`` hands out send times on a fixed schedule read from the monotonic clock through
 LuaJIT's FFI, so the rate is the one asked for, not one per connection's round trip); page
-p99 and Varnish's hit ratio from that run, and freshness: POST -> the new headline in a page
+p99 (wrk times a request from its send, so a wait for a free connection is not in it) and
+Varnish's hit ratio from that run, and freshness: POST -> the new headline in a page
 Varnish serves (polled every 10 ms), p50/p99.
 """
 
@@ -62,7 +63,7 @@ function delay()
   if next_at == nil or next_at < now - 100 then next_at = now end
   local wait = next_at - now
   next_at = next_at + interval
-  return wait
+  return math.max(0, wait) -- wrk reads it as an unsigned count of ms
 end
 """
 

@@ -14,7 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from shared.tokens import from_env as tokens_from_env
 from shared.tokens import from_file as tokens_from_file
 
-_HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:/[^\s]*)?$")
+_HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 

@@ -91,6 +91,7 @@ class StreamConsumer:
                 entries, lost = await read_after(
                     self.client, self.last_id, self.block_ms, self.batch
                 )
+                failures = self._up(failures)
                 if lost:
                     await self._skip_gap()
                     continue
@@ -104,7 +105,6 @@ class StreamConsumer:
                 failures += 1
                 await asyncio.sleep(delay)
                 continue
-            failures = self._up(failures)
             if entries:
                 self.deliver(entries)
                 self.last_id = EventId.parse(entries[-1][0])

@@ -7,6 +7,7 @@ process's one stream consumer drops the stored views as events arrive.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -33,7 +34,7 @@ from services.feed.params import (
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
-from shared.auth import TokenCheck
+from shared.auth import TokenCheck, bearer_token
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
 from shared.history import history_response
@@ -45,10 +46,13 @@ from shared.starlette_glue import (
     ProblemError,
     RequestLogMiddleware,
     metrics_endpoint,
+    path_article_id,
     workers_metrics_endpoint,
 )
 from shared.starlette_glue import worker_app as shared_worker_app
 from shared.stream import BLOCK_MS, StreamConsumer
+
+log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -66,8 +70,11 @@ class Feed:
         self.live = LiveParts(settings, lambda: self.store, lambda: self.views)
         # The change history is also read here (nginx sends it to ingest; a tool that knows
         # only the feed's address finds it too), with the same bearer tokens.
-        has_tokens = bool(settings.ingest_tokens or settings.tokens_file)
-        self.check_token = TokenCheck(settings) if has_tokens else None
+        self.check_token: TokenCheck | None = None
+        try:
+            self.check_token = TokenCheck(settings)
+        except ValueError as exc:  # no token at all: the feed itself needs none
+            log.info("change history not served on this port: %s", exc)
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -145,7 +152,21 @@ class Feed:
         )
 
     async def history(self, request: Request) -> Response:
-        """``GET /v1/articles/{id}/history`` (bearer, any token): as ingest answers it."""
+        """``GET /v1/articles/{id}/history`` (bearer, any token): as ingest answers it.
+
+        Without a token this may be a reader's request for an article whose id ends in
+        ``/history`` (ids may hold ``/``): that article is served if it is live.
+        """
+        if bearer_token(request) is None:
+            whole = request.path_params["article_id"] + "/history"
+            if is_article_id(whole):
+                try:
+                    return await self.views.serve(
+                        request, ("article", whole), lambda: self._article(whole)
+                    )
+                except ProblemError as exc:
+                    if exc.status != 404:
+                        raise
         if self.check_token is None:
             raise ProblemError(
                 404,
@@ -153,11 +174,7 @@ class Feed:
                 "the change history",
             )
         self.check_token(request)
-        article_id = request.path_params["article_id"]
-        if not is_article_id(article_id):
-            raise ProblemError(
-                404, "no such article", errors=[{"field": "id", "reason": "invalid"}]
-            )
+        article_id = path_article_id(request)
         try:
             return await history_response(self.redis, article_id, self.settings.zone)
         except RedisError as exc:

@@ -32,7 +32,7 @@ UNAVAILABLE_TARGET_S = 10.0
 async def test_primary_killed_under_load(group: SentinelGroup, ha_stack: HaStackFactory) -> None:
     stack = ha_stack(LIVEFEED_REDIS_MIN_REPLICAS="1", LIVEFEED_MAX_CONNECTIONS_PER_IP="1000")
     stack.start_service("worker", key="worker2", LIVEFEED_WORKER_METRICS_PORT=str(free_port()))
-    limits = httpx.Limits(max_connections=200)
+    limits = httpx.Limits(max_connections=400)  # posts in flight through the failover
     async with httpx.AsyncClient(timeout=10, limits=limits) as http:
         readers = [Reader(stack, http, sse=False) for _ in range(WS_READERS)]
         readers += [Reader(stack, http, sse=True) for _ in range(SSE_READERS)]

@@ -127,6 +127,15 @@ async def test_history_lists_who_changed_what_with_names_never_tokens(
     assert (await http.get(on_feed)).status_code == 401
     assert (await http.get(on_feed, headers={"Authorization": "Bearer nope"})).status_code == 403
     assert (await http.get(f"{stack.url('feed')}/v1/articles/h-1")).status_code == 404  # gone
+    # An id may end in "/history": without a token, the feed still serves that article.
+    await cms.apply(article("h-1/history", title="The history of the crisis"))
+    odd = await http.get(on_feed)
+    assert odd.status_code == 200, odd.text
+    assert odd.json()["title"] == "The history of the crisis"
+    assert (await http.get(on_feed, headers=legacy.auth)).json() == answer.json()
+    invalid = await http.get(f"{stack.url('feed')}/v1/articles/bad id/history", headers=cms.auth)
+    assert invalid.status_code == 422
+    assert invalid.json()["errors"][0]["field"] == "id"
     bad_reason = await cms.client.request(
         "DELETE", f"{cms.base}/v1/articles/h-2", headers=cms.auth, json={"reason": 5}
     )
