@@ -8,6 +8,7 @@ per request.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -26,6 +27,10 @@ class _QuietHandler(WSGIRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         return
+
+
+class _V6Server(ThreadingWSGIServer):
+    address_family = socket.AF_INET6
 
 
 def _wsgi_app(checks: dict[str, HealthCheck]) -> Callable[..., Iterable[bytes]]:
@@ -60,7 +65,8 @@ def serve_metrics(host: str, port: int, checks: dict[str, HealthCheck]) -> WSGIS
     Returns the server (``server.server_port`` is the bound port; ``shutdown()`` stops it).
     Raises OSError when the port is taken.
     """
-    server = make_server(host, port, _wsgi_app(checks), ThreadingWSGIServer, _QuietHandler)
+    server_class = _V6Server if ":" in host else ThreadingWSGIServer  # LIVEFEED_HOST may be "::"
+    server = make_server(host, port, _wsgi_app(checks), server_class, _QuietHandler)
     thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
     thread.start()
     return server
