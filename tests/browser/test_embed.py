@@ -805,3 +805,33 @@ async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes
         "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=l6]')", arg=NEWS
     )
     assert await ids(page, NEWS) == ["l6", "l5", "l4", "l3", "l2"]
+
+
+async def test_a_retraction_is_filled_from_the_next_older_headline(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(
+        {
+            "articles": [
+                article(f"r{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
+                for n in range(1, 5)
+            ]
+        }
+    )
+    site.host.pages["/side"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news" limit="2"></livefeed-column>'
+        "</aside>",
+    )
+    await page.goto(site.host.origin + "/side")
+    await live(page, NEWS)
+    assert await ids(page, NEWS) == ["r4", "r3"]
+    await retract(ingest, "r2")  # below the column: nothing to see, nothing to fill
+    await retract(ingest, "r4")
+    await page.wait_for_function(
+        "sel => [...document.querySelector(sel).shadowRoot.querySelectorAll('article.item')]"
+        ".map(a => a.dataset.id).join() === 'r3,r1'",
+        arg=NEWS,
+    )
+    assert await page.locator(f"{NEWS} .more").is_hidden()  # nothing older is left

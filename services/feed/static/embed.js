@@ -631,6 +631,7 @@ class LivefeedColumn extends HTMLElement {
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
       this.updateNewButton();
+      this.backfill();
       return;
     }
     const shown = this.items.has(h.id);
@@ -858,32 +859,9 @@ class LivefeedColumn extends HTMLElement {
     this.timeline.setAttribute("aria-busy", "true");
     this.more.setAttribute("aria-disabled", "true");
     this.more.textContent = "Loading…";
-    let added = 0;
     try {
-      const url = new URL(this.cfg.timeline, import.meta.url);
-      const { section, label: lbl } = this.filter;
-      url.searchParams.set("limit", this.getAttribute("limit") || "10");
-      url.searchParams.set("before", this.next);
-      if (section) url.searchParams.set("section", section);
-      if (lbl) url.searchParams.set("label", lbl);
-      const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
-      if (!response.ok) throw new Error(`timeline answered ${response.status}`);
-      const body = await response.json();
-      for (const day of body.days) {
-        for (const h of day.items) {
-          if (!this.items.has(h.id)) added += 1;
-          this.place(h, false, false);
-        }
-      }
-      this.next = body.next || "";
+      const added = await this.fetchOlder(Number.parseInt(this.getAttribute("limit") || "10", 10));
       this.expanded = true;
-      if (body.next) {
-        const page = new URL(this.more.href);
-        page.searchParams.set("before", body.next);
-        this.more.href = page.href;
-      } else {
-        this.more.hidden = true;
-      }
       this.announce(`${plural(added, "older headline", "older headlines")} loaded.`);
     } catch (error) {
       this.announce("Could not load more news. Try again.");
@@ -893,6 +871,54 @@ class LivefeedColumn extends HTMLElement {
       this.timeline.setAttribute("aria-busy", "false");
       this.loadingMore = false;
     }
+  }
+
+  /** A retraction left the column short of its `limit`: the next older headlines fill it
+   * (quietly; if that fails the column is one short until "More news"). */
+  async backfill() {
+    const limit = Number.parseInt(this.getAttribute("limit") || "10", 10);
+    const missing = limit - this.timeline.querySelectorAll("article.item").length;
+    if (this.expanded || this.loadingMore || !this.next || missing <= 0) return;
+    this.loadingMore = true;
+    try {
+      await this.fetchOlder(missing);
+    } catch (error) {
+      console.warn("livefeed: could not refill the column", error);
+    } finally {
+      this.loadingMore = false;
+    }
+  }
+
+  /** `count` headlines older than `this.next`, placed; the cursor and "More news" move on. A
+   * headline whose last change seen on the stream is its retraction is never put back. */
+  async fetchOlder(count) {
+    const url = new URL(this.cfg.timeline, import.meta.url);
+    const { section, label: lbl } = this.filter;
+    url.searchParams.set("limit", String(count));
+    url.searchParams.set("before", this.next);
+    if (section) url.searchParams.set("section", section);
+    if (lbl) url.searchParams.set("label", lbl);
+    const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`timeline answered ${response.status}`);
+    const body = await response.json();
+    let added = 0;
+    for (const day of body.days) {
+      for (const h of day.items) {
+        if ((this.changes.get(h.id) || "").startsWith("retracted|")) continue;
+        if (!this.items.has(h.id)) added += 1;
+        this.place(h, false, false);
+      }
+    }
+    this.next = body.next || "";
+    const ownPage = !this.getAttribute("more-href");
+    if (body.next && ownPage) {
+      const page = new URL(this.more.href, document.baseURI);
+      page.searchParams.set("before", body.next);
+      this.more.href = page.href;
+    } else if (!body.next && ownPage) {
+      this.more.hidden = true;
+    }
+    return added;
   }
 }
 
