@@ -762,20 +762,13 @@ async def test_a_change_delivered_twice_after_a_failover_counts_once_in_the_embe
     assert await ids(page, NEWS) == ["twice", "before"]
 
 
-async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes_on(
-    page: Page, fresh_site: Site, ingest: Ingest
-) -> None:
-    """A sidebar of 2 stays 2 through a burst: the oldest goes, "More news" brings it back; once
-    the reader has loaded more, nothing they loaded is taken away."""
-    site = fresh_site
-    await ingest.apply(
-        {
-            "articles": [
-                article(f"l{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
-                for n in range(1, 4)
-            ]
-        }
-    )
+def news_at(article_id: str, hour: int) -> dict[str, Any]:
+    return article(article_id, section="news", published_at=f"2024-10-24T{hour}:00:00+03:00")
+
+
+async def sidebar_of_two(page: Page, site: Site, ingest: Ingest, ids_by_hour: list[str]) -> None:
+    """Headlines at 11:00, 12:00, … and a host page with a ``limit="2"`` news column, live."""
+    await ingest.apply({"articles": [news_at(i, 11 + n) for n, i in enumerate(ids_by_hour)]})
     site.host.pages["/side"] = article_page(
         site.script(),
         '<aside aria-label="News"><livefeed-column section="news" limit="2"></livefeed-column>'
@@ -783,10 +776,17 @@ async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes
     )
     await page.goto(site.host.origin + "/side")
     await live(page, NEWS)
+
+
+async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes_on(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    """A sidebar of 2 stays 2 through a burst: the oldest goes, "More news" brings it back; once
+    the reader has loaded more, nothing they loaded is taken away."""
+    await sidebar_of_two(page, fresh_site, ingest, ["l1", "l2", "l3"])
     assert await ids(page, NEWS) == ["l3", "l2"]
     for n in (4, 5):
-        later = article(f"l{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
-        assert (await ingest.post(later)).status_code == 202
+        assert (await ingest.post(news_at(f"l{n}", 10 + n))).status_code == 202
     await page.wait_for_function(
         "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=l5]')", arg=NEWS
     )
@@ -799,8 +799,7 @@ async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes
         arg=NEWS,
     )
     assert await ids(page, NEWS) == ["l5", "l4", "l3", "l2"]  # from the last one kept, no gap
-    late = article("l6", section="news", published_at="2024-10-24T16:00:00+03:00")
-    assert (await ingest.post(late)).status_code == 202
+    assert (await ingest.post(news_at("l6", 16))).status_code == 202
     await page.wait_for_function(
         "sel => document.querySelector(sel).shadowRoot.querySelector('[data-id=l6]')", arg=NEWS
     )
@@ -810,22 +809,7 @@ async def test_the_column_keeps_its_limit_as_headlines_arrive_and_more_news_goes
 async def test_a_retraction_is_filled_from_the_next_older_headline(
     page: Page, fresh_site: Site, ingest: Ingest
 ) -> None:
-    site = fresh_site
-    await ingest.apply(
-        {
-            "articles": [
-                article(f"r{n}", section="news", published_at=f"2024-10-24T1{n}:00:00+03:00")
-                for n in range(1, 5)
-            ]
-        }
-    )
-    site.host.pages["/side"] = article_page(
-        site.script(),
-        '<aside aria-label="News"><livefeed-column section="news" limit="2"></livefeed-column>'
-        "</aside>",
-    )
-    await page.goto(site.host.origin + "/side")
-    await live(page, NEWS)
+    await sidebar_of_two(page, fresh_site, ingest, ["r1", "r2", "r3", "r4"])
     assert await ids(page, NEWS) == ["r4", "r3"]
     await retract(ingest, "r2")  # below the column: nothing to see, nothing to fill
     await retract(ingest, "r4")
