@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed.handlers import ViewHandlers
 from services.feed.page import _day_heading, render_item, render_pinned
 from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
 from services.feed.readcache import ReadCache
@@ -272,7 +273,7 @@ def frame_csp(settings: Settings, assets: Assets) -> str:
     )
 
 
-class Embed:
+class Embed(ViewHandlers):
     """The handlers: module, fragment, iframe page."""
 
     def __init__(
@@ -281,9 +282,7 @@ class Embed:
         reader: Callable[[], TimelineReader],
         views: Callable[[], ReadCache],
     ) -> None:
-        self.settings = settings
-        self.reader = reader
-        self.views = views
+        super().__init__(settings, reader, views)
         self.assets = Assets(settings)
 
     def routes(self) -> list[BaseRoute]:

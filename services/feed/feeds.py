@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed.handlers import ViewHandlers
 from services.feed.params import label_param, limit_param, section_param, store_down
-from services.feed.readcache import ReadCache
-from services.feed.store import Page, TimelineReader
+from services.feed.store import Page
 from services.feed.timeline import localize
 from shared.events import EventId
 from shared.models import display_label
@@ -228,18 +228,8 @@ FORMATS: dict[str, tuple[Builder, str]] = {
 }
 
 
-class Feeds:
+class Feeds(ViewHandlers):
     """The three feed endpoints over one timeline reader."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        reader: Callable[[], TimelineReader],
-        views: Callable[[], ReadCache],
-    ) -> None:
-        self.settings = settings
-        self.reader = reader
-        self.views = views
 
     async def endpoint(self, request: Request) -> Response:
         """``GET /feed.{rss,atom,json}?section=&label=&limit=``."""

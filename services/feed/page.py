@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed.handlers import ViewHandlers
 from services.feed.jsonld import live_blog, script_text
 from services.feed.params import (
     before_param,
@@ -29,8 +29,7 @@ from services.feed.params import (
     section_param,
     store_down,
 )
-from services.feed.readcache import ReadCache
-from services.feed.store import Cursor, Page, TimelineReader
+from services.feed.store import Cursor, Page
 from services.feed.timeline import group_by_day
 from shared.dates import MONTHS, WEEKDAYS
 from shared.models import KEY_LABEL, LABEL_DISPLAY, display_label
@@ -330,18 +329,8 @@ def alert_button(parent: ET.Element, settings: Settings) -> None:
     note.text = ""
 
 
-class LivePage:
+class LivePage(ViewHandlers):
     """The ``GET /`` handler."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        reader: Callable[[], TimelineReader],
-        views: Callable[[], ReadCache],
-    ) -> None:
-        self.settings = settings
-        self.reader = reader
-        self.views = views
 
     async def endpoint(self, request: Request) -> Response:
         """The live page: ``/?section=&label=&limit=&before=``."""
