@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -31,6 +30,7 @@ from starlette.routing import BaseRoute, Route
 from services.feed.page import alert_button, security_headers
 from services.feed.params import store_down
 from shared import alerts, keys
+from shared.bodies import media_type, parse_json, read_body
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
 
@@ -123,28 +123,13 @@ class Alerts:
                 errors=[{"field": "Origin", "reason": "not an allowed origin"}],
             )
         await self._rate_limit(request)
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype != "application/json":
+        if media_type(request) != "application/json":
             raise ProblemError(
                 415,
                 "send application/json",
                 errors=[{"field": "Content-Type", "reason": "must be application/json"}],
             )
-        raw = b""
-        async for chunk in request.stream():
-            raw += chunk
-            if len(raw) > MAX_BODY_BYTES:
-                raise ProblemError(
-                    413,
-                    f"a subscription is at most {MAX_BODY_BYTES} bytes",
-                    errors=[{"field": "body", "reason": f"over {MAX_BODY_BYTES} bytes"}],
-                )
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise ProblemError(
-                400, "broken JSON", errors=[{"field": "body", "reason": str(exc)}]
-            ) from None
+        return parse_json(await read_body(request, MAX_BODY_BYTES))
 
     async def _rate_limit(self, request: Request) -> None:
         limit = self.settings.push_subscribe_rate_limit

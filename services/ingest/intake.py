@@ -15,17 +15,20 @@ from typing import Any, Literal
 import redis.asyncio
 from pydantic import ValidationError
 
-from services.ingest.body import FEED_TYPES, JSON_TYPES, parse_json
 from services.ingest.drafts import Draft, rename
 from services.ingest.ninjs import from_ninjs, is_ninjs
 from services.ingest.syndication import looks_like_xml, parse_syndication
 from services.ingest.validation import errors_of
 from shared import keys
+from shared.bodies import parse_json
 from shared.models import Article
 from shared.starlette_glue import ProblemError
 from shared.tokens import NamedToken
 
 Status = Literal["accepted", "unchanged", "stale", "rejected"]
+
+JSON_TYPES = {"application/json", "application/ninjs+json"}
+FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
 
 
 @dataclass

@@ -25,12 +25,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from services.ingest.body import media_type, parse_json, read_body
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
 from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
+from shared.bodies import media_type, parse_json, read_body
 from shared.models import MAX_CORRECTION_CHARS, plain_text
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings

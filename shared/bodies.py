@@ -1,4 +1,5 @@
-"""Reading a request body safely: size limit, content type, JSON decoding."""
+"""Reading a request body safely: size limit, content type, JSON decoding (ingest's articles,
+the feed's alert subscriptions)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,6 @@ import orjson
 from starlette.requests import Request
 
 from shared.starlette_glue import ProblemError
-
-JSON_TYPES = {"application/json", "application/ninjs+json"}
-FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
 
 
 def media_type(request: Request) -> str:
@@ -25,15 +23,24 @@ async def read_body(request: Request, limit: int) -> bytes:
         if not (declared.isascii() and declared.isdigit()):
             raise ProblemError(400, "Content-Length is not a number")
         if int(declared) > limit:
-            raise ProblemError(413, f"the body is larger than {limit} bytes")
+            raise too_large(limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ProblemError(413, f"the body is larger than {limit} bytes")
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def too_large(limit: int) -> ProblemError:
+    """413, naming the body."""
+    return ProblemError(
+        413,
+        f"the body is larger than {limit} bytes",
+        errors=[{"field": "body", "reason": f"over {limit} bytes"}],
+    )
 
 
 def parse_json(body: bytes) -> Any:
