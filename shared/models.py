@@ -43,6 +43,7 @@ MAX_TAGS = 32
 MAX_TAG_CHARS = 64
 MAX_SUMMARY_CHARS = 2000
 MAX_CORRECTION_CHARS = 500  # one correction note, plain text
+MAX_RAW_TEXT_CHARS = 20_000  # a text field as sent, before markup and controls are stripped
 MAX_CORRECTIONS = 10  # notes kept on an item, newest last
 KEY_LABEL = "key"  # the label that marks key events
 
@@ -229,7 +230,7 @@ def _representable(value: datetime) -> datetime:
 Timestamp = Annotated[
     AwareDatetime, BeforeValidator(_require_string), AfterValidator(_representable)
 ]
-Title = Annotated[str, Field(max_length=20_000), _plain(300)]
+Title = Annotated[str, Field(max_length=MAX_RAW_TEXT_CHARS), _plain(300)]
 
 
 class Article(BaseModel):
@@ -258,7 +259,7 @@ class Article(BaseModel):
     correction: (
         Annotated[
             str,
-            Field(max_length=20_000, description="A correction note, kept and shown."),
+            Field(max_length=MAX_RAW_TEXT_CHARS, description="A correction note, kept and shown."),
             _plain(MAX_CORRECTION_CHARS),
         ]
         | None

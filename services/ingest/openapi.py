@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from shared.models import Article
+from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, Article
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -185,7 +185,10 @@ def openapi_document() -> dict[str, Any]:
                                         "reason": {
                                             "type": "string",
                                             "minLength": 1,
-                                            "maxLength": 500,
+                                            "maxLength": MAX_RAW_TEXT_CHARS,
+                                            "description": "Plain text: at most "
+                                            f"{MAX_CORRECTION_CHARS} characters once markup "
+                                            "and control characters are stripped.",
                                         }
                                     },
                                 }

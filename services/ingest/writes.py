@@ -31,7 +31,7 @@ from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
 from shared.bodies import media_type, parse_json, read_body
-from shared.models import MAX_CORRECTION_CHARS, plain_text
+from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, plain_text
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError, problem, request_id
@@ -76,7 +76,9 @@ def retraction_reason(body: bytes) -> str | None:
     raw = payload.get("reason")
     if raw is None:
         return None
-    text = plain_text(raw) if isinstance(raw, str) else ""
+    # As sent, within the raw bound the OpenAPI document states; then as plain text.
+    sent = raw if isinstance(raw, str) and len(raw) <= MAX_RAW_TEXT_CHARS else ""
+    text = plain_text(sent)
     if not text or len(text) > MAX_CORRECTION_CHARS:
         raise ProblemError(
             422,

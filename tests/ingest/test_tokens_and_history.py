@@ -141,6 +141,14 @@ async def test_history_lists_who_changed_what_with_names_never_tokens(
     )
     assert bad_reason.status_code == 422
     assert bad_reason.json()["errors"][0]["field"] == "reason"
+    # Past the raw bound the OpenAPI document states (even if little of it is plain text).
+    huge = "\u008f" * 20_000 + "x"
+    for reason in (huge, "y" * 501):
+        refused = await cms.client.request(
+            "DELETE", f"{cms.base}/v1/articles/h-2", headers=cms.auth, json={"reason": reason}
+        )
+        assert refused.status_code == 422
+        assert refused.json()["errors"][0]["field"] == "reason"
 
 
 async def test_a_scoped_token_is_refused_outside_its_sections_by_name_the_rest_applied(
