@@ -16,7 +16,7 @@ from services.push.metrics import observe_freshness
 from services.push.protocol import Frames
 from services.push.replay import ReplayBuffer
 from shared import keys
-from shared.events import ZERO, Entry, Event, EventId, newest_id, stream_entries
+from shared.events import Entry, Event, EventId, newest_id, stream_entries
 from shared.stream import StreamConsumer, latest_id
 
 log = logging.getLogger(__name__)
@@ -43,20 +43,13 @@ class PushFeed:
         else:
             count = self.replay.events.maxlen
             raw = await self.client.xrevrange(keys.EVENTS, "+", "-", count=count)
-            horizon = await self.client.get(keys.EVENTS_HORIZON)
-            entries = stream_entries(raw)
-            # The whole log fitted: the buffer holds everything after its horizon (or 0-0).
-            floor: EventId | None = None
-            if len(entries) < count:
-                floor = EventId.parse(horizon) if isinstance(horizon, bytes) else ZERO
             events = []
-            for raw_id, fields in reversed(entries):
+            for raw_id, fields in reversed(stream_entries(raw)):
                 try:
                     events.append(Event.from_entry(raw_id, fields))
                 except ValueError:
                     events.clear()  # a gap: keep only what follows it, so it stays contiguous
-                    floor = EventId.parse(raw_id)
-            self.replay.preload([Frames(event) for event in events], floor)
+            self.replay.preload([Frames(event) for event in events])
             newest = newest_id(raw)
         self.hub.last_id = newest
         return newest

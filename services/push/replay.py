@@ -22,17 +22,10 @@ WRITE_CHUNK = 64  # frames joined into one transport write
 
 
 class ReplayBuffer:
-    """A contiguous, ordered suffix of the event stream (the newest ``capacity`` events).
-
-    ``floor``, when known, is the id right below what it holds: every event newer than it is
-    in the buffer (the log's horizon, or 0-0, when the whole log fitted at start-up; the last
-    event pushed out since). A resume from exactly there is served from memory too: a storm
-    of clients that were up to date when the process (re)started never reaches Redis.
-    """
+    """A contiguous, ordered suffix of the event stream (the newest ``capacity`` events)."""
 
     def __init__(self, capacity: int) -> None:
         self.events: deque[Frames] = deque(maxlen=capacity)
-        self.floor: EventId | None = None
 
     def add(self, frames: Frames) -> None:
         """Append the next event of the stream (events arrive in stream order)."""
@@ -42,38 +35,28 @@ class ReplayBuffer:
             # Not the continuation of what we hold (a Redis that lost its data): start afresh,
             # so a range we answer from memory is never missing an event.
             self.events.clear()
-            self.floor = None
-        if len(self.events) == self.events.maxlen:
-            self.floor = self.events[0].event.id  # about to be pushed out
         self.events.append(frames)
 
-    def preload(self, events: list[Frames], floor: EventId | None) -> None:
-        """Fill the buffer with the stream's newest events, oldest first (at start-up);
-        ``floor``: the id below them when the log holds nothing else newer, else None."""
+    def preload(self, events: list[Frames]) -> None:
+        """Fill the buffer with the stream's newest events, oldest first (at start-up)."""
         self.events.clear()
-        self.floor = floor
         for event in events:
             self.add(event)
 
     def after(self, since: EventId, upto: EventId) -> list[Frames] | None:
         """Every event with ``since < id <= upto``, or None when the buffer cannot tell.
 
-        None means the buffer does not reach back to ``since`` (older events may exist only
-        in Redis), does not reach forward to ``upto``, or does not hold ``since`` itself (an
-        event a failover took from the log, say: Redis decides whether the client must reset).
+        None means the buffer does not reach back to ``since`` (its oldest event is newer, so
+        older ones may exist only in Redis), does not reach forward to ``upto``, or does not
+        hold ``since`` itself (an event a failover took from the log, say: Redis decides
+        whether the client must reset).
         """
         events = self.events
-        newest = events[-1].event.id if events else self.floor
-        if newest is None or upto > newest or since > upto:
+        if not events or since < events[0].event.id or upto > events[-1].event.id or since > upto:
             return None
-        if since == self.floor:
-            start = 0
-        else:
-            if not events or since < events[0].event.id:
-                return None
-            start = bisect_right(events, since, key=lambda f: f.event.id)
-            if events[start - 1].event.id != since:
-                return None
+        start = bisect_right(events, since, key=lambda f: f.event.id)
+        if events[start - 1].event.id != since:
+            return None
         end = bisect_right(events, upto, key=lambda f: f.event.id)
         return [events[i] for i in range(start, end)]
 
