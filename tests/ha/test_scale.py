@@ -87,7 +87,7 @@ async def test_eight_push_two_feed_two_ingest_three_workers_through_sentinel(
                 for entry in group.primary_client().xrange("lf:events", f"({since}", "+")
             ]
             assert sorted(order) == sorted(f"scale-{n}" for n in range(EVENTS))
-            total = 0
+            total = comebacks = 0
             for crowd, (out, err) in zip(crowds, outputs, strict=True):
                 assert crowd.returncode == 0, err.decode()[-2000:]
                 result = json.loads(out.decode().strip().splitlines()[-1])
@@ -95,7 +95,9 @@ async def test_eight_push_two_feed_two_ingest_three_workers_through_sentinel(
                 for client in result["clients"]:
                     assert client["ids"] == order  # each once, in the stream's order
                     total += 1
+                    comebacks += client["comebacks"]
             assert total == PUSH * READERS_PER_PUSH
+            print(f"\nscale: {total} readers got all {EVENTS} events; {comebacks} came back")
 
             for n in range(FEED):
                 body = (await http.get(f"http://127.0.0.1:{ports[f'feed{n}']}/v1/timeline")).json()
