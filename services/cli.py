@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
-import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
+import httpx
 from pydantic import ValidationError
 
+from shared.devmode import client_env, dev_token, dev_vapid_env
 from shared.logs import configure_logging
 from shared.redis_client import is_sentinel, running_url
 from shared.redis_server import EmbeddedRedis
@@ -27,7 +31,28 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("livefeed")
 
 SERVICES = ("ingest", "worker", "feed", "push", "purger", "notifier")
-DEV_VAPID_FILE = "vapid-dev.env"  # `livefeed up` keeps its dev alert keys here (data dir)
+# The port each service binds (its API, or /metrics + /healthz for those without one).
+PORTS = {
+    "ingest": "ingest_port",
+    "worker": "worker_metrics_port",
+    "feed": "feed_port",
+    "push": "push_port",
+    "purger": "purger_port",
+    "notifier": "notifier_port",
+}
+# What `livefeed <service> --help` lists: its port, then the settings it is most often run with.
+SERVICE_SETTINGS = {
+    "ingest": ("ingest_tokens", "tokens_file", "ingest_workers", "max_body_bytes"),
+    "worker": ("window_days", "max_items", "timezone", "job_timeout"),
+    "feed": ("feed_workers", "timezone", "embed_origins", "public_feed_url", "public_push_url"),
+    "push": ("allowed_origins", "embed_origins", "max_connections", "max_connections_per_ip"),
+    "purger": ("purge_varnish", "purge_webhook", "websub_hubs"),
+    "notifier": ("vapid_private_key", "vapid_public_key", "vapid_subject"),
+}
+COMMON_SETTINGS = ("host", "redis_url", "redis_sentinels", "data_dir", "log_level")
+# Commands that talk to a running livefeed: they find what `livefeed up` keeps in the data dir.
+CLIENT_COMMANDS = {"post", "tail", "demo", "alerts", "jobs", "reset"}
+READY_TIMEOUT_S = 60.0
 
 
 @contextmanager
@@ -109,6 +134,10 @@ def run_service(service: str) -> int:
     """Run one service in the foreground until SIGTERM/SIGINT."""
     settings = get_settings()
     configure_logging(settings, service)
+    busy = busy_port_message(settings, [service])
+    if busy:
+        print(busy, file=sys.stderr)
+        return 2
     if service in {"ingest", "feed"}:
         _run_uvicorn(service, settings)
     elif service == "worker":
@@ -144,36 +173,85 @@ def run_service(service: str) -> int:
     return 0
 
 
-def dev_vapid_env(settings: Settings) -> dict[str, str]:
-    """VAPID settings for `livefeed up` without any: made once, kept in the data dir, so a
-    browser subscribed in one run still gets alerts in the next."""
-    from shared.vapid import generate_keys
+def env_name(field: str) -> str:
+    """The environment variable of a Settings field."""
+    return f"LIVEFEED_{field.upper()}"
 
-    path = settings.data_dir / DEV_VAPID_FILE
-    if path.exists():
-        pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
-        return {name.strip(): value.strip() for name, value in pairs}
-    private, public = generate_keys()
-    env = {
-        "LIVEFEED_VAPID_PRIVATE_KEY": private,
-        "LIVEFEED_VAPID_PUBLIC_KEY": public,
-        "LIVEFEED_VAPID_SUBJECT": "mailto:dev@localhost",
+
+def _port_busy(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.errno == errno.EADDRINUSE
+    return False
+
+
+def busy_port_message(settings: Settings, services: Sequence[str]) -> str | None:
+    """A message naming the variable to change when a service's port is taken, else None."""
+    for service in services:
+        field = PORTS[service]
+        port = getattr(settings, field)
+        if port and _port_busy(settings.host, port):
+            return (
+                f"livefeed: port {port} on {settings.host} is already in use, so {service} "
+                f"cannot start: stop what uses it, or set {env_name(field)} to a free port"
+            )
+    return None
+
+
+def _reach(host: str) -> str:
+    """An address to reach a service bound to ``host`` from this machine."""
+    if host in {"0.0.0.0", ""}:  # noqa: S104 - a comparison
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def wait_until_answering(
+    settings: Settings, services: Sequence[str], children: dict[str, subprocess.Popen[bytes]]
+) -> str | None:
+    """Wait until every service answers ``/healthz``; the name of one that exited, if any."""
+    pending = {
+        name: f"http://{_reach(settings.host)}:{getattr(settings, PORTS[name])}/healthz"
+        for name in services
     }
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    path.chmod(0o600)
-    return env
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per poll
+    with httpx.Client(timeout=1.0) as client:
+        while pending and time.monotonic() < deadline:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    return name
+            for name, url in list(pending.items()):
+                try:
+                    if client.get(url).status_code == 200:
+                        del pending[name]
+                except httpx.HTTPError:
+                    pass  # not listening yet: asked again on the next round
+            time.sleep(0.1)
+    if pending:
+        log.warning("still not answering after %.0f s: %s", READY_TIMEOUT_S, ", ".join(pending))
+    return None
 
 
 def up() -> int:
     """Embedded Redis (unless LIVEFEED_REDIS_URL is set) and every service, until Ctrl-C."""
     settings = get_settings()
     configure_logging(settings, "up")
+    busy = busy_port_message(settings, SERVICES)
+    if busy:
+        print(busy, file=sys.stderr)
+        return 2
     env = dict(os.environ)
+    env["LIVEFEED_DEV"] = "1"
     token = None
     if not settings.ingest_tokens and settings.tokens_file is None:
-        token = f"dev-{secrets.token_urlsafe(18)}"
-        env["LIVEFEED_INGEST_TOKENS"] = token
+        token = dev_token(settings)  # kept in the data dir: the same token after a restart
+        env["LIVEFEED_INGEST_TOKENS"] = f"dev:{token}"
     if not settings.alerts_enabled:
         env.update(dev_vapid_env(settings))
     stop_requested = False
@@ -196,8 +274,9 @@ def up() -> int:
             )
             for name in SERVICES
         }
-        _print_banner(settings, url, token)
-        failed = None
+        failed = wait_until_answering(settings, SERVICES, children)
+        if failed is None and not stop_requested:
+            _print_banner(settings, url, token)
         while not stop_requested and failed is None:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -221,11 +300,24 @@ def up() -> int:
     return 1 if failed else 0
 
 
+def _command_path() -> str:
+    """How to run ``livefeed`` from this shell: bare when on PATH, else the venv's script."""
+    script = Path(sys.executable).parent / "livefeed"
+    on_path = shutil.which("livefeed")
+    if on_path and Path(on_path).resolve() == script.resolve():
+        return "livefeed"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None:
     ingest = f"http://{settings.host}:{settings.ingest_port}"
+    command = _command_path()
     lines = [
         "",
-        "livefeed is up",
+        "livefeed is up (every service answers)",
         f"  live page   {settings.feed_url}/",
         f"  timeline    {settings.feed_url}/v1/timeline",
         f"  ingest      {ingest}/v1/articles",
@@ -237,15 +329,28 @@ def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None
         f"  redis       {redis_url}" + ("" if settings.redis_url else "  (embedded)"),
     ]
     if token:
-        lines.append(f"  dev token   {token}")
-        lines.append(f"  try         LIVEFEED_TOKEN={token} livefeed post examples/seed.json")
-        if settings.window_days:
-            lines.append(
-                f"              (its headlines are from 2024, older than the {settings.window_days}"
-                "-day window: start with LIVEFEED_WINDOW_DAYS=0 to see them)"
-            )
+        lines.append(f"  dev token   {token}  (kept in {settings.data_dir}/; commands find it)")
+    lines.append(f"  try         {command} demo    (in another terminal: a live column in seconds)")
     lines.append("  Ctrl-C stops everything")
     print("\n".join(lines), flush=True)
+
+
+def _service_epilog(service: str) -> str:
+    """The port and main settings of one service, for its ``--help``."""
+    fields = Settings.model_fields
+    names = (PORTS[service], *SERVICE_SETTINGS[service], *COMMON_SETTINGS)
+    lines = ["settings (environment variables; docs/configuration.md lists all of them):"]
+    for name in names:
+        info = fields[name]
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            shown = ",".join(str(part) for part in default) or "unset"
+        else:
+            shown = "unset" if default in (None, "") else str(default)
+        lines.append(f"  {env_name(name)} (default {shown})")
+        if info.description:
+            lines.append(f"      {info.description}")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,7 +359,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run everything (embedded Redis unless LIVEFEED_REDIS_URL is set)")
     for name in SERVICES:
-        sub.add_parser(name, help=f"run the {name} service alone")
+        sub.add_parser(
+            name,
+            help=f"run the {name} service alone",
+            description=f"Run the {name} service alone, in the foreground, until SIGTERM.",
+            epilog=_service_epilog(name),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     post = sub.add_parser("post", help="post JSON, ninjs, RSS or Atom to ingest")
     post.add_argument("file", help="a file, or - for standard input")
     post.add_argument("--token", help="bearer token (default: $LIVEFEED_TOKEN)")
@@ -270,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     from services.commands.alerts import add_parsers as add_alerts_parsers
 
     add_alerts_parsers(sub)
+    from services.commands.demo import add_parser as add_demo_parser
+
+    add_demo_parser(sub)
+    from services.commands.reset import add_parser as add_reset_parser
+
+    add_reset_parser(sub)
     return parser
 
 
@@ -282,7 +399,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(vapid_keys(args.subject), end="")
         return 0
     try:
-        get_settings()
+        settings = get_settings()
+        if args.command in CLIENT_COMMANDS:
+            found = client_env(settings)
+            if found:  # what `livefeed up` keeps in the data dir, where nothing else is set
+                os.environ.update(found)
+                get_settings.cache_clear()
+                get_settings()
     except ValidationError as exc:
         print(f"livefeed: bad configuration:\n{exc}", file=sys.stderr)
         return 2
@@ -302,6 +425,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from services.commands.jobs import jobs_command
 
         return jobs_command(args, get_settings())
+    if args.command == "demo":
+        from services.commands.demo import demo_command
+
+        return demo_command(args, get_settings())
+    if args.command == "reset":
+        from services.commands.reset import reset_command
+
+        with redis_for(get_settings()) as url:
+            return reset_command(args, get_settings(), url)
     if args.command in {"alerts", "vapid-keys"}:
         from services.commands.alerts import alerts_command
 

@@ -71,14 +71,27 @@ class Settings(BaseSettings):
     redis_wait_ms: int = Field(
         default=1000, ge=1, description="How long WAIT waits for the replicas, in ms."
     )
-    host: str = "127.0.0.1"
-    ingest_port: int = Field(default=8001, ge=0, le=65535)
-    feed_port: int = Field(default=8002, ge=0, le=65535)
-    push_port: int = Field(default=8003, ge=0, le=65535)
+    host: str = Field(
+        default="127.0.0.1", description="Address the HTTP/WebSocket services bind to."
+    )
+    ingest_port: int = Field(
+        default=8001, ge=0, le=65535, description="Ingest's port (the write API, /metrics)."
+    )
+    feed_port: int = Field(
+        default=8002, ge=0, le=65535, description="The feed's port (page, timeline, feeds, embed)."
+    )
+    push_port: int = Field(
+        default=8003, ge=0, le=65535, description="The push service's port (WebSocket and SSE)."
+    )
     worker_metrics_port: int = Field(
         default=8004, ge=0, le=65535, description="The worker's /metrics and /healthz port."
     )
-    ingest_tokens: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+    ingest_tokens: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        repr=False,
+        description="Bearer tokens, comma-separated: 'name:token' or a bare token (8+ "
+        "characters); `livefeed up` makes a dev token when neither this nor the file is set.",
+    )
     tokens_file: Path | None = Field(
         default=None,
         description="Lines 'name token [section…]'; re-read by ingest when the file changes.",
@@ -93,26 +106,48 @@ class Settings(BaseSettings):
     history_days: int = Field(
         default=90, ge=1, description="Days each article's change history is kept."
     )
-    timezone: str = "Europe/Kyiv"
-    window_days: int = Field(default=7, ge=0)
-    max_items: int = Field(default=5000, ge=1)
-    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    timezone: str = Field(
+        default="Europe/Kyiv",
+        description="The newsroom's time zone (IANA name): times shown and day grouping.",
+    )
+    window_days: int = Field(
+        default=7, ge=0, description="Days the rolling timeline keeps an item; 0: no age limit."
+    )
+    max_items: int = Field(default=5000, ge=1, description="Items the rolling timeline keeps.")
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins the push service accepts (default: the feed page's own).",
+    )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Sites that may embed the column: CORS, WebSocket Origin, frame-ancestors.",
     )
     # Public URLs as a browser sees them; default to host:port of each service.
-    public_push_url: str | None = None
-    public_feed_url: str | None = None
+    public_push_url: str | None = Field(
+        default=None,
+        description="The push service's URL as browsers reach it (ws:// or wss://, behind a "
+        "proxy); the page connects there and its CSP allows it.",
+    )
+    public_feed_url: str | None = Field(
+        default=None, description="The feed's URL as browsers reach it (behind a proxy)."
+    )
     # Client side: the bearer token `livefeed post` sends (LIVEFEED_TOKEN).
-    token: str | None = Field(default=None, repr=False)
+    token: str | None = Field(
+        default=None,
+        repr=False,
+        description="The token client commands send (post, demo); default: the dev token.",
+    )
 
     # Limits and tuning: not part of the public contract, but every one is an env variable.
     stream_maxlen: int = Field(default=10_000, ge=10, description="Events kept for resume.")
-    max_body_bytes: int = Field(default=1_048_576, ge=1024)
-    max_batch_items: int = Field(default=500, ge=1)
-    queue_name: str = "livefeed"
-    job_retries: int = Field(default=3, ge=0)
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest request body ingest reads (413 past it)."
+    )
+    max_batch_items: int = Field(default=500, ge=1, description="Items in one batch at most.")
+    queue_name: str = Field(default="livefeed", description="The RQ queue apply jobs go through.")
+    job_retries: int = Field(
+        default=3, ge=0, description="Retries of a failed apply job before the dead-letter list."
+    )
     job_timeout: int = Field(
         default=10,
         ge=1,
@@ -143,11 +178,15 @@ class Settings(BaseSettings):
     client_buffer_bytes: int = Field(
         default=256 * 1024, ge=4096, description="Unsent bytes a slow push client may hold."
     )
-    max_connections: int = Field(default=20_000, ge=1)
+    max_connections: int = Field(
+        default=20_000, ge=1, description="Readers (WebSocket and SSE) per push process."
+    )
     max_connections_per_ip: int = Field(
         default=1000, ge=1, description="Clients from one address per push process."
     )
-    ping_interval: float = Field(default=20.0, gt=0)
+    ping_interval: float = Field(
+        default=20.0, gt=0, description="Seconds between WebSocket pings and SSE keep-alives."
+    )
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
     )
@@ -168,7 +207,9 @@ class Settings(BaseSettings):
     purger_port: int = Field(
         default=8005, ge=0, le=65535, description="The purger's /metrics and /healthz port."
     )
-    redis_timeout: float = Field(default=2.0, gt=0)
+    redis_timeout: float = Field(
+        default=2.0, gt=0, description="Seconds a Redis command may take before it fails."
+    )
 
     # Breaking-news alerts (Web Push). The three VAPID settings come together or not at all:
     # none means no alerts (no button, no notifier); some but not all stops every process.
@@ -204,8 +245,17 @@ class Settings(BaseSettings):
     notifier_concurrency: int = Field(
         default=200, ge=1, le=10_000, description="Requests to push services in flight at once."
     )
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
+    dev: bool = Field(
+        default=False,
+        description="Set by `livefeed up` for the services it starts: a laptop, not a "
+        "deployment (a purger with no backend is normal there and logged at INFO).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="DEBUG shows RQ's own per-job lines too."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line."
+    )
 
     @field_validator(
         "ingest_tokens",

@@ -50,9 +50,10 @@ async def run_purger(settings: Settings, redis_url: str) -> None:
         settings.host, settings.purger_port, {"/healthz": healthz, "/readyz": readyz}
     )
     if not purger.queues and pinger is None:
-        log.warning(
+        log.log(
+            logging.INFO if settings.dev else logging.WARNING,
             "no purge backend configured (LIVEFEED_PURGE_VARNISH, LIVEFEED_PURGE_WEBHOOK, "
-            "LIVEFEED_WEBSUB_HUBS): the purger follows the stream and does nothing"
+            "LIVEFEED_WEBSUB_HUBS): the purger follows the stream and does nothing",
         )
     log.info("purger listening", extra={"port": server.server_port})
     stop = asyncio.Event()
