@@ -138,8 +138,7 @@ def varnish(feed_port: int) -> Iterator[tuple[str, Path]]:
     with open(log_file("varnish"), "ab") as log:
         proc = subprocess.Popen(
             [binary, "-F", "-j", "none", "-T", "none", "-a", f"127.0.0.1:{port}",
-             "-f", str(folder / "bench.vcl"), "-n", str(folder / "n"), "-s", "malloc,256m",
-             "-p", "http_resp_hdr_len=32k", "-p", "http_resp_size=64k"],
+             "-f", str(folder / "bench.vcl"), "-n", str(folder / "n"), "-s", "malloc,256m"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
     try:

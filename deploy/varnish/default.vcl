@@ -5,7 +5,8 @@
 # The purger (`livefeed purger`, LIVEFEED_PURGE_VARNISH=http://varnish:80/) sends
 #   PURGE /  with  xkey-purge: <keys>      gone at once (retractions, items leaving a view)
 #   PURGE /  with  xkey-softpurge: <keys>  stale: the next request refetches (publish, update)
-# from an address in the `purgers` ACL. WebSocket and SSE never go through the cache.
+# from an address in the `purgers` ACL. WebSocket and SSE never go through the cache. The keys (Surrogate-Key, Cache-Tag, xkey) and
+# Surrogate-Control are for this cache only: never delivered to readers.
 vcl 4.1;
 
 import std;
@@ -99,7 +100,10 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
+    # The cache's own headers: readers never see what a view is filed under.
     unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Cache-Tag;
     unset resp.http.Surrogate-Control;
     unset resp.http.Via;
     unset resp.http.X-Varnish;

@@ -35,6 +35,7 @@ from services.purger.metrics import (
     PURGES,
 )
 from shared import keys
+from shared.edgekeys import TIMELINE, label_key, section_key
 from shared.events import Entry, EventId
 from shared.stream import latest_id
 
@@ -226,11 +227,11 @@ class Purger:
 
     async def purge_everything(self, newest: EventId) -> None:
         """Every view the edge may hold: ``timeline``, each section and each label."""
-        names = {"timeline"}
-        for prefix, kind in ((keys.SECTION_PREFIX, "section"), (keys.LABEL_PREFIX, "label")):
+        names = {TIMELINE}
+        for prefix, key_of in ((keys.SECTION_PREFIX, section_key), (keys.LABEL_PREFIX, label_key)):
             async for raw in self.client.scan_iter(match=f"{prefix}*", count=1000):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                names.add(f"{kind}:{name.removeprefix(prefix)}")
+                names.add(key_of(name.removeprefix(prefix)))
         log.warning("purger missed events; purging every view (%d keys)", len(names))
         everything = Stale(frozenset(names), hard=True)
         for queue in self.queues:

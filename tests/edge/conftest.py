@@ -1,5 +1,6 @@
 """A real Varnish (deploy/varnish/default.vcl) in front of a real feed, a real purger, and a
-webhook backend (a real HTTP server in the test process) that records what it is sent."""
+webhook backend (a real HTTP server in the test process) that records what it is sent; and the
+shipped edge as a whole: the real nginx (deploy/nginx.conf) in front of that Varnish."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
+from tests.nginx import VARNISH_ADDRESS, Nginx, service_address
 from tests.procs import REPO, Stack, free_port, missing_tool, wait_for
 
 VCL = REPO / "deploy" / "varnish" / "default.vcl"
@@ -49,8 +51,7 @@ class Varnish:
                 varnishd, "-F", "-j", "none", "-T", "none",
                 "-a", f"127.0.0.1:{self.port}", "-f", str(path),
                 "-n", str(self.workdir / "n"), "-s", "malloc,64m",
-                # As docker-compose.yml: a timeline view names up to 200 articles.
-                "-p", "http_resp_hdr_len=32k", "-p", "http_resp_size=64k",
+                # Varnish's default header limits, as docker-compose.yml runs it.
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
         )  # fmt: skip
@@ -165,3 +166,17 @@ def edge() -> Iterator[Edge]:
         webhook.close()
         hub.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(edge: Edge) -> Iterator[Nginx]:
+    """The shipped edge: nginx (deploy/nginx.conf) -> Varnish -> feed, ingest and push direct."""
+    upstreams = {
+        service_address(name): edge.stack.ports[name] for name in ("feed", "ingest", "push")
+    }
+    upstreams[VARNISH_ADDRESS] = edge.varnish.port
+    nginx = Nginx(upstreams).start()
+    try:
+        yield nginx
+    finally:
+        nginx.stop()
