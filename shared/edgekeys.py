@@ -25,6 +25,8 @@ import hashlib
 from collections.abc import Iterable
 
 TIMELINE = "timeline"
+# The header a PURGE carries LIVEFEED_PURGE_SECRET in (deploy/varnish/default.vcl checks it).
+PURGE_SECRET_HEADER = "X-Purge-Secret"  # noqa: S105 - a header name, not a secret
 ARTICLE_DIGEST_HEX = 12
 # One Surrogate-Key / Cache-Tag value at most: 200 article keys (the longest view) take 4,199
 # characters; Varnish's per-header limit (http_resp_hdr_len) is 8 KiB, Fastly's and Cloudflare's

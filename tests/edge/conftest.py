@@ -5,6 +5,7 @@ shipped edge as a whole: the real nginx (deploy/nginx.conf) in front of that Var
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -24,6 +25,7 @@ from tests.nginx import VARNISH_ADDRESS, Nginx, service_address
 from tests.procs import REPO, Stack, free_port, missing_tool, wait_for
 
 VCL = REPO / "deploy" / "varnish" / "default.vcl"
+PURGE_SECRET = "test-purge-secret-0123456789"  # LIVEFEED_PURGE_SECRET: purger's and Varnish's
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Varnish:
 
     feed_port: int
     workdir: Path
+    # LIVEFEED_PURGE_SECRET in varnishd's environment, as docker-compose.yml puts it (None: unset)
+    purge_secret: str | None = PURGE_SECRET
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -54,9 +58,16 @@ class Varnish:
                 # Varnish's default header limits, as docker-compose.yml runs it.
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self._env(),
         )  # fmt: skip
         wait_for(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 30)
         return self
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "LIVEFEED_PURGE_SECRET"}
+        if self.purge_secret is not None:
+            env["LIVEFEED_PURGE_SECRET"] = self.purge_secret
+        return env
 
     @property
     def url(self) -> str:
@@ -148,6 +159,7 @@ def edge() -> Iterator[Edge]:
     stack.extra_env.update(
         LIVEFEED_PURGER_PORT=str(stack.ports["purger"]),
         LIVEFEED_PURGE_VARNISH=varnish.url + "/",
+        LIVEFEED_PURGE_SECRET=PURGE_SECRET,
         LIVEFEED_PURGE_WEBHOOK=webhook.url,
         LIVEFEED_EDGE_MAX_AGE="3600",
         LIVEFEED_WEBSUB_HUBS=hub.url,

@@ -2,15 +2,17 @@
 on the real Varnish, in front of the real feed, with the real purger purging it.
 
 Every view valid under the documented limits passes (200 headlines with 200-character ids), a
-reader never sees what a view is filed under, and a change to such a headline still purges every
-cached view it is in."""
+reader never sees what a view is filed under, a change to such a headline still purges every
+cached view it is in, and nobody but the purger purges: not through nginx (405), not at Varnish
+without the secret (403)."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from tests.edge.conftest import Edge
+from tests.conftest import short_tmpdir
+from tests.edge.conftest import PURGE_SECRET, Edge, Varnish
 from tests.helpers import Ingest, article, eventually, long_id_articles
 from tests.nginx import Nginx
 
@@ -19,6 +21,7 @@ pytestmark = pytest.mark.slow
 HEAVY_VIEWS = ["/?limit=200", "/v1/timeline?limit=200", "/feed.rss?limit=200"]
 EDGE_ONLY = ("surrogate-key", "cache-tag", "xkey", "surrogate-control")
 PURGE_DEADLINE_S = 5.0
+LATER = "2024-10-24T20:00:00+03:00"  # newer than the long-id headlines: first in every view
 
 
 async def cached(http: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
@@ -90,3 +93,90 @@ async def test_a_change_to_a_long_id_headline_purges_every_view_it_is_in(
             return response.status_code == 200 and "Reworded headline" not in response.text
 
         await eventually(gone, PURGE_DEADLINE_S, f"{path} lost the retraction", interval=0.02)
+
+
+async def test_nobody_purges_through_nginx(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-1", title="Stays cached", published_at=LATER)]}
+    )
+    paths = ["/", "/v1/timeline", "/feed.rss", "/v1/articles/kept-1"]
+    ages = {}
+    for path in paths:
+        ages[path] = int((await cached(http, proxy.url + path, "Stays cached")).headers["age"])
+
+    # Even with the purger's secret: PURGE and BAN never pass nginx, on any path.
+    attempts = [
+        ("PURGE", {"xkey-purge": "timeline", "X-Purge-Secret": PURGE_SECRET}),
+        ("PURGE", {"xkey-softpurge": "timeline"}),
+        ("BAN", {"X-Ban-Url": "."}),
+    ]
+    for path in [*paths, "/v1/events", "/v1/stream", "/v1/push-subscriptions", "/healthz"]:
+        for method, headers in attempts:
+            refused = await http.request(method, proxy.url + path, headers=headers)
+            assert refused.status_code == 405, (method, path, refused.status_code)
+            assert "GET" in refused.headers["allow"]
+    # The read paths take reads (and CORS preflights) only.
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        refused = await http.request(method, proxy.url + "/v1/timeline", content=b"{}")
+        assert refused.status_code == 405, (method, refused.status_code)
+        assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
+    preflight = await http.options(
+        proxy.url + "/v1/timeline", headers={"Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 204
+
+    for path in paths:
+        response = await http.get(proxy.url + path)
+        assert response.headers["x-cache"] == "HIT", f"{path} was purged from outside"
+        assert int(response.headers["age"]) >= ages[path]
+
+
+async def test_varnish_admits_a_purge_only_with_the_purgers_secret(
+    edge: Edge, http: httpx.AsyncClient
+) -> None:
+    """From 127.0.0.1 (inside the address ACL, as nginx is in compose): the secret decides."""
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-2", title="Guarded view", published_at=LATER)]}
+    )
+    url = edge.varnish.url + "/v1/timeline"
+    await cached(http, url, "Guarded view")
+    for secret in (None, "", "wrong-secret-0123456789", PURGE_SECRET + "x", PURGE_SECRET[:-1]):
+        headers = {"xkey-purge": "timeline"}
+        if secret is not None:
+            headers["X-Purge-Secret"] = secret
+        refused = await http.request("PURGE", edge.varnish.url + "/", headers=headers)
+        assert refused.status_code == 403, (secret, refused.status_code)
+    assert (await http.get(url)).headers["x-cache"] == "HIT"
+
+    purged = await http.request(
+        "PURGE",
+        edge.varnish.url + "/",
+        headers={"xkey-purge": "timeline", "X-Purge-Secret": PURGE_SECRET},
+    )
+    assert purged.status_code == 200, purged.text
+    assert (await http.get(url)).headers["x-cache"] == "MISS"
+
+
+async def test_varnish_without_a_secret_refuses_every_purge(
+    edge: Edge, http: httpx.AsyncClient
+) -> None:
+    """LIVEFEED_PURGE_SECRET empty (or unset) in Varnish's environment: purging is off, not
+    open (an empty X-Purge-Secret would otherwise equal the empty variable)."""
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-3", title="Unpurgeable", published_at=LATER)]}
+    )
+    bare = Varnish(edge.stack.ports["feed"], short_tmpdir(), purge_secret="").start()
+    try:
+        await cached(http, bare.url + "/v1/timeline", "Unpurgeable")
+        for secret in ("", PURGE_SECRET):
+            refused = await http.request(
+                "PURGE",
+                bare.url + "/",
+                headers={"xkey-purge": "timeline", "X-Purge-Secret": secret},
+            )
+            assert refused.status_code == 403, (secret, refused.status_code)
+        assert (await http.get(bare.url + "/v1/timeline")).headers["x-cache"] == "HIT"
+    finally:
+        bare.stop()

@@ -82,6 +82,10 @@ def test_compose_runs_the_promised_topology(compose_config: dict[str, Any]) -> N
     assert purger["environment"]["LIVEFEED_PURGE_VARNISH"] == "http://varnish:80/"
     varnish = services["varnish"]
     assert varnish["image"].startswith("varnish:")
+    # Varnish admits the purger's PURGE by the secret both are given (deploy/varnish/default.vcl).
+    secret = purger["environment"]["LIVEFEED_PURGE_SECRET"]
+    assert len(secret) >= 16
+    assert varnish["environment"]["LIVEFEED_PURGE_SECRET"] == secret
     assert any(v.endswith("/etc/varnish/default.vcl:ro") for v in varnish["volumes"])
     proxy = services["proxy"]
     assert proxy["image"].startswith("nginx")
