@@ -123,6 +123,10 @@ def _ms(value: str) -> float:
     return float(number) * units[unit]
 
 
+# The purger's and Varnish's LIVEFEED_PURGE_SECRET (deploy/varnish/default.vcl checks it).
+PURGE_SECRET = "bench-purge-secret-0123456789"  # noqa: S105 - a throwaway local secret
+
+
 @contextmanager
 def varnish(feed_port: int) -> Iterator[tuple[str, Path]]:
     """varnishd with the repository's VCL pointed at ``feed_port``: (its URL, its -n folder)."""
@@ -138,9 +142,9 @@ def varnish(feed_port: int) -> Iterator[tuple[str, Path]]:
     with open(log_file("varnish"), "ab") as log:
         proc = subprocess.Popen(
             [binary, "-F", "-j", "none", "-T", "none", "-a", f"127.0.0.1:{port}",
-             "-f", str(folder / "bench.vcl"), "-n", str(folder / "n"), "-s", "malloc,256m",
-             "-p", "http_resp_hdr_len=32k", "-p", "http_resp_size=64k"],
+             "-f", str(folder / "bench.vcl"), "-n", str(folder / "n"), "-s", "malloc,256m"],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "LIVEFEED_PURGE_SECRET": PURGE_SECRET},
         )  # fmt: skip
     try:
         wait_port(port, proc, 30)
@@ -246,7 +250,11 @@ def once(args: argparse.Namespace, label: str) -> dict[str, Any]:
                     redis_server.url,
                     services=("purger",),
                     ports={**st.ports, "purger": purger_port},
-                    extra_env={**extra, "LIVEFEED_PURGE_VARNISH": edge + "/"},
+                    extra_env={
+                        **extra,
+                        "LIVEFEED_PURGE_VARNISH": edge + "/",
+                        "LIVEFEED_PURGE_SECRET": PURGE_SECRET,
+                    },
                 )
                 with purger:
                     row["floor"] = wrk(feed + "/healthz", args.seconds, args.connections)

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Varnish URLs the purger sends PURGE + xkey-purge/xkey-softpurge to.",
     )
+    purge_secret: str | None = Field(
+        default=None,
+        min_length=16,
+        repr=False,
+        description="Shared secret the purger sends Varnish in X-Purge-Secret; the shipped VCL "
+        "refuses a PURGE without it (16+ characters; Varnish reads it from its own environment).",
+    )
     purge_webhook: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description='URLs the purger POSTs {"surrogate_keys": [...], "event_id": ...} to.',
@@ -301,6 +308,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 "LIVEFEED_REDIS_WAIT_MS must be below LIVEFEED_REDIS_TIMEOUT (in ms): "
                 "the WAIT reply would time out first"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _purge_secret_for_varnish(self) -> Settings:
+        if self.purge_varnish and not self.purge_secret:
+            raise ValueError(
+                "LIVEFEED_PURGE_VARNISH needs LIVEFEED_PURGE_SECRET (the same value in Varnish's "
+                "environment): deploy/varnish/default.vcl refuses a PURGE without it"
             )
         return self
 

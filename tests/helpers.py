@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import json
 import os
 import socket
@@ -18,6 +19,7 @@ import httpx
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from shared.models import MAX_ID_CHARS
 from tests.procs import Stack
 
 T = TypeVar("T")
@@ -289,3 +291,21 @@ def _next_frame(buffer: bytes) -> tuple[int, bytes, bytes] | None:
     if len(buffer) < start + length:
         return None
     return buffer[0] & 0x0F, buffer[start : start + length], buffer[start + length :]
+
+
+def long_id_articles(count: int, tag: str = "long", **fields: Any) -> list[dict[str, Any]]:
+    """``count`` articles whose URN-style ids are as long as ids may be (MAX_ID_CHARS), titled
+    ``<tag> headline 000``, ``001``, ...: the heaviest views the documented limits allow."""
+    out = []
+    for n in range(count):
+        prefix = f"urn:newsml:news.example:2024-10-24:{tag}:{n:03d}:"
+        item_id = prefix.ljust(MAX_ID_CHARS, "x")
+        out.append(article(item_id, title=f"{tag} headline {n:03d}", **fields))
+    return out
+
+
+def key_of(article_id: str) -> str:
+    """An article's surrogate key as documented (written out here, not imported from
+    shared/edgekeys.py, so a change to the rule shows): ``article:`` and the first 12 hex
+    digits of the SHA-256 of its id."""
+    return "article:" + hashlib.sha256(article_id.encode()).hexdigest()[:12]

@@ -5,7 +5,12 @@
 # The purger (`livefeed purger`, LIVEFEED_PURGE_VARNISH=http://varnish:80/) sends
 #   PURGE /  with  xkey-purge: <keys>      gone at once (retractions, items leaving a view)
 #   PURGE /  with  xkey-softpurge: <keys>  stale: the next request refetches (publish, update)
-# from an address in the `purgers` ACL. WebSocket and SSE never go through the cache.
+# from an address in the `purgers` ACL and with X-Purge-Secret: LIVEFEED_PURGE_SECRET, which
+# varnishd reads from its own environment (docker-compose.yml passes the purger's value). The
+# address alone proves nothing: nginx, and so every reader, reaches Varnish from the same private
+# network. Without the variable (or shorter than 16 characters) every PURGE is refused.
+# WebSocket and SSE never go through the cache. The keys (Surrogate-Key, Cache-Tag, xkey) and
+# Surrogate-Control are for this cache only: never delivered to readers.
 vcl 4.1;
 
 import std;
@@ -19,7 +24,8 @@ backend feed {
     .first_byte_timeout = 10s;
 }
 
-# Who may purge: this host and private networks (the compose network). Tighten in production.
+# Where a purge may come from: this host and private networks (the compose network); the secret
+# below decides. Tighten to the purger's address where it has a fixed one.
 acl purgers {
     "127.0.0.1";
     "::1";
@@ -33,6 +39,12 @@ sub vcl_recv {
         if (client.ip !~ purgers) {
             return (synth(403, "Forbidden"));
         }
+        if (std.getenv("LIVEFEED_PURGE_SECRET") !~ "^.{16,}$") {
+            return (synth(403, "Purging is off: LIVEFEED_PURGE_SECRET is not set"));
+        }
+        if (!(req.http.X-Purge-Secret == std.getenv("LIVEFEED_PURGE_SECRET"))) {
+            return (synth(403, "Forbidden"));
+        }
         if (req.http.xkey-purge) {
             set req.http.n-gone = xkey.purge(req.http.xkey-purge);
         } elsif (req.http.xkey-softpurge) {
@@ -43,6 +55,8 @@ sub vcl_recv {
         # 200 even when nothing was cached under those keys: the purge did what was asked.
         return (synth(200, "Purged " + req.http.n-gone + " objects"));
     }
+    # The secret is for PURGE alone: never passed on to the feed.
+    unset req.http.X-Purge-Secret;
     # Live connections are streamed straight through, never cached.
     if (req.http.Upgrade ~ "(?i)websocket") {
         return (pipe);
@@ -99,7 +113,10 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Cache = "MISS";
     }
+    # The cache's own headers: readers never see what a view is filed under.
     unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Cache-Tag;
     unset resp.http.Surrogate-Control;
     unset resp.http.Via;
     unset resp.http.X-Varnish;

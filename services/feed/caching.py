@@ -6,8 +6,9 @@ An edge cache (a CDN, Varnish) may keep a response far longer (``Surrogate-Contr
 max-age=LIVEFEED_EDGE_MAX_AGE``), because each response names what it shows in
 ``Surrogate-Key`` (space-separated, Fastly and Varnish xkey) and ``Cache-Tag`` (comma-separated,
 Cloudflare and others): ``timeline`` for the unfiltered views, ``section:<s>`` / ``label:<l>``
-for a filtered one (and not ``timeline``: a change elsewhere leaves it cached), ``article:<id>``
-for each headline in it, so a change can be purged by key (services/purger).
+for a filtered one (and not ``timeline``: a change elsewhere leaves it cached), an article key
+(``article:<digest of the id>``) for each headline in it, so a change can be purged by key
+(services/purger). The keys are defined in shared/edgekeys.py, which bounds their size.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.dates import now_ms
+from shared.edgekeys import article_key, section_key, view_keys
 
 _MAX_AGE = re.compile(r"max-age=([0-9]+)")
 # How long an edge may serve a stale copy while it fetches a fresh one (seconds).
@@ -34,20 +36,14 @@ def edge_keys(
     headlines: Iterable[Mapping[str, Any]], section: str | None = None, label: str | None = None
 ) -> list[str]:
     """The surrogate keys of a timeline view: what a purge must name to refresh it."""
-    keys = [] if section or label else ["timeline"]
-    if section:
-        keys.append(f"section:{section}")
-    if label:
-        keys.append(f"label:{label}")
-    keys.extend(f"article:{headline['id']}" for headline in headlines)
-    return keys
+    return view_keys((str(headline["id"]) for headline in headlines), section, label)
 
 
 def article_keys(headline: Mapping[str, Any]) -> list[str]:
     """The surrogate keys of one article's own view: itself and its section."""
-    keys = [f"article:{headline['id']}"]
+    keys = [article_key(str(headline["id"]))]
     if headline.get("section"):
-        keys.append(f"section:{headline['section']}")
+        keys.append(section_key(str(headline["section"])))
     return keys
 
 

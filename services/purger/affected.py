@@ -2,14 +2,16 @@
 
 The feed names every cacheable response by what it shows (services/feed/caching.py): the
 unfiltered views ``timeline``, a filtered view ``section:<s>`` / ``label:<l>``, and every view
-``article:<id>`` for each headline in it. A change to an article therefore stales ``timeline``,
-its own ``article:<id>``, and the sections and labels it is in now or was in before.
+the article key (``article:<digest>``) of each headline in it, while they fit. A change to an
+article therefore stales ``timeline``, its own article key, and the sections and labels it is in
+now or was in before (``shared.edgekeys.stale``, the keys' one definition).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.edgekeys import stale
 from shared.events import RETRACTED, UPDATED
 
 Fields = dict[bytes, bytes]
@@ -33,8 +35,8 @@ def stale_keys(fields: Fields) -> Stale:
     sections, labels = _csv(fields.get(b"sections")), _csv(fields.get(b"labels"))
     before_sections = _csv(fields.get(b"psections")) if b"psections" in fields else sections
     before_labels = _csv(fields.get(b"plabels")) if b"plabels" in fields else labels
-    keys = {"timeline", f"article:{fields.get(b'id', b'').decode()}"}
-    keys |= {f"section:{s}" for s in sections | before_sections}
-    keys |= {f"label:{lb}" for lb in labels | before_labels}
+    keys = stale(
+        fields.get(b"id", b"").decode(), sections | before_sections, labels | before_labels
+    )
     left = kind == UPDATED and (before_sections - sections or before_labels - labels)
-    return Stale(frozenset(keys), hard=kind == RETRACTED or bool(left))
+    return Stale(keys, hard=kind == RETRACTED or bool(left))

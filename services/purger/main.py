@@ -21,7 +21,8 @@ log = logging.getLogger(__name__)
 
 def backends_of(settings: Settings) -> list[Backend]:
     """``LIVEFEED_PURGE_VARNISH`` and ``LIVEFEED_PURGE_WEBHOOK``, in that order."""
-    varnish: list[Backend] = [VarnishBackend(url) for url in settings.purge_varnish]
+    secret = settings.purge_secret or ""
+    varnish: list[Backend] = [VarnishBackend(url, secret) for url in settings.purge_varnish]
     return varnish + [WebhookBackend(url) for url in settings.purge_webhook]
 
 

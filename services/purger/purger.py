@@ -35,6 +35,7 @@ from services.purger.metrics import (
     PURGES,
 )
 from shared import keys
+from shared.edgekeys import PURGE_SECRET_HEADER, TIMELINE, label_key, section_key
 from shared.events import Entry, EventId
 from shared.stream import latest_id
 
@@ -110,9 +111,11 @@ def _check(response: httpx.Response) -> None:
 @dataclass(frozen=True)
 class VarnishBackend:
     """``PURGE <url>`` with ``xkey-purge`` (hard) or ``xkey-softpurge`` (soft): the xkey vmod,
-    as deploy/varnish/default.vcl wires it."""
+    as deploy/varnish/default.vcl wires it, which admits it only with ``secret`` in
+    ``X-Purge-Secret`` (LIVEFEED_PURGE_SECRET)."""
 
     name: str
+    secret: str = field(default="", repr=False)
 
     async def send(self, http: httpx.AsyncClient, batch: Batch) -> None:
         for header, chosen in (
@@ -120,7 +123,8 @@ class VarnishBackend:
             ("xkey-softpurge", batch.soft - batch.hard),
         ):
             for value in _chunks(chosen, MAX_HEADER_CHARS):
-                _check(await http.request("PURGE", self.name, headers={header: value}))
+                headers = {header: value, PURGE_SECRET_HEADER: self.secret}
+                _check(await http.request("PURGE", self.name, headers=headers))
 
 
 @dataclass(frozen=True)
@@ -226,11 +230,11 @@ class Purger:
 
     async def purge_everything(self, newest: EventId) -> None:
         """Every view the edge may hold: ``timeline``, each section and each label."""
-        names = {"timeline"}
-        for prefix, kind in ((keys.SECTION_PREFIX, "section"), (keys.LABEL_PREFIX, "label")):
+        names = {TIMELINE}
+        for prefix, key_of in ((keys.SECTION_PREFIX, section_key), (keys.LABEL_PREFIX, label_key)):
             async for raw in self.client.scan_iter(match=f"{prefix}*", count=1000):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                names.add(f"{kind}:{name.removeprefix(prefix)}")
+                names.add(key_of(name.removeprefix(prefix)))
         log.warning("purger missed events; purging every view (%d keys)", len(names))
         everything = Stale(frozenset(names), hard=True)
         for queue in self.queues:

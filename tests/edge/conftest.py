@@ -1,9 +1,11 @@
 """A real Varnish (deploy/varnish/default.vcl) in front of a real feed, a real purger, and a
-webhook backend (a real HTTP server in the test process) that records what it is sent."""
+webhook backend (a real HTTP server in the test process) that records what it is sent; and the
+shipped edge as a whole: the real nginx (deploy/nginx.conf) in front of that Varnish."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import threading
@@ -19,9 +21,11 @@ import pytest
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
+from tests.nginx import VARNISH_ADDRESS, Nginx, service_address
 from tests.procs import REPO, Stack, free_port, missing_tool, wait_for
 
 VCL = REPO / "deploy" / "varnish" / "default.vcl"
+PURGE_SECRET = "test-purge-secret-0123456789"  # LIVEFEED_PURGE_SECRET: purger's and Varnish's
 
 
 @dataclass
@@ -30,6 +34,8 @@ class Varnish:
 
     feed_port: int
     workdir: Path
+    # LIVEFEED_PURGE_SECRET in varnishd's environment, as docker-compose.yml puts it (None: unset)
+    purge_secret: str | None = PURGE_SECRET
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
@@ -49,13 +55,19 @@ class Varnish:
                 varnishd, "-F", "-j", "none", "-T", "none",
                 "-a", f"127.0.0.1:{self.port}", "-f", str(path),
                 "-n", str(self.workdir / "n"), "-s", "malloc,64m",
-                # As docker-compose.yml: a timeline view names up to 200 articles.
-                "-p", "http_resp_hdr_len=32k", "-p", "http_resp_size=64k",
+                # Varnish's default header limits, as docker-compose.yml runs it.
             ],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=self._env(),
         )  # fmt: skip
         wait_for(lambda: httpx.get(self.url + "/healthz", timeout=1).status_code == 200, 30)
         return self
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "LIVEFEED_PURGE_SECRET"}
+        if self.purge_secret is not None:
+            env["LIVEFEED_PURGE_SECRET"] = self.purge_secret
+        return env
 
     @property
     def url(self) -> str:
@@ -147,6 +159,7 @@ def edge() -> Iterator[Edge]:
     stack.extra_env.update(
         LIVEFEED_PURGER_PORT=str(stack.ports["purger"]),
         LIVEFEED_PURGE_VARNISH=varnish.url + "/",
+        LIVEFEED_PURGE_SECRET=PURGE_SECRET,
         LIVEFEED_PURGE_WEBHOOK=webhook.url,
         LIVEFEED_EDGE_MAX_AGE="3600",
         LIVEFEED_WEBSUB_HUBS=hub.url,
@@ -165,3 +178,17 @@ def edge() -> Iterator[Edge]:
         webhook.close()
         hub.close()
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy(edge: Edge) -> Iterator[Nginx]:
+    """The shipped edge: nginx (deploy/nginx.conf) -> Varnish -> feed, ingest and push direct."""
+    upstreams = {
+        service_address(name): edge.stack.ports[name] for name in ("feed", "ingest", "push")
+    }
+    upstreams[VARNISH_ADDRESS] = edge.varnish.port
+    nginx = Nginx(upstreams).start()
+    try:
+        yield nginx
+    finally:
+        nginx.stop()

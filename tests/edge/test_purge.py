@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.edge.conftest import Edge
-from tests.helpers import Ingest, article, eventually, subscribe
+from tests.helpers import Ingest, article, eventually, key_of, subscribe
 
 pytestmark = pytest.mark.slow
 
@@ -128,28 +128,28 @@ async def test_the_webhook_gets_the_keys_of_each_kind_of_change(
         {"articles": [article("hook-1", section="politics", labels=["Exclusive"], version=1)]}
     )
     await keys_arrive(
-        {"timeline", "article:hook-1", "section:politics", "label:exclusive"}, "publish keys"
+        {"timeline", key_of("hook-1"), "section:politics", "label:exclusive"}, "publish keys"
     )
 
     hook.clear()  # moved to another section, label dropped: both old and new views are stale
     await ingest.apply({"articles": [article("hook-1", section="world", version=2)]})
     await keys_arrive(
-        {"timeline", "article:hook-1", "section:politics", "section:world", "label:exclusive"},
+        {"timeline", key_of("hook-1"), "section:politics", "section:world", "label:exclusive"},
         "filter change keys",
     )
 
     hook.clear()
     response = await http.delete(f"{ingest.base}/v1/articles/hook-1", headers=ingest.auth)
     assert response.status_code == 202
-    await keys_arrive({"timeline", "article:hook-1", "section:world"}, "retraction keys")
+    await keys_arrive({"timeline", key_of("hook-1"), "section:world"}, "retraction keys")
 
     hook.clear()
     release = datetime.now(UTC) + timedelta(seconds=1.5)
     await ingest.apply(
         {"articles": [article("hook-2", section="economy", embargoed_until=release.isoformat())]}
     )
-    assert "article:hook-2" not in hook.all_keys()  # nothing public changed yet
-    await keys_arrive({"timeline", "article:hook-2", "section:economy"}, "embargo release keys")
+    assert key_of("hook-2") not in hook.all_keys()  # nothing public changed yet
+    await keys_arrive({"timeline", key_of("hook-2"), "section:economy"}, "embargo release keys")
 
 
 async def test_a_backend_that_is_down_is_retried_and_slows_nothing(
@@ -175,11 +175,11 @@ async def test_a_backend_that_is_down_is_retried_and_slows_nothing(
             return hook.refused >= 2 and failures >= failures_before + 2
 
         await eventually(retried, 10, "the failing webhook retried and counted")
-        assert "article:down-1" not in hook.all_keys()
+        assert key_of("down-1") not in hook.all_keys()
     finally:
         hook.status = 200
     await eventually(
-        lambda: _async("article:down-1" in hook.all_keys()),
+        lambda: _async(key_of("down-1") in hook.all_keys()),
         15,
         "the purge delivered once it is back",
     )

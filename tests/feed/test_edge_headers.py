@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import Feed, Ingest, article
+from shared.edgekeys import MAX_KEYS_CHARS
+from tests.helpers import Feed, Ingest, article, key_of, long_id_articles
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ async def test_timeline_views_carry_their_surrogate_keys(
     # `timeline` names the unfiltered views only: a change in one section purges `timeline`
     # and that section's key, and leaves another section's views cached at the edge.
     everything = set() if filters else {"timeline"}
-    assert keys == {*everything, *filters, *(f"article:{i}" for i in shown)}
+    assert keys == {*everything, *filters, *(key_of(i) for i in shown)}
     assert set(response.headers["cache-tag"].split(",")) == keys
     control = response.headers["surrogate-control"]
     assert "max-age=3600" in control
@@ -66,5 +67,24 @@ async def test_timeline_views_carry_their_surrogate_keys(
 async def test_an_article_names_itself_and_its_section(feed: Feed) -> None:
     response = await feed.client.get(f"{feed.base}/v1/articles/edge-1")
     assert response.status_code == 200
-    assert response.headers["surrogate-key"].split(" ") == ["article:edge-1", "section:news"]
+    assert response.headers["surrogate-key"].split(" ") == [key_of("edge-1"), "section:news"]
     assert "max-age=3600" in response.headers["surrogate-control"]
+
+
+@pytest.mark.parametrize("path", ["/?limit=200", "/v1/timeline?limit=200", "/feed.json?limit=200"])
+async def test_the_heaviest_view_names_every_headline_in_small_headers(
+    ingest: Ingest, feed: Feed, path: str
+) -> None:
+    """200 headlines with 200-character ids: 20 characters a key whatever the id, well under
+    the 8 KiB a header may have at Varnish."""
+    items = long_id_articles(200)
+    await ingest.apply({"articles": items})
+    response = await feed.client.get(f"{feed.base}{path}")
+    assert response.status_code == 200
+    value = response.headers["surrogate-key"]
+    names = value.split(" ")
+    assert names[0] == "timeline"
+    assert sorted(names[1:]) == sorted(key_of(item["id"]) for item in items)
+    print(f"{path}: Surrogate-Key of 200 headlines {len(value)} characters")
+    assert len(value) <= MAX_KEYS_CHARS
+    assert len(response.headers["cache-tag"]) == len(value)

@@ -1,0 +1,182 @@
+"""The edge as shipped: deploy/nginx.conf on the real nginx, in front of deploy/varnish/default.vcl
+on the real Varnish, in front of the real feed, with the real purger purging it.
+
+Every view valid under the documented limits passes (200 headlines with 200-character ids), a
+reader never sees what a view is filed under, a change to such a headline still purges every
+cached view it is in, and nobody but the purger purges: not through nginx (405), not at Varnish
+without the secret (403)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.conftest import short_tmpdir
+from tests.edge.conftest import PURGE_SECRET, Edge, Varnish
+from tests.helpers import Ingest, article, eventually, long_id_articles
+from tests.nginx import Nginx
+
+pytestmark = pytest.mark.slow
+
+HEAVY_VIEWS = ["/?limit=200", "/v1/timeline?limit=200", "/feed.rss?limit=200"]
+EDGE_ONLY = ("surrogate-key", "cache-tag", "xkey", "surrogate-control")
+PURGE_DEADLINE_S = 5.0
+LATER = "2024-10-24T20:00:00+03:00"  # newer than the long-id headlines: first in every view
+
+
+async def cached(http: httpx.AsyncClient, url: str, text: str) -> httpx.Response:
+    """Until ``url`` comes from Varnish's cache (X-Cache: HIT) showing ``text``."""
+
+    async def hit() -> httpx.Response | None:
+        response = await http.get(url)
+        assert response.status_code == 200, (url, response.status_code, response.text[:300])
+        ok = response.headers.get("x-cache") == "HIT" and text in response.text
+        return response if ok else None
+
+    return await eventually(hit, 10, f"{url} cached at the edge with {text!r}")
+
+
+async def test_views_of_200_headlines_with_200_character_ids_pass_nginx_and_varnish(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    items = long_id_articles(200, tag="heavy")
+    assert {len(item["id"]) for item in items} == {200}
+    await Ingest(edge.stack, http).apply({"articles": items})
+    for path in HEAVY_VIEWS:
+        response = await http.get(proxy.url + path)
+        assert response.status_code == 200, (path, response.status_code, response.text[:300])
+        for item in items:
+            assert item["title"] in response.text, (path, item["title"])
+        # What a view is filed under stays at the edge, through nginx and at Varnish itself.
+        for url in (proxy.url + path, edge.varnish.url + path):
+            shown = {name for name in EDGE_ONLY if name in (await http.get(url)).headers}
+            assert not shown, (url, shown)
+        await cached(http, proxy.url + path, items[-1]["title"])
+    one = await http.get(f"{proxy.url}/v1/articles/{items[0]['id']}")
+    assert one.status_code == 200
+    assert one.json()["id"] == items[0]["id"]
+    assert not {name for name in EDGE_ONLY if name in one.headers}
+    assert "upstream sent too big header" not in proxy.log()
+
+
+async def test_a_change_to_a_long_id_headline_purges_every_view_it_is_in(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    ingest = Ingest(edge.stack, http)
+    items = long_id_articles(200, tag="purge", published_at="2024-10-24T18:00:00+03:00")
+    await ingest.apply({"articles": items})
+    target = items[100]
+    # Without a section, the article's own view is named by its article key alone: only the
+    # purger computing the same digest as the feed purges it.
+    views = [*HEAVY_VIEWS, f"/v1/articles/{target['id']}"]
+    for path in views:
+        await cached(http, proxy.url + path, target["title"])
+
+    await ingest.post({"articles": [article(target["id"], title="Reworded headline", version=2)]})
+    for path in views:
+
+        async def reworded(path: str = path) -> bool:
+            text = (await http.get(proxy.url + path)).text
+            return "Reworded headline" in text and target["title"] not in text
+
+        await eventually(reworded, PURGE_DEADLINE_S, f"{path} shows the update", interval=0.02)
+        await cached(http, proxy.url + path, "Reworded headline")
+
+    deleted = await http.delete(f"{ingest.base}/v1/articles/{target['id']}", headers=ingest.auth)
+    assert deleted.status_code == 202, deleted.text
+    for path in views:
+
+        async def gone(path: str = path) -> bool:
+            response = await http.get(proxy.url + path)
+            if path.startswith("/v1/articles/"):
+                return response.status_code == 404
+            return response.status_code == 200 and "Reworded headline" not in response.text
+
+        await eventually(gone, PURGE_DEADLINE_S, f"{path} lost the retraction", interval=0.02)
+
+
+async def test_nobody_purges_through_nginx(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-1", title="Stays cached", published_at=LATER)]}
+    )
+    paths = ["/", "/v1/timeline", "/feed.rss", "/v1/articles/kept-1"]
+    ages = {}
+    for path in paths:
+        ages[path] = int((await cached(http, proxy.url + path, "Stays cached")).headers["age"])
+
+    # Even with the purger's secret: PURGE and BAN never pass nginx, on any path.
+    attempts = [
+        ("PURGE", {"xkey-purge": "timeline", "X-Purge-Secret": PURGE_SECRET}),
+        ("PURGE", {"xkey-softpurge": "timeline"}),
+        ("BAN", {"X-Ban-Url": "."}),
+    ]
+    for path in [*paths, "/v1/events", "/v1/stream", "/v1/push-subscriptions", "/healthz"]:
+        for method, headers in attempts:
+            refused = await http.request(method, proxy.url + path, headers=headers)
+            assert refused.status_code == 405, (method, path, refused.status_code)
+            assert "GET" in refused.headers["allow"]
+    # The read paths take reads (and CORS preflights) only.
+    for method in ("POST", "PUT", "PATCH", "DELETE"):
+        refused = await http.request(method, proxy.url + "/v1/timeline", content=b"{}")
+        assert refused.status_code == 405, (method, refused.status_code)
+        assert refused.headers["allow"] == "GET, HEAD, OPTIONS"
+    preflight = await http.options(
+        proxy.url + "/v1/timeline", headers={"Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 204
+
+    for path in paths:
+        response = await http.get(proxy.url + path)
+        assert response.headers["x-cache"] == "HIT", f"{path} was purged from outside"
+        assert int(response.headers["age"]) >= ages[path]
+
+
+async def test_varnish_admits_a_purge_only_with_the_purgers_secret(
+    edge: Edge, http: httpx.AsyncClient
+) -> None:
+    """From 127.0.0.1 (inside the address ACL, as nginx is in compose): the secret decides."""
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-2", title="Guarded view", published_at=LATER)]}
+    )
+    url = edge.varnish.url + "/v1/timeline"
+    await cached(http, url, "Guarded view")
+    for secret in (None, "", "wrong-secret-0123456789", PURGE_SECRET + "x", PURGE_SECRET[:-1]):
+        headers = {"xkey-purge": "timeline"}
+        if secret is not None:
+            headers["X-Purge-Secret"] = secret
+        refused = await http.request("PURGE", edge.varnish.url + "/", headers=headers)
+        assert refused.status_code == 403, (secret, refused.status_code)
+    assert (await http.get(url)).headers["x-cache"] == "HIT"
+
+    purged = await http.request(
+        "PURGE",
+        edge.varnish.url + "/",
+        headers={"xkey-purge": "timeline", "X-Purge-Secret": PURGE_SECRET},
+    )
+    assert purged.status_code == 200, purged.text
+    assert (await http.get(url)).headers["x-cache"] == "MISS"
+
+
+async def test_varnish_without_a_secret_refuses_every_purge(
+    edge: Edge, http: httpx.AsyncClient
+) -> None:
+    """LIVEFEED_PURGE_SECRET empty (or unset) in Varnish's environment: purging is off, not
+    open (an empty X-Purge-Secret would otherwise equal the empty variable)."""
+    await Ingest(edge.stack, http).apply(
+        {"articles": [article("kept-3", title="Unpurgeable", published_at=LATER)]}
+    )
+    bare = Varnish(edge.stack.ports["feed"], short_tmpdir(), purge_secret="").start()
+    try:
+        await cached(http, bare.url + "/v1/timeline", "Unpurgeable")
+        for secret in ("", PURGE_SECRET):
+            refused = await http.request(
+                "PURGE",
+                bare.url + "/",
+                headers={"xkey-purge": "timeline", "X-Purge-Secret": secret},
+            )
+            assert refused.status_code == 403, (secret, refused.status_code)
+        assert (await http.get(bare.url + "/v1/timeline")).headers["x-cache"] == "HIT"
+    finally:
+        bare.stop()
