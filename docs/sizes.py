@@ -66,10 +66,10 @@ def block() -> str:
     return "\n".join(
         [
             START,
-            f"`make run` installs {runtime / 1e6:.0f} MB of packages in `.venv` "
+            f"- `make run` installs {runtime / 1e6:.0f} MB of packages in `.venv` "
             f"(requirements.lock); `make test`, `make lint` and `make bench` add "
             f"requirements-dev.lock, {dev / 1e6:.0f} MB in all.",
-            embed_line(),
+            f"- {embed_line()}",
             END,
         ]
     )
