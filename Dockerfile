@@ -1,6 +1,6 @@
 # One image for every livefeed service; the command picks the service:
 #   docker run livefeed ingest | worker | feed | push      (or `up`: everything, embedded Redis)
-# Build: docker build -t livefeed .      Compose: docker compose up --build (see docs/OPERATIONS.md)
+# Build: docker build -t livefeed .      Compose: docker compose up --build (see docs/operations.md)
 
 # --- build: a virtualenv with livefeed and exactly the locked versions of what it needs ------
 FROM python:3.11-slim AS build

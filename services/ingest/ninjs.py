@@ -1,6 +1,6 @@
 """IPTC ninjs (2.x, and 1.x where it differs) to native article fields.
 
-The mapping (also in README, "Newsroom formats"):
+The mapping (also in docs/api.md, "Formats"):
 
 =========================================  ===============================================
 ninjs                                       article

@@ -45,7 +45,7 @@ _NAMED = {"type": "array", "items": {"anyOf": [_TEXT, {"type": "object"}]}}
 # takes: a value of another type is a named rejection. Any other ninjs field is ignored.
 _NINJS_ITEM: dict[str, Any] = {
     "type": "object",
-    "description": "IPTC ninjs 2.x (or 1.x) item; see README, Newsroom formats",
+    "description": "IPTC ninjs 2.x (or 1.x) item; see docs/api.md, Formats",
     "required": ["uri"],
     "properties": {
         "uri": {"type": "string", "minLength": 1, "maxLength": 2048, "pattern": r"\S"},

@@ -5,7 +5,7 @@ forbidden: an XML bomb or an XXE attempt is refused with 400 before ``feedparser
 strict parser would expand internal entities) ever sees it. Only then does ``feedparser``
 read the document, from memory (never as a URL or a file name).
 
-The mapping (also in README, "Newsroom formats"):
+The mapping (also in docs/api.md, "Formats"):
 
 =====================================  ===================  ======================================
 RSS 2.0                                Atom                 article

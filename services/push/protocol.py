@@ -1,6 +1,6 @@
 """The stream protocol's fixed parts, defined once and framed for each transport.
 
-Both transports carry the same JSON messages (see README, "The stream protocol"):
+Both transports carry the same JSON messages (see docs/stream.md):
 ``hello`` first, then event frames (``published`` / ``updated`` / ``corrected`` (an update
 with its ``correction`` note) / ``retracted``, with
 ``"reason": "filter"`` when an update took the article out of the subscriber's filter), and

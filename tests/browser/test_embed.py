@@ -738,7 +738,7 @@ async def test_the_embed_key_events_toggle_and_pinned_list(
 async def test_a_change_delivered_twice_after_a_failover_counts_once_in_the_embed(
     page: Page, fresh_site: Site, ingest: Ingest
 ) -> None:
-    """At least once (README, Reliability): the same change again under a new event id, as a
+    """At least once (docs/reliability.md): the same change again under a new event id, as a
     job re-run on a promoted replica appends it, is counted and announced once."""
     site = fresh_site
     await ingest.apply(article("before", section="news"))

@@ -487,7 +487,7 @@ async def test_a_change_delivered_twice_after_a_failover_counts_once(
     page: Page, ingest: Ingest, fresh: Stack, redis_client: redis.Redis
 ) -> None:
     """At least once: a job re-run on a promoted replica appends the same change again, under a
-    new event id (README, Reliability). The reader's counts and announcements see it once."""
+    new event id (docs/reliability.md). The reader's counts and announcements see it once."""
     await ingest.apply(article("before", published_at="2024-10-24T20:00:00+03:00"))
     await open_live(page, fresh.url("feed") + "/")
     pause = page.locator("#pause")

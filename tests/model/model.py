@@ -66,7 +66,7 @@ def epoch_ms(moment: datetime) -> int:
 OK, BAD, EITHER = "ok", "bad", "either"
 
 
-# The contract's range for every date (README, "Newsroom formats"): an instant between
+# The contract's range for every date (docs/api.md, "Formats"): an instant between
 # 0001-01-02 and 9999-12-30 UTC, so that it can be shown in any zone and fits the cursor.
 EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
 LATEST = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)

@@ -21,7 +21,7 @@ from tests.procs import REPO, Stack, free_port
 RULES = REPO / "deploy/prometheus/alerts.yml"
 RULE_TESTS = sorted((REPO / "deploy/prometheus/tests").glob("*.yml"))
 DASHBOARD = REPO / "deploy/grafana/livefeed.json"
-OPERATIONS = REPO / "docs/OPERATIONS.md"
+OPERATIONS = REPO / "docs/operations.md"
 METRIC = re.compile(r"\blivefeed_[a-z_]+")
 
 
@@ -74,8 +74,8 @@ def test_every_alert_links_its_runbook_section() -> None:
     for rule in _rules():
         url = rule["annotations"]["runbook_url"]
         page, _, anchor = url.partition("#")
-        assert page == "docs/OPERATIONS.md", url
-        assert anchor in anchors, f"{rule['alert']}: no section {anchor!r} in OPERATIONS.md"
+        assert page == "docs/operations.md", url
+        assert anchor in anchors, f"{rule['alert']}: no section {anchor!r} in operations.md"
 
 
 def _dashboard_exprs() -> list[str]:
