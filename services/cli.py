@@ -173,6 +173,15 @@ def run_service(service: str) -> int:
     return 0
 
 
+def configuration_errors(exc: ValidationError) -> str:
+    """One line per bad setting, naming its variable; never echoing the value (a secret)."""
+    lines = []
+    for error in exc.errors(include_url=False, include_input=False):
+        names = [env_name(str(part)) for part in error["loc"]] or ["settings"]
+        lines.append(f"  {', '.join(names)}: {error['msg']}")
+    return "\n".join(lines)
+
+
 def env_name(field: str) -> str:
     """The environment variable of a Settings field."""
     return f"LIVEFEED_{field.upper()}"
@@ -407,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 get_settings.cache_clear()
                 get_settings()
     except ValidationError as exc:
-        print(f"livefeed: bad configuration:\n{exc}", file=sys.stderr)
+        print(f"livefeed: bad configuration:\n{configuration_errors(exc)}", file=sys.stderr)
         return 2
     if args.command == "up":
         return up()

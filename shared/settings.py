@@ -27,6 +27,10 @@ DEFAULT_PUSH_SERVICES = (
 )
 
 
+# The example values in .env.example and the docs: public, so never accepted as a secret.
+PLACEHOLDER = "change-me"
+
+
 def host_port(text: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:26379`` too) as a pair; ValueError when it is not one."""
     host, sep, port = text.strip().rpartition(":")
@@ -296,6 +300,11 @@ class Settings(BaseSettings):
     notifier_concurrency: int = Field(
         default=200, ge=1, le=10_000, description="Requests to push services in flight at once."
     )
+    dev: bool = Field(
+        default=False,
+        description="Set by `livefeed up` for the services it starts: a laptop, not a "
+        "deployment (a purger with no backend is normal there and logged at INFO).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         default="INFO", description="DEBUG adds RQ's own per-job and maintenance lines."
     )
@@ -321,8 +330,24 @@ class Settings(BaseSettings):
     @field_validator("ingest_tokens")
     @classmethod
     def _tokens_valid(cls, tokens: list[str]) -> list[str]:
+        if any(PLACEHOLDER in token for token in tokens):
+            raise ValueError(
+                "LIVEFEED_INGEST_TOKENS still holds the public example token from "
+                ".env.example: set your own in .env (python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(24))')"
+            )
         tokens_from_env(tokens)  # raises, naming the problem
         return tokens
+
+    @field_validator("purge_secret")
+    @classmethod
+    def _secret_not_example(cls, secret: str | None) -> str | None:
+        if secret is not None and PLACEHOLDER in secret:
+            raise ValueError(
+                "LIVEFEED_PURGE_SECRET still holds the public example value from .env.example: "
+                "set your own in .env (the same value reaches Varnish)"
+            )
+        return secret
 
     @field_validator("tokens_file")
     @classmethod

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -18,43 +20,63 @@ from tests.procs import REPO, free_port, wait_for
 EXAMPLES = REPO / "examples" / "seed.json"
 
 
-def _start_up(data_dir: Path, ports: dict[str, int]) -> subprocess.Popen[str]:
+SERVICE_PORTS = ("ingest", "feed", "push", "worker_metrics", "purger", "notifier")
+
+
+def _free_ports() -> dict[str, int]:
+    return {name: free_port() for name in SERVICE_PORTS}
+
+
+def _env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
+    """A shell without any LIVEFEED_* setting but the data dir and free ports."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVEFEED_")}
-    env.update(
-        LIVEFEED_DATA_DIR=str(data_dir),
-        LIVEFEED_INGEST_PORT=str(ports["ingest"]),
-        LIVEFEED_FEED_PORT=str(ports["feed"]),
-        LIVEFEED_PUSH_PORT=str(ports["push"]),
-        LIVEFEED_NOTIFIER_PORT=str(ports["notifier"]),
-        LIVEFEED_WINDOW_DAYS="0",
-        PYTHONUNBUFFERED="1",
-    )
+    env.update({f"LIVEFEED_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    env.update(LIVEFEED_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1", **extra)
+    return env
+
+
+def _start_up(data_dir: Path, ports: dict[str, int], **extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up"],
         cwd=REPO,
-        env=env,
+        env=_env(data_dir, ports, **extra),
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def _banner(up: subprocess.Popen[str]) -> str:
+    assert up.stdout is not None
+    banner = ""
+    while "Ctrl-C" not in banner:
+        line = up.stdout.readline()
+        assert line, f"up exited early: {banner}"
+        banner += line
+    # The logs go on after the banner: keep reading them so that the pipe never fills.
+    threading.Thread(target=up.stdout.read, daemon=True).start()
+    return banner
+
+
+def _cli(*args: str, env: dict[str, str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_up_runs_everything_prints_a_token_and_stops_cleanly(stop_signal: int) -> None:
     data_dir = short_tmpdir()
-    ports = {name: free_port() for name in ("ingest", "feed", "push", "notifier")}
-    up = _start_up(data_dir, ports)
+    ports = _free_ports()
+    up = _start_up(data_dir, ports, LIVEFEED_WINDOW_DAYS="0")
     try:
-        assert up.stdout is not None
-        banner = ""
-        while "Ctrl-C" not in banner:
-            line = up.stdout.readline()
-            assert line, f"up exited early: {banner}"
-            banner += line
+        banner = _banner(up)
         token = re.search(r"dev token\s+(\S+)", banner)
         assert token, banner
+        # The banner comes once every service answers: no waiting after it.
         for port in ports.values():
-            wait_for(lambda p=port: httpx.get(f"http://127.0.0.1:{p}/healthz").status_code == 200)
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200
         # The printed token works: post the seed and see it in the timeline.
         post = subprocess.run(
             [sys.executable, "-m", "services.cli", "post", str(EXAMPLES),
@@ -115,5 +137,83 @@ def test_bad_configuration_fails_loudly() -> None:
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert result.returncode == 2
-    assert "timezone" in result.stderr
-    assert "window_days" in result.stderr
+    assert "LIVEFEED_TIMEZONE" in result.stderr
+    assert "LIVEFEED_WINDOW_DAYS" in result.stderr
+
+
+def test_up_keeps_its_dev_token_and_every_client_command_finds_it() -> None:
+    data_dir = short_tmpdir()
+    ports = _free_ports()
+    env = _env(data_dir, ports)
+    tokens = []
+    for _ in range(2):  # a restart keeps the token a tool was given
+        up = _start_up(data_dir, ports)
+        try:
+            banner = _banner(up)
+            found = re.search(r"dev token\s+(\S+)", banner)
+            assert found, banner
+            tokens.append(found.group(1))
+            assert re.search(r"try\s+\S*livefeed demo", banner), banner
+        finally:
+            up.send_signal(signal.SIGTERM)
+            assert up.wait(30) == 0
+    assert tokens[0] == tokens[1]
+    up = _start_up(data_dir, ports)
+    try:
+        _banner(up)
+        # No --token, no LIVEFEED_TOKEN: post and demo use the kept dev token.
+        post = _cli("post", str(EXAMPLES), env=env)
+        assert post.returncode in (0, 1), post.stderr  # the 2024 seed may be expired: answered
+        assert "give --token" not in post.stderr
+        demo = _cli("demo", "--interval", "0.1", "--count", "2", env=env)
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        assert "posted the seed: 40 headlines" in demo.stdout
+        assert demo.stdout.count("\n+ ") == 2, demo.stdout
+        timeline = f"http://127.0.0.1:{ports['feed']}/v1/timeline?limit=100"
+
+        def shown() -> int:
+            return sum(len(day["items"]) for day in httpx.get(timeline).json()["days"])
+
+        wait_for(lambda: shown() == 42)
+        # alerts test finds the dev VAPID keys: it gets as far as the subscription.
+        alerts = _cli("alerts", "test", "--id", "0" * 32, env=env)
+        assert "set the VAPID settings" not in alerts.stderr, alerts.stderr
+        assert "no subscription" in alerts.stderr, alerts.stderr
+        # reset asks first; not on a terminal it needs --yes.
+        refused = _cli("reset", env=env)
+        assert refused.returncode == 2
+        assert "--yes" in refused.stderr
+        assert shown() == 42
+        reset = _cli("reset", "--yes", env=env)
+        assert reset.returncode == 0, reset.stderr
+        wait_for(lambda: shown() == 0)
+    finally:
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(30) == 0
+
+
+@pytest.mark.parametrize(
+    ("command", "taken", "variable"),
+    [
+        ("feed", "feed", "LIVEFEED_FEED_PORT"),
+        ("up", "worker_metrics", "LIVEFEED_WORKER_METRICS_PORT"),
+        ("up", "purger", "LIVEFEED_PURGER_PORT"),
+    ],
+)
+def test_a_busy_port_names_the_variable_to_change(command: str, taken: str, variable: str) -> None:
+    ports = _free_ports()
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports[taken]))
+        squatter.listen()
+        done = _cli(command, env=_env(short_tmpdir(), ports))
+    assert done.returncode == 2
+    assert f"port {ports[taken]} on 127.0.0.1 is already in use" in done.stderr
+    assert f"set {variable} to a free port" in done.stderr
+
+
+def test_service_help_lists_its_port_and_settings() -> None:
+    for service, variable in [("push", "LIVEFEED_PUSH_PORT"), ("worker", "LIVEFEED_WORKER_")]:
+        done = _cli(service, "--help", env=dict(os.environ))
+        assert done.returncode == 0
+        assert variable in done.stdout
+        assert "LIVEFEED_REDIS_URL" in done.stdout

@@ -8,6 +8,7 @@ and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from shared.settings import Settings
 from tests.conftest import short_tmpdir
@@ -225,7 +227,7 @@ async def test_server_sent_events_pass_the_proxy_unbuffered(
         assert '"type":"published"' in line
 
 
-def _compose(*files: str, env_file: bool = False) -> dict[str, Any]:
+def _compose_outcome(*files: str, env_file: bool = False) -> subprocess.CompletedProcess[str]:
     """``docker-compose -f … config`` in a copy of the project (``.env`` only if asked)."""
     binary = shutil.which("docker-compose")
     if binary is None:
@@ -236,31 +238,58 @@ def _compose(*files: str, env_file: bool = False) -> dict[str, Any]:
     if env_file:
         shutil.copy(REPO / ".env.example", project / ".env")
     args = [binary, *(a for f in files for a in ("-f", f)), "config"]
-    check = subprocess.run([*args, "-q"], cwd=project, capture_output=True, text=True, check=False)
-    assert check.returncode == 0, check.stderr
-    resolved = subprocess.run(args, cwd=project, capture_output=True, text=True, check=True)
-    config: dict[str, Any] = yaml.safe_load(resolved.stdout)
+    return subprocess.run(args, cwd=project, capture_output=True, text=True, check=False)
+
+
+def _compose(*files: str, env_file: bool = False) -> dict[str, Any]:
+    """The resolved configuration; compose must accept it."""
+    done = _compose_outcome(*files, env_file=env_file)
+    assert done.returncode == 0, done.stderr
+    config: dict[str, Any] = yaml.safe_load(done.stdout)
     return config
 
 
-def test_plain_compose_needs_no_env_file() -> None:
-    services = _compose("docker-compose.yml")["services"]
-    for name in LIVEFEED_SERVICES:
-        environment = services[name]["environment"]
-        Settings.model_validate(  # every value is one the services accept
-            {k.removeprefix("LIVEFEED_").lower(): v for k, v in environment.items()}
-        )
-        assert environment["LIVEFEED_INGEST_TOKENS"]
-    # .env, when there is one, still decides.
-    with_env = _compose("docker-compose.yml", env_file=True)["services"]
+def test_compose_refuses_to_start_without_an_env_file() -> None:
+    """No .env: compose stops and says which setting to put there (no public default token)."""
+    outcome = _compose_outcome("docker-compose.yml")
+    assert outcome.returncode != 0
+    assert "set LIVEFEED_INGEST_TOKENS in .env" in outcome.stderr
+
+
+def test_compose_with_the_example_env_runs_services_that_refuse_its_tokens() -> None:
+    services = _compose("docker-compose.yml", env_file=True)["services"]
+    example = _env_example()
     assert (
-        with_env["ingest"]["environment"]["LIVEFEED_LOG_FORMAT"]
-        == _env_example()["LIVEFEED_LOG_FORMAT"]
+        services["ingest"]["environment"]["LIVEFEED_LOG_FORMAT"] == example["LIVEFEED_LOG_FORMAT"]
     )
+    for name in LIVEFEED_SERVICES:
+        environment = {
+            k.removeprefix("LIVEFEED_").lower(): v for k, v in services[name]["environment"].items()
+        }
+        assert "embed_origins" in environment  # passed on from .env
+        with pytest.raises(ValidationError, match="public example"):
+            Settings.model_validate(environment)
+        # With real secrets in .env, every value is one the services accept.
+        environment["ingest_tokens"] = "cms:" + "k" * 24
+        if "purge_secret" in environment:
+            environment["purge_secret"] = "s" * 24
+        Settings.model_validate(environment)
+
+
+def test_a_service_started_with_the_example_token_says_what_to_do() -> None:
+    env = {**os.environ, "LIVEFEED_INGEST_TOKENS": _env_example()["LIVEFEED_INGEST_TOKENS"]}
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli", "ingest"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "LIVEFEED_INGEST_TOKENS: Value error, LIVEFEED_INGEST_TOKENS still holds" in done.stderr
+    assert "set your own in .env" in done.stderr
+    assert env["LIVEFEED_INGEST_TOKENS"] not in done.stderr  # a secret is never echoed
 
 
 def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
-    config = _compose("docker-compose.yml", "docker-compose.ha.yml")
+    config = _compose("docker-compose.yml", "docker-compose.ha.yml", env_file=True)
     services = config["services"]
     sentinels = [f"sentinel-{i}" for i in (1, 2, 3)]
     assert {"redis", "redis-replica", *sentinels} <= set(services)
@@ -274,9 +303,11 @@ def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
         assert "down-after-milliseconds livefeed 2000" in script
     for name in LIVEFEED_SERVICES:
         environment = services[name]["environment"]
-        settings = Settings.model_validate(
-            {k.removeprefix("LIVEFEED_").lower(): v for k, v in environment.items()}
-        )
+        values = {k.removeprefix("LIVEFEED_").lower(): v for k, v in environment.items()}
+        values["ingest_tokens"] = "cms:" + "k" * 24  # as an operator's .env has it
+        if "purge_secret" in values:
+            values["purge_secret"] = "s" * 24
+        settings = Settings.model_validate(values)
         assert settings.sentinel_addresses == [(s, 26379) for s in sentinels]
         assert settings.redis_sentinel_service == "livefeed"
     # The base file's own settings survive the override (push keeps its per-address cap).
