@@ -238,6 +238,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
         return path
 
+    @field_validator("push_services")
+    @classmethod
+    def _push_services_valid(cls, entries: list[str]) -> list[str]:
+        from shared.alerts import PushServices
+
+        PushServices(tuple(entries))  # raises, naming the entry
+        return entries
+
     @field_validator("redis_sentinels")
     @classmethod
     def _host_ports(cls, sentinels: list[str]) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -249,3 +251,87 @@ def test_half_configured_alerts_stop_the_process() -> None:
     assert whole.alerts_enabled
     assert private not in repr(whole)
     assert not Settings().alerts_enabled
+
+
+@contextlib.contextmanager
+def extra_feed(alert_stack: AlertStack, key: str, **env: str) -> Iterator[str]:
+    """Another feed process on the stack's Redis, with ``env``: its base URL."""
+    port = free_port()
+    alert_stack.stack.start_service(
+        "feed", key=key, LIVEFEED_FEED_PORT=str(port), LIVEFEED_ALLOWED_ORIGINS=PAGE, **env
+    )
+    try:
+        alert_stack.stack.wait_healthy("feed", port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        alert_stack.stack.services.pop(key).stop()
+
+
+PAGE = "http://page.example"
+
+
+async def post_to(base: str, subscription: dict[str, Any], **extra: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(
+            base + URL, json={"subscription": subscription, **extra}, headers={"Origin": PAGE}
+        )
+
+
+def stored_endpoints(alerts: AlertStack) -> set[str]:
+    return {
+        alerts.redis.hget(key, "endpoint").decode()  # type: ignore[union-attr]
+        for key in alerts.redis.scan_iter(match="lf:alerts:sub:*")
+    }
+
+
+MOZILLA = ".push.services.mozilla.com"
+
+
+HOSTS_IN_NAME_ONLY = [
+    f"https://evil.com%2f{MOZILLA}/wpush/v2/x",  # the review's: a host only in name
+    f"https://evil.com%2F{MOZILLA}/wpush/v2/x",
+    f"https://evil.com\\{MOZILLA}/wpush/v2/x",  # a backslash: '/' to WHATWG parsers
+    f"https://evil.com\t{MOZILLA}/wpush/v2/x",  # a tab: dropped by urlsplit
+    f"https://evil.com%00{MOZILLA}/wpush/v2/x",
+    f"https://evil.com;{MOZILLA}/wpush/v2/x",
+    f"https://xn--zz{MOZILLA}/wpush/v2/x",  # not a valid A-label
+    f"https://bücher{MOZILLA}/wpush/v2/x",  # not in its xn-- form, as browsers send it
+    f"https://updates{MOZILLA}./wpush/v2/x",  # a trailing dot
+    f"https://a..b{MOZILLA}/wpush/v2/x",
+    f"https://under_score{MOZILLA}/wpush/v2/x",
+    f"https://{'a' * 64}{MOZILLA}/wpush/v2/x",  # a label over 63 characters
+    "https://push.services.mozilla.com.evil.com/wpush/v2/x",
+    "https://evilfcm.googleapis.com/fcm/send/x",  # fcm.googleapis.com is listed exactly
+    "https://2130706433/fcm/send/x",  # 127.0.0.1 as a number
+]
+
+
+async def test_endpoints_on_hosts_that_are_not_host_names_are_refused(alerts: AlertStack) -> None:
+    """The push services' patterns match only real host names under them."""
+    with extra_feed(
+        alerts,
+        "feed-default-services",
+        LIVEFEED_PUSH_SERVICES="fcm.googleapis.com,*.push.services.mozilla.com",
+    ) as base:
+        sub = alerts.stub.subscription().json
+        for endpoint in HOSTS_IN_NAME_ONLY:
+            response = await post_to(base, {**sub, "endpoint": endpoint})
+            assert response.status_code == 422, (endpoint, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in response.json()["errors"]] == ["subscription.endpoint"]
+        assert stored(alerts) == []
+        assert alerts.redis.get("lf:alerts:count") in (None, b"0")
+
+        # What browsers send is still taken, under the pattern's label boundary.
+        for good in (
+            f"https://updates{MOZILLA}/wpush/v2/gAAAAABk-x_y",
+            f"https://xn--bcher-kva{MOZILLA}/wpush/v2/x",
+            "https://fcm.googleapis.com/fcm/send/dK9j2fAbC:APA91bHPRgkF3JUik-C4E_N",
+        ):
+            assert (await post_to(base, {**sub, "endpoint": good})).status_code == 201, good
+    assert len(stored(alerts)) == 3
+
+
+def test_a_push_service_entry_that_is_no_host_name_stops_the_process() -> None:
+    with pytest.raises(ValidationError, match=r"evil\.com%2f"):
+        Settings(push_services=["evil.com%2f.example"])
