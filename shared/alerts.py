@@ -11,6 +11,11 @@ Endpoints are where the notifier will send requests, so they are checked against
 ``LIVEFEED_PUSH_SERVICES`` (no SSRF): https on a known push service's host, or an exact origin
 an operator listed (a private push service; http allowed there only). The host must be a
 valid host name in A-label form (``PushServices``); IP addresses only as a listed origin.
+
+Bounds: at most ``LIVEFEED_PUSH_MAX_SUBSCRIPTIONS`` are kept (a count beside them, kept by
+the scripts that store and delete one) and one client address (IPv6: its /64) makes at most
+``LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR`` new ones an hour; re-storing a kept one is always
+allowed.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import ipaddress
 import re
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 import idna
@@ -323,37 +328,103 @@ def _valid_auth(text: str) -> bool:
         return False
 
 
-async def save(client: aredis.Redis, sub: Subscription) -> None:
-    """Store (or re-store, with a new filter or keys) one subscription."""
-    key = keys.alert_subscription(sub.sid)
-    old = await client.hget(key, "filter")
-    async with client.pipeline(transaction=True) as pipe:
-        if isinstance(old, bytes) and old.decode() != sub.filter:
-            pipe.srem(keys.alert_filter(old.decode()), sub.sid)
-        pipe.hset(
-            key,
-            mapping={
-                "endpoint": sub.endpoint,
-                "p256dh": sub.p256dh,
-                "auth": sub.auth,
-                "filter": sub.filter,
-                "created": str(int(time.time() * 1000)),
-            },
-        )
-        pipe.sadd(keys.alert_filter(sub.filter), sub.sid)
-        await pipe.execute()
+# Store one subscription, within the caps. KEYS: the subscription, the count of all, this
+# address's new ones this hour, the filter's set. ARGV: endpoint, p256dh, auth, filter,
+# created ms, the cap on all (0: none), the cap per address (0: none), seconds the address
+# counter lives, the filter keys' prefix, the sid. Returns "new", "kept" (re-stored), "full"
+# or "address" (nothing stored).
+_SAVE = """
+local old = redis.call('HGET', KEYS[1], 'filter')
+if not old and redis.call('EXISTS', KEYS[1]) == 1 then old = '' end
+if not old then
+  local cap = tonumber(ARGV[6])
+  if cap > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= cap then return 'full' end
+  local per = tonumber(ARGV[7])
+  if per > 0 and tonumber(redis.call('GET', KEYS[3]) or '0') >= per then return 'address' end
+  redis.call('INCR', KEYS[2])
+  if per > 0 then
+    redis.call('INCR', KEYS[3])
+    redis.call('EXPIRE', KEYS[3], ARGV[8])
+  end
+elseif old ~= ARGV[4] then
+  redis.call('SREM', ARGV[9] .. old, ARGV[10])
+end
+redis.call('HSET', KEYS[1], 'endpoint', ARGV[1], 'p256dh', ARGV[2], 'auth', ARGV[3],
+           'filter', ARGV[4], 'created', ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[10])
+if old then return 'kept' end
+return 'new'
+"""
+
+# Forget one subscription. KEYS: the subscription, the count of all. ARGV: the filter keys'
+# prefix, the sid. Returns 1 when it was kept.
+_DELETE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local name = redis.call('HGET', KEYS[1], 'filter')
+if name then redis.call('SREM', ARGV[1] .. name, ARGV[2]) end
+redis.call('DEL', KEYS[1])
+if redis.call('DECR', KEYS[2]) < 0 then redis.call('SET', KEYS[2], 0) end
+return 1
+"""
+
+SaveOutcome = Literal["new", "kept", "full", "address"]
+ADDRESS_WINDOW_S = 3600
+
+
+async def save(
+    client: aredis.Redis,
+    sub: Subscription,
+    *,
+    max_total: int = 0,
+    address: str = "",
+    per_address: int = 0,
+) -> SaveOutcome:
+    """Store (or re-store, with a new filter or keys) one subscription, within the caps.
+
+    ``max_total``: subscriptions kept at most (0: no cap); ``per_address``: new ones the
+    client address group digested as ``address`` may make per hour (0: no cap). A re-store
+    of a kept one is never capped.
+    """
+    window = int(time.time() // ADDRESS_WINDOW_S)
+    outcome = await client.register_script(_SAVE)(
+        keys=[
+            keys.alert_subscription(sub.sid),
+            keys.ALERT_COUNT,
+            keys.alert_new(address, window),
+            keys.alert_filter(sub.filter),
+        ],
+        args=[
+            sub.endpoint,
+            sub.p256dh,
+            sub.auth,
+            sub.filter,
+            str(int(time.time() * 1000)),
+            max_total,
+            per_address if address else 0,
+            ADDRESS_WINDOW_S + 60,
+            keys.alert_filter(""),
+            sub.sid,
+        ],
+    )
+    text = outcome.decode() if isinstance(outcome, bytes) else str(outcome)
+    if text not in ("new", "kept", "full", "address"):
+        raise ValueError(f"unexpected answer from the save script: {text!r}")
+    return cast(SaveOutcome, text)
 
 
 async def delete(client: aredis.Redis, sid: str) -> bool:
     """Forget one subscription; whether it existed."""
-    key = keys.alert_subscription(sid)
-    name = await client.hget(key, "filter")
-    async with client.pipeline(transaction=True) as pipe:
-        if isinstance(name, bytes):
-            pipe.srem(keys.alert_filter(name.decode()), sid)
-        pipe.delete(key)
-        results = await pipe.execute()
-    return bool(results[-1])
+    existed = await client.register_script(_DELETE)(
+        keys=[keys.alert_subscription(sid), keys.ALERT_COUNT],
+        args=[keys.alert_filter(""), sid],
+    )
+    return bool(existed)
+
+
+async def count(client: aredis.Redis) -> int:
+    """Subscriptions kept (as counted by ``save`` and ``delete``)."""
+    value = await client.get(keys.ALERT_COUNT)
+    return int(value or 0)
 
 
 async def load(client: aredis.Redis, sids: list[str]) -> dict[str, Subscription]:

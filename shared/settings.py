@@ -198,6 +198,18 @@ class Settings(BaseSettings):
     push_subscribe_rate_limit: int = Field(
         default=30, ge=0, description="Subscription requests per client address per minute."
     )
+    push_max_subscriptions: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Alert subscriptions kept at most; beyond it new ones get 503 (re-storing "
+        "a kept one still works).",
+    )
+    push_subscribe_per_hour: int = Field(
+        default=20,
+        ge=0,
+        description="New alert subscriptions one client address (IPv6: its /64) may make per "
+        "hour; over it 429 (0: no limit, for a feed that sees only a proxy's address).",
+    )
     notifier_port: int = Field(
         default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
     )

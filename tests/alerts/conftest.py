@@ -57,6 +57,7 @@ def alert_stack() -> Iterator[AlertStack]:
                 "LIVEFEED_PUSH_SERVICES": stub.origin,
                 "LIVEFEED_PUSH_ALERTS_PER_HOUR": str(ALERTS_PER_HOUR),
                 "LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT": "100000",
+                "LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR": "0",  # every test subscribes from 127.0.0.1
                 "LIVEFEED_EMBED_ORIGINS": "https://www.example.com",
             },
         )

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from shared.addresses import address_group
 from shared.settings import Settings
 from shared.vapid import b64url_encode, generate_keys
 from tests.alerts.conftest import AlertStack
@@ -335,3 +336,68 @@ async def test_endpoints_on_hosts_that_are_not_host_names_are_refused(alerts: Al
 def test_a_push_service_entry_that_is_no_host_name_stops_the_process() -> None:
     with pytest.raises(ValidationError, match=r"evil\.com%2f"):
         Settings(push_services=["evil.com%2f.example"])
+
+
+async def test_new_subscriptions_per_address_are_capped_across_feed_processes(
+    alerts: AlertStack,
+) -> None:
+    cap = {"LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR": "3", "LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT": "1000"}
+    with (
+        extra_feed(alerts, "feed-cap-a", **cap) as first,
+        extra_feed(alerts, "feed-cap-b", **cap) as second,
+    ):
+        kept = [alerts.stub.subscription() for _ in range(3)]
+        for n, sub in enumerate(kept):  # two through one process, one through the other
+            response = await post_to(first if n % 2 == 0 else second, sub.json)
+            assert response.status_code == 201, response.text
+        for base in (second, first):
+            late = alerts.stub.subscription()
+            refused = await post_to(base, late.json)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+            assert late.endpoint not in stored_endpoints(alerts)
+        # A browser already subscribed may store itself again (a new filter, new keys).
+        again = await post_to(second, kept[0].json, section="world")
+        assert again.status_code == 201, again.text
+    assert stored_endpoints(alerts) == {sub.endpoint for sub in kept}
+    assert alerts.redis.get("lf:alerts:count") == b"3"
+
+
+async def test_subscriptions_are_capped_in_all(alerts: AlertStack) -> None:
+    with extra_feed(alerts, "feed-full", LIVEFEED_PUSH_MAX_SUBSCRIPTIONS="3") as base:
+        kept = [alerts.stub.subscription() for _ in range(3)]
+        for sub in kept:
+            assert (await post_to(base, sub.json)).status_code == 201
+        late = alerts.stub.subscription()
+        full = await post_to(base, late.json)
+        # The site is full, not the reader too quick: 503, with when to try again.
+        assert full.status_code == 503, full.text
+        assert full.headers["content-type"] == "application/problem+json"
+        assert int(full.headers["Retry-After"]) > 0
+        assert late.endpoint not in stored_endpoints(alerts)
+        # Re-storing a kept one is no new subscription; an unsubscribe makes room.
+        assert (await post_to(base, kept[1].json, section="world")).status_code == 201
+        async with httpx.AsyncClient(timeout=10) as client:
+            gone = await client.request(
+                "DELETE", base + URL, json={"endpoint": kept[0].endpoint}, headers={"Origin": PAGE}
+            )
+        assert gone.status_code == 204
+        assert (await post_to(base, late.json)).status_code == 201
+        assert (await post_to(base, alerts.stub.subscription().json)).status_code == 503
+    assert stored_endpoints(alerts) == {kept[1].endpoint, kept[2].endpoint, late.endpoint}
+    assert alerts.redis.get("lf:alerts:count") == b"3"
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_ipv6_clients_are_counted_by_their_64(address: str, group: str) -> None:
+    """A client holds a whole /64: per-address limits must not be 2^64 limits."""
+    assert address_group(address) == group
