@@ -15,7 +15,8 @@ valid host name in A-label form (``PushServices``); IP addresses only as a liste
 Bounds: at most ``LIVEFEED_PUSH_MAX_SUBSCRIPTIONS`` are kept (a count beside them, kept by
 the scripts that store and delete one) and one client address (IPv6: its /64) makes at most
 ``LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR`` new ones an hour; re-storing a kept one is always
-allowed.
+allowed. The notifier counts a subscription's failures in its hash (``failures``) and drops it
+after ``LIVEFEED_PUSH_DROP_AFTER_FAILURES`` in a row.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Subscription:
     p256dh: str
     auth: str
     filter: str = BREAKING
+    failures: int = 0  # failed sends in a row that count against it (the notifier's)
 
     @property
     def sid(self) -> str:
@@ -78,8 +80,9 @@ class Subscription:
                 fields[b"p256dh"].decode(),
                 fields[b"auth"].decode(),
                 fields.get(b"filter", BREAKING.encode()).decode(),
+                int(fields.get(b"failures", b"0")),
             )
-        except KeyError:
+        except (KeyError, ValueError):
             return None
 
 
@@ -351,6 +354,7 @@ elseif old ~= ARGV[4] then
 end
 redis.call('HSET', KEYS[1], 'endpoint', ARGV[1], 'p256dh', ARGV[2], 'auth', ARGV[3],
            'filter', ARGV[4], 'created', ARGV[5])
+redis.call('HDEL', KEYS[1], 'failures')
 redis.call('SADD', KEYS[4], ARGV[10])
 if old then return 'kept' end
 return 'new'
@@ -365,6 +369,13 @@ if name then redis.call('SREM', ARGV[1] .. name, ARGV[2]) end
 redis.call('DEL', KEYS[1])
 if redis.call('DECR', KEYS[2]) < 0 then redis.call('SET', KEYS[2], 0) end
 return 1
+"""
+
+# One more failure in a row for a subscription still kept. KEYS: the subscription.
+# Returns the count, 0 when it is gone.
+_FAILED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'failures', 1)
 """
 
 SaveOutcome = Literal["new", "kept", "full", "address"]
@@ -383,7 +394,7 @@ async def save(
 
     ``max_total``: subscriptions kept at most (0: no cap); ``per_address``: new ones the
     client address group digested as ``address`` may make per hour (0: no cap). A re-store
-    of a kept one is never capped.
+    of a kept one is never capped and clears its failures.
     """
     window = int(time.time() // ADDRESS_WINDOW_S)
     outcome = await client.register_script(_SAVE)(
@@ -425,6 +436,26 @@ async def count(client: aredis.Redis) -> int:
     """Subscriptions kept (as counted by ``save`` and ``delete``)."""
     value = await client.get(keys.ALERT_COUNT)
     return int(value or 0)
+
+
+async def record_failures(client: aredis.Redis, sids: list[str]) -> dict[str, int]:
+    """Count one more failure in a row for each of ``sids``: their counts (gone ones left out)."""
+    script = client.register_script(_FAILED)
+    async with client.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            await script(keys=[keys.alert_subscription(sid)], client=pipe)
+        counts = await pipe.execute()
+    return {sid: int(n) for sid, n in zip(sids, counts, strict=True) if int(n) > 0}
+
+
+async def clear_failures(client: aredis.Redis, sids: list[str]) -> None:
+    """A send to each of ``sids`` went through: their failures in a row start again from 0."""
+    if not sids:
+        return
+    async with client.pipeline(transaction=False) as pipe:
+        for sid in sids:
+            pipe.hdel(keys.alert_subscription(sid), "failures")
+        await pipe.execute()
 
 
 async def load(client: aredis.Redis, sids: list[str]) -> dict[str, Subscription]:

@@ -35,7 +35,8 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
 - ``lf:alerts:sub:{sid}``     HASH   one Web Push subscription: ``endpoint``, ``p256dh``, ``auth``,
                                     ``filter`` (``breaking`` or ``section:<slug>``), ``created``
-                                    (ms); ``sid`` is a digest of the endpoint
+                                    (ms), ``failures`` (the notifier's failed sends to it in a
+                                    row, when any); ``sid`` is a digest of the endpoint
 - ``lf:alerts:count``         STRING how many ``lf:alerts:sub:*`` are kept (the total cap)
 - ``lf:alerts:filter:{f}``    SET    the sids of one filter
 - ``lf:alerts:cap:{sid}:{h}`` STRING alerts one subscription got in one hour (expires)

@@ -210,6 +210,13 @@ class Settings(BaseSettings):
         description="New alert subscriptions one client address (IPv6: its /64) may make per "
         "hour; over it 429 (0: no limit, for a feed that sees only a proxy's address).",
     )
+    push_drop_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed alerts in a row after which a subscription is deleted: a 4xx other "
+        "than 404/410/408/429, or no answer, while its push service took the same alert for "
+        "someone else.",
+    )
     notifier_port: int = Field(
         default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
     )
