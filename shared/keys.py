@@ -35,12 +35,15 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
 - ``lf:alerts:sub:{sid}``     HASH   one Web Push subscription: ``endpoint``, ``p256dh``, ``auth``,
                                     ``filter`` (``breaking`` or ``section:<slug>``), ``created``
-                                    (ms); ``sid`` is a digest of the endpoint
+                                    (ms), ``failures`` (the notifier's failed sends to it in a
+                                    row, when any); ``sid`` is a digest of the endpoint
+- ``lf:alerts:count``         STRING how many ``lf:alerts:sub:*`` are kept (the total cap)
 - ``lf:alerts:filter:{f}``    SET    the sids of one filter
 - ``lf:alerts:cap:{sid}:{h}`` STRING alerts one subscription got in one hour (expires)
 - ``lf:alerts:article:{id}``  HASH   the alert sent for an article: ``title``, ``tag`` (expires)
 - ``lf:alerts:sent:{id}``     SET    the sids that got it, for updates and the close (expires)
 - ``lf:alerts:rate:{a}:{min}`` STRING subscription requests of one client address (hashed)
+- ``lf:alerts:new:{a}:{h}``   STRING new subscriptions one client address (hashed) made in an hour
 """
 
 from __future__ import annotations
@@ -64,6 +67,7 @@ IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
 
 ALERTS_PREFIX = f"{PREFIX}alerts:"
+ALERT_COUNT = f"{ALERTS_PREFIX}count"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -137,3 +141,8 @@ def alert_sent(article_id: str) -> str:
 def alert_rate(address_digest: str, window: int) -> str:
     """Subscription requests of one client address (by digest) in one minute."""
     return f"{ALERTS_PREFIX}rate:{address_digest}:{window}"
+
+
+def alert_new(address_digest: str, hour: int) -> str:
+    """New subscriptions of one client address (by digest) in one hour (epoch hours)."""
+    return f"{ALERTS_PREFIX}new:{address_digest}:{hour}"

@@ -294,6 +294,25 @@ class Settings(BaseSettings):
         description="Subscription requests per client address per minute (0: off; behind a "
         "proxy, whose address every request has, set 0 and limit in the proxy).",
     )
+    push_max_subscriptions: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Alert subscriptions kept at most; beyond it new ones get 503 (re-storing "
+        "a kept one still works).",
+    )
+    push_subscribe_per_hour: int = Field(
+        default=20,
+        ge=0,
+        description="New alert subscriptions one client address (IPv6: its /64) may make per "
+        "hour; over it 429 (0: no limit, for a feed that sees only a proxy's address).",
+    )
+    push_drop_after_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed alerts in a row after which a subscription is deleted: a 4xx other "
+        "than 404/410/408/429, or no answer, while its push service took the same alert for "
+        "someone else.",
+    )
     notifier_port: int = Field(
         default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
     )
@@ -358,6 +377,14 @@ class Settings(BaseSettings):
             except OSError as exc:
                 raise ValueError(f"cannot read {path}: {exc.strerror}") from exc
         return path
+
+    @field_validator("push_services")
+    @classmethod
+    def _push_services_valid(cls, entries: list[str]) -> list[str]:
+        from shared.alerts import PushServices
+
+        PushServices(tuple(entries))  # raises, naming the entry
+        return entries
 
     @field_validator("redis_sentinels")
     @classmethod

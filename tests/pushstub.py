@@ -51,6 +51,7 @@ class StubSubscription:
     answer: int = 201
     fail_first: int = 0  # answer 429 this many times before ``answer``
     fail_status: int = 429
+    requests: int = 0  # requests that reached it, whatever the answer
 
     @property
     def p256dh(self) -> str:
@@ -144,6 +145,7 @@ class PushServiceStub:
         sub = self.subscriptions.get(request.match_info["name"])
         if sub is None:
             return web.Response(status=404)
+        sub.requests += 1
         problem = self._check_vapid(request.headers.get("Authorization", ""))
         if problem:
             return self._refuse(401, problem)

@@ -8,13 +8,15 @@
 - ``POST /v1/push-subscriptions``: store the browser's ``PushSubscription`` and its filter
   (``section`` for a section's news, else breaking news); ``DELETE`` with ``{"endpoint"}``
   forgets it. Only from the feed's own origin and ``LIVEFEED_EMBED_ORIGINS``, rate-limited per
-  client address, every bad field named in a problem+json; nothing else about the reader is
-  kept. 404 when alerts are not configured (no VAPID keys).
+  client address (``LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT`` requests a minute), at most
+  ``LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR`` new subscriptions an hour per address (429) and
+  ``LIVEFEED_PUSH_MAX_SUBSCRIPTIONS`` in all (503), every bad field named in a problem+json;
+  nothing else about the reader is kept (the per-address counters hold a digest and expire).
+  404 when alerts are not configured (no VAPID keys).
 """
 
 from __future__ import annotations
 
-import hashlib
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -30,12 +32,14 @@ from starlette.routing import BaseRoute, Route
 from services.feed.page import alert_button, security_headers
 from services.feed.params import store_down
 from shared import alerts, keys
+from shared.addresses import address_digest
 from shared.bodies import media_type, parse_json, read_body
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
 
 STATIC = Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 4096
+FULL_RETRY_AFTER_S = 3600  # Retry-After when LIVEFEED_PUSH_MAX_SUBSCRIPTIONS are kept
 
 
 class Alerts:
@@ -88,9 +92,31 @@ class Alerts:
         except alerts.SubscriptionError as exc:
             raise ProblemError(422, "invalid subscription", errors=exc.errors) from None
         try:
-            await alerts.save(self.client(), sub)
+            outcome = await alerts.save(
+                self.client(),
+                sub,
+                max_total=self.settings.push_max_subscriptions,
+                address=address_digest(request),
+                per_address=self.settings.push_subscribe_per_hour,
+            )
         except RedisError as exc:
             raise store_down() from exc
+        if outcome == "full":
+            # The site's condition, not this reader's doing: 503 (a 429 would tell the reader
+            # to slow down). It lasts until subscriptions are deleted or the cap is raised.
+            raise ProblemError(
+                503,
+                "this site takes no new alert subscriptions at the moment; try again later",
+                headers={"Retry-After": str(FULL_RETRY_AFTER_S)},
+            )
+        if outcome == "address":
+            now = time.time()
+            window = alerts.ADDRESS_WINDOW_S
+            raise ProblemError(
+                429,
+                "too many new alert subscriptions from this address; try again later",
+                headers={"Retry-After": str(max(1, window - int(now % window)))},
+            )
         return JSONResponse({"id": sub.sid, "filter": sub.filter}, status_code=201)
 
     async def unsubscribe(self, request: Request) -> Response:
@@ -135,10 +161,8 @@ class Alerts:
         limit = self.settings.push_subscribe_rate_limit
         if not limit:
             return
-        address = request.client.host if request.client else "unknown"
-        digest = hashlib.sha256(address.encode()).hexdigest()[:24]
         now = time.time()
-        key = keys.alert_rate(digest, int(now // 60))
+        key = keys.alert_rate(address_digest(request), int(now // 60))
         try:
             async with self.client().pipeline(transaction=False) as pipe:
                 pipe.incr(key)

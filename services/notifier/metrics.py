@@ -17,8 +17,15 @@ FAILED = Counter(
 RETRIES = Counter("livefeed_webpush_retries", "Requests retried after a 429, a 5xx or no answer")
 DELETED = Counter(
     "livefeed_webpush_subscriptions_deleted",
-    "Subscriptions deleted: the push service answered 404/410 (gone)",
+    "Subscriptions deleted, by reason: gone (the push service answered 404/410), failing "
+    "(LIVEFEED_PUSH_DROP_AFTER_FAILURES failures in a row), invalid (the endpoint is no URL "
+    "the notifier may send to, whatever LIVEFEED_PUSH_SERVICES says)",
     ["reason"],
+)
+NOT_ALLOWED = Counter(
+    "livefeed_webpush_not_allowed",
+    "Messages not sent: the subscription's push service is not (any more) in "
+    "LIVEFEED_PUSH_SERVICES (the subscription is kept)",
 )
 CAPPED = Counter(
     "livefeed_webpush_capped",

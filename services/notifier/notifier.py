@@ -13,6 +13,11 @@ The process owns one ``shared.stream.StreamConsumer``; its ``deliver`` only queu
 - ``retracted`` (a retraction, an embargo put back, the article leaving the window): a close
   message to the subscriptions that got the alert; the service worker closes it.
 
+Every send goes only to an endpoint ``LIVEFEED_PUSH_SERVICES`` admits now. A 404/410 deletes
+the subscription; other permanent failures (``Result.permanent``) are counted per
+subscription, reset by a success, and ``LIVEFEED_PUSH_DROP_AFTER_FAILURES`` in a row delete
+it, counted only while its push service takes the same message for others.
+
 Events of one article are handled in order (a close never overtakes its alert); different
 articles fan out concurrently. Each message carries ``Topic`` = the article, so a push
 service holding an undelivered alert replaces it with the newer message.
@@ -108,6 +113,7 @@ class Notifier:
         self.pending: dict[int, float] = {}  # id(queued) → read_at, oldest first
         self.chains: dict[bytes, asyncio.Task[None]] = {}  # the last task of each article
         self.consumer = StreamConsumer(reader or client, "notifier stream reader", self.deliver)
+        self.push_services = alerts.push_services(tuple(settings.push_services))
         self.due_s = 0.0  # the newest article with subscribers to alert (acceptance time)
         self.done_s = 0.0  # the newest article whose alerts went out
         metrics.QUEUE_AGE.set_function(self.queue_age)
@@ -253,7 +259,7 @@ class Notifier:
         *,
         remember: bool,
     ) -> None:
-        subs = await alerts.load(self.client, sids)
+        subs, services = await self._sendable(await alerts.load(self.client, sids))
         if not subs:
             return
         data = orjson.dumps(message)
@@ -276,6 +282,7 @@ class Notifier:
             await alerts.delete(self.client, sid)
         if gone:
             metrics.DELETED.labels("gone").inc(len(gone))
+        await self._count_failures(subs, services, results)
         article_id = queued.event.article.decode()
         if remember and sent:
             async with self.client.pipeline(transaction=False) as pipe:
@@ -306,6 +313,63 @@ class Notifier:
             len(gone),
             len(failed),
         )
+
+    async def _sendable(
+        self, subs: dict[str, alerts.Subscription]
+    ) -> tuple[dict[str, alerts.Subscription], dict[str, str]]:
+        """Those ``subs`` whose endpoint ``LIVEFEED_PUSH_SERVICES`` admits today, and the
+        entry that admits each.
+
+        One that is no push URL at all (stored before the host checks were strict) is
+        deleted; one on a push service no longer listed is kept, unsent.
+        """
+        sendable: dict[str, alerts.Subscription] = {}
+        services: dict[str, str] = {}
+        invalid: list[str] = []
+        for sid, sub in subs.items():
+            service, _ = self.push_services.check(sub.endpoint)
+            if service is not None:
+                sendable[sid] = sub
+                services[sid] = service
+            elif self.push_services.malformed(sub.endpoint):
+                invalid.append(sid)
+            else:
+                metrics.NOT_ALLOWED.inc()
+        for sid in invalid:
+            await alerts.delete(self.client, sid)
+        if invalid:
+            metrics.DELETED.labels("invalid").inc(len(invalid))
+            log.warning("deleted %d subscription(s) whose endpoint is no push URL", len(invalid))
+        return sendable, services
+
+    async def _count_failures(
+        self,
+        subs: dict[str, alerts.Subscription],
+        service: dict[str, str],
+        results: list[tuple[str, Result]],
+    ) -> None:
+        """Failures in a row per subscription: reset by a success, and the subscription
+        dropped at ``LIVEFEED_PUSH_DROP_AFTER_FAILURES``.
+
+        A permanent failure (``Result.permanent``) counts only when the subscription's push
+        service (its ``LIVEFEED_PUSH_SERVICES`` entry) took this message for another
+        subscription: when every send to a push service fails, the fault is ours (VAPID keys
+        that changed, egress blocked) or the push service's, and nobody is dropped for it.
+        """
+        working = {service[sid] for sid, r in results if r.verdict == "sent"}
+        counted = [sid for sid, r in results if r.permanent and service[sid] in working]
+        recovered = [sid for sid, r in results if r.verdict == "sent" and subs[sid].failures]
+        await alerts.clear_failures(self.client, recovered)
+        if not counted:
+            return
+        counts = await alerts.record_failures(self.client, counted)
+        limit = self.settings.push_drop_after_failures
+        doomed = [sid for sid, n in counts.items() if n >= limit]
+        for sid in doomed:
+            await alerts.delete(self.client, sid)
+        if doomed:
+            metrics.DELETED.labels("failing").inc(len(doomed))
+            log.info("deleted %d subscription(s) after %d failures in a row", len(doomed), limit)
 
 
 async def gather_all(

@@ -9,7 +9,8 @@
   newer message for it replaces one the push service has not delivered yet).
 - Outcome: 2xx sent; 404/410 gone (the caller deletes the subscription); 429, 5xx and no
   answer are retried with backoff (``Retry-After`` honoured, up to a minute); anything else
-  (400, 403, 413…) failed.
+  (400, 403, 413…) failed; ``Result.permanent`` says which failures count against the
+  subscription (the notifier drops it after ``LIVEFEED_PUSH_DROP_AFTER_FAILURES`` in a row).
 """
 
 from __future__ import annotations
@@ -53,6 +54,21 @@ class Result:
     verdict: Verdict
     status: int | None
     attempts: int
+
+    @property
+    def permanent(self) -> bool:
+        """A failure that says the subscription is broken rather than the moment bad.
+
+        A 4xx other than 404/410 (``gone``: deleted at once), 408 and 429 (try later), or no
+        answer after every retry (no such host, nothing listening). 5xx are the push
+        service's trouble. The notifier holds these against a subscription only when its push
+        service took the same message for another one (our keys and network work).
+        """
+        if self.verdict != "failed":
+            return False
+        if self.status is None:
+            return True
+        return 400 <= self.status < 500 and self.status not in (404, 408, 410, 429)
 
 
 def topic_for(article_id: str) -> str:

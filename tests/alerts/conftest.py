@@ -16,6 +16,7 @@ from tests.procs import Stack, free_port
 from tests.pushstub import PushServiceStub
 
 ALERTS_PER_HOUR = 12
+DROP_AFTER_FAILURES = 3
 FEED_ORIGIN_HOST = "127.0.0.1"
 
 
@@ -57,6 +58,8 @@ def alert_stack() -> Iterator[AlertStack]:
                 "LIVEFEED_PUSH_SERVICES": stub.origin,
                 "LIVEFEED_PUSH_ALERTS_PER_HOUR": str(ALERTS_PER_HOUR),
                 "LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT": "100000",
+                "LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR": "0",  # every test subscribes from 127.0.0.1
+                "LIVEFEED_PUSH_DROP_AFTER_FAILURES": str(DROP_AFTER_FAILURES),
                 "LIVEFEED_EMBED_ORIGINS": "https://www.example.com",
             },
         )

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 
 from services.notifier.sender import topic_for
-from tests.alerts.conftest import ALERTS_PER_HOUR, AlertStack
+from shared.alerts import subscription_id
+from tests.alerts.conftest import ALERTS_PER_HOUR, DROP_AFTER_FAILURES, AlertStack
 from tests.helpers import Ingest, article, eventually
 from tests.procs import REPO
 from tests.pushstub import StubSubscription
@@ -233,3 +234,115 @@ async def test_alerts_test_command_sends_one_test_alert(alerts: AlertStack) -> N
         cwd=REPO, env=env, capture_output=True, text=True, timeout=30, check=False,
     )  # fmt: skip
     assert health.returncode == 0, health.stdout
+
+
+async def reached(sub: StubSubscription, requests: int) -> None:
+    """Wait until ``requests`` requests for ``sub`` reached the push service (any answer)."""
+
+    async def enough() -> bool:
+        return sub.requests >= requests
+
+    await eventually(enough, 10, f"{requests} request(s) for {sub.name}")
+
+
+async def alert_done(alerts: AlertStack, article_id: str) -> None:
+    """Wait for the notifier's last word on an article's alert (after its bookkeeping)."""
+    log = alerts.stack.workdir / "notifier.log"
+
+    async def logged() -> bool:
+        return f"alert {article_id}: " in log.read_text(errors="replace")
+
+    await eventually(logged, 10, f"the notifier done with {article_id}")
+
+
+def kept(alerts: AlertStack, sub: StubSubscription) -> bool:
+    return bool(alerts.redis.exists(f"lf:alerts:sub:{subscription_id(sub.endpoint)}"))
+
+
+async def test_a_subscription_refused_again_and_again_is_dropped(alerts: AlertStack) -> None:
+    fine, refused, flaky = (alerts.stub.subscription() for _ in range(3))
+    refused.answer = 403  # e.g. subscribed with another site's key: never deliverable
+    flaky.fail_first, flaky.fail_status = DROP_AFTER_FAILURES - 1, 403  # then accepted
+    for sub in (fine, refused, flaky):
+        await subscribe(alerts, sub)
+    async with httpx.AsyncClient(timeout=10) as client:
+        posting = ingest(alerts, client)
+        for n in range(DROP_AFTER_FAILURES):
+            await posting.apply(article(f"d-{n}", f"Drop {n}", urgency=1, published_at=now_iso()))
+            await received(fine, n + 1)
+            await reached(refused, n + 1)
+            await reached(flaky, n + 1)
+            await alert_done(alerts, f"d-{n}")
+        assert not kept(alerts, refused)
+        # Failures in a row: the flaky one's success started its count again.
+        assert kept(alerts, flaky)
+        assert kept(alerts, fine)
+        assert (
+            alerts.redis.hget(f"lf:alerts:sub:{subscription_id(flaky.endpoint)}", "failures")
+            is None
+        )
+        assert alerts.redis.smembers("lf:alerts:filter:breaking") == {
+            subscription_id(sub.endpoint).encode() for sub in (fine, flaky)
+        }
+        assert alerts.redis.get("lf:alerts:count") == b"2"
+
+        # The next alert is not tried on it any more.
+        await posting.apply(article("d-next", "Next", urgency=1, published_at=now_iso()))
+        await received(fine, DROP_AFTER_FAILURES + 1)
+        await received(flaky, 2)
+    assert refused.requests == DROP_AFTER_FAILURES
+    assert 'livefeed_webpush_subscriptions_deleted_total{reason="failing"} 1.0' in (
+        await metrics(alerts)
+    )
+
+
+async def test_nobody_is_dropped_when_a_push_service_refuses_everyone(alerts: AlertStack) -> None:
+    """Every send to a push service refused is our fault (keys, network) or its own: after
+    many more alerts than the drop count, every subscription is still there."""
+    subs = [alerts.stub.subscription() for _ in range(2)]
+    for sub in subs:
+        sub.answer = 403
+        await subscribe(alerts, sub)
+    async with httpx.AsyncClient(timeout=10) as client:
+        posting = ingest(alerts, client)
+        for n in range(DROP_AFTER_FAILURES + 1):
+            await posting.apply(article(f"k-{n}", f"Keys {n}", urgency=1, published_at=now_iso()))
+            for sub in subs:
+                await reached(sub, n + 1)
+            await alert_done(alerts, f"k-{n}")
+    assert all(kept(alerts, sub) for sub in subs)
+    for sub in subs:
+        assert (
+            alerts.redis.hget(f"lf:alerts:sub:{subscription_id(sub.endpoint)}", "failures") is None
+        )
+
+
+async def test_a_stored_endpoint_that_is_no_push_url_is_deleted_unsent(alerts: AlertStack) -> None:
+    """Subscriptions stored before the host checks were strict are not tried again."""
+    fine = alerts.stub.subscription()
+    await subscribe(alerts, fine)
+    evil = alerts.stub.subscription()
+    endpoint = f"https://evil.com%2f.push.services.mozilla.com/{evil.name}"
+    sid = subscription_id(endpoint)
+    alerts.redis.hset(
+        f"lf:alerts:sub:{sid}",
+        mapping={"endpoint": endpoint, "p256dh": evil.p256dh, "auth": evil.auth,
+                 "filter": "breaking", "created": "1"},
+    )  # fmt: skip
+    alerts.redis.sadd("lf:alerts:filter:breaking", sid)
+    async with httpx.AsyncClient(timeout=10) as client:
+        await ingest(alerts, client).apply(
+            article("v-1", "Valid only", urgency=1, published_at=now_iso())
+        )
+    await received(fine, 1)
+
+    async def deleted() -> bool:
+        return not alerts.redis.exists(f"lf:alerts:sub:{sid}")
+
+    await eventually(deleted, 10, "the stored evil endpoint deleted")
+    assert alerts.redis.smembers("lf:alerts:filter:breaking") == {
+        subscription_id(fine.endpoint).encode()
+    }
+    assert 'livefeed_webpush_subscriptions_deleted_total{reason="invalid"} 1.0' in (
+        await metrics(alerts)
+    )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
+from shared.addresses import address_group
 from shared.settings import Settings
 from shared.vapid import b64url_encode, generate_keys
 from tests.alerts.conftest import AlertStack
@@ -249,3 +252,152 @@ def test_half_configured_alerts_stop_the_process() -> None:
     assert whole.alerts_enabled
     assert private not in repr(whole)
     assert not Settings().alerts_enabled
+
+
+@contextlib.contextmanager
+def extra_feed(alert_stack: AlertStack, key: str, **env: str) -> Iterator[str]:
+    """Another feed process on the stack's Redis, with ``env``: its base URL."""
+    port = free_port()
+    alert_stack.stack.start_service(
+        "feed", key=key, LIVEFEED_FEED_PORT=str(port), LIVEFEED_ALLOWED_ORIGINS=PAGE, **env
+    )
+    try:
+        alert_stack.stack.wait_healthy("feed", port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        alert_stack.stack.services.pop(key).stop()
+
+
+PAGE = "http://page.example"
+
+
+async def post_to(base: str, subscription: dict[str, Any], **extra: str) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as client:
+        return await client.post(
+            base + URL, json={"subscription": subscription, **extra}, headers={"Origin": PAGE}
+        )
+
+
+def stored_endpoints(alerts: AlertStack) -> set[str]:
+    return {
+        alerts.redis.hget(key, "endpoint").decode()  # type: ignore[union-attr]
+        for key in alerts.redis.scan_iter(match="lf:alerts:sub:*")
+    }
+
+
+MOZILLA = ".push.services.mozilla.com"
+
+
+HOSTS_IN_NAME_ONLY = [
+    f"https://evil.com%2f{MOZILLA}/wpush/v2/x",  # the review's: a host only in name
+    f"https://evil.com%2F{MOZILLA}/wpush/v2/x",
+    f"https://evil.com\\{MOZILLA}/wpush/v2/x",  # a backslash: '/' to WHATWG parsers
+    f"https://evil.com\t{MOZILLA}/wpush/v2/x",  # a tab: dropped by urlsplit
+    f"https://evil.com%00{MOZILLA}/wpush/v2/x",
+    f"https://evil.com;{MOZILLA}/wpush/v2/x",
+    f"https://xn--zz{MOZILLA}/wpush/v2/x",  # not a valid A-label
+    f"https://bücher{MOZILLA}/wpush/v2/x",  # not in its xn-- form, as browsers send it
+    f"https://updates{MOZILLA}./wpush/v2/x",  # a trailing dot
+    f"https://a..b{MOZILLA}/wpush/v2/x",
+    f"https://under_score{MOZILLA}/wpush/v2/x",
+    f"https://{'a' * 64}{MOZILLA}/wpush/v2/x",  # a label over 63 characters
+    "https://push.services.mozilla.com.evil.com/wpush/v2/x",
+    "https://evilfcm.googleapis.com/fcm/send/x",  # fcm.googleapis.com is listed exactly
+    "https://2130706433/fcm/send/x",  # 127.0.0.1 as a number
+]
+
+
+async def test_endpoints_on_hosts_that_are_not_host_names_are_refused(alerts: AlertStack) -> None:
+    """The push services' patterns match only real host names under them."""
+    with extra_feed(
+        alerts,
+        "feed-default-services",
+        LIVEFEED_PUSH_SERVICES="fcm.googleapis.com,*.push.services.mozilla.com",
+    ) as base:
+        sub = alerts.stub.subscription().json
+        for endpoint in HOSTS_IN_NAME_ONLY:
+            response = await post_to(base, {**sub, "endpoint": endpoint})
+            assert response.status_code == 422, (endpoint, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert [e["field"] for e in response.json()["errors"]] == ["subscription.endpoint"]
+        assert stored(alerts) == []
+        assert alerts.redis.get("lf:alerts:count") in (None, b"0")
+
+        # What browsers send is still taken, under the pattern's label boundary.
+        for good in (
+            f"https://updates{MOZILLA}/wpush/v2/gAAAAABk-x_y",
+            f"https://xn--bcher-kva{MOZILLA}/wpush/v2/x",
+            "https://fcm.googleapis.com/fcm/send/dK9j2fAbC:APA91bHPRgkF3JUik-C4E_N",
+        ):
+            assert (await post_to(base, {**sub, "endpoint": good})).status_code == 201, good
+    assert len(stored(alerts)) == 3
+
+
+def test_a_push_service_entry_that_is_no_host_name_stops_the_process() -> None:
+    with pytest.raises(ValidationError, match=r"evil\.com%2f"):
+        Settings(push_services=["evil.com%2f.example"])
+
+
+async def test_new_subscriptions_per_address_are_capped_across_feed_processes(
+    alerts: AlertStack,
+) -> None:
+    cap = {"LIVEFEED_PUSH_SUBSCRIBE_PER_HOUR": "3", "LIVEFEED_PUSH_SUBSCRIBE_RATE_LIMIT": "1000"}
+    with (
+        extra_feed(alerts, "feed-cap-a", **cap) as first,
+        extra_feed(alerts, "feed-cap-b", **cap) as second,
+    ):
+        kept = [alerts.stub.subscription() for _ in range(3)]
+        for n, sub in enumerate(kept):  # two through one process, one through the other
+            response = await post_to(first if n % 2 == 0 else second, sub.json)
+            assert response.status_code == 201, response.text
+        for base in (second, first):
+            late = alerts.stub.subscription()
+            refused = await post_to(base, late.json)
+            assert refused.status_code == 429, refused.text
+            assert refused.headers["content-type"] == "application/problem+json"
+            assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+            assert late.endpoint not in stored_endpoints(alerts)
+        # A browser already subscribed may store itself again (a new filter, new keys).
+        again = await post_to(second, kept[0].json, section="world")
+        assert again.status_code == 201, again.text
+    assert stored_endpoints(alerts) == {sub.endpoint for sub in kept}
+    assert alerts.redis.get("lf:alerts:count") == b"3"
+
+
+async def test_subscriptions_are_capped_in_all(alerts: AlertStack) -> None:
+    with extra_feed(alerts, "feed-full", LIVEFEED_PUSH_MAX_SUBSCRIPTIONS="3") as base:
+        kept = [alerts.stub.subscription() for _ in range(3)]
+        for sub in kept:
+            assert (await post_to(base, sub.json)).status_code == 201
+        late = alerts.stub.subscription()
+        full = await post_to(base, late.json)
+        # The site is full, not the reader too quick: 503, with when to try again.
+        assert full.status_code == 503, full.text
+        assert full.headers["content-type"] == "application/problem+json"
+        assert int(full.headers["Retry-After"]) > 0
+        assert late.endpoint not in stored_endpoints(alerts)
+        # Re-storing a kept one is no new subscription; an unsubscribe makes room.
+        assert (await post_to(base, kept[1].json, section="world")).status_code == 201
+        async with httpx.AsyncClient(timeout=10) as client:
+            gone = await client.request(
+                "DELETE", base + URL, json={"endpoint": kept[0].endpoint}, headers={"Origin": PAGE}
+            )
+        assert gone.status_code == 204
+        assert (await post_to(base, late.json)).status_code == 201
+        assert (await post_to(base, alerts.stub.subscription().json)).status_code == 503
+    assert stored_endpoints(alerts) == {kept[1].endpoint, kept[2].endpoint, late.endpoint}
+    assert alerts.redis.get("lf:alerts:count") == b"3"
+
+
+@pytest.mark.parametrize(
+    ("address", "group"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+    ],
+)
+def test_ipv6_clients_are_counted_by_their_64(address: str, group: str) -> None:
+    """A client holds a whole /64: per-address limits must not be 2^64 limits."""
+    assert address_group(address) == group
