@@ -147,6 +147,23 @@ class Settings(BaseSettings):
     max_connections_per_ip: int = Field(
         default=1000, ge=1, description="Clients from one address per push process."
     )
+    push_max_handshaking: int = Field(
+        default=1000,
+        ge=1,
+        description="Connections a push process holds before their request arrives (all "
+        "addresses): at the cap a new one makes the oldest of them close.",
+    )
+    push_max_handshaking_per_ip: int = Field(
+        default=100,
+        ge=1,
+        description="Connections from one address a push process holds before their request "
+        "arrives; more are closed as they are accepted.",
+    )
+    push_handshake_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a push connection has, from accept, to send its whole request.",
+    )
     ping_interval: float = Field(default=20.0, gt=0)
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
