@@ -128,8 +128,9 @@ class PushServer:
             detail = "the event stream is read with GET" if is_sse else "a WebSocket opens with GET"
             return problem_response(405, detail)
         try:
-            query = parse_query(url.query)
-            since = sse.since_of(request, query.since) if is_sse else query.since
+            resume = sse.last_event_id(request) if is_sse else None
+            query = parse_query(url.query, read_since=resume is None)
+            since = query.since if resume is None else resume
         except QueryError as exc:
             detail = f"{exc.name}: {exc.reason}"
             return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
