@@ -13,7 +13,9 @@ import signal
 from urllib.parse import urlsplit
 
 import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.http11 import Request, Response
 
 from services.push import sse
@@ -39,6 +41,13 @@ log = logging.getLogger(__name__)
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
+# A replay's Redis read that fails on the way (no connection in time under a connect burst, a
+# timeout) is tried again, from where it stopped, up to this many times in all, after a pause
+# doubling from REPLAY_RETRY_S, while the reader's handshake timeout has not passed since the
+# catch-up began; then the reader is closed with 1011 and comes back with since.
+REPLAY_ATTEMPTS = 3
+REPLAY_RETRY_S = 0.2
+TRANSIENT = (RedisConnectionError, RedisTimeoutError)
 STREAM_PATH = "/v1/stream"
 LISTEN_BACKLOG = 4096  # connections the kernel queues before accept (a reconnect storm)
 MAX_TICK = 0.5  # the timer wheel's resolution (seconds), finer for short ping intervals
@@ -235,16 +244,43 @@ class PushServer:
     async def _catch_up_from_redis(
         self, sub: Subscriber, since: EventId, hello_id: EventId
     ) -> EventId:
-        """Send events in (since, hello_id] read from Redis (or a reset); return the floor."""
+        """Send events in (since, hello_id] read from Redis (or a reset); return the floor.
+
+        A read that fails with a connection error or a timeout is retried from the last event
+        sent (see REPLAY_ATTEMPTS), so a moment's trouble reaching Redis costs the reader a
+        pause rather than a reconnect.
+        """
         assert self.client is not None
         reader = sub.reader
-        if await must_reset(self.client, since, hello_id):
-            # Older than the log keeps, or an id this stream never had: reload the timeline.
-            await write_frames(reader, [reset_frame(hello_id, reader.sse)])
-            return hello_id
-        async for chunk in events_between(self.client, since, hello_id):
-            await write_frames(reader, _frames([Frames(e) for e in chunk], reader))
-        return max(since, hello_id)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.handshake_timeout
+        sent: EventId | None = None  # the newest event read; None: reset not decided yet
+        attempt = 1
+        while True:
+            try:
+                if sent is None:
+                    if await must_reset(self.client, since, hello_id):
+                        # Older than the log keeps, or an id this stream never had: reload.
+                        await write_frames(reader, [reset_frame(hello_id, reader.sse)])
+                        return hello_id
+                    sent = since
+                async for chunk in events_between(self.client, sent, hello_id):
+                    await write_frames(reader, _frames([Frames(e) for e in chunk], reader))
+                    sent = chunk[-1].id
+                return max(since, hello_id)
+            except TRANSIENT as exc:
+                pause = REPLAY_RETRY_S * 2 ** (attempt - 1)
+                if attempt >= REPLAY_ATTEMPTS or loop.time() + pause >= give_up:
+                    raise
+                if not reader.open:
+                    raise ReaderGoneError from exc
+                log.warning(
+                    "replay read failed, retrying: %s",
+                    exc,
+                    extra={"attempt": attempt, "peer": reader.peer},
+                )
+                attempt += 1
+                await asyncio.sleep(pause)
 
     # -- lifecycle ------------------------------------------------------------------------
 
