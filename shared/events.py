@@ -7,7 +7,8 @@ from typing import Any, NamedTuple, cast
 
 import orjson
 
-_EVENT_ID = re.compile(r"^([0-9]{1,20})(?:-([0-9]{1,20}))?$")
+_EVENT_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
+ID_PART_MAX = 2**64 - 1  # each part of a Redis Stream id is an unsigned 64-bit number
 PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
 CORRECTED = b"corrected"  # an update that carries a correction note ("correction")
 KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED, CORRECTED})
@@ -23,12 +24,16 @@ class EventId(NamedTuple):
 
     @classmethod
     def parse(cls, raw: str | bytes) -> EventId:
-        """Parse ``ms-seq`` (or a bare ``ms``); raises ValueError otherwise."""
+        """Parse ``ms-seq`` (or a bare ``ms``), each part at most 2**64-1 as in Redis; raises
+        ValueError otherwise."""
         text = raw.decode() if isinstance(raw, bytes) else raw
-        match = _EVENT_ID.match(text)
+        match = _EVENT_ID.fullmatch(text)
         if match is None:
             raise ValueError("not an event id like '1729781700000-0'")
-        return cls(int(match.group(1)), int(match.group(2) or 0))
+        ms, seq = int(match.group(1)), int(match.group(2) or 0)
+        if ms > ID_PART_MAX or seq > ID_PART_MAX:
+            raise ValueError(f"each part of an event id is at most {ID_PART_MAX}")
+        return cls(ms, seq)
 
     def __str__(self) -> str:
         return f"{self.ms}-{self.seq}"

@@ -224,13 +224,33 @@ class Settings(BaseSettings):
         default=20_000, ge=1, description="Readers (WebSocket and SSE) per push process (else 503)."
     )
     max_connections_per_ip: int = Field(
-        default=1000, ge=1, description="Clients from one address per push process (else 503)."
+        default=1000,
+        ge=1,
+        description="Connections from one address per push process, counted from accept; more "
+        "are closed at once.",
     )
     ping_interval: float = Field(
         default=20.0,
         gt=0,
         description="Seconds between WebSocket pings and SSE keep-alives; a WebSocket silent for "
         "an interval after a ping is closed (1011).",
+    )
+    push_max_handshaking: int = Field(
+        default=1000,
+        ge=1,
+        description="Connections a push process holds before their request arrives (all "
+        "addresses): at the cap a new one makes the oldest of them close.",
+    )
+    push_max_handshaking_per_ip: int = Field(
+        default=100,
+        ge=1,
+        description="Connections from one address a push process holds before their request "
+        "arrives; more are closed as they are accepted.",
+    )
+    push_handshake_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a push connection has, from accept, to send its whole request.",
     )
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."

@@ -15,6 +15,10 @@ and runs the WebSocket handshake with ``websockets``' Sans-I/O ``ServerProtocol`
 Events never pass through here: the hub writes pre-framed bytes straight to ``transport``
 (this class is the hub's ``Reader``). Every connection's one deadline (handshake timeout, next
 ping or SSE keep-alive, end of its closing grace) is kept on the process's one timer wheel.
+
+A connection is counted from the moment it is accepted (``Service.accepted``): one the process
+cannot afford (too many from its address, too many handshakes) is closed there and then,
+before it holds a descriptor for longer than one turn of the loop.
 """
 
 from __future__ import annotations
@@ -37,7 +41,6 @@ from shared.events import EventId, FilterKey
 
 log = logging.getLogger(__name__)
 
-OPEN_TIMEOUT = 10.0  # the request (and handshake) must arrive within this
 CLOSE_TIMEOUT = 5.0  # after a close frame or a plain answer, the client has this long to go
 MAX_MESSAGE = 4096  # clients only listen: anything bigger is a protocol error (1009)
 PING_TIMEOUT = (1011, "keepalive ping timeout")
@@ -61,6 +64,10 @@ class Service(Interface):
     wheel: TimerWheel
     ping_interval: float
     hold_mark: int  # unsent bytes above which a stream is behind (no keep-alive then)
+
+    def accepted(self, conn: Connection) -> float | None:
+        """A connection was accepted: count it and give the seconds it has to send its
+        request, or None to close it at once."""
 
     def answer(self, conn: Connection, request: Request) -> Response | Opening:
         """A plain answer (health, metrics, a refusal), or the stream to open."""
@@ -87,7 +94,7 @@ class Connection(Reader, asyncio.Protocol):
         self.gone = False
         self.phase = HANDSHAKE
         self.ws: Protocol | None = ServerProtocol(max_size=MAX_MESSAGE)
-        self.address: str | None = None  # set once admitted (holding an address slot)
+        self.address: str | None = None  # set once counted (at accept), until it is lost
         self.due = 0.0
         self.slot = -1
         self.pinged = False  # a ping went out and nothing came back since
@@ -98,7 +105,14 @@ class Connection(Reader, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
-        self.service.wheel.schedule(self, OPEN_TIMEOUT)
+        timeout = self.service.accepted(self)
+        if timeout is None:  # flood control (push/floods.py): closed at once
+            self.phase = CLOSED
+            self.gone = True
+            self.ws = None
+            self.transport.abort()
+            return
+        self.service.wheel.schedule(self, timeout)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws

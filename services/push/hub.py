@@ -187,6 +187,7 @@ class HubStats:
     coalesced: Counter[str] = field(default_factory=Counter)
     slow_closed: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
+    shed: Counter[str] = field(default_factory=Counter)  # closed at accept, by reason
 
 
 class Hub:

@@ -16,6 +16,7 @@ from prometheus_client import Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 
+from services.push.floods import SHED_REASONS
 from services.push.hub import TRANSPORTS, Hub
 from shared.metrics import LATENCY_BUCKETS
 
@@ -36,9 +37,15 @@ def observe_freshness(accepted_ms: bytes | None) -> None:
 class PushCollector(Collector):
     """Clients, frames, cut-offs and Redis state of one push process, read when scraped."""
 
-    def __init__(self, hub: Hub, reader_state: Callable[[], tuple[bool, int]]) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        reader_state: Callable[[], tuple[bool, int]],
+        handshaking: Callable[[], int],
+    ) -> None:
         self.hub = hub
         self.reader_state = reader_state  # (connected, reconnects) of the stream reader
+        self.handshaking = handshaking  # connections whose request has not arrived yet
 
     def collect(self) -> Iterator[Metric]:
         """Every figure from the hub's counters; nothing is counted on the hot path.
@@ -82,6 +89,20 @@ class PushCollector(Collector):
             "livefeed_push_refused",
             "Connections refused because this process (or one address) was full.",
             stats.refused,
+        )
+        shed = CounterMetricFamily(
+            "livefeed_push_shed",
+            "Connections closed as they were accepted (or, the oldest handshakes, to make room): "
+            "too many from one address, too many handshakes, or no descriptors to spare.",
+            labels=["reason"],
+        )
+        for reason in SHED_REASONS:
+            shed.add_metric([reason], stats.shed.get(reason, 0))
+        yield shed
+        yield GaugeMetricFamily(
+            "livefeed_push_handshaking",
+            "Connections whose request has not arrived yet.",
+            value=self.handshaking(),
         )
         yield CounterMetricFamily(
             "livefeed_push_redis_reconnects",
@@ -131,12 +152,15 @@ def _by_transport(
 _collector: PushCollector | None = None
 
 
-def register_push_metrics(hub: Hub, reader_state: Callable[[], tuple[bool, int]]) -> None:
+def register_push_metrics(
+    hub: Hub, reader_state: Callable[[], tuple[bool, int]], handshaking: Callable[[], int]
+) -> None:
     """Report this hub in this process's registry (the newest push server, if there are more,
     as when tests run several in one process)."""
     global _collector
     if _collector is None:
-        _collector = PushCollector(hub, reader_state)
+        _collector = PushCollector(hub, reader_state, handshaking)
         REGISTRY.register(_collector)
     else:
         _collector.hub, _collector.reader_state = hub, reader_state
+        _collector.handshaking = handshaking

@@ -29,8 +29,9 @@ class QueryError(ValueError):
         self.reason = reason
 
 
-def parse_query(query: str) -> StreamQuery:
-    """Validate the stream's query string."""
+def parse_query(query: str, *, read_since: bool = True) -> StreamQuery:
+    """Validate the stream's query string; ``read_since=False`` leaves ``since`` out (unread,
+    unchecked): an SSE request's ``Last-Event-ID`` header stands in its place."""
     try:
         params = parse_qs(query, keep_blank_values=False, max_num_fields=MAX_QUERY_FIELDS)
     except ValueError as exc:  # more fields than that: parse_qs refuses to go on
@@ -44,7 +45,8 @@ def parse_query(query: str) -> StreamQuery:
             raise QueryError(name, "must be given once")
         return values[0]
 
-    since_raw, section_raw, label_raw = one("since"), one("section"), one("label")
+    since_raw = one("since") if read_since else None
+    section_raw, label_raw = one("section"), one("label")
     try:
         since = EventId.parse(since_raw) if since_raw else None
     except ValueError as exc:

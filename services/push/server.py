@@ -13,12 +13,14 @@ import signal
 from urllib.parse import urlsplit
 
 import redis.asyncio as aredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.http11 import Request, Response
 
 from services.push import sse
 from services.push.connection import CLOSE_TIMEOUT, Connection, Opening, factory
-from services.push.floods import AddressCap, address_of, bound_send_buffer
+from services.push.floods import ConnectionGate, address_of, bound_send_buffer, descriptor_budget
 from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.protocol import GOING_AWAY, REPLAY_FAILED, Frames, hello_frame, reset_frame
@@ -39,9 +41,20 @@ log = logging.getLogger(__name__)
 # Catch-ups that read Redis at once; the rest wait their turn instead of exhausting the
 # client's connection pool (a resume storm used to close clients with 1011 "Too many connections").
 REDIS_REPLAYS = 32
+# A replay's Redis read that fails on the way (no connection in time under a connect burst, a
+# timeout) is tried again, from where it stopped, up to this many times in all, after a pause
+# doubling from REPLAY_RETRY_S, while the reader's handshake timeout has not passed since the
+# catch-up began; then the reader is closed with 1011 and comes back with since.
+REPLAY_ATTEMPTS = 3
+REPLAY_RETRY_S = 0.2
+TRANSIENT = (RedisConnectionError, RedisTimeoutError)
 STREAM_PATH = "/v1/stream"
 LISTEN_BACKLOG = 4096  # connections the kernel queues before accept (a reconnect storm)
 MAX_TICK = 0.5  # the timer wheel's resolution (seconds), finer for short ping intervals
+# Descriptors kept for everything but client connections (Redis, logs, listening sockets, and
+# the connections one accept burst takes before the gate sees them): the gate's budget is the
+# process's ``ulimit -n`` less this.
+FD_RESERVE = 256
 
 
 def _frames(frames: list[Frames], reader: Reader) -> list[bytes]:
@@ -72,9 +85,17 @@ class PushServer:
         self.hub = Hub(settings.client_buffer_bytes)
         self.hold_mark = self.hub.hold_mark
         self.ping_interval = settings.ping_interval
+        self.handshake_timeout = settings.push_handshake_timeout
         tick = min(MAX_TICK, settings.ping_interval / 4)
-        self.wheel = TimerWheel(tick, max(settings.ping_interval, CLOSE_TIMEOUT) + tick)
-        self.per_address = AddressCap(settings.max_connections_per_ip, self.hub.stats)
+        longest = max(settings.ping_interval, CLOSE_TIMEOUT, settings.push_handshake_timeout)
+        self.wheel = TimerWheel(tick, longest + tick)
+        self.gate = ConnectionGate(
+            per_address=settings.max_connections_per_ip,
+            handshaking=settings.push_max_handshaking,
+            handshaking_per_address=settings.push_max_handshaking_per_ip,
+            descriptors=descriptor_budget(FD_RESERVE),
+            shed=self.hub.stats.shed,
+        )
         self.replay = ReplayBuffer(settings.stream_maxlen)
         self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
         self._catch_ups: set[asyncio.Task[None]] = set()
@@ -86,8 +107,17 @@ class PushServer:
 
     # -- the request (connection.Service) ----------------------------------------------------
 
+    def accepted(self, conn: Connection) -> float | None:
+        """Count a new connection against its address and the process (push/floods.py)."""
+        address = address_of(conn.transport)
+        timeout = self.gate.accept(conn, address, self.handshake_timeout)
+        if timeout is not None:
+            conn.address = address
+        return timeout
+
     def answer(self, conn: Connection, request: Request) -> Response | Opening:
         """Health endpoints, and every refusal (bad query, origin, capacity) before a stream."""
+        self.gate.request_read(conn)  # no longer a handshake, whatever the answer
         url = urlsplit(request.path)
         if url.path == "/healthz":
             return json_response(200, {"status": "ok", "clients": self.hub.clients})
@@ -107,8 +137,9 @@ class PushServer:
             detail = "the event stream is read with GET" if is_sse else "a WebSocket opens with GET"
             return problem_response(405, detail)
         try:
-            query = parse_query(url.query)
-            since = sse.since_of(request, query.since) if is_sse else query.since
+            resume = sse.last_event_id(request) if is_sse else None
+            query = parse_query(url.query, read_since=resume is None)
+            since = query.since if resume is None else resume
         except QueryError as exc:
             detail = f"{exc.name}: {exc.reason}"
             return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
@@ -122,11 +153,6 @@ class PushServer:
         if self.hub.clients >= self.settings.max_connections:
             self.hub.stats.refused[kind] += 1
             return problem_response(503, "this push process is full; retry shortly or use another")
-        address = address_of(conn.transport)
-        refused = self.per_address.admit(address, kind)
-        if refused is not None:
-            return refused
-        conn.address = address
         bound_send_buffer(conn.transport, self.settings.client_buffer_bytes)
         conn.transport.set_write_buffer_limits(high=self.settings.client_buffer_bytes)
         head = sse.response_head(allowed) if is_sse else None
@@ -151,12 +177,13 @@ class PushServer:
         task.add_done_callback(self._catch_ups.discard)
 
     def forget(self, conn: Connection) -> None:
+        self.gate.request_read(conn)  # closing (a bad request, say): no longer a handshake
         self.hub.remove(conn)
 
     def lost(self, conn: Connection) -> None:
         self.hub.remove(conn)
         if conn.address is not None:
-            self.per_address.release(conn.address)
+            self.gate.lost(conn, conn.address)
             conn.address = None
         if self._all_gone is not None and self.wheel.count == 0:
             self._all_gone.set()
@@ -217,16 +244,43 @@ class PushServer:
     async def _catch_up_from_redis(
         self, sub: Subscriber, since: EventId, hello_id: EventId
     ) -> EventId:
-        """Send events in (since, hello_id] read from Redis (or a reset); return the floor."""
+        """Send events in (since, hello_id] read from Redis (or a reset); return the floor.
+
+        A read that fails with a connection error or a timeout is retried from the last event
+        sent (see REPLAY_ATTEMPTS), so a moment's trouble reaching Redis costs the reader a
+        pause rather than a reconnect.
+        """
         assert self.client is not None
         reader = sub.reader
-        if await must_reset(self.client, since, hello_id):
-            # Older than the log keeps, or an id this stream never had: reload the timeline.
-            await write_frames(reader, [reset_frame(hello_id, reader.sse)])
-            return hello_id
-        async for chunk in events_between(self.client, since, hello_id):
-            await write_frames(reader, _frames([Frames(e) for e in chunk], reader))
-        return max(since, hello_id)
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + self.handshake_timeout
+        sent: EventId | None = None  # the newest event read; None: reset not decided yet
+        attempt = 1
+        while True:
+            try:
+                if sent is None:
+                    if await must_reset(self.client, since, hello_id):
+                        # Older than the log keeps, or an id this stream never had: reload.
+                        await write_frames(reader, [reset_frame(hello_id, reader.sse)])
+                        return hello_id
+                    sent = since
+                async for chunk in events_between(self.client, sent, hello_id):
+                    await write_frames(reader, _frames([Frames(e) for e in chunk], reader))
+                    sent = chunk[-1].id
+                return max(since, hello_id)
+            except TRANSIENT as exc:
+                pause = REPLAY_RETRY_S * 2 ** (attempt - 1)
+                if attempt >= REPLAY_ATTEMPTS or loop.time() + pause >= give_up:
+                    raise
+                if not reader.open:
+                    raise ReaderGoneError from exc
+                log.warning(
+                    "replay read failed, retrying: %s",
+                    exc,
+                    extra={"attempt": attempt, "peer": reader.peer},
+                )
+                attempt += 1
+                await asyncio.sleep(pause)
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -235,9 +289,20 @@ class PushServer:
         self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         self.reader = PushFeed(self.client, self.hub, self.replay).consumer
         reader = self.reader
-        register_push_metrics(self.hub, lambda: (reader.connected, reader.reconnects))
+        gate = self.gate
+        register_push_metrics(
+            self.hub, lambda: (reader.connected, reader.reconnects), lambda: gate.handshaking
+        )
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
         self.wheel.start()
+        wanted = self.settings.max_connections + self.settings.push_max_handshaking
+        if wanted > self.gate.max_open:
+            log.warning(
+                "the descriptor limit (ulimit -n) allows fewer connections than "
+                "LIVEFEED_MAX_CONNECTIONS + LIVEFEED_PUSH_MAX_HANDSHAKING; beyond it, "
+                "the oldest handshakes are closed and then new connections",
+                extra={"connections": self.gate.max_open, "wanted": wanted},
+            )
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(
             factory(self),
@@ -264,6 +329,7 @@ class PushServer:
             except TimeoutError:
                 log.warning("some clients did not close in time", extra={"left": self.wheel.count})
         self.wheel.stop()
+        self.gate.stop()
         for task in list(self._catch_ups):
             task.cancel()
         await asyncio.gather(*self._catch_ups, return_exceptions=True)

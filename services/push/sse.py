@@ -42,14 +42,16 @@ def response_head(origin: str | None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n" + SSE_PREAMBLE_FMT.format(retry=retry)).encode()
 
 
-def since_of(request: Request, query_since: EventId | None) -> EventId | None:
-    """``Last-Event-ID`` (as EventSource sends it on reconnect) wins over ``?since=``.
+def last_event_id(request: Request) -> EventId | None:
+    """The ``Last-Event-ID`` header (as EventSource sends it on reconnect), None when absent or
+    empty. When present it wins over ``?since=``, which is then not read at all (a stale or
+    broken ``since`` in the URL EventSource keeps does not matter once it has an event id).
 
     Raises ``QueryError`` naming ``Last-Event-ID`` when the header is not an event id.
     """
     header = request.headers.get("Last-Event-ID")
     if not header:
-        return query_since
+        return None
     try:
         return EventId.parse(header)
     except ValueError as exc:

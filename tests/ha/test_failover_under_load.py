@@ -30,7 +30,11 @@ UNAVAILABLE_TARGET_S = 10.0
 
 
 async def test_primary_killed_under_load(group: SentinelGroup, ha_stack: HaStackFactory) -> None:
-    stack = ha_stack(LIVEFEED_REDIS_MIN_REPLICAS="1", LIVEFEED_MAX_CONNECTIONS_PER_IP="1000")
+    stack = ha_stack(
+        LIVEFEED_REDIS_MIN_REPLICAS="1",
+        LIVEFEED_MAX_CONNECTIONS_PER_IP="1000",
+        LIVEFEED_PUSH_MAX_HANDSHAKING_PER_IP="1000",
+    )
     stack.start_service("worker", key="worker2", LIVEFEED_WORKER_METRICS_PORT=str(free_port()))
     limits = httpx.Limits(max_connections=400)  # posts in flight through the failover
     async with httpx.AsyncClient(timeout=10, limits=limits) as http:

@@ -32,7 +32,13 @@ async def test_eight_push_two_feed_two_ingest_three_workers_through_sentinel(
     stack = Stack(
         group.url,
         short_tmpdir(),
-        extra_env={**group.env(), "LIVEFEED_MAX_CONNECTIONS_PER_IP": str(READERS_PER_PUSH * 2)},
+        extra_env={
+            **group.env(),
+            # One address, as through a proxy: that address's caps are raised.
+            "LIVEFEED_MAX_CONNECTIONS_PER_IP": str(READERS_PER_PUSH * 2),
+            "LIVEFEED_PUSH_MAX_HANDSHAKING_PER_IP": str(READERS_PER_PUSH * 2),
+            "LIVEFEED_PUSH_MAX_HANDSHAKING": str(READERS_PER_PUSH * 2),
+        },
     )
     for name in ("ingest", "feed", "push", "worker"):
         stack.ports.setdefault(name, free_port())

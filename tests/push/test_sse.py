@@ -142,6 +142,31 @@ async def test_reset_when_since_is_older_than_the_log_or_unknown(
         assert (await stream.next()).event == "reset"
 
 
+async def test_ids_beyond_64_bits_are_problems_and_the_header_wins_over_since(
+    ingest: Ingest, feed: Feed, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    beyond = f"{2**64}-0"  # one past what Redis holds in an id part
+    for headers, params, field in [
+        ({"Last-Event-ID": beyond}, {}, "Last-Event-ID"),
+        ({}, {"since": beyond}, "since"),
+        ({}, {"since": f"0-{2**64}"}, "since"),
+    ]:
+        bad = await http.get(events_url(fresh), headers=headers, params=params)
+        assert bad.status_code == 400, bad.text
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert bad.json()["errors"][0]["field"] == field
+    # Last-Event-ID wins over ?since= (README): a since EventSource keeps in its URL, however
+    # broken, does not matter once the browser has an event id to resume from.
+    await ingest.apply(article("h-1"))
+    last = (await feed.timeline())["event_id"]
+    await ingest.apply(article("h-2"))
+    for since in ("garbage", beyond):
+        async with sse(http, events_url(fresh), last_event_id=last, since=since) as stream:
+            assert stream.response.status_code == 200
+            assert (await stream.next()).event == "hello"
+            assert (await stream.next()).data["headline"]["id"] == "h-2"
+
+
 async def test_bad_last_event_id_and_filters_are_problems(
     fresh: Stack, http: httpx.AsyncClient
 ) -> None:

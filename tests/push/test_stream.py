@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 import httpx
@@ -149,6 +150,33 @@ async def test_filters_deliver_only_matching_events(ingest: Ingest, fresh: Stack
         await ingest.apply(article("f-end", section="sport", urgency=2))
         assert (await sport.next())["headline"]["id"] == "f-end"
         assert (await breaking.next())["headline"]["id"] == "f-end"
+
+
+# One past what a Redis Stream id part can hold (2**64 - 1): Redis refuses it with an error.
+BEYOND_64_BITS = str(2**64)
+
+
+async def test_since_beyond_64_bits_is_refused_before_upgrading(
+    ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply(article("before-bad-since"))
+    for since in (f"{BEYOND_64_BITS}-0", f"1-{BEYOND_64_BITS}", BEYOND_64_BITS):
+        # Before: accepted, then closed with 1011 by Redis's error, and the client came back
+        # with the same since forever.
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"{fresh.ws_url}?since={since}", open_timeout=5):
+                pass
+        response = refused.value.response
+        assert response.status_code == 400, since
+        assert response.headers["Content-Type"] == "application/problem+json"
+        problem = json.loads(response.body)
+        assert problem["errors"][0]["field"] == "since"
+        assert str(2**64 - 1) in problem["detail"]
+    # The largest id Redis can hold is an id: newer than the log, so the client reloads.
+    largest = f"{2**64 - 1}-{2**64 - 1}"
+    async with subscribe(fresh.ws_url, since=largest) as stream:
+        assert (await stream.next())["type"] == "hello"
+        assert (await stream.next())["type"] == "reset"
 
 
 async def test_bad_stream_requests_are_refused_before_upgrading(fresh: Stack) -> None:

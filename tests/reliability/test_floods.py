@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import InvalidMessage, InvalidStatus
 
 from tests.helpers import Ingest, article
 from tests.procs import REPO, free_port
@@ -31,11 +31,11 @@ async def test_connection_caps_per_address_and_per_process(make_stack: StackFact
     )
     url = stack.ws_url
     mine = [await websockets.connect(url, local_addr=("127.0.0.1", 0)) for _ in range(5)]
-    refusal = await _refused(url, "127.0.0.1")
-    assert refusal.response.status_code == 503
-    assert refusal.response.headers["Content-Type"] == "application/problem+json"
-    assert refusal.response.headers["Retry-After"]
-    assert "per address" in json.loads(refusal.response.body)["detail"]
+    # Counted from accept: one more from the address is closed as it is accepted, before it
+    # holds a descriptor for longer than that (a flood of idle sockets: test_idle_sockets.py).
+    with pytest.raises(InvalidMessage):
+        async with websockets.connect(url, open_timeout=5, local_addr=("127.0.0.1", 0)):
+            pass
 
     # Other addresses still get in, up to the process's cap.
     others = [await websockets.connect(url, local_addr=("127.0.0.2", 0)) for _ in range(3)]
@@ -52,7 +52,7 @@ async def test_connection_caps_per_address_and_per_process(make_stack: StackFact
         try:
             mine.append(await websockets.connect(url, local_addr=("127.0.0.1", 0)))
             break
-        except InvalidStatus:
+        except (InvalidMessage, InvalidStatus):
             assert time.monotonic() < deadline, "a closed connection kept its slot"
     for ws in mine + others:
         await ws.close()
@@ -105,7 +105,12 @@ STORM = 5000
 async def test_reconnect_storm_with_since_is_served_without_error(
     make_stack: StackFactory,
 ) -> None:
-    stack, _server = make_stack(LIVEFEED_MAX_CONNECTIONS_PER_IP=str(STORM + 10))
+    # The crowd comes from one address, as through a proxy: every cap of that address is raised.
+    stack, _server = make_stack(
+        LIVEFEED_MAX_CONNECTIONS_PER_IP=str(STORM + 10),
+        LIVEFEED_PUSH_MAX_HANDSHAKING_PER_IP=str(STORM),
+        LIVEFEED_PUSH_MAX_HANDSHAKING=str(STORM),
+    )
     async with httpx.AsyncClient(timeout=10) as http:
         ingest = Ingest(stack, http)
         await ingest.apply(article("start"))

@@ -59,6 +59,7 @@ async def test_a_stalled_reader_among_a_thousand_is_cut_off_and_the_others_get_e
     stack, _server = make_stack(
         LIVEFEED_CLIENT_BUFFER_BYTES=str(BUFFER),
         LIVEFEED_MAX_CONNECTIONS_PER_IP=str(READERS + 10),
+        LIVEFEED_PUSH_MAX_HANDSHAKING_PER_IP=str(READERS + 10),  # the crowd: one address
         LIVEFEED_PING_INTERVAL=NO_PINGS,
     )
     total = (QUIET_BATCHES + LOUD_BATCHES) * BATCH
