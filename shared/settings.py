@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         default=1000, ge=1, description="Clients from one address per push process."
     )
     ping_interval: float = Field(default=20.0, gt=0)
+    view_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered views one feed process keeps in memory (bodies, headers, "
+        "keys and ~2 KB per view), least recently used out; a bigger view is served, not kept.",
+    )
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
     )

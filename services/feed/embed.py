@@ -23,7 +23,7 @@ import gzip
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,14 @@ class Query:
             more,
             int(level),
         )
+
+    @property
+    def key(self) -> tuple[Hashable, ...]:
+        """The column's view-cache key: ``more-href`` (free text) only as a short digest."""
+        more = None
+        if self.more_href is not None:
+            more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
+        return (self.section, self.label, self.limit, self.level, more)
 
     @property
     def filters(self) -> dict[str, str]:
@@ -321,7 +329,9 @@ class Embed(ViewHandlers):
     async def fragment(self, request: Request) -> Response:
         """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
         query = Query.parse(request)
-        return await self.views().serve(request, ("fragment", query), lambda: self._fragment(query))
+        return await self.views().serve(
+            request, ("fragment", *query.key), lambda: self._fragment(query)
+        )
 
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
@@ -345,7 +355,7 @@ class Embed(ViewHandlers):
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
             query = Query(query.section, query.label, query.limit, query.more_href, 1)
-        return await self.views().serve(request, ("frame", query), lambda: self._frame(query))
+        return await self.views().serve(request, ("frame", *query.key), lambda: self._frame(query))
 
     async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
