@@ -44,6 +44,7 @@ from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.models import display_label, has_space_or_control
+from shared.origins import origin_allowed
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -418,7 +419,7 @@ class EmbedCors:
             await self.app(scope, receive, send)
             return
         origin = _header(scope, b"origin")
-        allowed = origin is not None and origin.rstrip("/").lower() in self.allowed
+        allowed = origin_allowed(origin, self.allowed)
         extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
         if allowed:
             assert origin is not None
