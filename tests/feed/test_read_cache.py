@@ -10,7 +10,7 @@ import httpx
 from shared.events import EventId
 from tests.helpers import Feed, Ingest, article, eventually
 from tests.ops.metrics_client import scrape, value
-from tests.procs import Stack
+from tests.procs import Stack, free_port
 from tests.sse import sse
 
 WRITES_PER_S = 50
@@ -180,3 +180,37 @@ async def test_cursors_past_the_oldest_item_share_one_empty_page(
         again = await http.get(f"{feed.base}/v1/timeline?before={cursor}")
         assert again.content == past.content, cursor
     assert await _views(http, feed.base) == (hits + 3, misses)
+
+
+async def test_a_view_bigger_than_the_whole_bound_is_served_but_not_kept(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    """With ``LIVEFEED_VIEW_CACHE_BYTES`` at 32 KiB: a 60 KB view is served every time (from
+    Redis), and it does not push out the small views that fit."""
+    port = free_port()
+    service = fresh.start_service(
+        "feed",
+        key="feed-small-cache",
+        LIVEFEED_FEED_PORT=str(port),
+        LIVEFEED_VIEW_CACHE_BYTES=str(32 * 1024),
+    )
+    try:
+        fresh.wait_healthy("feed", port=port)
+        base = f"http://127.0.0.1:{port}"
+        await ingest.apply(
+            {"articles": [article(f"wide-{n}", summary="s" * 1_000) for n in range(50)]}
+        )
+        small = await _settled(http, base, "/v1/timeline?limit=1")
+        hits, misses = await _views(http, base)
+        for _ in range(3):
+            big = await http.get(f"{base}/v1/timeline?limit=50")
+            assert big.status_code == 200
+            assert len(big.content) > 50_000
+        assert await _views(http, base) == (hits, misses + 3)  # rendered each time
+        again = await http.get(f"{base}/v1/timeline?limit=1")
+        assert again.content == small.content
+        assert await _views(http, base) == (hits + 1, misses + 3)  # the small one stayed
+        samples = await scrape(http, base)
+        assert 0 < value(samples, "livefeed_feed_view_cache_bytes") <= 32 * 1024
+    finally:
+        service.stop()
