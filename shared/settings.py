@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.origins import normalize_all, origin_of
 from shared.tokens import from_env as tokens_from_env
 from shared.tokens import from_file as tokens_from_file
 
 _HTTP_URL = re.compile(r"^https?://[^\s/?#]+(?:[/?#]\S*)?$", re.IGNORECASE)
-_ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$")
 
 
 # Where browsers' push subscriptions point (Chrome/Edge/Opera, Firefox, Edge legacy, Safari).
@@ -252,6 +252,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a push connection has, from accept, to send its whole request.",
     )
+    view_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=0,
+        description="Bytes of rendered views one feed process keeps in memory (bodies, headers, "
+        "keys and ~2 KB per view), least recently used out; a bigger view is served, not kept.",
+    )
     cache_max_age: int = Field(
         default=10, ge=0, description="Seconds caches may keep the timeline and feeds."
     )
@@ -436,14 +442,10 @@ class Settings(BaseSettings):
         """``LIVEFEED_REDIS_SENTINELS`` as (host, port) pairs (``[::1]:26379`` allowed)."""
         return [host_port(sentinel) for sentinel in self.redis_sentinels]
 
-    @field_validator("embed_origins")
+    @field_validator("allowed_origins", "embed_origins")
     @classmethod
     def _origins_exact(cls, origins: list[str]) -> list[str]:
-        for origin in origins:
-            if not _ORIGIN.match(origin.rstrip("/")):
-                raise ValueError(
-                    f"{origin!r} is not an origin like https://www.example.com (no '*', no path)"
-                )
+        normalize_all(origins)  # raises, naming the first that is not an origin
         return origins
 
     @field_validator("purge_varnish", "purge_webhook", "websub_hubs")
@@ -515,21 +517,22 @@ class Settings(BaseSettings):
         scheme, sep, rest = self.push_url.partition("://")
         return {"ws": "http", "wss": "https"}.get(scheme, scheme) + sep + rest
 
-    @property
+    @cached_property
     def origins(self) -> frozenset[str]:
         """Browser origins the push service accepts: the feed page's own (or
-        ``LIVEFEED_ALLOWED_ORIGINS``) and the sites that embed the column."""
+        ``LIVEFEED_ALLOWED_ORIGINS``) and the sites that embed the column, normalised
+        (``shared.origins``: compare a request's ``Origin`` with ``origin_allowed``)."""
         if self.allowed_origins:
-            return frozenset(origin.rstrip("/") for origin in self.allowed_origins) | self.embeds
-        own = {self.feed_url.rstrip("/")}
+            return normalize_all(self.allowed_origins) | self.embeds
+        own = [self.feed_url]
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
-            own |= {f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"}
-        return frozenset(own) | self.embeds
+            own += [f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"]
+        return frozenset(origin for url in own if (origin := origin_of(url))) | self.embeds
 
-    @property
+    @cached_property
     def embeds(self) -> frozenset[str]:
-        """``LIVEFEED_EMBED_ORIGINS``: sites that may put the column on their pages."""
-        return frozenset(origin.rstrip("/").lower() for origin in self.embed_origins)
+        """``LIVEFEED_EMBED_ORIGINS``: sites that may put the column on their pages, normalised."""
+        return normalize_all(self.embed_origins)
 
 
 def _browser_host(bind_host: str) -> str:

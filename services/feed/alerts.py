@@ -34,6 +34,7 @@ from services.feed.params import store_down
 from shared import alerts, keys
 from shared.addresses import address_digest
 from shared.bodies import media_type, parse_json, read_body
+from shared.origins import origin_allowed, origin_of
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
 
@@ -49,7 +50,7 @@ class Alerts:
         self.settings = settings
         self.client = client
         self.worker = (STATIC / "sw.js").read_bytes()
-        own = {settings.feed_url.rstrip("/").lower()}
+        own = {origin} if (origin := origin_of(settings.feed_url)) else set()
         self.origins = frozenset(settings.origins | own | settings.embeds)
 
     def routes(self) -> list[BaseRoute]:
@@ -141,8 +142,7 @@ class Alerts:
         """Alerts on, the origin allowed, under the rate limit, a small JSON body."""
         if not self.settings.alerts_enabled:
             raise ProblemError(404, "alerts are not configured on this site")
-        origin = (request.headers.get("origin") or "").rstrip("/").lower()
-        if origin not in self.origins:
+        if not origin_allowed(request.headers.get("origin"), self.origins):
             raise ProblemError(
                 403,
                 "subscriptions are taken from this site's pages only",

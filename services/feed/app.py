@@ -81,7 +81,7 @@ class Feed:
         """Open Redis, the view cache and its stream consumer for the app's lifetime."""
         self.client = async_client(self.redis_url, self.settings)
         self.reader = TimelineReader(self.client, self.settings)
-        self.cache = ReadCache(self.client)
+        self.cache = ReadCache(self.client, self.settings.view_cache_bytes)
         tune_gc()  # shared/gc_tuning.py: full collections would walk every cached view
         stream = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
         consumer = StreamConsumer(stream, "feed view cache", self.cache.invalidate)
@@ -114,9 +114,11 @@ class Feed:
         limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
         before = before_param(query)
         section, label = section_param(query), label_param(query)
-        key = ("timeline", limit, before, section, label)
-        return await self.views.serve(
-            request, key, lambda: self._timeline(limit, before, section, label)
+        return await self.views.serve_page(
+            request,
+            ("timeline", limit, section, label),
+            before,
+            lambda cursor: self._timeline(limit, cursor, section, label),
         )
 
     async def _timeline(

@@ -23,7 +23,7 @@ import gzip
 import hashlib
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,8 @@ from services.feed.params import bad_query, label_param, limit_param, section_pa
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
-from shared.models import display_label
+from shared.models import display_label, has_space_or_control
+from shared.origins import origin_allowed
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -51,7 +52,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 # Paths that answer the embed origins (the module, the fragment, the JSON and the SSE stream).
 CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|embed(?:\.[0-9a-f]{12})?\.js)$")
-_MORE_HREF = re.compile(r"^(?:https?://[^\s]+|/(?!/)[^\s]*)$")
+MAX_MORE_HREF = 2048
 IMMUTABLE = "public, max-age=31536000, immutable"
 
 # ``::part()`` names, by the class the page's renderer gives each element.
@@ -96,6 +97,19 @@ def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> 
     return node
 
 
+def is_more_href(value: str) -> bool:
+    """Whether ``value`` may be the column's "More news" link: an absolute http(s) URL, or a
+    path on the embedding site. Not a path that a browser reads as another host: ``//host`` and
+    ``/\\host`` (URL parsers treat a backslash as a slash in http(s) URLs), nor any white space
+    or control character (browsers drop tabs and newlines, so ``/\t/host`` is ``//host``)."""
+    if not value or len(value) > MAX_MORE_HREF or has_space_or_control(value):
+        return False
+    if value.startswith("/"):
+        return value[1:2] not in ("/", "\\")
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(urlsplit(value).netloc)
+
+
 @dataclass(frozen=True)
 class Query:
     """What a column shows: the filters, how many, where "More news" leads, heading level."""
@@ -111,8 +125,12 @@ class Query:
         """From ``?section=&label=&limit=&more-href=&heading-level=`` (400 on a bad one)."""
         query = request.query_params
         more = query.get("more-href") or None
-        if more is not None and not _MORE_HREF.match(more):
-            raise bad_query("more-href", "must be an http(s) URL or a path starting with '/'")
+        if more is not None and not is_more_href(more):
+            raise bad_query(
+                "more-href",
+                "must be an http(s) URL or a path starting with one '/' (not '//' or '/\\'), "
+                f"at most {MAX_MORE_HREF} characters, without spaces or control characters",
+            )
         level = query.get("heading-level", "2")
         if level not in {"1", "2", "3", "4", "5"}:
             raise bad_query("heading-level", "must be 1 to 5")
@@ -123,6 +141,14 @@ class Query:
             more,
             int(level),
         )
+
+    @property
+    def key(self) -> tuple[Hashable, ...]:
+        """The column's view-cache key: ``more-href`` (free text) only as a short digest."""
+        more = None
+        if self.more_href is not None:
+            more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
+        return (self.section, self.label, self.limit, self.level, more)
 
     @property
     def filters(self) -> dict[str, str]:
@@ -321,7 +347,9 @@ class Embed(ViewHandlers):
     async def fragment(self, request: Request) -> Response:
         """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
         query = Query.parse(request)
-        return await self.views().serve(request, ("fragment", query), lambda: self._fragment(query))
+        return await self.views().serve(
+            request, ("fragment", *query.key), lambda: self._fragment(query)
+        )
 
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
@@ -345,7 +373,7 @@ class Embed(ViewHandlers):
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
             query = Query(query.section, query.label, query.limit, query.more_href, 1)
-        return await self.views().serve(request, ("frame", query), lambda: self._frame(query))
+        return await self.views().serve(request, ("frame", *query.key), lambda: self._frame(query))
 
     async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
@@ -391,7 +419,7 @@ class EmbedCors:
             await self.app(scope, receive, send)
             return
         origin = _header(scope, b"origin")
-        allowed = origin is not None and origin.rstrip("/").lower() in self.allowed
+        allowed = origin_allowed(origin, self.allowed)
         extra: list[tuple[bytes, bytes]] = [(b"vary", b"Origin")]
         if allowed:
             assert origin is not None

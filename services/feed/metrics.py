@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from rq.job import Job
@@ -55,6 +55,18 @@ VIEWS = Counter(
     ["result"],
 )
 VIEW_HITS, VIEW_MISSES = VIEWS.labels("hit"), VIEWS.labels("miss")
+# Its size (several workers: the live ones added up), bounded by LIVEFEED_VIEW_CACHE_BYTES each.
+VIEW_CACHE_BYTES = Gauge(
+    "livefeed_feed_view_cache_bytes",
+    "Bytes the view cache counts against LIVEFEED_VIEW_CACHE_BYTES (bodies, headers, keys and "
+    "a per-entry overhead).",
+    multiprocess_mode="livesum",
+)
+VIEW_CACHE_ENTRIES = Gauge(
+    "livefeed_feed_view_cache_entries",
+    "Views the view cache holds.",
+    multiprocess_mode="livesum",
+)
 
 # Create the series operators alert on, so they read 0 rather than "no data" before the first.
 for _result in ("finished", "failed"):

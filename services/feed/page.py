@@ -338,9 +338,11 @@ class LivePage(ViewHandlers):
         section, label = section_param(query), label_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
         before = before_param(query)
-        key = ("page", limit, before, section, label)
-        return await self.views().serve(
-            request, key, lambda: self._render(limit, before, section, label)
+        return await self.views().serve_page(
+            request,
+            ("page", limit, section, label),
+            before,
+            lambda cursor: self._render(limit, cursor, section, label),
         )
 
     async def _render(

@@ -15,8 +15,15 @@ rendered again, once, however many requests want it (single flight).
 The feed's stream consumer (``shared.stream.StreamConsumer``) drops every entry as events
 arrive, so memory holds only current views. Items leave the window at read time, announced by
 no event: a view expires when the next item of its index ages out (``read.lua`` says when), so
-it never shows one past its time; and after ``TTL_S`` whatever happens. The number of entries is
-bounded (least recently used out): hostile query strings cannot grow it.
+it never shows one past its time; and after ``TTL_S`` whatever happens.
+
+Memory is bounded in bytes, not entries (``LIVEFEED_VIEW_CACHE_BYTES`` per process): each entry
+counts its body, its headers, its key and ``ENTRY_OVERHEAD`` for the objects around them; the
+least recently used go first, and a view bigger than the whole bound is served but not kept.
+Keys are normalised so that hostile query strings name few distinct entries: a ``before`` cursor
+that gives the first page (at or beyond the newest item) is no cursor at all, one below every
+item is the oldest item's, numbers are parsed before they enter a key, and free text (the
+embed's ``more-href``) enters only as a short digest.
 """
 
 from __future__ import annotations
@@ -35,25 +42,71 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, respond
-from services.feed.metrics import VIEW_HITS, VIEW_MISSES
+from services.feed.metrics import VIEW_CACHE_BYTES, VIEW_CACHE_ENTRIES, VIEW_HITS, VIEW_MISSES
 from services.feed.params import store_down
+from services.feed.store import Cursor
 from shared import keys
 from shared.events import Entry
 
 TTL_S = 60.0  # the longest an entry is served, whatever else
-MAX_ENTRIES = 2_048
+# What an entry costs besides the bytes of its body, headers and key: the entry, the rendered
+# view and its header dict, the key tuple and the ordered dict's node (tracemalloc: ~1.2 KB for
+# a timeline view with its five headers, their strings included; rounded up).
+ENTRY_OVERHEAD = 2048
 
 # The timeline's state: the newest event id, the last unannounced change and the timeline's
-# size (which also moves when someone empties the store by hand), in one call.
+# size (which also moves when someone empties the store by hand), and its newest and oldest
+# items (every index is a subset of the timeline: a cursor beyond its newest item gives any
+# index's first page, one at or below its oldest item an empty page), in one call.
 STAMP_LUA = """
 local latest = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #latest > 0 then id = latest[1][1] end
-return {id, (redis.call('GET', KEYS[2]) or '') .. '/' .. redis.call('ZCARD', KEYS[3])}
+local newest = redis.call('ZREVRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')
+return {id, (redis.call('GET', KEYS[2]) or '') .. '/' .. redis.call('ZCARD', KEYS[3]),
+  newest[1] or '', newest[2] or '', oldest[1] or '', oldest[2] or ''}
 """
 
 STAMP_KEYS = (keys.EVENTS, keys.CHANGED, keys.TIMELINE)
-Stamp = tuple[bytes, bytes]
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """The timeline's state as one read saw it: entries rendered at another state are old."""
+
+    event_id: bytes
+    changed: bytes  # the last unannounced change and the timeline's size
+    newest: Cursor | None  # the timeline's newest item (None: empty)
+    oldest: Cursor | None
+
+    def page_cursor(self, before: Cursor | None) -> Cursor | None:
+        """``before`` as the page it gives names it: None for the first page, the oldest
+        item's cursor for the empty page past the end, else itself.
+
+        A page shows the items below its cursor in (score, id) order (``read.lua``: a lower
+        score, or the same score and a lower id, in byte order: ids are ASCII).
+        """
+        if before is None or self.newest is None or self.oldest is None:
+            return None  # an empty timeline: every cursor gives the (empty) first page
+        position = (before.score, before.article_id)
+        if position > (self.newest.score, self.newest.article_id):
+            return None
+        if position <= (self.oldest.score, self.oldest.article_id):
+            return self.oldest
+        return before
+
+    @classmethod
+    def parse(cls, reply: list[Any]) -> Stamp:
+        """From ``STAMP_LUA``'s reply."""
+        event_id, changed, newest_id, newest_score, oldest_id, oldest_score = map(_bytes, reply)
+        return cls(
+            event_id, changed, _cursor(newest_score, newest_id), _cursor(oldest_score, oldest_id)
+        )
+
+
+def _cursor(score: bytes, article_id: bytes) -> Cursor | None:
+    return Cursor(int(float(score)), article_id.decode()) if article_id else None
 
 
 class Fence:
@@ -94,7 +147,7 @@ class Fence:
             )
         try:
             await conn.send_packed_command(self._packed, check_health=False)
-            event_id, changed = await conn.read_response()
+            reply = await conn.read_response()
         except NoScriptError:  # Redis restarted without its scripts: load it, then ask again
             await self.client.script_load(STAMP_LUA)
             return await self._read()
@@ -104,12 +157,13 @@ class Fence:
             # apply; the next read opens a new connection.
             self._conn = None
             await conn.disconnect()
-            event_id, changed = await self._script(keys=list(STAMP_KEYS))
+            reply = await self._script(keys=list(STAMP_KEYS))
         except BaseException:
             self._conn = None
             await conn.disconnect()  # whatever state it is in: the next read starts afresh
             raise
-        return _bytes(event_id), _bytes(changed)
+        assert isinstance(reply, list)
+        return Stamp.parse(reply)
 
     async def _run(self) -> None:
         try:
@@ -136,14 +190,25 @@ class _Entry:
     stamp: Stamp
     expires_ms: float  # wall-clock ms: the window's next change, or TTL_S
     rendered: Rendered
+    size: int  # bytes counted against the bound (entry_bytes)
+
+
+def entry_bytes(key: Hashable, rendered: Rendered) -> int:
+    """What an entry is counted as: every byte it stores (body, validator, media type, each
+    header, the key) and ``ENTRY_OVERHEAD`` for the Python objects holding them."""
+    headers = sum(len(name) + len(value) for name, value in rendered.headers.items())
+    stored = len(rendered.body) + len(rendered.etag) + len(rendered.media_type) + headers
+    return stored + len(repr(key)) + ENTRY_OVERHEAD
 
 
 class ReadCache:
-    """Rendered views by key (route and normalised query), each valid for one stamp."""
+    """Rendered views by key (route and normalised query), each valid for one stamp, at most
+    ``max_bytes`` of them (``entry_bytes``), least recently used out."""
 
-    def __init__(self, client: aredis.Redis, max_entries: int = MAX_ENTRIES) -> None:
+    def __init__(self, client: aredis.Redis, max_bytes: int) -> None:
         self.fence = Fence(client)
-        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes = 0  # the sum of the entries' sizes
         self.entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._renders: dict[tuple[Hashable, Stamp], asyncio.Future[Rendered]] = {}
 
@@ -153,11 +218,32 @@ class ReadCache:
         """The view ``key`` as of now: from memory when current, else rendered (once)."""
         return respond(request, await self.view(key, render))
 
+    async def serve_page(
+        self,
+        request: Request,
+        key: tuple[Hashable, ...],
+        before: Cursor | None,
+        render: Callable[[Cursor | None], Awaitable[Rendered]],
+    ) -> Response:
+        """A paged view: ``key`` plus the page ``before`` gives, named as ``Stamp.page_cursor``
+        names it (every cursor that gives the first page shares the first page's entry)."""
+        stamp = await self._stamp()
+        cursor = stamp.page_cursor(before)
+        return respond(request, await self._view(stamp, (*key, cursor), lambda: render(cursor)))
+
     async def view(self, key: Hashable, render: Callable[[], Awaitable[Rendered]]) -> Rendered:
+        """The view ``key`` as of now (``serve`` without the response)."""
+        return await self._view(await self._stamp(), key, render)
+
+    async def _stamp(self) -> Stamp:
         try:
-            stamp = await self.fence.stamp()
+            return await self.fence.stamp()
         except RedisError as exc:
             raise store_down() from exc
+
+    async def _view(
+        self, stamp: Stamp, key: Hashable, render: Callable[[], Awaitable[Rendered]]
+    ) -> Rendered:
         entry = self.entries.get(key)
         if entry is not None and entry.stamp == stamp and time.time() * 1000 < entry.expires_ms:
             self.entries.move_to_end(key)
@@ -183,15 +269,32 @@ class ReadCache:
         expires_ms = time.time() * 1000 + TTL_S * 1000
         if rendered.expires_ms is not None:
             expires_ms = min(expires_ms, rendered.expires_ms)
-        self.entries[key] = _Entry(stamp, expires_ms, rendered)
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        self._keep(key, _Entry(stamp, expires_ms, rendered, entry_bytes(key, rendered)))
         return rendered
+
+    def _keep(self, key: Hashable, entry: _Entry) -> None:
+        """Store ``entry`` (replacing the key's old one), then drop the least recently used
+        until the bound holds. A view bigger than the whole bound is not kept at all."""
+        old = self.entries.pop(key, None)
+        if old is not None:
+            self.bytes -= old.size
+        if entry.size <= self.max_bytes:
+            self.entries[key] = entry
+            self.bytes += entry.size
+        while self.bytes > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.bytes -= dropped.size
+        self._measure()
+
+    def _measure(self) -> None:
+        VIEW_CACHE_BYTES.set(self.bytes)
+        VIEW_CACHE_ENTRIES.set(len(self.entries))
 
     def invalidate(self, entries: list[Entry]) -> None:
         """The stream consumer's ``deliver``: events arrived, every stored view is old."""
         self.entries.clear()
+        self.bytes = 0
+        self._measure()
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -32,6 +32,7 @@ from services.push.wheel import TimerWheel
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import EventId
 from shared.gc_tuning import tune_gc
+from shared.origins import origin_allowed
 from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.stream import BLOCK_MS, StreamConsumer
@@ -143,9 +144,8 @@ class PushServer:
         except QueryError as exc:
             detail = f"{exc.name}: {exc.reason}"
             return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
-        origin = request.headers.get("Origin")
-        allowed = origin.rstrip("/") if origin is not None else None
-        if allowed is not None and allowed not in self.settings.origins:
+        origin = request.headers.get("Origin")  # none: not a browser, nothing to check
+        if origin is not None and not origin_allowed(origin, self.settings.origins):
             detail = "this origin may not open the stream"
             return problem_response(403, detail, errors=[{"field": "origin", "reason": detail}])
         if self.reader is None or not self.reader.ready.is_set() or self.stopping:
@@ -155,7 +155,7 @@ class PushServer:
             return problem_response(503, "this push process is full; retry shortly or use another")
         bound_send_buffer(conn.transport, self.settings.client_buffer_bytes)
         conn.transport.set_write_buffer_limits(high=self.settings.client_buffer_bytes)
-        head = sse.response_head(allowed) if is_sse else None
+        head = sse.response_head(origin) if is_sse else None
         return Opening((query.section, query.label), since, head)
 
     def opened(self, conn: Connection, opening: Opening) -> None:

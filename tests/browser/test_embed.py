@@ -819,3 +819,28 @@ async def test_a_retraction_is_filled_from_the_next_older_headline(
         arg=NEWS,
     )
     assert await page.locator(f"{NEWS} .more").is_hidden()  # nothing older is left
+
+
+async def test_more_href_is_the_site_s_own_page_and_one_that_leaves_the_site_shows_nothing(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    """Issue 21, finding 10: the element links to the ``more-href`` the server checked (and put
+    in the link); ``/\\evil.example/x``, which a browser reads as ``//evil.example/x``, is
+    refused by the server, so that column shows no link at all."""
+    await ingest.apply({"articles": [news_at(i, 11 + n) for n, i in enumerate(["m1", "m2", "m3"])]})
+    fresh_site.host.pages["/more"] = article_page(
+        fresh_site.script(),
+        '<aside aria-label="News"><livefeed-column section="news" limit="2" more-href="/news">'
+        '</livefeed-column></aside>\n<aside aria-label="Elsewhere"><livefeed-column '
+        'label="exclusive" more-href="/\\evil.example/x"></livefeed-column></aside>',
+    )
+    await page.goto(fresh_site.host.origin + "/more")
+    await live(page, NEWS)
+    assert await ids(page, NEWS) == ["m3", "m2"]
+    link = await page.eval_on_selector(NEWS, "c => c.shadowRoot.querySelector('.more').href")
+    assert link == fresh_site.host.origin + "/news"  # the site's own page, on the site's origin
+    await page.wait_for_selector(f"{EXCLUSIVE}[data-error=true]", state="attached")
+    links = await page.eval_on_selector(
+        EXCLUSIVE, "c => [...(c.shadowRoot?.querySelectorAll('a') ?? [])].map(a => a.href)"
+    )
+    assert not [href for href in links if "evil.example" in href]

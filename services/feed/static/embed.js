@@ -507,9 +507,9 @@ class LivefeedColumn extends HTMLElement {
     this.state = "";
     this.everLive = false;
     this.next = this.dataset.next || "";
-    const moreHref = this.getAttribute("more-href");
-    if (moreHref && /^(https?:\/\/|\/(?!\/))/i.test(moreHref)) {
-      this.more.href = moreHref; // the site's own "More news" page
+    if (this.getAttribute("more-href")) {
+      // The site's own "More news" page: the server checked more-href (embed.py, is_more_href)
+      // and put it in this link; the element never writes it here itself.
       this.more.hidden = false;
     } else {
       this.more.addEventListener("click", (event) => {
