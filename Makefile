@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint format bench model-long docs clean
+.PHONY: install install-dev run test lint format bench model-long docs screenshots clean
 
 install: $(STAMP)
 
@@ -55,6 +55,12 @@ bench: install-dev
 docs: install-dev
 	$(PY) -m shared.settings_doc
 	$(PY) -m docs.sizes --write
+
+# The README's pictures, redrawn from the current UI in headless Chromium (Debian's chromium).
+screenshots: install-dev
+	$(PY) -m tests.browser.screenshot docs/screenshot.png
+	$(PY) -m tests.browser.screenshot docs/screenshot-phone.png --width 390 --height 844
+	$(PY) -m tests.browser.embed_screenshot docs/embed.png
 
 clean:
 	rm -rf $(VENV) .livefeed .pytest_cache .mypy_cache .ruff_cache
