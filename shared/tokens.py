@@ -33,6 +33,30 @@ class NamedToken:
         """Whether this token may touch an article in ``section`` (None: no section)."""
         return not self.sections or (section is not None and section in self.sections)
 
+    def refusal(self, section: str | None, tombstone_scope: frozenset[str] | None) -> str | None:
+        """Why this token may not change a stored record (None: it may); the rule the apply
+        script (``services/feed/lua/apply.lua``, ``refusal``) enforces, answered early.
+
+        A record belongs to sections: an article's record (live, embargoed, retracted or
+        expired) to its ``section`` ('': none); a tombstone a scoped token left for an id
+        without an article to that token's sections (``tombstone_scope``); any other tombstone
+        to every section. A scoped token may change only records of its own sections.
+        """
+        if not self.sections:
+            return None
+        if section is not None:
+            if section in self.sections:
+                return None
+            return (
+                f"the article is in section {section!r}"
+                if section
+                else ("the article, which has no section")
+            )
+        if tombstone_scope is not None:
+            outside = sorted(tombstone_scope - self.sections)
+            return f"the id is retracted in section {outside[0]!r}" if outside else None
+        return "the id is retracted for every section"
+
     def scope_text(self) -> str:
         """``world, sport``: the sections named in a refusal."""
         return ", ".join(sorted(self.sections))

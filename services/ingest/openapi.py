@@ -280,6 +280,7 @@ def openapi_document() -> dict[str, Any]:
                                             "released",
                                             "unpinned",
                                             "retracted",
+                                            "expired",
                                         ]
                                     },
                                     "version": {"type": ["integer", "null"]},
