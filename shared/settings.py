@@ -45,7 +45,10 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     """The one configuration model of every livefeed process."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVEFEED_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a bad setting is named, never echoed (tokens and keys are secrets).
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEFEED_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="A Redis to use; unset starts the embedded Redis."
