@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests per token per minute (all ingest copies); 0: no limit.",
     )
+    auth_failures_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed bearer-token checks one client address (an IPv6 /64) may make per "
+        "minute, on every ingest and feed process together; past it, that address gets 429 "
+        "with Retry-After until the minute ends, valid tokens included. 0: no limit.",
+    )
     idempotency_budget_bytes: int = Field(
         default=32 * 1024 * 1024,
         ge=0,

@@ -17,8 +17,10 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 
+from shared import keys
 from shared.settings import Settings
 from tests.conftest import short_tmpdir
 from tests.helpers import Ingest, article, subscribe
@@ -210,6 +212,34 @@ async def test_the_proxy_gives_one_origin_routing_by_path_and_method(
     history = await http.get(f"{proxy}/v1/articles/proxied/history", headers=auth)  # -> ingest
     assert history.status_code == 200, history.text
     assert "retracted" in history.text
+
+
+async def test_the_proxy_passes_on_the_address_it_saw_which_no_header_can_forge(
+    proxy: str, fresh: Stack, http: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    """Failed token checks are throttled per the address nginx saw: a client inventing a new
+    X-Forwarded-For for each guess is throttled all the same."""
+    limit = Settings.model_fields["auth_failures_per_minute"].default
+    assert isinstance(limit, int)
+    try:
+        statuses = []
+        for n in range(3 * limit):
+            guess = await http.post(
+                f"{proxy}/v1/articles",
+                json=article("forged"),
+                headers={
+                    "Authorization": f"Bearer nope-{n:08d}",
+                    "X-Forwarded-For": f"203.0.113.{n}",
+                },
+            )
+            statuses.append(guess.status_code)
+        assert 429 in statuses, statuses
+        assert statuses.count(403) <= 2 * limit, statuses
+    finally:
+        # The stack is the session's: its other tests come from this address too.
+        doomed = list(redis_client.scan_iter(match=f"{keys.AUTH_FAILURES_PREFIX}*"))
+        if doomed:
+            redis_client.delete(*doomed)
 
 
 async def test_server_sent_events_pass_the_proxy_unbuffered(
