@@ -11,7 +11,7 @@ Failed checks are throttled per client address (``FailedAuthThrottle``, counted 
 process of every service shares the count): past ``LIVEFEED_AUTH_FAILURES_PER_MINUTE`` failures
 in a minute, the address gets 429 with ``Retry-After`` until the minute ends, whatever token it
 sends. ``BearerAuth`` puts the two together for ingest and the feed's history; the desk's login
-uses the throttle the same way (``admit`` before checking, ``failed`` after a wrong token).
+uses the throttle the same way (``failed`` after a wrong credential, ``admit`` after a right one).
 """
 
 from __future__ import annotations
@@ -135,6 +135,9 @@ class TokenCheck:
 
 
 WINDOW_S = 60
+# Addresses with a failed check this minute that one process remembers; past this, the older
+# minutes' are dropped, then all (an address forgotten costs one unchecked request at most).
+REMEMBERED_ADDRESSES = 10_000
 
 
 class FailedAuthThrottle:
@@ -142,49 +145,55 @@ class FailedAuthThrottle:
 
     The address is the request's client as uvicorn gives it (``X-Forwarded-For`` only from the
     proxies ``FORWARDED_ALLOW_IPS`` trusts), counted by ``shared.addresses.address_group`` (an
-    IPv6 client by its /64): the rule every per-address limit uses. Once an address has failed
-    ``limit`` times in a minute it is refused (429, ``Retry-After``: the rest of the minute)
-    before any token it sends is looked at, valid or not: otherwise a guess that hits would
-    still get in, and the throttle would only change the status of the misses. The price: a
-    newsroom behind one address whose tool keeps sending a stale token is locked out with it
-    for the rest of each minute; the log names the address once a minute, and the limit is a
-    setting. Redis unreachable: nothing is counted and the check goes on (the endpoint meets
-    the outage itself).
+    IPv6 client by its /64): the rule every per-address limit uses.
+
+    ``failed`` counts a wrong credential (one round trip) and answers 429 once the address has
+    used up ``limit`` failures this minute. ``admit`` runs after a right one: an address that
+    has used them up is refused too (429, ``Retry-After``: the rest of the minute), or a guess
+    that hits would still get in and the throttle would only change the status of the misses.
+    ``admit`` asks Redis only when this process has itself seen a failure from the address
+    this minute, so the traffic of well-behaved clients costs nothing; the price is that a
+    guesser spread over N processes may get one unchecked guess per process per minute past
+    the limit. A newsroom behind one address whose tool keeps sending a stale token is locked
+    out with it for the rest of each minute: the log names the address once a minute, and the
+    limit is a setting. Redis unreachable: nothing is counted and the request goes on (the
+    endpoint meets the outage itself).
     """
 
     def __init__(self, client: Callable[[], aredis.Redis], limit: int) -> None:
         self.client = client
         self.limit = limit
+        self._failed_in: dict[str, int] = {}  # address group -> the last minute it failed here
 
-    def _key(self, request: Request) -> tuple[str, str, int]:
+    def _where(self, request: Request) -> tuple[str, str, int]:
         group = address_group(request.client.host if request.client else "unknown")
         digest = hashlib.sha256(group.encode()).hexdigest()[:24]
         window = int(time.time() // WINDOW_S)
         return group, keys.auth_failures(digest, window), window
 
-    async def admit(self, request: Request) -> None:
-        """Raise a 429 problem while the request's address is over its failures this minute."""
-        if self.limit <= 0:
-            return
-        _group, key, window = self._key(request)
-        try:
-            count = await self.client().get(key)
-        except (redis.ConnectionError, redis.TimeoutError):
-            return
-        if count is not None and int(count) >= self.limit:
-            retry_after = max(1, int((window + 1) * WINDOW_S - time.time()) + 1)
-            raise ProblemError(
-                429,
-                f"too many failed token checks from this address; retry in {retry_after}s",
-                errors=[{"field": "authorization", "reason": "too many failed attempts"}],
-                headers={"Retry-After": str(retry_after)},
-            )
+    def _refuse(self, window: int) -> ProblemError:
+        retry_after = max(1, int((window + 1) * WINDOW_S - time.time()) + 1)
+        return ProblemError(
+            429,
+            f"too many failed token checks from this address; retry in {retry_after}s",
+            errors=[{"field": "authorization", "reason": "too many failed attempts"}],
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def _remember(self, group: str, window: int) -> None:
+        if group not in self._failed_in and len(self._failed_in) >= REMEMBERED_ADDRESSES:
+            self._failed_in = {g: w for g, w in self._failed_in.items() if w == window}
+            if len(self._failed_in) >= REMEMBERED_ADDRESSES:
+                self._failed_in.clear()
+        self._failed_in[group] = window
 
     async def failed(self, request: Request) -> None:
-        """Count one failed check; the one that reaches the limit is logged (once a minute)."""
+        """Count one failed check; raise a 429 problem once the address is past its limit.
+        The failure that uses the limit up is logged (once a minute per address)."""
         if self.limit <= 0:
             return
-        group, key, _window = self._key(request)
+        group, key, window = self._where(request)
+        self._remember(group, window)
         try:
             async with self.client().pipeline(transaction=False) as pipe:
                 pipe.incr(key)
@@ -199,10 +208,27 @@ class FailedAuthThrottle:
                 group,
                 extra={"peer": group},
             )
+        if int(count) > self.limit:
+            raise self._refuse(window)
+
+    async def admit(self, request: Request) -> None:
+        """After a right credential: raise a 429 problem if the address has used up its
+        failures this minute (asked of Redis only if this process saw one of them)."""
+        if self.limit <= 0:
+            return
+        group, key, window = self._where(request)
+        if self._failed_in.get(group) != window:
+            return
+        try:
+            count = await self.client().get(key)
+        except (redis.ConnectionError, redis.TimeoutError):
+            return
+        if count is not None and int(count) >= self.limit:
+            raise self._refuse(window)
 
 
 class BearerAuth:
-    """The bearer check behind the failed-auth throttle: who sent the request, or a problem
+    """The bearer check with the failed-auth throttle: who sent the request, or a problem
     (401 without a token, 403 with a wrong one, 429 while the address is throttled)."""
 
     def __init__(self, tokens: TokenCheck, throttle: FailedAuthThrottle) -> None:
@@ -212,10 +238,11 @@ class BearerAuth:
     async def __call__(self, request: Request) -> NamedToken:
         if bearer_token(request) is None:
             return self.tokens(request)  # 401: nothing was guessed
-        await self.throttle.admit(request)
         try:
-            return self.tokens(request)
+            who = self.tokens(request)
         except ProblemError as exc:
             if exc.status == 403:
-                await self.throttle.failed(request)
+                await self.throttle.failed(request)  # 429 past the limit
             raise
+        await self.throttle.admit(request)
+        return who

@@ -227,6 +227,8 @@ async def test_guessing_tokens_on_the_feeds_history_is_throttled_too(
     _assert_throttled(await _guess(http, url, "198.51.100.20", 300, method="GET"))
     shut = await http.get(url, headers=bearer(CMS, "198.51.100.20"))
     assert shut.status_code == 429
-    # One count for every service: ingest refuses that address as well.
+    # One count for every service: ingest's first wrong token from that address is a 429, and
+    # from then on ingest refuses it even a right one (it has now seen it fail this minute).
+    assert (await post(http, stack, "nope-nope-nope", "world", "198.51.100.20")).status_code == 429
     assert (await post(http, stack, CMS, "world", "198.51.100.20")).status_code == 429
     assert (await http.get(url, headers=bearer(CMS, "198.51.100.21"))).status_code == 404
