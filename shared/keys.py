@@ -9,7 +9,10 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     was accepted), ``corr`` (JSON: the correction notes,
                                     newest last; also spliced into ``doc`` as
                                     ``corrections``). Retracted and expired records keep
-                                    only the rank (``v``/``u``) and expire after 7 days.
+                                    the rank (``v``/``u``) and ``section`` and expire after
+                                    7 days; a tombstone of an id that held no article has no
+                                    ``section``, and ``tscope`` (comma-separated) when a
+                                    section-scoped token wrote it: it holds in those only.
 - ``lf:timeline``            ZSET   live article ids scored by published ms
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
@@ -33,6 +36,8 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:idem:{hash}``         STRING a stored ingest response for an Idempotency-Key (24 h)
 - ``lf:idembytes:{token}``    STRING bytes of stored answers one token (hashed) made in 24 h
 - ``lf:rate:{token}:{min}`` STRING requests of one token (hashed) in one minute (ingest rate limit)
+- ``lf:authfail:{a}:{min}`` STRING failed bearer-token checks from one client address (hashed)
+                                    in one minute (``shared.auth``: the failed-auth throttle)
 - ``lf:alerts:sub:{sid}``     HASH   one Web Push subscription: ``endpoint``, ``p256dh``, ``auth``,
                                     ``filter`` (``breaking`` or ``section:<slug>``), ``created``
                                     (ms), ``failures`` (the notifier's failed sends to it in a
@@ -65,6 +70,7 @@ PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
+AUTH_FAILURES_PREFIX = f"{PREFIX}authfail:"
 
 ALERTS_PREFIX = f"{PREFIX}alerts:"
 ALERT_COUNT = f"{ALERTS_PREFIX}count"
@@ -111,6 +117,11 @@ def idempotency_bytes(token_digest: str) -> str:
 def rate(token_digest: str, window: int) -> str:
     """The request counter of one token (by digest, never the token) in one time window."""
     return f"{RATE_PREFIX}{token_digest}:{window}"
+
+
+def auth_failures(address_digest: str, window: int) -> str:
+    """Failed bearer-token checks from one client address (by digest) in one minute."""
+    return f"{AUTH_FAILURES_PREFIX}{address_digest}:{window}"
 
 
 def alert_subscription(sid: str) -> str:

@@ -49,7 +49,10 @@ def _split_csv(value: object) -> object:
 class Settings(BaseSettings):
     """The one configuration model of every livefeed process."""
 
-    model_config = SettingsConfigDict(env_prefix="LIVEFEED_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a bad setting is named, never echoed (tokens and keys are secrets).
+    model_config = SettingsConfigDict(
+        env_prefix="LIVEFEED_", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     redis_url: str | None = Field(
         default=None,
@@ -195,6 +198,13 @@ class Settings(BaseSettings):
         ge=0,
         description="Requests per token per minute, counted in Redis over all ingest copies; "
         "0: no limit.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=10,
+        ge=0,
+        description="Failed bearer-token checks one client address (an IPv6 /64) may make per "
+        "minute, on every ingest and feed process together; past it, that address gets 429 "
+        "with Retry-After until the minute ends, valid tokens included. 0: no limit.",
     )
     idempotency_budget_bytes: int = Field(
         default=32 * 1024 * 1024,

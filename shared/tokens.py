@@ -1,10 +1,18 @@
 """Named, optionally section-scoped bearer tokens: what ``LIVEFEED_INGEST_TOKENS`` and
 ``LIVEFEED_TOKENS_FILE`` say, parsed in one place.
 
-- ``LIVEFEED_INGEST_TOKENS=cms:<token>,wire:<token>``: a name, a colon, the token. A bare token
-  (no ``name:`` prefix) keeps working and is named ``token-1``, ``token-2``… by position.
-- ``LIVEFEED_TOKENS_FILE``: one ``name token [section…]`` per line; blank lines and ``#``
-  comments are skipped. Sections (slugs) limit what the token may post, update or retract.
+- ``LIVEFEED_INGEST_TOKENS=cms:<token>,wire:<token>``: a name, a colon, the token. An entry
+  without a colon is a bare token, named ``token-1``, ``token-2``… by position. An entry with a
+  colon is always ``name:token``, split at its first colon: the name must be 1-64 letters,
+  digits, ``.``, ``_`` or ``-`` and the token long enough, or start-up stops naming the entry
+  (never silently read as a bare token, nor a bare token silently cut in two). So a token
+  that contains ``:`` is given with a name: ``cms:ab:cd…`` is the token ``ab:cd…``.
+- ``LIVEFEED_TOKENS_FILE``: one ``name token [section…] [key=value…]`` per line; blank lines
+  are skipped, and ``#`` starts a comment only at the start of a line or after whitespace
+  (``wire abc#def sport`` is the token ``abc#def``). Sections (slugs) limit what the token may
+  post, update or retract. Trailing ``key=value`` fields are settings of the token (none yet:
+  ``TOKEN_FIELDS`` is where one is added). A line that does not parse stops start-up with its
+  number; a re-read keeps the previous tokens (``shared.auth``).
 
 Names are what the article history records; tokens never leave this module's callers.
 """
@@ -12,6 +20,7 @@ Names are what the article history records; tokens never leave this module's cal
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.models import SLUG_RULE, is_slug
@@ -33,6 +42,30 @@ class NamedToken:
         """Whether this token may touch an article in ``section`` (None: no section)."""
         return not self.sections or (section is not None and section in self.sections)
 
+    def refusal(self, section: str | None, tombstone_scope: frozenset[str] | None) -> str | None:
+        """Why this token may not change a stored record (None: it may); the rule the apply
+        script (``services/feed/lua/apply.lua``, ``refusal``) enforces, answered early.
+
+        A record belongs to sections: an article's record (live, embargoed, retracted or
+        expired) to its ``section`` ('': none); a tombstone a scoped token left for an id
+        without an article to that token's sections (``tombstone_scope``); any other tombstone
+        to every section. A scoped token may change only records of its own sections.
+        """
+        if not self.sections:
+            return None
+        if section is not None:
+            if section in self.sections:
+                return None
+            return (
+                f"the article is in section {section!r}"
+                if section
+                else ("the article, which has no section")
+            )
+        if tombstone_scope is not None:
+            outside = sorted(tombstone_scope - self.sections)
+            return f"the id is retracted in section {outside[0]!r}" if outside else None
+        return "the id is retracted for every section"
+
     def scope_text(self) -> str:
         """``world, sport``: the sections named in a refusal."""
         return ", ".join(sorted(self.sections))
@@ -45,34 +78,76 @@ def _token(token: str, where: str) -> str:
 
 
 def from_env(entries: list[str]) -> list[NamedToken]:
-    """``["cms:abcdefgh", "plaintoken"]`` → named tokens (``plaintoken`` is ``token-2``)."""
+    """``["cms:abcdefgh", "plaintoken"]`` → named tokens (``plaintoken`` is ``token-2``).
+
+    An entry with a colon is ``name:token`` (split at the first colon) or an error: a bare
+    token containing ``:`` must be given a name, ``cms:ab:cdefgh``.
+    """
     out: list[NamedToken] = []
     for position, entry in enumerate(entries, start=1):
+        where = f"LIVEFEED_INGEST_TOKENS entry {position}"
         name, sep, token = entry.partition(":")
-        if sep and _NAME.fullmatch(name) and len(token) >= MIN_TOKEN_CHARS:
-            out.append(NamedToken(name, token))
-        else:
-            out.append(NamedToken(f"token-{position}", _token(entry, f"token {position}")))
+        if not sep:
+            out.append(NamedToken(f"token-{position}", _token(entry, where)))
+            continue
+        if not _NAME.fullmatch(name):
+            raise ValueError(
+                f"{where}: 'name:token' needs a name of {NAME_RULE} before the first ':' "
+                "(a token that contains ':' is written with a name: 'cms:ab:cd…')"
+            )
+        out.append(NamedToken(name, _token(token, where)))
     return unique(out)
 
 
+# A ``#`` at the start of a line or after whitespace starts a comment; elsewhere it is text.
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+
+# ``key=value`` settings a tokens-file line may end with: key -> a check that returns the value
+# to keep or raises ValueError with the reason. None yet; a role (``role=editor``) goes here.
+TOKEN_FIELDS: dict[str, Callable[[str], str]] = {}
+
+
+def _line_fields(rest: list[str], where: str) -> tuple[list[str], dict[str, str]]:
+    """The sections and then the ``key=value`` fields after ``name token`` on one line."""
+    sections: list[str] = []
+    options: dict[str, str] = {}
+    for part in rest:
+        key, eq, value = part.partition("=")
+        if eq:
+            check = TOKEN_FIELDS.get(key)
+            if check is None:
+                known = ", ".join(sorted(TOKEN_FIELDS)) or "none yet"
+                raise ValueError(f"{where}: unknown field {key[:40]!r} (known: {known})")
+            if key in options:
+                raise ValueError(f"{where}: {key!r} is given twice")
+            try:
+                options[key] = check(value)
+            except ValueError as exc:
+                raise ValueError(f"{where}: {key}: {exc}") from exc
+            continue
+        if options:
+            raise ValueError(f"{where}: sections come before the key=value fields")
+        if not is_slug(part):
+            raise ValueError(f"{where}: section {part[:40]!r} must be {SLUG_RULE}")
+        sections.append(part)
+    return sections, options
+
+
 def from_file(text: str, source: str = "tokens file") -> list[NamedToken]:
-    """The lines of a tokens file; raises ValueError naming the first bad line."""
+    """The lines of a tokens file; raises ValueError naming the first bad line by number."""
     out: list[NamedToken] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
+        line = _COMMENT.sub("", raw).strip()
         if not line:
             continue
         parts = line.split()
         where = f"{source} line {number}"
         if len(parts) < 2:
             raise ValueError(f"{where}: expected 'name token [section…]'")
-        name, token, sections = parts[0], parts[1], parts[2:]
+        name, token = parts[0], parts[1]
         if not _NAME.fullmatch(name):
             raise ValueError(f"{where}: the name must be {NAME_RULE}")
-        for section in sections:
-            if not is_slug(section):
-                raise ValueError(f"{where}: section {section[:40]!r} must be {SLUG_RULE}")
+        sections, _options = _line_fields(parts[2:], where)
         out.append(NamedToken(name, _token(token, where), frozenset(sections)))
     return unique(out)
 

@@ -50,6 +50,10 @@ def stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
             # The whole session posts with one token; the limit itself is tested on a stack
             # of its own (tests/reliability/test_floods.py). High, not off: the check still runs.
             "LIVEFEED_INGEST_RATE_LIMIT": "1000000",
+            # Tests (schemathesis above all) send wrong tokens from 127.0.0.1 on purpose; the
+            # throttle itself is tested on stacks of its own (tests/ingest/
+            # test_tokens_file_and_guessing.py). High, not off: failures are still counted.
+            "LIVEFEED_AUTH_FAILURES_PER_MINUTE": "1000000",
         },
     ).start()
     yield running

@@ -34,7 +34,7 @@ from services.feed.params import (
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import group_by_day, localize
-from shared.auth import TokenCheck, bearer_token
+from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
 from shared.history import history_response
@@ -70,9 +70,12 @@ class Feed:
         self.live = LiveParts(settings, lambda: self.store, lambda: self.views)
         # The change history is also read here (nginx sends it to ingest; a tool that knows
         # only the feed's address finds it too), with the same bearer tokens.
-        self.check_token: TokenCheck | None = None
+        self.check_token: BearerAuth | None = None
         try:
-            self.check_token = TokenCheck(settings)
+            self.check_token = BearerAuth(
+                TokenCheck(settings),
+                FailedAuthThrottle(lambda: self.redis, settings.auth_failures_per_minute),
+            )
         except ValueError as exc:  # no token at all: the feed itself needs none
             log.info("change history not served on this port: %s", exc)
 
@@ -175,7 +178,7 @@ class Feed:
                 "no tokens here (LIVEFEED_INGEST_TOKENS, LIVEFEED_TOKENS_FILE): ask ingest for "
                 "the change history",
             )
-        self.check_token(request)
+        await self.check_token(request)
         article_id = path_article_id(request)
         try:
             return await history_response(self.redis, article_id, self.settings.zone)

@@ -20,7 +20,7 @@ from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
-from shared.auth import TokenCheck
+from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
 from shared.history import history_response
 from shared.redis_client import sync_client
 from shared.settings import Settings
@@ -43,9 +43,13 @@ class Ingest:
     def __init__(self, settings: Settings, redis_url: str) -> None:
         self.settings = settings
         self.redis_url = redis_url
-        self.check_token = TokenCheck(settings)
         self.client: redis.Redis | None = None
         self.aclient: redis.asyncio.Redis | None = None
+        # Failed checks are counted per client address across every process (shared.auth).
+        self.check_token = BearerAuth(
+            TokenCheck(settings),
+            FailedAuthThrottle(lambda: self.redis, settings.auth_failures_per_minute),
+        )
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
         self.rate_limit: RateLimit | None = None
@@ -67,6 +71,11 @@ class Ingest:
             self.client.close()
 
     @property
+    def redis(self) -> redis.asyncio.Redis:
+        assert self.aclient is not None, "used outside the lifespan"
+        return self.aclient
+
+    @property
     def queue(self) -> Enqueuer:
         assert self.enqueuer is not None, "used outside the lifespan"
         return self.enqueuer
@@ -83,25 +92,25 @@ class Ingest:
 
     async def post_articles(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
-        who = self.check_token(request)
+        who = await self.check_token(request)
         await self.limiter.check(request)
         return await self.writes.post(request, who)
 
     async def put_article(self, request: Request) -> Response:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
-        who = self.check_token(request)
+        who = await self.check_token(request)
         await self.limiter.check(request)
         return await self.writes.put(request, path_article_id(request), who)
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
-        who = self.check_token(request)
+        who = await self.check_token(request)
         await self.limiter.check(request)
         return await self.writes.delete(request, path_article_id(request), who)
 
     async def get_history(self, request: Request) -> Response:
         """``GET /v1/articles/{id}/history``: every recorded change, oldest first (any token)."""
-        self.check_token(request)
+        await self.check_token(request)
         article_id = path_article_id(request)
         assert self.aclient is not None
         try:
@@ -111,7 +120,7 @@ class Ingest:
 
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
-        self.check_token(request)
+        await self.check_token(request)
         job_id = request.path_params["job_id"]
         if not _JOB_ID.match(job_id):
             raise ProblemError(

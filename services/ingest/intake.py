@@ -44,7 +44,6 @@ class Verdict:
     status: Status = "accepted"
     rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
     stored_state: str | None = None  # unchanged/stale: "retracted" or "expired" (not shown)
-    stored_section: str | None = None  # where the store shows the article ("": no section)
     prefix: str = ""  # how the posted item's fields are named in errors (``articles[3].``)
     reason: str | None = None  # a retraction's reason (DELETE body), kept in the history
     forbidden: bool = False  # rejected because the token may not touch this section
@@ -65,17 +64,15 @@ class Verdict:
         item["article"] = self.article.model_dump(mode="json", exclude_none=True)
         return item
 
-    def forbid(self, who: NamedToken, stored: bool) -> None:
-        """Reject: the token's sections do not include the article's (posted or stored)."""
-        where = (
-            f"the article is in section {self.stored_section!r}"
-            if stored and self.stored_section
-            else "the article, which has no section"
-            if stored
-            else "this section"
-            if self.article is not None and self.article.section
-            else "an article without a section"
-        )
+    def forbid(self, who: NamedToken, where: str | None = None) -> None:
+        """Reject: the token's sections do not include the article's (``where``: why the
+        stored record is not the token's; None: the posted article's section is not)."""
+        if where is None:
+            where = (
+                "this section"
+                if self.article is not None and self.article.section
+                else "an article without a section"
+            )
         self.status = "rejected"
         self.forbidden = True
         self.errors = [
@@ -233,18 +230,23 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-# The stored (v, u, state, section) of each article key, flattened; false (nil) for all when
-# the key holds no article, or something that is not a hash (that item is left to the worker).
+# The stored (v, u, state, section, tscope) of each article key, flattened; false (nil) for all
+# when the key holds no article, or something that is not a hash (that item is left to the
+# worker). ``tscope``: the sections of a scoped token's tombstone for an id without an article.
+_FIELDS = 5
 _STORED_RANKS = """
 local out = {}
 for i, key in ipairs(KEYS) do
-  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state', 'section')
+  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state', 'section', 'tscope')
   local ok = type(fields) == 'table' and not fields.err
-  for j = 1, 4 do out[4 * (i - 1) + j] = ok and fields[j] or false end
+  for j = 1, 5 do out[5 * (i - 1) + j] = ok and fields[j] or false end
 end
 return out
 """
-_SHOWN = (b"live", b"embargoed")
+
+
+def _text(raw: bytes | None) -> str | None:
+    return raw.decode() if raw is not None else None
 
 
 class KnownVersions:
@@ -257,7 +259,8 @@ class KnownVersions:
 
     async def answer(self, verdicts: list[Verdict], who: NamedToken | None = None) -> None:
         """Mark items the store already holds at the same or a newer version, and (for a token
-        limited to sections) refuse items outside its sections, posted or stored.
+        limited to sections) refuse items outside its sections, posted or stored (any stored
+        record: live, embargoed, retracted, expired, or a tombstone; ``NamedToken.refusal``).
 
         The same comparison as the apply script (version or 0, then updated-or-published ms),
         read in one round trip. It only ever answers early: the worker's atomic compare stays
@@ -274,17 +277,33 @@ class KnownVersions:
         names = [keys.article(v.article.id if v.article else str(v.article_id)) for v in looked]
         stored = await self._stored_ranks(keys=names)
         for i, verdict in enumerate(looked):
-            raw_v, raw_u, raw_state, raw_section = stored[4 * i : 4 * i + 4]
-            if raw_state in _SHOWN:
-                verdict.stored_section = raw_section.decode() if raw_section else ""
+            raw_v, raw_u, raw_state, raw_section, raw_tscope = stored[
+                _FIELDS * i : _FIELDS * i + _FIELDS
+            ]
+            section = _text(raw_section)
+            tombstone = (
+                frozenset(raw_tscope.decode().split(","))
+                if raw_tscope is not None and section is None
+                else None
+            )
+            if (
+                verdict.article is not None
+                and tombstone is not None
+                and (verdict.article.section or "") not in tombstone
+            ):
+                continue  # a scoped tombstone of other sections: as if nothing were stored
             if scoped:
                 assert who is not None
-                stored_section = verdict.stored_section
-                if stored_section is not None and not who.allows(stored_section or None):
-                    verdict.forbid(who, stored=True)
+                where = (
+                    who.refusal(section, tombstone)
+                    if raw_state is not None or raw_v is not None
+                    else None
+                )
+                if where is not None:
+                    verdict.forbid(who, where)
                     continue
                 if verdict.article is not None and not who.allows(verdict.article.section):
-                    verdict.forbid(who, stored=False)
+                    verdict.forbid(who)
                     continue
             if raw_v is None or raw_u is None or verdict.article is None:
                 continue

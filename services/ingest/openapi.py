@@ -22,7 +22,8 @@ def _responses(*statuses: int) -> dict[str, Any]:
         "413": "Body or batch too large",
         "415": "Unsupported content type",
         "422": "Invalid field(s)",
-        "429": "This token's requests per minute are used up (see Retry-After)",
+        "429": "This token's requests per minute are used up, or this address failed too many "
+        "token checks this minute (LIVEFEED_AUTH_FAILURES_PER_MINUTE); see Retry-After",
         "503": "Redis unreachable: nothing accepted",
     }
     return {
@@ -215,7 +216,7 @@ def openapi_document() -> dict[str, Any]:
                                 }
                             },
                         },
-                        **_responses(401, 403, 404, 422, 503),
+                        **_responses(401, 403, 404, 422, 429, 503),
                     },
                 }
             },
@@ -236,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
                             "description": "The job",
                             "content": {"application/json": {"schema": {"type": "object"}}},
                         },
-                        **_responses(401, 403, 404, 503),
+                        **_responses(401, 403, 404, 429, 503),
                     },
                 }
             },
@@ -280,6 +281,7 @@ def openapi_document() -> dict[str, Any]:
                                             "released",
                                             "unpinned",
                                             "retracted",
+                                            "expired",
                                         ]
                                     },
                                     "version": {"type": ["integer", "null"]},

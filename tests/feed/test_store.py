@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
+import orjson
 import pytest
 import redis
 import redis.asyncio as aredis
@@ -231,3 +232,58 @@ def test_rerunning_a_batch_changes_nothing(client: redis.Redis) -> None:
     again = writer.apply(ops)
     assert [o["outcome"] for o in again] == ["unchanged"] * 3
     assert client.xlen(keys.EVENTS) == 3
+
+
+def test_the_script_keeps_scoped_tokens_to_records_of_their_sections(client: redis.Redis) -> None:
+    """The apply script is the authority on scope (ingest's check races with the worker): a
+    record of another section, live or not, is refused; a scoped tombstone of an id without an
+    article holds in its sections only; every tombstone write is in the history, once."""
+    settings = Settings(window_days=0)
+    writer = TimelineWriter(client, settings)
+    moment = datetime(2024, 10, 24, 9, 0, tzinfo=UTC)
+
+    def by(op: dict[str, object], name: str, *scope: str) -> dict[str, object]:
+        return {**op, "by": name, "at": 1_000, **({"scope": list(scope)} if scope else {})}
+
+    def upsert(article_id: str, section: str, version: int) -> dict[str, object]:
+        article = _article(article_id, moment).model_copy(
+            update={"section": section, "version": version}
+        )
+        return upsert_op(article, settings)
+
+    def actions(article_id: str) -> list[tuple[str, str]]:
+        raw = client.lrange(keys.history(article_id), 0, -1)
+        return [(entry["action"], entry["by"]) for entry in map(orjson.loads, raw)]
+
+    writer.apply([by(upsert("sc-1", "world", 1), "world", "world")])
+    assert writer.apply([by(retract_op("sc-1"), "world", "world")])[0]["outcome"] == "retracted"
+    for op in (upsert("sc-1", "sport", 2), retract_op("sc-1", rank=(10**12, 0))):
+        (refused,) = writer.apply([by(op, "sport", "sport")])
+        assert refused["outcome"] == "rejected"
+        assert (
+            refused["reason"] == "section: forbidden: the token sport may not change section world"
+        )
+    assert writer.apply([by(upsert("sc-1", "world", 2), "world", "world")])[0]["outcome"] == (
+        "published"
+    )
+
+    kill = by(retract_op("sc-2", rank=(10**12, 0)), "sport", "sport")
+    assert writer.apply([kill])[0]["outcome"] == "not_found"
+    assert writer.apply([kill])[0]["outcome"] == "not_found"  # a re-run: no second entry
+    assert actions("sc-2") == [("retracted", "sport")]
+    assert writer.apply([by(upsert("sc-2", "sport", 3), "sport", "sport")])[0]["outcome"] == (
+        "stale"
+    )
+    # World's own cancel would raise the rank of sport's tombstone: refused, nothing changed.
+    (refused,) = writer.apply([by(retract_op("sc-2", rank=(10**13, 0)), "world", "world")])
+    assert refused["outcome"] == "rejected"
+    assert writer.apply([by(upsert("sc-2", "world", 1), "world", "world")])[0]["outcome"] == (
+        "published"
+    )
+    assert actions("sc-2") == [("retracted", "sport"), ("published", "world")]
+
+    # A tombstone by a token of every section belongs to every section.
+    assert writer.apply([by(retract_op("sc-3"), "cms")])[0]["outcome"] == "not_found"
+    (refused,) = writer.apply([by(upsert("sc-3", "sport", 5), "sport", "sport")])
+    assert refused["reason"].endswith("may not change an id retracted for every section")
+    assert actions("sc-3") == [("retracted", "cms")]

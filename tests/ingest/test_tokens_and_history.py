@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from shared.redis_server import EmbeddedRedis
@@ -24,13 +26,18 @@ LEGACY = "legacy-token-1234"
 WIRE = "wire-token-1234567"
 DESK_OLD = "desk-old-token-123"
 DESK_NEW = "desk-new-token-456"
-TOKENS = (CMS, LEGACY, WIRE, DESK_OLD, DESK_NEW)
+WORLD = "world-desk-token-1"
+SPORT = "sport-desk-token-1"
+TOKENS = (CMS, LEGACY, WIRE, DESK_OLD, DESK_NEW, WORLD, SPORT)
 
 
 def tokens_file(path: Path, desk: str) -> None:
     """Write the tokens file atomically, as an operator (or a secrets manager) should."""
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(f"# newsroom tokens\nwire {WIRE} world sport\ndesk {desk}\n")
+    tmp.write_text(
+        f"# newsroom tokens\nwire {WIRE} world sport\ndesk {desk}\n"
+        f"world {WORLD} world\nsport {SPORT} sport\n"
+    )
     os.replace(tmp, path)
 
 
@@ -195,6 +202,159 @@ async def test_a_scoped_token_is_refused_outside_its_sections_by_name_the_rest_a
     assert gone.json()["results"][0]["errors"][0]["field"] == "section"
     article_now = (await http.get(f"{feed}/v1/articles/p-1")).json()
     assert article_now["title"] == "Coalition talks"
+
+
+def _canceled(uri: str, version: int) -> bytes:
+    """A ninjs kill of ``uri`` at ``version`` (a wire's ``pubstatus: canceled``)."""
+    return orjson.dumps(
+        {
+            "uri": uri,
+            "version": str(version),
+            "versioncreated": "2024-10-24T18:05:00+03:00",
+            "pubstatus": "canceled",
+            "headlines": [{"role": "main", "value": "KILL"}],
+        }
+    )
+
+
+def _refused_for_section(response: httpx.Response) -> str:
+    """The reason of a one-item request refused because of its token's sections."""
+    assert response.status_code == 403, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    (result,) = response.json()["results"]
+    assert result["status"] == "rejected"
+    (error,) = result["errors"]
+    assert error["field"] == "section", error
+    assert "forbidden" in error["reason"]
+    reason: str = error["reason"]
+    return reason
+
+
+async def _actions(ingest: Ingest, article_id: str) -> list[tuple[str, str, int | None]]:
+    answer = await _history(ingest, article_id)
+    assert answer.status_code == 200, answer.text
+    return [(h["action"], h["by"], h["version"]) for h in answer.json()["history"]]
+
+
+async def test_a_scoped_token_neither_revives_nor_kills_another_sections_retracted_article(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    """Finding 3a: world retracts an article; sport can neither post it again as its own nor
+    cancel it with a huge version (which would keep world from ever publishing it again)."""
+    stack, _path = tokens_stack
+    world, sport = client_for(stack, http, WORLD), client_for(stack, http, SPORT)
+    story = article("s-w2", section="world", title="Minister to resign", version=1)
+    await world.apply(story)
+    gone = await world.client.request(
+        "DELETE",
+        f"{world.base}/v1/articles/s-w2",
+        headers=world.auth,
+        json={"reason": "Legal: not confirmed"},
+    )
+    assert [o["outcome"] for o in await world.wait_applied(gone)] == ["retracted"]
+
+    revived = await sport.post(
+        article("s-w2", section="sport", title="Minister to resign", version=2)
+    )
+    assert "world" in _refused_for_section(revived)
+    put = await sport.client.put(
+        f"{sport.base}/v1/articles/s-w2",
+        headers=sport.auth,
+        json=article("s-w2", section="sport", title="Minister to resign", version=3),
+    )
+    _refused_for_section(put)
+    killed = await sport.post_raw(_canceled("s-w2", 10**12), "application/ninjs+json")
+    _refused_for_section(killed)
+    deleted = await sport.client.request(
+        "DELETE", f"{sport.base}/v1/articles/s-w2", headers=sport.auth
+    )
+    _refused_for_section(deleted)
+    feed = stack.url("feed")
+    assert (await http.get(f"{feed}/v1/articles/s-w2")).status_code == 404
+    # World itself can publish a newer version: sport raised no rank on its record.
+    assert [o["outcome"] for o in await world.apply({**story, "version": 2})] == ["published"]
+    assert (await http.get(f"{feed}/v1/articles/s-w2")).json()["section"] == "world"
+    assert await _actions(world, "s-w2") == [
+        ("published", "world", 1),
+        ("retracted", "world", None),
+        ("published", "world", 2),
+    ]
+
+
+async def test_the_apply_script_enforces_scope_on_records_ingest_has_not_seen_yet(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    """Ingest's early check races with the worker: with the worker paused, world publishes
+    and retracts an article while sport posts the same id; ingest cannot know yet, so the
+    apply script must refuse sport's copy, and the job status says why."""
+    stack, _path = tokens_stack
+    world, sport = client_for(stack, http, WORLD), client_for(stack, http, SPORT)
+    worker = stack.services["worker"].process
+    assert worker is not None
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        first = await world.post(article("s-race", section="world", version=1))
+        assert first.status_code == 202, first.text
+        retracted = await world.client.delete(
+            f"{world.base}/v1/articles/s-race", headers=world.auth
+        )
+        assert retracted.status_code == 202, retracted.text
+        taken = await sport.post(article("s-race", section="sport", version=2))
+        assert taken.status_code == 202, taken.text  # nothing stored yet: ingest lets it through
+        canceled = await sport.post_raw(_canceled("s-race2", 10**12), "application/ninjs+json")
+        assert canceled.status_code == 202, canceled.text
+        other = await world.post(article("s-race2", section="world", version=1))
+        assert other.status_code == 202, other.text
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    assert [o["outcome"] for o in await world.wait_applied(first)] == ["published"]
+    assert [o["outcome"] for o in await world.wait_applied(retracted)] == ["retracted"]
+    (outcome,) = await sport.wait_applied(taken)
+    assert outcome["outcome"] == "rejected", outcome
+    assert outcome["reason"].startswith("section: forbidden"), outcome
+    assert "world" in outcome["reason"]
+    feed = stack.url("feed")
+    assert (await http.get(f"{feed}/v1/articles/s-race")).status_code == 404
+    # Sport's cancel came first and holds for sport only: world's first post is published.
+    assert [o["outcome"] for o in await sport.wait_applied(canceled)] == ["not_found"]
+    assert [o["outcome"] for o in await world.wait_applied(other)] == ["published"]
+    assert (await http.get(f"{feed}/v1/articles/s-race2")).status_code == 200
+
+
+async def test_a_scoped_tokens_cancel_of_an_unknown_id_holds_in_its_sections_only(
+    tokens_stack: tuple[Stack, Path], http: httpx.AsyncClient
+) -> None:
+    """Finding 3b: sport cancels, with a huge version, an id world has not published yet.
+    World's post is published (not ``stale`` for 7 days), and the history shows both."""
+    stack, _path = tokens_stack
+    world, sport, cms = (client_for(stack, http, t) for t in (WORLD, SPORT, CMS))
+    feed = stack.url("feed")
+    kill = await sport.post_raw(_canceled("urn:lf:s-3b", 10**12), "application/ninjs+json")
+    assert [o["outcome"] for o in await sport.wait_applied(kill)] == ["not_found"]
+    story = article("urn:lf:s-3b", section="world", title="Talks resume", version=1)
+    assert [o["outcome"] for o in await world.apply(story)] == ["published"]
+    assert (await http.get(f"{feed}/v1/articles/urn:lf:s-3b")).status_code == 200
+    assert await _actions(world, "urn:lf:s-3b") == [
+        ("retracted", "sport", 10**12),
+        ("published", "world", 1),
+    ]
+
+    # In its own sections the cancel holds against the delayed copy it was meant to kill.
+    kill = await sport.post_raw(_canceled("urn:lf:s-3b2", 5), "application/ninjs+json")
+    assert [o["outcome"] for o in await sport.wait_applied(kill)] == ["not_found"]
+    late = await sport.post(article("urn:lf:s-3b2", section="sport", version=4))
+    assert [o["outcome"] for o in await sport.wait_applied(late)] == ["stale"]
+    assert await _actions(sport, "urn:lf:s-3b2") == [("retracted", "sport", 5)]
+
+    # A retraction by a token of every section holds for every section: no scoped token may
+    # post over it, or raise its version.
+    gone = await cms.client.delete(f"{cms.base}/v1/articles/s-3c", headers=cms.auth)
+    assert [o["outcome"] for o in await cms.wait_applied(gone)] == ["not_found"]
+    assert await _actions(cms, "s-3c") == [("retracted", "cms", None)]
+    _refused_for_section(await sport.post(article("s-3c", section="sport", version=9)))
+    _refused_for_section(await sport.post_raw(_canceled("s-3c", 10**12), "application/ninjs+json"))
+    assert await _actions(cms, "s-3c") == [("retracted", "cms", None)]
+    assert [o["outcome"] for o in await cms.apply(article("s-3c", version=2))] == ["published"]
 
 
 async def test_rotating_the_tokens_file_under_load_drops_no_request(

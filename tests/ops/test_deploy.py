@@ -8,6 +8,7 @@ and the proxy with the real nginx (from Debian, installed by .ci/run) pointed at
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import re
 import shutil
@@ -18,9 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 import yaml
 from pydantic import ValidationError
 
+from shared import keys
+from shared.addresses import address_group
 from shared.settings import Settings
 from tests.conftest import short_tmpdir
 from tests.helpers import Ingest, article, long_id_articles, subscribe
@@ -202,6 +206,26 @@ async def test_the_heaviest_views_pass_the_proxy_without_their_edge_keys(
         assert items[-1]["title"] in response.text
         for name in ("surrogate-key", "cache-tag", "xkey", "surrogate-control"):
             assert name not in response.headers, (path, name)
+
+
+async def test_the_proxy_passes_on_the_address_it_saw_which_no_header_can_forge(
+    proxy: str, fresh: Stack, http: httpx.AsyncClient, redis_client: redis.Redis
+) -> None:
+    """Failed token checks are counted per the address nginx saw (here 127.0.0.1), not per an
+    X-Forwarded-For the client made up: inventing one per guess escapes no throttle."""
+
+    def counted(address: str) -> list[bytes]:
+        digest = hashlib.sha256(address_group(address).encode()).hexdigest()[:24]
+        return list(redis_client.scan_iter(match=keys.auth_failures(digest, 0)[:-1] + "*"))
+
+    guess = await http.post(
+        f"{proxy}/v1/articles",
+        json=article("forged"),
+        headers={"Authorization": "Bearer nope-nope-nope", "X-Forwarded-For": "203.0.113.5"},
+    )
+    assert guess.status_code == 403
+    assert counted("127.0.0.1")
+    assert not counted("203.0.113.5")
 
 
 async def test_server_sent_events_pass_the_proxy_unbuffered(

@@ -10,7 +10,8 @@
 -- per section, '_' for none)  ARGV[13] every pinned id (zset)  ARGV[14] pins per section
 -- ARGV[15] JSON array of operations
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
--- ``scope`` (the token's sections: a change to an article shown elsewhere is rejected).
+-- ``scope`` (the token's sections: a change to a record of another section, live or not, is
+-- rejected; see refusal()).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -223,10 +224,30 @@ local function in_scope(scope, section)
   return false
 end
 
-local function out_of_scope(op, section)
+-- Which record a scoped token may change (ingest's early answer applies the same rule,
+-- shared/tokens.py; this script is the authority). Every stored record belongs to sections:
+-- an article's record (live, embargoed, retracted or expired) to its ``section`` ('' none);
+-- a tombstone a scoped token left for an id without an article to that token's sections
+-- (``tscope``, comma-separated); any other tombstone to every section. A scoped token may
+-- change a record only if it belongs to none but the token's sections. Returns nil when it
+-- may, else what the refusal names.
+local function refusal(scope, section, tscope)
+  if section then
+    if in_scope(scope, section) then return nil end
+    return section ~= '' and 'section ' .. section or 'an article without a section'
+  end
+  if tscope then
+    for _, s in ipairs(split(tscope)) do
+      if not in_scope(scope, s) then return 'section ' .. s end
+    end
+    return nil
+  end
+  return 'an id retracted for every section'
+end
+
+local function out_of_scope(op, where)
   return {id = op.id, outcome = 'rejected',
-    reason = 'section: forbidden: the token ' .. tostring(op.by) .. ' may not change section '
-      .. (section ~= '' and section or '(none)')}
+    reason = 'section: forbidden: the token ' .. tostring(op.by) .. ' may not change ' .. where}
 end
 
 -- Unpin the oldest pins of ``section`` beyond MAX_PINNED (not ``keep``): each is an update
@@ -258,14 +279,21 @@ end
 local function upsert(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
-    'doc')
+    'doc', 'tscope')
+  -- A scoped token's tombstone for an id without an article holds in its sections only: an
+  -- article in another section is written as if there were no record.
+  if not cur[4] and cur[9] and not in_scope(split(cur[9]), op.section) then cur = {} end
   local state = cur[3]
   local shown = state == 'live' or state == 'embargoed'
   if op.scope then
-    if shown and not in_scope(op.scope, cur[4] or '') then
-      return out_of_scope(op, cur[4] or '')
+    if state or cur[1] or cur[6] then
+      local where = refusal(op.scope, cur[4], cur[9])
+      if where then return out_of_scope(op, where) end
     end
-    if not in_scope(op.scope, op.section) then return out_of_scope(op, op.section) end
+    if not in_scope(op.scope, op.section) then
+      return out_of_scope(op, op.section ~= '' and 'section ' .. op.section
+        or 'an article without a section')
+    end
   end
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
@@ -298,8 +326,9 @@ local function upsert(op)
     -- neither shown nor published; its rank is remembered.
     redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
       'section', op.section, 'labels', op.labels)
-    redis.call('HDEL', key, 'rat')
+    redis.call('HDEL', key, 'rat', 'tscope')
     keep_record(key, 'expired')
+    record(op.id, 'expired', op, {}, nil)
     if state == 'live' then
       changed()
       return announce({id = op.id, outcome = 'expired'}, 'retracted', op.id, old_section,
@@ -320,7 +349,7 @@ local function upsert(op)
   redis.call('HSET', key, 'doc', doc, 'corr', corr, 'v', int(op.v), 'u', int(op.u),
     'pub', int(op.pub), 'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
     'state', embargoed and 'embargoed' or 'live')
-  redis.call('HDEL', key, 'rat')
+  redis.call('HDEL', key, 'rat', 'tscope')
   redis.call('PERSIST', key)
   if embargoed then
     redis.call('ZADD', EMBARGO, int(op.embargo), op.id)
@@ -369,11 +398,11 @@ end
 
 local function retract(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u')
+  local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u', 'tscope', 'rat')
   local state = cur[1]
-  if op.scope and (state == 'live' or state == 'embargoed')
-      and not in_scope(op.scope, cur[2] or '') then
-    return out_of_scope(op, cur[2] or '')
+  if op.scope and (state or cur[4] or cur[7]) then
+    local where = refusal(op.scope, cur[2], cur[6])
+    if where then return out_of_scope(op, where) end
   end
   -- A versioned retraction (a canceled ninjs item: op.v/op.u) older than the stored copy changes
   -- nothing; otherwise its rank stays on the tombstone, so a delayed older copy cannot return.
@@ -381,17 +410,38 @@ local function retract(op)
     local sv, su = tonumber(cur[4]), tonumber(cur[5])
     if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
   end
-  if op.v then redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u)) end
+  -- Whether this retraction changes the record (a re-run of its job does not): if it does, the
+  -- change is in the history, tombstones included.
+  local changes = false
+  if op.v then
+    changes = not cur[4] or tonumber(cur[4]) ~= op.v or tonumber(cur[5]) ~= op.u
+    redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u))
+  end
   local at = tonumber(op.at) or 0
   if not op.v and at > 0 then
     -- When it was accepted: writes accepted before it cannot bring the article back.
+    changes = changes or tonumber(cur[7] or 0) ~= at
     redis.call('HSET', key, 'rat', int(at))
     redis.call('EXPIRE', key, TOMB_TTL)
   end
   if not state or state == 'retracted' or state == 'expired' then
     if (op.v or at > 0) and state ~= 'expired' then
+      changes = changes or state ~= 'retracted'
       redis.call('HSET', key, 'state', 'retracted')
       redis.call('EXPIRE', key, TOMB_TTL)
+    end
+    if changes then
+      if not cur[2] then
+        -- No article behind it: the tombstone holds in the sections of the token that wrote
+        -- it (a scoped token may extend its own; refusal() kept it off anyone else's), or in
+        -- every section.
+        if op.scope then
+          redis.call('HSET', key, 'tscope', table.concat(op.scope, ','))
+        else
+          redis.call('HDEL', key, 'tscope')
+        end
+      end
+      record(op.id, 'retracted', op, {}, nil)
     end
     return {id = op.id, outcome = 'not_found'}
   end
