@@ -9,7 +9,7 @@ import gzip
 
 import httpx
 
-from tests.helpers import Ingest, article, eventually
+from tests.helpers import Ingest, article, eventually, raw_get, varies
 from tests.ops.metrics_client import scrape, value
 from tests.procs import Stack
 
@@ -18,33 +18,6 @@ GZIP = "gzip"
 BROWSER = "gzip, deflate, br, zstd"
 REFUSING = ["gzip;q=0", "identity", "br", "gzip;q=0.5, identity", "*;q=0"]
 MODULE_PATH = "/embed.js"
-
-
-async def raw_get(
-    http: httpx.AsyncClient,
-    url: str,
-    accept_encoding: str | None,
-    method: str = "GET",
-    **headers: str,
-) -> tuple[httpx.Response, bytes]:
-    """``url`` as sent on the wire: the response and its undecoded body. ``accept_encoding``
-    None sends no Accept-Encoding at all."""
-    request = http.build_request(method, url, headers=headers)
-    if accept_encoding is None:
-        del request.headers["accept-encoding"]
-    else:
-        request.headers["accept-encoding"] = accept_encoding
-    response = await http.send(request, stream=True)
-    try:
-        body = b"".join([chunk async for chunk in response.aiter_raw()])
-    finally:
-        await response.aclose()
-    return response, body
-
-
-def varies(response: httpx.Response) -> bool:
-    vary = {part.strip().lower() for part in response.headers.get("vary", "").split(",")}
-    return "accept-encoding" in vary
 
 
 async def _published(ingest: Ingest, tag: str) -> str:
