@@ -309,3 +309,31 @@ def key_of(article_id: str) -> str:
     shared/edgekeys.py, so a change to the rule shows): ``article:`` and the first 12 hex
     digits of the SHA-256 of its id."""
     return "article:" + hashlib.sha256(article_id.encode()).hexdigest()[:12]
+
+
+async def raw_get(
+    http: httpx.AsyncClient,
+    url: str,
+    accept_encoding: str | None,
+    method: str = "GET",
+    **headers: str,
+) -> tuple[httpx.Response, bytes]:
+    """``url`` as sent on the wire: the response and its undecoded body. ``accept_encoding``
+    None sends no Accept-Encoding at all."""
+    request = http.build_request(method, url, headers=headers)
+    if accept_encoding is None:
+        del request.headers["accept-encoding"]
+    else:
+        request.headers["accept-encoding"] = accept_encoding
+    response = await http.send(request, stream=True)
+    try:
+        body = b"".join([chunk async for chunk in response.aiter_raw()])
+    finally:
+        await response.aclose()
+    return response, body
+
+
+def varies(response: httpx.Response) -> bool:
+    """Whether ``response`` says ``Vary: Accept-Encoding`` (among other names or not)."""
+    vary = {part.strip().lower() for part in response.headers.get("vary", "").split(",")}
+    return "accept-encoding" in vary

@@ -9,6 +9,10 @@
 # varnishd reads from its own environment (docker-compose.yml passes the purger's value). The
 # address alone proves nothing: nginx, and so every reader, reaches Varnish from the same private
 # network. Without the variable (or shorter than 16 characters) every PURGE is refused.
+# Compression: Varnish's http_gzip_support (on by default; keep it on) asks the feed for gzip on
+# every fetch, keeps that one gzip copy of a view (it does not vary on Accept-Encoding) and
+# decodes it for clients that take no gzip; the feed compresses each view once and sends
+# Vary: Accept-Encoding, which Varnish passes on to browsers and any cache beyond it.
 # WebSocket and SSE never go through the cache. The keys (Surrogate-Key, Cache-Tag, xkey) and
 # Surrogate-Control are for this cache only: never delivered to readers.
 vcl 4.1;

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from services.feed.caching import respond, static_view
 from services.feed.page import alert_button, security_headers
 from services.feed.params import store_down
 from shared import alerts, keys
@@ -49,7 +50,21 @@ class Alerts:
     def __init__(self, settings: Settings, client: Callable[[], aredis.Redis]) -> None:
         self.settings = settings
         self.client = client
-        self.worker = (STATIC / "sw.js").read_bytes()
+        # Both made once, with their gzip copies (caching.static_view).
+        self.worker = static_view(
+            (STATIC / "sw.js").read_bytes(),
+            "text/javascript; charset=utf-8",
+            {
+                "Service-Worker-Allowed": "/",
+                "Cache-Control": "no-cache",
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
+        self.alerts_page = static_view(
+            render_alerts_page(settings),
+            "text/html; charset=utf-8",
+            {**security_headers(settings), "Cache-Control": "no-cache"},
+        )
         own = {origin} if (origin := origin_of(settings.feed_url)) else set()
         self.origins = frozenset(settings.origins | own | settings.embeds)
 
@@ -64,26 +79,13 @@ class Alerts:
 
     async def service_worker(self, request: Request) -> Response:
         """The service worker, scoped to the whole origin."""
-        return Response(
-            self.worker,
-            media_type="text/javascript; charset=utf-8",
-            headers={
-                "Service-Worker-Allowed": "/",
-                "Cache-Control": "no-cache",
-                "X-Content-Type-Options": "nosniff",
-            },
-        )
+        return respond(request, self.worker)
 
     async def page(self, request: Request) -> Response:
         """A page holding only the button (and what it does), for readers of embeds."""
         if not self.settings.alerts_enabled:
             raise ProblemError(404, "alerts are not configured on this site")
-        html = render_alerts_page(self.settings)
-        return Response(
-            html,
-            media_type="text/html; charset=utf-8",
-            headers={**security_headers(self.settings), "Cache-Control": "no-cache"},
-        )
+        return respond(request, self.alerts_page)
 
     async def subscribe(self, request: Request) -> Response:
         """``POST /v1/push-subscriptions``: 201 ``{"id", "filter"}``."""

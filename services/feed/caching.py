@@ -9,6 +9,9 @@ Cloudflare and others): ``timeline`` for the unfiltered views, ``section:<s>`` /
 for a filtered one (and not ``timeline``: a change elsewhere leaves it cached), an article key
 (``article:<digest of the id>``) for each headline in it, so a change can be purged by key
 (services/purger). The keys are defined in shared/edgekeys.py, which bounds their size.
+
+Each body is gzipped at most once, for the first request that accepts gzip, and that copy is
+sent to every later one (compression.py).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -24,6 +27,18 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
+from services.feed.compression import (
+    GZIP,
+    MIN_BYTES,
+    STATIC_LEVEL,
+    VARY,
+    VIEW_LEVEL,
+    accepts_gzip,
+    compressible,
+    gzip_bytes,
+    gzip_etag,
+)
+from services.feed.metrics import COMPRESSIONS
 from shared.dates import now_ms
 from shared.edgekeys import article_key, section_key, view_keys
 
@@ -87,8 +102,17 @@ def _not_modified_since(header: str, last_modified_ms: int) -> bool:
 
 
 @dataclass(frozen=True)
+class Encoded:
+    """A body in one content coding, with its own validator."""
+
+    body: bytes
+    etag: str
+
+
+@dataclass(frozen=True)
 class Rendered:
-    """A view's bytes and everything its responses need, prepared once (``render``)."""
+    """A view's bytes and everything its responses need, prepared once (``render``); its
+    compressed copy is made once too, when first asked for (``encoded``), and kept here."""
 
     body: bytes
     media_type: str
@@ -96,6 +120,42 @@ class Rendered:
     headers: dict[str, str]  # Cache-Control, edge keys and the view's own headers
     last_modified_ms: int | None = None
     expires_ms: int | None = None  # when an item in it leaves the window (None: never)
+    level: int = VIEW_LEVEL  # zlib's level for the compressed copy
+    # coding → the body in it: filled by ``encoded``, at most once per coding.
+    encodings: dict[str, Encoded] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def varies(self) -> bool:
+        """Whether responses of this body depend on Accept-Encoding (``Vary``): text of any
+        size (the next state of the same view may be big enough to compress)."""
+        return compressible(self.media_type)
+
+    @property
+    def compresses(self) -> bool:
+        """Whether a client that accepts gzip gets it: text of ``MIN_BYTES`` or more."""
+        return len(self.body) >= MIN_BYTES and self.varies
+
+    @property
+    def encoded_bytes(self) -> int:
+        """What the compressed copies made so far hold (bodies and validators)."""
+        return sum(len(copy.body) + len(copy.etag) for copy in self.encodings.values())
+
+    def encoded(self, coding: str) -> Encoded:
+        """The body in ``coding`` (only ``GZIP``), compressed on the first call only."""
+        copy = self.encodings.get(coding)
+        if copy is None:
+            assert coding == GZIP, coding
+            COMPRESSIONS.labels(coding).inc()
+            copy = Encoded(gzip_bytes(self.body, self.level), gzip_etag(self.etag))
+            self.encodings[coding] = copy
+        return copy
+
+
+def negotiate(request: Request, view: Rendered) -> str | None:
+    """The coding ``request`` gets ``view`` in: ``GZIP``, or None for the plain bytes."""
+    if view.compresses and accepts_gzip(request.headers.get("accept-encoding")):
+        return GZIP
+    return None
 
 
 def render(
@@ -121,8 +181,20 @@ def render(
     return Rendered(body, media_type, etag_of(body), out, last_modified_ms or None, expires_ms)
 
 
+def static_view(
+    body: bytes, media_type: str, headers: dict[str, str], last_modified_ms: int | None = None
+) -> Rendered:
+    """A body that never changes while the process runs (the embed module, a static file),
+    with its validator, and compressed now, once, at zlib's highest level."""
+    view = Rendered(body, media_type, etag_of(body), headers, last_modified_ms, level=STATIC_LEVEL)
+    if view.compresses:
+        view.encoded(GZIP)
+    return view
+
+
 def respond(request: Request, view: Rendered) -> Response:
-    """``view`` with ETag (and Last-Modified), or 304 when the client's copy is current.
+    """``view`` with ETag (and Last-Modified), or 304 when the client's copy is current;
+    gzipped (``Content-Encoding``, its own ETag) when the request accepts it (``negotiate``).
 
     A last change less than a second old makes no Last-Modified: HTTP dates count whole
     seconds, so another change within the same second would look unmodified to a client
@@ -131,17 +203,27 @@ def respond(request: Request, view: Rendered) -> Response:
     last_modified_ms = view.last_modified_ms
     if last_modified_ms and now_ms() - last_modified_ms < 1000:
         last_modified_ms = None
-    out = {"ETag": view.etag, **view.headers}
+    body, etag = view.body, view.etag
+    coding = negotiate(request, view)
+    if coding is not None:
+        copy = view.encoded(coding)
+        body, etag = copy.body, copy.etag
+    out = {"ETag": etag, **view.headers}
+    if view.varies:
+        out["Vary"] = f"{out['Vary']}, {VARY}" if "Vary" in out else VARY
     if last_modified_ms:
         out["Last-Modified"] = http_date(last_modified_ms)
     if_none_match = request.headers.get("if-none-match")
     if_modified_since = request.headers.get("if-modified-since")
     if if_none_match is not None:
-        fresh = _etag_matches(if_none_match, view.etag)  # If-None-Match wins when both are sent
+        # Against the copy this request would get: each coding has its own validator.
+        fresh = _etag_matches(if_none_match, etag)  # If-None-Match wins when both are sent
     elif if_modified_since is not None and last_modified_ms:
         fresh = _not_modified_since(if_modified_since, last_modified_ms)
     else:
         fresh = False
     if fresh:
         return Response(status_code=304, headers=out)
-    return Response(view.body, media_type=view.media_type, headers=out)
+    if coding is not None:
+        out["Content-Encoding"] = coding
+    return Response(body, media_type=view.media_type, headers=out)

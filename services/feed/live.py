@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from starlette.routing import BaseRoute, Mount, Route
-from starlette.staticfiles import StaticFiles
+from starlette.routing import BaseRoute, Route
 
 from services.feed.feeds import Feeds
 from services.feed.page import LivePage
 from services.feed.readcache import ReadCache
+from services.feed.static import StaticFiles
 from services.feed.store import TimelineReader
 from shared.settings import Settings
 
@@ -32,6 +32,7 @@ class LiveParts:
     ) -> None:
         self.page = LivePage(settings, reader, views)
         self.feeds = Feeds(settings, reader, views)
+        self.static = StaticFiles(STATIC)
 
     def routes(self) -> list[BaseRoute]:
         """``/``, ``/static/*``, ``/feed.rss|atom|json``."""
@@ -40,5 +41,5 @@ class LiveParts:
             Route("/feed.rss", self.feeds.endpoint, methods=["GET"]),
             Route("/feed.atom", self.feeds.endpoint, methods=["GET"]),
             Route("/feed.json", self.feeds.endpoint, methods=["GET"]),
-            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+            *self.static.routes("/static"),
         ]

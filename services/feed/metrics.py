@@ -67,6 +67,14 @@ VIEW_CACHE_ENTRIES = Gauge(
     "Views the view cache holds.",
     multiprocess_mode="livesum",
 )
+# Compressed copies made (compression.py): once per view and state, once per static file; a
+# count that grows with requests rather than with changes means bodies are compressed per request.
+COMPRESSIONS = Counter(
+    "livefeed_feed_compressions",
+    "Response bodies compressed (each kept and sent to every later request that accepts it), "
+    "by encoding.",
+    ["encoding"],
+)
 
 # Create the series operators alert on, so they read 0 rather than "no data" before the first.
 for _result in ("finished", "failed"):

@@ -24,6 +24,10 @@ Keys are normalised so that hostile query strings name few distinct entries: a `
 that gives the first page (at or beyond the newest item) is no cursor at all, one below every
 item is the oldest item's, numbers are parsed before they enter a key, and free text (the
 embed's ``more-href``) enters only as a short digest.
+
+An entry's gzip copy (caching.py, compression.py) is made once, for the first request that
+accepts gzip, kept in the entry and counted in its size from then on: a view is compressed once
+per state, however many readers get it.
 """
 
 from __future__ import annotations
@@ -185,20 +189,21 @@ class Fence:
             self._running = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Entry:
     stamp: Stamp
     expires_ms: float  # wall-clock ms: the window's next change, or TTL_S
     rendered: Rendered
-    size: int  # bytes counted against the bound (entry_bytes)
+    size: int  # bytes counted against the bound (entry_bytes), compressed copies included
 
 
 def entry_bytes(key: Hashable, rendered: Rendered) -> int:
     """What an entry is counted as: every byte it stores (body, validator, media type, each
-    header, the key) and ``ENTRY_OVERHEAD`` for the Python objects holding them."""
+    header, the key, the compressed copies made so far) and ``ENTRY_OVERHEAD`` for the Python
+    objects holding them."""
     headers = sum(len(name) + len(value) for name, value in rendered.headers.items())
     stored = len(rendered.body) + len(rendered.etag) + len(rendered.media_type) + headers
-    return stored + len(repr(key)) + ENTRY_OVERHEAD
+    return stored + rendered.encoded_bytes + len(repr(key)) + ENTRY_OVERHEAD
 
 
 class ReadCache:
@@ -216,7 +221,7 @@ class ReadCache:
         self, request: Request, key: Hashable, render: Callable[[], Awaitable[Rendered]]
     ) -> Response:
         """The view ``key`` as of now: from memory when current, else rendered (once)."""
-        return respond(request, await self.view(key, render))
+        return self._respond(request, key, await self.view(key, render))
 
     async def serve_page(
         self,
@@ -229,7 +234,23 @@ class ReadCache:
         names it (every cursor that gives the first page shares the first page's entry)."""
         stamp = await self._stamp()
         cursor = stamp.page_cursor(before)
-        return respond(request, await self._view(stamp, (*key, cursor), lambda: render(cursor)))
+        page_key = (*key, cursor)
+        view = await self._view(stamp, page_key, lambda: render(cursor))
+        return self._respond(request, page_key, view)
+
+    def _respond(self, request: Request, key: Hashable, view: Rendered) -> Response:
+        """``respond``; a compressed copy it made is counted in the entry's size (if ``view``
+        is still stored under ``key``), the least recently used making room for it."""
+        before = view.encoded_bytes
+        response = respond(request, view)
+        grown = view.encoded_bytes - before
+        entry = self.entries.get(key)
+        if grown and entry is not None and entry.rendered is view:
+            entry.size += grown
+            self.bytes += grown
+            self._evict()
+            self._measure()
+        return response
 
     async def view(self, key: Hashable, render: Callable[[], Awaitable[Rendered]]) -> Rendered:
         """The view ``key`` as of now (``serve`` without the response)."""
@@ -281,10 +302,14 @@ class ReadCache:
         if entry.size <= self.max_bytes:
             self.entries[key] = entry
             self.bytes += entry.size
+        self._evict()
+        self._measure()
+
+    def _evict(self) -> None:
+        """The least recently used out until the bound holds."""
         while self.bytes > self.max_bytes:
             _, dropped = self.entries.popitem(last=False)
             self.bytes -= dropped.size
-        self._measure()
 
     def _measure(self) -> None:
         VIEW_CACHE_BYTES.set(self.bytes)

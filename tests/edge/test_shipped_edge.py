@@ -4,16 +4,19 @@ on the real Varnish, in front of the real feed, with the real purger purging it.
 Every view valid under the documented limits passes (200 headlines with 200-character ids), a
 reader never sees what a view is filed under, a change to such a headline still purges every
 cached view it is in, and nobody but the purger purges: not through nginx (405), not at Varnish
-without the secret (403)."""
+without the secret (403). Compressed views: Varnish keeps the feed's one gzip copy of a view and
+serves it to every client, decoded for those that take no gzip; nginx compresses nothing again."""
 
 from __future__ import annotations
+
+import gzip
 
 import httpx
 import pytest
 
 from tests.conftest import short_tmpdir
 from tests.edge.conftest import PURGE_SECRET, Edge, Varnish
-from tests.helpers import Ingest, article, eventually, long_id_articles
+from tests.helpers import Ingest, article, eventually, long_id_articles, raw_get, varies
 from tests.nginx import Nginx
 
 pytestmark = pytest.mark.slow
@@ -180,3 +183,57 @@ async def test_varnish_without_a_secret_refuses_every_purge(
         assert (await http.get(bare.url + "/v1/timeline")).headers["x-cache"] == "HIT"
     finally:
         bare.stop()
+
+
+# Starts of the views' bodies: decoded once, each is the document itself (not gzip again).
+ZIPPED_VIEWS = {
+    "/?limit=31": b"<!doctype html>",
+    "/v1/timeline?limit=31": b'{"pinned":',
+    "/feed.atom?limit=31": b"<?xml",
+}
+
+
+async def test_gzip_and_plain_clients_both_get_the_one_cached_copy(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    """Through nginx and Varnish: a client that accepts gzip gets the feed's gzip bytes, one
+    that does not (no header, or ``gzip;q=0``) gets the plain bytes, both from the cache,
+    whichever asked first; each copy revalidates (304)."""
+    items = [
+        article(f"zip-{n}", title=f"Zipped headline {n:02d}", published_at=LATER) for n in range(31)
+    ]
+    await Ingest(edge.stack, http).apply({"articles": items})
+    for n, (path, start) in enumerate(ZIPPED_VIEWS.items()):
+        url = proxy.url + path
+        # The first client (gzip for one view, plain for the next) fills the cache.
+        first_accepts = "gzip" if n % 2 == 0 else None
+
+        async def hit(accept: str | None = first_accepts, url: str = url) -> bool:
+            response, body = await raw_get(http, url, accept)
+            if response.headers.get("content-encoding") == "gzip":
+                body = gzip.decompress(body)
+            return response.headers.get("x-cache") == "HIT" and b"Zipped headline 30" in body
+
+        await eventually(hit, 10, f"{path} cached at the edge")
+
+        packed, packed_body = await raw_get(http, url, "gzip, deflate, br")
+        assert packed.headers["x-cache"] == "HIT", path
+        assert packed.headers["content-encoding"] == "gzip", path
+        assert varies(packed), (path, packed.headers.get("vary"))
+        unpacked = gzip.decompress(packed_body)
+        assert unpacked.startswith(start), (path, unpacked[:40])  # compressed once, not twice
+        for refusing in (None, "gzip;q=0", "identity"):
+            plain, plain_body = await raw_get(http, url, refusing)
+            assert plain.headers["x-cache"] == "HIT", (path, refusing)
+            assert "content-encoding" not in plain.headers, (path, refusing)
+            assert varies(plain), (path, refusing)
+            assert plain_body == unpacked, (path, refusing)
+        # The same bytes the feed itself sends plain.
+        _, direct = await raw_get(http, edge.stack.url("feed") + path, None)
+        assert direct == unpacked, path
+
+        for accept, response in (("gzip", packed), (None, plain)):
+            again, _ = await raw_get(
+                http, url, accept, **{"If-None-Match": response.headers["etag"]}
+            )
+            assert again.status_code == 304, (path, accept, response.headers["etag"])
