@@ -44,7 +44,14 @@ PORTS = {
 SERVICE_SETTINGS = {
     "ingest": ("ingest_tokens", "tokens_file", "ingest_workers", "max_body_bytes"),
     "worker": ("window_days", "max_items", "timezone", "job_timeout"),
-    "feed": ("feed_workers", "timezone", "embed_origins", "public_feed_url", "public_push_url"),
+    "feed": (
+        "feed_workers",
+        "timezone",
+        "embed_origins",
+        "section_names",
+        "public_feed_url",
+        "public_push_url",
+    ),
     "push": ("allowed_origins", "embed_origins", "max_connections", "max_connections_per_ip"),
     "purger": ("purge_varnish", "purge_webhook", "websub_hubs"),
     "notifier": ("vapid_private_key", "vapid_public_key", "vapid_subject"),

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.headings import parse_section_names
 from shared.origins import normalize_all, origin_of
 from shared.tokens import from_env as tokens_from_env
 from shared.tokens import from_file as tokens_from_file
@@ -149,8 +150,14 @@ class Settings(BaseSettings):
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Sites that may embed the column (exact origins, comma-separated, no '*'): "
-        "CORS on /v1/timeline, /v1/fragment, /embed.js; push's Origin allowlist (WebSocket and "
-        "SSE); frame-ancestors of /embed.",
+        "CORS on /v1/timeline and /v1/fragment (the /embed.js module loads anywhere, to explain "
+        "a refusal); push's Origin allowlist (WebSocket and SSE); frame-ancestors of /embed.",
+    )
+    section_names: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict,
+        description="Display names of sections, the default title of a column or page filtered "
+        "on one (comma-separated slug=Name pairs, names plain text of at most 60 characters), "
+        "e.g. news=News,world=World; a section not listed, or none, is titled News.",
     )
     # Public URLs as a browser sees them; default to host:port of each service.
     public_push_url: str | None = Field(
@@ -451,6 +458,11 @@ class Settings(BaseSettings):
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         """``LIVEFEED_REDIS_SENTINELS`` as (host, port) pairs (``[::1]:26379`` allowed)."""
         return [host_port(sentinel) for sentinel in self.redis_sentinels]
+
+    @field_validator("section_names", mode="before")
+    @classmethod
+    def _section_names(cls, value: object) -> object:
+        return parse_section_names(value) if isinstance(value, str) else value
 
     @field_validator("allowed_origins", "embed_origins")
     @classmethod

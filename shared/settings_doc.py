@@ -48,7 +48,7 @@ def env_name(name: str, field: FieldInfo) -> str:
 def default_text(field: FieldInfo) -> str:
     """The default as one would write it in the environment; "unset" for none."""
     value = field.get_default(call_default_factory=True)
-    if value is None or value == [] or value == "":
+    if value is None or value in ([], {}, ""):
         return "unset"
     if isinstance(value, list):
         value = ",".join(str(item) for item in value)

@@ -9,18 +9,25 @@
   it is styled and isolated from the host page's CSS even without JavaScript. The element
   hydrates that markup in place; created empty, it fetches the same fragment (one request).
 - ``GET /embed?section=&label=&limit=`` is a minimal page around the fragment for an iframe;
-  ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``.
+  ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``; its ``connect-src`` allows the push
+  WebSocket and its SSE fallback.
+- Both take ``heading`` (the column's title; ``shared.headings`` has the one rule).
 
-CORS (``EmbedCors``): ``/v1/timeline``, ``/v1/fragment`` and the module answer exactly the
-origins in ``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``. The stream (WebSocket
-and SSE) is on the push port, whose Origin allowlist includes the same origins.
+CORS (``EmbedCors``): ``/v1/timeline`` and ``/v1/fragment`` answer exactly the origins in
+``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``, and a refused origin is logged
+(once a minute); the module answers every origin (``*``: public code, no data), so a refused
+site runs it and its console says why. The stream (WebSocket and SSE) is on the push port, whose
+Origin allowlist includes the same origins.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import html
+import logging
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -45,20 +52,34 @@ from services.feed.caching import (
 )
 from services.feed.compression import STATIC_LEVEL, gzip_bytes
 from services.feed.handlers import ViewHandlers
-from services.feed.page import _day_heading, render_item, render_pinned
+from services.feed.page import (
+    _day_heading,
+    connect_sources,
+    empty_states,
+    render_item,
+    render_pinned,
+)
 from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
-from shared.models import display_label, has_space_or_control
-from shared.origins import origin_allowed
+from shared.headings import HEADING_RULE, column_heading, is_heading
+from shared.models import has_space_or_control
+from shared.origins import normalize_origin, origin_allowed
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
-# Paths that answer the embed origins (the module, the fragment, the JSON and the SSE stream).
-CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|embed(?:\.[0-9a-f]{12})?\.js)$")
+# Paths that answer only the embed origins: the fragment and the JSON.
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment)$")
+# The module answers every origin (``*``): it is public code, and a site not (yet) in
+# LIVEFEED_EMBED_ORIGINS must be able to run it for the element to say why it shows nothing.
+MODULE_PATHS = re.compile(r"^/embed(?:\.[0-9a-f]{12})?\.js$")
+REFUSED_LOG_SECONDS = 60.0  # a refused origin is logged at most once a minute (per process)
+REFUSED_LOG_MAX = 1000  # origins remembered for that; beyond, refusals go unlogged until expiry
 MAX_MORE_HREF = 2048
 IMMUTABLE = "public, max-age=31536000, immutable"
 
@@ -77,6 +98,7 @@ PARTS = {
     "item-title": "link",
     "more": "button more",
     "empty": "empty",
+    "key-empty": "empty",
     "alerts-link": "alerts",
 }
 
@@ -119,17 +141,20 @@ def is_more_href(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Query:
-    """What a column shows: the filters, how many, where "More news" leads, heading level."""
+    """What a column shows: the filters, how many, where "More news" leads, its title and the
+    title's level."""
 
     section: str | None
     label: str | None
     limit: int
     more_href: str | None = None
     level: int = 2
+    heading: str | None = None
 
     @classmethod
     def parse(cls, request: Request) -> Query:
-        """From ``?section=&label=&limit=&more-href=&heading-level=`` (400 on a bad one)."""
+        """From ``?section=&label=&limit=&more-href=&heading-level=&heading=`` (400 on a bad
+        one)."""
         query = request.query_params
         more = query.get("more-href") or None
         if more is not None and not is_more_href(more):
@@ -141,12 +166,16 @@ class Query:
         level = query.get("heading-level", "2")
         if level not in {"1", "2", "3", "4", "5"}:
             raise bad_query("heading-level", "must be 1 to 5")
+        heading = query.get("heading", "").strip() or None
+        if heading is not None and not is_heading(heading):
+            raise bad_query("heading", f"must be {HEADING_RULE}")
         return cls(
             section_param(query),
             label_param(query),
             limit_param(query, DEFAULT_LIMIT, MAX_LIMIT),
             more,
             int(level),
+            heading,
         )
 
     @property
@@ -155,7 +184,7 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more)
+        return (self.section, self.label, self.limit, self.level, more, self.heading)
 
     @property
     def filters(self) -> dict[str, str]:
@@ -214,14 +243,14 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
         attrs["more-href"] = query.more_href
     if query.level != 2:
         attrs["heading-level"] = str(query.level)
+    if query.heading:
+        attrs["heading"] = query.heading
     host = ET.Element("livefeed-column", attrs)
     template = _el(host, "template", shadowrootmode="open")
     _el(template, "style", assets.css)
     column = _el(template, "div", class_="column")
     head = _el(column, "div", class_="column-head")
-    title = "News" + "".join(
-        " · " + (display_label(v) if k == "label" else v) for k, v in filters.items()
-    )
+    title = column_heading(query.heading, query.section, settings.section_names)
     _el(head, f"h{query.level}", title, class_="column-title")
     controls = _el(head, "div", class_="controls")
     conn = _el(controls, "span", class_="conn", data_state="static", hidden="")
@@ -250,10 +279,7 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
         for item in day["items"]:
             position += 1
             render_item(items, item, position, settings.timezone)
-    empty = _el(column, "p", "No headlines yet. New ones appear here as they are published.",
-                class_="empty")  # fmt: skip
-    if days:
-        empty.set("hidden", "")
+    empty_states(column, bool(days))
     pager = _el(column, "div", class_="pager")
     more = _el(pager, "a", "More news", class_="more")
     if query.more_href:
@@ -290,7 +316,6 @@ FRAME_CSS = "html,body{margin:0;background:Canvas}"
 
 def frame_csp(settings: Settings, assets: Assets) -> str:
     """The iframe page's policy: framed only by the embed origins (and this origin)."""
-    push = urlsplit(settings.push_url)
     ancestors = " ".join(["'self'", *sorted(settings.embeds)])
     return "; ".join(
         (
@@ -298,7 +323,7 @@ def frame_csp(settings: Settings, assets: Assets) -> str:
             "script-src 'self'",
             f"style-src {assets.style_hash} {_sha256(FRAME_CSS)}",
             "img-src 'self' data:",
-            f"connect-src 'self' {push.scheme}://{push.netloc}",
+            f"connect-src 'self' {connect_sources(settings)}",
             "base-uri 'none'",
             "form-action 'none'",
             f"frame-ancestors {ancestors}",
@@ -381,16 +406,21 @@ class Embed(ViewHandlers):
         """``GET /embed``: a minimal page for an ``<iframe>``; links open in the top window."""
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
-            query = Query(query.section, query.label, query.limit, query.more_href, 1)
+            query = Query(
+                query.section, query.label, query.limit, query.more_href, 1, query.heading
+            )
         return await self.views().serve(request, ("frame", *query.key), lambda: self._frame(query))
 
     async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
+        title = html.escape(
+            column_heading(query.heading, query.section, self.settings.section_names)
+        )
         head = (
             '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="color-scheme" content="light">'
-            f"<title>News — livefeed</title><style>{FRAME_CSS}</style>"
+            f"<title>{title} — livefeed</title><style>{FRAME_CSS}</style>"
             '<base target="_top"><link rel="icon" href="data:,">'
             f'<script type="module" src="{self.assets.path}"></script></head><body><main>'
         ).encode()
@@ -412,18 +442,52 @@ class Embed(ViewHandlers):
 
 
 class EmbedCors:
-    """CORS for the embed origins on the embed's paths: exactly those origins, never ``*``.
+    """CORS for the embed origins on the data paths (``/v1/fragment``, ``/v1/timeline``):
+    exactly those origins, never ``*``; the module (``/embed.js``, ``/embed.<hash>.js``) to any.
 
-    Every answer on those paths says ``Vary: Origin`` (caches keep one copy per origin); an
+    Every answer on the data paths says ``Vary: Origin`` (caches keep one copy per origin); an
     origin not in ``LIVEFEED_EMBED_ORIGINS`` gets no ``Access-Control-*`` header at all, so its
-    browser refuses the response. Preflights (``OPTIONS``) are answered here.
+    browser refuses the response, and is logged (WARNING, ``origin=``) at most once a minute
+    per origin and process, so whoever set the site up finds the origin to add. Preflights
+    (``OPTIONS``) are answered here. The module is public code: ``Access-Control-Allow-Origin:
+    *`` lets a refused site load it, so the element can tell the reader's console why the
+    column is missing (see embed.js, ``refused``).
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
         self.allowed = settings.embeds
+        self.own = settings.origins  # this service's own pages: never a refusal to report
+        self.refused: dict[str, float] = {}  # origin -> when last logged (monotonic)
+
+    def note_refused(self, origin: str) -> None:
+        """Log a refused origin unless it was logged within the last minute (bounded memory:
+        at most ``REFUSED_LOG_MAX`` origins are remembered; beyond that, new ones wait)."""
+        name = normalize_origin(origin) or origin[:100]
+        if name in self.own:
+            return
+        now = time.monotonic()
+        last = self.refused.get(name)
+        if last is not None and now - last < REFUSED_LOG_SECONDS:
+            return
+        if last is None and len(self.refused) >= REFUSED_LOG_MAX:
+            cutoff = now - REFUSED_LOG_SECONDS
+            self.refused = {k: t for k, t in self.refused.items() if t > cutoff}
+            if len(self.refused) >= REFUSED_LOG_MAX:
+                return
+        self.refused[name] = now
+        log.warning(
+            "refused a site not in LIVEFEED_EMBED_ORIGINS: no CORS headers, its column stays "
+            "empty (add the origin there to let it embed the column)",
+            extra={"origin": name},
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and MODULE_PATHS.match(scope["path"]):
+            await self.app(
+                scope, receive, _with_headers(send, [(b"access-control-allow-origin", b"*")])
+            )
+            return
         if scope["type"] != "http" or not CORS_PATHS.match(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -433,6 +497,8 @@ class EmbedCors:
         if allowed:
             assert origin is not None
             extra.append((b"access-control-allow-origin", origin.encode("latin-1")))
+        elif origin is not None:
+            self.note_refused(origin)
         if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             if allowed:
                 extra += [
@@ -457,6 +523,17 @@ class EmbedCors:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    """``send`` with ``extra`` headers added to the response's start."""
+
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), *extra]}
+        await send(message)
+
+    return sender
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -32,10 +32,13 @@ from services.feed.params import (
 from services.feed.store import Cursor, Page
 from services.feed.timeline import group_by_day
 from shared.dates import MONTHS, WEEKDAYS
+from shared.headings import column_heading
 from shared.models import KEY_LABEL, LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
 ALERTS_BUTTON_TEXT = "Alert me to breaking news"
+EMPTY_TEXT = "No headlines yet. New ones appear here as they are published."
+KEY_EMPTY_TEXT = "No key events yet. They appear here as they are published."
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
 MAX_PAGE_SIZE = 200
 
@@ -53,12 +56,19 @@ def full_time(published_at: str, zone_name: str) -> str:
     )
 
 
+def connect_sources(settings: Settings) -> str:
+    """The push service in ``connect-src``: its WebSocket (``ws(s)://``) and its SSE stream on
+    the HTTP side (``http(s)://``, the fallback when WebSockets are blocked). A ``ws:`` source
+    does not match an ``http:`` URL, so both are needed (the live page and the iframe page)."""
+    push = urlsplit(settings.push_url)
+    sse = urlsplit(settings.push_http_url)
+    return f"{push.scheme}://{push.netloc} {sse.scheme}://{sse.netloc}"
+
+
 def csp(settings: Settings) -> str:
     """Scripts and styles only from this origin; connections to it and to the push service
     (its WebSocket and its SSE stream)."""
-    push = urlsplit(settings.push_url)
-    sse = urlsplit(settings.push_http_url)
-    push_origin = f"{push.scheme}://{push.netloc} {sse.scheme}://{sse.netloc}"
+    push_origin = connect_sources(settings)
     return "; ".join(
         (
             "default-src 'none'",
@@ -182,11 +192,7 @@ def render_page(
     """The whole document."""
     filters = {k: v for k, v in (("section", section), ("label", label)) if v}
     suffix = f"?{urlencode(filters)}" if filters else ""
-    heading = "News" + (
-        " · " + " · ".join(display_label(v) if k == "label" else v for k, v in filters.items())
-        if filters
-        else ""
-    )
+    heading = column_heading(None, section, settings.section_names)
     html = _el(None, "html", lang="en")
     head = _el(html, "head")
     _el(head, "meta", charset="utf-8")
@@ -279,10 +285,7 @@ def render_page(
         for item in day["items"]:
             position += 1
             render_item(feed, item, position, settings.timezone)
-    empty = _el(main, "p", "No headlines yet. New ones appear here as they are published.",
-                class_="empty", id="empty")  # fmt: skip
-    if days:
-        empty.set("hidden", "")
+    empty_states(main, bool(days))
     pager = _el(main, "div", class_="pager")
     more = _el(pager, "a", "More news", class_="more", id="more", href="#")
     if page.next is not None:
@@ -303,6 +306,17 @@ def render_page(
     _el(foot, "span", f"Times in {settings.timezone}.", class_="zone")
     document: bytes = ET.tostring(html, encoding="utf-8", method="html")
     return b"<!doctype html>\n" + document
+
+
+def empty_states(parent: ET.Element, shown: bool) -> None:
+    """What an empty column says: "No headlines yet" (hidden while any headline is ``shown``;
+    the clients keep it current) and, with "Key events" pressed and none among the headlines,
+    "No key events yet" (shown by the stylesheet alone: ``.key-only`` and ``:has()``, so the
+    clients need no logic for it). Plain paragraphs, not live regions: never announced."""
+    empty = _el(parent, "p", EMPTY_TEXT, class_="empty", id="empty")
+    if shown:
+        empty.set("hidden", "")
+    _el(parent, "p", KEY_EMPTY_TEXT, class_="key-empty", id="key-empty", hidden="")
 
 
 def alert_button(parent: ET.Element, settings: Settings) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import gzip
 import json
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,15 @@ import pytest
 import redis
 import websockets
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, ConsoleMessage, Page, Route
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Locator,
+    Page,
+    Route,
+    WebSocketRoute,
+    expect,
+)
 
 from shared import keys
 from shared.redis_server import EmbeddedRedis
@@ -27,13 +35,14 @@ from tests.browser.embedhost import HOST_CSS, Host, article_page
 from tests.conftest import short_tmpdir
 from tests.feed.test_timeline import seed_articles
 from tests.helpers import Ingest, article, eventually, raw_get
-from tests.procs import Stack
+from tests.procs import Stack, free_port
 
 pytestmark = pytest.mark.browser
 
 BUDGET_GZIP_BYTES = 12 * 1024
 NEWS = "livefeed-column[section=news]"
 EXCLUSIVE = "livefeed-column[label=exclusive]"
+SECTION_NAMES = "news=Latest news,world=World"
 IDS_JS = "c => [...c.shadowRoot.querySelectorAll('article.item')].map(a => a.dataset.id)"
 
 
@@ -90,6 +99,7 @@ def site() -> Iterator[Site]:
             extra_env={
                 "LIVEFEED_EMBED_ORIGINS": host.origin,
                 "LIVEFEED_INGEST_RATE_LIMIT": "1000000",
+                "LIVEFEED_SECTION_NAMES": SECTION_NAMES,
             },
         ).start()
         client = redis.Redis.from_url(redis_server.url)
@@ -443,13 +453,17 @@ async def test_only_the_embed_origins_get_cors_and_the_websocket(
     fresh_site: Site, http: httpx.AsyncClient
 ) -> None:
     site = fresh_site
-    for path in ("/v1/timeline", "/v1/fragment", "/embed.js"):
+    for path in ("/v1/timeline", "/v1/fragment"):
         allowed = await http.get(site.feed + path, headers={"Origin": site.host.origin})
         assert allowed.headers["access-control-allow-origin"] == site.host.origin, path
         assert "Origin" in allowed.headers["vary"]
         foreign = await http.get(site.feed + path, headers={"Origin": site.foreign.origin})
         assert "access-control-allow-origin" not in foreign.headers, path
         assert "Origin" in foreign.headers["vary"]
+    # The module is public code: any site may load it (so the element can say it is refused).
+    for origin in (site.host.origin, site.foreign.origin):
+        module = await http.get(site.feed + "/embed.js", headers={"Origin": origin})
+        assert module.headers["access-control-allow-origin"] == "*"
     # SSE is on the push port, next to the WebSocket: the same allowlist. (EventSource sends no
     # preflight, Last-Event-ID included, so none is needed.)
     async with http.stream(
@@ -471,20 +485,58 @@ async def test_only_the_embed_origins_get_cors_and_the_websocket(
     assert refused.value.response.status_code == 403
 
 
-async def test_a_foreign_site_gets_no_column(page: Page, fresh_site: Site, ingest: Ingest) -> None:
+async def test_a_refused_site_gets_one_console_warning_naming_its_origin_and_the_setting(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    """The element cannot read why a CORS fetch failed; it asks again without CORS, and an
+    (opaque) answer means the server is up and refused the origin: one warning, whatever the
+    number of columns. An unreachable server is not blamed on the origin."""
     site = fresh_site
     await ingest.apply(article("n1", section="news"))
-    site.foreign.csp = ""
-    site.foreign.pages["/a"] = article_page(
-        site.script(),
-        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+    warnings: list[str] = []
+    page.on(
+        "console",
+        lambda m: warnings.append(m.text) if m.type == "warning" and "livefeed" in m.text else None,
     )
-    failed: list[str] = []
-    page.on("requestfailed", lambda r: failed.append(r.url))
-    await page.goto(site.foreign.origin + "/a")  # waits for "load": the module was tried
-    assert any("/embed." in url for url in failed), failed  # refused: no CORS for this origin
-    assert await page.evaluate("() => customElements.get('livefeed-column')") is None
-    assert await page.locator(f"{NEWS} article.item").count() == 0
+    site.foreign.pages["/a"] = two_columns(site)
+    await page.goto(site.foreign.origin + "/a")
+    for column in (NEWS, EXCLUSIVE):  # each knows why (the warning is said before)
+        await page.wait_for_selector(f"{column}[data-error=origin]", state="attached")
+    await eventually(async_len(warnings, 1), 5, "the console warning")
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # console flushed
+    assert warnings == [
+        f"livefeed: {site.foreign.origin} is not allowed to embed this column: add it to "
+        f"LIVEFEED_EMBED_ORIGINS on the livefeed server ({site.feed})"
+    ]
+    assert await page.locator(f"{NEWS} article.item").count() == 0  # still no data for it
+
+    # The allowed site hears nothing; a column whose server is down does not blame the origin.
+    warnings.clear()
+    dead = f"http://127.0.0.1:{free_port()}/v1/fragment"
+    site.host.pages["/b"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>'
+        f'<aside aria-label="Down"><livefeed-column id="down" data-fragment-url="{dead}">'
+        "</livefeed-column></aside>",
+    )
+    site.host.csp = site.strict_csp().replace("connect-src", f"connect-src {dead}")
+    unreachable: list[str] = []
+    page.on("requestfailed", lambda r: unreachable.append(r.url) if r.url == dead else None)
+    await page.goto(site.host.origin + "/b")
+    await live(page, NEWS)
+    await eventually(async_len(unreachable, 2), 10, "the fetch, then the one without CORS")
+    await page.wait_for_selector("#down[data-error=true]", state="attached")
+    await page.evaluate("() => new Promise((done) => setTimeout(done, 0))")  # console flushed
+    assert warnings == []
+
+
+def async_len(items: list[Any], count: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for ``eventually``: ``items`` holds ``count`` entries."""
+
+    async def check() -> bool:
+        return len(items) >= count
+
+    return check
 
 
 # -- budgets -------------------------------------------------------------------------------------
@@ -848,3 +900,110 @@ async def test_more_href_is_the_site_s_own_page_and_one_that_leaves_the_site_sho
         EXCLUSIVE, "c => [...(c.shadowRoot?.querySelectorAll('a') ?? [])].map(a => a.href)"
     )
     assert not [href for href in links if "evil.example" in href]
+
+
+# -- columns that explain themselves (issue 22) -----------------------------------------------
+
+COLUMN_KINDS = ["page", "element", "iframe"]
+
+
+async def open_column(page: Page, site: Site, kind: str) -> Locator:
+    """The news column as one of its three readers gets it: the live page, the element on the
+    site's page, or the iframe on it. Returns the column to look into."""
+    if kind == "page":
+        await page.goto(site.feed + "/?section=news")
+        return page.locator("#live")
+    if kind == "element":
+        site.host.pages["/col"] = article_page(
+            site.script(),
+            '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>',
+        )
+        await page.goto(site.host.origin + "/col")
+        return page.locator(NEWS)
+    site.host.pages["/col"] = article_page(
+        "",
+        f'<aside aria-label="News"><iframe src="{site.feed}/embed?section=news" '
+        'title="Latest news" width="400" height="600"></iframe></aside>',
+    )
+    await page.goto(site.host.origin + "/col")
+    return page.frame_locator("iframe").locator(NEWS)
+
+
+@pytest.mark.parametrize("kind", COLUMN_KINDS)
+async def test_with_websockets_blocked_each_column_goes_live_over_sse(
+    page: Page, fresh_site: Site, ingest: Ingest, kind: str
+) -> None:
+    """A proxy that breaks WebSockets: every attempt, in the page and in frames, is closed
+    before any message. Each column switches to SSE, which its page's policy allows."""
+
+    async def broken(ws: WebSocketRoute) -> None:
+        await ws.close(code=1011, reason="proxy says no")
+
+    await page.context.route_web_socket("**/v1/stream*", broken)
+    sse: list[str] = []
+    page.on("request", lambda r: sse.append(r.url) if "/v1/events" in r.url else None)
+    refused = csp_errors(page)
+    column = await open_column(page, fresh_site, kind)
+    await column.locator(".conn[data-state=live]").wait_for(timeout=10_000)
+    assert sse, "the column went live without SSE"
+    await ingest.post(article("after-load", section="news", title="Carried by SSE"))
+    await column.locator("[data-id=after-load] .item-title").wait_for(timeout=2_000)
+    assert await column.locator("[data-id=after-load] .item-title").text_content() == (
+        "Carried by SSE"
+    )
+    assert refused == []
+
+
+async def test_the_heading_attribute_else_the_section_s_name_else_news(
+    page: Page, fresh_site: Site
+) -> None:
+    site = fresh_site
+    site.host.pages["/h"] = article_page(
+        site.script(),
+        '<aside aria-label="News"><livefeed-column section="news"></livefeed-column></aside>'
+        '<aside aria-label="World"><livefeed-column section="world" '
+        'heading="Ukraine &lt;live&gt; &amp; more"></livefeed-column></aside>'
+        '<aside aria-label="Exclusives"><livefeed-column label="exclusive"></livefeed-column>'
+        "</aside>",
+    )
+    await page.goto(site.host.origin + "/h")
+    titles = page.locator("livefeed-column .column-title")
+    await expect(titles).to_have_text(["Latest news", "Ukraine <live> & more", "News"])
+    assert await page.locator("livefeed-column .column-title b, livefeed-column live").count() == 0
+    await page.eval_on_selector(NEWS, "c => c.setAttribute('heading', 'Kyiv, live')")
+    await expect(page.locator(f"{NEWS} .column-title")).to_have_text("Kyiv, live")
+
+
+@pytest.mark.parametrize("kind", COLUMN_KINDS)
+async def test_an_empty_column_says_so_and_key_events_too_live(
+    page: Page, fresh_site: Site, ingest: Ingest, kind: str
+) -> None:
+    column = await open_column(page, fresh_site, kind)
+    await column.locator(".conn[data-state=live]").wait_for(timeout=10_000)
+    empty, key_empty = column.locator(".empty"), column.locator(".key-empty")
+    toggle = column.locator(".key-toggle")
+    await expect(empty).to_be_visible()
+    await expect(empty).to_contain_text("No headlines yet")
+    await expect(key_empty).to_be_hidden()
+    assert await empty.get_attribute("role") is None  # a paragraph, not announced again
+
+    await toggle.click()  # "Key events" with none: says so, instead of "No headlines yet"
+    await expect(key_empty).to_be_visible()
+    await expect(key_empty).to_contain_text("No key events yet")
+    await expect(empty).to_be_hidden()
+    await ingest.post(article("plain", section="news"))
+    await column.locator("[data-id=plain]").wait_for(state="attached")
+    await expect(key_empty).to_be_visible()  # a headline, but still no key event
+    await ingest.post(article("key-1", section="news", labels=["key"]))
+    await expect(column.locator("[data-id=key-1]")).to_be_visible()
+    await expect(key_empty).to_be_hidden()
+    await retract(ingest, "key-1")
+    await expect(key_empty).to_be_visible()
+
+    await toggle.click()
+    await expect(key_empty).to_be_hidden()
+    await expect(empty).to_be_hidden()  # "plain" is there
+    await retract(ingest, "plain")
+    await expect(empty).to_be_visible()  # the last one went: empty again
+    await ingest.post(article("again", section="news"))
+    await expect(empty).to_be_hidden()

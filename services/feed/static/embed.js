@@ -1,4 +1,4 @@
-// livefeed embed: <livefeed-column section label limit more-href lang heading-level>.
+// livefeed embed: <livefeed-column section label heading limit more-href lang heading-level>.
 //
 // The "News" column in a Shadow DOM on any allowed site, live. Markup comes from the server's
 // fragment (server-side included and hydrated in place, or fetched once); new headlines arrive
@@ -65,6 +65,21 @@ function el(tag, className, text, part) {
   if (text !== undefined) node.textContent = text;
   if (part) node.setAttribute("part", part);
   return node;
+}
+
+// A column's fragment could not be fetched (a TypeError: no answer CORS lets us read). The page
+// cannot tell a refused origin from a network failure, so ask the same URL again without CORS:
+// an (opaque) answer means the server is up and answered, so it refused this page's origin.
+// One probe (and one warning) per page and feed server, whatever the number of columns.
+const refusals = new Map();
+function refused(url) {
+  if (!refusals.has(url.origin)) {
+    refusals.set(url.origin, fetch(url, { mode: "no-cors", credentials: "omit", cache: "no-store" }).then(() => {
+      console.warn(`livefeed: ${location.origin} is not allowed to embed this column: add it to LIVEFEED_EMBED_ORIGINS on the livefeed server (${url.origin})`);
+      return true;
+    }, () => { refusals.delete(url.origin); return false; })); // no answer: the network, not the origin
+  }
+  return refusals.get(url.origin);
 }
 
 let sheet;
@@ -402,7 +417,7 @@ class Hub {
 // -- the element -------------------------------------------------------------------------------
 
 class LivefeedColumn extends HTMLElement {
-  static get observedAttributes() { return ["section", "label", "limit"]; }
+  static get observedAttributes() { return ["section", "label", "limit", "heading"]; }
 
   connectedCallback() {
     if (this.ready) {
@@ -414,7 +429,7 @@ class LivefeedColumn extends HTMLElement {
     if (root && root.querySelector(".column")) {
       this.bind(root); // server-side included: hydrate what is there, render nothing
     } else {
-      this.load(false).catch(() => this.fail());
+      this.load(false).catch((error) => this.fail(error));
     }
   }
 
@@ -423,7 +438,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   attributeChangedCallback(name, before, after) {
-    if (this.hub && before !== after) this.reload().catch(() => this.fail());
+    if (this.hub && before !== after) this.reload().catch((error) => this.fail(error));
   }
 
   get cfg() {
@@ -442,7 +457,7 @@ class LivefeedColumn extends HTMLElement {
     const { section, label } = this.filter;
     if (section) url.searchParams.set("section", section);
     if (label) url.searchParams.set("label", label);
-    for (const name of ["limit", "more-href", "heading-level"]) {
+    for (const name of ["limit", "more-href", "heading-level", "heading"]) {
       const value = this.getAttribute(name);
       if (value) url.searchParams.set(name, value);
     }
@@ -477,8 +492,10 @@ class LivefeedColumn extends HTMLElement {
     await this.load(true);
   }
 
-  fail() {
+  fail(error) {
     this.setAttribute("data-error", "true");
+    if (!(error instanceof TypeError) || navigator.onLine === false) return;
+    refused(this.fragmentUrl()).then((yes) => { if (yes) this.setAttribute("data-error", "origin"); });
   }
 
   bind(root) {
