@@ -359,7 +359,9 @@ def _service_epilog(service: str) -> str:
     for name in names:
         info = fields[name]
         default = info.get_default(call_default_factory=True)
-        if isinstance(default, list):
+        if isinstance(default, dict):
+            shown = ",".join(f"{k}={v}" for k, v in default.items()) or "unset"
+        elif isinstance(default, list):
             shown = ",".join(str(part) for part in default) or "unset"
         else:
             shown = "unset" if default in (None, "") else str(default)
