@@ -30,8 +30,12 @@ $(DEV_STAMP): $(STAMP) requirements-dev.lock
 run: install
 	$(VENV)/bin/livefeed up
 
+# Test files run on TEST_WORKERS processes (pytest-xdist, a file stays on one worker, each
+# worker its own embedded Redis and services on free ports); TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
+
 test: install-dev
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
