@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from services.ingest.intake import STATUSES
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, Article
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -87,7 +88,8 @@ def openapi_document() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
         "200": {
-            "description": "Nothing needed queuing: every item unchanged, stale or rejected",
+            "description": "Nothing needed queuing (job_id null): every item unchanged, stale, "
+            "expired or rejected",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
     }
@@ -303,10 +305,7 @@ def openapi_document() -> dict[str, Any]:
                         # null when nothing needed queuing (the 200 answer)
                         "job_id": {"type": ["string", "null"]},
                         "status_url": {"type": ["string", "null"]},
-                        **{
-                            count: {"type": "integer", "minimum": 0}
-                            for count in ("accepted", "unchanged", "stale", "rejected")
-                        },
+                        **{count: {"type": "integer", "minimum": 0} for count in STATUSES},
                         "results": {
                             "type": "array",
                             "items": {"$ref": "#/components/schemas/Result"},
@@ -320,7 +319,7 @@ def openapi_document() -> dict[str, Any]:
                         "index": {"type": "integer", "minimum": 0},
                         "id": {"type": ["string", "null"]},
                         "source_id": {"type": "string"},
-                        "status": {"enum": ["accepted", "unchanged", "stale", "rejected"]},
+                        "status": {"enum": list(STATUSES)},
                         "action": {"const": "retract"},
                         "job_id": {"type": "string"},
                         "reason": {"type": "string"},

@@ -4,11 +4,13 @@ Every request answers per item (``results``):
 
 - ``accepted`` (with ``job_id``): queued; ``GET /v1/jobs/{job_id}`` reports what applying did
 - ``unchanged`` / ``stale``: the store already holds this version or a newer one; not queued
+- ``expired`` (with ``reason``): older than the rolling window, it would not show; not queued
 - ``rejected`` (with ``errors``: ``field`` and ``reason``): not queued
 
 Status: 202 when at least one item was queued; 200 when nothing needed queuing (every item
-unchanged, stale or rejected, but not all rejected); 422 problem+json when every item was
-rejected. With an ``Idempotency-Key`` the first final answer is replayed (see idempotency.py).
+unchanged, stale, expired or rejected, but not all rejected; ``job_id: null``); 422
+problem+json when every item was rejected. With an ``Idempotency-Key`` the first final answer
+is replayed (see idempotency.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
-from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
+from services.ingest.intake import STATUSES, KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
@@ -120,7 +122,7 @@ class Writes:
         self.client = client
         self.queue = queue
         self.idempotency = IdempotencyStore(client, settings.idempotency_budget_bytes)
-        self.known = KnownVersions(client)
+        self.known = KnownVersions(client, settings)
 
     async def post(self, request: Request, who: NamedToken) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one item or a batch."""
@@ -228,9 +230,8 @@ class Writes:
         verdicts = posted.verdicts
         await self.known.answer(verdicts, who)
         queued = [v for v in verdicts if v.status == "accepted"]
-        counts = {
-            status: sum(1 for v in verdicts if v.status == status)
-            for status in ("accepted", "unchanged", "stale", "rejected")
+        counts: dict[str, int] = {
+            status: sum(1 for v in verdicts if v.status == status) for status in STATUSES
         }
         record_items(counts)
         if not queued and counts["rejected"] == len(verdicts):

@@ -300,7 +300,17 @@ local function upsert(op)
     if op.v < sv or (op.v == sv and op.u < su) then
       return {id = op.id, outcome = 'stale', state = state}
     end
-    if op.v == sv and op.u == su then return {id = op.id, outcome = 'unchanged', state = state} end
+    if op.v == sv and op.u == su then
+      -- A version stored as expired (the window, or MAX_ITEMS) is judged again, as ingest
+      -- answers: it comes back once the window would show it (a wider LIVEFEED_WINDOW_DAYS,
+      -- or room under MAX_ITEMS); until then it stays as it is, with no history or event.
+      if state ~= 'expired' then return {id = op.id, outcome = 'unchanged', state = state} end
+      if MIN_MS and op.pub < MIN_MS then return {id = op.id, outcome = 'expired'} end
+      redis.call('ZADD', TIMELINE, int(op.pub), op.id)
+      local beyond = beyond_max(op.id)
+      redis.call('ZREM', TIMELINE, op.id)
+      if beyond then return {id = op.id, outcome = 'unchanged', state = state} end
+    end
   end
   -- A retraction without a version wins over every write accepted before it, whichever
   -- worker happens to apply them first.
