@@ -50,6 +50,7 @@ class Verdict:
     status: Status = "accepted"
     rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
     stored_state: str | None = None  # unchanged/stale: "retracted" or "expired" (not shown)
+    base: tuple[int, int] | None = None  # a PATCH: the stored (version, ms) it was merged onto
     prefix: str = ""  # how the posted item's fields are named in errors (``articles[3].``)
     reason: str | None = None  # a retraction's reason (DELETE body, kept in the history), or
     # why an item is ``expired``
@@ -69,6 +70,8 @@ class Verdict:
             return item
         assert self.article is not None
         item["article"] = self.article.model_dump(mode="json", exclude_none=True)
+        if self.base is not None:
+            item["base"] = list(self.base)
         return item
 
     def forbid(self, who: NamedToken, where: str | None = None) -> None:

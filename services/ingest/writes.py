@@ -1,4 +1,4 @@
-"""The write endpoints of ingest: POST, PUT and DELETE of articles in every format.
+"""The write endpoints of ingest: POST, PUT, PATCH and DELETE of articles in every format.
 
 Every request answers per item (``results``):
 
@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
 from services.ingest.intake import STATUSES, KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
+from services.ingest.patching import patch_document, patched_verdict, read_stored
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
 from shared.bodies import media_type, parse_json, read_body
@@ -115,7 +116,7 @@ def not_replicated(exc: NotReplicatedError, wait_ms: int) -> ProblemError:
 
 
 class Writes:
-    """POST/PUT/DELETE handlers (the token is checked by the caller)."""
+    """POST/PUT/PATCH/DELETE handlers (the token is checked by the caller)."""
 
     def __init__(self, settings: Settings, client: redis.asyncio.Redis, queue: Enqueuer) -> None:
         self.settings = settings
@@ -143,6 +144,26 @@ class Writes:
         async def run(claim: Claim | None) -> Response:
             posted = await _parse(body, media, body, self.settings.max_batch_items, article_id)
             return await self._accept(request, posted, claim, who)
+
+        return await self._once(request, media, body, run)
+
+    async def patch(self, request: Request, article_id: str, who: NamedToken) -> Response:
+        """``PATCH /v1/articles/{id}``: a JSON Merge Patch onto the stored article, then as a
+        PUT of the result (services/ingest/patching.py: the rank and the race)."""
+        body = await read_body(request, self.settings.max_body_bytes)
+        media = media_type(request)
+        patch = patch_document(media, body, article_id)
+
+        async def run(claim: Claim | None) -> Response:
+            try:
+                stored = await read_stored(self.client, article_id)
+            except redis.RedisError as exc:
+                raise redis_down() from exc
+            verdict = patched_verdict(stored, patch, article_id)
+            where = who.refusal(stored.section, None)
+            if where is not None:
+                verdict.forbid(who, where)
+            return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
 
         return await self._once(request, media, body, run)
 

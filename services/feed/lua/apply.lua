@@ -11,7 +11,8 @@
 -- ARGV[15] JSON array of operations
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
 -- ``scope`` (the token's sections: a change to a record of another section, live or not, is
--- rejected; see refusal()).
+-- rejected; see refusal()). An upsert may carry ``bv``/``bu``: the stored (version, ms) a PATCH
+-- was merged onto; it applies only while that record is still the one shown (else ``stale``).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -311,6 +312,12 @@ local function upsert(op)
       redis.call('ZREM', TIMELINE, op.id)
       if beyond then return {id = op.id, outcome = 'unchanged', state = state} end
     end
+  end
+  -- A PATCH merged onto a record that has changed since (a newer write, a retraction, the
+  -- window) would put back what that change replaced: it changes nothing.
+  if op.bv and (not shown or tonumber(cur[1]) ~= op.bv or tonumber(cur[2]) ~= op.bu) then
+    return {id = op.id, outcome = 'stale', state = state,
+      reason = 'the article changed after the patch was read: patch it again'}
   end
   -- A retraction without a version wins over every write accepted before it, whichever
   -- worker happens to apply them first.
