@@ -194,13 +194,15 @@ def _language(value: str) -> str:
 
 # Validation context flag: the item was normalized by ingest already. Stripping markup is not
 # idempotent ("&lt;b&gt;" decodes to the text "<b>", which a second pass would strip), so the
-# worker checks such items without normalizing them again.
+# worker checks such items without normalizing them again. True: every field; a frozenset of
+# field names: those fields only (a PATCH: the stored fields it keeps, not the patched ones).
 NORMALIZED = "normalized"
 
 
 def _plain(limit: int) -> AfterValidator:
     def check(value: str, info: ValidationInfo) -> str:
-        trusted = bool(info.context and info.context.get(NORMALIZED))
+        flag = info.context.get(NORMALIZED) if info.context else None
+        trusted = flag is True or (isinstance(flag, frozenset) and info.field_name in flag)
         text = value if trusted else plain_text(value)
         if not text:
             raise ValueError("must not be empty once markup and spaces are removed")

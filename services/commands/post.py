@@ -1,10 +1,12 @@
 """``livefeed post FILE|-``: send a JSON, ninjs, RSS or Atom document to ingest.
 
-Prints one line per item (``accepted``, ``unchanged``, ``stale`` or ``rejected`` with the
-field and the reason). Exit status: 0 when no item was rejected and the service accepted the
-request (``unchanged``/``stale`` are answers, not failures, so a poller may re-post a feed);
-1 when any item was rejected or the service refused the request or could not be reached;
-2 for usage errors (no token, no such file).
+Prints one line per item (``accepted``, ``unchanged``, ``stale``, ``expired`` with the
+reason, or ``rejected`` with the field and the reason) and a summary. Exit status: 0 when no
+item was rejected and something posted will show or was already there (``unchanged``/``stale``
+are answers, not failures, so a poller may re-post a feed); 1 when any item was rejected, when
+nothing posted will show (every item ``expired``: older than ``LIVEFEED_WINDOW_DAYS``), or the
+service refused the request or could not be reached; 2 for usage errors (no token, no such
+file).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ def _result_line(result: dict[str, Any]) -> str:
     if status == "rejected":
         reasons = "; ".join(f"{e['field']}: {e['reason']}" for e in result.get("errors", []))
         line += f"  ({reasons})"
-    elif status in {"unchanged", "stale"}:
+    elif status in {"unchanged", "stale", "expired"}:
         line += f"  ({result.get('reason', '')})"
     return line
 
@@ -68,11 +70,23 @@ def print_results(response: httpx.Response) -> int:
                 print(f"  {error.get('field')}: {error.get('reason')}", file=sys.stderr)
         return EXIT_FAILED
     counts = "  ".join(
-        f"{name} {body.get(name, 0)}" for name in ("accepted", "unchanged", "stale", "rejected")
+        f"{name} {body.get(name, 0)}"
+        for name in ("accepted", "unchanged", "stale", "expired", "rejected")
     )
     job = body.get("job_id") or "none (nothing to queue)"
     print(f"{body.get('format', 'json')}: job {job}  {counts}")
-    return EXIT_FAILED if body.get("rejected") else EXIT_OK
+    if body.get("rejected"):
+        return EXIT_FAILED
+    expired = body.get("expired", 0)
+    if expired and expired == len(body.get("results", [])):
+        print(
+            "livefeed post: nothing will show: every item is older than the rolling window "
+            "(LIVEFEED_WINDOW_DAYS). Widen it (0: no age limit) and restart, then post again; "
+            "or try `livefeed demo` for headlines dated now",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def post_command(args: argparse.Namespace, settings: Settings) -> int:

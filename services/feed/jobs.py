@@ -75,6 +75,11 @@ def _op(item: dict[str, Any], settings: Settings, request_id: str) -> dict[str, 
     else:
         article = Article.model_validate(item["article"], context={NORMALIZED: True})
         op = upsert_op(article, settings, request_id)
+        # A PATCH: the stored (version, ms) it was merged onto; the script applies it only
+        # while that record is still the one shown.
+        base = item.get("base")
+        if isinstance(base, list) and len(base) == 2 and all(type(n) is int for n in base):
+            op["bv"], op["bu"] = base
     # Who asked (a token's name, never the token) and, for a scoped token, its sections: the
     # script refuses a change to an article stored in another section.
     op["by"] = str(item.get("by") or "")

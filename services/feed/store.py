@@ -22,6 +22,7 @@ from shared.dates import now_ms, to_ms
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
+from shared.window import DAY_MS, outside_window, window_floor_ms
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
 _ID = re.compile(ID_PATTERN)
@@ -82,16 +83,6 @@ def retract_op(
 
 
 RELEASE_OP: dict[str, Any] = {"op": "release"}
-
-
-def window_floor_ms(settings: Settings, now: int | None = None) -> int | None:
-    """The oldest publication time the rolling window keeps (None: no age limit).
-
-    It may lie before 1970 (a negative number) for a long window.
-    """
-    if settings.window_days == 0:
-        return None
-    return (now or now_ms()) - settings.window_days * 86_400_000
 
 
 def _floor_arg(floor: int | None) -> str:
@@ -214,7 +205,7 @@ class TimelineReader:
                 before.article_id if before else "",
                 limit,
                 also_section,
-                self.settings.window_days * 86_400_000,
+                self.settings.window_days * DAY_MS,
                 label or "",
             ],
         )
@@ -239,9 +230,9 @@ class TimelineReader:
         pub_ms = int(_text(pub)) if isinstance(pub, bytes | str) else None
         if floor is None or pub_ms is None:
             return orjson.loads(doc), None
-        if pub_ms < floor:
+        if outside_window(pub_ms, floor):
             return None, None
-        return orjson.loads(doc), pub_ms + self.settings.window_days * 86_400_000
+        return orjson.loads(doc), pub_ms + self.settings.window_days * DAY_MS
 
 
 def _text(value: str | bytes) -> str:

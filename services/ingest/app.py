@@ -102,6 +102,12 @@ class Ingest:
         await self.limiter.check(request)
         return await self.writes.put(request, path_article_id(request), who)
 
+    async def patch_article(self, request: Request) -> Response:
+        """``PATCH /v1/articles/{id}``: change some fields (JSON Merge Patch, RFC 7396)."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        return await self.writes.patch(request, path_article_id(request), who)
+
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         who = await self.check_token(request)
@@ -170,6 +176,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles", ingest.post_articles, methods=["POST"]),
         Route("/v1/articles/{article_id:path}/history", ingest.get_history, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
+        Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),
         Route("/v1/jobs/{job_id}", ingest.get_job, methods=["GET"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),

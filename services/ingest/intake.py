@@ -1,5 +1,6 @@
 """From request bytes to per-item verdicts: format detection, conversion, validation, and the
-early answer for items the store already holds (``unchanged``/``stale``).
+early answer for items the store already holds (``unchanged``/``stale``) or that the rolling
+window would not show (``expired``).
 
 Formats: native JSON (one article, ``{"articles": [...]}`` or a JSON array), ninjs
 (``application/ninjs+json``, or recognised per item by its keys in ``application/json``),
@@ -21,11 +22,16 @@ from services.ingest.syndication import looks_like_xml, parse_syndication
 from services.ingest.validation import errors_of
 from shared import keys
 from shared.bodies import parse_json
+from shared.dates import to_ms
 from shared.models import Article
+from shared.settings import Settings
 from shared.starlette_glue import ProblemError
 from shared.tokens import NamedToken
+from shared.window import outside_window, window_floor_ms
 
-Status = Literal["accepted", "unchanged", "stale", "rejected"]
+Status = Literal["accepted", "unchanged", "stale", "expired", "rejected"]
+# Every per-item answer, in the order the response counts them.
+STATUSES: tuple[Status, ...] = ("accepted", "unchanged", "stale", "expired", "rejected")
 
 JSON_TYPES = {"application/json", "application/ninjs+json"}
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
@@ -44,8 +50,10 @@ class Verdict:
     status: Status = "accepted"
     rank: tuple[int, int] | None = None  # a versioned retraction's (version, ms)
     stored_state: str | None = None  # unchanged/stale: "retracted" or "expired" (not shown)
+    base: tuple[int, int] | None = None  # a PATCH: the stored (version, ms) it was merged onto
     prefix: str = ""  # how the posted item's fields are named in errors (``articles[3].``)
-    reason: str | None = None  # a retraction's reason (DELETE body), kept in the history
+    reason: str | None = None  # a retraction's reason (DELETE body, kept in the history), or
+    # why an item is ``expired``
     forbidden: bool = False  # rejected because the token may not touch this section
 
     def queued_item(self, who: NamedToken) -> dict[str, Any]:
@@ -62,6 +70,8 @@ class Verdict:
             return item
         assert self.article is not None
         item["article"] = self.article.model_dump(mode="json", exclude_none=True)
+        if self.base is not None:
+            item["base"] = list(self.base)
         return item
 
     def forbid(self, who: NamedToken, where: str | None = None) -> None:
@@ -94,18 +104,38 @@ class Verdict:
             out["job_id"] = job_id
         elif self.status == "rejected":
             out["errors"] = self.errors
+        elif self.status == "expired":
+            out["reason"] = self.reason or "older than the rolling window: it would not show"
         else:
             out["reason"] = (
                 "the stored copy has the same version"
                 if self.status == "unchanged"
                 else "the stored copy is newer"
             )
-            if self.stored_state is not None:
-                # A retraction (or the window) is final for its version and older ones: only
-                # a newer version brings the article back. Say so rather than imply it is shown.
+            if self.stored_state == "expired":
+                # Expired by the window (or LIVEFEED_MAX_ITEMS): the stored version itself
+                # comes back when posted again once the window would show it.
+                out["state"] = self.stored_state
+                out["reason"] += (
+                    ", which is expired: it shows when that version (or a newer one) is posted "
+                    "once the window would show it (LIVEFEED_WINDOW_DAYS, LIVEFEED_MAX_ITEMS)"
+                )
+            elif self.stored_state is not None:
+                # A retraction is final for its version and older ones: only a newer version
+                # brings the article back. Say so rather than imply it is shown.
                 out["state"] = self.stored_state
                 out["reason"] += f", which is {self.stored_state}: post a newer version to show it"
         return out
+
+    def expire(self, settings: Settings) -> None:
+        """Answer ``expired``: published before the rolling window, it would not show."""
+        assert self.article is not None
+        published = self.article.published_at.astimezone(settings.zone).date().isoformat()
+        self.status = "expired"
+        self.reason = (
+            f"published {published}, older than the {settings.window_days}-day window "
+            "(LIVEFEED_WINDOW_DAYS): it would not show"
+        )
 
 
 @dataclass
@@ -230,16 +260,24 @@ def posted_items(media: str, body: bytes, max_items: int, path_id: str | None = 
     return Posted(kind, [verdict_of(d, prefix.format(d.index)) for d in drafts], batch)
 
 
-# The stored (v, u, state, section, tscope) of each article key, flattened; false (nil) for all
-# when the key holds no article, or something that is not a hash (that item is left to the
-# worker). ``tscope``: the sections of a scoped token's tombstone for an id without an article.
+# KEYS[1] the timeline, then one article key per item; ARGV[1] LIVEFEED_MAX_ITEMS. Returns the
+# lowest entry an item must beat to stay in a full timeline (score, id; false, false while there
+# is room: the apply script's beyond_max), then the stored (v, u, state, section, tscope) of each
+# article key, flattened; false (nil) for all when the key holds no article, or something that
+# is not a hash (that item is left to the worker). ``tscope``: the sections of a scoped token's
+# tombstone for an id without an article.
 _FIELDS = 5
 _STORED_RANKS = """
-local out = {}
-for i, key in ipairs(KEYS) do
-  local fields = redis.pcall('HMGET', key, 'v', 'u', 'state', 'section', 'tscope')
+local out = {false, false}
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if excess >= 0 then
+  local lowest = redis.call('ZRANGE', KEYS[1], excess, excess, 'WITHSCORES')
+  if #lowest == 2 then out = {lowest[2], lowest[1]} end
+end
+for i = 2, #KEYS do
+  local fields = redis.pcall('HMGET', KEYS[i], 'v', 'u', 'state', 'section', 'tscope')
   local ok = type(fields) == 'table' and not fields.err
-  for j = 1, 5 do out[5 * (i - 1) + j] = ok and fields[j] or false end
+  for j = 1, 5 do out[2 + 5 * (i - 2) + j] = ok and fields[j] or false end
 end
 return out
 """
@@ -250,9 +288,11 @@ def _text(raw: bytes | None) -> str | None:
 
 
 class KnownVersions:
-    """Answers at once the items the store already holds at the same or a newer version."""
+    """Answers at once the items the store already holds at the same or a newer version, and
+    those the rolling window would not show."""
 
-    def __init__(self, client: redis.asyncio.Redis) -> None:
+    def __init__(self, client: redis.asyncio.Redis, settings: Settings) -> None:
+        self.settings = settings
         # One read-only script call for the whole request: a pipeline of one HMGET per item cost
         # a third of a 100-article request's CPU in redis-py's per-reply parsing.
         self._stored_ranks = client.register_script(_STORED_RANKS)
@@ -263,9 +303,16 @@ class KnownVersions:
         record: live, embargoed, retracted, expired, or a tombstone; ``NamedToken.refusal``).
 
         The same comparison as the apply script (version or 0, then updated-or-published ms),
-        read in one round trip. It only ever answers early: the worker's atomic compare stays
-        the authority for everything queued (the section check too).
+        read in one round trip, then the same window (``shared.window``): an item published
+        before it is ``expired`` (unless it updates an article that is shown: that one is
+        queued, for the worker to take the shown copy off). A record stored ``expired`` is
+        judged again when the same version comes: ``expired`` while older than the window,
+        queued once the window would show it (a wider ``LIVEFEED_WINDOW_DAYS``, or room under
+        ``LIVEFEED_MAX_ITEMS``), else ``unchanged`` (a count-trimmed item a poller re-posts).
+        It only ever answers early: the worker's atomic compare stays the authority for
+        everything queued (the section check too, and the count limit).
         """
+        floor = window_floor_ms(self.settings)
         scoped = who is not None and bool(who.sections)
         looked = [
             v
@@ -275,7 +322,12 @@ class KnownVersions:
         if not looked:
             return
         names = [keys.article(v.article.id if v.article else str(v.article_id)) for v in looked]
-        stored = await self._stored_ranks(keys=names)
+        answer = await self._stored_ranks(
+            keys=[keys.TIMELINE, *names], args=[self.settings.max_items]
+        )
+        lowest_score, lowest_id = answer[:2]
+        lowest = None if lowest_score is None else (int(float(lowest_score)), bytes(lowest_id))
+        stored = answer[2:]
         for i, verdict in enumerate(looked):
             raw_v, raw_u, raw_state, raw_section, raw_tscope = stored[
                 _FIELDS * i : _FIELDS * i + _FIELDS
@@ -305,11 +357,29 @@ class KnownVersions:
                 if verdict.article is not None and not who.allows(verdict.article.section):
                     verdict.forbid(who)
                     continue
-            if raw_v is None or raw_u is None or verdict.article is None:
+            if verdict.article is None:
                 continue
-            mine = verdict.article.rank()
-            theirs = (int(float(raw_v)), int(float(raw_u)))
-            if mine <= theirs:
-                verdict.status = "unchanged" if mine == theirs else "stale"
-                if raw_state in (b"retracted", b"expired"):
-                    verdict.stored_state = raw_state.decode()
+            published = to_ms(verdict.article.published_at)
+            if raw_v is not None and raw_u is not None:
+                mine = verdict.article.rank()
+                theirs = (int(float(raw_v)), int(float(raw_u)))
+                # The version stored as expired, judged again: by the age window below, and
+                # by the count (it comes back only if it would not be trimmed at once).
+                again = (
+                    mine == theirs
+                    and raw_state == b"expired"
+                    and (
+                        outside_window(published, floor)
+                        or lowest is None
+                        or (published, verdict.article.id.encode()) > lowest
+                    )
+                )
+                if mine <= theirs and not again:
+                    verdict.status = "unchanged" if mine == theirs else "stale"
+                    if raw_state in (b"retracted", b"expired"):
+                        verdict.stored_state = raw_state.decode()
+                    continue
+            # An update that re-dates a shown article out of the window is queued: applying it
+            # takes the shown copy off every page (the job reports it expired).
+            if outside_window(published, floor) and raw_state not in (b"live", b"embargoed"):
+                verdict.expire(self.settings)

@@ -6,13 +6,16 @@ from collections.abc import Mapping
 
 from prometheus_client import Counter
 
+from services.ingest.intake import STATUSES
+
 ITEMS = Counter(
     "livefeed_ingest_items",
     "Items received, by how ingest answered them: accepted (queued), unchanged or stale "
-    "(answered at once, nothing queued), rejected (invalid).",
+    "(answered at once, nothing queued), expired (older than the window, not queued), "
+    "rejected (invalid).",
     ["status"],
 )
-for _status in ("accepted", "unchanged", "stale", "rejected"):
+for _status in STATUSES:
     ITEMS.labels(_status)
 
 

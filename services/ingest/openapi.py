@@ -5,6 +5,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from services.ingest.intake import STATUSES
+from services.ingest.patching import PATCH_TYPES
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, Article
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -17,7 +19,8 @@ def _responses(*statuses: int) -> dict[str, Any]:
         "403": "Token not allowed",
         # PUT/DELETE: Starlette's path matcher stops at a line break, so such an id matches
         # no route at all (other bad ids are a 422 naming `id`).
-        "404": "Unknown job, or a URL that names no article (an id with a line break)",
+        "404": "Unknown job, or a URL that names no article (an id with a line break); PATCH: "
+        "no live or embargoed article with this id (unknown, retracted or expired)",
         "409": "A request with this Idempotency-Key is still being processed",
         "413": "Body or batch too large",
         "415": "Unsupported content type",
@@ -33,6 +36,13 @@ def _responses(*statuses: int) -> dict[str, Any]:
         }
         for code in statuses
     }
+
+
+def _nullable(prop: dict[str, Any]) -> dict[str, Any]:
+    """``prop``, or null (a merge patch's "remove this field")."""
+    if {"type": "null"} in prop.get("anyOf", []):
+        return prop
+    return {"anyOf": [prop, {"type": "null"}]}
 
 
 _TEXT = {"type": "string"}
@@ -87,7 +97,8 @@ def openapi_document() -> dict[str, Any]:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
         "200": {
-            "description": "Nothing needed queuing: every item unchanged, stale or rejected",
+            "description": "Nothing needed queuing (job_id null): every item unchanged, stale, "
+            "expired or rejected",
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
         },
     }
@@ -134,6 +145,19 @@ def openapi_document() -> dict[str, Any]:
             "application/atom+xml": xml_document,
         },
     }
+    # A merge patch: any of the article's fields, each null (remove it) or a value of its type.
+    merge_patch = {
+        "schema": {
+            "type": "object",
+            "properties": {
+                name: _nullable(prop)
+                for name, prop in article_schema["properties"].items()
+                if name != "id"
+            }
+            | {"id": article_schema["properties"]["id"]},
+        }
+    }
+    patch_types = sorted(PATCH_TYPES)
     id_param = {
         "name": "article_id",
         "in": "path",
@@ -166,6 +190,21 @@ def openapi_document() -> dict[str, Any]:
                         "content": {
                             "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
                         },
+                    },
+                    "responses": {
+                        **accepted,
+                        **_responses(400, 401, 403, 404, 409, 413, 415, 422, 429, 503),
+                    },
+                },
+                "patch": {
+                    "summary": "Change some fields of a stored article (JSON Merge Patch, RFC "
+                    "7396): a member replaces the field, null removes it; the result is checked "
+                    "and applied as a PUT of it",
+                    "security": security,
+                    "parameters": [id_param, idempotency_key],
+                    "requestBody": {
+                        "required": True,
+                        "content": {t: merge_patch for t in patch_types},
                     },
                     "responses": {
                         **accepted,
@@ -303,10 +342,7 @@ def openapi_document() -> dict[str, Any]:
                         # null when nothing needed queuing (the 200 answer)
                         "job_id": {"type": ["string", "null"]},
                         "status_url": {"type": ["string", "null"]},
-                        **{
-                            count: {"type": "integer", "minimum": 0}
-                            for count in ("accepted", "unchanged", "stale", "rejected")
-                        },
+                        **{count: {"type": "integer", "minimum": 0} for count in STATUSES},
                         "results": {
                             "type": "array",
                             "items": {"$ref": "#/components/schemas/Result"},
@@ -320,7 +356,7 @@ def openapi_document() -> dict[str, Any]:
                         "index": {"type": "integer", "minimum": 0},
                         "id": {"type": ["string", "null"]},
                         "source_id": {"type": "string"},
-                        "status": {"enum": ["accepted", "unchanged", "stale", "rejected"]},
+                        "status": {"enum": list(STATUSES)},
                         "action": {"const": "retract"},
                         "job_id": {"type": "string"},
                         "reason": {"type": "string"},

@@ -1,14 +1,16 @@
-"""The write endpoints of ingest: POST, PUT and DELETE of articles in every format.
+"""The write endpoints of ingest: POST, PUT, PATCH and DELETE of articles in every format.
 
 Every request answers per item (``results``):
 
 - ``accepted`` (with ``job_id``): queued; ``GET /v1/jobs/{job_id}`` reports what applying did
 - ``unchanged`` / ``stale``: the store already holds this version or a newer one; not queued
+- ``expired`` (with ``reason``): older than the rolling window, it would not show; not queued
 - ``rejected`` (with ``errors``: ``field`` and ``reason``): not queued
 
 Status: 202 when at least one item was queued; 200 when nothing needed queuing (every item
-unchanged, stale or rejected, but not all rejected); 422 problem+json when every item was
-rejected. With an ``Idempotency-Key`` the first final answer is replayed (see idempotency.py).
+unchanged, stale, expired or rejected, but not all rejected; ``job_id: null``); 422
+problem+json when every item was rejected. With an ``Idempotency-Key`` the first final answer
+is replayed (see idempotency.py).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
-from services.ingest.intake import KnownVersions, Posted, Verdict, posted_items
+from services.ingest.intake import STATUSES, KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
+from services.ingest.patching import patch_document, patched_verdict, read_stored
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
 from shared.bodies import media_type, parse_json, read_body
@@ -113,14 +116,14 @@ def not_replicated(exc: NotReplicatedError, wait_ms: int) -> ProblemError:
 
 
 class Writes:
-    """POST/PUT/DELETE handlers (the token is checked by the caller)."""
+    """POST/PUT/PATCH/DELETE handlers (the token is checked by the caller)."""
 
     def __init__(self, settings: Settings, client: redis.asyncio.Redis, queue: Enqueuer) -> None:
         self.settings = settings
         self.client = client
         self.queue = queue
         self.idempotency = IdempotencyStore(client, settings.idempotency_budget_bytes)
-        self.known = KnownVersions(client)
+        self.known = KnownVersions(client, settings)
 
     async def post(self, request: Request, who: NamedToken) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one item or a batch."""
@@ -141,6 +144,26 @@ class Writes:
         async def run(claim: Claim | None) -> Response:
             posted = await _parse(body, media, body, self.settings.max_batch_items, article_id)
             return await self._accept(request, posted, claim, who)
+
+        return await self._once(request, media, body, run)
+
+    async def patch(self, request: Request, article_id: str, who: NamedToken) -> Response:
+        """``PATCH /v1/articles/{id}``: a JSON Merge Patch onto the stored article, then as a
+        PUT of the result (services/ingest/patching.py: the rank and the race)."""
+        body = await read_body(request, self.settings.max_body_bytes)
+        media = media_type(request)
+        patch = patch_document(media, body, article_id)
+
+        async def run(claim: Claim | None) -> Response:
+            try:
+                stored = await read_stored(self.client, article_id)
+            except redis.RedisError as exc:
+                raise redis_down() from exc
+            verdict = patched_verdict(stored, patch, article_id)
+            where = who.refusal(stored.section, None)
+            if where is not None:
+                verdict.forbid(who, where)
+            return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
 
         return await self._once(request, media, body, run)
 
@@ -228,9 +251,8 @@ class Writes:
         verdicts = posted.verdicts
         await self.known.answer(verdicts, who)
         queued = [v for v in verdicts if v.status == "accepted"]
-        counts = {
-            status: sum(1 for v in verdicts if v.status == status)
-            for status in ("accepted", "unchanged", "stale", "rejected")
+        counts: dict[str, int] = {
+            status: sum(1 for v in verdicts if v.status == status) for status in STATUSES
         }
         record_items(counts)
         if not queued and counts["rejected"] == len(verdicts):

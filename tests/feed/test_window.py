@@ -77,6 +77,29 @@ async def test_a_feed_polled_again_publishes_nothing_the_window_dropped(
     assert len(await feed.ids()) == MAX_ITEMS
 
 
+async def test_a_trimmed_item_comes_back_when_there_is_room_again(
+    small_stack: Stack, clients: tuple[Ingest, Feed]
+) -> None:
+    """An item stored as expired by the count limit is judged again when re-posted: while the
+    timeline is full it stays out (``unchanged``), once retractions make room it shows."""
+    ingest, feed = clients
+    document = _feed_document(datetime.now(UTC) - timedelta(hours=1), MAX_ITEMS + 3)
+    await ingest.apply(document)
+    for gone in ("poll-7", "poll-6"):
+        response = await ingest.client.delete(
+            f"{ingest.base}/v1/articles/{gone}", headers=ingest.auth
+        )
+        await ingest.wait_applied(response)
+    again = await ingest.post(document)
+    assert again.status_code == 202, again.text
+    statuses = {r["id"]: r["status"] for r in again.json()["results"]}
+    assert [statuses[f"poll-{n}"] for n in (2, 1, 0)] == ["accepted"] * 3
+    outcomes = {o["id"]: o["outcome"] for o in await ingest.wait_applied(again)}
+    # Room for two: the third would be trimmed at once, so it stays as it was.
+    assert [outcomes[f"poll-{n}"] for n in (2, 1, 0)] == ["published", "published", "unchanged"]
+    assert await feed.ids() == [f"poll-{n}" for n in (5, 4, 3, 2, 1)]
+
+
 async def test_an_item_ageing_out_moves_last_modified(
     small_stack: Stack, clients: tuple[Ingest, Feed]
 ) -> None:

@@ -6,13 +6,16 @@ What it models, in the contract's own terms (docs/PRODUCT.md and issue 10):
   or else published_at)``; a write applies only when its rank is strictly greater than the
   stored one (equal: ``unchanged``, lower: ``stale``). Records of retracted and window-expired
   articles keep their rank, so an older copy is ``stale``; a later copy with a higher rank
-  publishes again;
+  publishes again; the same version of an expired one is judged again (``expired`` while older
+  than the window, ``unchanged`` while the count would trim it at once, else written);
 - a non-versioned DELETE: ``retracted`` for a live or embargoed article, ``not_found`` otherwise;
 - embargo: ``embargoed_until`` in the future makes the article invisible (``embargoed``); it
   appears by itself when due (:meth:`Model.release`);
-- the rolling window: published before ``now - LIVEFEED_WINDOW_DAYS`` is ``expired`` (record
-  kept, never published); ``LIVEFEED_MAX_ITEMS``: an article that would sort below the newest
-  MAX_ITEMS at once is ``expired`` and not published; otherwise it is inserted. The count trim
+- the rolling window: published before ``now - LIVEFEED_WINDOW_DAYS`` is ``expired`` (never
+  published; answered at once by ingest and not queued, so nothing is kept, unless it updates
+  a shown article: then applied, the record kept and the shown copy taken off);
+  ``LIVEFEED_MAX_ITEMS``: an article that would sort below the newest MAX_ITEMS at once
+  is ``expired`` and not published; otherwise it is inserted. The count trim
   runs once a request's whole batch is applied (:meth:`Model.end_batch`): the lowest items
   beyond MAX_ITEMS leave silently (no event), and an item this same request published or
   updated that the trim removes is answered ``expired`` and announced to nobody;
@@ -353,6 +356,23 @@ class Model:
         if parsed.maybe_bad:
             branches.append(Branch("rejected", self.clone(), 0))
         record = self.records.get(parsed.headline.id)
+        if record is not None and record.state == "expired" and parsed.rank == record.rank:
+            # The version stored as expired is judged again: expired while older than the
+            # window, unchanged while the count would trim it at once, else written.
+            if parsed.headline.pub_ms < self.floor_ms(now_ms):
+                branches.append(Branch("expired", self.clone(), 0))
+            elif self._trimmed_at_once(parsed.headline):
+                branches.append(Branch("unchanged", self.clone(), 0))
+            else:
+                twin = self.clone()
+                before = len(twin.log)
+                outcome = twin._write(parsed, now_ms)
+                branches.append(Branch(outcome, twin, len(twin.log) - before))
+            if record.soft:  # forgotten: judged as new
+                twin = self.clone()
+                del twin.records[parsed.headline.id]
+                branches.extend(twin.upsert(parsed, now_ms))
+            return branches
         if record is not None and parsed.rank <= record.rank:
             outcome = "unchanged" if parsed.rank == record.rank else "stale"
             branches.append(Branch(outcome, self.clone(), 0))
@@ -389,11 +409,15 @@ class Model:
             return "embargoed"
         return self._insert(headline.id, parsed.rank, headline, shown)
 
+    def _trimmed_at_once(self, headline: Headline) -> bool:
+        """Whether the count trim would take ``headline`` as soon as it is inserted."""
+        others = [h for h in self.visible() if h.id != headline.id]
+        return len(others) >= self.max_items and headline.key < others[self.max_items - 1].key
+
     def _insert(
         self, article_id: str, rank: tuple[int, int], headline: Headline, shown: Headline | None
     ) -> str:
-        others = [h for h in self.visible() if h.id != article_id]
-        if len(others) >= self.max_items and headline.key < others[self.max_items - 1].key:
+        if self._trimmed_at_once(headline):
             # It would be trimmed at once: not published (guess for an update: retracted).
             self.records[article_id] = Record(rank, "expired", headline, soft=True)
             if shown is not None:

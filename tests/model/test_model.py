@@ -445,8 +445,16 @@ class LivefeedMachine(RuleBasedStateMachine):
                 if quiet in allowed:
                     allowed.setdefault("stale" if quiet == "unchanged" else "unchanged",
                                        allowed[quiet])  # fmt: skip
+            # Or, older than the window, ``expired`` against the store as it was before the
+            # request (nothing changed either).
+            if status == "expired" and "stale" in allowed:
+                allowed.setdefault("expired", allowed["stale"])
         seen_ids.add(article_id)
         chosen: Branch | None = allowed.get(str(outcome))
+        if status == "expired" and chosen is not None:
+            # Answered at once by ingest (older than the window) and never queued: the store
+            # is as it was, whatever applying it would have done.
+            chosen = Branch("expired", self.model.clone(), 0)
         if chosen is None and outcome == "expired" and status == "accepted":
             # Shown when it came, but the trim at the end of its batch takes it (end_batch
             # checks that): answered expired, never announced.

@@ -11,7 +11,8 @@
 -- ARGV[15] JSON array of operations
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
 -- ``scope`` (the token's sections: a change to a record of another section, live or not, is
--- rejected; see refusal()).
+-- rejected; see refusal()). An upsert may carry ``bv``/``bu``: the stored (version, ms) a PATCH
+-- was merged onto; it applies only while that record is still the one shown (else ``stale``).
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -300,7 +301,23 @@ local function upsert(op)
     if op.v < sv or (op.v == sv and op.u < su) then
       return {id = op.id, outcome = 'stale', state = state}
     end
-    if op.v == sv and op.u == su then return {id = op.id, outcome = 'unchanged', state = state} end
+    if op.v == sv and op.u == su then
+      -- A version stored as expired (the window, or MAX_ITEMS) is judged again, as ingest
+      -- answers: it comes back once the window would show it (a wider LIVEFEED_WINDOW_DAYS,
+      -- or room under MAX_ITEMS); until then it stays as it is, with no history or event.
+      if state ~= 'expired' then return {id = op.id, outcome = 'unchanged', state = state} end
+      if MIN_MS and op.pub < MIN_MS then return {id = op.id, outcome = 'expired'} end
+      redis.call('ZADD', TIMELINE, int(op.pub), op.id)
+      local beyond = beyond_max(op.id)
+      redis.call('ZREM', TIMELINE, op.id)
+      if beyond then return {id = op.id, outcome = 'unchanged', state = state} end
+    end
+  end
+  -- A PATCH merged onto a record that has changed since (a newer write, a retraction, the
+  -- window) would put back what that change replaced: it changes nothing.
+  if op.bv and (not shown or tonumber(cur[1]) ~= op.bv or tonumber(cur[2]) ~= op.bu) then
+    return {id = op.id, outcome = 'stale', state = state,
+      reason = 'the article changed after the patch was read: patch it again'}
   end
   -- A retraction without a version wins over every write accepted before it, whichever
   -- worker happens to apply them first.
