@@ -76,7 +76,7 @@ PARTS = {
 }
 
 
-def _compact(source: str) -> str:
+def compact(source: str) -> str:
     """The module without its comments and indentation (no minifier, no build step).
 
     Safe for core.js and column.js, which keep no multi-line string: each line's leading
@@ -298,7 +298,7 @@ class Assets:
             "fragment": feed + "/v1/fragment",
             "zone": settings.timezone,
         }
-        source = _compact(bundle())
+        source = compact(bundle())
         module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
         module = module.replace('/*@css*/ ""', orjson.dumps(self.css).decode(), 1)
         self.module = module.encode()

@@ -123,8 +123,10 @@ def render_page(
         type="application/ld+json")  # fmt: skip
 
     body = _el(html, "body")
-    _el(body, "a", "Skip to headlines", class_="skip", href="#live")
-    top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
+    masthead = _el(body, "header", class_="masthead")
+    # The first Tab stop (in the banner landmark): past the masthead to the headlines.
+    _el(masthead, "a", "Skip to headlines", class_="skip", href="#live")
+    top = _el(masthead, "div", class_="wrap masthead-inner")
     _el(top, "a", "livefeed", class_="brand", href="/")
     _el(top, "span", "Live headlines", class_="tagline")
     alert_button(top, settings)
