@@ -38,12 +38,12 @@ CLIENT_STRINGS: list[str | tuple[str, str]] = [
     "Loading…",
     ("{count} older headline loaded.", "{count} older headlines loaded."),
     "Could not load more news. Try again.",
-    # corrections and dates (Intl formats the parts: {weekday}, {date}, {time})
+    # corrections and dates (Intl formats each part: {weekday}, {date}, {year}, {time})
     "Corrected: {title}.",
     "Corrected: {title}. {note}",
     "Corrected {time}",
     "{year}, {weekday}",
-    "{date}, {time} (UTC{offset}, {zone})",
+    "{weekday} {date} {year}, {time} (UTC{offset}, {zone})",
     # label display names ("labels" in the blob, by label)
     *LABEL_DISPLAY.values(),
 ]

@@ -131,6 +131,11 @@ async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_
     assert "fresh" in await classes.json_value()  # the brief highlight
     top = (await days(page))[0]
     assert top["label"] == "2024, Thursday 24 October"
+    # The whole time, built in the browser (Intl), reads as the server writes it.
+    stamp = page.locator("[data-id='live-1'] time")
+    assert await stamp.get_attribute("title") == (
+        "Thursday 24 October 2024, 20:05 (UTC+03:00, Europe/Kyiv)"
+    )
     assert top["items"][0] == {
         "id": "live-1",
         "time": "20:05",

@@ -91,14 +91,17 @@ export class Words {
     return this.format({ hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone }, new Date(iso));
   }
 
-  /** "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)": the time's whole context. */
+  /** "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)": the time's whole context,
+   * as the server writes it; each part from Intl, their order from the server's message. */
   fullTime(iso, zone) {
     const m = /(Z|[+-]\d{2}:\d{2})$/.exec(iso || "");
     const when = new Date(iso);
     if (!m || Number.isNaN(when.getTime())) return iso || "";
-    const date = this.format({ weekday: "long", day: "numeric", month: "long", year: "numeric", timeZone: zone }, when);
-    const offset = m[1] === "Z" ? "+00:00" : m[1];
-    return this.t("{date}, {time} (UTC{offset}, {zone})", { date, time: this.clock(iso, zone), offset, zone });
+    const part = (options) => this.format({ ...options, timeZone: zone }, when);
+    return this.t("{weekday} {date} {year}, {time} (UTC{offset}, {zone})", {
+      weekday: part({ weekday: "long" }), date: part({ day: "numeric", month: "long" }),
+      year: new Intl.NumberFormat(this.locale, { useGrouping: false }).format(Number(part({ year: "numeric", numberingSystem: "latn" }).replace(/\D/g, ""))),
+      time: this.clock(iso, zone), offset: m[1] === "Z" ? "+00:00" : m[1], zone });
   }
 }
 
