@@ -45,7 +45,7 @@ def embed_line() -> str:
     """README's embed sentence, from the module the feed serves with the default settings."""
     for name in [name for name in os.environ if name.startswith("LIVEFEED_")]:
         del os.environ[name]
-    from services.feed.embed import Assets
+    from services.feed.column import Assets
     from shared.settings import Settings
 
     assets = Assets(Settings())

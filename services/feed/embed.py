@@ -22,57 +22,32 @@ Origin allowlist includes the same origins.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import html
 import logging
 import re
 import time
-import xml.etree.ElementTree as ET
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
-import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.feed.caching import (
-    Rendered,
-    edge_headers,
-    edge_keys,
-    render,
-    respond,
-    static_view,
-)
-from services.feed.compression import STATIC_LEVEL, gzip_bytes
+from services.feed.caching import Rendered, edge_headers, edge_keys, render, respond, static_view
+from services.feed.column import Assets, Query, fragment_bytes, sha256_source
 from services.feed.handlers import ViewHandlers
-from services.feed.page import (
-    _day_heading,
-    connect_sources,
-    empty_states,
-    render_item,
-    render_pinned,
-)
-from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
+from services.feed.page import connect_sources
+from services.feed.params import store_down
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
-from services.feed.timeline import group_by_day
-from shared.headings import HEADING_RULE, column_heading, is_heading
-from shared.models import has_space_or_control
+from shared.headings import column_heading
 from shared.origins import normalize_origin, origin_allowed
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-STATIC = Path(__file__).resolve().parent / "static"
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 100
 # Paths that answer only the embed origins: the fragment and the JSON.
 CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment)$")
 # The module answers every origin (``*``): it is public code, and a site not (yet) in
@@ -80,235 +55,7 @@ CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment)$")
 MODULE_PATHS = re.compile(r"^/embed(?:\.[0-9a-f]{12})?\.js$")
 REFUSED_LOG_SECONDS = 60.0  # a refused origin is logged at most once a minute (per process)
 REFUSED_LOG_MAX = 1000  # origins remembered for that; beyond, refusals go unlogged until expiry
-MAX_MORE_HREF = 2048
 IMMUTABLE = "public, max-age=31536000, immutable"
-
-# ``::part()`` names, by the class the page's renderer gives each element.
-PARTS = {
-    "column": "column",
-    "column-head": "head",
-    "column-title": "title",
-    "conn": "status",
-    "pause": "button pause",
-    "new-pill": "button new",
-    "day-head": "day",
-    "item": "item",
-    "item-time": "time",
-    "badge": "badge",
-    "item-title": "link",
-    "more": "button more",
-    "empty": "empty",
-    "key-empty": "empty",
-    "alerts-link": "alerts",
-}
-
-
-def _compact(source: str) -> str:
-    """The module without its comment lines and indentation (no minifier, no build step).
-
-    Safe for embed.js, which keeps no multi-line string: each line's leading spaces and each
-    whole-line ``//`` comment go, nothing else changes.
-    """
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and not line.startswith("//")) + "\n"
-
-
-def _sha256(text: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    node = ET.SubElement(
-        parent, tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-    )
-    if text is not None:
-        node.text = text
-    return node
-
-
-def is_more_href(value: str) -> bool:
-    """Whether ``value`` may be the column's "More news" link: an absolute http(s) URL, or a
-    path on the embedding site. Not a path that a browser reads as another host: ``//host`` and
-    ``/\\host`` (URL parsers treat a backslash as a slash in http(s) URLs), nor any white space
-    or control character (browsers drop tabs and newlines, so ``/\t/host`` is ``//host``)."""
-    if not value or len(value) > MAX_MORE_HREF or has_space_or_control(value):
-        return False
-    if value.startswith("/"):
-        return value[1:2] not in ("/", "\\")
-    scheme, sep, _ = value.partition("://")
-    return bool(sep) and scheme.lower() in ("http", "https") and bool(urlsplit(value).netloc)
-
-
-@dataclass(frozen=True)
-class Query:
-    """What a column shows: the filters, how many, where "More news" leads, its title and the
-    title's level."""
-
-    section: str | None
-    label: str | None
-    limit: int
-    more_href: str | None = None
-    level: int = 2
-    heading: str | None = None
-
-    @classmethod
-    def parse(cls, request: Request) -> Query:
-        """From ``?section=&label=&limit=&more-href=&heading-level=&heading=`` (400 on a bad
-        one)."""
-        query = request.query_params
-        more = query.get("more-href") or None
-        if more is not None and not is_more_href(more):
-            raise bad_query(
-                "more-href",
-                "must be an http(s) URL or a path starting with one '/' (not '//' or '/\\'), "
-                f"at most {MAX_MORE_HREF} characters, without spaces or control characters",
-            )
-        level = query.get("heading-level", "2")
-        if level not in {"1", "2", "3", "4", "5"}:
-            raise bad_query("heading-level", "must be 1 to 5")
-        heading = query.get("heading", "").strip() or None
-        if heading is not None and not is_heading(heading):
-            raise bad_query("heading", f"must be {HEADING_RULE}")
-        return cls(
-            section_param(query),
-            label_param(query),
-            limit_param(query, DEFAULT_LIMIT, MAX_LIMIT),
-            more,
-            int(level),
-            heading,
-        )
-
-    @property
-    def key(self) -> tuple[Hashable, ...]:
-        """The column's view-cache key: ``more-href`` (free text) only as a short digest."""
-        more = None
-        if self.more_href is not None:
-            more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading)
-
-    @property
-    def filters(self) -> dict[str, str]:
-        """The non-empty filters, for URLs."""
-        return {k: v for k, v in (("section", self.section), ("label", self.label)) if v}
-
-
-class Assets:
-    """The module and its CSS, read once; the module's hash names its immutable URL."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.css = (STATIC / "embed.css").read_text()
-        feed = settings.feed_url.rstrip("/")
-        self.server = {
-            "feed": feed,
-            "push": settings.push_url.rstrip("/") + "/v1/stream",
-            "sse": settings.push_http_url.rstrip("/") + "/v1/events",
-            "timeline": feed + "/v1/timeline",
-            "fragment": feed + "/v1/fragment",
-            "zone": settings.timezone,
-        }
-        source = _compact((STATIC / "embed.js").read_text())
-        module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
-        module = module.replace('/*@css*/ ""', orjson.dumps(self.css).decode(), 1)
-        self.module = module.encode()
-        self.hash = hashlib.sha256(self.module).hexdigest()[:12]
-        self.path = f"/embed.{self.hash}.js"
-        self.style_hash = _sha256(self.css)
-
-    @property
-    def gzipped_size(self) -> int:
-        """Bytes of the module as served gzipped (the budget: 12 KB)."""
-        return len(gzip_bytes(self.module, STATIC_LEVEL))
-
-
-def render_column(settings: Settings, assets: Assets, page: Page, query: Query) -> ET.Element:
-    """``<livefeed-column>`` with the column in a declarative shadow root.
-
-    Days and items come from the live page's renderer (``render_item``, ``_day_heading``);
-    the day headings sit one level below the column's title.
-    """
-    filters = query.filters
-    attrs = {
-        "section": query.section or "",
-        "label": query.label or "",
-        "limit": str(query.limit),
-        "data-event-id": page.event_id,
-        "data-next": page.next.encode() if page.next else "",
-        "data-push-url": assets.server["push"],
-        "data-sse-url": assets.server["sse"],
-        "data-timeline-url": assets.server["timeline"],
-        "data-fragment-url": assets.server["fragment"],
-        "data-timezone": settings.timezone,
-    }
-    if query.more_href:
-        attrs["more-href"] = query.more_href
-    if query.level != 2:
-        attrs["heading-level"] = str(query.level)
-    if query.heading:
-        attrs["heading"] = query.heading
-    host = ET.Element("livefeed-column", attrs)
-    template = _el(host, "template", shadowrootmode="open")
-    _el(template, "style", assets.css)
-    column = _el(template, "div", class_="column")
-    head = _el(column, "div", class_="column-head")
-    title = column_heading(query.heading, query.section, settings.section_names)
-    _el(head, f"h{query.level}", title, class_="column-title")
-    controls = _el(head, "div", class_="controls")
-    conn = _el(controls, "span", class_="conn", data_state="static", hidden="")
-    _el(conn, "span", class_="conn-dot", aria_hidden="true")
-    _el(conn, "span", "Connecting", class_="conn-text")
-    _el(controls, "button", "Pause live updates", type="button", class_="pause",
-        aria_pressed="false", hidden="")  # fmt: skip
-    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
-        aria_pressed="false", hidden="")  # fmt: skip
-    _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden")
-    pill = _el(column, "div", class_="pill-wrap")
-    _el(pill, "button", "", type="button", class_="new-pill", hidden="")
-    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
-    timeline = _el(column, "div", class_="timeline", aria_busy="false")
-    days = group_by_day(page.headlines, settings.zone)
-    position = 0
-    for day in days:
-        heading_id = f"day-{day['date']}"
-        # Not a landmark (no name): the host's own <aside> is the column's landmark, and
-        # two columns on a page would otherwise repeat "2024, Thursday 24 October" regions.
-        section = _el(timeline, "section", class_="day", data_date=day["date"])
-        _day_heading(section, day)
-        section[0].tag = f"h{query.level + 1}"
-        items = _el(section, "div", class_="items", role="feed", aria_labelledby=heading_id,
-                    aria_busy="false")  # fmt: skip
-        for item in day["items"]:
-            position += 1
-            render_item(items, item, position, settings.timezone)
-    empty_states(column, bool(days))
-    pager = _el(column, "div", class_="pager")
-    more = _el(pager, "a", "More news", class_="more")
-    if query.more_href:
-        more.set("href", query.more_href)
-    elif page.next is not None:
-        more.set("href", settings.feed_url.rstrip("/") + "/?" + urlencode(
-            {**filters, "before": page.next.encode()}))  # fmt: skip
-    else:
-        more.set("href", settings.feed_url.rstrip("/") + "/")
-        more.set("hidden", "")
-    if settings.alerts_enabled:
-        # Push subscriptions belong to the feed's origin: the reader subscribes on its page.
-        _el(pager, "a", "Alert me to breaking news", class_="alerts-link", target="_blank",
-            rel="noopener", href=settings.feed_url.rstrip("/") + "/alerts")  # fmt: skip
-    for node in template.iter():
-        for name in (node.get("class") or "").split():
-            if name in PARTS:
-                node.set("part", PARTS[name])
-                break
-    return host
-
-
-def fragment_bytes(settings: Settings, assets: Assets, page: Page, query: Query) -> bytes:
-    """The fragment as sent: one ``<livefeed-column>`` element, no ``<html>``."""
-    html: bytes = ET.tostring(
-        render_column(settings, assets, page, query), encoding="utf-8", method="html"
-    )
-    return html + b"\n"
-
 
 # Only the body's margin: the column's own styles live in its shadow root.
 FRAME_CSS = "html,body{margin:0;background:Canvas}"
@@ -321,7 +68,7 @@ def frame_csp(settings: Settings, assets: Assets) -> str:
         (
             "default-src 'none'",
             "script-src 'self'",
-            f"style-src {assets.style_hash} {_sha256(FRAME_CSS)}",
+            f"style-src {assets.style_hash} {sha256_source(FRAME_CSS)}",
             "img-src 'self' data:",
             f"connect-src 'self' {connect_sources(settings)}",
             "base-uri 'none'",

@@ -1,18 +1,20 @@
 """``GET /``: the live page, its first page of headlines rendered on the server.
 
-The page reads without JavaScript ("More news" is a plain link to the next page); the module
-``static/live.js`` then keeps it live over the push WebSocket, or SSE when that fails. The HTML
-is built as an element tree and serialized by ``xml.etree`` (``method="html"``), so every title,
-URL and label is escaped by the serializer. Configuration reaches the script through ``data-``
-attributes: there is no inline script, and the Content-Security-Policy forbids any.
+The page is a host of the same ``<livefeed-column>`` every embed uses (services/feed/column.py):
+its chrome (masthead, skip link, alerts button, footer, JSON-LD) around the column's declarative
+shadow root, hydrated by the one module (``/embed.<hash>.js``); ``static/page.js`` adds what only
+the page does (the unseen count in its title). The page reads without JavaScript ("More news"
+is a plain link to the next page). The HTML is built as an element tree and serialized by
+``xml.etree`` (``method="html"``), so every title, URL and label is escaped by the serializer.
+Configuration reaches the scripts through ``data-`` attributes: there is no inline script (the
+messages and JSON-LD blocks are data), and the Content-Security-Policy forbids any; the one
+inline style it allows is the column's, by its hash.
 """
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
-from datetime import datetime
-from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 from redis.exceptions import RedisError
@@ -20,40 +22,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed.column import Assets, Query, render_column
 from services.feed.handlers import ViewHandlers
 from services.feed.jsonld import live_blog, script_text
-from services.feed.params import (
-    before_param,
-    label_param,
-    limit_param,
-    section_param,
-    store_down,
-)
-from services.feed.store import Cursor, Page
-from services.feed.timeline import group_by_day
-from shared.dates import MONTHS, WEEKDAYS
+from services.feed.params import before_param, label_param, limit_param, section_param, store_down
+from services.feed.readcache import ReadCache
+from services.feed.store import Cursor, Page, TimelineReader
 from shared.headings import column_heading
-from shared.models import KEY_LABEL, LABEL_DISPLAY, display_label
 from shared.settings import Settings
 
 ALERTS_BUTTON_TEXT = "Alert me to breaking news"
-EMPTY_TEXT = "No headlines yet. New ones appear here as they are published."
-KEY_EMPTY_TEXT = "No key events yet. They appear here as they are published."
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
 MAX_PAGE_SIZE = 200
-
-
-def full_time(published_at: str, zone_name: str) -> str:
-    """``Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)``: the time's whole context.
-
-    live.js builds the same text for headlines that arrive later.
-    """
-    local = datetime.fromisoformat(published_at)
-    offset = local.strftime("%z")
-    return (
-        f"{WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year}, "
-        f"{local.hour:02d}:{local.minute:02d} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
-    )
 
 
 def connect_sources(settings: Settings) -> str:
@@ -65,15 +45,16 @@ def connect_sources(settings: Settings) -> str:
     return f"{push.scheme}://{push.netloc} {sse.scheme}://{sse.netloc}"
 
 
-def csp(settings: Settings) -> str:
-    """Scripts and styles only from this origin; connections to it and to the push service
-    (its WebSocket and its SSE stream)."""
+def csp(settings: Settings, styles: str = "") -> str:
+    """Scripts and styles only from this origin (and the inline styles whose hashes are in
+    ``styles``: the column's shadow root); connections to it and to the push service (its
+    WebSocket and its SSE stream)."""
     push_origin = connect_sources(settings)
     return "; ".join(
         (
             "default-src 'none'",
             "script-src 'self'",
-            "style-src 'self'",
+            f"style-src 'self'{' ' + styles if styles else ''}",
             "img-src 'self' data:",
             f"connect-src 'self' {push_origin}",
             "base-uri 'none'",
@@ -83,10 +64,10 @@ def csp(settings: Settings) -> str:
     )
 
 
-def security_headers(settings: Settings) -> dict[str, str]:
+def security_headers(settings: Settings, styles: str = "") -> dict[str, str]:
     """Headers every HTML response of the page carries."""
     return {
-        "Content-Security-Policy": csp(settings),
+        "Content-Security-Policy": csp(settings, styles),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "strict-origin-when-cross-origin",
     }
@@ -101,87 +82,9 @@ def _el(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: s
     return node
 
 
-def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
-    # "2024, Thursday 24 October" on two lines, as the seed page sets it.
-    year_weekday, _, day_month = day["label"].rpartition(" ")
-    year_weekday, _, day_number = year_weekday.rpartition(" ")
-    heading = _el(parent, "h2", class_="day-head", id=f"day-{day['date']}")
-    _el(heading, "span", year_weekday, class_="day-year").tail = " "
-    _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
-
-
-def render_item(
-    parent: ET.Element,
-    item: dict[str, Any],
-    position: int,
-    zone_name: str,
-    pinned_copy: bool = False,
-) -> None:
-    """One headline as ``<article>``: time, badges, linked title (live.js builds the same).
-
-    ``pinned_copy``: the copy in the "Pinned" list above the days (its own element ids, a
-    "Pinned" badge first).
-    """
-    title_id = f"{'pt' if pinned_copy else 't'}-{item['id']}"
-    article = _el(
-        parent,
-        "article",
-        class_="item pinned-item" if pinned_copy else "item",
-        data_id=item["id"],
-        data_published=item["published_at"],
-        aria_labelledby=title_id,
-        **({"data_key": "true"} if KEY_LABEL in (item.get("labels") or []) else {}),
-        aria_posinset=str(position),
-        aria_setsize="-1",
-        tabindex="0",
-    )
-    _el(
-        article,
-        "time",
-        item["time"],
-        class_="item-time",
-        datetime=item["published_at"],
-        title=full_time(item["published_at"], zone_name),
-    )
-    body = _el(article, "div", class_="item-body")
-    labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
-    if labels:
-        badges = _el(body, "span", class_="badges")
-        for label in labels:
-            _el(badges, "span", display_label(label), class_=f"badge badge-{label}").tail = " "
-    if item.get("url"):
-        _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
-    else:
-        _el(body, "span", item["title"], class_="item-title", id=title_id)
-    render_corrections(body, item, zone_name)
-
-
-def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str) -> None:
-    """Each correction note: "Corrected 17:40" and the note as text (live.js builds the same)."""
-    for note in item.get("corrections") or []:
-        line = _el(parent, "p", class_="correction")
-        at = str(note.get("at", ""))
-        _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
-            title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
-        _el(line, "span", str(note.get("text", "")), class_="correction-text")
-
-
-def render_pinned(
-    parent: ET.Element, items: list[dict[str, Any]], zone_name: str, heading: str
-) -> None:
-    """The "Pinned" list above the days (hidden while empty; live.js keeps it current)."""
-    section = _el(parent, "section", class_="pinned", aria_labelledby="pinned-head")
-    _el(section, "h" + heading[-1], "Pinned", class_="pinned-head", id="pinned-head")
-    feed = _el(section, "div", class_="items pinned-items", role="feed",
-               aria_labelledby="pinned-head", aria_busy="false")  # fmt: skip
-    for position, item in enumerate(items, start=1):
-        render_item(feed, item, position, zone_name, pinned_copy=True)
-    if not items:
-        section.set("hidden", "")
-
-
 def render_page(
     settings: Settings,
+    assets: Assets,
     page: Page,
     *,
     section: str | None,
@@ -189,7 +92,7 @@ def render_page(
     limit: int,
     older: bool,
 ) -> bytes:
-    """The whole document."""
+    """The whole document: the page's chrome around the one ``<livefeed-column>``."""
     filters = {k: v for k, v in (("section", section), ("label", label)) if v}
     suffix = f"?{urlencode(filters)}" if filters else ""
     heading = column_heading(None, section, settings.section_names)
@@ -210,7 +113,9 @@ def render_page(
             href=f"/feed.{kind}{suffix}",
             title=f"{heading} ({kind.upper() if kind != 'atom' else 'Atom'})",
         )
-    _el(head, "script", "", type="module", src="/static/live.js")
+    # The one client (the element every embed runs too), then what only the page needs.
+    _el(head, "script", "", type="module", src=assets.path)
+    _el(head, "script", "", type="module", src="/static/page.js")
     if settings.alerts_enabled:
         _el(head, "script", "", type="module", src="/static/alerts.js")
     page_url = settings.feed_url.rstrip("/") + "/" + suffix
@@ -218,86 +123,30 @@ def render_page(
         type="application/ld+json")  # fmt: skip
 
     body = _el(html, "body")
-    top = _el(_el(body, "header", class_="masthead"), "div", class_="wrap masthead-inner")
+    masthead = _el(body, "header", class_="masthead")
+    # The first Tab stop (in the banner landmark): past the masthead to the headlines.
+    _el(masthead, "a", "Skip to headlines", class_="skip", href="#live")
+    top = _el(masthead, "div", class_="wrap masthead-inner")
     _el(top, "a", "livefeed", class_="brand", href="/")
     _el(top, "span", "Live headlines", class_="tagline")
+    alert_button(top, settings)
 
-    main = _el(
-        body,
-        "main",
-        class_="wrap column",
-        id="live",
-        data_event_id=page.event_id,
-        data_push_url=settings.push_url.rstrip("/") + "/v1/stream",
-        data_sse_url=settings.push_http_url.rstrip("/") + "/v1/events",
-        data_timeline_url="/v1/timeline",
-        data_timezone=settings.timezone,
-        # How live.js shows labels: the one map, shared.models.LABEL_DISPLAY, not a copy in JS.
-        data_labels=json.dumps(LABEL_DISPLAY, separators=(",", ":")),
-        data_section=section or "",
-        data_label=label or "",
-        data_page_size=str(limit),
-        # Live updates only make sense on the newest page, not on one reached by "More news".
-        data_live="false" if older else "true",
-    )
-    column_head = _el(main, "div", class_="column-head")
-    _el(column_head, "h1", heading, class_="column-title")
-    controls = _el(column_head, "div", class_="controls")
-    conn = _el(controls, "span", class_="conn", id="conn", data_state="static", hidden="")
-    _el(conn, "span", class_="conn-dot", aria_hidden="true")
-    _el(conn, "span", "Connecting", class_="conn-text")
-    _el(
-        controls,
-        "button",
-        "Pause live updates",
-        type="button",
-        class_="pause",
-        id="pause",
-        aria_pressed="false",
-        hidden="",
-    )
-    alert_button(controls, settings)
-    # "Key events": a client-side filter over the same stream (items labelled "key").
-    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
-        id="key-events", aria_pressed="false", hidden="")  # fmt: skip
-    # Announcements only: the new-headlines count and the connection state, never a ticker.
-    _el(main, "div", "", role="status", aria_live="polite", class_="visually-hidden", id="status")
-    _el(main, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
-
-    render_pinned(main, page.pinned, settings.timezone, "h2")
-    timeline = _el(main, "div", class_="timeline", id="timeline", aria_busy="false")
-    position = 0
-    days = group_by_day(page.headlines, settings.zone)
-    for day in days:
-        heading_id = f"day-{day['date']}"
-        section_el = _el(
-            timeline, "section", class_="day", data_date=day["date"], aria_labelledby=heading_id
-        )
-        _day_heading(section_el, day)
-        feed = _el(
-            section_el,
-            "div",
-            class_="items",
-            role="feed",
-            aria_labelledby=heading_id,
-            aria_busy="false",
-        )
-        for item in day["items"]:
-            position += 1
-            render_item(feed, item, position, settings.timezone)
-    empty_states(main, bool(days))
-    pager = _el(main, "div", class_="pager")
-    more = _el(pager, "a", "More news", class_="more", id="more", href="#")
-    if page.next is not None:
-        query = {**filters, "before": page.next.encode()}
-        if limit != PAGE_SIZE:
-            query["limit"] = str(limit)
-        more.set("href", f"/?{urlencode(query)}")
-        more.set("data-next", page.next.encode())
-    else:
-        more.set("hidden", "")
+    main = _el(body, "main", class_="wrap column-wrap")
+    query = Query(section, label, limit, level=1)
+    host = {"id": "live", "data-grow": ""}
     if older:
-        _el(pager, "a", "Back to the latest news", class_="latest", href=f"/{suffix}")
+        # Live updates only make sense on the newest page, not on one reached by "More news".
+        host["data-live"] = "false"
+    column = render_column(
+        settings,
+        assets,
+        page,
+        query,
+        host=host,
+        more_limit=None if limit == PAGE_SIZE else limit,
+        latest_href=f"/{suffix}" if older else None,
+    )
+    main.append(column)
 
     foot = _el(_el(body, "footer", class_="footer"), "div", class_="wrap")
     _el(foot, "span", "Feeds: ")
@@ -306,17 +155,6 @@ def render_page(
     _el(foot, "span", f"Times in {settings.timezone}.", class_="zone")
     document: bytes = ET.tostring(html, encoding="utf-8", method="html")
     return b"<!doctype html>\n" + document
-
-
-def empty_states(parent: ET.Element, shown: bool) -> None:
-    """What an empty column says: "No headlines yet" (hidden while any headline is ``shown``;
-    the clients keep it current) and, with "Key events" pressed and none among the headlines,
-    "No key events yet" (shown by the stylesheet alone: ``.key-only`` and ``:has()``, so the
-    clients need no logic for it). Plain paragraphs, not live regions: never announced."""
-    empty = _el(parent, "p", EMPTY_TEXT, class_="empty", id="empty")
-    if shown:
-        empty.set("hidden", "")
-    _el(parent, "p", KEY_EMPTY_TEXT, class_="key-empty", id="key-empty", hidden="")
 
 
 def alert_button(parent: ET.Element, settings: Settings) -> None:
@@ -346,6 +184,15 @@ def alert_button(parent: ET.Element, settings: Settings) -> None:
 class LivePage(ViewHandlers):
     """The ``GET /`` handler."""
 
+    def __init__(
+        self,
+        settings: Settings,
+        reader: Callable[[], TimelineReader],
+        views: Callable[[], ReadCache],
+    ) -> None:
+        super().__init__(settings, reader, views)
+        self.assets = Assets(settings)
+
     async def endpoint(self, request: Request) -> Response:
         """The live page: ``/?section=&label=&limit=&before=``."""
         query = request.query_params
@@ -369,7 +216,13 @@ class LivePage(ViewHandlers):
         except RedisError as exc:
             raise store_down() from exc
         html = render_page(
-            self.settings, page, section=section, label=label, limit=limit, older=before is not None
+            self.settings,
+            self.assets,
+            page,
+            section=section,
+            label=label,
+            limit=limit,
+            older=before is not None,
         )
         keys = edge_keys(page.headlines, section, label)
         return render(
@@ -377,7 +230,7 @@ class LivePage(ViewHandlers):
             "text/html; charset=utf-8",
             max_age=0,
             headers={
-                **security_headers(self.settings),
+                **security_headers(self.settings, self.assets.style_hash),
                 **edge_headers(keys, self.settings.edge_max_age),
             },
             expires_ms=page.ages_out_ms,

@@ -48,7 +48,9 @@ async def test_a_correction_appears_within_a_second_with_its_note_and_is_announc
     status = page.locator("#status")
     assert await status.get_attribute("aria-live") == "polite"
     await page.wait_for_function(
-        "note => document.getElementById('status').textContent.includes(note)", arg=NOTE
+        "note => document.getElementById('live').shadowRoot"
+        ".getElementById('status').textContent.includes(note)",
+        arg=NOTE,
     )
     assert (await status.text_content() or "").startswith("Corrected: Summit on Friday.")
 
@@ -62,9 +64,16 @@ async def test_a_correction_appears_within_a_second_with_its_note_and_is_announc
 PINNED_JS = "els => els.map(e => e.dataset.id)"
 
 
-async def pinned_ids(page: Page) -> list[str]:
-    ids: list[str] = await page.eval_on_selector_all(".pinned-items article.item", PINNED_JS)
+async def column_ids(page: Page, css: str) -> list[str]:
+    """The ids of the items ``css`` selects in the page's column (its shadow root)."""
+    ids: list[str] = await page.eval_on_selector(
+        "#live", "(c, css) => [...c.shadowRoot.querySelectorAll(css)].map(e => e.dataset.id)", css
+    )
     return ids
+
+
+async def pinned_ids(page: Page) -> list[str]:
+    return await column_ids(page, ".pinned-items article.item")
 
 
 async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_live(
@@ -78,25 +87,27 @@ async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_liv
     await page.wait_for_selector("#conn[data-state=live]")
     assert await pinned_ids(page) == ["p3", "p2", "p1"]  # rendered by the server
     assert await page.locator("section.pinned h2").text_content() == "Pinned"
-    badges = page.locator(".pinned-items [data-id=p3] .badge")
+    badges = page.locator(".pinned [data-id=p3] .badge")
     assert await badges.all_text_contents() == ["Pinned"]
-    day_ids = await page.eval_on_selector_all("#timeline article.item", PINNED_JS)
+    day_ids = await column_ids(page, "#timeline article.item")
     assert sorted(day_ids) == ["p1", "p2", "p3", "p4"]  # each stays in its day too
 
     await page.evaluate("() => { window.sameDocument = true; }")
     outcome = await ingest.apply(article("p4", section="news", version=2, pinned=True))
     assert outcome[0]["unpinned"] == ["p1"]
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('.pinned-items article.item')]"
+        "() => [...document.getElementById('live').shadowRoot"
+        ".querySelectorAll('.pinned-items article.item')]"
         ".map(e => e.dataset.id).join() === 'p4,p3,p2'",
         timeout=2_000,
     )
     await ingest.apply(article("p3", section="news", version=3, pinned=False))
     await page.wait_for_function(
-        "() => [...document.querySelectorAll('.pinned-items article.item')]"
+        "() => [...document.getElementById('live').shadowRoot"
+        ".querySelectorAll('.pinned-items article.item')]"
         ".map(e => e.dataset.id).join() === 'p4,p2'"
     )
-    assert await page.locator("#timeline article.item").count() == 4
+    assert len(await column_ids(page, "#timeline article.item")) == 4
     # No reload happened: the page still follows the stream it opened.
     assert await page.evaluate("() => window.sameDocument === true")
     await page.reload()

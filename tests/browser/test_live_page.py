@@ -96,8 +96,11 @@ async def test_seed_posted_to_an_open_page_arrives_as_the_seed_page_shows_it(
     await open_live(page, fresh.url("feed") + "/")
     assert await page.is_visible("#empty")
     await ingest.post({"articles": seed_articles()})
-    await page.wait_for_function("() => document.querySelectorAll('article.item').length === 40")
-    got = await days(page)  # built by live.js alone, in arrival order
+    await page.wait_for_function(
+        "() => document.getElementById('live').shadowRoot"
+        ".querySelectorAll('article.item').length === 40"
+    )
+    got = await days(page)  # built by the element alone, in arrival order
     assert [
         (d["label"], [(i["time"], i["labels"], i["title"]) for i in d["items"]]) for d in got
     ] == [(d.label, [(i.time, i.labels, i.title) for i in d.items]) for d in read_column()]
@@ -119,7 +122,8 @@ async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_
     assert posted.status_code == 202
     classes = await page.wait_for_function(
         """() => {
-            const first = document.querySelector('#timeline article.item');
+            const first = document.getElementById('live').shadowRoot
+                .querySelector('#timeline article.item');
             return first && first.dataset.id === 'live-1' && first.className;
         }""",
         timeout=1_000,
@@ -127,6 +131,11 @@ async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_
     assert "fresh" in await classes.json_value()  # the brief highlight
     top = (await days(page))[0]
     assert top["label"] == "2024, Thursday 24 October"
+    # The whole time, built in the browser (Intl), reads as the server writes it.
+    stamp = page.locator("[data-id='live-1'] time")
+    assert await stamp.get_attribute("title") == (
+        "Thursday 24 October 2024, 20:05 (UTC+03:00, Europe/Kyiv)"
+    )
     assert top["items"][0] == {
         "id": "live-1",
         "time": "20:05",
@@ -143,7 +152,8 @@ async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_
         )
     )
     await page.wait_for_function(
-        "() => document.querySelector('#timeline .item-title').textContent.endsWith('22:00')"
+        "() => document.getElementById('live').shadowRoot"
+        ".querySelector('#timeline .item-title').textContent.endsWith('22:00')"
     )
     item = (await days(page))[0]["items"][0]
     assert (item["id"], item["labels"]) == ("live-1", ["Updated"])
@@ -160,7 +170,8 @@ async def test_new_headline_appears_at_the_top_within_a_second_then_updates_and_
     await retract(ingest, "live-1")
     await retract(ingest, "tomorrow")
     await page.wait_for_function(
-        "() => !document.querySelector(\"[data-id='live-1'], [data-id='tomorrow']\")"
+        "() => !document.getElementById('live').shadowRoot"
+        ".querySelector(\"[data-id='live-1'], [data-id='tomorrow']\")"
     )
     assert await page.locator("section.day[data-date='2024-10-25']").count() == 0
     assert len(await shown_ids(page)) == 40
@@ -227,7 +238,7 @@ async def test_a_scrolled_reader_gets_a_button_and_the_list_does_not_move(
     base_title = await page.title()
     await page.evaluate("window.scrollTo(0, 1500)")
     anchor = """() => {
-        const a = [...document.querySelectorAll('article.item')]
+        const a = [...document.getElementById('live').shadowRoot.querySelectorAll('article.item')]
             .find(e => e.getBoundingClientRect().top >= 0);  // the first one fully in view
         return [a.dataset.id, a.getBoundingClientRect().top, window.scrollY];
     }"""
@@ -238,7 +249,8 @@ async def test_a_scrolled_reader_gets_a_button_and_the_list_does_not_move(
     await button.wait_for(state="visible")
     assert await button.text_content() == "↑ 1 new headline"
     await page.wait_for_function(
-        "() => document.getElementById('status').textContent.includes('1 new headline')"
+        "() => document.getElementById('live').shadowRoot"
+        ".getElementById('status').textContent.includes('1 new headline')"
     )
     assert await page.evaluate(anchor) == before  # same item, same place: nothing jumped
     assert "while-away" not in await shown_ids(page)
@@ -247,8 +259,8 @@ async def test_a_scrolled_reader_gets_a_button_and_the_list_does_not_move(
     await button.click()
     assert (await shown_ids(page))[0] == "while-away"
     focused = await page.evaluate(
-        "() => [document.activeElement.dataset.id,"
-        " document.activeElement.getBoundingClientRect().top]"
+        "() => { const a = document.activeElement.shadowRoot.activeElement;"
+        " return [a.dataset.id, a.getBoundingClientRect().top]; }"
     )
     assert focused[0] == "while-away"
     assert 0 <= focused[1] < 200  # taken to it
@@ -271,10 +283,12 @@ async def test_pause_holds_every_change_until_resume(
     await ingest.apply(article("held", published_at="2024-10-24T21:00:00+03:00"))
     await retract(ingest, "espreso:2024-10-24:1931")
     await page.wait_for_function(
-        "() => document.getElementById('pause').textContent === 'Resume live updates (1 new)'"
+        "() => document.getElementById('live').shadowRoot"
+        ".getElementById('pause').textContent === 'Resume live updates (1 new)'"
     )
     await page.wait_for_function(
-        "() => document.getElementById('status').textContent.includes('1 new headline (paused)')"
+        "() => document.getElementById('live').shadowRoot"
+        ".getElementById('status').textContent.includes('1 new headline (paused)')"
     )
     assert await days(page) == before  # nothing moved while paused
 
@@ -301,7 +315,8 @@ async def test_websocket_blocked_sse_carries_the_headlines(
     await page.wait_for_selector("[data-id='via-sse']", timeout=2_000)
     await ingest.post(article("via-sse", title="Carried by SSE, updated", version=2))
     await page.wait_for_function(
-        "() => document.querySelector(\"[data-id='via-sse'] .item-title\")"
+        "() => document.getElementById('live').shadowRoot"
+        ".querySelector(\"[data-id='via-sse'] .item-title\")"
         ".textContent.endsWith('updated')"
     )
     assert (await shown_ids(page)) == ["via-sse"]
@@ -396,7 +411,8 @@ async def test_readable_on_a_phone(page: Page, ingest: Ingest, fresh: Stack) -> 
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360  # no sideways scroll
     boxes = await page.evaluate(
         """() => {
-            const a = document.querySelector('#timeline article.item');
+            const a = document.getElementById('live').shadowRoot
+                .querySelector('#timeline article.item');
             const t = a.querySelector('time').getBoundingClientRect();
             const h = a.querySelector('.item-title').getBoundingClientRect();
             return [t.left, t.top, h.left, h.top, h.right];
@@ -407,7 +423,8 @@ async def test_readable_on_a_phone(page: Page, ingest: Ingest, fresh: Stack) -> 
     assert abs(time_top - title_top) < 8
     assert title_right <= 360
     font_size = await page.evaluate(
-        "parseFloat(getComputedStyle(document.querySelector('.item-title')).fontSize)"
+        "parseFloat(getComputedStyle(document.getElementById('live').shadowRoot"
+        ".querySelector('.item-title')).fontSize)"
     )
     assert font_size >= 15
 
@@ -435,7 +452,7 @@ async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
 
     # A page whose event id is older than anything the log still keeps (a tab left open for
     # days): the stream answers "reset" and the page must reload the timeline to stay right.
-    # (Rewritten in the browser as the page is parsed, before live.js runs: a response
+    # (Rewritten in the browser as the page is parsed, before the column's module runs: a response
     # fulfilled by the test would have no address, and Chromium's local-network checks would
     # then keep it from reaching the push service on another loopback port.)
     await page.add_init_script(
@@ -444,8 +461,8 @@ async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
             if (document.readyState === "interactive" && live) live.dataset.eventId = "1-0";
         });"""
     )
-    reloads: list[str] = []
-    page.on("request", lambda r: reloads.append(r.url) if "/v1/timeline" in r.url else None)
+    reloads: list[str] = []  # the column reloads as it loads: one fresh fragment
+    page.on("request", lambda r: reloads.append(r.url) if "/v1/fragment" in r.url else None)
     await page.goto(fresh.url("feed") + "/")
     timeline = (await ingest.client.get(f"{fresh.url('feed')}/v1/timeline")).json()
     await page.wait_for_function(
@@ -453,7 +470,7 @@ async def test_reset_reloads_the_timeline_when_the_log_no_longer_reaches_back(
         arg=timeline["event_id"],
     )
     await page.wait_for_selector("#conn[data-state=live]")
-    assert len(reloads) == 1  # the page fetched a fresh timeline after the reset
+    assert len(reloads) == 1  # the page fetched a fresh column after the reset
     ids = await shown_ids(page)
     assert ids[0] == "newest"
     assert len(ids) == len(set(ids)) == 40
@@ -473,7 +490,9 @@ async def test_a_filtered_page_drops_an_article_that_leaves_its_filter(
     assert await shown_ids(page) == ["goes", "keep"]
     # An update drops the label: the filtered timeline no longer has it, nor does the page.
     await ingest.apply(article("goes", version=2, published_at="2024-10-24T17:00:00+03:00"))
-    await page.wait_for_function("() => !document.querySelector(\"[data-id='goes']\")")
+    await page.wait_for_function(
+        "() => !document.getElementById('live').shadowRoot.querySelector(\"[data-id='goes']\")"
+    )
     assert await shown_ids(page) == ["keep"]
     # And back in: it reappears at its place.
     await ingest.apply(

@@ -116,13 +116,18 @@ async def test_quick_start_shows_a_live_moving_column_within_a_minute(
         await page.goto(f"http://127.0.0.1:{shell.ports['feed']}/")
         items = "#timeline article.item"
         await page.wait_for_function(
-            f"() => document.querySelectorAll('{items}').length >= 30", timeout=30_000
+            "() => document.getElementById('live').shadowRoot"
+            f".querySelectorAll('{items}').length >= 30",
+            timeout=30_000,
         )
         assert time.monotonic() - started < 30
         shown = await page.locator(items).count()
         # Then the column moves by itself: a new headline within 15 s, no reload.
         await page.wait_for_function(
-            f"n => document.querySelectorAll('{items}').length > n", arg=shown, timeout=15_000
+            "n => document.getElementById('live').shadowRoot"
+            f".querySelectorAll('{items}').length > n",
+            arg=shown,
+            timeout=15_000,
         )
         assert any(line.startswith("+ ") for line in demo_output), "".join(demo_output)
         assert "posted the seed: 40 headlines" in "".join(demo_output)

@@ -44,9 +44,10 @@ async def _text_paths(http: httpx.AsyncClient, base: str, long_id: str) -> list[
         "/v1/fragment",
         "/embed",
         module.url.path,
-        "/static/live.js",
+        "/static/core.js",
+        "/static/column.js",
         "/static/live.css",
-        "/static/embed.css",
+        "/static/column.css",
         "/sw.js",
     ]
 

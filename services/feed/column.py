@@ -1,0 +1,430 @@
+"""The column, rendered once for every reader: ``<livefeed-column>`` and its module.
+
+The live page (``/``), the fragment (``/v1/fragment``) and the iframe page (``/embed``) all
+render the same element: a ``<livefeed-column>`` holding a declarative shadow root
+(``<template shadowrootmode>``) with the column's styles (``static/column.css``), its markup
+and its words (``<script type="application/json" data-lf-messages>``, from
+``shared.i18n.client_messages``). One module hydrates it: ``static/core.js`` and
+``static/column.js``, served as one file (``Assets``: concatenated at start-up, no build step)
+under ``/embed.<hash>.js``. Items that arrive later are built by column.js from the same
+markup as ``render_item`` writes here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import orjson
+from starlette.requests import Request
+
+from services.feed.compression import STATIC_LEVEL, gzip_bytes
+from services.feed.jsonld import script_text
+from services.feed.params import bad_query, label_param, limit_param, section_param
+from services.feed.store import Page
+from services.feed.timeline import group_by_day
+from shared.dates import MONTHS, WEEKDAYS
+from shared.headings import HEADING_RULE, column_heading, is_heading
+from shared.i18n import client_messages
+from shared.models import KEY_LABEL, display_label, has_space_or_control
+from shared.settings import Settings
+
+STATIC = Path(__file__).resolve().parent / "static"
+# The module as served: the core, then the element (imports and exports dropped).
+MODULE_FILES = ("core.js", "column.js")
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+MAX_MORE_HREF = 2048
+EMPTY_TEXT = "No headlines yet. New ones appear here as they are published."
+KEY_EMPTY_TEXT = "No key events yet. They appear here as they are published."
+# The connection states' words, by state (column.js shows them from data-<state>).
+STATE_TEXT = {
+    "connecting": "Connecting…",
+    "live": "Live",
+    "reconnecting": "Reconnecting…",
+    "offline": "Offline",
+    "paused": "Paused",
+}
+_IMPORT = re.compile(r"^import .*$", re.MULTILINE)
+_EXPORT = re.compile(r"^export ", re.MULTILINE)
+
+# ``::part()`` names, by the class the page's renderer gives each element.
+PARTS = {
+    "column": "column",
+    "column-head": "head",
+    "column-title": "title",
+    "conn": "status",
+    "pause": "button pause",
+    "new-pill": "button new",
+    "day-head": "day",
+    "item": "item",
+    "item-time": "time",
+    "badge": "badge",
+    "item-title": "link",
+    "more": "button more",
+    "empty": "empty",
+    "key-empty": "empty",
+    "alerts-link": "alerts",
+}
+
+
+def compact(source: str) -> str:
+    """The module without its comments and indentation (no minifier, no build step).
+
+    Safe for core.js and column.js, which keep no multi-line string: each line's leading
+    spaces, each whole-line ``//`` comment and each whole-line ``/* … */`` block go (a block
+    starts a line with ``/*`` and ends one with ``*/``), nothing else changes.
+    """
+    kept: list[str] = []
+    in_block = False
+    for line in (line.strip() for line in source.splitlines()):
+        if in_block or line.startswith("/*"):
+            in_block = not line.endswith("*/")
+        elif line and not line.startswith("//"):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def sha256_source(text: str) -> str:
+    """A CSP source for an inline ``<style>`` with this text."""
+    return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    node = ET.SubElement(
+        parent, tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
+    )
+    if text is not None:
+        node.text = text
+    return node
+
+
+def is_more_href(value: str) -> bool:
+    """Whether ``value`` may be the column's "More news" link: an absolute http(s) URL, or a
+    path on the embedding site. Not a path that a browser reads as another host: ``//host`` and
+    ``/\\host`` (URL parsers treat a backslash as a slash in http(s) URLs), nor any white space
+    or control character (browsers drop tabs and newlines, so ``/\t/host`` is ``//host``)."""
+    if not value or len(value) > MAX_MORE_HREF or has_space_or_control(value):
+        return False
+    if value.startswith("/"):
+        return value[1:2] not in ("/", "\\")
+    scheme, sep, _ = value.partition("://")
+    return bool(sep) and scheme.lower() in ("http", "https") and bool(urlsplit(value).netloc)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What a column shows: the filters, how many, where "More news" leads, its title and the
+    title's level."""
+
+    section: str | None
+    label: str | None
+    limit: int
+    more_href: str | None = None
+    level: int = 2
+    heading: str | None = None
+
+    @classmethod
+    def parse(cls, request: Request) -> Query:
+        """From ``?section=&label=&limit=&more-href=&heading-level=&heading=`` (400 on a bad
+        one)."""
+        query = request.query_params
+        more = query.get("more-href") or None
+        if more is not None and not is_more_href(more):
+            raise bad_query(
+                "more-href",
+                "must be an http(s) URL or a path starting with one '/' (not '//' or '/\\'), "
+                f"at most {MAX_MORE_HREF} characters, without spaces or control characters",
+            )
+        level = query.get("heading-level", "2")
+        if level not in {"1", "2", "3", "4", "5"}:
+            raise bad_query("heading-level", "must be 1 to 5")
+        heading = query.get("heading", "").strip() or None
+        if heading is not None and not is_heading(heading):
+            raise bad_query("heading", f"must be {HEADING_RULE}")
+        return cls(
+            section_param(query),
+            label_param(query),
+            limit_param(query, DEFAULT_LIMIT, MAX_LIMIT),
+            more,
+            int(level),
+            heading,
+        )
+
+    @property
+    def key(self) -> tuple[Hashable, ...]:
+        """The column's view-cache key: ``more-href`` (free text) only as a short digest."""
+        more = None
+        if self.more_href is not None:
+            more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
+        return (self.section, self.label, self.limit, self.level, more, self.heading)
+
+    @property
+    def filters(self) -> dict[str, str]:
+        """The non-empty filters, for URLs."""
+        return {k: v for k, v in (("section", self.section), ("label", self.label)) if v}
+
+
+def bundle(names: tuple[str, ...] = MODULE_FILES) -> str:
+    """The static files ``names`` as one script: each file's ``import`` lines and ``export``
+    keywords (top level only) dropped, so the core and the element share one scope."""
+    texts = [_EXPORT.sub("", _IMPORT.sub("", (STATIC / name).read_text())) for name in names]
+    return "\n".join(texts)
+
+
+def full_time(published_at: str, zone_name: str) -> str:
+    """``Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)``: the time's whole context.
+
+    column.js (``Words.fullTime``) builds the same text, through Intl, for headlines that
+    arrive later.
+    """
+    local = datetime.fromisoformat(published_at)
+    offset = local.strftime("%z")
+    return (
+        f"{WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year}, "
+        f"{local.hour:02d}:{local.minute:02d} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
+    )
+
+
+def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
+    # "2024, Thursday 24 October" on two lines, as the seed page sets it.
+    year_weekday, _, day_month = day["label"].rpartition(" ")
+    year_weekday, _, day_number = year_weekday.rpartition(" ")
+    heading = _el(parent, "h2", class_="day-head", id=f"day-{day['date']}")
+    _el(heading, "span", year_weekday, class_="day-year").tail = " "
+    _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
+
+
+def render_item(
+    parent: ET.Element,
+    item: dict[str, Any],
+    position: int,
+    zone_name: str,
+    pinned_copy: bool = False,
+) -> None:
+    """One headline as ``<article>``: time, badges, linked title (column.js builds the same).
+
+    ``pinned_copy``: the copy in the "Pinned" list above the days (its own element ids, a
+    "Pinned" badge first).
+    """
+    title_id = f"{'pt' if pinned_copy else 't'}-{item['id']}"
+    article = _el(
+        parent,
+        "article",
+        class_="item pinned-item" if pinned_copy else "item",
+        data_id=item["id"],
+        data_published=item["published_at"],
+        aria_labelledby=title_id,
+        **({"data_key": "true"} if KEY_LABEL in (item.get("labels") or []) else {}),
+        aria_posinset=str(position),
+        aria_setsize="-1",
+        tabindex="0",
+    )
+    _el(
+        article,
+        "time",
+        item["time"],
+        class_="item-time",
+        datetime=item["published_at"],
+        title=full_time(item["published_at"], zone_name),
+    )
+    body = _el(article, "div", class_="item-body")
+    labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
+    if labels:
+        badges = _el(body, "span", class_="badges")
+        for label in labels:
+            _el(badges, "span", display_label(label), class_=f"badge badge-{label}").tail = " "
+    if item.get("url"):
+        _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
+    else:
+        _el(body, "span", item["title"], class_="item-title", id=title_id)
+    render_corrections(body, item, zone_name)
+
+
+def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str) -> None:
+    """Each correction note: "Corrected 17:40" and the note as text (column.js builds the same)."""
+    for note in item.get("corrections") or []:
+        line = _el(parent, "p", class_="correction")
+        at = str(note.get("at", ""))
+        _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
+            title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
+        _el(line, "span", str(note.get("text", "")), class_="correction-text")
+
+
+def render_pinned(
+    parent: ET.Element, items: list[dict[str, Any]], zone_name: str, heading: str
+) -> None:
+    """The "Pinned" list above the days (hidden while empty; column.js keeps it current)."""
+    section = _el(parent, "section", class_="pinned", aria_labelledby="pinned-head")
+    _el(section, "h" + heading[-1], "Pinned", class_="pinned-head", id="pinned-head")
+    feed = _el(section, "div", class_="items pinned-items", role="feed",
+               aria_labelledby="pinned-head", aria_busy="false")  # fmt: skip
+    for position, item in enumerate(items, start=1):
+        render_item(feed, item, position, zone_name, pinned_copy=True)
+    if not items:
+        section.set("hidden", "")
+
+
+def empty_states(parent: ET.Element, shown: bool) -> None:
+    """What an empty column says: "No headlines yet" (hidden while any headline is ``shown``;
+    the clients keep it current) and, with "Key events" pressed and none among the headlines,
+    "No key events yet" (shown by the stylesheet alone: ``.key-only`` and ``:has()``, so the
+    clients need no logic for it). Plain paragraphs, not live regions: never announced."""
+    empty = _el(parent, "p", EMPTY_TEXT, class_="empty", id="empty")
+    if shown:
+        empty.set("hidden", "")
+    _el(parent, "p", KEY_EMPTY_TEXT, class_="key-empty", id="key-empty", hidden="")
+
+
+class Assets:
+    """The module and its CSS, read once; the module's hash names its immutable URL."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.css = (STATIC / "column.css").read_text()
+        feed = settings.feed_url.rstrip("/")
+        self.server = {
+            "feed": feed,
+            "push": settings.push_url.rstrip("/") + "/v1/stream",
+            "sse": settings.push_http_url.rstrip("/") + "/v1/events",
+            "timeline": feed + "/v1/timeline",
+            "fragment": feed + "/v1/fragment",
+            "zone": settings.timezone,
+        }
+        source = compact(bundle())
+        module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
+        module = module.replace('/*@css*/ ""', orjson.dumps(self.css).decode(), 1)
+        self.module = module.encode()
+        self.hash = hashlib.sha256(self.module).hexdigest()[:12]
+        self.path = f"/embed.{self.hash}.js"
+        self.style_hash = sha256_source(self.css)
+
+    @property
+    def gzipped_size(self) -> int:
+        """Bytes of the module as served gzipped (the budget: 12 KB)."""
+        return len(gzip_bytes(self.module, STATIC_LEVEL))
+
+
+def messages_text(lang: str) -> str:
+    """The client's words as a ``<script>`` data block's text (nothing in it can close it)."""
+    return script_text(client_messages(lang))
+
+
+def render_column(
+    settings: Settings,
+    assets: Assets,
+    page: Page,
+    query: Query,
+    *,
+    host: dict[str, str] | None = None,
+    more_limit: int | None = None,
+    latest_href: str | None = None,
+) -> ET.Element:
+    """``<livefeed-column>`` with the column in a declarative shadow root.
+
+    ``host``: more attributes for the element (the live page's ``id``, ``data-grow``,
+    ``data-live``); ``more_limit``: a ``limit`` for the "More news" link; ``latest_href``: a
+    "Back to the latest news" link under it. The day headings sit one level below the title.
+    """
+    filters = query.filters
+    attrs = {
+        "section": query.section or "",
+        "label": query.label or "",
+        "limit": str(query.limit),
+        "lang": "en",
+        "data-event-id": page.event_id,
+        "data-next": page.next.encode() if page.next else "",
+        "data-push-url": assets.server["push"],
+        "data-sse-url": assets.server["sse"],
+        "data-timeline-url": assets.server["timeline"],
+        "data-fragment-url": assets.server["fragment"],
+        "data-timezone": settings.timezone,
+    }
+    if query.more_href:
+        attrs["more-href"] = query.more_href
+    if query.level != 2:
+        attrs["heading-level"] = str(query.level)
+    if query.heading:
+        attrs["heading"] = query.heading
+    element = ET.Element("livefeed-column", {**attrs, **(host or {})})
+    template = _el(element, "template", shadowrootmode="open")
+    _el(template, "style", assets.css)
+    _el(template, "script", messages_text(attrs["lang"]), type="application/json",
+        data_lf_messages="")  # fmt: skip
+    column = _el(template, "div", class_="column")
+    head = _el(column, "div", class_="column-head")
+    title = column_heading(query.heading, query.section, settings.section_names)
+    _el(head, f"h{query.level}", title, class_="column-title")
+    controls = _el(head, "div", class_="controls")
+    conn = _el(controls, "span", class_="conn", id="conn", data_state="static", hidden="")
+    _el(conn, "span", class_="conn-dot", aria_hidden="true")
+    words = {f"data-{state}": text for state, text in STATE_TEXT.items()}
+    _el(conn, "span", STATE_TEXT["connecting"], class_="conn-text").attrib.update(words)
+    _el(controls, "button", "Pause live updates", type="button", class_="pause", id="pause",
+        aria_pressed="false", hidden="")  # fmt: skip
+    # "Key events": a client-side filter over the same stream (items labelled "key").
+    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+        id="key-events", aria_pressed="false", hidden="")  # fmt: skip
+    # Announcements only: the new-headlines count and the connection state, never a ticker.
+    _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden",
+        id="status")  # fmt: skip
+    pill = _el(column, "div", class_="pill-wrap")
+    _el(pill, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
+    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
+    timeline = _el(column, "div", class_="timeline", id="timeline", aria_busy="false")
+    days = group_by_day(page.headlines, settings.zone)
+    position = 0
+    for day in days:
+        heading_id = f"day-{day['date']}"
+        # Not a landmark (no name): the host's own <aside> (or <main>) is the column's
+        # landmark, and two columns would otherwise repeat "2024, Thursday 24 October" regions.
+        section = _el(timeline, "section", class_="day", data_date=day["date"])
+        _day_heading(section, day)
+        section[0].tag = f"h{min(query.level + 1, 6)}"
+        items = _el(section, "div", class_="items", role="feed", aria_labelledby=heading_id,
+                    aria_busy="false")  # fmt: skip
+        for item in day["items"]:
+            position += 1
+            render_item(items, item, position, settings.timezone)
+    empty_states(column, bool(days))
+    pager = _el(column, "div", class_="pager")
+    more = _el(pager, "a", "More news", class_="more")
+    feed = settings.feed_url.rstrip("/")
+    if query.more_href:
+        more.set("href", query.more_href)
+    elif page.next is not None:
+        query_string = {**filters, "before": page.next.encode()}
+        if more_limit is not None:
+            query_string["limit"] = str(more_limit)
+        more.set("href", feed + "/?" + urlencode(query_string))
+    else:
+        more.set("href", feed + "/")
+        more.set("hidden", "")
+    more.set("id", "more")
+    if latest_href is not None:
+        _el(pager, "a", "Back to the latest news", class_="latest", href=latest_href)
+    if settings.alerts_enabled:
+        # Push subscriptions belong to the feed's origin: the reader subscribes on its page.
+        _el(pager, "a", "Alert me to breaking news", class_="alerts-link", target="_blank",
+            rel="noopener", href=feed + "/alerts")  # fmt: skip
+    for node in template.iter():
+        for name in (node.get("class") or "").split():
+            if name in PARTS:
+                node.set("part", PARTS[name])
+                break
+    return element
+
+
+def fragment_bytes(settings: Settings, assets: Assets, page: Page, query: Query) -> bytes:
+    """The fragment as sent: one ``<livefeed-column>`` element, no ``<html>``."""
+    html: bytes = ET.tostring(
+        render_column(settings, assets, page, query), encoding="utf-8", method="html"
+    )
+    return html + b"\n"

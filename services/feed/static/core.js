@@ -1,0 +1,447 @@
+// livefeed core: what every reader of the column shares, once. Event ids and ordering, the
+// words (the server's messages blob) and dates (Intl, in the column's locale), the connection
+// (WebSocket, SSE when that fails, full-jitter backoff) and the hub that gives all columns of
+// a page, and all tabs of a site, one connection. No framework, no dependencies, no tables of
+// words: every string comes from the server (shared.i18n.client_messages).
+
+export const MAX_CHANGES = 5000; // articles whose last change is remembered, to drop repeats
+export const ANNOUNCE_QUIET_MS = 800;
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
+const BACKOFF_BASE_MS = 500;
+const BACKOFF_CAP_MS = 30000;
+const WS_FAILURES_BEFORE_SSE = 2;
+const RING = 500; // events each tab keeps so a peer that lags can catch up from it
+const SYNC_WAIT_MS = 1500;
+
+function parseId(raw) {
+  const m = /^(\d+)-(\d+)$/.exec(raw || "");
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+/** Event ids order as Redis orders them; a missing id is older than any. */
+export function compareIds(a, b) {
+  const x = parseId(a), y = parseId(b);
+  if (!x || !y) return x ? 1 : y ? -1 : 0;
+  return x[0] - y[0] || x[1] - y[1];
+}
+
+/** Sort key, newest first as the server pages: published time, then id, both descending. */
+export const keyOf = (published, id) => [Date.parse(published), id];
+export const newer = (a, b) => (a[0] !== b[0] ? a[0] > b[0] : a[1] > b[1]);
+export const keyOfEl = (art) => keyOf(art.dataset.published, art.dataset.id);
+
+export function el(tag, className, text, part) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  if (part) node.setAttribute("part", part);
+  return node;
+}
+
+/** "{count} new headlines" with its values filled in (unknown names stay as written). */
+function fill(text, values) {
+  return text.replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(values, name) ? String(values[name]) : whole));
+}
+
+/** The column's language: its words from the server, its dates and plurals from Intl (CLDR).
+ * `blob` is shared.i18n.client_messages(lang): {lang, dir, messages, plurals, labels, locale}. */
+export class Words {
+  constructor(blob, lang) {
+    const b = blob || {};
+    this.messages = b.messages || {};
+    this.plurals = b.plurals || {};
+    this.labels = b.labels || {};
+    this.dir = b.dir || "";
+    this.locale = b.locale || b.lang || lang || undefined;
+    this.rules = new Intl.PluralRules(this.locale);
+    this.number = new Intl.NumberFormat(this.locale);
+  }
+
+  /** The message `id` (its English text) in the column's language. */
+  t(id, values = {}) {
+    return fill(Object.hasOwn(this.messages, id) ? this.messages[id] : id, values);
+  }
+
+  /** The plural message keyed by its English singular, in the form CLDR picks for `count`. */
+  n(id, count, values = {}) {
+    const forms = this.plurals[id] || {};
+    const text = forms[this.rules.select(count)] || forms.other || id;
+    return fill(text, { ...values, count: this.number.format(count) });
+  }
+
+  label(name) {
+    return Object.hasOwn(this.labels, name) ? this.labels[name] : name.charAt(0).toUpperCase() + name.slice(1);
+  }
+
+  format(options, when) {
+    return new Intl.DateTimeFormat(this.locale, options).format(when);
+  }
+
+  /** A day's header in two lines: ["2024, Thursday", "24 October"] (`date` is YYYY-MM-DD). */
+  day(date) {
+    const noon = new Date(`${date}T12:00:00Z`);
+    const year = new Intl.NumberFormat(this.locale, { useGrouping: false }).format(noon.getUTCFullYear());
+    const weekday = this.format({ weekday: "long", timeZone: "UTC" }, noon);
+    return [this.t("{year}, {weekday}", { year, weekday }),
+      this.format({ day: "numeric", month: "long", timeZone: "UTC" }, noon)];
+  }
+
+  /** "19:31" in the newsroom's zone. */
+  clock(iso, zone) {
+    return this.format({ hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone }, new Date(iso));
+  }
+
+  /** "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)": the time's whole context,
+   * as the server writes it; each part from Intl, their order from the server's message. */
+  fullTime(iso, zone) {
+    const m = /(Z|[+-]\d{2}:\d{2})$/.exec(iso || "");
+    const when = new Date(iso);
+    if (!m || Number.isNaN(when.getTime())) return iso || "";
+    const part = (options) => this.format({ ...options, timeZone: zone }, when);
+    return this.t("{weekday} {date} {year}, {time} (UTC{offset}, {zone})", {
+      weekday: part({ weekday: "long" }), date: part({ day: "numeric", month: "long" }),
+      year: new Intl.NumberFormat(this.locale, { useGrouping: false }).format(Number(part({ year: "numeric", numberingSystem: "latn" }).replace(/\D/g, ""))),
+      time: this.clock(iso, zone), offset: m[1] === "Z" ? "+00:00" : m[1], zone });
+  }
+}
+
+// A column's fragment could not be fetched (a TypeError: no answer CORS lets us read). The page
+// cannot tell a refused origin from a network failure, so ask the same URL again without CORS:
+// an (opaque) answer means the server is up and answered, so it refused this page's origin.
+// One probe (and one warning) per page and feed server, whatever the number of columns.
+const refusals = new Map();
+export function refused(url) {
+  if (!refusals.has(url.origin)) {
+    refusals.set(url.origin, fetch(url, { mode: "no-cors", credentials: "omit", cache: "no-store" }).then(() => {
+      console.warn(`livefeed: ${location.origin} is not allowed to embed this column: add it to LIVEFEED_EMBED_ORIGINS on the livefeed server (${url.origin})`);
+      return true;
+    }, () => { refusals.delete(url.origin); return false; })); // no answer: the network, not the origin
+  }
+  return refusals.get(url.origin);
+}
+
+// -- the connection: one per tab when it leads, none when another tab does ---------------------
+
+class Conn {
+  constructor(hub) {
+    this.hub = hub;
+    this.t = null;
+    this.attempt = 0;
+    this.wsFailures = 0;
+    this.useSse = !("WebSocket" in window);
+    this.timer = null;
+  }
+
+  url(base) {
+    const url = new URL(base, location.href);
+    if (this.hub.pos) url.searchParams.set("since", this.hub.pos);
+    return url;
+  }
+
+  connect() {
+    clearTimeout(this.timer);
+    this.drop();
+    if (this.useSse) this.openSse(); else this.openWs();
+  }
+
+  drop() {
+    const t = this.t;
+    this.t = null;
+    if (t) t.close();
+  }
+
+  close() {
+    clearTimeout(this.timer);
+    this.drop();
+  }
+
+  openWs() {
+    let ws;
+    try {
+      ws = new WebSocket(this.url(this.hub.cfg.push));
+    } catch (error) {
+      this.wsFailures = WS_FAILURES_BEFORE_SSE;
+      this.lost({ kind: "ws", hello: false });
+      return;
+    }
+    const t = { kind: "ws", hello: false,
+      close: () => { ws.onclose = ws.onmessage = null; ws.close(); } };
+    ws.onmessage = (event) => this.frame(JSON.parse(event.data), t);
+    ws.onclose = () => { if (this.t === t) { this.t = null; this.lost(t); } };
+    this.t = t;
+  }
+
+  openSse() {
+    const es = new EventSource(this.url(this.hub.cfg.sse));
+    const t = { kind: "sse", hello: false, close: () => es.close() };
+    for (const kind of KINDS) es.addEventListener(kind, (e) => this.frame(JSON.parse(e.data), t));
+    es.onerror = () => {
+      if (this.t !== t) return;
+      if (t.hello && es.readyState !== EventSource.CLOSED) {
+        t.hello = false; // EventSource retries once by itself, with Last-Event-ID
+        this.hub.setState(navigator.onLine === false ? "offline" : "reconnecting");
+        return;
+      }
+      this.t = null;
+      es.close();
+      this.lost(t);
+    };
+    this.t = t;
+  }
+
+  lost(t) {
+    if (t.kind === "ws" && !t.hello) {
+      // Never got through: a proxy may block WebSockets. SSE is plain HTTP: try it.
+      this.wsFailures += 1;
+      if (this.wsFailures >= WS_FAILURES_BEFORE_SSE) this.useSse = true;
+    } else if (t.kind === "sse" && "WebSocket" in window) {
+      // SSE failed as well: alternate, so whichever comes back first carries the stream.
+      this.useSse = false;
+      this.wsFailures = 0;
+    }
+    this.hub.setState(navigator.onLine === false ? "offline" : "reconnecting");
+    // Full jitter: readers dropped together come back spread out.
+    const cap = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * 2 ** this.attempt);
+    this.attempt += 1;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), Math.random() * cap);
+  }
+
+  /** Back online or in view: a stream still working is live again, else connect now. */
+  reconnectNow() {
+    if (this.t && this.t.hello) { this.hub.setState("live"); return; }
+    this.attempt = 0;
+    this.connect();
+  }
+
+  frame(msg, t) {
+    if (this.t !== t) return;
+    if (msg.type === "hello") {
+      t.hello = true;
+      this.attempt = 0;
+      if (t.kind === "ws") this.wsFailures = 0;
+      this.hub.transport = t.kind;
+      this.hub.setState("live");
+    } else if (msg.type === "reset") {
+      this.hub.reset(true);
+    } else {
+      this.hub.accept(msg, true);
+    }
+  }
+}
+
+// -- the hub: the columns of one page on one stream, shared with the site's other tabs --------
+
+const hubs = new Map();
+
+export class Hub {
+  constructor(cfg) {
+    this.cfg = cfg;
+    this.name = `livefeed:${cfg.push}`;
+    this.cols = new Set();
+    this.pos = null; // newest event id this tab holds
+    this.covered = null; // the ring holds every event after this one
+    this.ring = [];
+    this.state = "connecting";
+    this.transport = "";
+    this.tab = Math.random().toString(36).slice(2);
+    this.shared = Boolean(navigator.locks && window.BroadcastChannel);
+    this.leader = false;
+    this.conn = null;
+    this.syncing = false;
+    this.waiting = [];
+    this.started = false;
+  }
+
+  static for(cfg) {
+    let hub = hubs.get(cfg.push);
+    if (!hub) hubs.set(cfg.push, (hub = new Hub(cfg)));
+    return hub;
+  }
+
+  add(col) {
+    this.cols.add(col);
+    col.dataset.connection = this.leader ? "leader" : "follower";
+    col.setState(this.state, this.transport);
+    if (!this.started) {
+      this.pos = this.covered = col.lastId;
+      queueMicrotask(() => this.start());
+      return;
+    }
+    this.catchUp(col);
+  }
+
+  /** A column whose snapshot is older than this tab's position gets what it lacks. */
+  catchUp(col) {
+    if (this.resetting || compareIds(col.lastId, this.pos) >= 0) return;
+    if (compareIds(col.lastId, this.covered) >= 0) {
+      for (const msg of this.ring) col.receive(msg);
+    } else if (this.leader && this.conn) {
+      this.pos = this.covered = col.lastId; // resume further back: the server replays
+      this.ring = [];
+      this.conn.connect();
+    } else {
+      col.reload().catch(() => {});
+    }
+  }
+
+  remove(col) {
+    this.cols.delete(col);
+    if (this.cols.size) return;
+    this.stop();
+    hubs.delete(this.cfg.push);
+  }
+
+  start() {
+    this.started = true;
+    for (const col of this.cols) if (compareIds(col.lastId, this.pos) < 0) this.pos = this.covered = col.lastId;
+    addEventListener("online", () => this.wake());
+    addEventListener("offline", () => this.setState("offline"));
+    document.addEventListener("visibilitychange", () => { if (!document.hidden) this.wake(); });
+    if (!this.shared) { this.lead(); return; }
+    this.bc = new BroadcastChannel(this.name);
+    this.bc.onmessage = (event) => this.peer(event.data || {});
+    // A frozen or hidden-away tab hands the connection over; it asks again when it is back.
+    const away = () => this.stepDown();
+    const back = () => { if (!this.leader) { this.elect(); this.sync(); } };
+    document.addEventListener("freeze", away);
+    document.addEventListener("resume", back);
+    addEventListener("pagehide", away);
+    addEventListener("pageshow", (event) => { if (event.persisted) back(); });
+    this.elect();
+    this.sync();
+  }
+
+  stop() {
+    this.closed = true;
+    this.stepDown();
+    if (this.bc) this.bc.close();
+  }
+
+  elect() {
+    if (this.electing || this.leader) return;
+    this.electing = new AbortController();
+    navigator.locks.request(this.name, { signal: this.electing.signal }, () => new Promise((release) => {
+      this.electing = null;
+      this.release = release;
+      this.lead();
+    })).catch(() => { this.electing = null; });
+  }
+
+  stepDown() {
+    if (this.electing) this.electing.abort();
+    this.electing = null;
+    if (!this.leader) return;
+    this.leader = false;
+    this.mark();
+    this.conn.close();
+    this.conn = null;
+    this.release();
+  }
+
+  lead() {
+    this.leader = true;
+    this.mark();
+    this.endSync();
+    this.conn = new Conn(this);
+    this.conn.connect();
+    this.post({ t: "leader", tab: this.tab });
+  }
+
+  /** data-connection on each column: "leader" holds the connection, "follower" listens. */
+  mark() {
+    for (const col of this.cols) col.dataset.connection = this.leader ? "leader" : "follower";
+  }
+
+  wake() {
+    if (this.closed || this.state === "live") return;
+    if (this.conn) this.conn.reconnectNow(); else this.post({ t: "poke" });
+  }
+
+  post(data) {
+    if (this.bc && !this.closed) this.bc.postMessage(data);
+  }
+
+  /** Tell the leader where this tab stands; it answers with what we lack (or "gap"). */
+  sync() {
+    if (this.leader || !this.bc) return;
+    this.syncing = true;
+    this.post({ t: "sync", tab: this.tab, since: this.pos });
+    clearTimeout(this.syncTimer);
+    this.syncTimer = setTimeout(() => this.endSync(), SYNC_WAIT_MS);
+  }
+
+  endSync() {
+    clearTimeout(this.syncTimer);
+    this.syncing = false;
+    const waiting = this.waiting;
+    this.waiting = [];
+    for (const msg of waiting) this.accept(msg, false);
+  }
+
+  peer(d) {
+    if (d.to && d.to !== this.tab) return;
+    if (d.t === "ev") {
+      if (this.leader) return;
+      if (this.syncing) this.waiting.push(d.msg); else this.accept(d.msg, false);
+    } else if (d.t === "state") {
+      if (!this.leader) { this.transport = d.transport || ""; this.setState(d.state); }
+    } else if (d.t === "leader") {
+      if (!this.leader) this.sync();
+    } else if (d.t === "sync") {
+      if (!this.leader) return;
+      const behind = d.since !== null && compareIds(d.since, this.covered) < 0;
+      this.post(behind ? { t: "gap", to: d.tab, state: this.state, transport: this.transport }
+        : { t: "replay", to: d.tab, state: this.state, transport: this.transport,
+          msgs: this.ring.filter((m) => compareIds(m.event_id, d.since) > 0) });
+    } else if (d.t === "replay" || d.t === "gap") {
+      if (this.leader) return;
+      if (d.t === "replay") for (const msg of d.msgs) this.accept(msg, false);
+      this.transport = d.transport || "";
+      this.setState(d.state);
+      this.endSync();
+      if (d.t === "gap") this.reset(false);
+    } else if (d.t === "reset") {
+      if (!this.leader) this.reset(false);
+    } else if (d.t === "poke") {
+      if (this.conn) this.conn.reconnectNow();
+    }
+  }
+
+  setState(state) {
+    this.state = state;
+    for (const col of this.cols) col.setState(state, this.transport);
+    if (this.leader) this.post({ t: "state", state, transport: this.transport });
+  }
+
+  /** One event, from the network (the leader) or from the leader (a follower). */
+  accept(msg, fromNetwork) {
+    if (compareIds(msg.event_id, this.pos) > 0) {
+      this.ring.push(msg);
+      this.pos = msg.event_id;
+      if (this.ring.length > RING) this.covered = this.ring.shift().event_id;
+    } else if (!this.ring.some((m) => m.event_id === msg.event_id) && compareIds(msg.event_id, this.covered) > 0) {
+      this.ring.push(msg);
+      this.ring.sort((a, b) => compareIds(a.event_id, b.event_id));
+    }
+    if (fromNetwork) this.post({ t: "ev", msg });
+    for (const col of this.cols) col.receive(msg);
+  }
+
+  /** The log no longer reaches back to us: every column reloads, the stream resumes after. */
+  async reset(announce) {
+    if (this.conn) this.conn.close();
+    if (announce) this.post({ t: "reset" });
+    this.setState("reconnecting");
+    this.resetting = true;
+    await Promise.all([...this.cols].map((col) => col.reload().catch(() => {})));
+    this.resetting = false;
+    this.ring = [];
+    this.pos = this.covered = null;
+    for (const col of this.cols) {
+      if (this.pos === null || compareIds(col.lastId, this.pos) < 0) this.pos = this.covered = col.lastId;
+    }
+    if (this.leader && this.conn) this.conn.connect(); else this.sync();
+    for (const col of this.cols) col.setState(this.state, this.transport);
+  }
+}
