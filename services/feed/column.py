@@ -212,8 +212,10 @@ def render_item(
 ) -> None:
     """One headline as ``<article>``: time, badges, linked title (column.js builds the same).
 
-    ``pinned_copy``: the copy in the "Pinned" list above the days (its own element ids, a
-    "Pinned" badge first).
+    ``pinned_copy``: in the "Pinned" list above the days (a "Pinned" badge first). One Tab
+    stop per headline: its link, or the article itself when it has none (a linked article is
+    still focusable from script, ``tabindex=-1``, for "N new headlines" to take the reader to
+    it). Titles and notes take their own direction (``dir=auto``), whatever the column's.
     """
     title_id = f"{'pt' if pinned_copy else 't'}-{item['id']}"
     article = _el(
@@ -226,7 +228,7 @@ def render_item(
         **({"data_key": "true"} if KEY_LABEL in (item.get("labels") or []) else {}),
         aria_posinset=str(position),
         aria_setsize="-1",
-        tabindex="0",
+        tabindex="-1" if item.get("url") else "0",
     )
     _el(
         article,
@@ -243,9 +245,10 @@ def render_item(
         for label in labels:
             _el(badges, "span", display_label(label), class_=f"badge badge-{label}").tail = " "
     if item.get("url"):
-        _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"])
+        _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"],
+            dir="auto")  # fmt: skip
     else:
-        _el(body, "span", item["title"], class_="item-title", id=title_id)
+        _el(body, "span", item["title"], class_="item-title", id=title_id, dir="auto")
     render_corrections(body, item, zone_name)
 
 
@@ -256,7 +259,7 @@ def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str)
         at = str(note.get("at", ""))
         _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
             title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
-        _el(line, "span", str(note.get("text", "")), class_="correction-text")
+        _el(line, "span", str(note.get("text", "")), class_="correction-text", dir="auto")
 
 
 def render_pinned(
@@ -317,6 +320,12 @@ def messages_text(lang: str) -> str:
     return script_text(client_messages(lang))
 
 
+def text_direction(lang: str) -> str:
+    """``ltr`` or ``rtl``: the direction of ``lang``'s interface, as its messages blob says
+    (``client_messages(lang)["dir"]``), for the column's host and the page's ``<html>``."""
+    return "rtl" if client_messages(lang).get("dir") == "rtl" else "ltr"
+
+
 def render_column(
     settings: Settings,
     assets: Assets,
@@ -339,6 +348,7 @@ def render_column(
         "label": query.label or "",
         "limit": str(query.limit),
         "lang": "en",
+        "dir": text_direction("en"),
         "data-event-id": page.event_id,
         "data-next": page.next.encode() if page.next else "",
         "data-push-url": assets.server["push"],
@@ -379,7 +389,10 @@ def render_column(
     _el(pill, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
     render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
     timeline = _el(column, "div", class_="timeline", id="timeline", aria_busy="false")
-    days = group_by_day(page.headlines, settings.zone)
+    # A pinned headline shows once, in the "Pinned" list (it returns to its day when unpinned).
+    pinned_ids = {item["id"] for item in page.pinned}
+    shown = [item for item in page.headlines if item["id"] not in pinned_ids]
+    days = group_by_day(shown, settings.zone)
     position = 0
     for day in days:
         heading_id = f"day-{day['date']}"
@@ -393,7 +406,7 @@ def render_column(
         for item in day["items"]:
             position += 1
             render_item(items, item, position, settings.timezone)
-    empty_states(column, bool(days))
+    empty_states(column, bool(days or page.pinned))
     pager = _el(column, "div", class_="pager")
     more = _el(pager, "a", "More news", class_="more")
     feed = settings.feed_url.rstrip("/")

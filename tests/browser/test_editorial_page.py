@@ -76,9 +76,11 @@ async def pinned_ids(page: Page) -> list[str]:
     return await column_ids(page, ".pinned-items article.item")
 
 
-async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_live(
+async def test_a_pinned_headline_shows_once_and_a_fourth_pin_reorders_the_page_live(
     page: Page, ingest: Ingest, fresh: Stack
 ) -> None:
+    """A pinned headline is in the "Pinned" list only, with its "Pinned" mark; unpinned, it
+    returns to its day. Pins, unpins, corrections and retractions all arrive live."""
     for n in range(1, 5):
         await ingest.apply(article(f"p{n}", section="news", version=1))
     for n in range(1, 4):
@@ -89,30 +91,53 @@ async def test_pinning_a_fourth_item_unpins_the_oldest_and_the_page_reorders_liv
     assert await page.locator("section.pinned h2").text_content() == "Pinned"
     badges = page.locator(".pinned [data-id=p3] .badge")
     assert await badges.all_text_contents() == ["Pinned"]
-    day_ids = await column_ids(page, "#timeline article.item")
-    assert sorted(day_ids) == ["p1", "p2", "p3", "p4"]  # each stays in its day too
+    assert await column_ids(page, "#timeline article.item") == ["p4"]  # once, not twice
+    assert await column_ids(page, "article.item") == ["p3", "p2", "p1", "p4"]
 
     await page.evaluate("() => { window.sameDocument = true; }")
     outcome = await ingest.apply(article("p4", section="news", version=2, pinned=True))
     assert outcome[0]["unpinned"] == ["p1"]
     await page.wait_for_function(
         "() => [...document.getElementById('live').shadowRoot"
-        ".querySelectorAll('.pinned-items article.item')]"
-        ".map(e => e.dataset.id).join() === 'p4,p3,p2'",
+        ".querySelectorAll('article.item')].map(e => e.dataset.id).join() === 'p4,p3,p2,p1'",
         timeout=2_000,
     )
+    assert await pinned_ids(page) == ["p4", "p3", "p2"]
+    assert await column_ids(page, "#timeline article.item") == ["p1"]  # back in its day
+    assert await page.locator("#timeline [data-id=p1] .badge").all_text_contents() == ["Updated"]
     await ingest.apply(article("p3", section="news", version=3, pinned=False))
     await page.wait_for_function(
         "() => [...document.getElementById('live').shadowRoot"
         ".querySelectorAll('.pinned-items article.item')]"
         ".map(e => e.dataset.id).join() === 'p4,p2'"
     )
-    assert len(await column_ids(page, "#timeline article.item")) == 4
+    assert sorted(await column_ids(page, "#timeline article.item")) == ["p1", "p3"]
+    # A correction to a pinned headline shows in its one place; a retraction takes it away.
+    await ingest.apply(
+        article("p4", section="news", version=3, pinned=True, correction="The date was wrong.")
+    )
+    await page.wait_for_selector(".pinned [data-id=p4] .correction")
+    assert await page.locator("[data-id=p4]").count() == 1
+    await page.wait_for_function(
+        "() => document.getElementById('live').shadowRoot.getElementById('status')"
+        ".textContent.includes('The date was wrong.')"
+    )
+    response = await ingest.client.delete(f"{ingest.base}/v1/articles/p2", headers=ingest.auth)
+    assert response.status_code == 202
+    await page.wait_for_function(
+        "() => [...document.getElementById('live').shadowRoot"
+        ".querySelectorAll('article.item')].map(e => e.dataset.id).join() === 'p4,p3,p1'"
+    )
     # No reload happened: the page still follows the stream it opened.
     assert await page.evaluate("() => window.sameDocument === true")
     await page.reload()
     await page.wait_for_selector("#conn[data-state=live]")
-    assert await pinned_ids(page) == ["p4", "p2"]
+    assert await pinned_ids(page) == ["p4"]
+    assert sorted(await column_ids(page, "#timeline article.item")) == ["p1", "p3"]
+    # The timeline JSON keeps its contract: pinned items listed apart and in their day.
+    timeline = (await ingest.client.get(f"{fresh.url('feed')}/v1/timeline")).json()
+    assert [i["id"] for i in timeline["pinned"]] == ["p4"]
+    assert "p4" in [i["id"] for d in timeline["days"] for i in d["items"]]
 
 
 async def visible_ids(page: Page) -> list[str]:

@@ -786,7 +786,9 @@ async def test_the_embed_key_events_toggle_and_pinned_list(
     await toggle.click()
     assert await toggle.get_attribute("aria-pressed") == "true"
     assert await column.locator(".timeline [data-id=n1]").is_hidden()
-    assert await column.locator(".timeline [data-id=k1]").is_visible()
+    assert await column.locator(".pinned-items [data-id=k1]").is_visible()
+    assert await column.locator("[data-id=k1]").count() == 1  # pinned: shown once
+    assert not await column.locator(".key-empty").is_visible()  # the pinned one is a key event
     await ingest.apply(article("n1", section="news", version=2, pinned=True,
                                published_at="2024-10-24T17:00:00+03:00"))  # fmt: skip
     await column.locator(".pinned-items [data-id=n1]").wait_for(state="attached")

@@ -24,6 +24,12 @@ function adoptableSheet() {
   return sheet;
 }
 
+/** Each headline's place in `list` (aria-posinset), in order. */
+function renumberIn(list) {
+  let n = 0;
+  for (const art of list.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
+}
+
 class LivefeedColumn extends HTMLElement {
   static get observedAttributes() { return ["section", "label", "limit", "heading", "lang"]; }
 
@@ -93,6 +99,9 @@ class LivefeedColumn extends HTMLElement {
     for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone"]) {
       if (host.dataset[name] !== undefined) this.dataset[name] = host.dataset[name];
     }
+    // The language's direction, as the server rendered it, unless the host page set its own.
+    if (this.ownDir === undefined) this.ownDir = this.getAttribute("dir");
+    if (!this.ownDir && host.getAttribute("dir")) this.setAttribute("dir", host.getAttribute("dir"));
     const content = document.importNode(template.content, true);
     const root = this.shadowRoot || this.attachShadow({ mode: "open" });
     const shared = adoptableSheet();
@@ -233,7 +242,7 @@ class LivefeedColumn extends HTMLElement {
     const id = msg.headline && msg.headline.id;
     if (msg.type !== "retracted" && !this.matches(msg.headline)) {
       // Not (or no longer) in this column's filter: gone from it if it was shown.
-      const known = this.items.has(id) || this.buffered.some((b) => b.headline.id === id)
+      const known = this.items.has(id) || this.pinnedArt(id) || this.buffered.some((b) => b.headline.id === id)
         || this.held.some((m) => m.headline.id === id);
       if (!known) return;
       msg = { type: "retracted", reason: "filter", event_id: msg.event_id, headline: { id } };
@@ -247,16 +256,26 @@ class LivefeedColumn extends HTMLElement {
     this.apply(msg);
   }
 
-  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes. */
+  /** The article of headline `id` in the "Pinned" list, if it is there. */
+  pinnedArt(id) {
+    if (!this.pinnedList) return null;
+    return [...this.pinnedList.querySelectorAll("article.item")].find((a) => a.dataset.id === id) || null;
+  }
+
+  /** The "Pinned" list above the days: a newly pinned item goes on top, an unpinned one goes.
+   * Returns the pinned article (null when `h` is not pinned). */
   updatePinned(h, pinned) {
-    if (!this.pinnedList) return;
-    const old = [...this.pinnedList.querySelectorAll("article.item")].find((a) => a.dataset.id === h.id);
+    if (!this.pinnedList) return null;
+    const old = this.pinnedArt(h.id);
+    let art = null;
     if (pinned) {
-      const art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
+      art = this.renderItem(h, ["pinned", ...(h.labels || [])], "pt-");
       art.classList.add("pinned-item");
       if (old) old.replaceWith(art); else this.pinnedList.prepend(art);
     } else if (old) old.remove();
+    renumberIn(this.pinnedList);
     this.pinnedSection.hidden = !this.pinnedList.querySelector("article.item");
+    return art;
   }
 
   /** At least once: across a Redis failover the same change of an article can come again
@@ -274,15 +293,25 @@ class LivefeedColumn extends HTMLElement {
 
   apply(msg) {
     const h = msg.headline;
-    this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
-    if (msg.type === "retracted") {
+    const wasPinned = Boolean(this.pinnedArt(h.id));
+    const pinnedArt = this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
+    if (msg.type === "retracted" || (pinnedArt && (this.items.has(h.id) || this.buffered.some((b) => b.headline.id === h.id)))) {
+      // Gone, or pinned: a pinned headline shows once, in the "Pinned" list, not in its day.
       this.remove(h.id);
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
       this.updateNewButton();
       this.backfill();
+      if (msg.type === "retracted") return;
+    }
+    if (pinnedArt) {
+      if (!wasPinned && msg.type === "published") {
+        if (document.hidden) { this.hiddenNew += 1; this.updateUnseen(); }
+        this.noteNew(1);
+      }
+      this.announceCorrection(msg, pinnedArt);
       return;
     }
-    const shown = this.items.has(h.id);
+    const shown = this.items.has(h.id) || wasPinned; // an unpinned headline returns to its day
     if (!shown && !this.atTop()) {
       // The reader has scrolled down: never move the list under them.
       this.buffered = this.buffered.filter((b) => b.headline.id !== h.id);
@@ -297,12 +326,21 @@ class LivefeedColumn extends HTMLElement {
       this.noteNew(1);
       this.trimToLimit();
     }
-    const note = msg.correction;
-    if (msg.type === "corrected" && art) {
-      // A correction is said out loud, once, with its note (never coalesced away).
-      this.announce(note && note.text ? this.words.t("Corrected: {title}. {note}", { title: h.title, note: note.text })
-        : this.words.t("Corrected: {title}.", { title: h.title }));
-    }
+    this.announceCorrection(msg, art);
+  }
+
+  /** A correction is said out loud, once, with its note (never coalesced away). */
+  announceCorrection(msg, art) {
+    const h = msg.headline, note = msg.correction;
+    if (msg.type !== "corrected" || !art) return;
+    this.announce(note && note.text ? this.words.t("Corrected: {title}. {note}", { title: h.title, note: note.text })
+      : this.words.t("Corrected: {title}.", { title: h.title }));
+  }
+
+  /** Headlines the column shows: its days' and its "Pinned" list's (each shown once). */
+  shownCount() {
+    const pinned = this.pinnedList ? this.pinnedList.querySelectorAll("article.item").length : 0;
+    return this.timeline.querySelectorAll("article.item").length + pinned;
   }
 
   /** `limit` is how many headlines an embedded column shows: a new one pushes the oldest out,
@@ -310,9 +348,11 @@ class LivefeedColumn extends HTMLElement {
    * The live page's column (data-grow) keeps everything it was given. */
   trimToLimit() {
     const all = [...this.timeline.querySelectorAll("article.item")];
-    if (this.expanded || this.dataset.grow !== undefined || !(this.limit > 0) || all.length <= this.limit) return;
-    for (const art of all.slice(this.limit)) this.remove(art.dataset.id);
-    const last = all[this.limit - 1];
+    // The pinned ones count too (at least one day's headline stays).
+    const keep = Math.max(1, this.limit - (this.shownCount() - all.length));
+    if (this.expanded || this.dataset.grow !== undefined || !(this.limit > 0) || all.length <= keep) return;
+    for (const art of all.slice(keep)) this.remove(art.dataset.id);
+    const last = all[keep - 1];
     this.next = `${Date.parse(last.dataset.published)}~${last.dataset.id}`;
     if (!this.getAttribute("more-href")) this.moreBefore(this.next);
     this.more.hidden = false;
@@ -361,7 +401,7 @@ class LivefeedColumn extends HTMLElement {
     art.remove();
     if (day && !day.querySelector("article.item")) day.remove();
     this.renumber();
-    this.empty.hidden = this.items.size > 0;
+    this.empty.hidden = this.shownCount() > 0;
   }
 
   insertSorted(art, date, key) {
@@ -402,7 +442,8 @@ class LivefeedColumn extends HTMLElement {
     if ((h.labels || []).includes("key")) art.dataset.key = "true";
     art.setAttribute("aria-labelledby", `${idPrefix}${h.id}`);
     art.setAttribute("aria-setsize", "-1");
-    art.tabIndex = 0;
+    const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
+    art.tabIndex = safeUrl ? -1 : 0; // one Tab stop per headline: its link, else the article
     const time = el("time", "item-time", h.time, "time");
     time.dateTime = h.published_at;
     time.title = this.words.fullTime(h.published_at, this.zone);
@@ -412,7 +453,6 @@ class LivefeedColumn extends HTMLElement {
       for (const label of labels) badges.append(el("span", `badge badge-${label}`, this.words.label(label), "badge"), " ");
       body.append(badges);
     }
-    const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     const title = el(safeUrl ? "a" : "span", "item-title", h.title, "link");
     title.id = `${idPrefix}${h.id}`;
     title.dir = "auto";
@@ -434,8 +474,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   renumber() {
-    let n = 0;
-    for (const art of this.timeline.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
+    renumberIn(this.timeline);
   }
 
   atTop() {
@@ -541,7 +580,7 @@ class LivefeedColumn extends HTMLElement {
   /** A retraction left the column short of its `limit`: the next older headlines fill it
    * (quietly; if that fails the column is one short until "More news"). */
   async backfill() {
-    const missing = this.limit - this.timeline.querySelectorAll("article.item").length;
+    const missing = this.limit - this.shownCount();
     if (this.expanded || this.dataset.grow !== undefined || this.loadingMore || !this.next || missing <= 0) return;
     this.loadingMore = true;
     try {
@@ -568,7 +607,7 @@ class LivefeedColumn extends HTMLElement {
     let added = 0;
     for (const day of body.days) {
       for (const h of day.items) {
-        if ((this.changes.get(h.id) || "").startsWith("retracted|")) continue;
+        if ((this.changes.get(h.id) || "").startsWith("retracted|") || this.pinnedArt(h.id)) continue;
         if (!this.items.has(h.id)) added += 1;
         this.place(h, false, false);
       }
