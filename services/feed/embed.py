@@ -36,7 +36,13 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render, respond, static_view
-from services.feed.column import Assets, Query, fragment_bytes, sha256_source
+from services.feed.column import (
+    Assets,
+    Query,
+    fragment_bytes,
+    sha256_source,
+    text_direction,
+)
 from services.feed.handlers import ViewHandlers
 from services.feed.page import connect_sources
 from services.feed.params import store_down
@@ -164,9 +170,10 @@ class Embed(ViewHandlers):
             column_heading(query.heading, query.section, self.settings.section_names)
         )
         head = (
-            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<!doctype html>\n<html lang="en" dir="{text_direction("en")}">'
+            '<head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            '<meta name="color-scheme" content="light">'
+            '<meta name="color-scheme" content="light dark">'
             f"<title>{title} — livefeed</title><style>{FRAME_CSS}</style>"
             '<base target="_top"><link rel="icon" href="data:,">'
             f'<script type="module" src="{self.assets.path}"></script></head><body><main>'

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
-from services.feed.column import Assets, Query, render_column
+from services.feed.column import Assets, Query, render_column, text_direction
 from services.feed.handlers import ViewHandlers
 from services.feed.jsonld import live_blog, script_text
 from services.feed.params import before_param, label_param, limit_param, section_param, store_down
@@ -96,11 +96,11 @@ def render_page(
     filters = {k: v for k, v in (("section", section), ("label", label)) if v}
     suffix = f"?{urlencode(filters)}" if filters else ""
     heading = column_heading(None, section, settings.section_names)
-    html = _el(None, "html", lang="en")
+    html = _el(None, "html", lang="en", dir=text_direction("en"))
     head = _el(html, "head")
     _el(head, "meta", charset="utf-8")
     _el(head, "meta", name="viewport", content="width=device-width, initial-scale=1")
-    _el(head, "meta", name="color-scheme", content="light")
+    _el(head, "meta", name="color-scheme", content="light dark")
     _el(head, "title", f"{heading} — livefeed")
     _el(head, "link", rel="icon", href="data:,")
     _el(head, "link", rel="stylesheet", href="/static/live.css")

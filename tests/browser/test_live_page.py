@@ -523,3 +523,165 @@ async def test_a_change_delivered_twice_after_a_failover_counts_once(
     await pause.click()
     assert await page.text_content("#status") == "Live updates resumed: 1 change."
     assert await shown_ids(page) == ["twice", "before"]
+
+
+# -- reading comfort: 320 px, one Tab stop per headline, right-to-left, dark -------------------
+
+# Every visible control (buttons, links, disclosure summaries) in the document and the column's
+# shadow root that overflows its box or wraps onto a second line (a word broken or a label cut).
+OVERFLOWING_CONTROLS_JS = """() => {
+    const roots = [document, document.getElementById('live').shadowRoot];
+    const out = [];
+    for (const root of roots) {
+        for (const c of root.querySelectorAll('button, a, summary')) {
+            const box = c.getBoundingClientRect();
+            if (!box.width || c.closest('[hidden]') || c.classList.contains('skip')) continue;
+            const style = getComputedStyle(c);
+            const line = parseFloat(style.lineHeight) || parseFloat(style.fontSize) * 1.2;
+            const pad = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom)
+                + parseFloat(style.borderTopWidth) + parseFloat(style.borderBottomWidth);
+            const lines = Math.round((box.height - pad) / line);
+            const isTitle = c.classList.contains('item-title');  // headlines wrap, as text
+            if (c.scrollWidth > c.clientWidth + 1 || box.right > innerWidth + 0.5 || box.left < 0
+                || (!isTitle && c.tagName !== 'A' && lines > 1)) {
+                out.push([c.textContent.trim(), c.scrollWidth, c.clientWidth, box.left,
+                    box.right, lines]);
+            }
+        }
+    }
+    return out;
+}"""
+
+
+async def test_every_control_fits_a_320_px_screen_unbroken(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply({"articles": seed_articles()})
+    await page.set_viewport_size({"width": 320, "height": 640})
+    await open_live(page, fresh.url("feed") + "/")
+    # The longest label the controls take: paused, with headlines waiting.
+    await page.locator("#pause").click()
+    await ingest.apply(article("waiting", published_at="2024-10-24T21:00:00+03:00"))
+    await page.wait_for_function(
+        "() => document.getElementById('live').shadowRoot.getElementById('pause')"
+        ".textContent.includes('1 new')"
+    )
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+    host = await page.eval_on_selector("#live", "c => [c.scrollWidth, c.clientWidth]")
+    assert host[0] <= host[1]  # the column has no sideways overflow
+    column = await page.eval_on_selector(
+        "#live", "c => { const k = c.shadowRoot.querySelector('.column');"
+        " return [k.scrollWidth, k.clientWidth]; }"
+    )  # fmt: skip
+    assert column[0] <= column[1]
+    assert await page.evaluate(OVERFLOWING_CONTROLS_JS) == []
+
+
+SITE = "https://example.com"
+
+
+async def focus_path(page: Page, presses: int) -> list[str]:
+    """What each Tab press focuses: ``a:<title id>``, ``article:<id>`` or the element's tag."""
+    stops: list[str] = []
+    for _ in range(presses):
+        await page.keyboard.press("Tab")
+        stops.append(
+            await page.evaluate(
+                """() => {
+                    let e = document.activeElement;
+                    while (e && e.shadowRoot && e.shadowRoot.activeElement) {
+                        e = e.shadowRoot.activeElement;
+                    }
+                    if (e.tagName === 'ARTICLE') return 'article:' + e.dataset.id;
+                    if (e.classList.contains('item-title')) return 'a:' + e.id;
+                    return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '');
+                }"""
+            )
+        )
+    return stops
+
+
+async def test_one_tab_stop_per_headline_its_link_or_else_the_article(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    await ingest.apply(
+        {
+            "articles": [
+                article("t1", url=f"{SITE}/1", published_at="2024-10-24T10:00:00+03:00"),
+                article("t2", published_at="2024-10-24T11:00:00+03:00"),  # no link
+                article("t3", url=f"{SITE}/3", published_at="2024-10-24T12:00:00+03:00"),
+            ]
+        }
+    )  # fmt: skip
+    await open_live(page, fresh.url("feed") + "/")
+    stops = await focus_path(page, 8)
+    headlines = [s for s in stops if s.startswith(("a:t-", "article:"))]
+    assert headlines == ["a:t-t3", "article:t2", "a:t-t1"]  # each once, in reading order
+    assert stops[0] == "a"  # "Skip to headlines" comes first
+    # A headline that arrives live is built the same way.
+    await ingest.apply(
+        article("t4", url="https://example.com/4", published_at="2024-10-24T13:00:00+03:00")
+    )
+    await page.wait_for_selector("#timeline [data-id=t4]")
+    await page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    await page.locator("#pause").focus()
+    stops = await focus_path(page, 6)
+    headlines = [s for s in stops if s.startswith(("a:t-", "article:"))]
+    assert headlines[:2] == ["a:t-t4", "a:t-t3"]
+
+
+async def test_the_column_mirrors_right_to_left_and_titles_keep_their_own_direction(
+    page: Page, ingest: Ingest, fresh: Stack
+) -> None:
+    arabic = "قمة السلام في كييف"
+    await ingest.apply(
+        {
+            "articles": [
+                article("ar", title=arabic, url="https://example.com/ar",
+                        published_at="2024-10-24T10:00:00+03:00"),
+                article("en", url="https://example.com/en", pinned=True,
+                        published_at="2024-10-24T11:00:00+03:00"),
+            ]
+        }
+    )  # fmt: skip
+    await page.set_viewport_size({"width": 800, "height": 700})
+    await open_live(page, fresh.url("feed") + "/")
+    # A right-to-left title in a left-to-right column takes its own direction (dir=auto).
+    assert await page.locator("#timeline [data-id=ar] .item-title").get_attribute("dir") == "auto"
+    direction = (
+        "c => getComputedStyle(c.shadowRoot.querySelector('[data-id=ar] .item-title')).direction"
+    )
+    assert await page.eval_on_selector("#live", direction) == "rtl"
+    await ingest.apply(article("ar2", title=arabic, published_at="2024-10-24T12:00:00+03:00"))
+    await page.wait_for_selector("#timeline [data-id=ar2]")
+    assert await page.locator("[data-id=ar2] .item-title").get_attribute("dir") == "auto"
+
+    # The whole column right to left (what a right-to-left language's blob says).
+    assert await page.get_attribute("html", "dir") == "ltr"
+    assert await page.get_attribute("#live", "dir") == "ltr"
+    await page.evaluate(
+        "() => { document.documentElement.dir = 'rtl';"
+        " document.getElementById('live').dir = 'rtl'; }"
+    )  # fmt: skip
+    boxes = await page.eval_on_selector(
+        "#live",
+        """c => {
+            const r = c.shadowRoot, box = (s) => r.querySelector(s).getBoundingClientRect();
+            const t = box('#timeline [data-id=ar] time');
+            const h = box('#timeline [data-id=ar] .item-title');
+            const title = box('.column-title'), controls = box('.controls');
+            const pinned = getComputedStyle(r.querySelector('section.pinned'));
+            const skip = getComputedStyle(document.querySelector('.skip'));
+            return {timeLeft: t.left, titleRight: h.right, headTitle: title.left,
+                controlsRight: controls.right, pinRight: pinned.borderRightWidth,
+                pinLeft: pinned.borderLeftWidth, badge: box('.pinned .badge').left,
+                pinnedTitle: box('.pinned .item-title').left, skipRight: skip.right};
+        }""",
+    )
+    assert boxes["timeLeft"] >= boxes["titleRight"]  # the time column is on the right
+    assert boxes["headTitle"] >= boxes["controlsRight"]  # the title on the right, controls left
+    assert (boxes["pinRight"], boxes["pinLeft"]) == ("4px", "0px")  # the pinned rule mirrors
+    assert boxes["badge"] > boxes["pinnedTitle"]  # the badge comes first, on the right
+    assert boxes["skipRight"] == "8px"
+    await page.screenshot(path=str(fresh.workdir / "rtl.png"))
+    print(f"\nright-to-left screenshot: {fresh.workdir / 'rtl.png'}")
