@@ -624,6 +624,105 @@ async def test_axe_finds_nothing_on_the_live_page_the_iframe_page_and_a_host_wit
     assert await axe_violations(page) == []
 
 
+PAPER_JS = "c => getComputedStyle(c.shadowRoot.querySelector('.column')).backgroundColor"
+BODY_JS = "() => getComputedStyle(document.body).backgroundColor"
+
+
+def dark(rgb: str) -> bool:
+    """Whether a computed ``rgb(…)`` colour is a dark one."""
+    red, green, blue = (int(v) for v in re.findall(r"\d+", rgb)[:3])
+    return red + green + blue < 3 * 64
+
+
+async def test_dark_scheme_on_page_and_embed_overridable_and_axe_finds_nothing_dark_or_rtl(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    articles = [{**a, "section": "news"} for a in seed_articles()[:15]]
+    articles[0] = {**articles[0], "pinned": True, "labels": ["breaking"]}
+    await ingest.apply({"articles": articles})
+    await page.emulate_media(color_scheme="dark")
+    await page.goto(site.feed + "/")
+    await page.wait_for_selector("#conn[data-state=live]")
+    assert dark(await page.eval_on_selector("#live", PAPER_JS))
+    assert dark(await page.evaluate(BODY_JS))
+    assert await axe_violations(page) == []
+    # Right to left (what a right-to-left language's messages blob gives), light and dark.
+    await page.evaluate("() => { document.documentElement.dir = 'rtl'; live.dir = 'rtl'; }")
+    assert await axe_violations(page) == []
+    await page.emulate_media(color_scheme="light")
+    assert await axe_violations(page) == []
+    await page.emulate_media(color_scheme="dark")
+    await page.goto(site.feed + "/embed?section=news")
+    await live(page, NEWS)
+    assert dark(await page.eval_on_selector(NEWS, PAPER_JS))
+    assert dark(await page.evaluate(BODY_JS))  # the iframe page's canvas follows
+    assert await axe_violations(page) == []
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    await live(page, EXCLUSIVE)
+    assert dark(await page.eval_on_selector(NEWS, PAPER_JS))
+    # The host's own colours still win over the dark defaults.
+    site.host.files["/theme.css"] = (
+        "text/css",
+        "body { background: rgb(255, 250, 240) }\n"
+        "livefeed-column { --livefeed-paper: rgb(255, 250, 240); --livefeed-ink: rgb(20, 20, 20);"
+        " --livefeed-muted: rgb(90, 90, 90); --livefeed-time: rgb(160, 10, 30) }\n",
+    )
+    await page.evaluate(
+        """() => new Promise(done => {
+            const link = Object.assign(document.createElement('link'),
+                {rel: 'stylesheet', href: '/theme.css', onload: done});
+            document.head.append(link);
+        })"""
+    )
+    assert await page.eval_on_selector(NEWS, PAPER_JS) == "rgb(255, 250, 240)"
+    assert await page.eval_on_selector(
+        NEWS, "c => getComputedStyle(c.shadowRoot.querySelector('.item-title')).color"
+    ) == "rgb(20, 20, 20)"  # fmt: skip
+    # The light scheme is as it was.
+    await page.emulate_media(color_scheme="light")
+    await page.goto(site.feed + "/embed?section=news")
+    await live(page, NEWS)
+    assert await page.eval_on_selector(NEWS, PAPER_JS) == "rgb(255, 255, 255)"
+
+
+BADGE_JS = """c => {
+    const b = c.shadowRoot.querySelector('.badge-breaking'), s = getComputedStyle(b);
+    const box = b.getBoundingClientRect();
+    return [b.textContent, s.backgroundColor, s.color, s.fontSize, s.fontWeight, s.fontFamily,
+        s.textTransform, s.letterSpacing, s.padding, s.borderRadius, s.boxShadow,
+        Math.round(box.width), Math.round(box.height)];
+}"""
+
+
+async def test_the_breaking_badge_is_drawn_the_same_on_the_page_and_in_every_embed(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("b1", section="news", labels=["breaking"]))
+    await page.goto(site.feed + "/")
+    await page.wait_for_selector("#conn[data-state=live]")
+    on_page = await page.eval_on_selector("#live", BADGE_JS)
+    assert on_page[0] == "Breaking"
+    assert on_page[6] == "uppercase"
+    await page.goto(site.feed + "/embed?section=news")
+    await live(page, NEWS)
+    assert await page.eval_on_selector(NEWS, BADGE_JS) == on_page
+    site.host.pages["/article"] = two_columns(site)
+    await page.goto(site.host.origin + "/article")
+    await live(page, NEWS)
+    assert await page.eval_on_selector(NEWS, BADGE_JS) == on_page
+    # One that arrives live is drawn the same too.
+    await ingest.apply(
+        article("b2", section="news", labels=["breaking"], published_at="2024-10-24T20:00:00+03:00")
+    )
+    await page.wait_for_selector(f"{NEWS} [data-id=b2]")
+    live_badge = BADGE_JS.replace(".badge-breaking", "[data-id=b2] .badge-breaking")
+    assert await page.eval_on_selector(NEWS, live_badge) == on_page
+
+
 # -- one connection per reader ---------------------------------------------------------------
 
 
