@@ -30,7 +30,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -59,11 +59,19 @@ from services.feed.page import (
     render_item,
     render_pinned,
 )
-from services.feed.params import bad_query, label_param, limit_param, section_param, store_down
+from services.feed.params import (
+    bad_query,
+    label_param,
+    lang_param,
+    limit_param,
+    section_param,
+    store_down,
+)
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from services.feed.timeline import group_by_day
 from shared.headings import HEADING_RULE, column_heading, is_heading
+from shared.i18n import N_, direction, gettext, negotiate
 from shared.models import has_space_or_control
 from shared.origins import normalize_origin, origin_allowed
 from shared.settings import Settings
@@ -139,6 +147,9 @@ def is_more_href(value: str) -> bool:
     return bool(sep) and scheme.lower() in ("http", "https") and bool(urlsplit(value).netloc)
 
 
+ALERTS_LINK = N_("Alert me to breaking news")
+
+
 @dataclass(frozen=True)
 class Query:
     """What a column shows: the filters, how many, where "More news" leads, its title and the
@@ -150,11 +161,12 @@ class Query:
     more_href: str | None = None
     level: int = 2
     heading: str | None = None
+    lang: str | None = None  # an edition (``?lang=uk``): its articles only, in its language
 
     @classmethod
     def parse(cls, request: Request) -> Query:
-        """From ``?section=&label=&limit=&more-href=&heading-level=&heading=`` (400 on a bad
-        one)."""
+        """From ``?section=&label=&lang=&limit=&more-href=&heading-level=&heading=`` (400 on
+        a bad one)."""
         query = request.query_params
         more = query.get("more-href") or None
         if more is not None and not is_more_href(more):
@@ -176,6 +188,7 @@ class Query:
             more,
             int(level),
             heading,
+            lang_param(query),
         )
 
     @property
@@ -184,12 +197,13 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading)
+        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang)
 
     @property
     def filters(self) -> dict[str, str]:
         """The non-empty filters, for URLs."""
-        return {k: v for k, v in (("section", self.section), ("label", self.label)) if v}
+        pairs = (("section", self.section), ("label", self.label), ("lang", self.lang))
+        return {k: v for k, v in pairs if v}
 
 
 class Assets:
@@ -227,9 +241,11 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
     the day headings sit one level below the column's title.
     """
     filters = query.filters
+    speaks = negotiate(query.lang, settings.language)
     attrs = {
         "section": query.section or "",
         "label": query.label or "",
+        **({"lang": query.lang} if query.lang else {}),
         "limit": str(query.limit),
         "data-event-id": page.event_id,
         "data-next": page.next.encode() if page.next else "",
@@ -248,24 +264,25 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
     host = ET.Element("livefeed-column", attrs)
     template = _el(host, "template", shadowrootmode="open")
     _el(template, "style", assets.css)
-    column = _el(template, "div", class_="column")
+    column = _el(template, "div", class_="column", lang=speaks, dir=direction(speaks))
     head = _el(column, "div", class_="column-head")
-    title = column_heading(query.heading, query.section, settings.section_names)
+    title = column_heading(query.heading, query.section, settings.section_names, speaks)
     _el(head, f"h{query.level}", title, class_="column-title")
     controls = _el(head, "div", class_="controls")
     conn = _el(controls, "span", class_="conn", data_state="static", hidden="")
     _el(conn, "span", class_="conn-dot", aria_hidden="true")
-    _el(conn, "span", "Connecting", class_="conn-text")
-    _el(controls, "button", "Pause live updates", type="button", class_="pause",
+    _el(conn, "span", gettext(speaks, "Connecting…"), class_="conn-text")
+    _el(controls, "button", gettext(speaks, "Pause live updates"), type="button", class_="pause",
         aria_pressed="false", hidden="")  # fmt: skip
-    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
+    _el(controls, "button", gettext(speaks, "Key events"), type="button",
+        class_="pause key-toggle",
         aria_pressed="false", hidden="")  # fmt: skip
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden")
     pill = _el(column, "div", class_="pill-wrap")
     _el(pill, "button", "", type="button", class_="new-pill", hidden="")
-    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
+    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}", speaks)
     timeline = _el(column, "div", class_="timeline", aria_busy="false")
-    days = group_by_day(page.headlines, settings.zone)
+    days = group_by_day(page.headlines, settings.zone, speaks)
     position = 0
     for day in days:
         heading_id = f"day-{day['date']}"
@@ -278,10 +295,10 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
                     aria_busy="false")  # fmt: skip
         for item in day["items"]:
             position += 1
-            render_item(items, item, position, settings.timezone)
-    empty_states(column, bool(days))
+            render_item(items, item, position, settings.timezone, lang=speaks)
+    empty_states(column, bool(days), speaks)
     pager = _el(column, "div", class_="pager")
-    more = _el(pager, "a", "More news", class_="more")
+    more = _el(pager, "a", gettext(speaks, "More news"), class_="more")
     if query.more_href:
         more.set("href", query.more_href)
     elif page.next is not None:
@@ -292,7 +309,7 @@ def render_column(settings: Settings, assets: Assets, page: Page, query: Query) 
         more.set("hidden", "")
     if settings.alerts_enabled:
         # Push subscriptions belong to the feed's origin: the reader subscribes on its page.
-        _el(pager, "a", "Alert me to breaking news", class_="alerts-link", target="_blank",
+        _el(pager, "a", gettext(speaks, ALERTS_LINK), class_="alerts-link", target="_blank",
             rel="noopener", href=settings.feed_url.rstrip("/") + "/alerts")  # fmt: skip
     for node in template.iter():
         for name in (node.get("class") or "").split():
@@ -373,7 +390,11 @@ class Embed(ViewHandlers):
     async def _page(self, query: Query) -> Page:
         try:
             return await self.reader().page(
-                limit=query.limit, before=None, section=query.section, label=query.label
+                limit=query.limit,
+                before=None,
+                section=query.section,
+                label=query.label,
+                lang=query.lang,
             )
         except RedisError as exc:
             raise store_down() from exc
@@ -388,7 +409,7 @@ class Embed(ViewHandlers):
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
-        keys = edge_keys(page.headlines, query.section, query.label)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
@@ -406,18 +427,18 @@ class Embed(ViewHandlers):
         """``GET /embed``: a minimal page for an ``<iframe>``; links open in the top window."""
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
-            query = Query(
-                query.section, query.label, query.limit, query.more_href, 1, query.heading
-            )
+            query = replace(query, level=1)
         return await self.views().serve(request, ("frame", *query.key), lambda: self._frame(query))
 
     async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
+        speaks = negotiate(query.lang, self.settings.language)
         title = html.escape(
-            column_heading(query.heading, query.section, self.settings.section_names)
+            column_heading(query.heading, query.section, self.settings.section_names, speaks)
         )
         head = (
-            '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<!doctype html>\n<html lang="{speaks}" dir="{direction(speaks)}"><head>'
+            '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="color-scheme" content="light">'
             f"<title>{title} — livefeed</title><style>{FRAME_CSS}</style>"
@@ -426,7 +447,7 @@ class Embed(ViewHandlers):
         ).encode()
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
-        keys = edge_keys(page.headlines, query.section, query.label)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
