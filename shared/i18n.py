@@ -121,7 +121,9 @@ def plural_forms(lang: str, singular: str, plural: str) -> dict[str, str]:
     samples = plural_samples(lang)
     forms: dict[str, str] = {}
     for category, sample in samples.items():
-        forms[category] = tr.ngettext(singular, plural, sample or samples.get("many") or 5)
+        if sample is None:
+            sample = samples.get("many") or 5
+        forms[category] = tr.ngettext(singular, plural, sample)
     return forms
 
 

@@ -509,13 +509,17 @@ end
 local function index_editions()
   if redis.call('EXISTS', EDITIONS_INDEXED) == 1 then return end
   local ids = redis.call('ZRANGE', TIMELINE, 0, -1, 'WITHSCORES')
+  local filed = false
   for i = 1, #ids, 2 do
     local key = APREFIX .. ids[i]
     if not redis.call('HGET', key, 'lang') then
       redis.call('HSET', key, 'lang', DEFAULT_LANG)
       redis.call('ZADD', GPREFIX .. DEFAULT_LANG, ids[i + 1], ids[i])
+      filed = true
     end
   end
+  -- The edition views rendered before this showed none of them: they are stale now.
+  if filed then changed() end
   redis.call('SET', EDITIONS_INDEXED, '1')
 end
 
