@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -104,3 +105,36 @@ def test_ukrainian_and_arabic_dates_are_cldrs() -> None:
     assert full_date(moment, "uk") == "четвер, 24 жовтня 2024, 16:55"
     assert day_label(moment, "ar") == "2024، الخميس 24 أكتوبر"
     assert local_time(moment, "ar") == "16:55"  # CLDR's default for ar: Latin digits
+
+
+CLIENT_CALL = re.compile(
+    r"""words\.(t|n)\(\s*(?:([a-z]+) \? )?"((?:[^"\\]|\\.)*)"(?:\s*:\s*"((?:[^"\\]|\\.)*)")?"""
+)
+
+
+def test_every_string_the_client_asks_for_is_in_the_blob_in_every_language() -> None:
+    """column.js looks its words up by their English msgid: each must be in the one list
+    (shared/client_strings.py), hence extracted and translated, or the reader sees English."""
+    from shared.client_strings import MESSAGES, PLURALS
+
+    static = Path(__file__).resolve().parents[2] / "services" / "feed" / "static"
+    lines = "\n".join((static / name).read_text() for name in ("core.js", "column.js"))
+    comment = ("//", "/*", "*")
+    source = "\n".join(ln for ln in lines.splitlines() if not ln.strip().startswith(comment))
+    asked: dict[str, set[str]] = {"t": set(), "n": set()}
+    for kind, _, first, second in CLIENT_CALL.findall(source):
+        asked[kind].update(s for s in (first, second) if s)
+    # the strings chosen by a condition before the call (noteNew's announcements)
+    for chosen in re.findall(r'"(\{count\} new headline[^"]*)"', source):
+        asked["n"].add(chosen)
+    assert asked["t"]
+    assert asked["n"]
+    assert asked["t"] <= set(MESSAGES), asked["t"] - set(MESSAGES)
+    assert asked["n"] <= {one for one, _ in PLURALS}, asked["n"] - {one for one, _ in PLURALS}
+    for lang in SUPPORTED:
+        blob = client_messages(lang)
+        assert set(blob["messages"]) >= asked["t"]
+        assert set(blob["plurals"]) >= asked["n"]
+        assert set(blob["formats"]) == {"day_heading", "day_date", "time", "full"}
+        assert blob["locale"].startswith(lang)
+        assert blob["labels"]["opinion"]
