@@ -12,6 +12,17 @@ from shared.dates import PATTERNS
 from shared.i18n import N_, N_plural
 from shared.models import LABEL_DISPLAY
 
+# What static/alerts.js says (the live page's and /alerts' button carries them, translated).
+ALERT_MESSAGES: tuple[str, ...] = (
+    N_("Alert me to breaking news"),
+    N_("Stop breaking-news alerts"),
+    N_("Notifications are blocked for this site: allow them in your browser's site settings."),
+    N_("Alerts on: breaking news will reach you even with this page closed."),
+    N_("Alerts off."),
+    N_("Alerts are unavailable: {error}"),
+    N_("Alerts could not be changed: {error}"),
+)
+
 MESSAGES: tuple[str, ...] = (
     # The connection's state, by the column's title.
     N_("Connecting…"),
@@ -27,8 +38,6 @@ MESSAGES: tuple[str, ...] = (
     N_("More news"),
     N_("Loading…"),
     N_("Back to the latest news"),
-    N_("Alert me to breaking news"),
-    N_("Stop breaking-news alerts"),
     # The column's parts and empty states.
     N_("News"),
     N_("Pinned"),
@@ -47,12 +56,6 @@ MESSAGES: tuple[str, ...] = (
     N_("Corrected: {title}."),
     N_("Corrected: {title}. {note}"),
     N_("Could not load more news. Try again."),
-    # Alerts.
-    N_("Notifications are blocked for this site: allow them in your browser's site settings."),
-    N_("Alerts on: breaking news will reach you even with this page closed."),
-    N_("Alerts off."),
-    N_("Alerts are unavailable: {error}"),
-    N_("Alerts could not be changed: {error}"),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )

@@ -17,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,6 +36,7 @@ from services.feed.params import (
 )
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, Page, TimelineReader
+from shared.client_strings import ALERT_MESSAGES
 from shared.headings import column_heading
 from shared.i18n import N_, SUPPORTED, direction, gettext, negotiate
 from shared.settings import Settings
@@ -205,6 +207,7 @@ def alert_button(parent: ET.Element, settings: Settings, lang: str = "en") -> No
             "data-vapid-key": settings.vapid_public_key or "",
             "data-subscriptions-url": "/v1/push-subscriptions",
             "data-worker-url": "/sw.js",
+            "data-words": orjson.dumps({m: gettext(lang, m) for m in ALERT_MESSAGES}).decode(),
         },
     )
     button.text = gettext(lang, ALERTS_BUTTON_TEXT)
