@@ -8,18 +8,19 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install install-dev run test lint format bench model-long docs screenshots clean
+.PHONY: install install-dev run test lint format bench model-long docs messages screenshots clean
 
 install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml $(wildcard shared/locale/*/LC_MESSAGES/*.po)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "livefeed needs Python 3.11+")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m shared.messages --compile
 	@touch $(STAMP)
 
 $(DEV_STAMP): $(STAMP) requirements-dev.lock
@@ -59,6 +60,12 @@ bench: install-dev
 docs: install-dev
 	$(PY) -m shared.settings_doc
 	$(PY) -m docs.sizes --write
+
+# The interface's strings: extract them from the code (shared/locale/livefeed.pot), update every
+# catalog (shared/locale/<lang>/LC_MESSAGES/livefeed.po) and compile each to .mo. `make install`
+# compiles them too; a catalog without a current .mo is compiled in memory (shared/i18n.py).
+messages: install
+	$(PY) -m shared.messages
 
 # The README's pictures, redrawn from the current UI in headless Chromium (Debian's chromium).
 screenshots: install-dev

@@ -6,6 +6,8 @@ purger purges by. Defined here only: the feed names its responses with them
 - ``timeline``             every unfiltered view
 - ``section:<slug>``       a view filtered to a section (slugs: 1-64 characters)
 - ``label:<label>``        a view filtered to a label (labels: 1-32 characters)
+- ``lang:<edition>``       a view filtered to an edition (``?lang=uk``: a language's primary
+                           subtag, 2-3 letters)
 - ``article:<12 hex>``     an article shown in a view: the first 12 hex digits of the SHA-256
                            of its id (UTF-8), never the id itself. Ids run to 200 characters,
                            and a view of 200 headlines named them in 80 KB of headers, more
@@ -14,9 +16,10 @@ purger purges by. Defined here only: the feed names its responses with them
                            chance of about 1 in 20 million, and only purges a view needlessly.
 
 A view's keys never exceed ``MAX_KEYS_CHARS`` as one header value: when its article keys would,
-it carries its coarse keys alone (``timeline``, or its section/label). That is safe because
-every event stales ``timeline`` and the sections and labels the article is in now and was in
-before (``stale``): whatever an article in a view can do to that view, the coarse key purges it.
+it carries its coarse keys alone (``timeline``, or its section/label/edition). That is safe
+because every event stales ``timeline`` and the sections, labels and editions the article is in
+now and was in before (``stale``): whatever an article in a view can do to that view, the
+coarse key purges it.
 """
 
 from __future__ import annotations
@@ -49,24 +52,36 @@ def label_key(label: str) -> str:
     return f"label:{label}"
 
 
-def view_keys(article_ids: Iterable[str], section: str | None, label: str | None) -> list[str]:
-    """The keys of a view of ``article_ids`` (filtered by ``section`` and/or ``label``):
-    its coarse keys, then one key per article while they fit ``MAX_KEYS_CHARS``."""
-    coarse = [] if section or label else [TIMELINE]
+def lang_key(edition: str) -> str:
+    return f"lang:{edition}"
+
+
+def view_keys(
+    article_ids: Iterable[str], section: str | None, label: str | None, lang: str | None = None
+) -> list[str]:
+    """The keys of a view of ``article_ids`` (filtered by ``section``, ``label`` and/or the
+    edition ``lang``): its coarse keys, then one key per article while they fit
+    ``MAX_KEYS_CHARS``."""
+    coarse = [] if section or label or lang else [TIMELINE]
     if section:
         coarse.append(section_key(section))
     if label:
         coarse.append(label_key(label))
+    if lang:
+        coarse.append(lang_key(lang))
     shown = list(dict.fromkeys(article_key(article_id) for article_id in article_ids))
     if len(" ".join(coarse + shown)) > MAX_KEYS_CHARS:
         return coarse  # every change to what it shows purges these too (see the module doc)
     return coarse + shown
 
 
-def stale(article_id: str, sections: Iterable[str], labels: Iterable[str]) -> frozenset[str]:
-    """The keys a change to ``article_id`` stales, given every section and label it is in now or
-    was in before the change: each view that shows or showed it is named by one of them."""
+def stale(
+    article_id: str, sections: Iterable[str], labels: Iterable[str], langs: Iterable[str] = ()
+) -> frozenset[str]:
+    """The keys a change to ``article_id`` stales, given every section, label and edition it is
+    in now or was in before the change: each view that shows or showed it is named by one."""
     keys = {TIMELINE, article_key(article_id)}
     keys.update(section_key(section) for section in sections)
     keys.update(label_key(label) for label in labels)
+    keys.update(lang_key(lang) for lang in langs)
     return frozenset(keys)

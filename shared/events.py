@@ -13,7 +13,8 @@ PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
 CORRECTED = b"corrected"  # an update that carries a correction note ("correction")
 KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED, CORRECTED})
 UPDATES = frozenset({UPDATED, CORRECTED})  # changes of an article a subscriber may have
-FilterKey = tuple[str | None, str | None]  # (section, label) a subscriber asked for
+# (section, label, edition) a subscriber asked for
+FilterKey = tuple[str | None, str | None, str | None]
 
 
 class EventId(NamedTuple):
@@ -58,6 +59,10 @@ class Event(NamedTuple):
     prev_labels: tuple[str, ...] = ()
     # A correction: its note, ``{"text", "at"}`` as JSON (the frame's ``correction``).
     note: bytes = b""
+    # The article's edition (``lang``) now, and (an update) before. An entry written before
+    # editions existed has none: it reaches unfiltered subscribers only.
+    lang: str = ""
+    prev_lang: str = ""
 
     @classmethod
     def from_entry(cls, raw_id: bytes, fields: dict[bytes, bytes]) -> Event:
@@ -74,9 +79,12 @@ class Event(NamedTuple):
         text = _head(kind, event_id) + body
         sections, labels = _csv(fields.get(b"sections", b"")), _csv(fields.get(b"labels", b""))
         prev_sections, prev_labels = sections, labels
+        lang = fields.get(b"lang", b"").decode()
+        prev_lang = lang
         if kind in UPDATES and b"psections" in fields:
             prev_sections = _csv(fields[b"psections"])
             prev_labels = _csv(fields.get(b"plabels", b""))
+            prev_lang = fields.get(b"plang", lang.encode()).decode()
         return cls(
             id=event_id,
             kind=kind,
@@ -87,6 +95,8 @@ class Event(NamedTuple):
             prev_sections=prev_sections,
             prev_labels=prev_labels,
             note=note,
+            lang=lang,
+            prev_lang=prev_lang,
         )
 
     def restamp(self, kind: bytes, event_id: EventId, note: bytes | None = None) -> Event:
@@ -102,41 +112,62 @@ class Event(NamedTuple):
         text = _head(kind, event_id) + rest
         return self._replace(id=event_id, kind=kind, text=text, note=note)
 
-    def matches(self, section: str | None, label: str | None) -> bool:
-        """Whether the article, after this change, is in the filter ``section``/``label``."""
-        return (section is None or section in self.sections) and (
-            label is None or label in self.labels
+    def matches(self, section: str | None, label: str | None, lang: str | None = None) -> bool:
+        """Whether the article, after this change, is in the filter ``section``/``label``/
+        edition ``lang``."""
+        return (
+            (section is None or section in self.sections)
+            and (label is None or label in self.labels)
+            and (lang is None or lang == self.lang)
         )
 
-    def matched_before(self, section: str | None, label: str | None) -> bool:
-        """Whether the article, before this change, was in the filter ``section``/``label``."""
-        return (section is None or section in self.prev_sections) and (
-            label is None or label in self.prev_labels
+    def matched_before(
+        self, section: str | None, label: str | None, lang: str | None = None
+    ) -> bool:
+        """Whether the article, before this change, was in the filter ``section``/``label``/
+        edition ``lang``."""
+        return (
+            (section is None or section in self.prev_sections)
+            and (label is None or label in self.prev_labels)
+            and (lang is None or lang == self.prev_lang)
         )
 
     def left(self) -> Event:
         """This update as a subscriber sees it whose filter the article has just left."""
         article = orjson.dumps(self.article.decode())
         text = _head(RETRACTED, self.id) + b'"reason":"filter","headline":{"id":%s}}' % article
-        return self._replace(kind=RETRACTED, text=text, prev_sections=(), prev_labels=(), note=b"")
+        return self._replace(
+            kind=RETRACTED, text=text, prev_sections=(), prev_labels=(), note=b"", prev_lang=""
+        )
 
-    def for_filter(self, section: str | None, label: str | None) -> Event | None:
-        """What a subscriber filtering on ``section``/``label`` receives for this event."""
-        if self.matches(section, label):
+    def for_filter(
+        self, section: str | None, label: str | None, lang: str | None = None
+    ) -> Event | None:
+        """What a subscriber filtering on ``section``/``label``/``lang`` receives for this
+        event."""
+        if self.matches(section, label, lang):
             return self
-        if self.kind in UPDATES and self.matched_before(section, label):
+        if self.kind in UPDATES and self.matched_before(section, label, lang):
             return self.left()
         return None
 
     def filter_keys(self) -> tuple[set[FilterKey], set[FilterKey]]:
         """The filters that receive this event, and those that receive ``left()`` instead."""
-        now = {(s, lb) for s in (None, *self.sections) for lb in (None, *self.labels)}
+        now = _keys(self.sections, self.labels, self.lang)
         if self.kind not in UPDATES or (
-            self.prev_sections == self.sections and self.prev_labels == self.labels
+            self.prev_sections == self.sections
+            and self.prev_labels == self.labels
+            and self.prev_lang == self.lang
         ):
             return now, set()
-        before = {(s, lb) for s in (None, *self.prev_sections) for lb in (None, *self.prev_labels)}
+        before = _keys(self.prev_sections, self.prev_labels, self.prev_lang)
         return now, before - now
+
+
+def _keys(sections: tuple[str, ...], labels: tuple[str, ...], lang: str) -> set[FilterKey]:
+    """Every filter an article in ``sections``, ``labels`` and edition ``lang`` is shown to."""
+    langs = (None, lang) if lang else (None,)
+    return {(s, lb, lg) for s in (None, *sections) for lb in (None, *labels) for lg in langs}
 
 
 def _head(kind: bytes, event_id: EventId) -> bytes:

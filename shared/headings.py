@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from shared.i18n import N_, gettext
 from shared.models import is_slug
 
-DEFAULT_HEADING = "News"
+DEFAULT_HEADING = N_("News")
 MAX_HEADING_CHARS = 60
 HEADING_RULE = (
     f"plain text of 1 to {MAX_HEADING_CHARS} characters "
@@ -47,10 +48,13 @@ def parse_section_names(value: str) -> dict[str, str]:
     return names
 
 
-def column_heading(heading: str | None, section: str | None, names: Mapping[str, str]) -> str:
-    """The column's title: ``heading``, else the section's display name, else "News"."""
+def column_heading(
+    heading: str | None, section: str | None, names: Mapping[str, str], lang: str = "en"
+) -> str:
+    """The column's title: ``heading``, else the section's display name, else "News" (in
+    ``lang``: "Новини")."""
     if heading:
         return heading
     if section and section in names:
         return names[section]
-    return DEFAULT_HEADING
+    return gettext(lang, DEFAULT_HEADING)

@@ -16,11 +16,17 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:timeline``            ZSET   live article ids scored by published ms
 - ``lf:section:{slug}``      ZSET   the same, one per section
 - ``lf:label:{label}``       ZSET   the same, one per label
+- ``lf:lang:{edition}``      ZSET   the same, one per edition (a language's primary subtag;
+                                    an article without ``language`` is in LIVEFEED_LANGUAGE's);
+                                    the article's hash keeps it as ``lang``
+- ``lf:editions:indexed``    STRING set once the articles stored before editions existed
+                                    are filed under LIVEFEED_LANGUAGE's edition
 - ``lf:embargo``             ZSET   embargoed ids scored by their release ms
 - ``lf:events``              STREAM one entry per change: ``type``, ``id``, ``sections``,
                                     ``labels``, ``headline``, ``rid`` (request id), ``at``
-                                    (ms when ingest accepted it: the freshness metric); an
-                                    update also ``psections``/``plabels`` (where it was shown);
+                                    (ms when ingest accepted it: the freshness metric), ``lang``
+                                    (its edition); an update also ``psections``/``plabels``/
+                                    ``plang`` (where it was shown);
                                     a ``corrected`` one also ``correction`` (its note, JSON)
 - ``lf:history:{id}``        LIST   the article's change history, oldest first: JSON entries
                                     ``{at (ms), by (token name), action, version?, fields,
@@ -59,6 +65,8 @@ ARTICLE_PREFIX = f"{PREFIX}article:"
 TIMELINE = f"{PREFIX}timeline"
 SECTION_PREFIX = f"{PREFIX}section:"
 LABEL_PREFIX = f"{PREFIX}label:"
+LANG_PREFIX = f"{PREFIX}lang:"
+EDITIONS_INDEXED = f"{PREFIX}editions:indexed"
 EMBARGO = f"{PREFIX}embargo"
 EVENTS = f"{PREFIX}events"
 EVENTS_HORIZON = f"{PREFIX}events:horizon"
@@ -102,6 +110,11 @@ def section(slug: str) -> str:
 def label(name: str) -> str:
     """The timeline index of one label."""
     return f"{LABEL_PREFIX}{name}"
+
+
+def lang(edition: str) -> str:
+    """The live ids of one edition (``uk``), scored by published ms."""
+    return f"{LANG_PREFIX}{edition}"
 
 
 def idempotency(digest: str) -> str:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from shared.dates import day_key, local_time, to_ms
+from shared.i18n import N_, edition, gettext
 
 # -- The rules for ids, labels, section slugs and language tags -------------------------------
 # Defined here only: the model checks posted articles with them, and the services check path ids
@@ -70,27 +71,33 @@ def is_slug(value: str) -> bool:
     return len(value) <= MAX_SLUG_CHARS and _SLUG.fullmatch(value) is not None
 
 
+LANGUAGE_RULE = "a language tag such as 'en' or 'uk-UA'"
+
+
 def is_language(value: str) -> bool:
     """A language tag such as ``en`` or ``uk-UA``."""
     return _LANGUAGE.fullmatch(value) is not None
 
 
 # How labels (stored lowercase) are shown: the seed page writes these this way, and any other
-# label is shown capitalised. The live page hands this map to live.js (``data-labels``).
+# label is shown capitalised. The names are translated by the catalogs (shared/i18n.py); the
+# client gets them with its other strings (shared/client_strings.py).
 LABEL_DISPLAY = {
-    "exclusive": "Exclusive",
-    "opinion": "OPINION",
-    "updated": "Updated",
-    "review": "Review",
-    "breaking": "Breaking",
-    "key": "Key event",
-    "pinned": "Pinned",
+    "exclusive": N_("Exclusive"),
+    "opinion": N_("OPINION"),
+    "updated": N_("Updated"),
+    "review": N_("Review"),
+    "breaking": N_("Breaking"),
+    "key": N_("Key event"),
+    "pinned": N_("Pinned"),
 }
 
 
-def display_label(label: str) -> str:
-    """``opinion`` → ``OPINION``, ``live-blog`` → ``Live-blog``."""
-    return LABEL_DISPLAY.get(label, label[:1].upper() + label[1:])
+def display_label(label: str, lang: str = "en") -> str:
+    """``opinion`` → ``OPINION`` (``ДУМКА`` in ``uk``), ``live-blog`` → ``Live-blog``."""
+    if label in LABEL_DISPLAY:
+        return gettext(lang, LABEL_DISPLAY[label])
+    return label[:1].upper() + label[1:]
 
 
 def section_filter(value: str | None) -> str | None:
@@ -109,6 +116,21 @@ def label_filter(value: str | None) -> str | None:
     if not is_label(value):
         raise ValueError(f"must be {LABEL_RULE}")
     return value.lower()
+
+
+def lang_filter(value: str | None) -> str | None:
+    """A ``lang`` query parameter as its edition (``shared.i18n.edition``: ``uk-UA`` → ``uk``):
+    None when absent or empty; ValueError unless a language tag."""
+    if not value:
+        return None
+    if not is_language(value):
+        raise ValueError(f"must be {LANGUAGE_RULE}")
+    return edition(value)
+
+
+def article_edition(language: str | None, default: str) -> str:
+    """The edition an article is in: its ``language``'s, else ``default`` (LIVEFEED_LANGUAGE)."""
+    return edition(language or default)
 
 
 # Text without these needs no HTML parse: nh3 returns it unchanged but for escaping '>' and
@@ -188,7 +210,7 @@ def _slug(value: str) -> str:
 
 def _language(value: str) -> str:
     if not is_language(value):
-        raise ValueError("must be a language tag such as 'en' or 'uk-UA'")
+        raise ValueError(f"must be {LANGUAGE_RULE}")
     return value
 
 

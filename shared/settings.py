@@ -12,6 +12,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.headings import parse_section_names
+from shared.models import lang_filter
 from shared.origins import normalize_all, origin_of
 from shared.tokens import from_env as tokens_from_env
 from shared.tokens import from_file as tokens_from_file
@@ -134,6 +135,12 @@ class Settings(BaseSettings):
     timezone: str = Field(
         default="Europe/Kyiv",
         description="The newsroom's time zone (IANA name): times shown and day grouping.",
+    )
+    language: str = Field(
+        default="en",
+        description="The language of the unfiltered views and of articles posted without one: "
+        "a language tag (its edition is the primary subtag, e.g. uk); the interface speaks it "
+        "when it has a catalog (en, uk, ar), else English.",
     )
     window_days: int = Field(
         default=7,
@@ -463,6 +470,14 @@ class Settings(BaseSettings):
     @classmethod
     def _section_names(cls, value: object) -> object:
         return parse_section_names(value) if isinstance(value, str) else value
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        edition = lang_filter(value)
+        if edition is None:
+            raise ValueError("must be a language tag such as 'en' or 'uk'")
+        return edition
 
     @field_validator("allowed_origins", "embed_origins")
     @classmethod

@@ -27,6 +27,7 @@ from services.feed.live import LiveParts
 from services.feed.params import (
     before_param,
     label_param,
+    lang_param,
     limit_param,
     section_param,
     store_down,
@@ -38,6 +39,7 @@ from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
 from shared.history import history_response
+from shared.i18n import negotiate
 from shared.models import is_article_id
 from shared.redis_client import async_client
 from shared.settings import Settings
@@ -112,33 +114,42 @@ class Feed:
         return self.cache
 
     async def timeline(self, request: Request) -> Response:
-        """``GET /v1/timeline?limit=&before=&section=&label=``: day-grouped, newest first."""
+        """``GET /v1/timeline?limit=&before=&section=&label=&lang=``: day-grouped, newest
+        first; ``lang`` shows one edition, its day labels in its language."""
         query = request.query_params
         limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
         before = before_param(query)
-        section, label = section_param(query), label_param(query)
+        section, label, lang = section_param(query), label_param(query), lang_param(query)
         return await self.views.serve_page(
             request,
-            ("timeline", limit, section, label),
+            ("timeline", limit, section, label, lang),
             before,
-            lambda cursor: self._timeline(limit, cursor, section, label),
+            lambda cursor: self._timeline(limit, cursor, section, label, lang),
         )
 
     async def _timeline(
-        self, limit: int, before: Cursor | None, section: str | None, label: str | None
+        self,
+        limit: int,
+        before: Cursor | None,
+        section: str | None,
+        label: str | None,
+        lang: str | None = None,
     ) -> Rendered:
         try:
-            page = await self.store.page(limit=limit, before=before, section=section, label=label)
+            page = await self.store.page(
+                limit=limit, before=before, section=section, label=label, lang=lang
+            )
         except RedisError as exc:
             raise store_down() from exc
+        speaks = negotiate(lang, self.settings.language)
         body = {
             "pinned": [localize(h, self.settings.zone) for h in page.pinned],
-            "days": group_by_day(page.headlines, self.settings.zone),
+            "days": group_by_day(page.headlines, self.settings.zone, speaks),
             "next": page.next.encode() if page.next else None,
             "event_id": page.event_id,
         }
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
-        keys = edge_keys(page.headlines, section, label)
+        keys = edge_keys(page.headlines, section, label, lang)
         return render(
             orjson.dumps(body),
             "application/json",

@@ -48,10 +48,13 @@ STALE_WHILE_REVALIDATE_S = 30
 
 
 def edge_keys(
-    headlines: Iterable[Mapping[str, Any]], section: str | None = None, label: str | None = None
+    headlines: Iterable[Mapping[str, Any]],
+    section: str | None = None,
+    label: str | None = None,
+    lang: str | None = None,
 ) -> list[str]:
     """The surrogate keys of a timeline view: what a purge must name to refresh it."""
-    return view_keys((str(headline["id"]) for headline in headlines), section, label)
+    return view_keys((str(headline["id"]) for headline in headlines), section, label, lang)
 
 
 def article_keys(headline: Mapping[str, Any]) -> list[str]:

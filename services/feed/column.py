@@ -17,7 +17,7 @@ import hashlib
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,12 @@ from starlette.requests import Request
 
 from services.feed.compression import STATIC_LEVEL, gzip_bytes
 from services.feed.jsonld import script_text
-from services.feed.params import bad_query, label_param, limit_param, section_param
+from services.feed.params import bad_query, label_param, lang_param, limit_param, section_param
 from services.feed.store import Page
 from services.feed.timeline import group_by_day
-from shared.dates import MONTHS, WEEKDAYS
+from shared.dates import day_date, day_heading, full_date, local_time
 from shared.headings import HEADING_RULE, column_heading, is_heading
-from shared.i18n import client_messages
+from shared.i18n import N_, client_messages, direction, gettext, negotiate
 from shared.models import KEY_LABEL, display_label, has_space_or_control
 from shared.settings import Settings
 
@@ -43,15 +43,16 @@ MODULE_FILES = ("core.js", "column.js")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
-EMPTY_TEXT = "No headlines yet. New ones appear here as they are published."
-KEY_EMPTY_TEXT = "No key events yet. They appear here as they are published."
+EMPTY_TEXT = N_("No headlines yet. New ones appear here as they are published.")
+KEY_EMPTY_TEXT = N_("No key events yet. They appear here as they are published.")
+ALERTS_LINK = N_("Alert me to breaking news")
 # The connection states' words, by state (column.js shows them from data-<state>).
 STATE_TEXT = {
-    "connecting": "Connecting…",
-    "live": "Live",
-    "reconnecting": "Reconnecting…",
-    "offline": "Offline",
-    "paused": "Paused",
+    "connecting": N_("Connecting…"),
+    "live": N_("Live"),
+    "reconnecting": N_("Reconnecting…"),
+    "offline": N_("Offline"),
+    "paused": N_("Paused"),
 }
 _IMPORT = re.compile(r"^import .*$", re.MULTILINE)
 _EXPORT = re.compile(r"^export ", re.MULTILINE)
@@ -122,8 +123,8 @@ def is_more_href(value: str) -> bool:
 
 @dataclass(frozen=True)
 class Query:
-    """What a column shows: the filters, how many, where "More news" leads, its title and the
-    title's level."""
+    """What a column shows: the filters, how many, where "More news" leads, its title, the
+    title's level and the edition (``lang``: its articles only, in its language)."""
 
     section: str | None
     label: str | None
@@ -131,11 +132,12 @@ class Query:
     more_href: str | None = None
     level: int = 2
     heading: str | None = None
+    lang: str | None = None  # an edition (``?lang=uk``), None: every article
 
     @classmethod
     def parse(cls, request: Request) -> Query:
-        """From ``?section=&label=&limit=&more-href=&heading-level=&heading=`` (400 on a bad
-        one)."""
+        """From ``?section=&label=&lang=&limit=&more-href=&heading-level=&heading=`` (400 on
+        a bad one, naming it)."""
         query = request.query_params
         more = query.get("more-href") or None
         if more is not None and not is_more_href(more):
@@ -157,7 +159,12 @@ class Query:
             more,
             int(level),
             heading,
+            lang_param(query),
         )
+
+    def at_level(self, level: int) -> Query:
+        """The same column with its title at ``level``."""
+        return replace(self, level=level)
 
     @property
     def key(self) -> tuple[Hashable, ...]:
@@ -165,12 +172,13 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading)
+        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang)
 
     @property
     def filters(self) -> dict[str, str]:
         """The non-empty filters, for URLs."""
-        return {k: v for k, v in (("section", self.section), ("label", self.label)) if v}
+        pairs = (("section", self.section), ("label", self.label), ("lang", self.lang))
+        return {k: v for k, v in pairs if v}
 
 
 def bundle(names: tuple[str, ...] = MODULE_FILES) -> str:
@@ -180,27 +188,25 @@ def bundle(names: tuple[str, ...] = MODULE_FILES) -> str:
     return "\n".join(texts)
 
 
-def full_time(published_at: str, zone_name: str) -> str:
-    """``Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)``: the time's whole context.
+def full_time(published_at: str, zone_name: str, lang: str = "en") -> str:
+    """``Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)``: the time's whole context,
+    in ``lang`` (the catalog's CLDR pattern, shared/dates.py).
 
-    column.js (``Words.fullTime``) builds the same text, through Intl, for headlines that
-    arrive later.
+    column.js (``Words.fullTime``) builds the same text, through Intl with the same pattern,
+    for headlines that arrive later.
     """
     local = datetime.fromisoformat(published_at)
     offset = local.strftime("%z")
-    return (
-        f"{WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month - 1]} {local.year}, "
-        f"{local.hour:02d}:{local.minute:02d} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
-    )
+    return f"{full_date(local, lang)} (UTC{offset[:3]}:{offset[3:]}, {zone_name})"
 
 
-def _day_heading(parent: ET.Element, day: dict[str, Any]) -> None:
-    # "2024, Thursday 24 October" on two lines, as the seed page sets it.
-    year_weekday, _, day_month = day["label"].rpartition(" ")
-    year_weekday, _, day_number = year_weekday.rpartition(" ")
+def _day_heading(parent: ET.Element, day: dict[str, Any], lang: str) -> None:
+    # "2024, Thursday" / "24 October" on two lines, as the seed page sets it (column.js:
+    # Words.day writes the same from the same two patterns).
+    local = datetime.fromisoformat(day["items"][0]["published_at"])
     heading = _el(parent, "h2", class_="day-head", id=f"day-{day['date']}")
-    _el(heading, "span", year_weekday, class_="day-year").tail = " "
-    _el(heading, "span", f"{day_number} {day_month}", class_="day-date")
+    _el(heading, "span", day_heading(local, lang), class_="day-year").tail = " "
+    _el(heading, "span", day_date(local, lang), class_="day-date")
 
 
 def render_item(
@@ -209,6 +215,7 @@ def render_item(
     position: int,
     zone_name: str,
     pinned_copy: bool = False,
+    lang: str = "en",
 ) -> None:
     """One headline as ``<article>``: time, badges, linked title (column.js builds the same).
 
@@ -233,58 +240,68 @@ def render_item(
     _el(
         article,
         "time",
-        item["time"],
+        local_time(datetime.fromisoformat(item["published_at"]), lang),
         class_="item-time",
         datetime=item["published_at"],
-        title=full_time(item["published_at"], zone_name),
+        title=full_time(item["published_at"], zone_name, lang),
     )
     body = _el(article, "div", class_="item-body")
     labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
     if labels:
         badges = _el(body, "span", class_="badges")
         for label in labels:
-            _el(badges, "span", display_label(label), class_=f"badge badge-{label}").tail = " "
+            _el(badges, "span", display_label(label, lang),
+                class_=f"badge badge-{label}").tail = " "  # fmt: skip
     if item.get("url"):
         _el(body, "a", item["title"], class_="item-title", id=title_id, href=item["url"],
             dir="auto")  # fmt: skip
     else:
         _el(body, "span", item["title"], class_="item-title", id=title_id, dir="auto")
-    render_corrections(body, item, zone_name)
+    render_corrections(body, item, zone_name, lang)
 
 
-def render_corrections(parent: ET.Element, item: dict[str, Any], zone_name: str) -> None:
+def render_corrections(
+    parent: ET.Element, item: dict[str, Any], zone_name: str, lang: str = "en"
+) -> None:
     """Each correction note: "Corrected 17:40" and the note as text (column.js builds the same)."""
     for note in item.get("corrections") or []:
         line = _el(parent, "p", class_="correction")
         at = str(note.get("at", ""))
-        _el(line, "time", f"Corrected {at[11:16]}", class_="correction-time", datetime=at,
-            title=full_time(at, zone_name) if at else "").tail = " "  # fmt: skip
+        text = gettext(lang, "Corrected {time}").format(time=at[11:16])
+        _el(line, "time", text, class_="correction-time", datetime=at,
+            title=full_time(at, zone_name, lang) if at else "").tail = " "  # fmt: skip
         _el(line, "span", str(note.get("text", "")), class_="correction-text", dir="auto")
 
 
 def render_pinned(
-    parent: ET.Element, items: list[dict[str, Any]], zone_name: str, heading: str
+    parent: ET.Element,
+    items: list[dict[str, Any]],
+    zone_name: str,
+    heading: str,
+    lang: str = "en",
 ) -> None:
     """The "Pinned" list above the days (hidden while empty; column.js keeps it current)."""
     section = _el(parent, "section", class_="pinned", aria_labelledby="pinned-head")
-    _el(section, "h" + heading[-1], "Pinned", class_="pinned-head", id="pinned-head")
+    _el(section, "h" + heading[-1], gettext(lang, "Pinned"), class_="pinned-head",
+        id="pinned-head")  # fmt: skip
     feed = _el(section, "div", class_="items pinned-items", role="feed",
                aria_labelledby="pinned-head", aria_busy="false")  # fmt: skip
     for position, item in enumerate(items, start=1):
-        render_item(feed, item, position, zone_name, pinned_copy=True)
+        render_item(feed, item, position, zone_name, pinned_copy=True, lang=lang)
     if not items:
         section.set("hidden", "")
 
 
-def empty_states(parent: ET.Element, shown: bool) -> None:
+def empty_states(parent: ET.Element, shown: bool, lang: str = "en") -> None:
     """What an empty column says: "No headlines yet" (hidden while any headline is ``shown``;
     the clients keep it current) and, with "Key events" pressed and none among the headlines,
     "No key events yet" (shown by the stylesheet alone: ``.key-only`` and ``:has()``, so the
     clients need no logic for it). Plain paragraphs, not live regions: never announced."""
-    empty = _el(parent, "p", EMPTY_TEXT, class_="empty", id="empty")
+    empty = _el(parent, "p", gettext(lang, EMPTY_TEXT), class_="empty", id="empty")
     if shown:
         empty.set("hidden", "")
-    _el(parent, "p", KEY_EMPTY_TEXT, class_="key-empty", id="key-empty", hidden="")
+    _el(parent, "p", gettext(lang, KEY_EMPTY_TEXT), class_="key-empty", id="key-empty",
+        hidden="")  # fmt: skip
 
 
 class Assets:
@@ -320,12 +337,6 @@ def messages_text(lang: str) -> str:
     return script_text(client_messages(lang))
 
 
-def text_direction(lang: str) -> str:
-    """``ltr`` or ``rtl``: the direction of ``lang``'s interface, as its messages blob says
-    (``client_messages(lang)["dir"]``), for the column's host and the page's ``<html>``."""
-    return "rtl" if client_messages(lang).get("dir") == "rtl" else "ltr"
-
-
 def render_column(
     settings: Settings,
     assets: Assets,
@@ -341,14 +352,19 @@ def render_column(
     ``host``: more attributes for the element (the live page's ``id``, ``data-grow``,
     ``data-live``); ``more_limit``: a ``limit`` for the "More news" link; ``latest_href``: a
     "Back to the latest news" link under it. The day headings sit one level below the title.
+    The column speaks the edition's language (``query.lang``; the unfiltered column speaks
+    LIVEFEED_LANGUAGE): its words, its words block for the client, its dates and its ``dir``.
+    The host carries ``lang`` only for an edition: column.js passes it on to the fragment,
+    the timeline and the stream as ``?lang=``.
     """
     filters = query.filters
+    speaks = negotiate(query.lang, settings.language)
     attrs = {
         "section": query.section or "",
         "label": query.label or "",
         "limit": str(query.limit),
-        "lang": "en",
-        "dir": text_direction("en"),
+        **({"lang": query.lang} if query.lang else {}),
+        "dir": direction(speaks),
         "data-event-id": page.event_id,
         "data-next": page.next.encode() if page.next else "",
         "data-push-url": assets.server["push"],
@@ -366,49 +382,49 @@ def render_column(
     element = ET.Element("livefeed-column", {**attrs, **(host or {})})
     template = _el(element, "template", shadowrootmode="open")
     _el(template, "style", assets.css)
-    _el(template, "script", messages_text(attrs["lang"]), type="application/json",
+    _el(template, "script", messages_text(speaks), type="application/json",
         data_lf_messages="")  # fmt: skip
-    column = _el(template, "div", class_="column")
+    column = _el(template, "div", class_="column", lang=speaks, dir=direction(speaks))
     head = _el(column, "div", class_="column-head")
-    title = column_heading(query.heading, query.section, settings.section_names)
+    title = column_heading(query.heading, query.section, settings.section_names, speaks)
     _el(head, f"h{query.level}", title, class_="column-title")
     controls = _el(head, "div", class_="controls")
     conn = _el(controls, "span", class_="conn", id="conn", data_state="static", hidden="")
     _el(conn, "span", class_="conn-dot", aria_hidden="true")
-    words = {f"data-{state}": text for state, text in STATE_TEXT.items()}
-    _el(conn, "span", STATE_TEXT["connecting"], class_="conn-text").attrib.update(words)
-    _el(controls, "button", "Pause live updates", type="button", class_="pause", id="pause",
-        aria_pressed="false", hidden="")  # fmt: skip
+    words = {f"data-{state}": gettext(speaks, text) for state, text in STATE_TEXT.items()}
+    _el(conn, "span", words["data-connecting"], class_="conn-text").attrib.update(words)
+    _el(controls, "button", gettext(speaks, "Pause live updates"), type="button", class_="pause",
+        id="pause", aria_pressed="false", hidden="")  # fmt: skip
     # "Key events": a client-side filter over the same stream (items labelled "key").
-    _el(controls, "button", "Key events", type="button", class_="pause key-toggle",
-        id="key-events", aria_pressed="false", hidden="")  # fmt: skip
+    _el(controls, "button", gettext(speaks, "Key events"), type="button",
+        class_="pause key-toggle", id="key-events", aria_pressed="false", hidden="")  # fmt: skip
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden",
         id="status")  # fmt: skip
     pill = _el(column, "div", class_="pill-wrap")
     _el(pill, "button", "", type="button", class_="new-pill", id="new-headlines", hidden="")
-    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}")
+    render_pinned(column, page.pinned, settings.timezone, f"h{min(query.level + 1, 6)}", speaks)
     timeline = _el(column, "div", class_="timeline", id="timeline", aria_busy="false")
     # A pinned headline shows once, in the "Pinned" list (it returns to its day when unpinned).
     pinned_ids = {item["id"] for item in page.pinned}
     shown = [item for item in page.headlines if item["id"] not in pinned_ids]
-    days = group_by_day(shown, settings.zone)
+    days = group_by_day(shown, settings.zone, speaks)
     position = 0
     for day in days:
         heading_id = f"day-{day['date']}"
         # Not a landmark (no name): the host's own <aside> (or <main>) is the column's
         # landmark, and two columns would otherwise repeat "2024, Thursday 24 October" regions.
         section = _el(timeline, "section", class_="day", data_date=day["date"])
-        _day_heading(section, day)
+        _day_heading(section, day, speaks)
         section[0].tag = f"h{min(query.level + 1, 6)}"
         items = _el(section, "div", class_="items", role="feed", aria_labelledby=heading_id,
                     aria_busy="false")  # fmt: skip
         for item in day["items"]:
             position += 1
-            render_item(items, item, position, settings.timezone)
-    empty_states(column, bool(days or page.pinned))
+            render_item(items, item, position, settings.timezone, lang=speaks)
+    empty_states(column, bool(days or page.pinned), speaks)
     pager = _el(column, "div", class_="pager")
-    more = _el(pager, "a", "More news", class_="more")
+    more = _el(pager, "a", gettext(speaks, "More news"), class_="more")
     feed = settings.feed_url.rstrip("/")
     if query.more_href:
         more.set("href", query.more_href)
@@ -422,10 +438,11 @@ def render_column(
         more.set("hidden", "")
     more.set("id", "more")
     if latest_href is not None:
-        _el(pager, "a", "Back to the latest news", class_="latest", href=latest_href)
+        _el(pager, "a", gettext(speaks, "Back to the latest news"), class_="latest",
+            href=latest_href)  # fmt: skip
     if settings.alerts_enabled:
         # Push subscriptions belong to the feed's origin: the reader subscribes on its page.
-        _el(pager, "a", "Alert me to breaking news", class_="alerts-link", target="_blank",
+        _el(pager, "a", gettext(speaks, ALERTS_LINK), class_="alerts-link", target="_blank",
             rel="noopener", href=feed + "/alerts")  # fmt: skip
     for node in template.iter():
         for name in (node.get("class") or "").split():

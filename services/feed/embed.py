@@ -4,14 +4,17 @@
   ``<livefeed-column>``; the hashed URL never changes content (``Cache-Control: immutable``).
   The module carries its CSS and the URLs it connects to (the push WebSocket, SSE, timeline,
   fragment), filled in from the settings when served: nothing is hard-coded in the file.
-- ``GET /v1/fragment?section=&label=&limit=`` is the column as HTML for SSI/ESI or a CMS include:
-  a ``<livefeed-column>`` holding a declarative shadow root (``<template shadowrootmode>``), so
-  it is styled and isolated from the host page's CSS even without JavaScript. The element
-  hydrates that markup in place; created empty, it fetches the same fragment (one request).
-- ``GET /embed?section=&label=&limit=`` is a minimal page around the fragment for an iframe;
+- ``GET /v1/fragment?section=&label=&lang=&limit=`` is the column as HTML for SSI/ESI or a CMS
+  include: a ``<livefeed-column>`` holding a declarative shadow root (``<template
+  shadowrootmode>``), so it is styled and isolated from the host page's CSS even without
+  JavaScript. The element hydrates that markup in place; created empty, it fetches the same
+  fragment (one request).
+- ``GET /embed?section=&label=&lang=&limit=`` is a minimal page around the fragment for an
+  iframe;
   ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``; its ``connect-src`` allows the push
   WebSocket and its SSE fallback.
-- Both take ``heading`` (the column's title; ``shared.headings`` has the one rule).
+- Both take ``heading`` (the column's title; ``shared.headings`` has the one rule) and ``lang``
+  (an edition: that language's articles, the column in its words, dates and direction).
 
 CORS (``EmbedCors``): ``/v1/timeline`` and ``/v1/fragment`` answer exactly the origins in
 ``LIVEFEED_EMBED_ORIGINS`` (never ``*``), with ``Vary: Origin``, and a refused origin is logged
@@ -41,7 +44,6 @@ from services.feed.column import (
     Query,
     fragment_bytes,
     sha256_source,
-    text_direction,
 )
 from services.feed.handlers import ViewHandlers
 from services.feed.page import connect_sources
@@ -49,6 +51,7 @@ from services.feed.params import store_down
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
 from shared.headings import column_heading
+from shared.i18n import direction, negotiate
 from shared.origins import normalize_origin, origin_allowed
 from shared.settings import Settings
 
@@ -126,7 +129,11 @@ class Embed(ViewHandlers):
     async def _page(self, query: Query) -> Page:
         try:
             return await self.reader().page(
-                limit=query.limit, before=None, section=query.section, label=query.label
+                limit=query.limit,
+                before=None,
+                section=query.section,
+                label=query.label,
+                lang=query.lang,
             )
         except RedisError as exc:
             raise store_down() from exc
@@ -141,7 +148,7 @@ class Embed(ViewHandlers):
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
-        keys = edge_keys(page.headlines, query.section, query.label)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
@@ -159,19 +166,18 @@ class Embed(ViewHandlers):
         """``GET /embed``: a minimal page for an ``<iframe>``; links open in the top window."""
         query = Query.parse(request)
         if "heading-level" not in request.query_params:
-            query = Query(
-                query.section, query.label, query.limit, query.more_href, 1, query.heading
-            )
+            query = query.at_level(1)
         return await self.views().serve(request, ("frame", *query.key), lambda: self._frame(query))
 
     async def _frame(self, query: Query) -> Rendered:
         page = await self._page(query)
+        speaks = negotiate(query.lang, self.settings.language)
         title = html.escape(
-            column_heading(query.heading, query.section, self.settings.section_names)
+            column_heading(query.heading, query.section, self.settings.section_names, speaks)
         )
         head = (
-            f'<!doctype html>\n<html lang="en" dir="{text_direction("en")}">'
-            '<head><meta charset="utf-8">'
+            f'<!doctype html>\n<html lang="{speaks}" dir="{direction(speaks)}"><head>'
+            '<meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             '<meta name="color-scheme" content="light dark">'
             f"<title>{title} — livefeed</title><style>{FRAME_CSS}</style>"
@@ -180,7 +186,7 @@ class Embed(ViewHandlers):
         ).encode()
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
-        keys = edge_keys(page.headlines, query.section, query.label)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",

@@ -22,10 +22,11 @@ from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
 from services.feed.handlers import ViewHandlers
-from services.feed.params import label_param, limit_param, section_param, store_down
+from services.feed.params import label_param, lang_param, limit_param, section_param, store_down
 from services.feed.store import Page
 from services.feed.timeline import localize
 from shared.events import EventId
+from shared.i18n import N_, gettext, negotiate
 from shared.models import display_label
 from shared.settings import Settings
 from shared.topics import feed_url
@@ -39,6 +40,9 @@ MAX_FEED_ITEMS = 200
 RSS_TYPE = "application/rss+xml; charset=utf-8"
 ATOM_TYPE = "application/atom+xml; charset=utf-8"
 JSON_FEED_TYPE = "application/feed+json; charset=utf-8"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
+DESCRIPTION = N_("Live headlines, newest first")
+FILTER_NAMES = {"section": N_("section"), "label": N_("label")}
 
 
 class FeedContext:
@@ -48,6 +52,9 @@ class FeedContext:
         self, settings: Settings, request: Request, page: Page, filters: dict[str, str]
     ) -> None:
         self.settings = settings
+        # The feed's language: its edition's, else LIVEFEED_LANGUAGE's (the unfiltered feed).
+        self.lang = filters.get("lang") or settings.language
+        self.speaks = negotiate(filters.get("lang"), settings.language)
         self.base = settings.feed_url.rstrip("/")
         self.items = [localize(h, settings.zone) for h in page.headlines]
         self.filters = filters
@@ -69,10 +76,30 @@ class FeedContext:
 
     @property
     def title(self) -> str:
-        """``News``, or ``News: section world, label exclusive``."""
-        if not self.filters:
-            return "News"
-        return "News: " + ", ".join(f"{k} {v}" for k, v in self.filters.items())
+        """``News``, or ``News: section world, label exclusive``, in the feed's language (an
+        edition is named by its language alone: ``Новини``)."""
+        news = gettext(self.speaks, "News")
+        named = [
+            f"{gettext(self.speaks, FILTER_NAMES[k])} {v}"
+            for k, v in self.filters.items()
+            if k in FILTER_NAMES
+        ]
+        return f"{news}: {', '.join(named)}" if named else news
+
+    @property
+    def description(self) -> str:
+        """``Live headlines, newest first`` in the feed's language."""
+        return gettext(self.speaks, DESCRIPTION)
+
+    def editions(self, path: str) -> list[tuple[str, str]]:
+        """``(hreflang, url)`` of this feed in each edition (``services.feed.page.editions``)."""
+        from services.feed.page import editions
+
+        base = {k: v for k, v in self.filters.items() if k != "lang"}
+        return [
+            (code, feed_url(self.base, path, base.get("section"), base.get("label"), code))
+            for code in editions(self.settings)
+        ]
 
     def link(self, item: dict[str, Any]) -> str:
         """The article's URL, or its API URL when the newsroom gave none."""
@@ -91,6 +118,10 @@ def last_change(item: dict[str, Any]) -> datetime:
 def correction_lines(item: dict[str, Any]) -> list[str]:
     """``Corrected 17:40: <note>`` for each correction, oldest first (as the page shows them)."""
     return [f"Corrected {n['at'][11:16]}: {n['text']}" for n in item.get("corrections") or []]
+
+
+def _item_language(ctx: FeedContext, item: dict[str, Any]) -> str:
+    return str(item.get("language") or ctx.settings.language)
 
 
 def _described(item: dict[str, Any]) -> str | None:
@@ -118,10 +149,14 @@ def rss(ctx: FeedContext) -> bytes:
     channel = _sub(root, "channel")
     _sub(channel, "title", ctx.title)
     _sub(channel, "link", ctx.home)
-    _sub(channel, "description", "Live headlines, newest first")
+    _sub(channel, "description", ctx.description)
+    _sub(channel, "language", ctx.lang)
     _sub(channel, "lastBuildDate", format_datetime(ctx.updated))
     _sub(channel, "generator", "livefeed")
     _sub(channel, f"{{{ATOM_NS}}}link", href=ctx.self_url, rel="self", type="application/rss+xml")
+    for code, url in ctx.editions("/feed.rss"):
+        _sub(channel, f"{{{ATOM_NS}}}link", href=url, rel="alternate", hreflang=code,
+             type="application/rss+xml")  # fmt: skip
     for hub in ctx.hubs:
         _sub(channel, f"{{{ATOM_NS}}}link", href=hub, rel="hub")
     for item in ctx.items:
@@ -150,18 +185,21 @@ def atom(ctx: FeedContext) -> bytes:
     # option refuses un-namespaced attributes, so the declaration is set on the root and the
     # children are left unqualified, which puts them in that namespace.
     ns = ""
-    root = ET.Element("feed", {"xmlns": ATOM_NS})
+    root = ET.Element("feed", {"xmlns": ATOM_NS, XML_LANG: ctx.lang})
     _sub(root, f"{ns}id", ctx.self_url)
     _sub(root, f"{ns}title", ctx.title)
     _sub(root, f"{ns}updated", ctx.updated.isoformat())
     _sub(root, f"{ns}link", rel="self", href=ctx.self_url, type="application/atom+xml")
     _sub(root, f"{ns}link", rel="alternate", href=ctx.home, type="text/html")
+    for code, url in ctx.editions("/feed.atom"):
+        _sub(root, f"{ns}link", rel="alternate", hreflang=code, href=url,
+             type="application/atom+xml")  # fmt: skip
     for hub in ctx.hubs:
         _sub(root, f"{ns}link", rel="hub", href=hub)
     _sub(_sub(root, f"{ns}author"), f"{ns}name", "livefeed newsroom")
     _sub(root, f"{ns}generator", "livefeed")
     for item in ctx.items:
-        entry = _sub(root, f"{ns}entry")
+        entry = _sub(root, f"{ns}entry", **{XML_LANG: _item_language(ctx, item)})
         _sub(entry, f"{ns}id", f"urn:livefeed:article:{quote(item['id'], safe='')}")
         _sub(entry, f"{ns}title", item["title"], type="text")
         _sub(entry, f"{ns}link", rel="alternate", href=ctx.link(item))
@@ -170,7 +208,7 @@ def atom(ctx: FeedContext) -> bytes:
         if item.get("byline"):
             _sub(_sub(entry, f"{ns}author"), f"{ns}name", item["byline"])
         for label in item.get("labels", []):
-            _sub(entry, f"{ns}category", term=label, label=display_label(label))
+            _sub(entry, f"{ns}category", term=label, label=display_label(label, ctx.speaks))
         if item.get("section"):
             _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
         summary = _described(item)
@@ -212,7 +250,8 @@ def json_feed(ctx: FeedContext) -> bytes:
         "title": ctx.title,
         "home_page_url": ctx.home,
         "feed_url": ctx.self_url,
-        "description": "Live headlines, newest first",
+        "description": ctx.description,
+        "language": ctx.lang,
         "items": items,
     }
     if ctx.hubs:
@@ -232,25 +271,31 @@ class Feeds(ViewHandlers):
     """The three feed endpoints over one timeline reader."""
 
     async def endpoint(self, request: Request) -> Response:
-        """``GET /feed.{rss,atom,json}?section=&label=&limit=``."""
+        """``GET /feed.{rss,atom,json}?section=&label=&lang=&limit=``."""
         fmt = request.url.path.rsplit(".", 1)[-1]
         query = request.query_params
-        section, label = section_param(query), label_param(query)
+        section, label, lang = section_param(query), label_param(query), lang_param(query)
         limit = limit_param(query, FEED_ITEMS, MAX_FEED_ITEMS)
-        key = ("feed", fmt, limit, section, label)
+        key = ("feed", fmt, limit, section, label, lang)
         return await self.views().serve(
-            request, key, lambda: self._render(request, fmt, limit, section, label)
+            request, key, lambda: self._render(request, fmt, limit, section, label, lang)
         )
 
     async def _render(
-        self, request: Request, fmt: str, limit: int, section: str | None, label: str | None
+        self,
+        request: Request,
+        fmt: str,
+        limit: int,
+        section: str | None,
+        label: str | None,
+        lang: str | None = None,
     ) -> Rendered:
         build, media_type = FORMATS[fmt]
         try:
-            page = await self.reader().page(limit=limit, section=section, label=label)
+            page = await self.reader().page(limit=limit, section=section, label=label, lang=lang)
         except RedisError as exc:
             raise store_down() from exc
-        filters = {k: v for k, v in (("section", section), ("label", label)) if v}
+        filters = {k: v for k, v in (("section", section), ("label", label), ("lang", lang)) if v}
         ctx = FeedContext(self.settings, request, page, filters)
         return render(
             build(ctx),
@@ -260,7 +305,7 @@ class Feeds(ViewHandlers):
             headers={
                 "X-Content-Type-Options": "nosniff",
                 **edge_headers(
-                    edge_keys(page.headlines, section, label), self.settings.edge_max_age
+                    edge_keys(page.headlines, section, label, lang), self.settings.edge_max_age
                 ),
             },
             expires_ms=page.ages_out_ms,

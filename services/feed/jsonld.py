@@ -1,6 +1,7 @@
 """The live page's schema.org ``LiveBlogPosting`` (JSON-LD), so that search engines can show the
 coverage as live: when it started, when it last changed, and its newest updates as
-``BlogPosting`` entries (a correction as a ``CorrectionComment``).
+``BlogPosting`` entries (a correction as a ``CorrectionComment``), each with its language
+(``inLanguage``: the article's ``language``, else LIVEFEED_LANGUAGE).
 
 It is a data block (``<script type="application/ld+json">``): browsers never run it, so the
 page's Content-Security-Policy (``script-src 'self'``) allows it as it is. Built from the same
@@ -35,6 +36,7 @@ def _update(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
         "url": _link(settings, item),
         "datePublished": item["published_at"],
         "dateModified": last_change(item).isoformat(),
+        "inLanguage": item.get("language") or settings.language,
     }
     if item.get("corrections"):
         post["correction"] = [
@@ -44,8 +46,11 @@ def _update(settings: Settings, item: dict[str, Any]) -> dict[str, Any]:
     return post
 
 
-def live_blog(settings: Settings, page: Page, page_url: str, heading: str) -> dict[str, Any]:
-    """The ``LiveBlogPosting`` document for a page of headlines (newest first)."""
+def live_blog(
+    settings: Settings, page: Page, page_url: str, heading: str, lang: str | None = None
+) -> dict[str, Any]:
+    """The ``LiveBlogPosting`` document for a page of headlines (newest first); ``lang``: the
+    edition shown (None: the unfiltered page, in LIVEFEED_LANGUAGE)."""
     items = page.headlines[:MAX_UPDATES]
     zone = settings.zone
     times = [datetime.fromisoformat(i["published_at"]) for i in items]
@@ -63,6 +68,7 @@ def live_blog(settings: Settings, page: Page, page_url: str, heading: str) -> di
         "@id": page_url,
         "url": page_url,
         "headline": heading,
+        "inLanguage": lang or settings.language,
         "liveBlogUpdate": [_update(settings, item) for item in items],
     }
     if times:

@@ -17,23 +17,52 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
+import orjson
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
-from services.feed.column import Assets, Query, render_column, text_direction
+from services.feed.column import Assets, Query, render_column
 from services.feed.handlers import ViewHandlers
 from services.feed.jsonld import live_blog, script_text
-from services.feed.params import before_param, label_param, limit_param, section_param, store_down
+from services.feed.params import (
+    before_param,
+    label_param,
+    lang_param,
+    limit_param,
+    section_param,
+    store_down,
+)
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, Page, TimelineReader
+from shared.client_strings import ALERT_MESSAGES
 from shared.headings import column_heading
+from shared.i18n import N_, SUPPORTED, direction, gettext, negotiate
 from shared.settings import Settings
 
-ALERTS_BUTTON_TEXT = "Alert me to breaking news"
+ALERTS_BUTTON_TEXT = N_("Alert me to breaking news")
 PAGE_SIZE = 40  # the seed page's column shows 40 headlines before "More news"
 MAX_PAGE_SIZE = 200
+
+
+def editions(settings: Settings) -> list[str]:
+    """The editions the views link to each other (``hreflang``): every language with a
+    catalog, and LIVEFEED_LANGUAGE's."""
+    return list(dict.fromkeys((settings.language, *SUPPORTED)))
+
+
+def edition_links(
+    head: ET.Element, settings: Settings, filters: dict[str, str], path: str = "/"
+) -> None:
+    """``<link rel="alternate" hreflang>`` to each edition of this view, and ``x-default``
+    (the unfiltered one, in LIVEFEED_LANGUAGE)."""
+    base = {k: v for k, v in filters.items() if k != "lang"}
+    for code in editions(settings):
+        href = f"{path}?{urlencode({**base, 'lang': code})}"
+        _el(head, "link", rel="alternate", hreflang=code, href=href)
+    _el(head, "link", rel="alternate", hreflang="x-default",
+        href=f"{path}?{urlencode(base)}" if base else path)  # fmt: skip
 
 
 def connect_sources(settings: Settings) -> str:
@@ -91,12 +120,15 @@ def render_page(
     label: str | None,
     limit: int,
     older: bool,
+    lang: str | None = None,
 ) -> bytes:
-    """The whole document: the page's chrome around the one ``<livefeed-column>``."""
-    filters = {k: v for k, v in (("section", section), ("label", label)) if v}
+    """The whole document: the page's chrome around the one ``<livefeed-column>``; ``lang``:
+    the edition shown (None: every article, the interface in LIVEFEED_LANGUAGE)."""
+    speaks = negotiate(lang, settings.language)
+    filters = {k: v for k, v in (("section", section), ("label", label), ("lang", lang)) if v}
     suffix = f"?{urlencode(filters)}" if filters else ""
-    heading = column_heading(None, section, settings.section_names)
-    html = _el(None, "html", lang="en", dir=text_direction("en"))
+    heading = column_heading(None, section, settings.section_names, speaks)
+    html = _el(None, "html", lang=speaks, dir=direction(speaks))
     head = _el(html, "head")
     _el(head, "meta", charset="utf-8")
     _el(head, "meta", name="viewport", content="width=device-width, initial-scale=1")
@@ -113,26 +145,27 @@ def render_page(
             href=f"/feed.{kind}{suffix}",
             title=f"{heading} ({kind.upper() if kind != 'atom' else 'Atom'})",
         )
+    edition_links(head, settings, filters)
     # The one client (the element every embed runs too), then what only the page needs.
     _el(head, "script", "", type="module", src=assets.path)
     _el(head, "script", "", type="module", src="/static/page.js")
     if settings.alerts_enabled:
         _el(head, "script", "", type="module", src="/static/alerts.js")
     page_url = settings.feed_url.rstrip("/") + "/" + suffix
-    _el(head, "script", script_text(live_blog(settings, page, page_url, heading)),
+    _el(head, "script", script_text(live_blog(settings, page, page_url, heading, lang)),
         type="application/ld+json")  # fmt: skip
 
     body = _el(html, "body")
     masthead = _el(body, "header", class_="masthead")
     # The first Tab stop (in the banner landmark): past the masthead to the headlines.
-    _el(masthead, "a", "Skip to headlines", class_="skip", href="#live")
+    _el(masthead, "a", gettext(speaks, "Skip to headlines"), class_="skip", href="#live")
     top = _el(masthead, "div", class_="wrap masthead-inner")
-    _el(top, "a", "livefeed", class_="brand", href="/")
-    _el(top, "span", "Live headlines", class_="tagline")
-    alert_button(top, settings)
+    _el(top, "a", "livefeed", class_="brand", href=f"/?lang={lang}" if lang else "/")
+    _el(top, "span", gettext(speaks, "Live headlines"), class_="tagline")
+    alert_button(top, settings, speaks)
 
     main = _el(body, "main", class_="wrap column-wrap")
-    query = Query(section, label, limit, level=1)
+    query = Query(section, label, limit, level=1, lang=lang)
     host = {"id": "live", "data-grow": ""}
     if older:
         # Live updates only make sense on the newest page, not on one reached by "More news".
@@ -149,15 +182,16 @@ def render_page(
     main.append(column)
 
     foot = _el(_el(body, "footer", class_="footer"), "div", class_="wrap")
-    _el(foot, "span", "Feeds: ")
+    _el(foot, "span", gettext(speaks, "Feeds:") + " ")
     for kind, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed")):
         _el(foot, "a", name, href=f"/feed.{kind}{suffix}").tail = " "
-    _el(foot, "span", f"Times in {settings.timezone}.", class_="zone")
+    times_in = gettext(speaks, "Times in {zone}.").format(zone=settings.timezone)
+    _el(foot, "span", times_in, class_="zone")
     document: bytes = ET.tostring(html, encoding="utf-8", method="html")
     return b"<!doctype html>\n" + document
 
 
-def alert_button(parent: ET.Element, settings: Settings) -> None:
+def alert_button(parent: ET.Element, settings: Settings, lang: str = "en") -> None:
     """The button ``static/alerts.js`` drives (hidden until it knows the browser can push)."""
     if not settings.alerts_enabled:
         return
@@ -173,9 +207,10 @@ def alert_button(parent: ET.Element, settings: Settings) -> None:
             "data-vapid-key": settings.vapid_public_key or "",
             "data-subscriptions-url": "/v1/push-subscriptions",
             "data-worker-url": "/sw.js",
+            "data-words": orjson.dumps({m: gettext(lang, m) for m in ALERT_MESSAGES}).decode(),
         },
     )
-    button.text = ALERTS_BUTTON_TEXT
+    button.text = gettext(lang, ALERTS_BUTTON_TEXT)
     note = ET.SubElement(parent, "span", {"class": "alerts-note", "id": "alerts-note"})
     note.set("role", "status")
     note.text = ""
@@ -194,24 +229,29 @@ class LivePage(ViewHandlers):
         self.assets = Assets(settings)
 
     async def endpoint(self, request: Request) -> Response:
-        """The live page: ``/?section=&label=&limit=&before=``."""
+        """The live page: ``/?section=&label=&lang=&limit=&before=``."""
         query = request.query_params
-        section, label = section_param(query), label_param(query)
+        section, label, lang = section_param(query), label_param(query), lang_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
         before = before_param(query)
         return await self.views().serve_page(
             request,
-            ("page", limit, section, label),
+            ("page", limit, section, label, lang),
             before,
-            lambda cursor: self._render(limit, cursor, section, label),
+            lambda cursor: self._render(limit, cursor, section, label, lang),
         )
 
     async def _render(
-        self, limit: int, before: Cursor | None, section: str | None, label: str | None
+        self,
+        limit: int,
+        before: Cursor | None,
+        section: str | None,
+        label: str | None,
+        lang: str | None = None,
     ) -> Rendered:
         try:
             page = await self.reader().page(
-                limit=limit, before=before, section=section, label=label
+                limit=limit, before=before, section=section, label=label, lang=lang
             )
         except RedisError as exc:
             raise store_down() from exc
@@ -223,8 +263,9 @@ class LivePage(ViewHandlers):
             label=label,
             limit=limit,
             older=before is not None,
+            lang=lang,
         )
-        keys = edge_keys(page.headlines, section, label)
+        keys = edge_keys(page.headlines, section, label, lang)
         return render(
             html,
             "text/html; charset=utf-8",

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 
 from services.feed.store import Cursor
-from shared.models import label_filter, section_filter
+from shared.models import label_filter, lang_filter, section_filter
 from shared.starlette_glue import ProblemError
 
 _COUNT = re.compile(r"^[0-9]{1,6}$")  # ASCII digits only: str.isdigit() also takes "²"
@@ -41,6 +41,15 @@ def label_param(query: Mapping[str, str]) -> str | None:
         return label_filter(query.get("label"))
     except ValueError as exc:
         raise bad_query("label", str(exc)) from exc
+
+
+def lang_param(query: Mapping[str, str]) -> str | None:
+    """``lang``: an edition (a language tag's primary subtag: ``uk-UA`` → ``uk``), or None when
+    absent or empty."""
+    try:
+        return lang_filter(query.get("lang"))
+    except ValueError as exc:
+        raise bad_query("lang", str(exc)) from exc
 
 
 def limit_param(query: Mapping[str, str], default: int, maximum: int) -> int:

@@ -19,7 +19,7 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
-from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article
+from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article, article_edition
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
 from shared.window import DAY_MS, outside_window, window_floor_ms
@@ -60,6 +60,7 @@ def upsert_op(article: Article, settings: Settings, request_id: str = "") -> dic
         "section": article.section or "",
         # Indexed labels include the derived "breaking", so ?label=breaking works everywhere.
         "labels": ",".join(headline["labels"]),
+        "lang": article_edition(article.language, settings.language),
         "doc": orjson.dumps(headline).decode(),
         "embargo": to_ms(article.embargoed_until) if article.embargoed_until else 0,
         "rid": request_id,
@@ -104,7 +105,14 @@ class TimelineWriter:
         pipe = self.client.pipeline(transaction=False) if replicas else None
         raw = self._apply(
             client=pipe,
-            keys=[keys.TIMELINE, keys.EVENTS, keys.EVENTS_HORIZON, keys.EMBARGO, keys.CHANGED],
+            keys=[
+                keys.TIMELINE,
+                keys.EVENTS,
+                keys.EVENTS_HORIZON,
+                keys.EMBARGO,
+                keys.CHANGED,
+                keys.EDITIONS_INDEXED,
+            ],
             args=[
                 keys.ARTICLE_PREFIX,
                 keys.SECTION_PREFIX,
@@ -121,6 +129,8 @@ class TimelineWriter:
                 keys.PINNED,
                 self.settings.max_pinned,
                 json.dumps(ops, separators=(",", ":")),
+                keys.LANG_PREFIX,
+                self.settings.language,
             ],
         )
         if pipe is not None:
@@ -183,12 +193,20 @@ class TimelineReader:
         before: Cursor | None = None,
         section: str | None = None,
         label: str | None = None,
+        lang: str | None = None,
     ) -> Page:
-        """One page of the (optionally filtered) timeline with the event id read atomically."""
+        """One page of the (optionally filtered) timeline with the event id read atomically.
+
+        ``lang``: an edition (``shared.i18n.edition``); its own index is paged when it is the
+        only filter, else the items of the label's or section's index are checked for it.
+        """
+        also_lang = lang or ""
         if label:
             index, also_section = keys.label(label), section or ""
         elif section:
             index, also_section = keys.section(section), ""
+        elif lang:
+            index, also_section, also_lang = keys.lang(lang), "", ""
         else:
             index, also_section = keys.TIMELINE, ""
         event_id, docs, next_score, next_id, changed, pinned, ages_out = await self._read(
@@ -207,6 +225,9 @@ class TimelineReader:
                 also_section,
                 self.settings.window_days * DAY_MS,
                 label or "",
+                also_lang,
+                lang or "",
+                self.settings.language,
             ],
         )
         cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None

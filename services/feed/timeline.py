@@ -20,13 +20,16 @@ def localize(headline: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
     }
 
 
-def group_by_day(headlines: list[dict[str, Any]], zone: ZoneInfo) -> list[dict[str, Any]]:
-    """Newest-first headlines → ``[{"date", "label", "items"}]``, one entry per local day."""
+def group_by_day(
+    headlines: list[dict[str, Any]], zone: ZoneInfo, lang: str = "en"
+) -> list[dict[str, Any]]:
+    """Newest-first headlines → ``[{"date", "label", "items"}]``, one entry per local day, the
+    label in ``lang`` (CLDR: ``2024, Thursday 24 October``, ``2024, четвер 24 жовтня``)."""
     days: list[dict[str, Any]] = []
     for headline in headlines:
         item = localize(headline, zone)
         if not days or days[-1]["date"] != item["date"]:
             local = datetime.fromisoformat(item["published_at"])
-            days.append({"date": item["date"], "label": day_label(local), "items": []})
+            days.append({"date": item["date"], "label": day_label(local, lang), "items": []})
         days[-1]["items"].append(item)
     return days

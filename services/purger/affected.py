@@ -1,10 +1,12 @@
 """Which surrogate keys an event makes stale: the one rule the purger applies.
 
 The feed names every cacheable response by what it shows (services/feed/caching.py): the
-unfiltered views ``timeline``, a filtered view ``section:<s>`` / ``label:<l>``, and every view
+unfiltered views ``timeline``, a filtered view ``section:<s>`` / ``label:<l>`` / ``lang:<e>``,
+and every view
 the article key (``article:<digest>``) of each headline in it, while they fit. A change to an
 article therefore stales ``timeline``, its own article key, and the sections and labels it is in
-now or was in before (``shared.edgekeys.stale``, the keys' one definition).
+now or was in before, and its edition now and before (``shared.edgekeys.stale``, the keys'
+one definition).
 """
 
 from __future__ import annotations
@@ -35,8 +37,15 @@ def stale_keys(fields: Fields) -> Stale:
     sections, labels = _csv(fields.get(b"sections")), _csv(fields.get(b"labels"))
     before_sections = _csv(fields.get(b"psections")) if b"psections" in fields else sections
     before_labels = _csv(fields.get(b"plabels")) if b"plabels" in fields else labels
+    langs = _csv(fields.get(b"lang"))
+    before_langs = _csv(fields.get(b"plang")) if b"plang" in fields else langs
     keys = stale(
-        fields.get(b"id", b"").decode(), sections | before_sections, labels | before_labels
+        fields.get(b"id", b"").decode(),
+        sections | before_sections,
+        labels | before_labels,
+        langs | before_langs,
     )
-    left = kind == UPDATED and (before_sections - sections or before_labels - labels)
+    left = kind == UPDATED and (
+        before_sections - sections or before_labels - labels or before_langs - langs
+    )
     return Stale(keys, hard=kind == RETRACTED or bool(left))

@@ -71,13 +71,15 @@ class WebSubPinger:
         """Note the feeds these stream entries changed (non-blocking; the deliver callback)."""
         sections: set[str] = set()
         labels: set[str] = set()
+        langs: set[str] = set()
         for _raw_id, fields in entries:
             sections |= _csv(fields.get(b"sections")) | _csv(fields.get(b"psections"))
             labels |= _csv(fields.get(b"labels")) | _csv(fields.get(b"plabels"))
+            langs |= _csv(fields.get(b"lang")) | _csv(fields.get(b"plang"))
         if not entries:
             return
         now = time.monotonic()
-        for url in changed_feeds(self.feed_base, sections, labels):
+        for url in changed_feeds(self.feed_base, sections, labels, langs):
             if url not in self._due:
                 last = self._last.get(url, -MIN_INTERVAL_S)
                 self._due[url] = max(now, last + MIN_INTERVAL_S)

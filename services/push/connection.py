@@ -89,7 +89,7 @@ class Connection(Reader, asyncio.Protocol):
 
     def __init__(self, service: Service) -> None:
         self.service = service
-        self.key = (None, None)
+        self.key = (None, None, None)
         self.sse = False
         self.gone = False
         self.phase = HANDSHAKE

@@ -106,6 +106,10 @@ class Subscriber:
     def label(self) -> str | None:
         return self.reader.key[1]
 
+    @property
+    def lang(self) -> str | None:
+        return self.reader.key[2]
+
 
 @dataclass(eq=False)
 class Backlog:

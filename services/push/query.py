@@ -1,4 +1,4 @@
-"""What a reader asked for: ``?since=&section=&label=`` (both transports)."""
+"""What a reader asked for: ``?since=&section=&label=&lang=`` (both transports)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,19 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from shared.events import EventId
-from shared.models import label_filter, section_filter
+from shared.models import label_filter, lang_filter, section_filter
 
 MAX_QUERY_FIELDS = 20
 
 
 @dataclass(frozen=True)
 class StreamQuery:
-    """What a client asked for in ``/v1/stream?since=&section=&label=``."""
+    """What a client asked for in ``/v1/stream?since=&section=&label=&lang=``."""
 
     since: EventId | None
     section: str | None
     label: str | None
+    lang: str | None = None  # an edition: ``uk`` (``uk-UA`` asked)
 
 
 class QueryError(ValueError):
@@ -59,4 +60,8 @@ def parse_query(query: str, *, read_since: bool = True) -> StreamQuery:
         label = label_filter(label_raw)
     except ValueError as exc:
         raise QueryError("label", str(exc)) from exc
-    return StreamQuery(since, section, label)
+    try:
+        lang = lang_filter(one("lang"))
+    except ValueError as exc:
+        raise QueryError("lang", str(exc)) from exc
+    return StreamQuery(since, section, label, lang)

@@ -156,7 +156,7 @@ class PushServer:
         bound_send_buffer(conn.transport, self.settings.client_buffer_bytes)
         conn.transport.set_write_buffer_limits(high=self.settings.client_buffer_bytes)
         head = sse.response_head(origin) if is_sse else None
-        return Opening((query.section, query.label), since, head)
+        return Opening((query.section, query.label, query.lang), since, head)
 
     def opened(self, conn: Connection, opening: Opening) -> None:
         """Say hello and join: live at once, or catching up from ``since`` in a short task."""

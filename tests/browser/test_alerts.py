@@ -22,6 +22,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, BrowserContext, CDPSession, Page
 
+from shared.i18n import gettext
 from tests.alerts.conftest import AlertStack, alert_stack, alerts  # noqa: F401 - fixtures
 from tests.helpers import Ingest, article, eventually
 
@@ -192,4 +193,16 @@ async def test_clicking_the_button_subscribes_and_breaking_news_reaches_the_push
         return alerts.redis.keys("lf:alerts:sub:*") == []
 
     await eventually(deleted, 10, "the subscription deleted")
+    assert errors == []
+
+
+async def test_the_button_speaks_the_pages_edition(
+    context: BrowserContext,
+    alerts: AlertStack,  # noqa: F811
+) -> None:
+    page, errors = await open_page(context, alerts.feed + "/?lang=uk")
+    button = page.locator("#alerts")
+    await button.wait_for(state="visible")  # alerts.js has set its words by then
+    assert await button.text_content() == gettext("uk", "Alert me to breaking news")
+    assert await button.text_content() != "Alert me to breaking news"
     assert errors == []

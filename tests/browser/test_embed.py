@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -1110,3 +1111,53 @@ async def test_an_empty_column_says_so_and_key_events_too_live(
     await expect(empty).to_be_visible()  # the last one went: empty again
     await ingest.post(article("again", section="news"))
     await expect(empty).to_be_hidden()
+
+
+# -- editions ----------------------------------------------------------------------------------
+
+
+async def test_an_embed_with_lang_uk_is_the_ukrainian_edition_on_its_stream(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    uk = [
+        {**a, "id": f"uk-{i}", "language": "uk", "title": f"uk {a['title']}"}
+        for i, a in enumerate(seed_articles()[:12])
+    ]
+    await ingest.apply({"articles": seed_articles()[:12] + uk})
+    site.host.pages["/article"] = article_page(
+        site.script(),
+        '<aside aria-label="Новини"><livefeed-column lang="uk-UA" limit="10">'
+        "</livefeed-column></aside>",
+    )
+    sockets: list[str] = []
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    await page.goto(site.host.origin + "/article")
+    await live(page, "livefeed-column")
+    column = "livefeed-column"
+    assert await ids(page, column) == [f"uk-{i}" for i in range(10)]
+    heads = await page.eval_on_selector(
+        column,
+        "c => [...c.shadowRoot.querySelectorAll('.day-head')].map(h => [h.querySelector("
+        "'.day-year').textContent, h.querySelector('.day-date').textContent])",
+    )
+    assert heads[0] == ["2024, четвер", "24 жовтня"]
+    assert (
+        await page.eval_on_selector(column, "c => c.shadowRoot.querySelector('.more').textContent")
+        == "Більше новин"
+    )
+    # One connection, to the edition's stream.
+    assert [parse_qs(urlsplit(url).query)["lang"] for url in sockets] == [["uk"]]
+
+    english = article("en-live", title="English only", published_at="2024-10-24T20:00:00+03:00")
+    assert (await ingest.post(english)).status_code == 202
+    ukrainian = article("uk-live", title="Наживо", language="uk",
+                        published_at="2024-10-24T20:05:00+03:00")  # fmt: skip
+    assert (await ingest.post(ukrainian)).status_code == 202
+    await page.wait_for_selector(f"{column} [data-id=uk-live]")
+    day = await page.eval_on_selector(
+        f"{column} [data-id=uk-live]",
+        "a => a.closest('section.day').querySelector('.day-date').textContent",
+    )
+    assert day == "24 жовтня"
+    assert "en-live" not in await ids(page, column)

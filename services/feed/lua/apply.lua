@@ -3,12 +3,15 @@
 --
 -- KEYS[1] timeline zset   KEYS[2] events stream   KEYS[3] events horizon   KEYS[4] embargo zset
 -- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
+-- KEYS[6] set once every live article is in its edition's index (see index_editions())
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
 -- ARGV[10] history key prefix  ARGV[11] history ttl (s)  ARGV[12] pinned key prefix (one zset
 -- per section, '_' for none)  ARGV[13] every pinned id (zset)  ARGV[14] pins per section
--- ARGV[15] JSON array of operations
+-- ARGV[15] JSON array of operations  ARGV[16] edition (language) key prefix
+-- ARGV[17] the edition of a stored article without one (LIVEFEED_LANGUAGE: records written
+-- before editions existed have no ``lang`` field)
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
 -- ``scope`` (the token's sections: a change to a record of another section, live or not, is
 -- rejected; see refusal()). An upsert may carry ``bv``/``bu``: the stored (version, ms) a PATCH
@@ -16,6 +19,7 @@
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local EDITIONS_INDEXED = KEYS[6]
 local APREFIX, SPREFIX, LPREFIX = ARGV[1], ARGV[2], ARGV[3]
 local NOW, MIN_MS = tonumber(ARGV[4]), tonumber(ARGV[5])  -- MIN_MS nil: no age limit
 local MAX_ITEMS, MAXLEN, TOMB_TTL = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -23,6 +27,7 @@ local MAX_CORRECTIONS = tonumber(ARGV[9])
 local HPREFIX, HISTORY_TTL = ARGV[10], tonumber(ARGV[11])
 local PPREFIX, PINNED_ALL, MAX_PINNED = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local ops = cjson.decode(ARGV[15])
+local GPREFIX, DEFAULT_LANG = ARGV[16], ARGV[17]
 local HISTORY_MAX = 1000  -- entries kept per article (the newest)
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
@@ -52,7 +57,14 @@ local function pin_key(section)
   return PPREFIX .. section
 end
 
-local function unindex(id, section, labels_csv)
+-- A stored article's edition: its ``lang`` field, else LIVEFEED_LANGUAGE's.
+local function lang_of(lang)
+  if lang == nil or lang == false or lang == '' then return DEFAULT_LANG end
+  return lang
+end
+
+local function unindex(id, section, labels_csv, lang)
+  redis.call('ZREM', GPREFIX .. lang_of(lang), id)
   redis.call('ZREM', pin_key(section), id)
   redis.call('ZREM', PINNED_ALL, id)
   redis.call('ZREM', TIMELINE, id)
@@ -60,9 +72,10 @@ local function unindex(id, section, labels_csv)
   for _, l in ipairs(split(labels_csv)) do redis.call('ZREM', LPREFIX .. l, id) end
 end
 
-local function index(id, pub, section, labels_csv)
+local function index(id, pub, section, labels_csv, lang)
   local score = int(pub)
   redis.call('ZADD', TIMELINE, score, id)
+  redis.call('ZADD', GPREFIX .. lang_of(lang), score, id)
   if section ~= '' then redis.call('ZADD', SPREFIX .. section, score, id) end
   for _, l in ipairs(split(labels_csv)) do redis.call('ZADD', LPREFIX .. l, score, id) end
 end
@@ -78,15 +91,16 @@ local trimmed = {}
 
 -- Queue one event for ``result`` (the item's outcome, which gets its event_id at the flush).
 -- sections/labels: where the article is shown now (for a retraction: where it was shown);
--- psections/plabels (updates only): where it was shown before, so that a subscriber whose
--- filter it left is told so (a retraction with reason "filter").
+-- lang: its edition (for a retraction: the one it was shown in); psections/plabels/plang
+-- (updates only): where it was shown before, so that a subscriber whose filter it left is
+-- told so (a retraction with reason "filter").
 -- note (corrections only): the correction this change makes, {"text", "at"} as JSON.
 -- pin: 'pinned' or 'unpinned' when this change pins or unpins the article.
-local function announce(result, kind, id, sections, labels, headline, rid, psections, plabels,
-                        note, pin)
+local function announce(result, kind, id, sections, labels, lang, headline, rid, psections,
+                        plabels, plang, note, pin)
   pending[#pending + 1] = {result = result, kind = kind, id = id, sections = sections,
-    labels = labels, headline = headline, rid = rid or '', at = AT,
-    psections = psections, plabels = plabels, note = note, pin = pin}
+    labels = labels, lang = lang_of(lang), headline = headline, rid = rid or '', at = AT,
+    psections = psections, plabels = plabels, plang = lang_of(plang), note = note, pin = pin}
   return result
 end
 
@@ -100,10 +114,11 @@ local function append(e)
   end
   local args = {'XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
     'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
-    'headline', e.headline, 'rid', e.rid, 'at', e.at}
+    'headline', e.headline, 'rid', e.rid, 'at', e.at, 'lang', e.lang}
   if e.psections then
     args[#args + 1] = 'psections'; args[#args + 1] = e.psections
     args[#args + 1] = 'plabels'; args[#args + 1] = e.plabels
+    args[#args + 1] = 'plang'; args[#args + 1] = e.plang
   end
   if e.note then
     args[#args + 1] = 'correction'; args[#args + 1] = e.note
@@ -263,13 +278,13 @@ local function enforce_pins(section, keep, op)
       redis.call('ZREM', key, old)
       redis.call('ZREM', PINNED_ALL, old)
       local okey = APREFIX .. old
-      local o = redis.call('HMGET', okey, 'doc', 'corr', 'section', 'labels', 'state')
+      local o = redis.call('HMGET', okey, 'doc', 'corr', 'section', 'labels', 'state', 'lang')
       if o[1] and o[5] == 'live' then
         local odoc = with_extras(base_doc(o[1]), o[2] or '[]', false)
         redis.call('HSET', okey, 'doc', odoc)
         record(old, 'unpinned', {by = op.by, rid = op.rid}, {'pinned'}, nil)
-        announce({id = old, outcome = 'unpinned'}, 'updated', old, o[3] or '', o[4] or '',
-          odoc, op.rid, o[3] or '', o[4] or '', nil, 'unpinned')
+        announce({id = old, outcome = 'unpinned'}, 'updated', old, o[3] or '', o[4] or '', o[6],
+          odoc, op.rid, o[3] or '', o[4] or '', o[6], nil, 'unpinned')
       end
       dropped[#dropped + 1] = old
     end
@@ -280,7 +295,7 @@ end
 local function upsert(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
-    'doc', 'tscope')
+    'doc', 'tscope', 'lang')
   -- A scoped token's tombstone for an id without an article holds in its sections only: an
   -- article in another section is written as if there were no record.
   if not cur[4] and cur[9] and not in_scope(split(cur[9]), op.section) then cur = {} end
@@ -325,7 +340,7 @@ local function upsert(op)
   if state == 'retracted' and cur[6] and at > 0 and at < tonumber(cur[6]) then
     return {id = op.id, outcome = 'stale', state = state}
   end
-  local old_section, old_labels = cur[4] or '', cur[5] or ''
+  local old_section, old_labels, old_lang = cur[4] or '', cur[5] or '', lang_of(cur[10])
   -- When it was pinned (ms), if it is; a pin moves with the article to a new section.
   local was_pinned = nil
   if state == 'live' then
@@ -335,21 +350,21 @@ local function upsert(op)
   if op.pin == false then pin_ms = nil end
   if op.pin == true and not pin_ms then pin_ms = NOW end
   if pin_ms and old_section ~= op.section then pin_ms = NOW end
-  if state == 'live' then unindex(op.id, old_section, old_labels) end
+  if state == 'live' then unindex(op.id, old_section, old_labels, old_lang) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
 
   local function expire()
     -- Older than the rolling window, or beyond MAX_ITEMS: it would fall off at once, so it is
     -- neither shown nor published; its rank is remembered.
     redis.call('HSET', key, 'v', int(op.v), 'u', int(op.u), 'pub', int(op.pub),
-      'section', op.section, 'labels', op.labels)
+      'section', op.section, 'labels', op.labels, 'lang', lang_of(op.lang))
     redis.call('HDEL', key, 'rat', 'tscope')
     keep_record(key, 'expired')
     record(op.id, 'expired', op, {}, nil)
     if state == 'live' then
       changed()
       return announce({id = op.id, outcome = 'expired'}, 'retracted', op.id, old_section,
-        old_labels, retraction_headline(op.id), op.rid)
+        old_labels, old_lang, retraction_headline(op.id), op.rid)
     end
     return {id = op.id, outcome = 'expired'}
   end
@@ -365,6 +380,7 @@ local function upsert(op)
   if op.corr and op.corr ~= '' then note = op.corr end
   redis.call('HSET', key, 'doc', doc, 'corr', corr, 'v', int(op.v), 'u', int(op.u),
     'pub', int(op.pub), 'section', op.section, 'labels', op.labels, 'embargo', int(op.embargo),
+    'lang', lang_of(op.lang),
     'state', embargoed and 'embargoed' or 'live')
   redis.call('HDEL', key, 'rat', 'tscope')
   redis.call('PERSIST', key)
@@ -374,13 +390,13 @@ local function upsert(op)
     if state == 'live' then
       -- An embargo added to a live article takes it off every reader's page.
       return announce({id = op.id, outcome = 'embargoed'}, 'retracted', op.id, old_section,
-        old_labels, retraction_headline(op.id), op.rid)
+        old_labels, old_lang, retraction_headline(op.id), op.rid)
     end
     return {id = op.id, outcome = 'embargoed'}
   end
-  index(op.id, op.pub, op.section, op.labels)
+  index(op.id, op.pub, op.section, op.labels, op.lang)
   if beyond_max(op.id) then
-    unindex(op.id, op.section, op.labels)
+    unindex(op.id, op.section, op.labels, op.lang)
     return expire()
   end
   local pin = nil  -- what this change does to the pin, said on its frame
@@ -394,14 +410,14 @@ local function upsert(op)
   if state == 'live' then
     if note then
       result = announce({id = op.id, outcome = 'corrected'}, 'corrected', op.id, op.section,
-        op.labels, doc, op.rid, old_section, old_labels, note, pin)
+        op.labels, op.lang, doc, op.rid, old_section, old_labels, old_lang, note, pin)
     else
       result = announce({id = op.id, outcome = 'updated'}, 'updated', op.id, op.section,
-        op.labels, doc, op.rid, old_section, old_labels, nil, pin)
+        op.labels, op.lang, doc, op.rid, old_section, old_labels, old_lang, nil, pin)
     end
   else
     result = announce({id = op.id, outcome = 'published'}, 'published', op.id, op.section,
-      op.labels, doc, op.rid, nil, nil, nil, pin)
+      op.labels, op.lang, doc, op.rid, nil, nil, nil, nil, pin)
   end
   if pinned then
     redis.call('ZADD', pin_key(op.section), int(pin_ms), op.id)
@@ -415,7 +431,8 @@ end
 
 local function retract(op)
   local key = APREFIX .. op.id
-  local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u', 'tscope', 'rat')
+  local cur = redis.call('HMGET', key, 'state', 'section', 'labels', 'v', 'u', 'tscope', 'rat',
+    'lang')
   local state = cur[1]
   if op.scope and (state or cur[4] or cur[7]) then
     local where = refusal(op.scope, cur[2], cur[6])
@@ -462,14 +479,14 @@ local function retract(op)
     end
     return {id = op.id, outcome = 'not_found'}
   end
-  if state == 'live' then unindex(op.id, cur[2], cur[3]) end
+  if state == 'live' then unindex(op.id, cur[2], cur[3], cur[8]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
   record(op.id, 'retracted', op, {}, nil)
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
   keep_record(key, 'retracted')
   if state == 'live' then
     return announce({id = op.id, outcome = 'retracted'}, 'retracted', op.id, cur[2] or '',
-      cur[3] or '', retraction_headline(op.id), op.rid)
+      cur[3] or '', cur[8], retraction_headline(op.id), op.rid)
   end
   return {id = op.id, outcome = 'retracted'}
 end
@@ -481,35 +498,54 @@ local function release_due()
   for _, id in ipairs(due) do
     redis.call('ZREM', EMBARGO, id)
     local key = APREFIX .. id
-    local cur = redis.call('HMGET', key, 'state', 'pub', 'section', 'labels', 'doc')
+    local cur = redis.call('HMGET', key, 'state', 'pub', 'section', 'labels', 'doc', 'lang')
     if cur[1] == 'embargoed' then
       local pub = tonumber(cur[2])
       if MIN_MS and pub < MIN_MS then
         keep_record(key, 'expired')
         results[#results + 1] = {id = id, outcome = 'expired'}
       else
-        index(id, pub, cur[3], cur[4])
+        index(id, pub, cur[3], cur[4], cur[6])
         if beyond_max(id) then
-          unindex(id, cur[3], cur[4])
+          unindex(id, cur[3], cur[4], cur[6])
           keep_record(key, 'expired')
           results[#results + 1] = {id = id, outcome = 'expired'}
         else
           redis.call('HSET', key, 'state', 'live')
           record(id, 'released', {}, {}, nil)
           results[#results + 1] = announce({id = id, outcome = 'published'}, 'published', id,
-            cur[3], cur[4], cur[5], '')
+            cur[3], cur[4], cur[6], cur[5], '')
         end
       end
     end
   end
 end
 
+-- Articles stored before editions existed have no ``lang``: the first release tick (the
+-- embargo clock, twice a second) files each live one under LIVEFEED_LANGUAGE's edition, once.
+local function index_editions()
+  if redis.call('EXISTS', EDITIONS_INDEXED) == 1 then return end
+  local ids = redis.call('ZRANGE', TIMELINE, 0, -1, 'WITHSCORES')
+  local filed = false
+  for i = 1, #ids, 2 do
+    local key = APREFIX .. ids[i]
+    if not redis.call('HGET', key, 'lang') then
+      redis.call('HSET', key, 'lang', DEFAULT_LANG)
+      redis.call('ZADD', GPREFIX .. DEFAULT_LANG, ids[i + 1], ids[i])
+      filed = true
+    end
+  end
+  -- The edition views rendered before this showed none of them: they are stale now.
+  if filed then changed() end
+  redis.call('SET', EDITIONS_INDEXED, '1')
+end
+
 -- Trimmed off the window: not shown any more (no event: readers' pages roll by themselves),
 -- but feeds' Last-Modified moves and the rank is remembered against older copies.
 local function remove_item(id)
   local key = APREFIX .. id
-  local cur = redis.call('HMGET', key, 'section', 'labels')
-  unindex(id, cur[1], cur[2])
+  local cur = redis.call('HMGET', key, 'section', 'labels', 'lang')
+  unindex(id, cur[1], cur[2], cur[3])
   keep_record(key, 'expired')
   trimmed[id] = true
   changed()
@@ -519,7 +555,7 @@ for _, op in ipairs(ops) do
   AT = (tonumber(op.at) or 0) > 0 and int(op.at) or ''
   if op.op == 'upsert' then results[#results + 1] = upsert(op)
   elseif op.op == 'retract' then results[#results + 1] = retract(op)
-  elseif op.op == 'release' then release_due()
+  elseif op.op == 'release' then index_editions(); release_due()
   else return redis.error_reply('unknown operation ' .. tostring(op.op)) end
 end
 

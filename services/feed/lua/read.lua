@@ -8,6 +8,8 @@
 -- ARGV[3] cursor score ('' for the newest)  ARGV[4] cursor id  ARGV[5] page size
 -- ARGV[6] section the items must also be in ('' for any)
 -- ARGV[7] the window's length in ms (0: no age limit)  ARGV[8] label the pins must carry ('')
+-- ARGV[9] edition the items must also be in ('' for any)  ARGV[10] edition the pins must be
+-- in ('')  ARGV[11] the edition of an article stored without one (LIVEFEED_LANGUAGE)
 -- Returns {event_id, {doc, ...}, next_score, next_id, changed_ms, {pinned doc, ...},
 -- ages_out_ms} (next_* empty when there is no more; changed_ms '' when nothing was ever
 -- trimmed; ages_out_ms '' when no item of the index will leave the window).
@@ -17,6 +19,13 @@ local APREFIX, MIN_MS = ARGV[1], tonumber(ARGV[2])  -- MIN_MS nil: no age limit
 local CURSOR_SCORE, CURSOR_ID = ARGV[3], ARGV[4]
 local LIMIT, SECTION, WINDOW_MS = tonumber(ARGV[5]), ARGV[6], tonumber(ARGV[7])
 local LABEL = ARGV[8]
+local LANG, PIN_LANG, DEFAULT_LANG = ARGV[9], ARGV[10], ARGV[11]
+
+local function in_lang(want, lang)
+  if want == '' then return true end
+  if not lang or lang == '' then lang = DEFAULT_LANG end
+  return lang == want
+end
 
 -- a >= b in byte order, as the sorted set orders members. Lua's own string comparison uses
 -- the server's collation locale (strcoll), which differs from byte order outside "C".
@@ -46,8 +55,9 @@ while not more do
     -- Items sharing the cursor's score sort by id (descending): skip those already shown.
     local seen = CURSOR_SCORE ~= '' and tonumber(score) == tonumber(CURSOR_SCORE) and bytes_ge(id, CURSOR_ID)
     if not seen then
-      local fields = redis.call('HMGET', APREFIX .. id, 'doc', 'section', 'state')
-      if fields[1] and fields[3] == 'live' and (SECTION == '' or fields[2] == SECTION) then
+      local fields = redis.call('HMGET', APREFIX .. id, 'doc', 'section', 'state', 'lang')
+      if fields[1] and fields[3] == 'live' and (SECTION == '' or fields[2] == SECTION)
+          and in_lang(LANG, fields[4]) then
         if #docs == LIMIT then more = true; break end
         docs[#docs + 1] = fields[1]
         last_score, last_id = score, id
@@ -72,9 +82,10 @@ end
 local pinned = {}
 if CURSOR_SCORE == '' then
   for _, id in ipairs(redis.call('ZREVRANGE', PINS, 0, 199)) do
-    local f = redis.call('HMGET', APREFIX .. id, 'doc', 'state', 'labels', 'pub', 'section')
+    local f = redis.call('HMGET', APREFIX .. id, 'doc', 'state', 'labels', 'pub', 'section',
+      'lang')
     local ok = f[1] and f[2] == 'live' and (not MIN_MS or tonumber(f[4]) >= MIN_MS)
-      and (SECTION == '' or f[5] == SECTION)
+      and (SECTION == '' or f[5] == SECTION) and in_lang(PIN_LANG, f[6])
     if ok and LABEL ~= '' then
       ok = false
       for l in string.gmatch(f[3] or '', '[^,]+') do if l == LABEL then ok = true end end

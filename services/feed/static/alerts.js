@@ -6,8 +6,15 @@
 
 const button = document.getElementById("alerts");
 const note = document.getElementById("alerts-note");
-const ON_TEXT = "Stop breaking-news alerts";
-const OFF_TEXT = "Alert me to breaking news";
+// The button's words in the page's language (page.py alert_button: data-words), by msgid.
+let words = {};
+try {
+  words = JSON.parse(button.dataset.words || "{}");
+} catch (error) {
+  console.warn("livefeed: unreadable alert words", error);
+}
+const t = (id, values = {}) => (Object.hasOwn(words, id) ? words[id] : id)
+  .replace(/\{(\w+)\}/g, (whole, name) => (Object.hasOwn(values, name) ? String(values[name]) : whole));
 
 function supported() {
   return "serviceWorker" in navigator && "PushManager" in window && "Notification" in window;
@@ -25,7 +32,7 @@ function say(text) {
 
 function show(on) {
   button.setAttribute("aria-pressed", on ? "true" : "false");
-  button.textContent = on ? ON_TEXT : OFF_TEXT;
+  button.textContent = t(on ? "Stop breaking-news alerts" : "Alert me to breaking news");
 }
 
 async function send(method, body) {
@@ -49,7 +56,7 @@ async function send(method, body) {
 async function subscribe(registration) {
   const permission = await Notification.requestPermission();
   if (permission !== "granted") {
-    say("Notifications are blocked for this site: allow them in your browser's site settings.");
+    say(t("Notifications are blocked for this site: allow them in your browser's site settings."));
     return;
   }
   const key = keyBytes(button.dataset.vapidKey);
@@ -69,7 +76,7 @@ async function subscribe(registration) {
   }
   await send("POST", { subscription: subscription.toJSON() });
   show(true);
-  say("Alerts on: breaking news will reach you even with this page closed.");
+  say(t("Alerts on: breaking news will reach you even with this page closed."));
 }
 
 async function unsubscribe(registration) {
@@ -79,7 +86,7 @@ async function unsubscribe(registration) {
     await subscription.unsubscribe();
   }
   show(false);
-  say("Alerts off.");
+  say(t("Alerts off."));
 }
 
 async function start() {
@@ -97,11 +104,11 @@ async function start() {
       if (button.getAttribute("aria-pressed") === "true") await unsubscribe(ready);
       else await subscribe(ready);
     } catch (error) {
-      say(`Alerts could not be changed: ${error.message || error}`);
+      say(t("Alerts could not be changed: {error}", { error: error.message || error }));
     } finally {
       button.disabled = false;
     }
   });
 }
 
-start().catch((error) => say(`Alerts are unavailable: ${error.message || error}`));
+start().catch((error) => say(t("Alerts are unavailable: {error}", { error: error.message || error })));

@@ -52,18 +52,32 @@ class LivefeedColumn extends HTMLElement {
   }
 
   attributeChangedCallback(name, before, after) {
-    if (this.hub && before !== after) this.reload().catch((error) => this.fail(error));
+    if (!this.hub || before === after) return;
+    if (name === "lang") { this.hub.remove(this); this.hub = null; } // another edition's stream
+    this.reload().catch((error) => this.fail(error));
+  }
+
+  /** The edition asked for (`lang="uk-UA"`: "uk"), or "" for every language. */
+  get edition() {
+    return (this.getAttribute("lang") || "").split("-")[0].toLowerCase();
   }
 
   get cfg() {
     const d = this.dataset, s = SERVER || {};
-    return { push: d.pushUrl || s.push, sse: d.sseUrl || s.sse, timeline: d.timelineUrl || s.timeline,
-      fragment: d.fragmentUrl || s.fragment, zone: d.timezone || s.zone };
+    const stream = (base) => {
+      if (!this.edition || !base) return base;
+      const url = new URL(base, import.meta.url);
+      url.searchParams.set("lang", this.edition);
+      return url.href;
+    };
+    // An edition's columns share one stream of that edition (a hub per stream URL).
+    return { push: stream(d.pushUrl || s.push), sse: stream(d.sseUrl || s.sse),
+      timeline: d.timelineUrl || s.timeline, fragment: d.fragmentUrl || s.fragment, zone: d.timezone || s.zone };
   }
 
   get filter() {
     return { section: this.getAttribute("section") || "",
-      label: (this.getAttribute("label") || "").toLowerCase() };
+      label: (this.getAttribute("label") || "").toLowerCase(), lang: this.edition };
   }
 
   /** Live unless the server said otherwise (a page reached by "More news" stays as it is). */
@@ -134,6 +148,7 @@ class LivefeedColumn extends HTMLElement {
       console.warn("livefeed: unreadable messages", error);
     }
     this.words = new Words(words, this.getAttribute("lang") || document.documentElement.lang);
+    if (!this.hasAttribute("dir") && this.words.dir) this.setAttribute("dir", this.words.dir);
     this.root = root;
     this.lastId = this.dataset.eventId || null;
     if (this.lastId) this.dataset.lastEventId = this.lastId;
@@ -230,8 +245,10 @@ class LivefeedColumn extends HTMLElement {
   }
 
   matches(h) {
-    const { section, label } = this.filter;
-    return (!section || h.section === section) && (!label || (h.labels || []).includes(label));
+    const { section, label, lang } = this.filter;
+    // The stream of an edition sends its articles only; one naming another language never shows.
+    const other = lang && typeof h.language === "string" && h.language.split("-")[0].toLowerCase() !== lang;
+    return !other && (!section || h.section === section) && (!label || (h.labels || []).includes(label));
   }
 
   receive(msg) {
@@ -444,7 +461,7 @@ class LivefeedColumn extends HTMLElement {
     art.setAttribute("aria-setsize", "-1");
     const safeUrl = typeof h.url === "string" && /^https?:\/\//i.test(h.url);
     art.tabIndex = safeUrl ? -1 : 0; // one Tab stop per headline: its link, else the article
-    const time = el("time", "item-time", h.time, "time");
+    const time = el("time", "item-time", this.words.clock(h.published_at, this.zone), "time");
     time.dateTime = h.published_at;
     time.title = this.words.fullTime(h.published_at, this.zone);
     const body = el("div", "item-body");
@@ -502,7 +519,7 @@ class LivefeedColumn extends HTMLElement {
   updateNewButton() {
     const n = this.buffered.length;
     this.newButton.hidden = n === 0;
-    this.newButton.textContent = n ? this.words.n("↑ {count} new headline", n) : "";
+    this.newButton.textContent = n ? `↑ ${this.words.n("{count} new headline", n)}` : "";
     this.updateUnseen();
   }
 
@@ -526,7 +543,8 @@ class LivefeedColumn extends HTMLElement {
     const waiting = this.held.filter((m) => m.type === "published").length;
     this.pauseButton.setAttribute("aria-pressed", String(this.paused));
     this.pauseButton.textContent = !this.paused ? this.words.t("Pause live updates")
-      : waiting ? this.words.n("Resume live updates ({count} new)", waiting) : this.words.t("Resume live updates");
+      : waiting ? this.words.t("Resume live updates ({count} new)", { count: this.words.number.format(waiting) })
+        : this.words.t("Resume live updates");
     this.updateUnseen();
   }
 
@@ -546,8 +564,8 @@ class LivefeedColumn extends HTMLElement {
     this.announceTimer = setTimeout(() => {
       const count = this.toAnnounce;
       this.toAnnounce = 0;
-      const which = this.paused ? "{count} new headline (paused)." : this.buffered.length
-        ? "{count} new headline above." : "{count} new headline.";
+      const which = this.paused ? "{count} new headline (paused)" : this.buffered.length
+        ? "{count} new headline above" : "{count} new headline";
       if (count) this.announce(this.words.n(which, count));
     }, ANNOUNCE_QUIET_MS);
   }
@@ -596,11 +614,12 @@ class LivefeedColumn extends HTMLElement {
    * headline whose last change seen on the stream is its retraction is never put back. */
   async fetchOlder(count) {
     const url = new URL(this.cfg.timeline, import.meta.url);
-    const { section, label: lbl } = this.filter;
+    const { section, label: lbl, lang } = this.filter;
     url.searchParams.set("limit", String(count));
     url.searchParams.set("before", this.next);
     if (section) url.searchParams.set("section", section);
     if (lbl) url.searchParams.set("label", lbl);
+    if (lang) url.searchParams.set("lang", lang);
     const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
     if (!response.ok) throw new Error(`timeline answered ${response.status}`);
     const body = await response.json();

@@ -44,13 +44,17 @@ function fill(text, values) {
 }
 
 /** The column's language: its words from the server, its dates and plurals from Intl (CLDR).
- * `blob` is shared.i18n.client_messages(lang): {lang, dir, messages, plurals, labels, locale}. */
+ * `blob` is shared.i18n.client_messages(lang): {lang, dir, locale, messages, plurals, formats,
+ * labels}. Dates follow the catalog's CLDR patterns (`formats`), the ones the server formats
+ * with (Babel), each field's name or number from Intl in `locale`: a day header written here
+ * reads exactly as the server's. */
 export class Words {
   constructor(blob, lang) {
     const b = blob || {};
     this.messages = b.messages || {};
     this.plurals = b.plurals || {};
     this.labels = b.labels || {};
+    this.formats = b.formats || {};
     this.dir = b.dir || "";
     this.locale = b.locale || b.lang || lang || undefined;
     this.rules = new Intl.PluralRules(this.locale);
@@ -73,35 +77,60 @@ export class Words {
     return Object.hasOwn(this.labels, name) ? this.labels[name] : name.charAt(0).toUpperCase() + name.slice(1);
   }
 
-  format(options, when) {
-    return new Intl.DateTimeFormat(this.locale, options).format(when);
+  /** One field of `when` as Intl writes it in `options` (a month from a day-and-month format:
+   * the form a date takes, "жовтня", not the standalone "жовтень"). */
+  part(type, options, when, zone) {
+    const parts = new Intl.DateTimeFormat(this.locale, { ...options, timeZone: zone }).formatToParts(when);
+    const found = parts.find((p) => p.type === type);
+    return found ? found.value : "";
+  }
+
+  /** `when` in the CLDR pattern `name` of the blob ("y, EEEE", "d MMMM", "HH:mm"): letters
+   * are fields, quoted text and everything else is kept as written. */
+  pattern(name, when, zone) {
+    const source = this.formats[name];
+    if (!source) return new Intl.DateTimeFormat(this.locale, { dateStyle: "full", timeZone: zone }).format(when);
+    // Numbers as digits (the locale has Latin digits, as Babel writes them), padded to the run.
+    const num = (type, options, width) => {
+      const value = String(Number.parseInt(this.part(type, options, when, zone), 10));
+      return width === 2 && type === "year" ? value.slice(-2) : value.padStart(width, "0");
+    };
+    return source.replace(/'([^']*)'|([A-Za-z])\2*/g, (run, quoted, letter) => {
+      if (quoted !== undefined) return quoted || "'";
+      const width = run.length, long = width >= 4 ? "long" : "short";
+      switch (letter) {
+        case "y": return num("year", { year: "numeric" }, width);
+        case "E": case "c": return this.part("weekday", { weekday: long }, when, zone);
+        case "d": return num("day", { day: "numeric" }, width);
+        case "M": return width >= 3 ? this.part("month", { day: "numeric", month: long }, when, zone)
+          : num("month", { month: "numeric" }, width);
+        case "L": return width >= 3 ? this.part("month", { month: long }, when, zone)
+          : num("month", { month: "numeric" }, width);
+        case "H": return num("hour", { hour: "numeric", hourCycle: "h23" }, width);
+        case "m": return num("minute", { hour: "numeric", minute: "numeric" }, width);
+        default: return run;
+      }
+    });
   }
 
   /** A day's header in two lines: ["2024, Thursday", "24 October"] (`date` is YYYY-MM-DD). */
   day(date) {
     const noon = new Date(`${date}T12:00:00Z`);
-    const year = new Intl.NumberFormat(this.locale, { useGrouping: false }).format(noon.getUTCFullYear());
-    const weekday = this.format({ weekday: "long", timeZone: "UTC" }, noon);
-    return [this.t("{year}, {weekday}", { year, weekday }),
-      this.format({ day: "numeric", month: "long", timeZone: "UTC" }, noon)];
+    return [this.pattern("day_heading", noon, "UTC"), this.pattern("day_date", noon, "UTC")];
   }
 
   /** "19:31" in the newsroom's zone. */
   clock(iso, zone) {
-    return this.format({ hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZone: zone }, new Date(iso));
+    return this.pattern("time", new Date(iso), zone);
   }
 
   /** "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)": the time's whole context,
-   * as the server writes it; each part from Intl, their order from the server's message. */
+   * as the server writes it (column.py full_time). */
   fullTime(iso, zone) {
     const m = /(Z|[+-]\d{2}:\d{2})$/.exec(iso || "");
     const when = new Date(iso);
     if (!m || Number.isNaN(when.getTime())) return iso || "";
-    const part = (options) => this.format({ ...options, timeZone: zone }, when);
-    return this.t("{weekday} {date} {year}, {time} (UTC{offset}, {zone})", {
-      weekday: part({ weekday: "long" }), date: part({ day: "numeric", month: "long" }),
-      year: new Intl.NumberFormat(this.locale, { useGrouping: false }).format(Number(part({ year: "numeric", numberingSystem: "latn" }).replace(/\D/g, ""))),
-      time: this.clock(iso, zone), offset: m[1] === "Z" ? "+00:00" : m[1], zone });
+    return `${this.pattern("full", when, zone)} (UTC${m[1] === "Z" ? "+00:00" : m[1]}, ${zone})`;
   }
 }
 

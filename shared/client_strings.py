@@ -1,0 +1,75 @@
+"""Every string the browser client (the live page, the embedded column, the alerts button)
+shows, announces or puts in a tooltip: the one list ``shared.i18n.client_messages`` translates
+for it. The client looks them up by their English text; ``{…}`` placeholders are filled there.
+
+Headline labels are shown by their display names (``shared.models.LABEL_DISPLAY``), which are
+listed here too, so a label reads the same in the server's markup and the client's.
+"""
+
+from __future__ import annotations
+
+from shared.dates import PATTERNS
+from shared.i18n import N_, N_plural
+from shared.models import LABEL_DISPLAY
+
+# What static/alerts.js says (the live page's and /alerts' button carries them, translated).
+ALERT_MESSAGES: tuple[str, ...] = (
+    N_("Alert me to breaking news"),
+    N_("Stop breaking-news alerts"),
+    N_("Notifications are blocked for this site: allow them in your browser's site settings."),
+    N_("Alerts on: breaking news will reach you even with this page closed."),
+    N_("Alerts off."),
+    N_("Alerts are unavailable: {error}"),
+    N_("Alerts could not be changed: {error}"),
+)
+
+MESSAGES: tuple[str, ...] = (
+    # The connection's state, by the column's title.
+    N_("Connecting…"),
+    N_("Live"),
+    N_("Reconnecting…"),
+    N_("Offline"),
+    N_("Paused"),
+    # Controls.
+    N_("Pause live updates"),
+    N_("Resume live updates"),
+    N_("Resume live updates ({count} new)"),
+    N_("Key events"),
+    N_("More news"),
+    N_("Loading…"),
+    N_("Back to the latest news"),
+    # The column's parts and empty states.
+    N_("News"),
+    N_("Pinned"),
+    N_("No headlines yet. New ones appear here as they are published."),
+    N_("No key events yet. They appear here as they are published."),
+    N_("Corrected {time}"),
+    N_("Skip to headlines"),
+    # Announcements (the status region, read by screen readers).
+    N_("Showing key events only."),
+    N_("Showing all headlines."),
+    N_("Live updates reconnected."),
+    N_("Offline. Live updates will resume when back online."),
+    N_("Connection lost. Reconnecting."),
+    N_("Live updates paused."),
+    N_("Live updates resumed."),
+    N_("Corrected: {title}."),
+    N_("Corrected: {title}. {note}"),
+    N_("Could not load more news. Try again."),
+    # Label display names (shared.models.LABEL_DISPLAY).
+    *LABEL_DISPLAY.values(),
+)
+
+# Plural messages as (singular, plural) msgids: the client picks the CLDR category of the count
+# (Intl.PluralRules) and fills ``{count}``.
+PLURALS: tuple[tuple[str, str], ...] = (
+    N_plural("{count} new headline", "{count} new headlines"),
+    N_plural("{count} new headline (paused)", "{count} new headlines (paused)"),
+    N_plural("{count} new headline above", "{count} new headlines above"),
+    N_plural("{count} older headline loaded.", "{count} older headlines loaded."),
+    N_plural("Live updates resumed: {count} change.", "Live updates resumed: {count} changes."),
+)
+
+# CLDR date patterns (shared.dates) as the catalog gives them, for the client's own formatting
+# of days and times that arrive live (it formats each field with Intl in the same locale).
+FORMATS: dict[str, str] = dict(PATTERNS)
