@@ -660,8 +660,8 @@ async def test_the_column_mirrors_right_to_left_and_titles_keep_their_own_direct
     assert await page.get_attribute("html", "dir") == "ltr"
     assert await page.get_attribute("#live", "dir") == "ltr"
     await page.evaluate(
-        "() => { document.documentElement.dir = 'rtl';"
-        " document.getElementById('live').dir = 'rtl'; }"
+        "() => { document.documentElement.dir = 'rtl'; const c = document.getElementById('live');"
+        " c.dir = 'rtl'; c.shadowRoot.querySelector('.column').dir = 'rtl'; }"
     )  # fmt: skip
     boxes = await page.eval_on_selector(
         "#live",
