@@ -115,19 +115,23 @@ def last_change(item: dict[str, Any]) -> datetime:
     return moment
 
 
-def correction_lines(item: dict[str, Any]) -> list[str]:
-    """``Corrected 17:40: <note>`` for each correction, oldest first (as the page shows them)."""
-    return [f"Corrected {n['at'][11:16]}: {n['text']}" for n in item.get("corrections") or []]
+def correction_lines(item: dict[str, Any], lang: str) -> list[str]:
+    """``Corrected 17:40: <note>`` for each correction, oldest first (as the page shows them),
+    in the feed's language."""
+    return [
+        f"{gettext(lang, 'Corrected {time}').format(time=n['at'][11:16])}: {n['text']}"
+        for n in item.get("corrections") or []
+    ]
 
 
 def _item_language(ctx: FeedContext, item: dict[str, Any]) -> str:
     return str(item.get("language") or ctx.settings.language)
 
 
-def _described(item: dict[str, Any]) -> str | None:
+def _described(item: dict[str, Any], lang: str) -> str | None:
     """The summary with the correction notes after it (plain text), or None when neither."""
     parts = [item["summary"]] if item.get("summary") else []
-    parts.extend(correction_lines(item))
+    parts.extend(correction_lines(item, lang))
     return "\n\n".join(parts) if parts else None
 
 
@@ -165,7 +169,7 @@ def rss(ctx: FeedContext) -> bytes:
         _sub(node, "link", ctx.link(item))
         _sub(node, "guid", item["id"], isPermaLink="false")
         _sub(node, "pubDate", format_datetime(datetime.fromisoformat(item["published_at"])))
-        description = _described(item)
+        description = _described(item, ctx.speaks)
         if description:
             _sub(node, "description", description)
         if item.get("byline"):
@@ -211,7 +215,7 @@ def atom(ctx: FeedContext) -> bytes:
             _sub(entry, f"{ns}category", term=label, label=display_label(label, ctx.speaks))
         if item.get("section"):
             _sub(entry, f"{ns}category", term=item["section"], scheme=f"{ctx.base}/sections")
-        summary = _described(item)
+        summary = _described(item, ctx.speaks)
         if summary:
             _sub(entry, f"{ns}summary", summary, type="text")
     return _xml(root)
@@ -225,7 +229,7 @@ def json_feed(ctx: FeedContext) -> bytes:
             "id": item["id"],
             "url": ctx.link(item),
             "title": item["title"],
-            "content_text": _described(item) or item["title"],
+            "content_text": _described(item, ctx.speaks) or item["title"],
             "date_published": item["published_at"],
             "date_modified": last_change(item).isoformat(),
             "tags": list(item.get("labels", [])),

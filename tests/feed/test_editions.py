@@ -173,6 +173,20 @@ async def test_feeds_carry_their_language_translated_titles_and_edition_links(
     assert (unfiltered["language"], unfiltered["title"]) == ("en", "News")
 
 
+async def test_a_correction_note_in_a_feed_speaks_the_edition(
+    ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
+) -> None:
+    corrected = {**UK[0], "version": 2, "correction": "Уточнено кількість вибухів"}
+    await ingest.apply({"articles": [{**UK[0], "version": 1}]})
+    await ingest.apply(corrected)
+    base = fresh.url("feed")
+    body = (await http.get(f"{base}/feed.json", params={"lang": "uk"})).json()
+    text = body["items"][0]["content_text"]
+    assert re.fullmatch(r"Виправлено о \d\d:\d\d: Уточнено кількість вибухів", text), text  # noqa: RUF001 - Ukrainian
+    unfiltered = (await http.get(f"{base}/feed.json")).json()  # every edition, in English words
+    assert unfiltered["items"][0]["content_text"].startswith("Corrected ")
+
+
 async def test_articles_stored_before_editions_join_the_default_edition(
     ingest: Ingest, feed: Feed, fresh: Stack, redis_client: redis.Redis
 ) -> None:
