@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from shared.redis_server import EmbeddedRedis
-from tests.helpers import Feed, Ingest
+from tests.helpers import Feed, Ingest, empty_store
 from tests.procs import Stack
 
 # Small enough that a test can push events off the end of the log.
@@ -63,9 +63,7 @@ def stack(redis_server: EmbeddedRedis) -> Iterator[Stack]:
 @pytest.fixture
 def fresh(stack: Stack, redis_client: redis.Redis) -> Stack:
     """The shared stack with an empty timeline and event log."""
-    doomed = list(redis_client.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        redis_client.delete(*doomed)
+    empty_store(redis_client)
     return stack
 
 

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import httpx
+import redis
 import websockets
 from websockets.asyncio.client import ClientConnection
 
@@ -337,3 +338,10 @@ def varies(response: httpx.Response) -> bool:
     """Whether ``response`` says ``Vary: Accept-Encoding`` (among other names or not)."""
     vary = {part.strip().lower() for part in response.headers.get("vary", "").split(",")}
     return "accept-encoding" in vary
+
+
+def empty_store(client: redis.Redis) -> None:
+    """Delete every livefeed key (``lf:*``): an empty timeline, event log and history."""
+    doomed = list(client.scan_iter(match="lf:*", count=1000))
+    if doomed:
+        client.delete(*doomed)

@@ -12,6 +12,7 @@ import redis
 from shared.redis_server import EmbeddedRedis
 from shared.vapid import generate_keys
 from tests.conftest import short_tmpdir
+from tests.helpers import empty_store
 from tests.procs import Stack, free_port
 from tests.pushstub import PushServiceStub
 
@@ -80,9 +81,7 @@ def alert_stack() -> Iterator[AlertStack]:
 @pytest.fixture
 def alerts(alert_stack: AlertStack) -> AlertStack:
     """The alert stack with no subscriptions, articles or alerts left from other tests."""
-    doomed = list(alert_stack.redis.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        alert_stack.redis.delete(*doomed)
+    empty_store(alert_stack.redis)
     alert_stack.stub.subscriptions.clear()
     alert_stack.stub.rejected.clear()
     return alert_stack

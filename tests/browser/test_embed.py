@@ -35,7 +35,7 @@ from shared.redis_server import EmbeddedRedis
 from tests.browser.embedhost import HOST_CSS, Host, article_page
 from tests.conftest import short_tmpdir
 from tests.feed.test_timeline import seed_articles
-from tests.helpers import Ingest, article, eventually, raw_get
+from tests.helpers import Ingest, article, empty_store, eventually, raw_get
 from tests.procs import Stack, free_port
 
 pytestmark = pytest.mark.browser
@@ -117,9 +117,7 @@ def site() -> Iterator[Site]:
 @pytest.fixture
 async def fresh_site(site: Site) -> AsyncIterator[Site]:
     """The site with an empty timeline and no pages."""
-    doomed = list(site.redis.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        site.redis.delete(*doomed)
+    empty_store(site.redis)
     for host in (site.host, site.foreign):
         host.pages.clear()
         host.requests.clear()

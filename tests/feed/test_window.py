@@ -13,7 +13,7 @@ import redis
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
-from tests.helpers import Feed, Ingest, article, eventually, subscribe
+from tests.helpers import Feed, Ingest, article, empty_store, eventually, subscribe
 from tests.procs import Stack
 
 MAX_ITEMS = 5
@@ -35,9 +35,7 @@ def small_stack() -> Iterator[Stack]:
 def empty(small_stack: Stack) -> None:
     """Each test starts from an empty timeline (the stack's processes keep running)."""
     client = redis.Redis.from_url(small_stack.redis_url)
-    doomed = list(client.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        client.delete(*doomed)
+    empty_store(client)
     client.close()
 
 

@@ -16,7 +16,7 @@ import redis
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
-from tests.helpers import Feed, Ingest, article, eventually
+from tests.helpers import Feed, Ingest, article, empty_store, eventually
 from tests.procs import REPO, Stack
 from tests.test_post_command import post
 
@@ -38,9 +38,7 @@ def window_stack() -> Iterator[Stack]:
 def store(window_stack: Stack) -> Iterator[redis.Redis]:
     """The stack's Redis, emptied: each test starts from an empty timeline."""
     client = redis.Redis.from_url(window_stack.redis_url)
-    doomed = list(client.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        client.delete(*doomed)
+    empty_store(client)
     yield client
     client.close()
 

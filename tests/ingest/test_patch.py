@@ -15,7 +15,7 @@ import redis
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
-from tests.helpers import Feed, Ingest, article, subscribe
+from tests.helpers import Feed, Ingest, article, empty_store, subscribe
 from tests.procs import Stack
 
 CMS = "cms-token-patch-1"
@@ -44,9 +44,7 @@ def patch_stack() -> Iterator[Stack]:
 @pytest.fixture
 def empty(patch_stack: Stack) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(patch_stack.redis_url)
-    doomed = list(client.scan_iter(match="lf:*", count=1000))
-    if doomed:
-        client.delete(*doomed)
+    empty_store(client)
     yield client
     client.close()
 
