@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from services.feed.alerts import Alerts
 from services.feed.caching import Rendered, article_keys, edge_headers, edge_keys, render
+from services.feed.column import Assets
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import (
@@ -69,7 +70,9 @@ class Feed:
         self.client: aredis.Redis | None = None
         self.reader: TimelineReader | None = None
         self.cache: ReadCache | None = None
-        self.live = LiveParts(settings, lambda: self.store, lambda: self.views)
+        # The one client's module, bundled once for the page and the embed.
+        self.assets = Assets(settings)
+        self.live = LiveParts(settings, lambda: self.store, lambda: self.views, self.assets)
         # The change history is also read here (nginx sends it to ingest; a tool that knows
         # only the feed's address finds it too), with the same bearer tokens.
         self.check_token: BearerAuth | None = None
@@ -248,7 +251,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *feed.live.routes(),
-        *Embed(settings, lambda: feed.store, lambda: feed.views).routes(),
+        *Embed(settings, lambda: feed.store, lambda: feed.views, feed.assets).routes(),
         *Alerts(settings, lambda: feed.redis).routes(),
     ]
     app = Starlette(

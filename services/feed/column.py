@@ -13,6 +13,7 @@ markup as ``render_item`` writes here.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 import xml.etree.ElementTree as ET
@@ -332,8 +333,10 @@ class Assets:
         return len(gzip_bytes(self.module, STATIC_LEVEL))
 
 
+@functools.cache
 def messages_text(lang: str) -> str:
-    """The client's words as a ``<script>`` data block's text (nothing in it can close it)."""
+    """The client's words as a ``<script>`` data block's text (nothing in it can close it);
+    made once per interface language (``lang`` is one of ``SUPPORTED``)."""
     return script_text(client_messages(lang))
 
 

@@ -45,7 +45,7 @@ from services.feed.column import (
     fragment_bytes,
     sha256_source,
 )
-from services.feed.handlers import ViewHandlers
+from services.feed.handlers import ColumnHandlers
 from services.feed.page import connect_sources
 from services.feed.params import store_down
 from services.feed.readcache import ReadCache
@@ -87,7 +87,7 @@ def frame_csp(settings: Settings, assets: Assets) -> str:
     )
 
 
-class Embed(ViewHandlers):
+class Embed(ColumnHandlers):
     """The handlers: module, fragment, iframe page."""
 
     def __init__(
@@ -95,9 +95,9 @@ class Embed(ViewHandlers):
         settings: Settings,
         reader: Callable[[], TimelineReader],
         views: Callable[[], ReadCache],
+        assets: Assets,
     ) -> None:
-        super().__init__(settings, reader, views)
-        self.assets = Assets(settings)
+        super().__init__(settings, reader, views, assets)
         # The module, and its gzip copy, made once.
         self.module_view = static_view(
             self.assets.module,

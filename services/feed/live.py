@@ -11,6 +11,7 @@ from pathlib import Path
 
 from starlette.routing import BaseRoute, Route
 
+from services.feed.column import Assets
 from services.feed.feeds import Feeds
 from services.feed.page import LivePage
 from services.feed.readcache import ReadCache
@@ -29,8 +30,9 @@ class LiveParts:
         settings: Settings,
         reader: Callable[[], TimelineReader],
         views: Callable[[], ReadCache],
+        assets: Assets,
     ) -> None:
-        self.page = LivePage(settings, reader, views)
+        self.page = LivePage(settings, reader, views, assets)
         self.feeds = Feeds(settings, reader, views)
         self.static = StaticFiles(STATIC)
 

@@ -14,7 +14,6 @@ inline style it allows is the column's, by its hash.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from urllib.parse import urlencode, urlsplit
 
 import orjson
@@ -24,7 +23,7 @@ from starlette.responses import Response
 
 from services.feed.caching import Rendered, edge_headers, edge_keys, render
 from services.feed.column import Assets, Query, render_column
-from services.feed.handlers import ViewHandlers
+from services.feed.handlers import ColumnHandlers
 from services.feed.jsonld import live_blog, script_text
 from services.feed.params import (
     before_param,
@@ -34,8 +33,7 @@ from services.feed.params import (
     section_param,
     store_down,
 )
-from services.feed.readcache import ReadCache
-from services.feed.store import Cursor, Page, TimelineReader
+from services.feed.store import Cursor, Page
 from shared.client_strings import ALERT_MESSAGES
 from shared.headings import column_heading
 from shared.i18n import N_, SUPPORTED, direction, gettext, negotiate
@@ -216,17 +214,8 @@ def alert_button(parent: ET.Element, settings: Settings, lang: str = "en") -> No
     note.text = ""
 
 
-class LivePage(ViewHandlers):
+class LivePage(ColumnHandlers):
     """The ``GET /`` handler."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        reader: Callable[[], TimelineReader],
-        views: Callable[[], ReadCache],
-    ) -> None:
-        super().__init__(settings, reader, views)
-        self.assets = Assets(settings)
 
     async def endpoint(self, request: Request) -> Response:
         """The live page: ``/?section=&label=&lang=&limit=&before=``."""
