@@ -122,10 +122,14 @@ class Stack:
         """Start every service and wait until each answers."""
         for name in ("ingest", "feed", "push", "worker"):
             self.ports.setdefault(name, free_port())
-        for name in ("ingest", "worker", "feed", "push"):
-            self.start_service(name)
-        for name in ("ingest", "feed", "push", "worker"):  # worker: its metrics port
-            self.wait_healthy(name)
+        try:
+            for name in ("ingest", "worker", "feed", "push"):
+                self.start_service(name)
+            for name in ("ingest", "feed", "push", "worker"):  # worker: its metrics port
+                self.wait_healthy(name)
+        except BaseException:
+            self.stop()  # a stack that never came up leaves no process behind
+            raise
         return self
 
     def start_service(self, name: str, key: str | None = None, **env: str) -> Service:
