@@ -107,8 +107,11 @@ class WebSubPinger:
                 waiting = [at for url, at in self._due.items() if url not in self._inflight]
                 wait = min(waiting, default=now + 3600) - time.monotonic()
                 if wait > 0:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns normally
+                    # when the wake-up and a cancel arrive together, and the loop never ends.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), wait)
+                        async with asyncio.timeout(wait):
+                            await self._wake.wait()
         finally:
             for task in tasks:
                 task.cancel()

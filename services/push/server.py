@@ -325,7 +325,8 @@ class PushServer:
             for conn in connections:
                 conn.close(*GOING_AWAY)  # EventSource reconnects elsewhere with Last-Event-ID
             try:
-                await asyncio.wait_for(self._all_gone.wait(), CLOSE_TIMEOUT + 1)
+                async with asyncio.timeout(CLOSE_TIMEOUT + 1):  # not wait_for: see websub.run
+                    await self._all_gone.wait()
             except TimeoutError:
                 log.warning("some clients did not close in time", extra={"left": self.wheel.count})
         self.wheel.stop()

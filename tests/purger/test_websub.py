@@ -204,3 +204,16 @@ async def test_the_feeds_name_the_hubs_and_themselves(
         assert "hubs" not in both
     finally:
         fresh.services.pop("feed-websub").stop()
+
+
+async def test_a_pinger_stopped_as_a_change_arrives_stops() -> None:
+    """The purger's shutdown (and the tests' teardown) cancels the pinger; a change noted in the
+    same moment must not swallow the cancel and leave it running for ever."""
+    pinger = WebSubPinger(["http://127.0.0.1:9/hub"], BASE)
+    task = asyncio.create_task(pinger.run())
+    await asyncio.sleep(0)  # it is now waiting for work
+    pinger.accept([(b"1-1", {b"sections": b"world"})])
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=5)
+    assert done, "the pinger kept running after it was cancelled"
+    assert task.cancelled()
