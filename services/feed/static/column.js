@@ -7,22 +7,10 @@
 // messages blob the server puts in the shadow root; titles only ever go in as text.
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
-import { ANNOUNCE_QUIET_MS, Hub, MAX_CHANGES, Words, compareIds, el, keyOf, keyOfEl, newer, refused } from "./core.js";
+import { ANNOUNCE_QUIET_MS, Hub, MAX_CHANGES, Words, cfgOf, compareIds, editionOf, el, failed, filterOf, keyOf, keyOfEl, loadFragment, matchesFilter, newer } from "./core.js";
 
 const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service
 const CSS = /*@css*/ "";
-
-let sheet;
-function adoptableSheet() {
-  if (sheet === undefined) {
-    sheet = null;
-    try {
-      sheet = new CSSStyleSheet();
-      sheet.replaceSync(CSS);
-    } catch (error) { sheet = null; }
-  }
-  return sheet;
-}
 
 /** Each headline's place in `list` (aria-posinset), in order. */
 function renumberIn(list) {
@@ -59,25 +47,15 @@ class LivefeedColumn extends HTMLElement {
 
   /** The edition asked for (`lang="uk-UA"`: "uk"), or "" for every language. */
   get edition() {
-    return (this.getAttribute("lang") || "").split("-")[0].toLowerCase();
+    return editionOf(this);
   }
 
   get cfg() {
-    const d = this.dataset, s = SERVER || {};
-    const stream = (base) => {
-      if (!this.edition || !base) return base;
-      const url = new URL(base, import.meta.url);
-      url.searchParams.set("lang", this.edition);
-      return url.href;
-    };
-    // An edition's columns share one stream of that edition (a hub per stream URL).
-    return { push: stream(d.pushUrl || s.push), sse: stream(d.sseUrl || s.sse),
-      timeline: d.timelineUrl || s.timeline, fragment: d.fragmentUrl || s.fragment, zone: d.timezone || s.zone };
+    return cfgOf(this, SERVER);
   }
 
   get filter() {
-    return { section: this.getAttribute("section") || "",
-      label: (this.getAttribute("label") || "").toLowerCase(), lang: this.edition };
+    return filterOf(this);
   }
 
   /** Live unless the server said otherwise (a page reached by "More news" stays as it is). */
@@ -103,28 +81,7 @@ class LivefeedColumn extends HTMLElement {
 
   /** One request: the fragment, whose template becomes this column's shadow root. */
   async load(fresh) {
-    const response = await fetch(this.fragmentUrl(), { cache: fresh ? "no-cache" : "default",
-      credentials: "omit" });
-    if (!response.ok) throw new Error(`fragment answered ${response.status}`);
-    const doc = new DOMParser().parseFromString(await response.text(), "text/html");
-    const host = doc.querySelector("livefeed-column");
-    const template = host && host.querySelector("template");
-    if (!template) throw new Error("not a livefeed fragment");
-    for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone"]) {
-      if (host.dataset[name] !== undefined) this.dataset[name] = host.dataset[name];
-    }
-    // The language's direction, as the server rendered it, unless the host page set its own.
-    if (this.ownDir === undefined) this.ownDir = this.getAttribute("dir");
-    if (!this.ownDir && host.getAttribute("dir")) this.setAttribute("dir", host.getAttribute("dir"));
-    const content = document.importNode(template.content, true);
-    const root = this.shadowRoot || this.attachShadow({ mode: "open" });
-    const shared = adoptableSheet();
-    if (shared) {
-      root.adoptedStyleSheets = [shared];
-      for (const style of content.querySelectorAll("style")) style.remove();
-    }
-    root.replaceChildren(content);
-    this.bind(root);
+    this.bind(await loadFragment(this, this.fragmentUrl(), fresh, CSS));
   }
 
   /** A fresh fragment (after a reset, a gap or a new filter); the hub keeps this column. */
@@ -133,9 +90,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   fail(error) {
-    this.setAttribute("data-error", "true");
-    if (!(error instanceof TypeError) || navigator.onLine === false) return;
-    refused(this.fragmentUrl()).then((yes) => { if (yes) this.setAttribute("data-error", "origin"); });
+    failed(this, error);
   }
 
   bind(root) {
@@ -245,10 +200,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   matches(h) {
-    const { section, label, lang } = this.filter;
-    // The stream of an edition sends its articles only; one naming another language never shows.
-    const other = lang && typeof h.language === "string" && h.language.split("-")[0].toLowerCase() !== lang;
-    return !other && (!section || h.section === section) && (!label || (h.labels || []).includes(label));
+    return matchesFilter(this.filter, h);
   }
 
   receive(msg) {

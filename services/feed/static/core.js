@@ -149,6 +149,86 @@ export function refused(url) {
   return refusals.get(url.origin);
 }
 
+// -- what every element (column, teaser) shares: its stream, its filter, its shadow root -------
+
+/** The edition an element asks for (`lang="uk-UA"`: "uk"), or "" for every language. */
+export const editionOf = (node) => (node.getAttribute("lang") || "").split("-")[0].toLowerCase();
+
+/** An element's URLs and zone: its data-* (the server's markup) over the module's `server`.
+ * An edition's elements share one stream of that edition (a hub per stream URL). */
+export function cfgOf(node, server) {
+  const d = node.dataset, s = server || {}, lang = editionOf(node);
+  const stream = (base) => {
+    if (!lang || !base) return base;
+    const url = new URL(base, import.meta.url);
+    url.searchParams.set("lang", lang);
+    return url.href;
+  };
+  return { push: stream(d.pushUrl || s.push), sse: stream(d.sseUrl || s.sse),
+    timeline: d.timelineUrl || s.timeline, fragment: d.fragmentUrl || s.fragment, zone: d.timezone || s.zone };
+}
+
+/** An element's filter: its section, label (lowercased as stored) and edition. */
+export const filterOf = (node) => ({ section: node.getAttribute("section") || "",
+  label: (node.getAttribute("label") || "").toLowerCase(), lang: editionOf(node) });
+
+/** Whether headline `h` belongs under `filter`. The stream of an edition sends its articles
+ * only; one naming another language never shows. */
+export function matchesFilter(filter, h) {
+  const { section, label, lang } = filter;
+  const other = lang && typeof h.language === "string" && h.language.split("-")[0].toLowerCase() !== lang;
+  return !other && (!section || h.section === section) && (!label || (h.labels || []).includes(label));
+}
+
+const sheets = new Map();
+/** `css` as one constructed sheet for every shadow root that uses it (null where unsupported). */
+function adoptable(css) {
+  if (!sheets.has(css)) {
+    let sheet = null;
+    try {
+      sheet = new CSSStyleSheet();
+      sheet.replaceSync(css);
+    } catch (error) { sheet = null; }
+    sheets.set(css, sheet);
+  }
+  return sheets.get(css);
+}
+
+/** One request: the fragment at `url`, whose element's template becomes `node`'s shadow root
+ * (returned). Its data-* and direction come along (unless the page set its own); its style is
+ * adopted from `css` where the browser can (no inline style for the host's CSP to refuse). */
+export async function loadFragment(node, url, fresh, css) {
+  const response = await fetch(url, { cache: fresh ? "no-cache" : "default", credentials: "omit" });
+  if (!response.ok) throw new Error(`fragment answered ${response.status}`);
+  const doc = new DOMParser().parseFromString(await response.text(), "text/html");
+  const host = doc.querySelector(node.localName);
+  const template = host && host.querySelector("template");
+  if (!template) throw new Error("not a livefeed fragment");
+  for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone"]) {
+    if (host.dataset[name] !== undefined) node.dataset[name] = host.dataset[name];
+  }
+  // The language's direction, as the server rendered it, unless the host page set its own.
+  if (node.ownDir === undefined) node.ownDir = node.getAttribute("dir");
+  if (!node.ownDir && host.getAttribute("dir")) node.setAttribute("dir", host.getAttribute("dir"));
+  const content = document.importNode(template.content, true);
+  const root = node.shadowRoot || node.attachShadow({ mode: "open" });
+  const shared = adoptable(css);
+  if (shared) {
+    root.adoptedStyleSheets = [shared];
+    for (const style of content.querySelectorAll("style")) style.remove();
+  }
+  root.replaceChildren(content);
+  return root;
+}
+
+/** The fragment could not be fetched: data-error="true", or "origin" when the feed refused
+ * this site (a warning in the console says which setting to change). */
+export function failed(node, error) {
+  node.setAttribute("data-error", "true");
+  if (!(error instanceof TypeError) || navigator.onLine === false) return;
+  refused(node.fragmentUrl()).then((yes) => { if (yes) node.setAttribute("data-error", "origin"); });
+}
+
 // -- the connection: one per tab when it leads, none when another tab does ---------------------
 
 class Conn {
