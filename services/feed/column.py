@@ -39,11 +39,15 @@ from shared.models import KEY_LABEL, display_label, has_space_or_control
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
-# The module as served: the core, then the element (imports and exports dropped).
-MODULE_FILES = ("core.js", "column.js")
+# The module as served: the core, then the elements (imports and exports dropped).
+MODULE_FILES = ("core.js", "column.js", "teaser.js")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
+MORE_HREF_RULE = (
+    "must be an http(s) URL or a path starting with one '/' (not '//' or '/\\'), "
+    f"at most {MAX_MORE_HREF} characters, without spaces or control characters"
+)
 EMPTY_TEXT = N_("No headlines yet. New ones appear here as they are published.")
 KEY_EMPTY_TEXT = N_("No key events yet. They appear here as they are published.")
 ALERTS_LINK = N_("Alert me to breaking news")
@@ -142,11 +146,7 @@ class Query:
         query = request.query_params
         more = query.get("more-href") or None
         if more is not None and not is_more_href(more):
-            raise bad_query(
-                "more-href",
-                "must be an http(s) URL or a path starting with one '/' (not '//' or '/\\'), "
-                f"at most {MAX_MORE_HREF} characters, without spaces or control characters",
-            )
+            raise bad_query("more-href", MORE_HREF_RULE)
         level = query.get("heading-level", "2")
         if level not in {"1", "2", "3", "4", "5"}:
             raise bad_query("heading-level", "must be 1 to 5")
@@ -308,8 +308,9 @@ def empty_states(parent: ET.Element, shown: bool, lang: str = "en") -> None:
 class Assets:
     """The module and its CSS, read once; the module's hash names its immutable URL."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, files: tuple[str, ...] = MODULE_FILES) -> None:
         self.css = (STATIC / "column.css").read_text()
+        self.teaser_css = (STATIC / "teaser.css").read_text()  # services/feed/teaser.py
         feed = settings.feed_url.rstrip("/")
         self.server = {
             "feed": feed,
@@ -319,13 +320,15 @@ class Assets:
             "fragment": feed + "/v1/fragment",
             "zone": settings.timezone,
         }
-        source = compact(bundle())
+        source = compact(bundle(files))
         module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
         module = module.replace('/*@css*/ ""', orjson.dumps(self.css).decode(), 1)
+        module = module.replace('/*@teaser-css*/ ""', orjson.dumps(self.teaser_css).decode(), 1)
         self.module = module.encode()
         self.hash = hashlib.sha256(self.module).hexdigest()[:12]
         self.path = f"/embed.{self.hash}.js"
         self.style_hash = sha256_source(self.css)
+        self.teaser_style_hash = sha256_source(self.teaser_css)
 
     @property
     def gzipped_size(self) -> int:

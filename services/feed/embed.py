@@ -47,9 +47,10 @@ from services.feed.column import (
 )
 from services.feed.handlers import ColumnHandlers
 from services.feed.page import connect_sources
-from services.feed.params import store_down
+from services.feed.params import bad_query, store_down
 from services.feed.readcache import ReadCache
 from services.feed.store import Page, TimelineReader
+from services.feed.teaser import TeaserQuery, teaser_bytes
 from shared.headings import column_heading
 from shared.i18n import direction, negotiate
 from shared.origins import normalize_origin, origin_allowed
@@ -139,7 +140,13 @@ class Embed(ColumnHandlers):
             raise store_down() from exc
 
     async def fragment(self, request: Request) -> Response:
-        """``GET /v1/fragment``: the column as an HTML fragment, with ETag/304."""
+        """``GET /v1/fragment``: the column (or, ``view=teaser``, the teaser) as an HTML
+        fragment, with ETag/304."""
+        view = request.query_params.get("view", "column")
+        if view == "teaser":
+            return await self.teaser(request)
+        if view != "column":
+            raise bad_query("view", "must be 'column' or 'teaser'")
         query = Query.parse(request)
         return await self.views().serve(
             request, ("fragment", *query.key), lambda: self._fragment(query)
@@ -157,6 +164,29 @@ class Embed(ColumnHandlers):
             headers={
                 "X-Content-Type-Options": "nosniff",
                 "Livefeed-Style-Hash": self.assets.style_hash,
+                **edge_headers(keys, self.settings.edge_max_age),
+            },
+            expires_ms=page.ages_out_ms,
+        )
+
+    async def teaser(self, request: Request) -> Response:
+        """``GET /v1/fragment?view=teaser``: the home page's teaser (services/feed/teaser.py)."""
+        query = TeaserQuery.parse(request)
+        return await self.views().serve(
+            request, ("teaser", *query.key), lambda: self._teaser(query)
+        )
+
+    async def _teaser(self, query: TeaserQuery) -> Rendered:
+        page = await self._page(query.column)
+        body = teaser_bytes(self.settings, self.assets, page, query)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        return render(
+            body,
+            "text/html; charset=utf-8",
+            max_age=self.settings.cache_max_age,
+            headers={
+                "X-Content-Type-Options": "nosniff",
+                "Livefeed-Style-Hash": self.assets.teaser_style_hash,
                 **edge_headers(keys, self.settings.edge_max_age),
             },
             expires_ms=page.ages_out_ms,

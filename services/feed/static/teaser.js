@@ -1,0 +1,163 @@
+// livefeed: <livefeed-teaser limit href section label lang>, the home page's strip of the newest
+// headlines, each a link to the column's page at that headline (<href>?at=<id>).
+//
+// The server renders it as a declarative shadow root (services/feed/teaser.py, teaser.css); the
+// element hydrates that markup in place, or fetches the same fragment (/v1/fragment?view=teaser)
+// once when created empty. It listens on the page's one hub (core.js): a teaser and the columns
+// of a site share one connection. Served in the same module as core.js and column.js.
+
+import { Hub, Words, cfgOf, compareIds, el, failed, filterOf, keyOf, keyOfEl, loadFragment, matchesFilter, newer } from "./core.js";
+
+const TEASER_CSS = /*@teaser-css*/ "";
+
+/** `href` with `at=<id>` in its query, before any #fragment (teaser.py at_href writes the same). */
+function atHref(href, id) {
+  const cut = href.indexOf("#"), base = cut < 0 ? href : href.slice(0, cut);
+  const sep = !base.includes("?") ? "?" : /[?&]$/.test(base) ? "" : "&";
+  return `${base}${sep}at=${encodeURIComponent(id)}${cut < 0 ? "" : href.slice(cut)}`;
+}
+
+class LivefeedTeaser extends HTMLElement {
+  static get observedAttributes() { return ["section", "label", "limit", "href", "lang"]; }
+
+  connectedCallback() {
+    if (this.ready) {
+      if (this.root) (this.hub = Hub.for(this.cfg)).add(this); // moved in the page
+      return;
+    }
+    this.ready = true;
+    const root = this.shadowRoot;
+    if (root && root.querySelector(".teaser")) this.bind(root); else this.reload(false);
+  }
+
+  disconnectedCallback() {
+    if (this.hub) this.hub.remove(this);
+  }
+
+  attributeChangedCallback(name, before, after) {
+    if (!this.hub || before === after) return;
+    if (name === "lang") { this.hub.remove(this); this.hub = null; } // another edition's stream
+    this.reload();
+  }
+
+  get cfg() {
+    return cfgOf(this, SERVER);
+  }
+
+  get limit() {
+    return Number.parseInt(this.getAttribute("limit"), 10) || 3;
+  }
+
+  fragmentUrl() {
+    const url = new URL(this.cfg.fragment, import.meta.url);
+    url.searchParams.set("view", "teaser");
+    for (const name of ["section", "label", "limit", "href", "lang"]) {
+      const value = this.getAttribute(name);
+      if (value) url.searchParams.set(name, value);
+    }
+    return url;
+  }
+
+  /** The fragment, fresh unless `fresh` is false (the first one); the hub calls it after a gap. */
+  reload(fresh = true) {
+    return loadFragment(this, this.fragmentUrl(), fresh, TEASER_CSS).then((root) => this.bind(root),
+      (error) => failed(this, error));
+  }
+
+  bind(root) {
+    const q = (s) => root.querySelector(s);
+    this.root = root;
+    this.words = new Words(JSON.parse(q("script[data-lf-messages]").textContent),
+      this.getAttribute("lang") || document.documentElement.lang);
+    this.list = q(".list");
+    this.mark = q(".mark");
+    this.empty = q(".empty");
+    this.lastId = this.dataset.eventId || null;
+    this.gone = new Set(); // retracted here: a refill never brings one back
+    this.dataset.ready = "true";
+    if (this.hub && this.hub.cols.has(this)) {
+      this.setState(this.hub.state);
+      this.hub.catchUp(this);
+    } else {
+      (this.hub = Hub.for(this.cfg)).add(this);
+    }
+  }
+
+  /** The "Live" mark says the connection's state when it is not live (and dims). */
+  setState(state) {
+    if (!this.mark) return;
+    const text = this.mark.querySelector(".mark-text");
+    this.mark.dataset.state = state;
+    text.textContent = text.dataset[state] || text.dataset.live;
+  }
+
+  receive(msg) {
+    if (!this.root || compareIds(msg.event_id, this.lastId) <= 0) return; // never twice
+    this.lastId = this.dataset.lastEventId = msg.event_id;
+    const h = msg.headline || {};
+    if (msg.type === "retracted" || !matchesFilter(filterOf(this), h)) {
+      if (msg.type === "retracted") this.gone.add(h.id);
+      const old = this.find(h.id);
+      if (old) { old.remove(); this.refill(); }
+      return;
+    }
+    this.gone.delete(h.id);
+    this.place(h, true);
+  }
+
+  find(id) {
+    return [...this.list.children].find((li) => li.dataset.id === id);
+  }
+
+  /** `h` in its place, newest first (an update in place); the oldest leaves beyond `limit`. */
+  place(h, live) {
+    const key = keyOf(h.published_at, h.id), old = this.find(h.id);
+    const next = [...this.list.children].find((li) => li !== old && newer(key, keyOfEl(li)));
+    if (!old && !next && this.list.children.length >= this.limit) return; // older than all shown
+    const li = this.item(h);
+    if (old) old.remove();
+    if (live && !old) li.classList.add("fresh");
+    this.list.insertBefore(li, next || null);
+    while (this.list.children.length > this.limit) this.list.lastElementChild.remove();
+    this.empty.hidden = true;
+  }
+
+  /** One headline (teaser.py render_item writes the same markup). */
+  item(h) {
+    const li = el("li", "item", undefined, "item");
+    li.dataset.id = h.id;
+    li.dataset.published = h.published_at;
+    const link = el("a", "link", undefined, "link");
+    link.href = atHref(this.mark.getAttribute("href"), h.id); // the server checked href
+    const time = el("time", "time", this.words.clock(h.published_at, this.cfg.zone), "time");
+    time.dateTime = h.published_at;
+    time.title = this.words.fullTime(h.published_at, this.cfg.zone);
+    const title = el("span", "title", h.title, "title");
+    title.dir = "auto";
+    link.append(time, " ", title);
+    li.append(link);
+    return li;
+  }
+
+  /** A headline left: the next newest takes its place, quietly (on failure the strip stays one
+   * short until the next headline). */
+  async refill() {
+    this.empty.hidden = this.list.children.length > 0;
+    if (this.list.children.length >= this.limit) return;
+    const url = new URL(this.cfg.timeline, import.meta.url), f = filterOf(this);
+    url.searchParams.set("limit", String(this.limit));
+    for (const name of ["section", "label", "lang"]) if (f[name]) url.searchParams.set(name, f[name]);
+    try {
+      const response = await fetch(url, { cache: "no-cache", credentials: "omit", headers: { Accept: "application/json" } });
+      if (!response.ok) throw new Error(`timeline answered ${response.status}`);
+      for (const day of (await response.json()).days) {
+        for (const h of day.items) if (!this.gone.has(h.id) && !this.find(h.id)) this.place(h, false);
+      }
+    } catch (error) {
+      console.warn("livefeed: could not refill the teaser", error);
+    }
+    this.empty.hidden = this.list.children.length > 0;
+  }
+}
+
+if (!customElements.get("livefeed-teaser")) customElements.define("livefeed-teaser", LivefeedTeaser);
