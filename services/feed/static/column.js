@@ -7,9 +7,8 @@
 // messages blob the server puts in the shadow root; titles only ever go in as text.
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
-import { ANNOUNCE_QUIET_MS, Hub, MAX_CHANGES, Words, cfgOf, compareIds, editionOf, el, failed, filterOf, keyOf, keyOfEl, loadFragment, matchesFilter, newer } from "./core.js";
+import { ANNOUNCE_QUIET_MS, Hub, LivefeedElement, MAX_CHANGES, Words, compareIds, editionOf, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
 
-const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service
 const CSS = /*@css*/ "";
 
 /** Each headline's place in `list` (aria-posinset), in order. */
@@ -18,40 +17,16 @@ function renumberIn(list) {
   for (const art of list.querySelectorAll("article.item")) art.setAttribute("aria-posinset", String(++n));
 }
 
-class LivefeedColumn extends HTMLElement {
+class LivefeedColumn extends LivefeedElement {
   static get observedAttributes() { return ["section", "label", "limit", "heading", "lang"]; }
 
-  connectedCallback() {
-    if (this.ready) {
-      if (this.root && this.live) (this.hub = Hub.for(this.cfg)).add(this); // moved in the page
-      return;
-    }
-    this.ready = true;
-    const root = this.shadowRoot;
-    if (root && root.querySelector(".column")) {
-      this.bind(root); // server-side included: hydrate what is there, render nothing
-    } else {
-      this.load(false).catch((error) => this.fail(error));
-    }
-  }
+  get shell() { return ".column"; }
 
-  disconnectedCallback() {
-    if (this.hub) this.hub.remove(this);
-  }
-
-  attributeChangedCallback(name, before, after) {
-    if (!this.hub || before === after) return;
-    if (name === "lang") { this.hub.remove(this); this.hub = null; } // another edition's stream
-    this.reload().catch((error) => this.fail(error));
-  }
+  get css() { return CSS; }
 
   /** The edition asked for (`lang="uk-UA"`: "uk"), or "" for every language. */
   get edition() {
     return editionOf(this);
-  }
-
-  get cfg() {
-    return cfgOf(this, SERVER);
   }
 
   get filter() {
@@ -77,20 +52,6 @@ class LivefeedColumn extends HTMLElement {
       if (value) url.searchParams.set(name, value);
     }
     return url;
-  }
-
-  /** One request: the fragment, whose template becomes this column's shadow root. */
-  async load(fresh) {
-    this.bind(await loadFragment(this, this.fragmentUrl(), fresh, CSS));
-  }
-
-  /** A fresh fragment (after a reset, a gap or a new filter); the hub keeps this column. */
-  async reload() {
-    await this.load(true);
-  }
-
-  fail(error) {
-    failed(this, error);
   }
 
   bind(root) {

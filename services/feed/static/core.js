@@ -12,6 +12,7 @@ const BACKOFF_CAP_MS = 30000;
 const WS_FAILURES_BEFORE_SSE = 2;
 const RING = 500; // events each tab keeps so a peer that lags can catch up from it
 const SYNC_WAIT_MS = 1500;
+const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service (column.py)
 
 function parseId(raw) {
   const m = /^(\d+)-(\d+)$/.exec(raw || "");
@@ -154,10 +155,10 @@ export function refused(url) {
 /** The edition an element asks for (`lang="uk-UA"`: "uk"), or "" for every language. */
 export const editionOf = (node) => (node.getAttribute("lang") || "").split("-")[0].toLowerCase();
 
-/** An element's URLs and zone: its data-* (the server's markup) over the module's `server`.
+/** An element's URLs and zone: its data-* (the server's markup) over the module's SERVER.
  * An edition's elements share one stream of that edition (a hub per stream URL). */
-export function cfgOf(node, server) {
-  const d = node.dataset, s = server || {}, lang = editionOf(node);
+function cfgOf(node) {
+  const d = node.dataset, s = SERVER || {}, lang = editionOf(node);
   const stream = (base) => {
     if (!lang || !base) return base;
     const url = new URL(base, import.meta.url);
@@ -221,12 +222,55 @@ export async function loadFragment(node, url, fresh, css) {
   return root;
 }
 
-/** The fragment could not be fetched: data-error="true", or "origin" when the feed refused
- * this site (a warning in the console says which setting to change). */
-export function failed(node, error) {
-  node.setAttribute("data-error", "true");
-  if (!(error instanceof TypeError) || navigator.onLine === false) return;
-  refused(node.fragmentUrl()).then((yes) => { if (yes) node.setAttribute("data-error", "origin"); });
+/** What every element (column, teaser) is: its server-rendered shadow root hydrated in place,
+ * or its fragment fetched once, and its place on the page's hub. A subclass gives `shell` (the
+ * selector of its markup's root), `css`, `cfg`, `fragmentUrl()` and `bind(root)`. */
+export class LivefeedElement extends HTMLElement {
+  connectedCallback() {
+    if (this.ready) {
+      if (this.root && this.live !== false) (this.hub = Hub.for(this.cfg)).add(this); // moved in the page
+      return;
+    }
+    this.ready = true;
+    const root = this.shadowRoot;
+    if (root && root.querySelector(this.shell)) {
+      this.bind(root); // server-side included: hydrate what is there, render nothing
+    } else {
+      this.load(false).catch((error) => this.fail(error));
+    }
+  }
+
+  disconnectedCallback() {
+    if (this.hub) this.hub.remove(this);
+  }
+
+  attributeChangedCallback(name, before, after) {
+    if (!this.hub || before === after) return;
+    if (name === "lang") { this.hub.remove(this); this.hub = null; } // another edition's stream
+    this.reload().catch((error) => this.fail(error));
+  }
+
+  get cfg() {
+    return cfgOf(this);
+  }
+
+  /** One request: the fragment, whose template becomes this element's shadow root. */
+  async load(fresh) {
+    this.bind(await loadFragment(this, this.fragmentUrl(), fresh, this.css));
+  }
+
+  /** A fresh fragment (after a reset, a gap or a new filter); the hub keeps this element. */
+  async reload() {
+    await this.load(true);
+  }
+
+  /** No fragment: data-error="true", or "origin" when the feed refused this site (the console
+   * says which setting to change). */
+  fail(error) {
+    this.setAttribute("data-error", "true");
+    if (!(error instanceof TypeError) || navigator.onLine === false) return;
+    refused(this.fragmentUrl()).then((yes) => { if (yes) this.setAttribute("data-error", "origin"); });
+  }
 }
 
 // -- the connection: one per tab when it leads, none when another tab does ---------------------

@@ -6,7 +6,7 @@
 // once when created empty. It listens on the page's one hub (core.js): a teaser and the columns
 // of a site share one connection. Served in the same module as core.js and column.js.
 
-import { Hub, Words, cfgOf, compareIds, el, failed, filterOf, keyOf, keyOfEl, loadFragment, matchesFilter, newer } from "./core.js";
+import { Hub, LivefeedElement, Words, compareIds, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
 
 const TEASER_CSS = /*@teaser-css*/ "";
 
@@ -17,32 +17,12 @@ function atHref(href, id) {
   return `${base}${sep}at=${encodeURIComponent(id)}${cut < 0 ? "" : href.slice(cut)}`;
 }
 
-class LivefeedTeaser extends HTMLElement {
+class LivefeedTeaser extends LivefeedElement {
   static get observedAttributes() { return ["section", "label", "limit", "href", "lang"]; }
 
-  connectedCallback() {
-    if (this.ready) {
-      if (this.root) (this.hub = Hub.for(this.cfg)).add(this); // moved in the page
-      return;
-    }
-    this.ready = true;
-    const root = this.shadowRoot;
-    if (root && root.querySelector(".teaser")) this.bind(root); else this.reload(false);
-  }
+  get shell() { return ".teaser"; }
 
-  disconnectedCallback() {
-    if (this.hub) this.hub.remove(this);
-  }
-
-  attributeChangedCallback(name, before, after) {
-    if (!this.hub || before === after) return;
-    if (name === "lang") { this.hub.remove(this); this.hub = null; } // another edition's stream
-    this.reload();
-  }
-
-  get cfg() {
-    return cfgOf(this, SERVER);
-  }
+  get css() { return TEASER_CSS; }
 
   get limit() {
     return Number.parseInt(this.getAttribute("limit"), 10) || 3;
@@ -51,17 +31,10 @@ class LivefeedTeaser extends HTMLElement {
   fragmentUrl() {
     const url = new URL(this.cfg.fragment, import.meta.url);
     url.searchParams.set("view", "teaser");
-    for (const name of ["section", "label", "limit", "href", "lang"]) {
-      const value = this.getAttribute(name);
-      if (value) url.searchParams.set(name, value);
+    for (const name of LivefeedTeaser.observedAttributes) {
+      if (this.getAttribute(name)) url.searchParams.set(name, this.getAttribute(name));
     }
     return url;
-  }
-
-  /** The fragment, fresh unless `fresh` is false (the first one); the hub calls it after a gap. */
-  reload(fresh = true) {
-    return loadFragment(this, this.fragmentUrl(), fresh, TEASER_CSS).then((root) => this.bind(root),
-      (error) => failed(this, error));
   }
 
   bind(root) {
