@@ -9,6 +9,8 @@
   shadowrootmode>``), so it is styled and isolated from the host page's CSS even without
   JavaScript. The element hydrates that markup in place; created empty, it fetches the same
   fragment (one request).
+- ``GET /v1/fragment?view=teaser&limit=&href=&section=&label=&lang=`` is the home page's
+  ``<livefeed-teaser>`` the same way (services/feed/teaser.py); another ``view`` is a 400.
 - ``GET /embed?section=&label=&lang=&limit=`` is a minimal page around the fragment for an
   iframe;
   ``frame-ancestors`` lists ``LIVEFEED_EMBED_ORIGINS``; its ``connect-src`` allows the push
