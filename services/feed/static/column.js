@@ -8,6 +8,8 @@
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
 import { ANNOUNCE_QUIET_MS, Hub, MAX_CHANGES, Words, compareIds, el, keyOf, keyOfEl, newer, refused } from "./core.js";
+import { sinceBind } from "./since.js";
+import { zoneBind, zoneDay } from "./zone.js";
 
 const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service
 const CSS = /*@css*/ "";
@@ -185,6 +187,8 @@ class LivefeedColumn extends HTMLElement {
         this.loadMore();
       });
     }
+    zoneBind(this); // the newsroom's zone, or the reader's own (zone.js)
+    sinceBind(this); // "5 new since 16:55" (since.js)
     this.dataset.ready = "true";
     if (!this.live) return;
     this.conn.hidden = false;
@@ -398,7 +402,7 @@ class LivefeedColumn extends HTMLElement {
       existing.replaceWith(art);
     } else {
       if (existing) this.remove(h.id);
-      this.insertSorted(art, h.date, key);
+      this.insertSorted(art, zoneDay(this, h), key);
     }
     this.items.set(h.id, art);
     this.renumber();
