@@ -23,6 +23,12 @@ ALERT_MESSAGES: tuple[str, ...] = (
     N_("Alerts could not be changed: {error}"),
 )
 
+# Translators: under the column's title; {city} is the newsroom's city ("Kyiv"), {offset} its
+# offset from UTC today ("UTC+2").
+ALL_TIMES_CITY = N_("All times {city}, {offset}")
+# Translators: as above, for a zone without a city: {offset} is "UTC" or "UTC+2".
+ALL_TIMES = N_("All times {offset}")
+
 MESSAGES: tuple[str, ...] = (
     # The connection's state, by the column's title.
     N_("Connecting…"),
@@ -56,6 +62,13 @@ MESSAGES: tuple[str, ...] = (
     N_("Corrected: {title}."),
     N_("Corrected: {title}. {note}"),
     N_("Could not load more news. Try again."),
+    # The time-zone note and its toggle (static/zone.js; services/feed/zones.py renders the note).
+    ALL_TIMES_CITY,
+    ALL_TIMES,
+    N_("All times in your time zone, {offset}"),
+    N_("My time zone ({offset})"),
+    # The last visit's time, when it was another day (static/since.js): "24 October, 16:55".
+    N_("{date}, {time}"),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )
@@ -68,6 +81,10 @@ PLURALS: tuple[tuple[str, str], ...] = (
     N_plural("{count} new headline above", "{count} new headlines above"),
     N_plural("{count} older headline loaded.", "{count} older headlines loaded."),
     N_plural("Live updates resumed: {count} change.", "Live updates resumed: {count} changes."),
+    # The divider above the first headline a returning reader has not seen (static/since.js):
+    # {time} is the last visit's ("16:55"); "{count}+": more may be on older pages.
+    N_plural("{count} new since {time}", "{count} new since {time}"),
+    N_plural("{count}+ new since {time}", "{count}+ new since {time}"),
 )
 
 # CLDR date patterns (shared.dates) as the catalog gives them, for the client's own formatting

@@ -8,6 +8,8 @@
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
 import { ANNOUNCE_QUIET_MS, Hub, LivefeedElement, MAX_CHANGES, Words, compareIds, editionOf, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
+import { sinceBind } from "./since.js";
+import { zoneBind, zoneDay } from "./zone.js";
 
 const CSS = /*@css*/ "";
 
@@ -101,6 +103,8 @@ class LivefeedColumn extends LivefeedElement {
         this.loadMore();
       });
     }
+    zoneBind(this); // the newsroom's zone, or the reader's own (zone.js)
+    sinceBind(this); // "5 new since 16:55" (since.js)
     this.dataset.ready = "true";
     if (!this.live) return;
     this.conn.hidden = false;
@@ -311,7 +315,7 @@ class LivefeedColumn extends LivefeedElement {
       existing.replaceWith(art);
     } else {
       if (existing) this.remove(h.id);
-      this.insertSorted(art, h.date, key);
+      this.insertSorted(art, zoneDay(this, h), key);
     }
     this.items.set(h.id, art);
     this.renumber();

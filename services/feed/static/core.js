@@ -31,6 +31,14 @@ export const keyOf = (published, id) => [Date.parse(published), id];
 export const newer = (a, b) => (a[0] !== b[0] ? a[0] > b[0] : a[1] > b[1]);
 export const keyOfEl = (art) => keyOf(art.dataset.published, art.dataset.id);
 
+/** `zone`'s offset from UTC at `when`, after "GMT": "+03:00" ("longOffset"), "+3" or "+5:30"
+ * ("shortOffset"); "" for UTC itself. */
+export function offsetIn(when, zone, style = "longOffset") {
+  const parts = new Intl.DateTimeFormat("en", { timeZone: zone, timeZoneName: style }).formatToParts(when);
+  const found = parts.find((p) => p.type === "timeZoneName");
+  return found ? found.value.slice(3) : "";
+}
+
 export function el(tag, className, text, part) {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -128,10 +136,9 @@ export class Words {
   /** "Thursday 24 October 2024, 19:31 (UTC+03:00, Europe/Kyiv)": the time's whole context,
    * as the server writes it (column.py full_time). */
   fullTime(iso, zone) {
-    const m = /(Z|[+-]\d{2}:\d{2})$/.exec(iso || "");
     const when = new Date(iso);
-    if (!m || Number.isNaN(when.getTime())) return iso || "";
-    return `${this.pattern("full", when, zone)} (UTC${m[1] === "Z" ? "+00:00" : m[1]}, ${zone})`;
+    if (!/(Z|[+-]\d{2}:\d{2})$/.test(iso || "") || Number.isNaN(when.getTime())) return iso || "";
+    return `${this.pattern("full", when, zone)} (UTC${offsetIn(when, zone) || "+00:00"}, ${zone})`;
   }
 }
 
