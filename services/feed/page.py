@@ -183,8 +183,6 @@ def render_page(
     _el(foot, "span", gettext(speaks, "Feeds:") + " ")
     for kind, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed")):
         _el(foot, "a", name, href=f"/feed.{kind}{suffix}").tail = " "
-    times_in = gettext(speaks, "Times in {zone}.").format(zone=settings.timezone)
-    _el(foot, "span", times_in, class_="zone")
     document: bytes = ET.tostring(html, encoding="utf-8", method="html")
     return b"<!doctype html>\n" + document
 
