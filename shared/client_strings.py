@@ -56,6 +56,15 @@ MESSAGES: tuple[str, ...] = (
     N_("Corrected: {title}."),
     N_("Corrected: {title}. {note}"),
     N_("Could not load more news. Try again."),
+    # Permalinks (static/permalink.js): "Newer headlines" above a headline opened by its link,
+    # and each headline's menu.
+    N_("Newer headlines"),
+    N_("Could not load newer headlines. Try again."),
+    N_("Link to this headline"),
+    N_("Copy link"),
+    N_("Share"),
+    N_("Link copied."),
+    N_("Could not copy the link."),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )
@@ -67,6 +76,7 @@ PLURALS: tuple[tuple[str, str], ...] = (
     N_plural("{count} new headline (paused)", "{count} new headlines (paused)"),
     N_plural("{count} new headline above", "{count} new headlines above"),
     N_plural("{count} older headline loaded.", "{count} older headlines loaded."),
+    N_plural("{count} newer headline loaded.", "{count} newer headlines loaded."),
     N_plural("Live updates resumed: {count} change.", "Live updates resumed: {count} changes."),
 )
 

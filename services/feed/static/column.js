@@ -31,7 +31,7 @@ function renumberIn(list) {
 }
 
 class LivefeedColumn extends HTMLElement {
-  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang"]; }
+  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang", "at"]; }
 
   connectedCallback() {
     if (this.ready) {
@@ -98,6 +98,7 @@ class LivefeedColumn extends HTMLElement {
       const value = this.getAttribute(name);
       if (value) url.searchParams.set(name, value);
     }
+    permalinkParams(this, url);
     return url;
   }
 
@@ -110,7 +111,7 @@ class LivefeedColumn extends HTMLElement {
     const host = doc.querySelector("livefeed-column");
     const template = host && host.querySelector("template");
     if (!template) throw new Error("not a livefeed fragment");
-    for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone"]) {
+    for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone", "newer", "pageHref"]) {
       if (host.dataset[name] !== undefined) this.dataset[name] = host.dataset[name];
     }
     // The language's direction, as the server rendered it, unless the host page set its own.
@@ -185,6 +186,7 @@ class LivefeedColumn extends HTMLElement {
         this.loadMore();
       });
     }
+    permalinkBind(this);
     this.dataset.ready = "true";
     if (!this.live) return;
     this.conn.hidden = false;
@@ -309,6 +311,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   apply(msg) {
+    if (permalinkHold(this, msg)) return;
     const h = msg.headline;
     const wasPinned = Boolean(this.pinnedArt(h.id));
     const pinnedArt = this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
@@ -487,6 +490,7 @@ class LivefeedColumn extends HTMLElement {
       body.append(line);
     }
     art.append(time, body);
+    permalinkItem(this, art);
     return art;
   }
 
@@ -517,7 +521,7 @@ class LivefeedColumn extends HTMLElement {
   }
 
   updateNewButton() {
-    const n = this.buffered.length;
+    const n = this.buffered.length + permalinkUnseen(this);
     this.newButton.hidden = n === 0;
     this.newButton.textContent = n ? `↑ ${this.words.n("{count} new headline", n)}` : "";
     this.updateUnseen();
@@ -550,7 +554,8 @@ class LivefeedColumn extends HTMLElement {
 
   /** Headlines the reader has not seen yet: `unseen`, data-unseen and a `livefeed-unseen` event. */
   updateUnseen() {
-    const n = this.hiddenNew + this.buffered.length + this.held.filter((m) => m.type === "published").length;
+    const n = this.hiddenNew + this.buffered.length + this.held.filter((m) => m.type === "published").length
+      + permalinkUnseen(this);
     if (n === this.unseen) return;
     this.unseen = n;
     this.dataset.unseen = String(n);
@@ -613,29 +618,34 @@ class LivefeedColumn extends HTMLElement {
   /** `count` headlines older than `this.next`, placed; the cursor and "More news" move on. A
    * headline whose last change seen on the stream is its retraction is never put back. */
   async fetchOlder(count) {
-    const url = new URL(this.cfg.timeline, import.meta.url);
-    const { section, label: lbl, lang } = this.filter;
-    url.searchParams.set("limit", String(count));
-    url.searchParams.set("before", this.next);
-    if (section) url.searchParams.set("section", section);
-    if (lbl) url.searchParams.set("label", lbl);
-    if (lang) url.searchParams.set("lang", lang);
-    const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`timeline answered ${response.status}`);
-    const body = await response.json();
-    let added = 0;
-    for (const day of body.days) {
-      for (const h of day.items) {
-        if ((this.changes.get(h.id) || "").startsWith("retracted|") || this.pinnedArt(h.id)) continue;
-        if (!this.items.has(h.id)) added += 1;
-        this.place(h, false, false);
-      }
-    }
+    const body = await this.fetchPage({ limit: count, before: this.next });
     this.next = body.next || "";
     const ownPage = !this.getAttribute("more-href");
     if (body.next && ownPage) this.moreBefore(body.next);
     else if (!body.next && ownPage) this.more.hidden = true;
-    return added;
+    return body.added;
+  }
+
+  /** A page of the timeline (`params`: limit, and before or after), its headlines placed but
+   * never one whose last change seen on the stream is its retraction: the answer, with `added`
+   * (headlines not shown before) and `first` (the newest placed). */
+  async fetchPage(params) {
+    const url = new URL(this.cfg.timeline, import.meta.url);
+    const query = { ...this.filter, ...params };
+    for (const name in query) if (query[name]) url.searchParams.set(name, query[name]);
+    const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`timeline answered ${response.status}`);
+    const body = await response.json();
+    body.added = 0;
+    for (const day of body.days) {
+      for (const h of day.items) {
+        if ((this.changes.get(h.id) || "").startsWith("retracted|") || this.pinnedArt(h.id)) continue;
+        if (!this.items.has(h.id)) body.added += 1;
+        const art = this.place(h, false, false);
+        body.first = body.first || art;
+      }
+    }
+    return body;
   }
 }
 
