@@ -18,12 +18,13 @@ START = datetime(2024, 10, 24, 6, 0, tzinfo=UTC)
 COUNT = 130
 
 
-def many(count: int = COUNT, **fields: Any) -> list[dict[str, Any]]:
+def many(count: int = COUNT, prefix: str = "p", **fields: Any) -> list[dict[str, Any]]:
     """``count`` headlines a minute apart: ``p000`` the oldest."""
     return [
-        article(f"p{n:03d}", published_at=(START + timedelta(minutes=n)).isoformat(), **fields)
+        article(f"{prefix}{n:03d}", published_at=(START + timedelta(minutes=n)).isoformat(),
+                **fields)
         for n in range(count)
-    ]
+    ]  # fmt: skip
 
 
 def newest_first(count: int = COUNT) -> list[str]:

@@ -42,6 +42,7 @@ function permalinkBind(col) {
   col.newButton.addEventListener("click", () => { if (!col.buffered.length && col.gapIds.size) link.focus(); });
   const target = col.root.querySelector(".anchor, .at-gone"), at = permalinkAt(col);
   if (!target) return;
+  col.anchorId = target.dataset.id;
   col.expanded = true; // nothing is trimmed away under the reader
   if (col.shownAt === at) return;
   col.shownAt = at;
@@ -51,7 +52,8 @@ function permalinkBind(col) {
 
 /** A headline's time as its link (server-rendered ones already are) and its menu: a button
  * that shows "Copy link" (and "Share" where the browser can) below it. The link is no Tab stop:
- * the menu is the keyboard's way to it (one more stop per headline, not two). */
+ * the menu is the keyboard's way to it (one more stop per headline, not two). The headline a
+ * permalink opened stays marked when a change rebuilds it. */
 function permalinkItem(col, art) {
   const time = art.querySelector(":scope > time");
   if (time) {
@@ -61,6 +63,7 @@ function permalinkItem(col, art) {
     time.replaceWith(link);
     link.append(time);
   }
+  if (art.dataset.id === col.anchorId) { art.classList.add("anchor"); art.setAttribute("aria-current", "true"); }
   const button = el("button", "item-more", "⋯", "button item-menu");
   button.type = "button";
   button.setAttribute("aria-expanded", "false");
