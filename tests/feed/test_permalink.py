@@ -73,6 +73,23 @@ async def test_at_opens_around_a_headline_100_back_and_newer_pages_up_to_the_top
     assert pages == 3  # 96 newer in pages of 40
 
 
+async def test_headlines_sharing_a_time_page_up_and_down_from_one_without_gaps(
+    ingest: Ingest, feed: Feed
+) -> None:
+    same = START.isoformat()
+    await ingest.apply({"articles": [article(f"tie-{n}", published_at=same) for n in range(9)]})
+    everything = await feed.ids(limit=20)
+    body = await feed.timeline(at="tie-4", limit=2)
+    at = everything.index("tie-4")
+    assert ids(body) == everything[at - 3 : at + 3]
+    loaded, cursor = [], body["newer"]
+    while cursor is not None:
+        page = await feed.timeline(after=cursor, limit=1)
+        loaded = ids(page) + loaded
+        cursor = page["newer"]
+    assert loaded + ids(body) == everything[: at + 3]
+
+
 async def test_an_anchor_among_the_newest_joins_the_top_at_once(
     feed: Feed, posted: list[str]
 ) -> None:
@@ -89,14 +106,18 @@ async def test_filters_apply_and_an_id_outside_them_is_unknown(ingest: Ingest, f
                 article("sport-1", section="sport", published_at=START.isoformat()),
                 article("x-lab", section="world", labels=["exclusive"],
                         published_at=(START + timedelta(seconds=30)).isoformat()),
+                article("x-sport", section="sport", labels=["exclusive"],
+                        published_at=(START + timedelta(seconds=40)).isoformat()),
             ]
         }
     )  # fmt: skip
     body = await feed.timeline(at="p005", section="world", limit=2)
     assert ids(body) == ["p008", "p007", "p006", "p005", "p004", "p003"]
     only = await feed.timeline(at="x-lab", label="exclusive", section="world")
-    assert ids(only) == ["x-lab"]
+    assert ids(only) == ["x-lab"]  # not the exclusive in sport above it
     assert only["newer"] is None
+    both = await feed.timeline(at="x-lab", label="exclusive")
+    assert ids(both) == ["x-sport", "x-lab"]
     for params in ({"section": "world", "at": "sport-1"}, {"label": "exclusive", "at": "p005"}):
         response = await get(feed, "/v1/timeline", **params)
         assert response.status_code == 404
