@@ -69,6 +69,15 @@ MESSAGES: tuple[str, ...] = (
     N_("My time zone ({offset})"),
     # The last visit's time, when it was another day (static/since.js): "24 October, 16:55".
     N_("{date}, {time}"),
+    # Permalinks (static/permalink.js): "Newer headlines" above a headline opened by its link,
+    # and each headline's menu.
+    N_("Newer headlines"),
+    N_("Could not load newer headlines. Try again."),
+    N_("Link to this headline"),
+    N_("Copy link"),
+    N_("Share"),
+    N_("Link copied."),
+    N_("Could not copy the link."),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )
@@ -80,6 +89,7 @@ PLURALS: tuple[tuple[str, str], ...] = (
     N_plural("{count} new headline (paused)", "{count} new headlines (paused)"),
     N_plural("{count} new headline above", "{count} new headlines above"),
     N_plural("{count} older headline loaded.", "{count} older headlines loaded."),
+    N_plural("{count} newer headline loaded.", "{count} newer headlines loaded."),
     N_plural("Live updates resumed: {count} change.", "Live updates resumed: {count} changes."),
     # The divider above the first headline a returning reader has not seen (static/since.js):
     # {time} is the last visit's ("16:55"); "{count}+": more may be on older pages.

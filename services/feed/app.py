@@ -20,12 +20,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from services.feed import permalink
 from services.feed.alerts import Alerts
 from services.feed.caching import Rendered, article_keys, edge_headers, edge_keys, render
 from services.feed.column import Assets
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
 from services.feed.params import (
+    after_param,
+    at_param,
     before_param,
     label_param,
     lang_param,
@@ -35,7 +38,7 @@ from services.feed.params import (
 )
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
-from services.feed.timeline import group_by_day, localize
+from services.feed.timeline import localize, timeline_body
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
@@ -118,11 +121,19 @@ class Feed:
 
     async def timeline(self, request: Request) -> Response:
         """``GET /v1/timeline?limit=&before=&section=&label=&lang=``: day-grouped, newest
-        first; ``lang`` shows one edition, its day labels in its language."""
+        first; ``lang`` shows one edition, its day labels in its language. ``at=<id>``: around
+        that headline, ``after=<newer>``: the headlines just above (services/feed/permalink.py)."""
         query = request.query_params
         limit = limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)
         before = before_param(query)
         section, label, lang = section_param(query), label_param(query), lang_param(query)
+        at, after = at_param(query), after_param(query)
+        if at is not None or after is not None:
+            return await self.views.serve(
+                request,
+                permalink.timeline_key(limit, at, after, section, label, lang),
+                lambda: self._around(limit, at, after, section, label, lang),
+            )
         return await self.views.serve_page(
             request,
             ("timeline", limit, section, label, lang),
@@ -144,13 +155,7 @@ class Feed:
             )
         except RedisError as exc:
             raise store_down() from exc
-        speaks = negotiate(lang, self.settings.language)
-        body = {
-            "pinned": [localize(h, self.settings.zone) for h in page.pinned],
-            "days": group_by_day(page.headlines, self.settings.zone, speaks),
-            "next": page.next.encode() if page.next else None,
-            "event_id": page.event_id,
-        }
+        body = timeline_body(page, self.settings.zone, negotiate(lang, self.settings.language))
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
         keys = edge_keys(page.headlines, section, label, lang)
         return render(
@@ -160,6 +165,28 @@ class Feed:
             headers=edge_headers(keys, self.settings.edge_max_age),
             expires_ms=page.ages_out_ms,
         )
+
+    async def _around(
+        self,
+        limit: int,
+        at: str | None,
+        after: Cursor | None,
+        section: str | None,
+        label: str | None,
+        lang: str | None,
+    ) -> Rendered:
+        if at is not None:
+            page = await permalink.around(self.store, at, limit, section, label, lang)
+        else:
+            assert after is not None
+            try:
+                page = await self.store.after(
+                    after, limit=limit, section=section, label=label, lang=lang
+                )
+            except RedisError as exc:
+                raise store_down() from exc
+        speaks = negotiate(lang, self.settings.language)
+        return permalink.timeline_view(page, self.settings, speaks, section, label, lang)
 
     async def article(self, request: Request) -> Response:
         """``GET /v1/articles/{id}``: one live headline."""

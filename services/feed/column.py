@@ -29,7 +29,15 @@ from starlette.requests import Request
 
 from services.feed.compression import STATIC_LEVEL, gzip_bytes
 from services.feed.jsonld import script_text
-from services.feed.params import bad_query, label_param, lang_param, limit_param, section_param
+from services.feed.params import (
+    at_param,
+    bad_query,
+    label_param,
+    lang_param,
+    limit_param,
+    section_param,
+)
+from services.feed.permalink import decorate, key
 from services.feed.store import Page
 from services.feed.timeline import group_by_day
 from services.feed.zones import zone_note
@@ -42,7 +50,9 @@ from shared.settings import Settings
 STATIC = Path(__file__).resolve().parent / "static"
 # The module as served: the core, then the elements (imports and exports dropped); each
 # element after what it uses: defining it upgrades the columns already on the page.
-MODULE_FILES = ("core.js", "zone.js", "since.js", "column.js", "teaser.js")
+MODULE_FILES = ("core.js", "zone.js", "since.js", "permalink.js", "column.js", "teaser.js")
+# The column's stylesheet (its shadow root's one <style>), concatenated.
+CSS_FILES = ("column.css", "permalink.css")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
@@ -140,15 +150,20 @@ class Query:
     level: int = 2
     heading: str | None = None
     lang: str | None = None  # an edition (``?lang=uk``), None: every article
+    at: str | None = None  # a permalink's headline (services/feed/permalink.py)
+    page_href: str | None = None  # the column's page, where permalinks lead
 
     @classmethod
     def parse(cls, request: Request) -> Query:
-        """From ``?section=&label=&lang=&limit=&more-href=&heading-level=&heading=`` (400 on
-        a bad one, naming it)."""
+        """From ``?section=&label=&lang=&limit=&more-href=&heading-level=&heading=&at=&page-href=``
+        (400 on a bad one, naming it)."""
         query = request.query_params
         more = query.get("more-href") or None
         if more is not None and not is_more_href(more):
             raise bad_query("more-href", MORE_HREF_RULE)
+        page_href = query.get("page-href") or None
+        if page_href is not None and not is_more_href(page_href):
+            raise bad_query("page-href", MORE_HREF_RULE)
         level = query.get("heading-level", "2")
         if level not in {"1", "2", "3", "4", "5"}:
             raise bad_query("heading-level", "must be 1 to 5")
@@ -163,6 +178,8 @@ class Query:
             int(level),
             heading,
             lang_param(query),
+            at_param(query),
+            page_href,
         )
 
     def at_level(self, level: int) -> Query:
@@ -175,7 +192,8 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang)
+        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang,
+                key(self.at), key(self.page_href))  # fmt: skip
 
     @property
     def filters(self) -> dict[str, str]:
@@ -311,7 +329,7 @@ class Assets:
     """The module and its CSS, read once; the module's hash names its immutable URL."""
 
     def __init__(self, settings: Settings, files: tuple[str, ...] = MODULE_FILES) -> None:
-        self.css = (STATIC / "column.css").read_text()
+        self.css = "".join((STATIC / name).read_text() for name in CSS_FILES)
         self.teaser_css = (STATIC / "teaser.css").read_text()  # services/feed/teaser.py
         feed = settings.feed_url.rstrip("/")
         self.server = {
@@ -458,6 +476,7 @@ def render_column(
             if name in PARTS:
                 node.set("part", PARTS[name])
                 break
+    decorate(element, column, page, query, settings, speaks)
     return element
 
 

@@ -40,7 +40,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from services.feed.caching import Rendered, edge_headers, edge_keys, render, respond, static_view
+from services.feed import permalink
+from services.feed.caching import Rendered, edge_headers, render, respond, static_view
 from services.feed.column import (
     Assets,
     Query,
@@ -130,6 +131,10 @@ class Embed(ColumnHandlers):
         return respond(request, self.module_view)
 
     async def _page(self, query: Query) -> Page:
+        if query.at is not None:  # a permalink (services/feed/permalink.py)
+            return await permalink.around(
+                self.reader(), query.at, query.limit, query.section, query.label, query.lang
+            )
         try:
             return await self.reader().page(
                 limit=query.limit,
@@ -157,7 +162,7 @@ class Embed(ColumnHandlers):
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
-        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        keys = permalink.keys_of(page, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
@@ -181,7 +186,7 @@ class Embed(ColumnHandlers):
     async def _teaser(self, query: TeaserQuery) -> Rendered:
         page = await self._page(query.column)
         body = teaser_bytes(self.settings, self.assets, page, query)
-        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        keys = permalink.keys_of(page, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
@@ -218,7 +223,7 @@ class Embed(ColumnHandlers):
         ).encode()
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
-        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        keys = permalink.keys_of(page, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",

@@ -21,11 +21,13 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.feed.caching import Rendered, edge_headers, edge_keys, render
+from services.feed import permalink
+from services.feed.caching import Rendered, edge_headers, render
 from services.feed.column import Assets, Query, render_column
 from services.feed.handlers import ColumnHandlers
 from services.feed.jsonld import live_blog, script_text
 from services.feed.params import (
+    at_param,
     before_param,
     label_param,
     lang_param,
@@ -33,7 +35,7 @@ from services.feed.params import (
     section_param,
     store_down,
 )
-from services.feed.store import Cursor, Page
+from services.feed.store import AroundPage, Cursor, Page
 from shared.client_strings import ALERT_MESSAGES
 from shared.headings import column_heading
 from shared.i18n import N_, SUPPORTED, direction, gettext, negotiate
@@ -163,7 +165,8 @@ def render_page(
     alert_button(top, settings, speaks)
 
     main = _el(body, "main", class_="wrap column-wrap")
-    query = Query(section, label, limit, level=1, lang=lang)
+    anchored = isinstance(page, AroundPage)  # a permalink (?at=): live, with the latest link
+    query = Query(section, label, limit, level=1, lang=lang, page_href=f"/{suffix}")
     host = {"id": "live", "data-grow": ""}
     if older:
         # Live updates only make sense on the newest page, not on one reached by "More news".
@@ -175,7 +178,7 @@ def render_page(
         query,
         host=host,
         more_limit=None if limit == PAGE_SIZE else limit,
-        latest_href=f"/{suffix}" if older else None,
+        latest_href=f"/{suffix}" if older or anchored else None,
     )
     main.append(column)
 
@@ -216,11 +219,19 @@ class LivePage(ColumnHandlers):
     """The ``GET /`` handler."""
 
     async def endpoint(self, request: Request) -> Response:
-        """The live page: ``/?section=&label=&lang=&limit=&before=``."""
+        """The live page: ``/?section=&label=&lang=&limit=&before=``, or ``&at=<id>`` around
+        one headline (services/feed/permalink.py)."""
         query = request.query_params
         section, label, lang = section_param(query), label_param(query), lang_param(query)
         limit = limit_param(query, PAGE_SIZE, MAX_PAGE_SIZE)
         before = before_param(query)
+        at = at_param(query)
+        if at is not None:
+            return await self.views().serve(
+                request,
+                ("page-at", limit, section, label, lang, permalink.key(at)),
+                lambda: self._render(limit, None, section, label, lang, at),
+            )
         return await self.views().serve_page(
             request,
             ("page", limit, section, label, lang),
@@ -235,13 +246,17 @@ class LivePage(ColumnHandlers):
         section: str | None,
         label: str | None,
         lang: str | None = None,
+        at: str | None = None,
     ) -> Rendered:
-        try:
-            page = await self.reader().page(
-                limit=limit, before=before, section=section, label=label, lang=lang
-            )
-        except RedisError as exc:
-            raise store_down() from exc
+        if at is not None:
+            page: Page = await permalink.around(self.reader(), at, limit, section, label, lang)
+        else:
+            try:
+                page = await self.reader().page(
+                    limit=limit, before=before, section=section, label=label, lang=lang
+                )
+            except RedisError as exc:
+                raise store_down() from exc
         html = render_page(
             self.settings,
             self.assets,
@@ -252,7 +267,7 @@ class LivePage(ColumnHandlers):
             older=before is not None,
             lang=lang,
         )
-        keys = edge_keys(page.headlines, section, label, lang)
+        keys = permalink.keys_of(page, section, label, lang)
         return render(
             html,
             "text/html; charset=utf-8",

@@ -1,5 +1,5 @@
 """What the feed service's endpoints share: the query parameters (section, label, limit,
-before) and the answer when the timeline store is unreachable."""
+before, at, after) and the answer when the timeline store is unreachable."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 
 from services.feed.store import Cursor
-from shared.models import label_filter, lang_filter, section_filter
+from shared.models import ID_RULE, is_article_id, label_filter, lang_filter, section_filter
 from shared.starlette_glue import ProblemError
 
 _COUNT = re.compile(r"^[0-9]{1,6}$")  # ASCII digits only: str.isdigit() also takes "²"
@@ -69,3 +69,30 @@ def before_param(query: Mapping[str, str]) -> Cursor | None:
         return Cursor.decode(raw)
     except ValueError as exc:
         raise bad_query("before", str(exc)) from exc
+
+
+def at_param(query: Mapping[str, str]) -> str | None:
+    """``at``: the id of the headline a permalink shows (``shared.models.is_article_id``), or
+    None when absent or empty; not with ``before`` or ``after`` (400 naming ``at``)."""
+    raw = query.get("at")
+    if not raw:
+        return None
+    if not is_article_id(raw):
+        raise bad_query("at", f"must be an article id ({ID_RULE})")
+    for other in ("before", "after"):
+        if query.get(other):
+            raise bad_query("at", f"cannot be combined with '{other}'")
+    return raw
+
+
+def after_param(query: Mapping[str, str]) -> Cursor | None:
+    """``after``: a cursor from a previous answer's ``newer``, or None; not with ``before``."""
+    raw = query.get("after")
+    if not raw:
+        return None
+    if query.get("before"):
+        raise bad_query("after", "cannot be combined with 'before'")
+    try:
+        return Cursor.decode(raw)
+    except ValueError as exc:
+        raise bad_query("after", str(exc).replace("'next'", "'newer'")) from exc

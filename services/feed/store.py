@@ -35,6 +35,10 @@ def _script(name: str) -> str:
 
 APPLY_LUA = _script("apply.lua")
 READ_LUA = _script("read.lua")
+# around.lua reads the page below its anchor with read.lua's own text, as a function.
+AROUND_LUA = _script("around.lua").replace(
+    "--@read.lua", f"local function read_page()\n{READ_LUA}\nend", 1
+)
 
 
 def correction_note(text: str, settings: Settings, now: datetime | None = None) -> str:
@@ -178,6 +182,22 @@ class Page:
     ages_out_ms: int | None = None  # when the next item leaves the window (None: none will)
 
 
+@dataclass(frozen=True)
+class AroundPage(Page):
+    """The timeline around one headline (``?at=``): ``headlines`` are the newer ones, the anchor
+    and a page of older ones, newest first (``next`` goes on below); or, when the view does not
+    show it, the newest page and why (``status``: ``retracted``, ``expired`` or ``unknown``).
+    An ``after`` read (``?after=``) has only the newer headlines and no status."""
+
+    status: str = ""
+    anchor: str = ""  # the id asked for
+    newer: Cursor | None = None  # where "Newer headlines" goes on (None: the newest are shown)
+
+    @property
+    def found(self) -> bool:
+        return self.status == "found"
+
+
 class TimelineReader:
     """Reads pages of the timeline (used by the feed API)."""
 
@@ -185,6 +205,7 @@ class TimelineReader:
         self.client = client
         self.settings = settings
         self._read = client.register_script(READ_LUA)
+        self._read_around = client.register_script(AROUND_LUA)
 
     async def page(
         self,
@@ -200,45 +221,102 @@ class TimelineReader:
         ``lang``: an edition (``shared.i18n.edition``); its own index is paged when it is the
         only filter, else the items of the label's or section's index are checked for it.
         """
-        also_lang = lang or ""
-        if label:
-            index, also_section = keys.label(label), section or ""
-        elif section:
-            index, also_section = keys.section(section), ""
-        elif lang:
-            index, also_section, also_lang = keys.lang(lang), "", ""
-        else:
-            index, also_section = keys.TIMELINE, ""
-        event_id, docs, next_score, next_id, changed, pinned, ages_out = await self._read(
-            keys=[
-                index,
-                keys.EVENTS,
-                keys.CHANGED,
-                keys.pinned(section) if section else keys.PINNED,
-            ],
+        reply = await self._read(
+            keys=_read_keys(section, label, lang),
+            args=self._read_args(before, limit, section, label, lang),
+        )
+        return _page(reply)
+
+    def _read_args(
+        self,
+        before: Cursor | None,
+        limit: int,
+        section: str | None,
+        label: str | None,
+        lang: str | None,
+    ) -> list[str | int]:
+        """read.lua's ARGV: the filters its index (``_read_keys``) does not imply are checked
+        on each item."""
+        also_section = (section or "") if label else ""
+        also_lang = "" if lang and not (label or section) else lang or ""
+        return [
+            keys.ARTICLE_PREFIX,
+            _floor_arg(window_floor_ms(self.settings)),
+            str(before.score) if before else "",
+            before.article_id if before else "",
+            limit,
+            also_section,
+            self.settings.window_days * DAY_MS,
+            label or "",
+            also_lang,
+            lang or "",
+            self.settings.language,
+        ]
+
+    async def around(
+        self,
+        anchor: str,
+        *,
+        newer: int,
+        limit: int,
+        section: str | None = None,
+        label: str | None = None,
+        lang: str | None = None,
+    ) -> AroundPage:
+        """Up to ``newer`` headlines above ``anchor``, the anchor, and ``limit`` below it (a
+        permalink), in the filtered view, with the event id read atomically. An anchor the view
+        does not show gives the first page, and why (``AroundPage.status``)."""
+        return await self._around(anchor, None, newer, limit, section, label, lang)
+
+    async def after(
+        self,
+        cursor: Cursor,
+        *,
+        limit: int,
+        section: str | None = None,
+        label: str | None = None,
+        lang: str | None = None,
+    ) -> AroundPage:
+        """The ``limit`` headlines just above ``cursor`` (a previous ``newer``), newest first,
+        and where newer ones go on (None: these reach the newest)."""
+        return await self._around("", cursor, limit, 0, section, label, lang)
+
+    async def _around(
+        self,
+        anchor: str,
+        after: Cursor | None,
+        newer: int,
+        limit: int,
+        section: str | None,
+        label: str | None,
+        lang: str | None,
+    ) -> AroundPage:
+        reply = await self._read_around(
+            keys=_read_keys(section, label, lang),
             args=[
-                keys.ARTICLE_PREFIX,
-                _floor_arg(window_floor_ms(self.settings)),
-                str(before.score) if before else "",
-                before.article_id if before else "",
-                limit,
-                also_section,
-                self.settings.window_days * DAY_MS,
-                label or "",
-                also_lang,
-                lang or "",
-                self.settings.language,
+                *self._read_args(None, limit, section, label, lang),
+                anchor,
+                newer,
+                str(after.score) if after else "",
+                after.article_id if after else "",
+                section or "",
+                keys.HISTORY_PREFIX,
             ],
         )
-        cursor = Cursor(int(float(_text(next_score))), _text(next_id)) if next_score else None
-        changed_ms = int(_text(changed))
-        return Page(
-            _text(event_id),
-            [orjson.loads(doc) for doc in docs],
-            cursor,
-            changed_ms,
-            [orjson.loads(doc) for doc in pinned],
-            int(_text(ages_out)) if ages_out else None,
+        status, anchor_doc, newer_docs, newer_score, newer_id = reply[7:]
+        page = _page(reply[:7])
+        above = [orjson.loads(doc) for doc in newer_docs]
+        here = [orjson.loads(anchor_doc)] if anchor_doc else []
+        return AroundPage(
+            page.event_id,
+            [*above, *here, *page.headlines],
+            page.next,
+            page.changed_ms,
+            page.pinned,
+            page.ages_out_ms,
+            status=_text(status),
+            anchor=anchor,
+            newer=_cursor(newer_score, newer_id),
         )
 
     async def article(self, article_id: str) -> tuple[dict[str, Any] | None, int | None]:
@@ -258,3 +336,34 @@ class TimelineReader:
 
 def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _cursor(score: str | bytes, article_id: str | bytes) -> Cursor | None:
+    return Cursor(int(float(_text(score))), _text(article_id)) if score else None
+
+
+def _read_keys(section: str | None, label: str | None, lang: str | None) -> list[str]:
+    """read.lua's KEYS: the index a view pages (a label's, else a section's, else an
+    edition's, else the whole timeline's), the event log, the last change, the pins."""
+    if label:
+        index = keys.label(label)
+    elif section:
+        index = keys.section(section)
+    elif lang:
+        index = keys.lang(lang)
+    else:
+        index = keys.TIMELINE
+    return [index, keys.EVENTS, keys.CHANGED, keys.pinned(section) if section else keys.PINNED]
+
+
+def _page(reply: list[Any]) -> Page:
+    """A page from read.lua's answer."""
+    event_id, docs, next_score, next_id, changed, pinned, ages_out = reply
+    return Page(
+        _text(event_id),
+        [orjson.loads(doc) for doc in docs],
+        _cursor(next_score, next_id),
+        int(_text(changed)),
+        [orjson.loads(doc) for doc in pinned],
+        int(_text(ages_out)) if ages_out else None,
+    )

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from shared.dates import day_key, day_label, local_time
+
+if TYPE_CHECKING:
+    from services.feed.store import Page
 
 
 def localize(headline: dict[str, Any], zone: ZoneInfo) -> dict[str, Any]:
@@ -33,3 +36,13 @@ def group_by_day(
             days.append({"date": item["date"], "label": day_label(local, lang), "items": []})
         days[-1]["items"].append(item)
     return days
+
+
+def timeline_body(page: Page, zone: ZoneInfo, lang: str = "en") -> dict[str, Any]:
+    """``/v1/timeline``'s answer for ``page``: ``pinned``, ``days``, ``next``, ``event_id``."""
+    return {
+        "pinned": [localize(h, zone) for h in page.pinned],
+        "days": group_by_day(page.headlines, zone, lang),
+        "next": page.next.encode() if page.next else None,
+        "event_id": page.event_id,
+    }

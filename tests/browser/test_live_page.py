@@ -581,7 +581,8 @@ SITE = "https://example.com"
 
 
 async def focus_path(page: Page, presses: int) -> list[str]:
-    """What each Tab press focuses: ``a:<title id>``, ``article:<id>`` or the element's tag."""
+    """What each Tab press focuses: ``a:<title id>``, ``article:<id>``, ``menu:<id>`` (a
+    headline's menu button) or the element's tag."""
     stops: list[str] = []
     for _ in range(presses):
         await page.keyboard.press("Tab")
@@ -594,6 +595,8 @@ async def focus_path(page: Page, presses: int) -> list[str]:
                     }
                     if (e.tagName === 'ARTICLE') return 'article:' + e.dataset.id;
                     if (e.classList.contains('item-title')) return 'a:' + e.id;
+                    const art = e.closest('article');
+                    if (e.classList.contains('item-more')) return 'menu:' + art.dataset.id;
                     return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '');
                 }"""
             )
@@ -601,7 +604,7 @@ async def focus_path(page: Page, presses: int) -> list[str]:
     return stops
 
 
-async def test_one_tab_stop_per_headline_its_link_or_else_the_article(
+async def test_one_tab_stop_per_headline_its_link_or_else_the_article_then_its_menu(
     page: Page, ingest: Ingest, fresh: Stack
 ) -> None:
     await ingest.apply(
@@ -614,9 +617,10 @@ async def test_one_tab_stop_per_headline_its_link_or_else_the_article(
         }
     )  # fmt: skip
     await open_live(page, fresh.url("feed") + "/")
-    stops = await focus_path(page, 8)
-    headlines = [s for s in stops if s.startswith(("a:t-", "article:"))]
-    assert headlines == ["a:t-t3", "article:t2", "a:t-t1"]  # each once, in reading order
+    stops = await focus_path(page, 11)
+    headlines = [s for s in stops if s.startswith(("a:t-", "article:", "menu:"))]
+    # Each once, in reading order, then its menu (Copy link / Share: its time is no Tab stop).
+    assert headlines == ["a:t-t3", "menu:t3", "article:t2", "menu:t2", "a:t-t1", "menu:t1"]
     assert stops[0] == "a"  # "Skip to headlines" comes first
     # A headline that arrives live is built the same way.
     await ingest.apply(

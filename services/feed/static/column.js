@@ -10,6 +10,7 @@
 import { ANNOUNCE_QUIET_MS, Hub, LivefeedElement, MAX_CHANGES, Words, compareIds, editionOf, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
 import { sinceBind } from "./since.js";
 import { zoneBind, zoneDay } from "./zone.js";
+import { permalinkBind, permalinkHold, permalinkItem, permalinkParams, permalinkUnseen } from "./permalink.js";
 
 const CSS = /*@css*/ "";
 
@@ -20,7 +21,7 @@ function renumberIn(list) {
 }
 
 class LivefeedColumn extends LivefeedElement {
-  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang"]; }
+  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang", "at"]; }
 
   get shell() { return ".column"; }
 
@@ -53,6 +54,7 @@ class LivefeedColumn extends LivefeedElement {
       const value = this.getAttribute(name);
       if (value) url.searchParams.set(name, value);
     }
+    permalinkParams(this, url);
     return url;
   }
 
@@ -105,6 +107,7 @@ class LivefeedColumn extends LivefeedElement {
     }
     zoneBind(this); // the newsroom's zone, or the reader's own (zone.js)
     sinceBind(this); // "5 new since 16:55" (since.js)
+    permalinkBind(this); // a headline opened by its link (permalink.js)
     this.dataset.ready = "true";
     if (!this.live) return;
     this.conn.hidden = false;
@@ -226,6 +229,7 @@ class LivefeedColumn extends LivefeedElement {
   }
 
   apply(msg) {
+    if (permalinkHold(this, msg)) return;
     const h = msg.headline;
     const wasPinned = Boolean(this.pinnedArt(h.id));
     const pinnedArt = this.updatePinned(h, msg.type !== "retracted" && h.pinned === true);
@@ -404,6 +408,7 @@ class LivefeedColumn extends LivefeedElement {
       body.append(line);
     }
     art.append(time, body);
+    permalinkItem(this, art);
     return art;
   }
 
@@ -434,7 +439,7 @@ class LivefeedColumn extends LivefeedElement {
   }
 
   updateNewButton() {
-    const n = this.buffered.length;
+    const n = this.buffered.length + permalinkUnseen(this);
     this.newButton.hidden = n === 0;
     this.newButton.textContent = n ? `↑ ${this.words.n("{count} new headline", n)}` : "";
     this.updateUnseen();
@@ -467,7 +472,8 @@ class LivefeedColumn extends LivefeedElement {
 
   /** Headlines the reader has not seen yet: `unseen`, data-unseen and a `livefeed-unseen` event. */
   updateUnseen() {
-    const n = this.hiddenNew + this.buffered.length + this.held.filter((m) => m.type === "published").length;
+    const n = this.hiddenNew + this.buffered.length + this.held.filter((m) => m.type === "published").length
+      + permalinkUnseen(this);
     if (n === this.unseen) return;
     this.unseen = n;
     this.dataset.unseen = String(n);
@@ -530,29 +536,34 @@ class LivefeedColumn extends LivefeedElement {
   /** `count` headlines older than `this.next`, placed; the cursor and "More news" move on. A
    * headline whose last change seen on the stream is its retraction is never put back. */
   async fetchOlder(count) {
-    const url = new URL(this.cfg.timeline, import.meta.url);
-    const { section, label: lbl, lang } = this.filter;
-    url.searchParams.set("limit", String(count));
-    url.searchParams.set("before", this.next);
-    if (section) url.searchParams.set("section", section);
-    if (lbl) url.searchParams.set("label", lbl);
-    if (lang) url.searchParams.set("lang", lang);
-    const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
-    if (!response.ok) throw new Error(`timeline answered ${response.status}`);
-    const body = await response.json();
-    let added = 0;
-    for (const day of body.days) {
-      for (const h of day.items) {
-        if ((this.changes.get(h.id) || "").startsWith("retracted|") || this.pinnedArt(h.id)) continue;
-        if (!this.items.has(h.id)) added += 1;
-        this.place(h, false, false);
-      }
-    }
+    const body = await this.fetchPage({ limit: count, before: this.next });
     this.next = body.next || "";
     const ownPage = !this.getAttribute("more-href");
     if (body.next && ownPage) this.moreBefore(body.next);
     else if (!body.next && ownPage) this.more.hidden = true;
-    return added;
+    return body.added;
+  }
+
+  /** A page of the timeline (`params`: limit, and before or after), its headlines placed but
+   * never one whose last change seen on the stream is its retraction: the answer, with `added`
+   * (headlines not shown before) and `first` (the newest placed). */
+  async fetchPage(params) {
+    const url = new URL(this.cfg.timeline, import.meta.url);
+    const query = { ...this.filter, ...params };
+    for (const name in query) if (query[name]) url.searchParams.set(name, query[name]);
+    const response = await fetch(url, { credentials: "omit", headers: { Accept: "application/json" } });
+    if (!response.ok) throw new Error(`timeline answered ${response.status}`);
+    const body = await response.json();
+    body.added = 0;
+    for (const day of body.days) {
+      for (const h of day.items) {
+        if ((this.changes.get(h.id) || "").startsWith("retracted|") || this.pinnedArt(h.id)) continue;
+        if (!this.items.has(h.id)) body.added += 1;
+        const art = this.place(h, false, false);
+        body.first = body.first || art;
+      }
+    }
+    return body;
   }
 }
 

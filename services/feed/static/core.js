@@ -212,7 +212,7 @@ export async function loadFragment(node, url, fresh, css) {
   const host = doc.querySelector(node.localName);
   const template = host && host.querySelector("template");
   if (!template) throw new Error("not a livefeed fragment");
-  for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone"]) {
+  for (const name of ["eventId", "next", "pushUrl", "sseUrl", "timelineUrl", "fragmentUrl", "timezone", "newer", "pageHref"]) {
     if (host.dataset[name] !== undefined) node.dataset[name] = host.dataset[name];
   }
   // The language's direction, as the server rendered it, unless the host page set its own.
