@@ -54,6 +54,7 @@ from shared.starlette_glue import (
 )
 from shared.starlette_glue import worker_app as shared_worker_app
 from shared.stream import BLOCK_MS, StreamConsumer
+from shared.summary import effective
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,10 @@ class Feed:
             "days": group_by_day(page.headlines, self.settings.zone, speaks),
             "next": page.next.encode() if page.next else None,
             "event_id": page.event_id,
+            "summary": effective(page.summaries),
         }
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
-        keys = edge_keys(page.headlines, section, label, lang)
+        keys = edge_keys(page.headlines, section, label, lang, summary=True)
         return render(
             orjson.dumps(body),
             "application/json",

@@ -148,7 +148,7 @@ class Embed(ColumnHandlers):
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
-        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang, summary=True)
         return render(
             body,
             "text/html; charset=utf-8",
@@ -186,7 +186,7 @@ class Embed(ColumnHandlers):
         ).encode()
         body = head + fragment_bytes(self.settings, self.assets, page, query)
         body += b"</main></body></html>\n"
-        keys = edge_keys(page.headlines, query.section, query.label, query.lang)
+        keys = edge_keys(page.headlines, query.section, query.label, query.lang, summary=True)
         return render(
             body,
             "text/html; charset=utf-8",

@@ -254,7 +254,7 @@ class LivePage(ColumnHandlers):
             older=before is not None,
             lang=lang,
         )
-        keys = edge_keys(page.headlines, section, label, lang)
+        keys = edge_keys(page.headlines, section, label, lang, summary=True)
         return render(
             html,
             "text/html; charset=utf-8",

@@ -22,6 +22,7 @@ from shared.dates import now_ms, to_ms
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article, article_edition
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
+from shared.summary import ScopeState, read_scopes
 from shared.window import DAY_MS, outside_window, window_floor_ms
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
@@ -33,7 +34,9 @@ def _script(name: str) -> str:
     return resources.files("services.feed.lua").joinpath(name).read_text(encoding="utf-8")
 
 
-APPLY_LUA = _script("apply.lua")
+# Each write script is prepended with the one way to append an event (events.lua).
+EVENTS_LUA = _script("events.lua")
+APPLY_LUA = EVENTS_LUA + _script("apply.lua")
 READ_LUA = _script("read.lua")
 
 
@@ -176,6 +179,8 @@ class Page:
     changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
     pinned: list[dict[str, Any]] = field(default_factory=list)  # first page: newest pin first
     ages_out_ms: int | None = None  # when the next item leaves the window (None: none will)
+    # The live summaries it may show (shared/summary.py), read after the page: at least as new.
+    summaries: list[ScopeState] = field(default_factory=list)
 
 
 class TimelineReader:
@@ -239,6 +244,7 @@ class TimelineReader:
             changed_ms,
             [orjson.loads(doc) for doc in pinned],
             int(_text(ages_out)) if ages_out else None,
+            await read_scopes(self.client, section, lang),
         )
 
     async def article(self, article_id: str) -> tuple[dict[str, Any] | None, int | None]:
