@@ -45,6 +45,8 @@ MESSAGES: tuple[str, ...] = (
     N_("No key events yet. They appear here as they are published."),
     N_("Corrected {time}"),
     N_("Skip to headlines"),
+    N_("Summary"),  # the live summary's heading (services/feed/summary_view.py)
+    N_("Updated {time}"),
     # Announcements (the status region, read by screen readers).
     N_("Showing key events only."),
     N_("Showing all headlines."),
@@ -56,6 +58,7 @@ MESSAGES: tuple[str, ...] = (
     N_("Corrected: {title}."),
     N_("Corrected: {title}. {note}"),
     N_("Could not load more news. Try again."),
+    N_("Summary updated."),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )

@@ -31,6 +31,7 @@ from services.feed.compression import STATIC_LEVEL, gzip_bytes
 from services.feed.jsonld import script_text
 from services.feed.params import bad_query, label_param, lang_param, limit_param, section_param
 from services.feed.store import Page
+from services.feed.summary_view import render_summary
 from services.feed.timeline import group_by_day
 from shared.dates import day_date, day_heading, full_date, local_time
 from shared.headings import HEADING_RULE, column_heading, is_heading
@@ -39,8 +40,8 @@ from shared.models import KEY_LABEL, display_label, has_space_or_control
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
-# The module as served: the core, then the element (imports and exports dropped).
-MODULE_FILES = ("core.js", "column.js")
+# The module as served: the core, the parts, then the element (imports and exports dropped).
+MODULE_FILES = ("core.js", "summary.js", "column.js")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
@@ -401,6 +402,7 @@ def render_column(
     # "Key events": a client-side filter over the same stream (items labelled "key").
     _el(controls, "button", gettext(speaks, "Key events"), type="button",
         class_="pause key-toggle", id="key-events", aria_pressed="false", hidden="")  # fmt: skip
+    render_summary(column, page.summaries, settings, speaks)  # the live summary, on top
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden",
         id="status")  # fmt: skip

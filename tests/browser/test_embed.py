@@ -40,7 +40,7 @@ from tests.procs import Stack, free_port
 
 pytestmark = pytest.mark.browser
 
-BUDGET_GZIP_BYTES = 12 * 1024
+BUDGET_GZIP_BYTES = 16 * 1024  # 12 KB before issue 27 (the summary, permalinks, ...)
 NEWS = "livefeed-column[section=news]"
 EXCLUSIVE = "livefeed-column[label=exclusive]"
 SECTION_NAMES = "news=Latest news,world=World"

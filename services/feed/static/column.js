@@ -8,6 +8,7 @@
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
 import { ANNOUNCE_QUIET_MS, Hub, MAX_CHANGES, Words, compareIds, el, keyOf, keyOfEl, newer, refused } from "./core.js";
+import { LiveSummary } from "./summary.js";
 
 const SERVER = /*@server*/ null; // the URLs and zone, filled in by the feed service
 const CSS = /*@css*/ "";
@@ -164,6 +165,7 @@ class LivefeedColumn extends HTMLElement {
     this.empty = q(".empty");
     this.pinnedSection = q("section.pinned");
     this.pinnedList = q(".pinned-items");
+    this.summary = new LiveSummary(this, root); // summary.js
     this.items = new Map();
     for (const art of this.timeline.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
     this.paused = false;
@@ -255,6 +257,7 @@ class LivefeedColumn extends HTMLElement {
     if (!this.root || compareIds(msg.event_id, this.lastId) <= 0) return; // never twice
     this.lastId = msg.event_id;
     this.dataset.lastEventId = msg.event_id;
+    if (!msg.headline) { if (msg.type === "summary") this.summary.receive(msg); return; } // not an article's: never a headline
     if (this.repeated(msg)) return;
     const id = msg.headline && msg.headline.id;
     if (msg.type !== "retracted" && !this.matches(msg.headline)) {
