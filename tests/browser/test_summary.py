@@ -4,6 +4,8 @@ speaks, and without an accessibility violation (light, dark, right to left, 390 
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from typing import Any
 
@@ -14,7 +16,7 @@ from tests.browser import test_embed
 from tests.browser.embedhost import article_page
 from tests.browser.test_embed import NEWS, Site, axe_violations, csp_errors, live
 from tests.feed.test_timeline import seed_articles
-from tests.helpers import Ingest
+from tests.helpers import Ingest, article
 
 # The embed tests' stack (its own Redis, an allowed host origin) and fixtures.
 site = test_embed.site
@@ -202,3 +204,35 @@ async def test_the_summary_speaks_ukrainian_and_arabic_right_to_left_and_axe_fin
         await live(page, NEWS)
         assert await summary_in(page, NEWS) is not None
         assert await axe_violations(page) == [], scheme
+
+
+async def test_an_unknown_frame_is_skipped_and_a_summary_frame_stays_text(
+    page: Page, fresh_site: Site, ingest: Ingest
+) -> None:
+    site = fresh_site
+    await ingest.apply(article("n1", section="news"))
+    sockets: list[Any] = []
+
+    def route(ws: Any) -> None:
+        ws.connect_to_server()  # frames pass through; the test adds its own
+        sockets.append(ws)
+
+    await page.route_web_socket(re.compile(r".*/v1/stream.*"), route)
+    site.host.pages["/a"] = news_embed(site)
+    await page.goto(site.host.origin + "/a")
+    await live(page, NEWS)
+    last = await page.eval_on_selector(NEWS, "c => c.dataset.lastEventId")
+    ms, seq = (int(part) for part in last.split("-"))
+    # A type this client does not know (a later version's): skipped, no error, nothing shown.
+    sockets[0].send(json.dumps({"type": "poll", "event_id": f"{ms}-{seq + 1}", "poll": {}}))
+    evil = '<img src=x onerror="window.pwned=1">Inert'
+    summary = {"text": f"{evil}\n\nTwo", "updated_at": "2024-10-24T16:55:00+03:00", "by": "x",
+               "section": None, "lang": None}  # fmt: skip
+    frame = {"type": "summary", "event_id": f"{ms}-{seq + 2}", "section": None, "lang": None}
+    sockets[0].send(json.dumps({**frame, "summary": summary}))
+    await within(page, NEWS, "s && s.paragraphs.length === 2", "an injected summary")
+    assert (await summary_in(page, NEWS) or {})["paragraphs"] == [evil, "Two"]
+    assert await page.evaluate("() => window.pwned") is None
+    # The column goes on with the next real change.
+    assert (await ingest.post(article("n2", section="news"))).status_code == 202
+    await page.wait_for_selector(f"{NEWS} [data-id=n2]", timeout=2_000)
