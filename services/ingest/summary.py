@@ -43,6 +43,7 @@ SUMMARY_LUA = _LUA.joinpath("events.lua").read_text("utf-8") + _LUA.joinpath(
     "summary.lua"
 ).read_text("utf-8")
 NOT_CACHED = {"Cache-Control": "private, no-store"}
+SCOPE_PARAMS = frozenset({"section", "lang"})
 
 
 def invalid(errors: list[dict[str, str]]) -> Response:
@@ -53,7 +54,15 @@ def invalid(errors: list[dict[str, str]]) -> Response:
 
 
 def query_scope(query: Mapping[str, str]) -> Scope:
-    """``?section=&lang=`` (each optional: absent or empty is every one); 400 naming a bad one."""
+    """``?section=&lang=`` (each optional: absent or empty is every one); 400 naming a bad one,
+    or one it does not know."""
+    for name in query:
+        if name not in SCOPE_PARAMS:
+            raise ProblemError(
+                400,
+                f"unknown query parameter {name[:40]!r}: only section and lang name a scope",
+                errors=[{"field": name[:40], "reason": "unknown"}],
+            )
     try:
         section = section_filter(query.get("section"))
     except ValueError as exc:
@@ -118,7 +127,7 @@ class Summaries:
         """``DELETE /v1/summary?section=&lang=`` (or the scope as a JSON body)."""
         raw = await read_body(request, self.settings.max_body_bytes)
         if raw.strip():
-            if "section" in request.query_params or "lang" in request.query_params:
+            if request.query_params:
                 both = "name the scope in the query or the body, not both"
                 return invalid([{"field": "body", "reason": both}])
             payload = parse_json(raw)
