@@ -49,7 +49,13 @@ export class LiveSummary {
     this.show();
   }
 
-  show() {
+  /** Draw it again in place, quietly (the column's zone or words changed). */
+  refresh() {
+    this.sig = null;
+    this.show(true);
+  }
+
+  show(quiet) {
     const s = this.current(), sig = this.signature(s), words = this.col.words, zone = this.col.zone;
     if (sig === this.sig) return;
     this.sig = sig;
@@ -59,7 +65,7 @@ export class LiveSummary {
     stamp.textContent = s ? words.t("Updated {time}", { time: words.clock(s.updated_at, zone) }) : "";
     stamp.dateTime = s ? s.updated_at : "";
     stamp.title = s ? words.fullTime(s.updated_at, zone) : "";
-    if (!s) return;
+    if (!s || quiet) return;
     this.box.classList.remove("fresh");
     void this.box.offsetWidth; // restart the highlight
     this.box.classList.add("fresh");
