@@ -51,6 +51,8 @@ MESSAGES: tuple[str, ...] = (
     N_("No key events yet. They appear here as they are published."),
     N_("Corrected {time}"),
     N_("Skip to headlines"),
+    N_("Summary"),  # the live summary's heading (services/feed/summary_view.py)
+    N_("Updated {time}"),
     # Announcements (the status region, read by screen readers).
     N_("Showing key events only."),
     N_("Showing all headlines."),
@@ -78,6 +80,8 @@ MESSAGES: tuple[str, ...] = (
     N_("Share"),
     N_("Link copied."),
     N_("Could not copy the link."),
+    # The live summary (static/summary.js).
+    N_("Summary updated."),
     # Label display names (shared.models.LABEL_DISPLAY).
     *LABEL_DISPLAY.values(),
 )

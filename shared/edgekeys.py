@@ -8,6 +8,11 @@ purger purges by. Defined here only: the feed names its responses with them
 - ``label:<label>``        a view filtered to a label (labels: 1-32 characters)
 - ``lang:<edition>``       a view filtered to an edition (``?lang=uk``: a language's primary
                            subtag, 2-3 letters)
+- ``summary:<s>:<e>``      a view that shows the live summary of scope (section ``s``, edition
+                           ``e``; ``_``: every one), or would show it once set: the page, the
+                           fragment, the embed and the timeline name each of their candidate
+                           scopes (``shared.summary.candidates``); a summary's change purges
+                           its scope's key (hard: the old text is never served again)
 - ``article:<12 hex>``     an article shown in a view: the first 12 hex digits of the SHA-256
                            of its id (UTF-8), never the id itself. Ids run to 200 characters,
                            and a view of 200 headlines named them in 80 KB of headers, more
@@ -26,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+
+from shared.summary import candidates
 
 TIMELINE = "timeline"
 # The header a PURGE carries LIVEFEED_PURGE_SECRET in (deploy/varnish/default.vcl checks it).
@@ -56,13 +63,30 @@ def lang_key(edition: str) -> str:
     return f"lang:{edition}"
 
 
+def summary_key(section: str | None, lang: str | None) -> str:
+    """``summary:<section>:<edition>`` (``_``: every one): views showing that scope's summary."""
+    return f"summary:{section or '_'}:{lang or '_'}"
+
+
+def summary_keys(section: str | None, lang: str | None) -> list[str]:
+    """The summary keys of a view filtered on ``section`` and edition ``lang``: one per scope
+    it may show (``shared.summary.candidates``)."""
+    return [summary_key(scope.section, scope.lang) for scope in candidates(section, lang)]
+
+
 def view_keys(
-    article_ids: Iterable[str], section: str | None, label: str | None, lang: str | None = None
+    article_ids: Iterable[str],
+    section: str | None,
+    label: str | None,
+    lang: str | None = None,
+    summary: bool = False,
 ) -> list[str]:
     """The keys of a view of ``article_ids`` (filtered by ``section``, ``label`` and/or the
-    edition ``lang``): its coarse keys, then one key per article while they fit
-    ``MAX_KEYS_CHARS``."""
+    edition ``lang``): its coarse keys (with ``summary``: those of the summaries it may show),
+    then one key per article while they fit ``MAX_KEYS_CHARS``."""
     coarse = [] if section or label or lang else [TIMELINE]
+    if summary:
+        coarse.extend(summary_keys(section, lang))
     if section:
         coarse.append(section_key(section))
     if label:

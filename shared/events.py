@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any, NamedTuple, cast
 
 import orjson
@@ -11,7 +12,8 @@ _EVENT_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?")
 ID_PART_MAX = 2**64 - 1  # each part of a Redis Stream id is an unsigned 64-bit number
 PUBLISHED, UPDATED, RETRACTED = b"published", b"updated", b"retracted"
 CORRECTED = b"corrected"  # an update that carries a correction note ("correction")
-KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED, CORRECTED})
+SUMMARY = b"summary"  # the live summary of a scope was set or deleted (shared/summary.py)
+KINDS = frozenset({PUBLISHED, UPDATED, RETRACTED, CORRECTED, SUMMARY})
 UPDATES = frozenset({UPDATED, CORRECTED})  # changes of an article a subscriber may have
 # (section, label, edition) a subscriber asked for
 FilterKey = tuple[str | None, str | None, str | None]
@@ -48,9 +50,11 @@ class Event(NamedTuple):
     frames it once: services/push/protocol.py)."""
 
     id: EventId
-    kind: bytes  # published, updated, corrected or retracted
-    article: bytes  # the article's id, which lets a slow client's backlog coalesce
-    sections: tuple[str, ...]  # where the article is shown now (a retraction: where it was)
+    kind: bytes  # published, updated, corrected, retracted or summary
+    article: bytes  # the article's id, which lets a slow client's backlog coalesce ('': summary)
+    # Where the article is shown now (a retraction: where it was); a summary: its section, or
+    # none when it is the whole feed's.
+    sections: tuple[str, ...]
     labels: tuple[str, ...]
     text: bytes  # the JSON frame, UTF-8
     # An update: where the article was shown before it. A subscriber whose filter matched that
@@ -60,7 +64,8 @@ class Event(NamedTuple):
     # A correction: its note, ``{"text", "at"}`` as JSON (the frame's ``correction``).
     note: bytes = b""
     # The article's edition (``lang``) now, and (an update) before. An entry written before
-    # editions existed has none: it reaches unfiltered subscribers only.
+    # editions existed has none: it reaches unfiltered subscribers only. A summary's edition,
+    # or none when it is for every edition.
     lang: str = ""
     prev_lang: str = ""
 
@@ -71,6 +76,8 @@ class Event(NamedTuple):
         if kind not in KINDS:
             raise ValueError(f"unknown event type {kind!r}")
         event_id = EventId.parse(raw_id)
+        if kind == SUMMARY:
+            return cls._summary(event_id, fields)
         note = fields.get(b"correction", b"") if kind == CORRECTED else b""
         body = _body(note, fields.get(b"headline", b"null"))
         pin = fields.get(b"pin")
@@ -99,6 +106,28 @@ class Event(NamedTuple):
             prev_lang=prev_lang,
         )
 
+    @classmethod
+    def _summary(cls, event_id: EventId, fields: dict[bytes, bytes]) -> Event:
+        """A summary's frame: ``{"type": "summary", "event_id", "section", "lang", "summary"}``
+        (``summary``: ``{text, updated_at, by, section, lang}``, or null once deleted)."""
+        section = fields.get(b"sections", b"").decode()
+        lang = fields.get(b"lang", b"").decode()
+        scope = b'"section":%s,"lang":%s,' % (
+            orjson.dumps(section or None),
+            orjson.dumps(lang or None),
+        )
+        text = _head(SUMMARY, event_id) + scope + b'"summary":' + fields.get(b"summary", b"null")
+        return cls(
+            id=event_id,
+            kind=SUMMARY,
+            article=b"",
+            sections=(section,) if section else (),
+            labels=(),
+            text=text + b"}",
+            lang=lang,
+            prev_lang=lang,
+        )
+
     def restamp(self, kind: bytes, event_id: EventId, note: bytes | None = None) -> Event:
         """This change's headline announced as ``kind`` under an earlier ``event_id``.
 
@@ -114,7 +143,13 @@ class Event(NamedTuple):
 
     def matches(self, section: str | None, label: str | None, lang: str | None = None) -> bool:
         """Whether the article, after this change, is in the filter ``section``/``label``/
-        edition ``lang``."""
+        edition ``lang``. A summary is for every filter of its scope: its section's (or every
+        section's), its edition's (or every edition's), whatever the label; an unfiltered
+        subscriber gets every summary, as it gets every article."""
+        if self.kind == SUMMARY:
+            return (section is None or not self.sections or section in self.sections) and (
+                lang is None or not self.lang or lang == self.lang
+            )
         return (
             (section is None or section in self.sections)
             and (label is None or label in self.labels)
@@ -151,8 +186,13 @@ class Event(NamedTuple):
             return self.left()
         return None
 
-    def filter_keys(self) -> tuple[set[FilterKey], set[FilterKey]]:
-        """The filters that receive this event, and those that receive ``left()`` instead."""
+    def filter_keys(self, known: Iterable[FilterKey] = ()) -> tuple[set[FilterKey], set[FilterKey]]:
+        """The filters that receive this event, and those that receive ``left()`` instead.
+
+        A summary is for filters of any label, which cannot be listed: it goes to those of the
+        ``known`` filters (the subscribers' ones) that it ``matches``."""
+        if self.kind == SUMMARY:
+            return {key for key in known if self.matches(*key)}, set()
         now = _keys(self.sections, self.labels, self.lang)
         if self.kind not in UPDATES or (
             self.prev_sections == self.sections

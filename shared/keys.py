@@ -33,6 +33,14 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     correction?, reason?, request_id?}``, written by the apply
                                     script with the change; kept LIVEFEED_HISTORY_DAYS after
                                     the last change (the newest 1000 entries)
+- ``lf:summary:{section}:{lang}`` HASH  the live summary of one scope (``_`` for the whole feed
+                                    or every edition; ``shared.summary``): ``doc`` (the public
+                                    JSON ``{text, updated_at, by, section, lang}``, absent once
+                                    deleted), ``text``, ``eid`` (the event of its last change)
+- ``lf:summary-history:{section}:{lang}`` LIST the scope's summaries, oldest first: JSON
+                                    ``{at (ms), by, action (set | deleted), text?, request_id?}``,
+                                    written with the change; kept LIVEFEED_HISTORY_DAYS after the
+                                    last change (the newest 1000 entries)
 - ``lf:pinned``              ZSET   every pinned live article id, scored by when it was pinned
 - ``lf:pinned:{slug}``       ZSET   the pins of one section (``lf:pinned:_``: no section), at
                                     most LIVEFEED_MAX_PINNED; dropped with the article
@@ -79,6 +87,9 @@ IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"
 AUTH_FAILURES_PREFIX = f"{PREFIX}authfail:"
+SUMMARY_PREFIX = f"{PREFIX}summary:"
+SUMMARY_HISTORY_PREFIX = f"{PREFIX}summary-history:"
+ANY_SCOPE = "_"  # a summary scope's section or edition when it is for all of them
 
 ALERTS_PREFIX = f"{PREFIX}alerts:"
 ALERT_COUNT = f"{ALERTS_PREFIX}count"
@@ -100,6 +111,16 @@ def history(article_id: str) -> str:
 def pinned(slug: str | None) -> str:
     """The pins of one section (``_``: articles without a section)."""
     return f"{PINNED_PREFIX}{slug or '_'}"
+
+
+def summary(section: str | None, edition: str | None) -> str:
+    """The live summary of one scope (None: the whole feed / every edition)."""
+    return f"{SUMMARY_PREFIX}{section or ANY_SCOPE}:{edition or ANY_SCOPE}"
+
+
+def summary_history(section: str | None, edition: str | None) -> str:
+    """The summaries one scope has had (``summary``'s scope)."""
+    return f"{SUMMARY_HISTORY_PREFIX}{section or ANY_SCOPE}:{edition or ANY_SCOPE}"
 
 
 def section(slug: str) -> str:

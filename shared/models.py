@@ -201,7 +201,8 @@ def _labels(values: list[str]) -> list[str]:
     return seen
 
 
-def _slug(value: str) -> str:
+def section_slug(value: str) -> str:
+    """An article's (or a summary's) ``section`` as stored: trimmed, lowercased, a slug."""
     value = value.strip().lower()
     if not is_slug(value):
         raise ValueError(f"must be {SLUG_RULE}")
@@ -271,7 +272,7 @@ class Article(BaseModel):
     labels: Annotated[list[str], Field(max_length=MAX_LABELS), AfterValidator(_labels)] = Field(
         default_factory=list
     )
-    section: Annotated[str, AfterValidator(_slug)] | None = None
+    section: Annotated[str, AfterValidator(section_slug)] | None = None
     tags: Annotated[list[Annotated[str, _plain(MAX_TAG_CHARS)]], Field(max_length=MAX_TAGS)] = (
         Field(default_factory=list)
     )

@@ -1,13 +1,17 @@
 """``livefeed tail``: live headlines in a terminal, resuming by itself after any disconnect.
 
 One line per event: ``+`` published, ``~`` updated, ``!`` corrected (with the note), ``-``
-retracted (or, with a filter, an update that took the article out of it)::
+retracted (or, with a filter, an update that took the article out of it), ``=`` the live
+summary set or removed (paragraphs joined by ``¶``); another type is skipped (``--json``:
+printed as it came)::
 
     + 2024-10-24 19:31  [Exclusive] Belarus' entry into war is unfeasible for Russia
     ~ 2024-10-24 19:31  [Updated] Belarus' entry into war is unfeasible for Russia (new title)
     ! 2024-10-24 19:31  [Corrected 19:48] Belarus' entry … (Correction: the minister's name)
     - retracted espreso:2024-10-24:1931
     - left the filter espreso:2024-10-24:1932
+    = summary (section world) 16:55 by desk: Russia launched 40 drones overnight. ¶ Kyiv …
+    = summary removed (the whole feed)
 """
 
 from __future__ import annotations
@@ -41,6 +45,21 @@ def add_parser(sub: Any) -> None:
     tail.add_argument("--since", help="start after this event id (a timeline's event_id)")
     tail.add_argument("--url", help="push service base URL (default: from the settings)")
     tail.add_argument("--json", action="store_true", help="print each event as one JSON line")
+
+
+ARTICLE_TYPES = frozenset({"published", "updated", "corrected", "retracted"})
+
+
+def format_summary(message: dict[str, Any]) -> str:
+    """One terminal line for a ``summary`` event: its scope, and its text or that it went."""
+    named = [f"{name} {message[name]}" for name in ("section", "lang") if message.get(name)]
+    where = ", ".join(named) or "the whole feed"
+    summary = message.get("summary")
+    if not isinstance(summary, dict):
+        return f"= summary removed ({where})"
+    text = " ¶ ".join(str(summary.get("text", "")).split("\n\n"))
+    at = str(summary.get("updated_at", ""))[11:16]
+    return f"= summary ({where}) {at} by {summary.get('by', '?')}: {text}"
 
 
 def format_event(message: dict[str, Any]) -> str:
@@ -147,9 +166,16 @@ class Tail:
         if self.last is not None and EventId.parse(event_id) <= EventId.parse(self.last):
             return  # never print one twice
         self.last = event_id
-        if self._repeated(message):
+        if kind in ARTICLE_TYPES and self._repeated(message):
             return
-        line = json.dumps(message, ensure_ascii=False) if self.as_json else format_event(message)
+        if self.as_json:
+            line = json.dumps(message, ensure_ascii=False)
+        elif kind == "summary":
+            line = format_summary(message)
+        elif kind in ARTICLE_TYPES:
+            line = format_event(message)
+        else:
+            return  # a type this version does not know is skipped, as the column skips it
         print(line, file=self.out, flush=True)
 
 

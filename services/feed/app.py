@@ -157,7 +157,7 @@ class Feed:
             raise store_down() from exc
         body = timeline_body(page, self.settings.zone, negotiate(lang, self.settings.language))
         # Short lifetime + validators: a retracted headline leaves caches within seconds.
-        keys = edge_keys(page.headlines, section, label, lang)
+        keys = edge_keys(page.headlines, section, label, lang, summary=True)
         return render(
             orjson.dumps(body),
             "application/json",

@@ -52,9 +52,12 @@ def edge_keys(
     section: str | None = None,
     label: str | None = None,
     lang: str | None = None,
+    summary: bool = False,
 ) -> list[str]:
-    """The surrogate keys of a timeline view: what a purge must name to refresh it."""
-    return view_keys((str(headline["id"]) for headline in headlines), section, label, lang)
+    """The surrogate keys of a timeline view: what a purge must name to refresh it
+    (``summary``: the view shows the live summary)."""
+    ids = (str(headline["id"]) for headline in headlines)
+    return view_keys(ids, section, label, lang, summary)
 
 
 def article_keys(headline: Mapping[str, Any]) -> list[str]:

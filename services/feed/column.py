@@ -39,6 +39,7 @@ from services.feed.params import (
 )
 from services.feed.permalink import decorate, key
 from services.feed.store import Page
+from services.feed.summary_view import render_summary
 from services.feed.timeline import group_by_day
 from services.feed.zones import zone_note
 from shared.dates import day_date, day_heading, full_date, local_time
@@ -48,9 +49,11 @@ from shared.models import KEY_LABEL, display_label, has_space_or_control
 from shared.settings import Settings
 
 STATIC = Path(__file__).resolve().parent / "static"
-# The module as served: the core, then the elements (imports and exports dropped); each
-# element after what it uses: defining it upgrades the columns already on the page.
-MODULE_FILES = ("core.js", "zone.js", "since.js", "permalink.js", "column.js", "teaser.js")
+# The module as served: the core, its parts, then the elements (imports and exports dropped);
+# each element after what it uses: defining it upgrades the columns already on the page.
+MODULE_FILES = (
+    "core.js", "summary.js", "zone.js", "since.js", "permalink.js", "column.js", "teaser.js",
+)  # fmt: skip
 # The column's stylesheet (its shadow root's one <style>), concatenated.
 CSS_FILES = ("column.css", "permalink.css")
 DEFAULT_LIMIT = 10
@@ -425,6 +428,7 @@ def render_column(
     _el(controls, "button", gettext(speaks, "Key events"), type="button",
         class_="pause key-toggle", id="key-events", aria_pressed="false", hidden="")  # fmt: skip
     zone_note(column, settings, speaks)  # "All times Kyiv, UTC+2" (zones.py, static/zone.js)
+    render_summary(column, page.summaries, settings, speaks)  # the live summary, on top
     # Announcements only: the new-headlines count and the connection state, never a ticker.
     _el(column, "div", "", role="status", aria_live="polite", class_="visually-hidden",
         id="status")  # fmt: skip

@@ -95,10 +95,10 @@ async def around(
 
 def keys_of(page: Page, section: str | None, label: str | None, lang: str | None) -> list[str]:
     """The edge keys of a view of ``page``: a permalink's anchor first (its publication, change
-    or retraction purges the view, found or not)."""
+    or retraction purges the view, found or not), and those of the live summaries it may show."""
     anchor = [page.anchor] if isinstance(page, AroundPage) and page.anchor else []
     ids = [str(h["id"]) for h in page.headlines]
-    return view_keys([*anchor, *ids], section, label, lang)
+    return view_keys([*anchor, *ids], section, label, lang, summary=True)
 
 
 def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:

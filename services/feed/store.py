@@ -22,6 +22,7 @@ from shared.dates import now_ms, to_ms
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article, article_edition
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
+from shared.summary import ScopeState, read_scopes
 from shared.window import DAY_MS, outside_window, window_floor_ms
 
 _SCORE = re.compile(r"^-?[0-9]{1,15}$")  # ms within years 1-9999
@@ -33,7 +34,9 @@ def _script(name: str) -> str:
     return resources.files("services.feed.lua").joinpath(name).read_text(encoding="utf-8")
 
 
-APPLY_LUA = _script("apply.lua")
+# Each write script is prepended with the one way to append an event (events.lua).
+EVENTS_LUA = _script("events.lua")
+APPLY_LUA = EVENTS_LUA + _script("apply.lua")
 READ_LUA = _script("read.lua")
 # around.lua reads the page below its anchor with read.lua's own text, as a function.
 AROUND_LUA = _script("around.lua").replace(
@@ -180,6 +183,8 @@ class Page:
     changed_ms: int = 0  # the last change no event announces (a window trim), 0 if none
     pinned: list[dict[str, Any]] = field(default_factory=list)  # first page: newest pin first
     ages_out_ms: int | None = None  # when the next item leaves the window (None: none will)
+    # The live summaries it may show (shared/summary.py), read after the page: at least as new.
+    summaries: list[ScopeState] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -225,7 +230,7 @@ class TimelineReader:
             keys=_read_keys(section, label, lang),
             args=self._read_args(before, limit, section, label, lang),
         )
-        return _page(reply)
+        return _page(reply, await read_scopes(self.client, section, lang))
 
     def _read_args(
         self,
@@ -314,6 +319,7 @@ class TimelineReader:
             page.changed_ms,
             page.pinned,
             page.ages_out_ms,
+            await read_scopes(self.client, section, lang),
             status=_text(status),
             anchor=anchor,
             newer=_cursor(newer_score, newer_id),
@@ -356,8 +362,8 @@ def _read_keys(section: str | None, label: str | None, lang: str | None) -> list
     return [index, keys.EVENTS, keys.CHANGED, keys.pinned(section) if section else keys.PINNED]
 
 
-def _page(reply: list[Any]) -> Page:
-    """A page from read.lua's answer."""
+def _page(reply: list[Any], summaries: list[ScopeState] | None = None) -> Page:
+    """A page from read.lua's answer, and the live summaries it may show (read after it)."""
     event_id, docs, next_score, next_id, changed, pinned, ages_out = reply
     return Page(
         _text(event_id),
@@ -366,4 +372,5 @@ def _page(reply: list[Any]) -> Page:
         int(_text(changed)),
         [orjson.loads(doc) for doc in pinned],
         int(_text(ages_out)) if ages_out else None,
+        summaries or [],
     )

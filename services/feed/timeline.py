@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from shared.dates import day_key, day_label, local_time
+from shared.summary import effective
 
 if TYPE_CHECKING:
     from services.feed.store import Page
@@ -39,10 +40,12 @@ def group_by_day(
 
 
 def timeline_body(page: Page, zone: ZoneInfo, lang: str = "en") -> dict[str, Any]:
-    """``/v1/timeline``'s answer for ``page``: ``pinned``, ``days``, ``next``, ``event_id``."""
+    """``/v1/timeline``'s answer for ``page``: ``pinned``, ``days``, ``next``, ``event_id``,
+    ``summary`` (the live summary the view shows, or None)."""
     return {
         "pinned": [localize(h, zone) for h in page.pinned],
         "days": group_by_day(page.headlines, zone, lang),
         "next": page.next.encode() if page.next else None,
         "event_id": page.event_id,
+        "summary": effective(page.summaries),
     }

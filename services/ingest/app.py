@@ -19,6 +19,7 @@ from services.ingest import aioredis
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
+from services.ingest.summary import Summaries
 from services.ingest.writes import Writes, redis_down
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
 from shared.history import history_response
@@ -53,6 +54,7 @@ class Ingest:
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
         self.rate_limit: RateLimit | None = None
+        self.summary_store: Summaries | None = None
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -64,6 +66,7 @@ class Ingest:
         self.enqueuer = Enqueuer(self.client, self.settings, self.aclient)
         self.writer = Writes(self.settings, self.aclient, self.enqueuer)
         self.rate_limit = RateLimit(self.aclient, self.settings.ingest_rate_limit)
+        self.summary_store = Summaries(self.settings, self.aclient)
         try:
             yield
         finally:
@@ -89,6 +92,28 @@ class Ingest:
     def writes(self) -> Writes:
         assert self.writer is not None, "used outside the lifespan"
         return self.writer
+
+    @property
+    def summaries(self) -> Summaries:
+        assert self.summary_store is not None, "used outside the lifespan"
+        return self.summary_store
+
+    async def put_summary(self, request: Request) -> Response:
+        """``PUT /v1/summary``: set the live summary of the feed, a section or an edition."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        return await self.summaries.put(request, who)
+
+    async def delete_summary(self, request: Request) -> Response:
+        """``DELETE /v1/summary?section=&lang=``: remove it."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        return await self.summaries.delete(request, who)
+
+    async def get_summary_history(self, request: Request) -> Response:
+        """``GET /v1/summary/history?section=&lang=``: the scope's summaries (any token)."""
+        await self.check_token(request)
+        return await self.summaries.history(request)
 
     async def post_articles(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
@@ -179,6 +204,9 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),
         Route("/v1/jobs/{job_id}", ingest.get_job, methods=["GET"]),
+        Route("/v1/summary", ingest.put_summary, methods=["PUT"]),
+        Route("/v1/summary", ingest.delete_summary, methods=["DELETE"]),
+        Route("/v1/summary/history", ingest.get_summary_history, methods=["GET"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

@@ -7,7 +7,8 @@ from typing import Any
 
 from services.ingest.intake import STATUSES
 from services.ingest.patching import PATCH_TYPES
-from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, Article
+from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, MAX_SLUG_CHARS, Article
+from shared.summary import MAX_LIVE_SUMMARY_CHARS
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -86,9 +87,163 @@ _NINJS_ITEM: dict[str, Any] = {
 }
 
 
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+# A summary's scope in the query: each optional, empty is absent (every section / edition).
+_SCOPE_QUERY = [
+    {
+        "name": "section",
+        "in": "query",
+        "required": False,
+        "description": "The section's summary (absent: the whole feed's)",
+        "schema": {
+            "type": "string",
+            "pattern": "^(|[a-z0-9]+(-[a-z0-9]+)*)$",
+            "maxLength": MAX_SLUG_CHARS,
+        },
+    },
+    {
+        "name": "lang",
+        "in": "query",
+        "required": False,
+        "description": "The edition's summary, a language tag (absent: every edition's)",
+        "schema": {"type": "string", "pattern": "^([A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*)?$"},
+    },
+]
+_SCOPE_BODY = {
+    "section": {"type": "string", "description": "A section slug (absent: the whole feed)"},
+    "lang": {"type": "string", "description": "A language tag (absent: every edition)"},
+}
+_SUMMARY = {
+    "type": "object",
+    "required": ["text", "updated_at", "by", "section", "lang"],
+    "properties": {
+        "text": _TEXT,
+        "updated_at": _DATE,
+        "by": _TEXT,
+        "section": _NULLABLE_TEXT,
+        "lang": _NULLABLE_TEXT,
+    },
+}
+
+
+def _summary_paths(security: list[dict[str, list[str]]]) -> dict[str, Any]:
+    """``/v1/summary`` (PUT, DELETE) and ``/v1/summary/history`` (GET)."""
+    changed = {
+        "200": {
+            "description": "Done at once (changed false: it already was so; nothing was sent)",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/SummaryChange"}}
+            },
+        }
+    }
+    return {
+        "/v1/summary": {
+            "put": {
+                "summary": "Set the live summary of the feed, a section or an edition",
+                "security": security,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "properties": {
+                                    "text": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": MAX_RAW_TEXT_CHARS,
+                                        "description": "Plain text in paragraphs (a blank line "
+                                        f"between two): 1-{MAX_LIVE_SUMMARY_CHARS} characters "
+                                        "once markup is stripped",
+                                    },
+                                    **_SCOPE_BODY,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {**changed, **_responses(400, 401, 403, 413, 422, 429, 503)},
+            },
+            "delete": {
+                "summary": "Remove the live summary of a scope (in the query, or as a body)",
+                "security": security,
+                "parameters": _SCOPE_QUERY,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": _SCOPE_BODY}
+                        }
+                    },
+                },
+                "responses": {**changed, **_responses(400, 401, 403, 413, 422, 429, 503)},
+            },
+        },
+        "/v1/summary/history": {
+            "get": {
+                "summary": "The summaries a scope has had, oldest first, and the current one",
+                "security": security,
+                "parameters": _SCOPE_QUERY,
+                "responses": {
+                    "200": {
+                        "description": "The scope's history",
+                        "content": {
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/SummaryHistory"}
+                            }
+                        },
+                    },
+                    **_responses(400, 401, 403, 429, 503),
+                },
+            }
+        },
+    }
+
+
+def _summary_schemas() -> dict[str, Any]:
+    scope = {"section": _NULLABLE_TEXT, "lang": _NULLABLE_TEXT}
+    return {
+        "Summary": _SUMMARY,
+        "SummaryChange": {
+            "type": "object",
+            "required": ["section", "lang", "changed", "event_id", "summary"],
+            "properties": {
+                **scope,
+                "changed": {"type": "boolean"},
+                "event_id": _NULLABLE_TEXT,
+                "summary": {"anyOf": [{"$ref": "#/components/schemas/Summary"}, {"type": "null"}]},
+                "request_id": _TEXT,
+            },
+        },
+        "SummaryHistory": {
+            "type": "object",
+            "required": ["section", "lang", "summary", "history"],
+            "properties": {
+                **scope,
+                "summary": {"anyOf": [{"$ref": "#/components/schemas/Summary"}, {"type": "null"}]},
+                "history": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["at", "by", "action"],
+                        "properties": {
+                            "at": _DATE,
+                            "by": _NULLABLE_TEXT,
+                            "action": {"enum": ["set", "deleted"]},
+                            "text": _TEXT,
+                            "request_id": _TEXT,
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
-    """OpenAPI description of ``/v1/articles`` and ``/v1/jobs``."""
+    """OpenAPI description of ``/v1/articles``, ``/v1/summary`` and ``/v1/jobs``."""
     article_schema = Article.model_json_schema(ref_template="#/components/schemas/{model}")
     defs = article_schema.pop("$defs", {})
     accepted = {
@@ -259,6 +414,7 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_summary_paths(security),
             "/v1/jobs/{job_id}": {
                 "get": {
                     "summary": "Where a queued request is, and each item's outcome",
@@ -286,6 +442,7 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 **defs,
                 "Article": article_schema,
+                **_summary_schemas(),
                 "Batch": {
                     "type": "object",
                     "required": ["articles"],

@@ -6,15 +6,16 @@ and every view
 the article key (``article:<digest>``) of each headline in it, while they fit. A change to an
 article therefore stales ``timeline``, its own article key, and the sections and labels it is in
 now or was in before, and its edition now and before (``shared.edgekeys.stale``, the keys'
-one definition).
+one definition). A change to a live summary stales its scope's key alone, hard
+(``shared.edgekeys.summary_key``): the views that may show it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.edgekeys import stale
-from shared.events import RETRACTED, UPDATED
+from shared.edgekeys import stale, summary_key
+from shared.events import RETRACTED, SUMMARY, UPDATED
 
 Fields = dict[bytes, bytes]
 
@@ -34,6 +35,9 @@ def _csv(raw: bytes | None) -> set[str]:
 def stale_keys(fields: Fields) -> Stale:
     """The keys an event entry (as the apply script writes it) makes stale."""
     kind = fields.get(b"type", b"")
+    if kind == SUMMARY:
+        section, lang = fields.get(b"sections", b"").decode(), fields.get(b"lang", b"").decode()
+        return Stale(frozenset({summary_key(section or None, lang or None)}), hard=True)
     sections, labels = _csv(fields.get(b"sections")), _csv(fields.get(b"labels"))
     before_sections = _csv(fields.get(b"psections")) if b"psections" in fields else sections
     before_labels = _csv(fields.get(b"plabels")) if b"plabels" in fields else labels

@@ -35,7 +35,13 @@ from services.purger.metrics import (
     PURGES,
 )
 from shared import keys
-from shared.edgekeys import PURGE_SECRET_HEADER, TIMELINE, label_key, section_key
+from shared.edgekeys import (
+    PURGE_SECRET_HEADER,
+    TIMELINE,
+    label_key,
+    section_key,
+    summary_key,
+)
 from shared.events import Entry, EventId
 from shared.stream import latest_id
 
@@ -229,8 +235,9 @@ class Purger:
         which purges every view before the consumer resumes."""
 
     async def purge_everything(self, newest: EventId) -> None:
-        """Every view the edge may hold: ``timeline``, each section and each label."""
-        names = {TIMELINE}
+        """Every view the edge may hold: ``timeline``, each section and each label (and,
+        through the whole feed's summary key, which each names, every view showing a summary)."""
+        names = {TIMELINE, summary_key(None, None)}
         for prefix, key_of in ((keys.SECTION_PREFIX, section_key), (keys.LABEL_PREFIX, label_key)):
             async for raw in self.client.scan_iter(match=f"{prefix}*", count=1000):
                 name = raw.decode() if isinstance(raw, bytes) else str(raw)

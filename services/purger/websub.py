@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from shared.events import Entry
+from shared.events import SUMMARY, Entry
 from shared.settings import Settings
 from shared.topics import changed_feeds
 
@@ -72,7 +72,8 @@ class WebSubPinger:
         sections: set[str] = set()
         labels: set[str] = set()
         langs: set[str] = set()
-        for _raw_id, fields in entries:
+        entries = [entry for entry in entries if entry[1].get(b"type") != SUMMARY]
+        for _raw_id, fields in entries:  # a summary is in no feed: it pings no hub
             sections |= _csv(fields.get(b"sections")) | _csv(fields.get(b"psections"))
             labels |= _csv(fields.get(b"labels")) | _csv(fields.get(b"plabels"))
             langs |= _csv(fields.get(b"lang")) | _csv(fields.get(b"plang"))

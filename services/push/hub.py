@@ -244,7 +244,7 @@ class Hub:
             if seen is not None:
                 self._hold(backlog, seen, slow)
         frames = Frames(event)
-        now, left = event.filter_keys()
+        now, left = event.filter_keys(key for key, _sse in self.groups)
         for key in now:
             for sse in (False, True):
                 group = self.groups.get((key, sse))

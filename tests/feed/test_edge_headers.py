@@ -21,34 +21,41 @@ async def posted(ingest: Ingest) -> None:
     )
 
 
+FEED = {"summary:_:_"}  # the whole feed's live summary, which every column view may show
+NEWS = {"summary:news:_", *FEED}
+
+
 @pytest.mark.usefixtures("posted")
 @pytest.mark.parametrize(
-    ("path", "shown", "filters"),
+    ("path", "shown", "filters", "summaries"),
     [
-        ("/v1/timeline", {"edge-1", "edge-2"}, set()),
+        ("/v1/timeline", {"edge-1", "edge-2"}, set(), FEED),
         (
             "/v1/timeline?section=news&label=exclusive",
             {"edge-1"},
             {"section:news", "label:exclusive"},
+            NEWS,
         ),
-        ("/", {"edge-1", "edge-2"}, set()),
-        ("/?section=sport", {"edge-2"}, {"section:sport"}),
-        ("/feed.rss", {"edge-1", "edge-2"}, set()),
-        ("/feed.json?label=exclusive", {"edge-1"}, {"label:exclusive"}),
-        ("/v1/fragment?section=news", {"edge-1"}, {"section:news"}),
-        ("/embed?section=news", {"edge-1"}, {"section:news"}),
+        ("/", {"edge-1", "edge-2"}, set(), FEED),
+        ("/?section=sport", {"edge-2"}, {"section:sport"}, {"summary:sport:_", *FEED}),
+        ("/?lang=uk", set(), {"lang:uk"}, {"summary:_:uk", *FEED}),
+        ("/feed.rss", {"edge-1", "edge-2"}, set(), set()),  # feeds never show the summary
+        ("/feed.json?label=exclusive", {"edge-1"}, {"label:exclusive"}, set()),
+        ("/v1/fragment?section=news", {"edge-1"}, {"section:news"}, NEWS),
+        ("/embed?section=news", {"edge-1"}, {"section:news"}, NEWS),
     ],
 )
 async def test_timeline_views_carry_their_surrogate_keys(
-    feed: Feed, path: str, shown: set[str], filters: set[str]
+    feed: Feed, path: str, shown: set[str], filters: set[str], summaries: set[str]
 ) -> None:
     response = await feed.client.get(f"{feed.base}{path}")
     assert response.status_code == 200, response.text[:300]
     keys = set(response.headers["surrogate-key"].split(" "))
     # `timeline` names the unfiltered views only: a change in one section purges `timeline`
-    # and that section's key, and leaves another section's views cached at the edge.
+    # and that section's key, and leaves another section's views cached at the edge. A view
+    # with the column's summary names each scope it may show (a change to one purges them).
     everything = set() if filters else {"timeline"}
-    assert keys == {*everything, *filters, *(key_of(i) for i in shown)}
+    assert keys == {*everything, *filters, *summaries, *(key_of(i) for i in shown)}
     assert set(response.headers["cache-tag"].split(",")) == keys
     control = response.headers["surrogate-control"]
     assert "max-age=3600" in control
@@ -84,7 +91,9 @@ async def test_the_heaviest_view_names_every_headline_in_small_headers(
     value = response.headers["surrogate-key"]
     names = value.split(" ")
     assert names[0] == "timeline"
-    assert sorted(names[1:]) == sorted(key_of(item["id"]) for item in items)
+    coarse = ["timeline"] if path.startswith("/feed") else ["timeline", *FEED]
+    assert names[: len(coarse)] == coarse
+    assert sorted(names[len(coarse) :]) == sorted(key_of(item["id"]) for item in items)
     print(f"{path}: Surrogate-Key of 200 headlines {len(value)} characters")
     assert len(value) <= MAX_KEYS_CHARS
     assert len(response.headers["cache-tag"]) == len(value)

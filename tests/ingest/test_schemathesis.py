@@ -34,7 +34,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.procs import Stack, wait_for
 
-# Per operation and generation mode (6 operations x positive/negative): about 20 s here.
+# Per operation and generation mode (9 operations x positive/negative): about 20 s here.
 EXAMPLES = 50
 JOB_DRAIN_S = 30.0
 
@@ -152,14 +152,19 @@ def test_ingest_honours_its_openapi_document(
     # and probes each operation again without them and with a wrong token (must be 401/403).
     auth = {"Authorization": f"Bearer {stack.token}"}
     operations = [result.ok() for result in ingest_schema.get_all_operations()]
-    assert sorted(op.label for op in operations) == [
-        "DELETE /v1/articles/{article_id}",
-        "GET /v1/articles/{article_id}/history",
-        "GET /v1/jobs/{job_id}",
-        "PATCH /v1/articles/{article_id}",
-        "POST /v1/articles",
-        "PUT /v1/articles/{article_id}",
-    ]
+    assert sorted(op.label for op in operations) == sorted(
+        [
+            "DELETE /v1/articles/{article_id}",
+            "GET /v1/articles/{article_id}/history",
+            "GET /v1/jobs/{job_id}",
+            "PATCH /v1/articles/{article_id}",
+            "POST /v1/articles",
+            "PUT /v1/articles/{article_id}",
+            "PUT /v1/summary",
+            "DELETE /v1/summary",
+            "GET /v1/summary/history",
+        ]
+    )
     seen: Counter[tuple[str, int]] = Counter()
     run = uuid.uuid4().hex[:8]
     with requests.Session() as session:

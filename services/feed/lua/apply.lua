@@ -104,16 +104,9 @@ local function announce(result, kind, id, sections, labels, lang, headline, rid,
   return result
 end
 
--- Append one event; remember the newest id that trimming drops, so that a subscriber asking
--- to resume from before it is told to reset instead of silently missing events.
+-- Append one event (events.lua: the log's horizon is kept there).
 local function append(e)
-  local overflow = redis.call('XLEN', EVENTS) + 1 - MAXLEN
-  if overflow > 0 then
-    local dropped = redis.call('XRANGE', EVENTS, '-', '+', 'COUNT', overflow)
-    if #dropped > 0 then redis.call('SET', HORIZON, dropped[#dropped][1]) end
-  end
-  local args = {'XADD', EVENTS, 'MAXLEN', MAXLEN, '*',
-    'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
+  local args = {'type', e.kind, 'id', e.id, 'sections', e.sections, 'labels', e.labels,
     'headline', e.headline, 'rid', e.rid, 'at', e.at, 'lang', e.lang}
   if e.psections then
     args[#args + 1] = 'psections'; args[#args + 1] = e.psections
@@ -126,7 +119,7 @@ local function append(e)
   if e.pin then
     args[#args + 1] = 'pin'; args[#args + 1] = e.pin
   end
-  return redis.call(unpack(args))
+  return append_event(EVENTS, HORIZON, MAXLEN, args)
 end
 
 local function flush()

@@ -11,6 +11,7 @@ import { ANNOUNCE_QUIET_MS, Hub, LivefeedElement, MAX_CHANGES, Words, compareIds
 import { sinceBind } from "./since.js";
 import { zoneBind, zoneDay } from "./zone.js";
 import { permalinkBind, permalinkHold, permalinkItem, permalinkParams, permalinkUnseen } from "./permalink.js";
+import { LiveSummary } from "./summary.js";
 
 const CSS = /*@css*/ "";
 
@@ -84,6 +85,7 @@ class LivefeedColumn extends LivefeedElement {
     this.empty = q(".empty");
     this.pinnedSection = q("section.pinned");
     this.pinnedList = q(".pinned-items");
+    this.summary = new LiveSummary(this, root); // summary.js
     this.items = new Map();
     for (const art of this.timeline.querySelectorAll("article.item")) this.items.set(art.dataset.id, art);
     this.paused = false;
@@ -175,6 +177,7 @@ class LivefeedColumn extends LivefeedElement {
     if (!this.root || compareIds(msg.event_id, this.lastId) <= 0) return; // never twice
     this.lastId = msg.event_id;
     this.dataset.lastEventId = msg.event_id;
+    if (!msg.headline) { if (msg.type === "summary") this.summary.receive(msg); return; } // not an article's: never a headline
     if (this.repeated(msg)) return;
     const id = msg.headline && msg.headline.id;
     if (msg.type !== "retracted" && !this.matches(msg.headline)) {

@@ -6,7 +6,7 @@
 
 export const MAX_CHANGES = 5000; // articles whose last change is remembered, to drop repeats
 export const ANNOUNCE_QUIET_MS = 800;
-const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset"];
+const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset", "summary"];
 const BACKOFF_BASE_MS = 500;
 const BACKOFF_CAP_MS = 30000;
 const WS_FAILURES_BEFORE_SSE = 2;

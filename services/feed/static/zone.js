@@ -63,6 +63,7 @@ function rezone(col, zone) {
   }
   for (const day of col.timeline.querySelectorAll("section.day")) if (!day.querySelector("article.item")) day.remove();
   col.renumber();
+  if (col.summary) col.summary.refresh(); // its "Updated 16:55" too (summary.js)
 }
 
 /** The note's words in the column's language, its toggle and the reader's remembered choice. */
