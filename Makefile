@@ -72,6 +72,8 @@ screenshots: install-dev
 	$(PY) -m tests.browser.screenshot docs/screenshot.png
 	$(PY) -m tests.browser.screenshot docs/screenshot-phone.png --width 390 --height 844
 	$(PY) -m tests.browser.embed_screenshot docs/embed.png
+	$(PY) -m tests.browser.teaser_screenshot docs/teaser.png
+	$(PY) -m tests.browser.teaser_screenshot docs/teaser-phone.png --width 390
 
 clean:
 	rm -rf $(VENV) .livefeed .pytest_cache .mypy_cache .ruff_cache
