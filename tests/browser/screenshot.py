@@ -25,7 +25,6 @@ from tests.conftest import short_tmpdir
 from tests.helpers import Ingest
 from tests.procs import REPO, Stack
 
-
 SUMMARY = (
     "Russia's war against Ukraine, day 974: overnight drone attacks on Kyiv and Kharkiv; "
     "Moldova's electoral commission reports vote-buying money from Russia.\n\n"
@@ -47,9 +46,7 @@ async def shoot(out: Path, width: int, height: int, full: bool) -> None:
                     browser = await playwright.chromium.launch(
                         executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
                     )
-                    context = await browser.new_context(
-                        viewport={"width": width, "height": height}
-                    )
+                    context = await browser.new_context(viewport={"width": width, "height": height})
                     page = await context.new_page()
                     await page.goto(stack.url("feed") + "/")  # the first visit, remembered
                     await page.wait_for_selector("#conn[data-state=live]")
