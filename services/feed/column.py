@@ -42,7 +42,7 @@ from shared.settings import Settings
 STATIC = Path(__file__).resolve().parent / "static"
 # The module as served: the core, then the elements (imports and exports dropped); each
 # element after what it uses: defining it upgrades the columns already on the page.
-MODULE_FILES = ("core.js", "zone.js", "since.js", "column.js", "teaser.js")
+MODULE_FILES = ("core.js", "zone.js", "since.js", "clicks.js", "column.js", "teaser.js")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
@@ -321,6 +321,7 @@ class Assets:
             "timeline": feed + "/v1/timeline",
             "fragment": feed + "/v1/fragment",
             "zone": settings.timezone,
+            "clicks": feed + "/v1/clicks" if settings.count_clicks else "",  # clicks.js
         }
         source = compact(bundle(files))
         module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)
