@@ -67,6 +67,18 @@ def int_param(query: QueryParams, name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
+def known_params(query: QueryParams, *names: str) -> None:
+    """A 400 naming the first query parameter that is not one of ``names`` (a typo such as
+    ``?minute=`` would otherwise be silently ignored)."""
+    for name in query:
+        if name not in names:
+            raise ProblemError(
+                400,
+                f"unknown query parameter {name!r}; known: {', '.join(names)}",
+                errors=[{"field": name, "reason": "unknown parameter"}],
+            )
+
+
 async def readers_at_publication(client: aredis.Redis, article_id: str) -> int | None:
     """Readers connected when ``article_id`` was published (None: not known).
 
@@ -112,6 +124,7 @@ async def stats_response(
     client: aredis.Redis, article_id: str, query: QueryParams, zone: ZoneInfo
 ) -> JSONResponse:
     """``GET /v1/articles/{id}/stats``: 404 naming ``id`` when nothing is known of it."""
+    known_params(query, "minutes")
     minutes = int_param(query, "minutes", DEFAULT_MINUTES, MAX_MINUTES)
     stats = await article_stats(client, article_id, minutes, zone)
     if stats is None:
@@ -161,6 +174,7 @@ async def top(client: aredis.Redis, minutes: int, limit: int, zone: ZoneInfo) ->
 
 async def top_response(client: aredis.Redis, query: QueryParams, zone: ZoneInfo) -> JSONResponse:
     """``GET /v1/clicks/top?minutes=&limit=``."""
+    known_params(query, "minutes", "limit")
     minutes = int_param(query, "minutes", DEFAULT_MINUTES, MAX_MINUTES)
     limit = int_param(query, "limit", DEFAULT_TOP, MAX_TOP)
     return JSONResponse(await top(client, minutes, limit, zone), headers=NOT_CACHED)

@@ -237,6 +237,9 @@ async def test_stats_need_a_token_and_name_what_is_wrong(
         answer = await stats(http, fresh, "c-5", minutes=bad)
         assert answer.status_code == 400
         assert answer.json()["errors"][0]["field"] == "minutes"
+    typo = await stats(http, fresh, "c-5", minute="5")
+    assert typo.status_code == 400
+    assert typo.json()["errors"] == [{"field": "minute", "reason": "unknown parameter"}]
     week = await stats(http, fresh, "c-5", minutes="2880")
     assert week.status_code == 200
     assert len(week.json()["clicks"]["per_minute"]) == 2880
