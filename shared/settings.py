@@ -367,7 +367,7 @@ class Settings(BaseSettings):
     count_clicks: bool = Field(
         default=True,
         description="Count headline opens (the column's beacon to POST /v1/clicks; nothing "
-        "about the reader is kept): false and the module sends none, the feed counts none.",
+        "about the reader is kept); false: the module sends none, POST /v1/clicks is a 404.",
     )
     clicks_per_minute: int = Field(
         default=60,

@@ -16,8 +16,10 @@ from typing import Any
 import httpx
 import redis
 
+from services.feed.column import Assets
 from shared import keys
 from shared.clicks import RETENTION_S, current_minute
+from shared.settings import Settings
 from tests.helpers import Ingest, article, eventually
 from tests.procs import Stack
 
@@ -286,3 +288,11 @@ async def test_opens_older_than_48_hours_are_dropped_when_the_article_is_opened_
     await eventually(pruned, 2, "the stale minute dropped")
     assert opens(redis_client, "c-6") == 1
     assert (await stats(http, fresh, "c-6")).json()["clicks"]["total"] == 1
+
+
+def test_a_site_that_counts_no_clicks_serves_a_module_that_sends_none() -> None:
+    counting = Assets(Settings(public_feed_url="https://live.example")).module
+    assert b'"clicks":"https://live.example/v1/clicks"' in counting
+    off = Assets(Settings(public_feed_url="https://live.example", count_clicks=False)).module
+    assert b'"clicks":""' in off
+    assert b"sendBeacon" in off  # the same code, with nowhere to send (clicks.js: `!url`)
