@@ -63,6 +63,12 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:alerts:sent:{id}``     SET    the sids that got it, for updates and the close (expires)
 - ``lf:alerts:rate:{a}:{min}`` STRING subscription requests of one client address (hashed)
 - ``lf:alerts:new:{a}:{h}``   STRING new subscriptions one client address (hashed) made in an hour
+- ``lf:clicks:article:{id}``  HASH   headline opens of one article: field = epoch minute, value =
+                                    opens that minute; fields older than 48 h are dropped when
+                                    a new minute is written, the key expires 48 h after the last
+- ``lf:clicks:minute:{m}``    ZSET   the articles opened in epoch minute ``m``, scored by opens
+                                    (expires 48 h after the minute). Neither holds anything about
+                                    the reader: no address, user agent, cookie or referrer
 """
 
 from __future__ import annotations
@@ -92,6 +98,7 @@ SUMMARY_HISTORY_PREFIX = f"{PREFIX}summary-history:"
 ANY_SCOPE = "_"  # a summary scope's section or edition when it is for all of them
 
 ALERTS_PREFIX = f"{PREFIX}alerts:"
+CLICKS_PREFIX = f"{PREFIX}clicks:"
 ALERT_COUNT = f"{ALERTS_PREFIX}count"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
@@ -191,3 +198,13 @@ def alert_rate(address_digest: str, window: int) -> str:
 def alert_new(address_digest: str, hour: int) -> str:
     """New subscriptions of one client address (by digest) in one hour (epoch hours)."""
     return f"{ALERTS_PREFIX}new:{address_digest}:{hour}"
+
+
+def clicks_article(article_id: str) -> str:
+    """Headline opens of one article, per epoch minute (a hash: minute -> opens)."""
+    return f"{CLICKS_PREFIX}article:{article_id}"
+
+
+def clicks_minute(minute: int) -> str:
+    """The articles opened in one epoch minute, scored by opens."""
+    return f"{CLICKS_PREFIX}minute:{minute}"

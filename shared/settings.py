@@ -363,6 +363,18 @@ class Settings(BaseSettings):
         "than 404/410/408/429, or no answer, while its push service took the same alert for "
         "someone else.",
     )
+    # Headline clicks (services/feed/clicks.py): counted per article per minute, kept 48 h.
+    count_clicks: bool = Field(
+        default=True,
+        description="Count headline opens (the column's beacon to POST /v1/clicks; nothing "
+        "about the reader is kept); false: the module sends none, POST /v1/clicks is a 404.",
+    )
+    clicks_per_minute: int = Field(
+        default=60,
+        ge=0,
+        description="Click beacons counted per client address (IPv6: its /64) per minute, per "
+        "feed process, in its memory only; more are answered 204 and not counted (0: no limit).",
+    )
     notifier_port: int = Field(
         default=8006, ge=0, le=65535, description="The notifier's /metrics and /healthz port."
     )

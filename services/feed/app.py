@@ -23,6 +23,7 @@ from starlette.routing import Route
 from services.feed import permalink
 from services.feed.alerts import Alerts
 from services.feed.caching import Rendered, article_keys, edge_headers, edge_keys, render
+from services.feed.clicks import Clicks
 from services.feed.column import Assets
 from services.feed.embed import Embed, EmbedCors
 from services.feed.live import LiveParts
@@ -280,6 +281,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         *feed.live.routes(),
         *Embed(settings, lambda: feed.store, lambda: feed.views, feed.assets).routes(),
         *Alerts(settings, lambda: feed.redis).routes(),
+        *Clicks(settings, lambda: feed.redis).routes(),
     ]
     app = Starlette(
         routes=routes,

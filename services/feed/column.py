@@ -52,8 +52,15 @@ STATIC = Path(__file__).resolve().parent / "static"
 # The module as served: the core, its parts, then the elements (imports and exports dropped);
 # each element after what it uses: defining it upgrades the columns already on the page.
 MODULE_FILES = (
-    "core.js", "summary.js", "zone.js", "since.js", "permalink.js", "column.js", "teaser.js",
-)  # fmt: skip
+    "core.js",
+    "summary.js",
+    "zone.js",
+    "since.js",
+    "permalink.js",
+    "clicks.js",
+    "column.js",
+    "teaser.js",
+)
 # The column's stylesheet (its shadow root's one <style>), concatenated.
 CSS_FILES = ("column.css", "permalink.css")
 DEFAULT_LIMIT = 10
@@ -342,6 +349,7 @@ class Assets:
             "timeline": feed + "/v1/timeline",
             "fragment": feed + "/v1/fragment",
             "zone": settings.timezone,
+            "clicks": feed + "/v1/clicks" if settings.count_clicks else "",  # clicks.js
         }
         source = compact(bundle(files))
         module = source.replace("/*@server*/ null", orjson.dumps(self.server).decode(), 1)

@@ -61,8 +61,8 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Paths that answer only the embed origins: the fragment and the JSON.
-CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment)$")
+# Paths that answer only the embed origins: the fragment and the JSON (and the click beacon).
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/clicks)$")
 # The module answers every origin (``*``): it is public code, and a site not (yet) in
 # LIVEFEED_EMBED_ORIGINS must be able to run it for the element to say why it shows nothing.
 MODULE_PATHS = re.compile(r"^/embed(?:\.[0-9a-f]{12})?\.js$")
@@ -298,9 +298,12 @@ class EmbedCors:
             self.note_refused(origin)
         if scope["method"] == "OPTIONS" and _header(scope, b"access-control-request-method"):
             if allowed:
+                beacon = scope["path"] == "/v1/clicks"  # services/feed/clicks.py
+                methods = b"POST" if beacon else b"GET, HEAD"
+                sent = b"Content-Type" if beacon else b"Last-Event-ID, Cache-Control, Accept"
                 extra += [
-                    (b"access-control-allow-methods", b"GET, HEAD"),
-                    (b"access-control-allow-headers", b"Last-Event-ID, Cache-Control, Accept"),
+                    (b"access-control-allow-methods", methods),
+                    (b"access-control-allow-headers", sent),
                     (b"access-control-max-age", b"600"),
                 ]
             await send({"type": "http.response.start", "status": 204, "headers": extra})

@@ -21,6 +21,7 @@ from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.summary import Summaries
 from services.ingest.writes import Writes, redis_down
+from shared import clicks
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
 from shared.history import history_response
 from shared.redis_client import sync_client
@@ -149,6 +150,25 @@ class Ingest:
         except redis.RedisError as exc:
             raise redis_down() from exc
 
+    async def get_stats(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}/stats?minutes=``: its opens (``shared.clicks``; any token)."""
+        await self.check_token(request)
+        article_id = path_article_id(request)
+        try:
+            return await clicks.stats_response(
+                self.redis, article_id, request.query_params, self.settings.zone
+            )
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
+    async def get_top(self, request: Request) -> Response:
+        """``GET /v1/clicks/top?minutes=&limit=``: the most-opened live headlines (any token)."""
+        await self.check_token(request)
+        try:
+            return await clicks.top_response(self.redis, request.query_params, self.settings.zone)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
         await self.check_token(request)
@@ -200,6 +220,8 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     routes = [
         Route("/v1/articles", ingest.post_articles, methods=["POST"]),
         Route("/v1/articles/{article_id:path}/history", ingest.get_history, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}/stats", ingest.get_stats, methods=["GET"]),
+        Route("/v1/clicks/top", ingest.get_top, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
         Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),

@@ -7,6 +7,7 @@ from typing import Any
 
 from services.ingest.intake import STATUSES
 from services.ingest.patching import PATCH_TYPES
+from shared.clicks import MAX_MINUTES, MAX_TOP
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, MAX_SLUG_CHARS, Article
 from shared.summary import MAX_LIVE_SUMMARY_CHARS
 
@@ -241,6 +242,75 @@ def _summary_schemas() -> dict[str, Any]:
     }
 
 
+def _count_param(name: str, maximum: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": maximum},
+    }
+
+
+def _bad_query(names: str) -> dict[str, Any]:
+    return {
+        "400": {
+            "description": f"{names} out of range, or an unknown query parameter (the problem "
+            "names it)",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        }
+    }
+
+
+_COUNT = {"type": "integer", "minimum": 0}
+_STATS: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "clicks", "readers_at_publication", "click_through"],
+    "properties": {
+        "id": _TEXT,
+        "clicks": {
+            "type": "object",
+            "required": ["total", "per_minute"],
+            "properties": {
+                "total": _COUNT,
+                "per_minute": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["at", "clicks"],
+                        "properties": {"at": _DATE, "clicks": _COUNT},
+                    },
+                },
+            },
+        },
+        "readers_at_publication": {"type": ["integer", "null"], "minimum": 0},
+        "click_through": {"type": ["number", "null"], "minimum": 0},
+    },
+}
+_TOP: dict[str, Any] = {
+    "type": "object",
+    "required": ["minutes", "since", "top"],
+    "properties": {
+        "minutes": {"type": "integer"},
+        "since": _DATE,
+        "top": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "title", "url", "section", "published_at", "clicks"],
+                "properties": {
+                    "id": _TEXT,
+                    "title": _TEXT,
+                    "url": {"type": ["string", "null"]},
+                    "section": {"type": ["string", "null"]},
+                    "published_at": _DATE,
+                    "clicks": _COUNT,
+                },
+            },
+        },
+    },
+}
+
+
 @lru_cache(maxsize=1)
 def openapi_document() -> dict[str, Any]:
     """OpenAPI description of ``/v1/articles``, ``/v1/summary`` and ``/v1/jobs``."""
@@ -415,6 +485,45 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             **_summary_paths(security),
+            "/v1/articles/{article_id}/stats": {
+                "get": {
+                    "summary": "How often readers opened the headline (the last 48 hours)",
+                    "security": security,
+                    "parameters": [id_param, _count_param("minutes", MAX_MINUTES)],
+                    "responses": {
+                        "200": {
+                            "description": "Opens in all and per minute (the last `minutes`)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Stats"}
+                                }
+                            },
+                        },
+                        **_responses(401, 403, 404, 422, 429, 503),
+                        **_bad_query("minutes"),
+                    },
+                }
+            },
+            "/v1/clicks/top": {
+                "get": {
+                    "summary": "The live headlines opened most in the last minutes",
+                    "security": security,
+                    "parameters": [
+                        _count_param("minutes", MAX_MINUTES),
+                        _count_param("limit", MAX_TOP),
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "Most opened first",
+                            "content": {
+                                "application/json": {"schema": {"$ref": "#/components/schemas/Top"}}
+                            },
+                        },
+                        **_responses(401, 403, 429, 503),
+                        **_bad_query("minutes or limit"),
+                    },
+                }
+            },
             "/v1/jobs/{job_id}": {
                 "get": {
                     "summary": "Where a queued request is, and each item's outcome",
@@ -455,6 +564,8 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "NinjsItem": _NINJS_ITEM,
+                "Stats": _STATS,
+                "Top": _TOP,
                 "History": {
                     "type": "object",
                     "required": ["id", "history"],
