@@ -55,6 +55,16 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:alerts:sent:{id}``     SET    the sids that got it, for updates and the close (expires)
 - ``lf:alerts:rate:{a}:{min}`` STRING subscription requests of one client address (hashed)
 - ``lf:alerts:new:{a}:{h}``   STRING new subscriptions one client address (hashed) made in an hour
+- ``lf:audience:proc:{p}``   STRING one push process's readers now (JSON: ``readers``, ``tabs``,
+                                    ``ws``, ``sse``, ``groups`` [[section, label, lang, readers,
+                                    tabs]…], ``rest``), rewritten every LIVEFEED_AUDIENCE_INTERVAL,
+                                    expiring after 3 intervals (a dead process drops out)
+- ``lf:audience:procs``       ZSET   the push processes' ids (``p``), scored by their last report
+                                    (ms): an index of the keys above, trimmed after an hour
+- ``lf:audience:min:{m}``     STRING the most readers (the sum over every push process) seen in
+                                    epoch minute ``m``; kept 48 h
+- ``lf:audience:pub:{id}``    STRING readers connected (every push process) when the article was
+                                    first published; kept 48 h
 """
 
 from __future__ import annotations
@@ -82,6 +92,9 @@ AUTH_FAILURES_PREFIX = f"{PREFIX}authfail:"
 
 ALERTS_PREFIX = f"{PREFIX}alerts:"
 ALERT_COUNT = f"{ALERTS_PREFIX}count"
+
+AUDIENCE_PREFIX = f"{PREFIX}audience:"
+AUDIENCE_PROCESSES = f"{AUDIENCE_PREFIX}procs"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -170,3 +183,18 @@ def alert_rate(address_digest: str, window: int) -> str:
 def alert_new(address_digest: str, hour: int) -> str:
     """New subscriptions of one client address (by digest) in one hour (epoch hours)."""
     return f"{ALERTS_PREFIX}new:{address_digest}:{hour}"
+
+
+def audience_process(process_id: str) -> str:
+    """One push process's report of its readers (expires unless rewritten)."""
+    return f"{AUDIENCE_PREFIX}proc:{process_id}"
+
+
+def audience_minute(minute: int) -> str:
+    """The most readers seen in one minute (epoch minutes), summed over the push processes."""
+    return f"{AUDIENCE_PREFIX}min:{minute}"
+
+
+def audience_at_publication(article_id: str) -> str:
+    """The readers connected when an article was first published."""
+    return f"{AUDIENCE_PREFIX}pub:{article_id}"
