@@ -61,7 +61,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 # Paths that answer only the embed origins: the fragment and the JSON.
-CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment)$")
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/audience/count)$")
 # The module answers every origin (``*``): it is public code, and a site not (yet) in
 # LIVEFEED_EMBED_ORIGINS must be able to run it for the element to say why it shows nothing.
 MODULE_PATHS = re.compile(r"^/embed(?:\.[0-9a-f]{12})?\.js$")

@@ -20,6 +20,7 @@ from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
 from services.ingest.writes import Writes, redis_down
+from shared.audience_api import audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
 from shared.history import history_response
 from shared.redis_client import sync_client
@@ -124,6 +125,14 @@ class Ingest:
         except redis.RedisError as exc:
             raise redis_down() from exc
 
+    async def get_audience(self, request: Request) -> Response:
+        """``GET /v1/audience``: readers now across every push process (any token)."""
+        await self.check_token(request)
+        try:
+            return await audience_response(self.redis, request.query_params)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
         await self.check_token(request)
@@ -179,6 +188,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),
         Route("/v1/jobs/{job_id}", ingest.get_job, methods=["GET"]),
+        Route("/v1/audience", ingest.get_audience, methods=["GET"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
