@@ -42,7 +42,7 @@ from shared.settings import Settings
 STATIC = Path(__file__).resolve().parent / "static"
 # The module as served: the core, then the elements (imports and exports dropped); each
 # element after what it uses: defining it upgrades the columns already on the page.
-MODULE_FILES = ("core.js", "zone.js", "since.js", "column.js", "teaser.js")
+MODULE_FILES = ("core.js", "zone.js", "since.js", "readers.js", "column.js", "teaser.js")
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 MAX_MORE_HREF = 2048
@@ -140,6 +140,7 @@ class Query:
     level: int = 2
     heading: str | None = None
     lang: str | None = None  # an edition (``?lang=uk``), None: every article
+    show_readers: bool = False  # ``?show-readers=1``: "12,431 reading now" (static/readers.js)
 
     @classmethod
     def parse(cls, request: Request) -> Query:
@@ -155,6 +156,9 @@ class Query:
         heading = query.get("heading", "").strip() or None
         if heading is not None and not is_heading(heading):
             raise bad_query("heading", f"must be {HEADING_RULE}")
+        readers = query.get("show-readers", "0")
+        if readers not in {"0", "1", "true", "false"}:
+            raise bad_query("show-readers", "must be 1 (or true) or 0 (or false)")
         return cls(
             section_param(query),
             label_param(query),
@@ -163,6 +167,7 @@ class Query:
             int(level),
             heading,
             lang_param(query),
+            readers in {"1", "true"},
         )
 
     def at_level(self, level: int) -> Query:
@@ -175,7 +180,16 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang)
+        return (
+            self.section,
+            self.label,
+            self.limit,
+            self.level,
+            more,
+            self.heading,
+            self.lang,
+            self.show_readers,
+        )
 
     @property
     def filters(self) -> dict[str, str]:
@@ -387,6 +401,8 @@ def render_column(
         attrs["heading-level"] = str(query.level)
     if query.heading:
         attrs["heading"] = query.heading
+    if query.show_readers:
+        attrs["show-readers"] = ""
     element = ET.Element("livefeed-column", {**attrs, **(host or {})})
     template = _el(element, "template", shadowrootmode="open")
     _el(template, "style", assets.css)
