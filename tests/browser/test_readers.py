@@ -200,3 +200,19 @@ async def test_the_leader_tab_reports_the_tabs_it_serves(browser: Browser, site:
         await eventually(lambda: counted(2), 3 * POLL_S, "2 tabs on 1 connection", 0.2)
     finally:
         await context.close()
+
+
+async def test_the_iframe_page_and_the_fragment_take_show_readers_and_name_a_bad_one(
+    site: Site,
+) -> None:
+    async with httpx.AsyncClient(timeout=10) as http:
+        for path in ("/embed", "/v1/fragment"):
+            on = await http.get(f"{site.feed}{path}", params={"show-readers": "1"})
+            assert on.status_code == 200
+            assert 'show-readers=""' in on.text
+            off = await http.get(f"{site.feed}{path}")
+            assert "show-readers" not in off.text
+            bad = await http.get(f"{site.feed}{path}", params={"show-readers": "yes"})
+            assert bad.status_code == 400
+            assert bad.headers["content-type"] == "application/problem+json"
+            assert bad.json()["errors"][0]["field"] == "show-readers"
