@@ -20,6 +20,7 @@ count (``GET /v1/audience/count``) and the feed worker's gauge too.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ import redis
 import redis.asyncio as aredis
 
 from shared import keys
+
+log = logging.getLogger(__name__)
 
 EXPIRY_INTERVALS = 3  # a report outlives its process by at most this many intervals
 INDEX_TRIM_MS = 3_600_000  # index entries not refreshed for this long are dropped
@@ -135,14 +138,22 @@ class Audience:
         return self.total.readers
 
     def add(self, report: dict[str, Any]) -> None:
-        """Add one process's report (as ``encode_report`` wrote it)."""
+        """Add one process's report (as ``encode_report`` wrote it); raises ValueError, KeyError
+        or TypeError, having added nothing, when it is not one."""
+        total = Counts(int(report["readers"]), int(report["tabs"]))
+        ws, sse = int(report["ws"]), int(report["sse"])
+        groups = [
+            ((section, label, lang), int(readers), int(tabs))
+            for section, label, lang, readers, tabs in report["groups"]
+        ]
+        rest_readers, rest_tabs = (int(n) for n in report["rest"])
         self.processes += 1
-        self.total.add(int(report["readers"]), int(report["tabs"]))
-        self.ws += int(report["ws"])
-        self.sse += int(report["sse"])
-        for section, label, lang, readers, tabs in report["groups"]:
-            self.groups.setdefault((section, label, lang), Counts()).add(int(readers), int(tabs))
-        self.rest.add(*(int(n) for n in report["rest"]))
+        self.total.add(total.readers, total.tabs)
+        self.ws += ws
+        self.sse += sse
+        for group, readers, tabs in groups:
+            self.groups.setdefault(group, Counts()).add(readers, tabs)
+        self.rest.add(rest_readers, rest_tabs)
 
     def as_json(self) -> dict[str, Any]:
         """``/v1/audience``'s body (without ``minutes`` and ``headlines``)."""
@@ -171,8 +182,12 @@ def summed(raws: list[bytes | None], at: float) -> Audience:
     """The reports still there (an expired one reads as None) added up."""
     audience = Audience(at)
     for raw in raws:
-        if raw is not None:
+        if raw is None:
+            continue
+        try:
             audience.add(orjson.loads(raw))
+        except (ValueError, KeyError, TypeError) as exc:  # not a report this version reads
+            log.warning("skipping an unreadable readers report: %s", exc)
     return audience
 
 
