@@ -90,6 +90,8 @@ class AudienceReporter:
                 if not self._failing:
                     log.warning("cannot report readers to Redis (retrying): %s", exc)
                 self._failing = True
+            except Exception:  # a bug here must not end the reports: say so, go on
+                log.exception("reporting readers failed")
             await asyncio.sleep(self.interval)
 
     async def report_once(self) -> None:
