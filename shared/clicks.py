@@ -27,6 +27,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 
 from shared import keys
+from shared.audience import readers_at_publication
 from shared.starlette_glue import ProblemError
 
 RETENTION_S = 48 * 3600  # how long opens are kept (after their minute)
@@ -77,15 +78,6 @@ def known_params(query: QueryParams, *names: str) -> None:
                 f"unknown query parameter {name!r}; known: {', '.join(names)}",
                 errors=[{"field": name, "reason": "unknown parameter"}],
             )
-
-
-async def readers_at_publication(client: aredis.Redis, article_id: str) -> int | None:
-    """Readers connected when ``article_id`` was published (None: not known).
-
-    HOOK (issue 26, live reader counts): return
-    ``await shared.audience.readers_at_publication(client, article_id)`` once that exists.
-    """
-    return None
 
 
 async def article_stats(

@@ -99,6 +99,9 @@ PLURALS: tuple[tuple[str, str], ...] = (
     # {time} is the last visit's ("16:55"); "{count}+": more may be on older pages.
     N_plural("{count} new since {time}", "{count} new since {time}"),
     N_plural("{count}+ new since {time}", "{count}+ new since {time}"),
+    # Under the column's title with show-readers (static/readers.js): readers connected now,
+    # every page and site together ("12,431 reading now").
+    N_plural("{count} reading now", "{count} reading now"),
 )
 
 # CLDR date patterns (shared.dates) as the catalog gives them, for the client's own formatting

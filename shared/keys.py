@@ -69,6 +69,16 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:clicks:minute:{m}``    ZSET   the articles opened in epoch minute ``m``, scored by opens
                                     (expires 48 h after the minute). Neither holds anything about
                                     the reader: no address, user agent, cookie or referrer
+- ``lf:audience:proc:{p}``   STRING one push process's readers now (JSON: ``readers``, ``tabs``,
+                                    ``ws``, ``sse``, ``groups`` [[section, label, lang, readers,
+                                    tabs]…], ``rest``), rewritten every LIVEFEED_AUDIENCE_INTERVAL,
+                                    expiring after 3 intervals (a dead process drops out)
+- ``lf:audience:procs``       ZSET   the push processes' ids (``p``), scored by their last report
+                                    (ms): an index of the keys above, trimmed after an hour
+- ``lf:audience:min:{m}``     STRING the most readers (the sum over every push process) seen in
+                                    epoch minute ``m``; kept 48 h
+- ``lf:audience:pub:{id}``    STRING readers connected (every push process) when the article was
+                                    first published; kept 48 h
 """
 
 from __future__ import annotations
@@ -100,6 +110,9 @@ ANY_SCOPE = "_"  # a summary scope's section or edition when it is for all of th
 ALERTS_PREFIX = f"{PREFIX}alerts:"
 CLICKS_PREFIX = f"{PREFIX}clicks:"
 ALERT_COUNT = f"{ALERTS_PREFIX}count"
+
+AUDIENCE_PREFIX = f"{PREFIX}audience:"
+AUDIENCE_PROCESSES = f"{AUDIENCE_PREFIX}procs"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -208,3 +221,18 @@ def clicks_article(article_id: str) -> str:
 def clicks_minute(minute: int) -> str:
     """The articles opened in one epoch minute, scored by opens."""
     return f"{CLICKS_PREFIX}minute:{minute}"
+
+
+def audience_process(process_id: str) -> str:
+    """One push process's report of its readers (expires unless rewritten)."""
+    return f"{AUDIENCE_PREFIX}proc:{process_id}"
+
+
+def audience_minute(minute: int) -> str:
+    """The most readers seen in one minute (epoch minutes), summed over the push processes."""
+    return f"{AUDIENCE_PREFIX}min:{minute}"
+
+
+def audience_at_publication(article_id: str) -> str:
+    """The readers connected when an article was first published."""
+    return f"{AUDIENCE_PREFIX}pub:{article_id}"

@@ -276,6 +276,20 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a push connection has, from accept, to send its whole request.",
     )
+    audience_interval: float = Field(
+        default=2.0,
+        gt=0,
+        le=2,
+        description="Seconds between a push process's reports of its readers to Redis (counts "
+        "only: per filter, per transport, tabs); a report expires after three intervals, so a "
+        "process that dies drops out of /v1/audience by itself.",
+    )
+    audience_public: bool = Field(
+        default=False,
+        description="Serve the total of readers connected now to anyone at GET "
+        "/v1/audience/count (cached 5 s), for `<livefeed-column show-readers>`; off: 404, and "
+        "the count stays behind the bearer tokens (/v1/audience).",
+    )
     view_cache_bytes: int = Field(
         default=64 * 1024 * 1024,
         ge=0,

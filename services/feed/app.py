@@ -40,6 +40,7 @@ from services.feed.params import (
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import localize, timeline_body
+from shared.audience_api import PublicCount, audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
 from shared.gc_tuning import tune_gc
@@ -80,6 +81,7 @@ class Feed:
         # The change history is also read here (nginx sends it to ingest; a tool that knows
         # only the feed's address finds it too), with the same bearer tokens.
         self.check_token: BearerAuth | None = None
+        self.public_count = PublicCount()
         try:
             self.check_token = BearerAuth(
                 TokenCheck(settings),
@@ -227,6 +229,33 @@ class Feed:
         except RedisError as exc:
             raise store_down() from exc
 
+    async def audience(self, request: Request) -> Response:
+        """``GET /v1/audience`` (bearer, any token): readers now across every push process, as
+        ingest answers it (shared/audience_api.py)."""
+        if self.check_token is None:
+            raise ProblemError(
+                404,
+                "no tokens here (LIVEFEED_INGEST_TOKENS, LIVEFEED_TOKENS_FILE): ask ingest for "
+                "the audience",
+            )
+        await self.check_token(request)
+        try:
+            return await audience_response(self.redis, request.query_params)
+        except RedisError as exc:
+            raise store_down() from exc
+
+    async def audience_count(self, request: Request) -> Response:
+        """``GET /v1/audience/count``: the total of readers now, public and cacheable, for
+        ``<livefeed-column show-readers>``; 404 unless LIVEFEED_AUDIENCE_PUBLIC."""
+        if not self.settings.audience_public:
+            raise ProblemError(
+                404, "the reader count is not public here (LIVEFEED_AUDIENCE_PUBLIC)"
+            )
+        try:
+            return await self.public_count.response(self.redis)
+        except RedisError as exc:
+            raise store_down() from exc
+
     async def _article(self, article_id: str) -> Rendered:
         try:
             headline, ages_out_ms = await self.store.article(article_id)
@@ -274,6 +303,8 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     routes = [
         Route("/v1/timeline", feed.timeline, methods=["GET"]),
         Route("/v1/articles/{article_id:path}/history", feed.history, methods=["GET"]),
+        Route("/v1/audience", feed.audience, methods=["GET"]),
+        Route("/v1/audience/count", feed.audience_count, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),
         Route("/healthz", feed.healthz, methods=["GET"]),
         Route("/readyz", feed.readyz, methods=["GET"]),

@@ -58,6 +58,7 @@ MODULE_FILES = (
     "since.js",
     "permalink.js",
     "clicks.js",
+    "readers.js",
     "column.js",
     "teaser.js",
 )
@@ -162,6 +163,7 @@ class Query:
     lang: str | None = None  # an edition (``?lang=uk``), None: every article
     at: str | None = None  # a permalink's headline (services/feed/permalink.py)
     page_href: str | None = None  # the column's page, where permalinks lead
+    show_readers: bool = False  # ``?show-readers=1``: "12,431 reading now" (static/readers.js)
 
     @classmethod
     def parse(cls, request: Request) -> Query:
@@ -180,6 +182,9 @@ class Query:
         heading = query.get("heading", "").strip() or None
         if heading is not None and not is_heading(heading):
             raise bad_query("heading", f"must be {HEADING_RULE}")
+        readers = query.get("show-readers", "0")
+        if readers not in {"0", "1", "true", "false"}:
+            raise bad_query("show-readers", "must be 1 (or true) or 0 (or false)")
         return cls(
             section_param(query),
             label_param(query),
@@ -190,6 +195,7 @@ class Query:
             lang_param(query),
             at_param(query),
             page_href,
+            readers in {"1", "true"},
         )
 
     def at_level(self, level: int) -> Query:
@@ -202,8 +208,18 @@ class Query:
         more = None
         if self.more_href is not None:
             more = hashlib.blake2b(self.more_href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, self.level, more, self.heading, self.lang,
-                key(self.at), key(self.page_href))  # fmt: skip
+        return (
+            self.section,
+            self.label,
+            self.limit,
+            self.level,
+            more,
+            self.heading,
+            self.lang,
+            key(self.at),
+            key(self.page_href),
+            self.show_readers,
+        )
 
     @property
     def filters(self) -> dict[str, str]:
@@ -416,6 +432,8 @@ def render_column(
         attrs["heading-level"] = str(query.level)
     if query.heading:
         attrs["heading"] = query.heading
+    if query.show_readers:
+        attrs["show-readers"] = ""
     element = ET.Element("livefeed-column", {**attrs, **(host or {})})
     template = _el(element, "template", shadowrootmode="open")
     _el(template, "style", assets.css)

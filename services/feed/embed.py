@@ -61,8 +61,9 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Paths that answer only the embed origins: the fragment and the JSON (and the click beacon).
-CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/clicks)$")
+# Paths that answer only the embed origins: the fragment, the JSON, the click beacon and the
+# public readers count.
+CORS_PATHS = re.compile(r"^/(?:v1/timeline|v1/fragment|v1/clicks|v1/audience/count)$")
 # The module answers every origin (``*``): it is public code, and a site not (yet) in
 # LIVEFEED_EMBED_ORIGINS must be able to run it for the element to say why it shows nothing.
 MODULE_PATHS = re.compile(r"^/embed(?:\.[0-9a-f]{12})?\.js$")

@@ -20,7 +20,7 @@ from prometheus_client.registry import REGISTRY, Collector
 from rq.job import Job
 from rq.utils import utcparse
 
-from shared import keys
+from shared import audience, keys
 from shared.metrics import LATENCY_BUCKETS
 from shared.redis_client import apply_queue
 from shared.settings import Settings
@@ -94,8 +94,22 @@ def record_job(started: float, outcomes: Sequence[dict[str, Any]] | None) -> Non
         ITEMS.labels(str(outcome.get("outcome", "unknown"))).inc()
 
 
+# The readers now (shared/audience.py), summed over every push process: one name per figure.
+AUDIENCE_GAUGES = {
+    "readers": (
+        "livefeed_audience_readers",
+        "Readers connected now (WebSocket and SSE connections), summed over every live push "
+        "process.",
+    ),
+    "tabs": ("livefeed_audience_tabs", "Browser tabs those connections serve (a leader tab "
+             "holds one connection for all tabs of a site)."),
+    "processes": ("livefeed_audience_push_processes", "Push processes whose report is live."),
+}  # fmt: skip
+
+
 class RedisStateCollector(Collector):
-    """Queue depth, failed jobs, timeline size, event log length, read when scraped."""
+    """Queue depth, failed jobs, timeline size, event log length, readers now, read when
+    scraped."""
 
     def __init__(self, client: redis.Redis, settings: Settings) -> None:
         self.client = client
@@ -156,6 +170,17 @@ class RedisStateCollector(Collector):
         yield GaugeMetricFamily(
             "livefeed_event_log_length", "Events kept in the stream for resume.", value=events
         )
+        yield from self._audience()
+
+    def _audience(self) -> Iterator[Metric]:
+        try:
+            now = audience.read_sync(self.client)
+        except redis.RedisError as exc:
+            log.debug("metrics scrape cannot read the audience: %s", exc)
+            return
+        values = {"readers": now.readers, "tabs": now.total.tabs, "processes": now.processes}
+        for figure, (name, documentation) in AUDIENCE_GAUGES.items():
+            yield GaugeMetricFamily(name, documentation, value=values[figure])
 
     def _age(self, oldest: bytes | None) -> float:
         """Seconds since the job ``oldest`` was queued (0 when there is none)."""

@@ -22,6 +22,7 @@ from services.ingest.ratelimit import RateLimit
 from services.ingest.summary import Summaries
 from services.ingest.writes import Writes, redis_down
 from shared import clicks
+from shared.audience_api import audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
 from shared.history import history_response
 from shared.redis_client import sync_client
@@ -169,6 +170,14 @@ class Ingest:
         except redis.RedisError as exc:
             raise redis_down() from exc
 
+    async def get_audience(self, request: Request) -> Response:
+        """``GET /v1/audience``: readers now across every push process (any token)."""
+        await self.check_token(request)
+        try:
+            return await audience_response(self.redis, request.query_params)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
     async def get_job(self, request: Request) -> Response:
         """``GET /v1/jobs/{job_id}``: queued, started, finished (with outcomes) or failed."""
         await self.check_token(request)
@@ -229,6 +238,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/summary", ingest.put_summary, methods=["PUT"]),
         Route("/v1/summary", ingest.delete_summary, methods=["DELETE"]),
         Route("/v1/summary/history", ingest.get_summary_history, methods=["GET"]),
+        Route("/v1/audience", ingest.get_audience, methods=["GET"]),
         Route("/healthz", ingest.healthz, methods=["GET"]),
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),

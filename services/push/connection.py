@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Protocol as Interface
 from typing import cast
 
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN, SERVER, Protocol
 from websockets.server import ServerProtocol
@@ -56,6 +57,7 @@ class Opening:
     key: FilterKey
     since: EventId | None
     sse_head: bytes | None = None  # the SSE response head; None: a WebSocket handshake
+    tabs: int = 1  # the tabs the page's connection serves (``?tabs=``)
 
 
 class Service(Interface):
@@ -75,6 +77,10 @@ class Service(Interface):
     def opened(self, conn: Connection, opening: Opening) -> None:
         """The stream is open (101 sent, or the SSE head): say hello, replay, go live."""
 
+    def told(self, conn: Connection, text: bytes) -> None:
+        """A WebSocket client sent a text message (clients only listen, but for the tabs
+        their page serves: docs/stream.md)."""
+
     def forget(self, conn: Connection) -> None:
         """The stream is ending (closing or gone): no more frames for it. Idempotent."""
 
@@ -85,7 +91,9 @@ class Service(Interface):
 class Connection(Reader, asyncio.Protocol):
     """One client of the push port: a WebSocket, an SSE stream, or a plain HTTP request."""
 
-    __slots__ = ("address", "due", "paused", "phase", "pinged", "service", "slot", "waiters", "ws")
+    __slots__ = (
+        "address", "due", "paused", "phase", "pinged", "service", "slot", "tabs", "waiters", "ws",
+    )  # fmt: skip
 
     def __init__(self, service: Service) -> None:
         self.service = service
@@ -100,6 +108,7 @@ class Connection(Reader, asyncio.Protocol):
         self.pinged = False  # a ping went out and nothing came back since
         self.paused = False  # the transport's buffer is above its high-water mark
         self.waiters: list[tuple[bool, asyncio.Future[None]]] | None = None  # (closed?, fut)
+        self.tabs = 0  # the tabs it serves, once counted among the readers (push/audience.py)
 
     # -- asyncio.Protocol -----------------------------------------------------------------
 
@@ -126,6 +135,10 @@ class Connection(Reader, asyncio.Protocol):
             assert isinstance(request, Request)
             self._answer(request)
             return
+        if self.phase == WEBSOCKET:
+            for event in events:
+                if isinstance(event, Frame) and event.opcode is Opcode.TEXT and event.fin:
+                    self.service.told(self, bytes(event.data))
         self._send(ws)
         if ws.close_expected():
             self._closing()

@@ -1,10 +1,11 @@
-"""What a reader asked for: ``?since=&section=&label=&lang=`` (both transports)."""
+"""What a reader asked for: ``?since=&section=&label=&lang=&tabs=`` (both transports)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
+from shared.audience import tabs_value
 from shared.events import EventId
 from shared.models import label_filter, lang_filter, section_filter
 
@@ -19,6 +20,7 @@ class StreamQuery:
     section: str | None
     label: str | None
     lang: str | None = None  # an edition: ``uk`` (``uk-UA`` asked)
+    tabs: int = 1  # the tabs the page's connection serves (anything but 1-1000 counts as 1)
 
 
 class QueryError(ValueError):
@@ -64,4 +66,6 @@ def parse_query(query: str, *, read_since: bool = True) -> StreamQuery:
         lang = lang_filter(one("lang"))
     except ValueError as exc:
         raise QueryError("lang", str(exc)) from exc
-    return StreamQuery(since, section, label, lang)
+    # Advisory (the reader counts): a bad value is ignored, never a refusal.
+    tabs = tabs_value(params.get("tabs", [""])[-1]) or 1
+    return StreamQuery(since, section, label, lang, tabs)

@@ -8,6 +8,7 @@ what it does with each entry and with a gap.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import redis.asyncio as aredis
 
@@ -16,7 +17,7 @@ from services.push.metrics import observe_freshness
 from services.push.protocol import Frames
 from services.push.replay import ReplayBuffer
 from shared import keys
-from shared.events import Entry, Event, EventId, newest_id, stream_entries
+from shared.events import PUBLISHED, Entry, Event, EventId, newest_id, stream_entries
 from shared.stream import StreamConsumer, latest_id
 
 log = logging.getLogger(__name__)
@@ -28,10 +29,17 @@ GAP_CLOSE_REASON = "stream gap: reconnect with since"
 class PushFeed:
     """The hub's side of the process's one stream consumer."""
 
-    def __init__(self, client: aredis.Redis, hub: Hub, replay: ReplayBuffer | None = None) -> None:
+    def __init__(
+        self,
+        client: aredis.Redis,
+        hub: Hub,
+        replay: ReplayBuffer | None = None,
+        published: Callable[[bytes], None] | None = None,
+    ) -> None:
         self.client = client
         self.hub = hub
         self.replay = replay
+        self.published = published  # told each article published (its id), after the fan-out
         self.consumer = StreamConsumer(
             client, "push stream reader", self.deliver, start=self.start, on_gap=self.gap
         )
@@ -77,3 +85,5 @@ class PushFeed:
             if self.replay is not None:
                 self.replay.add(frames)
             observe_freshness(fields.get(b"at"))  # once per event, after every write
+            if event.kind == PUBLISHED and self.published is not None:
+                self.published(event.article)  # the readers now, kept with it (audience.py)

@@ -8,10 +8,12 @@ before an event stream starts) are HTTP problem documents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from urllib.parse import urlsplit
 
+import orjson
 import redis.asyncio as aredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -19,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from websockets.http11 import Request, Response
 
 from services.push import sse
+from services.push.audience import AudienceCounter, AudienceReporter
 from services.push.connection import CLOSE_TIMEOUT, Connection, Opening, factory
 from services.push.floods import ConnectionGate, address_of, bound_send_buffer, descriptor_budget
 from services.push.hub import Hub, Reader, Subscriber
@@ -29,6 +32,7 @@ from services.push.reader import PushFeed
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
 from services.push.wheel import TimerWheel
+from shared.audience import tabs_value
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import EventId
 from shared.gc_tuning import tune_gc
@@ -98,6 +102,9 @@ class PushServer:
             shed=self.hub.stats.shed,
         )
         self.replay = ReplayBuffer(settings.stream_maxlen)
+        self.audience = AudienceCounter()
+        self.reporter: AudienceReporter | None = None
+        self._reporter_task: asyncio.Task[None] | None = None
         self._redis_replays = asyncio.Semaphore(REDIS_REPLAYS)
         self._catch_ups: set[asyncio.Task[None]] = set()
         self._all_gone: asyncio.Event | None = None
@@ -121,7 +128,11 @@ class PushServer:
         self.gate.request_read(conn)  # no longer a handshake, whatever the answer
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            return json_response(200, {"status": "ok", "clients": self.hub.clients})
+            # readers: every push process's readers as this one last read them (audience.py).
+            readers = self.reporter.readers if self.reporter is not None else None
+            return json_response(
+                200, {"status": "ok", "clients": self.hub.clients, "readers": readers}
+            )
         if url.path == "/metrics":
             return metrics_response()
         if url.path == "/readyz":
@@ -156,7 +167,7 @@ class PushServer:
         bound_send_buffer(conn.transport, self.settings.client_buffer_bytes)
         conn.transport.set_write_buffer_limits(high=self.settings.client_buffer_bytes)
         head = sse.response_head(origin) if is_sse else None
-        return Opening((query.section, query.label, query.lang), since, head)
+        return Opening((query.section, query.label, query.lang), since, head, query.tabs)
 
     def opened(self, conn: Connection, opening: Opening) -> None:
         """Say hello and join: live at once, or catching up from ``since`` in a short task."""
@@ -165,6 +176,7 @@ class PushServer:
         # No await between reading hello_id and joining: every later event reaches this reader
         # either live or through its pending list, so nothing falls between replay and live.
         conn.transport.write(hello_frame(hello_id, conn.sse))
+        self.audience.join(conn, opening.tabs)
         since = opening.since
         if since is None:
             self.hub.join_live(conn)
@@ -176,12 +188,30 @@ class PushServer:
         self._catch_ups.add(task)
         task.add_done_callback(self._catch_ups.discard)
 
+    def told(self, conn: Connection, text: bytes) -> None:
+        """``{"type":"tabs","tabs":N}`` (1-1000): the page's leader tab now serves N tabs.
+        Anything else a client sends is ignored."""
+        if len(text) > 64:
+            return
+        try:
+            message = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(message, dict) or message.get("type") != "tabs":
+            return
+        raw = message.get("tabs")
+        tabs = tabs_value(raw) if type(raw) is int else None  # a JSON integer, not "5" or true
+        if tabs is not None:
+            self.audience.retab(conn, tabs)
+
     def forget(self, conn: Connection) -> None:
         self.gate.request_read(conn)  # closing (a bad request, say): no longer a handshake
         self.hub.remove(conn)
+        self.audience.leave(conn)
 
     def lost(self, conn: Connection) -> None:
         self.hub.remove(conn)
+        self.audience.leave(conn)
         if conn.address is not None:
             self.gate.lost(conn, conn.address)
             conn.address = None
@@ -287,13 +317,19 @@ class PushServer:
     async def start(self) -> asyncio.Server:
         """Open Redis, start the reader, the timer wheel and the listener (port 0: any)."""
         self.client = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
-        self.reader = PushFeed(self.client, self.hub, self.replay).consumer
+        self.reporter = AudienceReporter(
+            self.client, self.audience, self.settings.audience_interval
+        )
+        self.reader = PushFeed(
+            self.client, self.hub, self.replay, published=self.reporter.published
+        ).consumer
         reader = self.reader
         gate = self.gate
         register_push_metrics(
             self.hub, lambda: (reader.connected, reader.reconnects), lambda: gate.handshaking
         )
         self._reader_task = asyncio.create_task(self.reader.run(), name="stream-reader")
+        self._reporter_task = asyncio.create_task(self.reporter.run(), name="audience")
         self.wheel.start()
         wanted = self.settings.max_connections + self.settings.push_max_handshaking
         if wanted > self.gate.max_open:
@@ -335,6 +371,11 @@ class PushServer:
             task.cancel()
         await asyncio.gather(*self._catch_ups, return_exceptions=True)
         await self.hub.close()
+        if self._reporter_task is not None and self.reporter is not None:
+            self._reporter_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reporter_task
+            await self.reporter.stop()
         await stop_reader(self._reader_task)
         if self.client is not None:
             await self.client.aclose()

@@ -287,6 +287,8 @@ async def test_the_teaser_costs_at_most_3_kb_gzipped_beyond_the_shared_client(
     assert b"livefeed-teaser" in served.content  # the one module defines it
     settings = Settings()
     with_teaser = Assets(settings)
+    # Everything but the teaser's own file (the column's parts, zone.js, since.js, readers.js,
+    # are the shared client's).
     without = Assets(settings, tuple(name for name in MODULE_FILES if name != "teaser.js"))
     delta = with_teaser.gzipped_size - without.gzipped_size
     with capsys.disabled():

@@ -132,7 +132,9 @@ async def test_an_open_of_a_live_headline_counts_once_in_its_minute_and_nothing_
     assert body["clicks"]["total"] == 2
     assert len(body["clicks"]["per_minute"]) == 60
     assert sum(m["clicks"] for m in body["clicks"]["per_minute"]) == 2
-    assert body["readers_at_publication"] is None
+    # No reader was connected when c-1 was published (0, or None before push's first read):
+    # no click-through (tests/push/test_audience.py has one with readers).
+    assert body["readers_at_publication"] in (0, None)
     assert body["click_through"] is None
 
 

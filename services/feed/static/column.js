@@ -8,6 +8,7 @@
 // The feed serves core.js and this file as one module (/embed.<hash>.js), concatenated.
 
 import { ANNOUNCE_QUIET_MS, Hub, LivefeedElement, MAX_CHANGES, Words, compareIds, editionOf, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
+import { readersBind } from "./readers.js";
 import { sinceBind } from "./since.js";
 import { zoneBind, zoneDay } from "./zone.js";
 import { permalinkBind, permalinkHold, permalinkItem, permalinkParams, permalinkUnseen } from "./permalink.js";
@@ -22,7 +23,7 @@ function renumberIn(list) {
 }
 
 class LivefeedColumn extends LivefeedElement {
-  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang", "at"]; }
+  static get observedAttributes() { return ["section", "label", "limit", "heading", "lang", "at", "show-readers"]; }
 
   get shell() { return ".column"; }
 
@@ -110,6 +111,7 @@ class LivefeedColumn extends LivefeedElement {
     zoneBind(this); // the newsroom's zone, or the reader's own (zone.js)
     sinceBind(this); // "5 new since 16:55" (since.js)
     permalinkBind(this); // a headline opened by its link (permalink.js)
+    readersBind(this); // "12,431 reading now" with show-readers (readers.js)
     this.dataset.ready = "true";
     if (!this.live) return;
     this.conn.hidden = false;

@@ -4,6 +4,8 @@
 // a page, and all tabs of a site, one connection. No framework, no dependencies, no tables of
 // words: every string comes from the server (shared.i18n.client_messages).
 
+import { tabsPeer, tabsServed, tabsStart } from "./readers.js";
+
 export const MAX_CHANGES = 5000; // articles whose last change is remembered, to drop repeats
 export const ANNOUNCE_QUIET_MS = 800;
 const KINDS = ["hello", "published", "updated", "corrected", "retracted", "reset", "summary"];
@@ -295,6 +297,7 @@ class Conn {
   url(base) {
     const url = new URL(base, location.href);
     if (this.hub.pos) url.searchParams.set("since", this.hub.pos);
+    if ((this.tabs = tabsServed(this.hub)) > 1) url.searchParams.set("tabs", this.tabs); // readers.js
     return url;
   }
 
@@ -324,7 +327,7 @@ class Conn {
       this.lost({ kind: "ws", hello: false });
       return;
     }
-    const t = { kind: "ws", hello: false,
+    const t = { kind: "ws", hello: false, send: (text) => ws.readyState === 1 && (ws.send(text), true),
       close: () => { ws.onclose = ws.onmessage = null; ws.close(); } };
     ws.onmessage = (event) => this.frame(JSON.parse(event.data), t);
     ws.onclose = () => { if (this.t === t) { this.t = null; this.lost(t); } };
@@ -461,6 +464,7 @@ export class Hub {
     if (!this.shared) { this.lead(); return; }
     this.bc = new BroadcastChannel(this.name);
     this.bc.onmessage = (event) => this.peer(event.data || {});
+    tabsStart(this); // the tabs the leader serves (readers.js)
     // A frozen or hidden-away tab hands the connection over; it asks again when it is back.
     const away = () => this.stepDown();
     const back = () => { if (!this.leader) { this.elect(); this.sync(); } };
@@ -541,6 +545,7 @@ export class Hub {
 
   peer(d) {
     if (d.to && d.to !== this.tab) return;
+    if (tabsPeer(this, d)) return; // "here" and "bye" (readers.js)
     if (d.t === "ev") {
       if (this.leader) return;
       if (this.syncing) this.waiting.push(d.msg); else this.accept(d.msg, false);

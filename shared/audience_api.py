@@ -1,0 +1,69 @@
+"""``GET /v1/audience`` (bearer, on ingest and feed) and the feed's public count, from
+shared/audience.py: readers now across every push process, ``?minutes=`` of per-minute maxima,
+and the newest headlines with the readers connected when each was published. Never cached.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+
+import redis.asyncio as aredis
+from starlette.responses import JSONResponse
+
+from shared import audience
+from shared.starlette_glue import ProblemError
+
+NOT_CACHED = {"Cache-Control": "private, no-store"}
+PUBLIC_MAX_AGE = 5  # the public count: browsers and edges keep it this long
+_MINUTES = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only
+MINUTES_RULE = f"must be a whole number from 1 to {audience.MAX_MINUTES}"
+
+
+def minutes_param(query: Mapping[str, str]) -> int | None:
+    """``minutes``: 1 to 2880 (48 h), or None when absent; a 400 problem naming it otherwise."""
+    raw = query.get("minutes")
+    if raw is None:
+        return None
+    if not _MINUTES.match(raw) or not 1 <= int(raw) <= audience.MAX_MINUTES:
+        raise ProblemError(
+            400,
+            f"query parameter 'minutes' {MINUTES_RULE}",
+            errors=[{"field": "minutes", "reason": MINUTES_RULE}],
+        )
+    return int(raw)
+
+
+async def audience_response(client: aredis.Redis, query: Mapping[str, str]) -> JSONResponse:
+    """The body of ``GET /v1/audience``. Raises ``redis.RedisError`` when Redis does not answer
+    (each service says 503 its own way)."""
+    minutes = minutes_param(query)
+    now = await audience.read(client)
+    body = now.as_json()
+    if minutes is not None:
+        body["minutes"] = await audience.minute_maxima(client, minutes, time.time())
+    body["headlines"] = await audience.recent_headlines(client)
+    return JSONResponse(body, headers=NOT_CACHED)
+
+
+class PublicCount:
+    """``GET /v1/audience/count``: ``{"readers": N}``, the total only, read from Redis at most
+    once a second per process and cacheable for ``PUBLIC_MAX_AGE`` seconds (browsers, Varnish)."""
+
+    def __init__(self) -> None:
+        self._read_at = -1.0
+        self._readers = 0
+
+    async def response(self, client: aredis.Redis) -> JSONResponse:
+        now = time.monotonic()
+        if now - self._read_at >= 1.0:
+            self._readers = (await audience.read(client)).readers
+            self._read_at = now
+        return JSONResponse(
+            {"readers": self._readers},
+            headers={
+                "Cache-Control": f"public, max-age={PUBLIC_MAX_AGE}",
+                "Surrogate-Control": f"max-age={PUBLIC_MAX_AGE}",
+            },
+        )
