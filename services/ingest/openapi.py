@@ -448,12 +448,13 @@ def openapi_document() -> dict[str, Any]:
                                     "type": "object",
                                     "properties": {
                                         "reason": {
-                                            "type": "string",
+                                            "type": ["string", "null"],
                                             "minLength": 1,
                                             "maxLength": MAX_RAW_TEXT_CHARS,
                                             "description": "Plain text: at most "
                                             f"{MAX_CORRECTION_CHARS} characters once markup "
-                                            "and control characters are stripped.",
+                                            "and control characters are stripped (null, "
+                                            "like no body: no reason).",
                                         }
                                     },
                                 }
