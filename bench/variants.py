@@ -15,6 +15,7 @@ To add one, write a ``Variant(...)`` and put it in ``VARIANTS``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,4 +139,38 @@ LIVEFEED = Variant(
     unavailable=_livefeed_unavailable,
 )
 
-VARIANTS: dict[str, Variant] = {v.name: v for v in (FLOOR, SOCKETIO, LIVEFEED)}
+# Another checkout of livefeed (``BENCH_LIVEFEED_TREE``: e.g. a ``git worktree`` at the commit
+# before a change), so one run measures before and after side by side.
+OTHER_TREE_ENV = "BENCH_LIVEFEED_TREE"
+
+
+def _other_tree() -> str:
+    return os.environ.get(OTHER_TREE_ENV, "")
+
+
+def _other_tree_command(ctx: LaunchContext) -> list[str]:
+    # The tree goes first on sys.path (the driver runs every server from this repository).
+    run = "import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+    run += "runpy.run_module('services.cli', run_name='__main__')"
+    return [ctx.python, "-c", run, _other_tree(), "push"]
+
+
+def _other_tree_unavailable() -> str | None:
+    tree = _other_tree()
+    if not tree:
+        return f"set {OTHER_TREE_ENV} to another livefeed checkout"
+    return None if (Path(tree) / "services" / "cli.py").exists() else f"{tree}: not a checkout"
+
+
+LIVEFEED_OTHER = Variant(
+    name="livefeed-other",
+    description=f"livefeed push from the checkout in {OTHER_TREE_ENV} (before/after a change)",
+    command=_other_tree_command,
+    env=_livefeed_env,
+    url=LIVEFEED.url,
+    stream="lf:events",
+    write_event=write_livefeed_event,
+    unavailable=_other_tree_unavailable,
+)
+
+VARIANTS: dict[str, Variant] = {v.name: v for v in (FLOOR, SOCKETIO, LIVEFEED, LIVEFEED_OTHER)}
