@@ -1,6 +1,8 @@
 """``GET /v1/audience`` (bearer, on ingest and feed) and the feed's public count, from
 shared/audience.py: readers now across every push process, ``?minutes=`` of per-minute maxima,
-and the newest headlines with the readers connected when each was published. Never cached.
+the newest headlines with the readers connected when each was published, its opens and its
+click-through (``shared.clicks``), and the most-opened headlines of the last hour: the desk's
+numbers in one answer. Never cached.
 """
 
 from __future__ import annotations
@@ -8,14 +10,17 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
+from zoneinfo import ZoneInfo
 
 import redis.asyncio as aredis
 from starlette.responses import JSONResponse
 
-from shared import audience
+from shared import audience, clicks
 from shared.starlette_glue import ProblemError
 
 NOT_CACHED = {"Cache-Control": "private, no-store"}
+TOP_MINUTES = 60  # "the most-opened headlines of the last hour"
+TOP_HEADLINES = 10
 PUBLIC_MAX_AGE = 5  # the public count: browsers and edges keep it this long
 _MINUTES = re.compile(r"^[0-9]{1,4}$")  # ASCII digits only
 MINUTES_RULE = f"must be a whole number from 1 to {audience.MAX_MINUTES}"
@@ -35,7 +40,9 @@ def minutes_param(query: Mapping[str, str]) -> int | None:
     return int(raw)
 
 
-async def audience_response(client: aredis.Redis, query: Mapping[str, str]) -> JSONResponse:
+async def audience_response(
+    client: aredis.Redis, query: Mapping[str, str], zone: ZoneInfo
+) -> JSONResponse:
     """The body of ``GET /v1/audience``. Raises ``redis.RedisError`` when Redis does not answer
     (each service says 503 its own way)."""
     minutes = minutes_param(query)
@@ -43,7 +50,13 @@ async def audience_response(client: aredis.Redis, query: Mapping[str, str]) -> J
     body = now.as_json()
     if minutes is not None:
         body["minutes"] = await audience.minute_maxima(client, minutes, time.time())
-    body["headlines"] = await audience.recent_headlines(client)
+    headlines = await audience.recent_headlines(client)
+    opened = await clicks.totals(client, [h["id"] for h in headlines])
+    for headline, total in zip(headlines, opened, strict=True):
+        headline["clicks"] = total
+        headline["click_through"] = clicks.click_through(total, headline["readers_at_publication"])
+    body["headlines"] = headlines
+    body["top"] = (await clicks.top(client, TOP_MINUTES, TOP_HEADLINES, zone))["top"]
     return JSONResponse(body, headers=NOT_CACHED)
 
 

@@ -108,8 +108,24 @@ async def article_stats(
             ],
         },
         "readers_at_publication": readers,
-        "click_through": round(total / readers, 4) if readers else None,
+        "click_through": click_through(total, readers),
     }
+
+
+def click_through(opens: int, readers: int | None) -> float | None:
+    """Opens over the readers connected at publication (None while that is not known, or 0);
+    it can pass 1: readers who came later open the headline too."""
+    return round(opens / readers, 4) if readers else None
+
+
+async def totals(client: aredis.Redis, article_ids: list[str]) -> list[int]:
+    """Each article's opens kept (the last 48 h), in order. Raises ``redis.RedisError``."""
+    async with client.pipeline(transaction=False) as pipe:
+        for article_id in article_ids:
+            pipe.hgetall(keys.clicks_article(article_id))
+        raws = await pipe.execute()
+    oldest = oldest_kept(current_minute())
+    return [sum(int(n) for m, n in raw.items() if int(m) >= oldest) for raw in raws]
 
 
 async def stats_response(

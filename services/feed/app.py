@@ -240,7 +240,7 @@ class Feed:
             )
         await self.check_token(request)
         try:
-            return await audience_response(self.redis, request.query_params)
+            return await audience_response(self.redis, request.query_params, self.settings.zone)
         except RedisError as exc:
             raise store_down() from exc
 

@@ -174,7 +174,7 @@ class Ingest:
         """``GET /v1/audience``: readers now across every push process (any token)."""
         await self.check_token(request)
         try:
-            return await audience_response(self.redis, request.query_params)
+            return await audience_response(self.redis, request.query_params, self.settings.zone)
         except redis.RedisError as exc:
             raise redis_down() from exc
 

@@ -382,3 +382,11 @@ async def test_a_headline_s_stats_give_its_click_through_from_the_readers_at_pub
         body = await eventually(counted, 5, "both opens counted")
         assert body["readers_at_publication"] == 4
         assert body["click_through"] == 0.5
+        # The desk's one answer has them too: per recent headline, and the hour's most opened.
+        for service in ("ingest", "feed"):
+            desk = await audience(http, two_push.url(service), two_push.token)
+            recent = {h["id"]: h for h in desk["headlines"]}
+            assert recent["ctr-1"]["clicks"] == 2
+            assert recent["ctr-1"]["click_through"] == 0.5
+            assert desk["top"][0]["id"] == "ctr-1"
+            assert desk["top"][0]["clicks"] == 2
