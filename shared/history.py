@@ -21,21 +21,29 @@ from shared.starlette_glue import ProblemError
 NOT_CACHED = {"Cache-Control": "private, no-store"}
 
 
-def history_entry(raw: bytes | str, zone: ZoneInfo) -> dict[str, Any]:
-    """One stored entry as the API shows it: ``at`` in the newsroom's zone, ``version`` a number."""
+def recorded(
+    raw: bytes | str, zone: ZoneInfo, optional: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A stored history entry (an article's or a live summary's) and its view: ``at`` in the
+    newsroom's zone, ``by`` (the token's name), ``action``, and each ``optional`` field it has."""
     stored: dict[str, Any] = orjson.loads(raw)
     at = datetime.fromtimestamp(int(stored["at"]) / 1000, tz=UTC).astimezone(zone)
     entry: dict[str, Any] = {
         "at": at.isoformat(timespec="milliseconds"),
         "by": stored.get("by") or None,
         "action": stored["action"],
-        "version": int(stored["version"]) if stored.get("version") else None,
-        # Lua's cjson writes an empty list as {}.
-        "fields": list(stored.get("fields") or []),
     }
-    for name in ("correction", "reason", "request_id"):
+    for name in optional:
         if stored.get(name):
             entry[name] = stored[name]
+    return stored, entry
+
+
+def history_entry(raw: bytes | str, zone: ZoneInfo) -> dict[str, Any]:
+    """One stored entry as the API shows it: ``at`` in the newsroom's zone, ``version`` a number."""
+    stored, entry = recorded(raw, zone, ("correction", "reason", "request_id"))
+    entry["version"] = int(stored["version"]) if stored.get("version") else None
+    entry["fields"] = list(stored.get("fields") or [])  # Lua's cjson writes an empty list as {}
     return entry
 
 

@@ -34,6 +34,7 @@ import redis.asyncio as aredis
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared import keys
+from shared.history import recorded
 from shared.i18n import edition
 from shared.models import (
     LANGUAGE_RULE,
@@ -170,17 +171,7 @@ def summary_doc(text: str, by: str, scope: Scope, zone: ZoneInfo, now_ms: int) -
 
 def history_view(raw: bytes | str, zone: ZoneInfo) -> dict[str, Any]:
     """One stored history entry as the API shows it: ``at`` in the newsroom's zone."""
-    stored: dict[str, Any] = orjson.loads(raw)
-    at = datetime.fromtimestamp(int(stored["at"]) / 1000, tz=UTC).astimezone(zone)
-    entry: dict[str, Any] = {
-        "at": at.isoformat(timespec="milliseconds"),
-        "by": stored.get("by") or None,
-        "action": stored["action"],
-    }
-    for name in ("text", "request_id"):
-        if stored.get(name):
-            entry[name] = stored[name]
-    return entry
+    return recorded(raw, zone, ("text", "request_id"))[1]
 
 
 def _text(value: bytes | str) -> str:

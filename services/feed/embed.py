@@ -163,15 +163,21 @@ class Embed(ColumnHandlers):
     async def _fragment(self, query: Query) -> Rendered:
         page = await self._page(query)
         body = fragment_bytes(self.settings, self.assets, page, query)
+        return self._fragment_view(body, page, query, self.assets.style_hash)
+
+    def _fragment_view(
+        self, body: bytes, page: Page, query: Query | TeaserQuery, style_hash: str
+    ) -> Rendered:
+        """A fragment (the column's or the teaser's) as served, with its edge keys and, for
+        hosts whose CSP lists style hashes, the hash of its one ``<style>`` element."""
         keys = permalink.keys_of(page, query.section, query.label, query.lang)
         return render(
             body,
             "text/html; charset=utf-8",
             max_age=self.settings.cache_max_age,
-            # For hosts whose CSP lists style hashes: the fragment's one <style> element.
             headers={
                 "X-Content-Type-Options": "nosniff",
-                "Livefeed-Style-Hash": self.assets.style_hash,
+                "Livefeed-Style-Hash": style_hash,
                 **edge_headers(keys, self.settings.edge_max_age),
             },
             expires_ms=page.ages_out_ms,
@@ -187,18 +193,7 @@ class Embed(ColumnHandlers):
     async def _teaser(self, query: TeaserQuery) -> Rendered:
         page = await self._page(query.column)
         body = teaser_bytes(self.settings, self.assets, page, query)
-        keys = permalink.keys_of(page, query.section, query.label, query.lang)
-        return render(
-            body,
-            "text/html; charset=utf-8",
-            max_age=self.settings.cache_max_age,
-            headers={
-                "X-Content-Type-Options": "nosniff",
-                "Livefeed-Style-Hash": self.assets.teaser_style_hash,
-                **edge_headers(keys, self.settings.edge_max_age),
-            },
-            expires_ms=page.ages_out_ms,
-        )
+        return self._fragment_view(body, page, query, self.assets.teaser_style_hash)
 
     async def frame(self, request: Request) -> Response:
         """``GET /embed``: a minimal page for an ``<iframe>``; links open in the top window."""
