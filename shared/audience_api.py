@@ -16,9 +16,8 @@ import redis.asyncio as aredis
 from starlette.responses import JSONResponse
 
 from shared import audience, clicks
-from shared.starlette_glue import ProblemError
+from shared.starlette_glue import NOT_CACHED, ProblemError
 
-NOT_CACHED = {"Cache-Control": "private, no-store"}
 TOP_MINUTES = 60  # "the most-opened headlines of the last hour"
 TOP_HEADLINES = 10
 PUBLIC_MAX_AGE = 5  # the public count: browsers and edges keep it this long
@@ -45,6 +44,7 @@ async def audience_response(
 ) -> JSONResponse:
     """The body of ``GET /v1/audience``. Raises ``redis.RedisError`` when Redis does not answer
     (each service says 503 its own way)."""
+    clicks.known_params(query, "minutes")
     minutes = minutes_param(query)
     now = await audience.read(client)
     body = now.as_json()

@@ -17,6 +17,7 @@ Ingest serves them with a bearer token (like the change history):
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,21 +28,19 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 
 from shared import keys
-from shared.audience import readers_at_publication
-from shared.starlette_glue import ProblemError
+from shared.audience import HISTORY_S, MAX_MINUTES, minute_of, readers_at_publication
+from shared.starlette_glue import NOT_CACHED, ProblemError
 
-RETENTION_S = 48 * 3600  # how long opens are kept (after their minute)
+RETENTION_S = HISTORY_S  # how long opens are kept (after their minute): the audience's 48 h
 MINUTE_S = 60
-MAX_MINUTES = RETENTION_S // MINUTE_S  # 2880: the whole retention
 DEFAULT_MINUTES = 60
 DEFAULT_TOP = 10
 MAX_TOP = 100
-NOT_CACHED = {"Cache-Control": "private, no-store"}
 
 
 def current_minute(now: float | None = None) -> int:
     """The epoch minute (Unix seconds // 60) a click at ``now`` is counted in."""
-    return int((time.time() if now is None else now) // MINUTE_S)
+    return minute_of(time.time() if now is None else now)
 
 
 def oldest_kept(minute: int) -> int:
@@ -68,7 +67,7 @@ def int_param(query: QueryParams, name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def known_params(query: QueryParams, *names: str) -> None:
+def known_params(query: Mapping[str, str], *names: str) -> None:
     """A 400 naming the first query parameter that is not one of ``names`` (a typo such as
     ``?minute=`` would otherwise be silently ignored)."""
     for name in query:

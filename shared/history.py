@@ -16,9 +16,7 @@ import redis.asyncio as aredis
 from starlette.responses import JSONResponse
 
 from shared import keys
-from shared.starlette_glue import ProblemError
-
-NOT_CACHED = {"Cache-Control": "private, no-store"}
+from shared.starlette_glue import NOT_CACHED, ProblemError
 
 
 def recorded(

@@ -28,6 +28,9 @@ from shared.problems import PROBLEM_TYPE, problem_document
 from shared.redis_client import running_url
 from shared.settings import Settings, get_settings
 
+# What bearer endpoints answer (history, stats, audience): never kept by a browser or an edge.
+NOT_CACHED = {"Cache-Control": "private, no-store"}
+
 log = logging.getLogger("livefeed.http")
 
 

@@ -10,16 +10,15 @@ connection; headlines that arrive later are built there from the same markup as 
 
 from __future__ import annotations
 
-import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
 
 from starlette.requests import Request
 
+from services.feed import permalink
 from services.feed.column import (
     EMPTY_TEXT,
     MORE_HREF_RULE,
@@ -52,14 +51,6 @@ PARTS = {
     "title": "title",
     "empty": "empty",
 }
-
-
-def at_href(href: str, item_id: str) -> str:
-    """``href`` with ``at=<id>`` added to its query, before any ``#fragment`` (teaser.js
-    ``atHref`` writes the same)."""
-    base, hash_, fragment = href.partition("#")
-    sep = "?" if "?" not in base else "" if base.endswith(("?", "&")) else "&"
-    return f"{base}{sep}at={quote(item_id, safe='')}{hash_}{fragment}"
 
 
 @dataclass(frozen=True)
@@ -95,18 +86,12 @@ class TeaserQuery:
     @property
     def key(self) -> tuple[Hashable, ...]:
         """The view-cache key: ``href`` (free text) only as a short digest."""
-        href = None
-        if self.href is not None:
-            href = hashlib.blake2b(self.href.encode(), digest_size=16).digest()
-        return (self.section, self.label, self.limit, href, self.lang)
+        return (self.section, self.label, self.limit, permalink.key(self.href), self.lang)
 
 
 def page_href(settings: Settings, query: TeaserQuery) -> str:
     """Where the teaser leads: ``href``, else the feed's own page with the same filters."""
-    if query.href:
-        return query.href
-    filters = query.column.filters
-    return settings.feed_url.rstrip("/") + "/" + (f"?{urlencode(filters)}" if filters else "")
+    return query.href or permalink.page_base(settings, query.column)
 
 
 def render_item(
@@ -114,7 +99,7 @@ def render_item(
 ) -> None:
     """One headline: a link to the column page at it, its time and title (teaser.js ``item``)."""
     li = _el(parent, "li", class_="item", data_id=item["id"], data_published=item["published_at"])
-    link = _el(li, "a", class_="link", href=at_href(href, item["id"]))
+    link = _el(li, "a", class_="link", href=permalink.href(href, item["id"]))
     _el(
         link,
         "time",

@@ -7,7 +7,8 @@ from typing import Any
 
 from services.ingest.intake import STATUSES
 from services.ingest.patching import PATCH_TYPES
-from shared.clicks import MAX_MINUTES, MAX_TOP
+from shared.audience import MAX_MINUTES
+from shared.clicks import MAX_TOP
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, MAX_SLUG_CHARS, Article
 from shared.summary import MAX_LIVE_SUMMARY_CHARS
 

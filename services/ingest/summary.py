@@ -27,7 +27,7 @@ from shared.dates import now_ms
 from shared.models import lang_filter, section_filter
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
-from shared.starlette_glue import ProblemError, problem, request_id
+from shared.starlette_glue import NOT_CACHED, ProblemError, problem, request_id
 from shared.summary import (
     HISTORY_ENTRIES,
     Scope,
@@ -42,7 +42,6 @@ _LUA = resources.files("services.feed.lua")
 SUMMARY_LUA = _LUA.joinpath("events.lua").read_text("utf-8") + _LUA.joinpath(
     "summary.lua"
 ).read_text("utf-8")
-NOT_CACHED = {"Cache-Control": "private, no-store"}
 SCOPE_PARAMS = frozenset({"section", "lang"})
 
 

@@ -6,7 +6,7 @@
 
 const clicked = new Set();
 function sendClick(event) {
-  const target = event.composedPath()[0], link = target.closest && target.closest(".item a"), url = SERVER && SERVER.clicks;
+  const target = event.composedPath()[0], link = target.closest && target.closest(".item a:not(.time-link)"), url = SERVER && SERVER.clicks;
   const id = link && /^livefeed-/.test(link.getRootNode().host?.localName) && link.closest(".item").dataset.id;
   if (id && url && event.button < 2 && !navigator.globalPrivacyControl && ![navigator.doNotTrack, window.doNotTrack].includes("1") && !clicked.has(id)) {
     clicked.add(id);

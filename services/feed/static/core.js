@@ -478,6 +478,8 @@ export class Hub {
 
   stop() {
     this.closed = true;
+    clearInterval(this.tabsTimer); // readers.js
+    removeEventListener("pagehide", this.bye);
     this.stepDown();
     if (this.bc) this.bc.close();
   }
@@ -590,7 +592,13 @@ export class Hub {
       this.ring.sort((a, b) => compareIds(a.event_id, b.event_id));
     }
     if (fromNetwork) this.post({ t: "ev", msg });
-    for (const col of this.cols) col.receive(msg);
+    for (const col of this.cols) {
+      try {
+        col.receive(msg);
+      } catch (error) { // one element's bug must not keep the event from the others
+        console.error("livefeed:", error);
+      }
+    }
   }
 
   /** The log no longer reaches back to us: every column reloads, the stream resumes after. */

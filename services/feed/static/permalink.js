@@ -5,6 +5,8 @@
 // "Newer headlines" loads the next newer page (/v1/timeline?after=) until the column joins the
 // newest, and from then on it is live as any column. Served in the same module as column.js.
 
+import { el, keyOf, newer } from "./core.js";
+
 /** A cursor ("ms~id") as a sort key; null: the newest are loaded. */
 function cursorKey(raw) {
   const i = (raw || "").indexOf("~");
@@ -26,14 +28,14 @@ function permalinkAt(col) {
 }
 
 /** fragmentUrl()'s hook: `at` (until the column has joined the newest) and `page-href`. */
-function permalinkParams(col, url) {
+export function permalinkParams(col, url) {
   const at = permalinkAt(col), page = col.getAttribute("page-href");
   if (at && col.joined !== at) url.searchParams.set("at", at);
   if (page) url.searchParams.set("page-href", page);
 }
 
 /** bind()'s hook: menus, "Newer headlines", and the reader taken to the headline (once). */
-function permalinkBind(col) {
+export function permalinkBind(col) {
   for (const art of col.root.querySelectorAll("article.item")) permalinkItem(col, art);
   col.gapIds = new Set();
   const link = (col.newerLink = col.root.querySelector(".newer"));
@@ -54,7 +56,7 @@ function permalinkBind(col) {
  * that shows "Copy link" (and "Share" where the browser can) below it. The link is no Tab stop:
  * the menu is the keyboard's way to it (one more stop per headline, not two). The headline a
  * permalink opened stays marked when a change rebuilds it. */
-function permalinkItem(col, art) {
+export function permalinkItem(col, art) {
   const time = art.querySelector(":scope > time");
   if (time) {
     const link = el("a", "time-link", undefined, "permalink");
@@ -121,7 +123,7 @@ async function permalinkAct(col, act) {
 
 /** apply()'s hook: true when `msg` is above what is loaded (held; a new headline counted).
  * While a newer page loads, such changes wait and are applied again once it is in. */
-function permalinkHold(col, msg) {
+export function permalinkHold(col, msg) {
   const h = msg.headline;
   if (!col.newerKey || col.items.has(h.id) || col.pinnedArt(h.id)) return false;
   if (msg.type === "retracted") {
@@ -139,7 +141,7 @@ function permalinkHold(col, msg) {
 }
 
 /** Headlines waiting above what is loaded (the pill's count and `unseen`). */
-function permalinkUnseen(col) {
+export function permalinkUnseen(col) {
   return col.gapIds ? col.gapIds.size : 0;
 }
 

@@ -20,7 +20,10 @@ export function readersBind(col) {
   const poll = () => {
     if (!col.isConnected) return;
     if (!document.hidden) {
-      fetch(new URL("audience/count", col.cfg.timeline), { credentials: "omit" }).then((r) => r.json()).then((b) => {
+      fetch(new URL("audience/count", col.cfg.timeline), { credentials: "omit" }).then((r) => {
+        if (r.status === 404) clearTimeout(col.readersTimer); // the feed publishes no count
+        return r.json();
+      }).then((b) => {
         if (Number.isInteger(b.readers)) node.textContent = col.words.n("{count} reading now", b.readers);
       }, () => {});
     }
@@ -47,8 +50,9 @@ export function tabsPeer(hub, d) {
  * on a WebSocket, tells the push service when the number changed (SSE: at its next connection,
  * in ?tabs=). */
 export function tabsStart(hub) {
-  addEventListener("pagehide", () => hub.post({ t: "bye", tab: hub.tab }));
-  setInterval(() => {
+  hub.bye = () => hub.post({ t: "bye", tab: hub.tab });
+  addEventListener("pagehide", hub.bye);
+  hub.tabsTimer = setInterval(() => {
     const conn = hub.conn, tabs = tabsServed(hub);
     if (!hub.leader) hub.post({ t: "here", tab: hub.tab });
     else if (conn && conn.t && conn.t.send && tabs !== conn.tabs && conn.t.send(`{"type":"tabs","tabs":${tabs}}`)) conn.tabs = tabs;

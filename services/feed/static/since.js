@@ -26,6 +26,7 @@ function visit(key) {
 }
 
 export function sinceBind(col) {
+  if (col.sinceStop) col.sinceStop(); // a rebind (a reload, a reset): the last bind's watchers go
   if (!col.live) return;
   const { section, label, lang } = col.filter;
   const key = `livefeed.since|${siteOf(col)}|${section}|${label}|${lang}`;
@@ -54,6 +55,7 @@ export function sinceBind(col) {
   let place = () => {};
   const moved = new MutationObserver(() => { place(); if (!document.hidden) col.sinceSave(); });
   for (const list of [col.timeline, col.pinnedList]) if (list) moved.observe(list, { childList: true, subtree: true });
+  col.sinceStop = () => moved.disconnect();
   if (!last) return;
   const lastKey = [last.t, last.id];
   const state = col.since = col.since && col.since.key === key ? col.since
@@ -114,4 +116,10 @@ export function sinceBind(col) {
   place();
   seen.observe(divider);
   document.addEventListener("visibilitychange", watch);
+  col.sinceStop = () => {
+    moved.disconnect();
+    clearTimeout(timer);
+    seen.disconnect();
+    document.removeEventListener("visibilitychange", watch);
+  };
 }

@@ -10,11 +10,13 @@ import { Hub, LivefeedElement, Words, compareIds, el, filterOf, keyOf, keyOfEl, 
 
 const TEASER_CSS = /*@teaser-css*/ "";
 
-/** `href` with `at=<id>` in its query, before any #fragment (teaser.py at_href writes the same). */
+/** `href` with `at=<id>` in its query (any `at` it had replaced), before any #fragment
+ * (permalink.py href writes the same). */
 function atHref(href, id) {
-  const cut = href.indexOf("#"), base = cut < 0 ? href : href.slice(0, cut);
-  const sep = !base.includes("?") ? "?" : /[?&]$/.test(base) ? "" : "&";
-  return `${base}${sep}at=${encodeURIComponent(id)}${cut < 0 ? "" : href.slice(cut)}`;
+  const cut = href.indexOf("#"), base = cut < 0 ? href : href.slice(0, cut), q = base.indexOf("?");
+  const params = new URLSearchParams(q < 0 ? "" : base.slice(q + 1));
+  params.set("at", id);
+  return `${q < 0 ? base : base.slice(0, q)}?${params}${cut < 0 ? "" : href.slice(cut)}`;
 }
 
 class LivefeedTeaser extends LivefeedElement {
@@ -67,7 +69,8 @@ class LivefeedTeaser extends LivefeedElement {
   receive(msg) {
     if (!this.root || compareIds(msg.event_id, this.lastId) <= 0) return; // never twice
     this.lastId = this.dataset.lastEventId = msg.event_id;
-    const h = msg.headline || {};
+    if (!msg.headline) return; // not an article's (a summary): nothing for the strip
+    const h = msg.headline;
     if (msg.type === "retracted" || !matchesFilter(filterOf(this), h)) {
       if (msg.type === "retracted") this.gone.add(h.id);
       const old = this.find(h.id);
