@@ -17,7 +17,7 @@ whole feed or one section and/or edition. The rules every service applies to it,
   with the desk: today every token is an editor.)
 
 Changing or deleting a summary appends one ``summary`` event to the log in the same atomic step
-(services/feed/lua/summary.lua, run by ingest): the push service sends it as a frame, the feed
+(shared/lua/summary.lua, run by ingest): the push service sends it as a frame, the feed
 drops its views, the purger purges the scope's edge key (``shared.edgekeys.summary_key``).
 """
 

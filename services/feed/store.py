@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
+from shared.lua import script
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article, article_edition
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
@@ -35,7 +36,7 @@ def _script(name: str) -> str:
 
 
 # Each write script is prepended with the one way to append an event (events.lua).
-EVENTS_LUA = _script("events.lua")
+EVENTS_LUA = script("events.lua")  # shared/lua: the live summary's script starts with it too
 APPLY_LUA = EVENTS_LUA + _script("apply.lua")
 READ_LUA = _script("read.lua")
 # around.lua reads the page below its anchor with read.lua's own text, as a function.

@@ -1,7 +1,7 @@
 """``PUT``/``DELETE /v1/summary`` and ``GET /v1/summary/history``: the live summary.
 
 The rules (text, scope, which view shows which) are ``shared.summary``'s. A write runs one
-script (services/feed/lua/summary.lua) that stores the summary, records it in the scope's
+script (shared/lua/summary.lua) that stores the summary, records it in the scope's
 history and appends its one ``summary`` event, atomically, and answers at once: there is no
 job to wait for. Bad input is a problem naming the field, and nothing is stored or sent.
 """
@@ -9,7 +9,6 @@ job to wait for. Bad input is a problem naming the field, and nothing is stored 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from importlib import resources
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from services.ingest.writes import not_replicated, redis_down
 from shared import keys
 from shared.bodies import parse_json, read_body
 from shared.dates import now_ms
+from shared.lua import script
 from shared.models import lang_filter, section_filter
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
@@ -38,10 +38,7 @@ from shared.summary import (
 )
 from shared.tokens import NamedToken
 
-_LUA = resources.files("services.feed.lua")
-SUMMARY_LUA = _LUA.joinpath("events.lua").read_text("utf-8") + _LUA.joinpath(
-    "summary.lua"
-).read_text("utf-8")
+SUMMARY_LUA = script("events.lua") + script("summary.lua")
 SCOPE_PARAMS = frozenset({"section", "lang"})
 
 
