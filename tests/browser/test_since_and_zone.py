@@ -315,16 +315,26 @@ async def test_an_embedded_column_follows_the_reader_s_zone_through_more_news(
     await ingest.apply({"articles": ZONE_ARTICLES})
     site.host.pages["/a"] = article_page(
         f'<script type="module" src="{site.feed}/embed.js"></script>',
+        '<livefeed-teaser limit="2" href="/live"></livefeed-teaser>'
         '<aside aria-label="News"><livefeed-column limit="2"></livefeed-column></aside>',
     )
     await reader.goto(site.host.origin + "/a")
     column = "livefeed-column"
     await reader.wait_for_selector(f"{column} .conn[data-state=live]")
+    teaser_times = "livefeed-teaser li.item time"  # (".item time" would find the column's too)
+    await reader.locator(teaser_times).first.wait_for()
+    assert await reader.locator(teaser_times).all_text_contents() == ["23:30", "20:00"]
     await reader.locator(f"{column} .zone-toggle").click()
     assert await in_root(reader, column, DAYS_JS) == [
         ["2024-10-25", [["late", "01:30"]]],
         ["2024-10-24", [["evening", "22:00"]]],
     ]
+    # The teaser on the page switches with the column, and keeps the choice after a reload.
+    assert await reader.locator(teaser_times).all_text_contents() == ["01:30", "22:00"]
+    await reader.reload()
+    await reader.wait_for_selector(f"{column} .conn[data-state=live]")
+    await reader.locator(teaser_times).first.wait_for()
+    assert await reader.locator(teaser_times).all_text_contents() == ["01:30", "22:00"]
     await reader.locator(f"{column} .more").click()  # the next page, placed in the reader's zone
     await reader.locator(f"{column} [data-id=older]").wait_for()
     assert await in_root(reader, column, DAYS_JS) == [

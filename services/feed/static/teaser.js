@@ -7,6 +7,7 @@
 // of a site share one connection. Served in the same module as core.js and column.js.
 
 import { Hub, LivefeedElement, Words, compareIds, el, filterOf, keyOf, keyOfEl, matchesFilter, newer } from "./core.js";
+import { siteOf, stored, zoneCols } from "./zone.js";
 
 const TEASER_CSS = /*@teaser-css*/ "";
 
@@ -49,6 +50,17 @@ class LivefeedTeaser extends LivefeedElement {
     this.empty = q(".empty");
     this.lastId = this.dataset.eventId || null;
     this.gone = new Set(); // retracted here: a refill never brings one back
+    // Times in the zone the reader chose on this site's column ("My time zone": zone.js), and
+    // switched with it.
+    this.setZone = (on) => {
+      this.zone = on ? Intl.DateTimeFormat().resolvedOptions().timeZone || this.cfg.zone : this.cfg.zone;
+      for (const time of this.list.querySelectorAll("time[datetime]")) {
+        time.textContent = this.words.clock(time.dateTime, this.zone);
+        time.title = this.words.fullTime(time.dateTime, this.zone);
+      }
+    };
+    this.setZone(stored(`livefeed.zone|${siteOf(this)}`) === "mine");
+    zoneCols.add(this);
     this.dataset.ready = "true";
     if (this.hub && this.hub.cols.has(this)) {
       this.setState(this.hub.state);
@@ -105,9 +117,9 @@ class LivefeedTeaser extends LivefeedElement {
     li.dataset.published = h.published_at;
     const link = el("a", "link", undefined, "link");
     link.href = atHref(this.mark.getAttribute("href"), h.id); // the server checked href
-    const time = el("time", "time", this.words.clock(h.published_at, this.cfg.zone), "time");
+    const time = el("time", "time", this.words.clock(h.published_at, this.zone), "time");
     time.dateTime = h.published_at;
-    time.title = this.words.fullTime(h.published_at, this.cfg.zone);
+    time.title = this.words.fullTime(h.published_at, this.zone);
     const title = el("span", "title", h.title, "title");
     title.dir = "auto";
     link.append(time, " ", title);

@@ -8,8 +8,8 @@
 
 import { keyOfEl, offsetIn } from "./core.js";
 
-// The page's columns with a toggle, to switch together.
-const zoneCols = new Set();
+// The page's columns with a toggle (and its teasers), to switch together.
+export const zoneCols = new Set();
 
 /** localStorage `key` (a string or null); with `value`, set it (null: remove it). A browser
  * that refuses storage (blocked, private mode, quota) leaves the column remembering nothing. */
