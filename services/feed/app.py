@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import orjson
@@ -40,6 +40,7 @@ from services.feed.params import (
 from services.feed.readcache import ReadCache
 from services.feed.store import Cursor, TimelineReader
 from services.feed.timeline import localize, timeline_body
+from shared import clicks
 from shared.audience_api import PublicCount, audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
@@ -201,13 +202,34 @@ class Feed:
         )
 
     async def history(self, request: Request) -> Response:
-        """``GET /v1/articles/{id}/history`` (bearer, any token): as ingest answers it.
+        """``GET /v1/articles/{id}/history`` (bearer, any token): as ingest answers it."""
+        return await self._about_article(
+            request,
+            "history",
+            lambda article_id: history_response(self.redis, article_id, self.settings.zone),
+        )
+
+    async def stats(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}/stats`` (bearer, any token): its opens and click-through,
+        as ingest answers it (shared/clicks.py)."""
+        return await self._about_article(
+            request,
+            "stats",
+            lambda article_id: clicks.stats_response(
+                self.redis, article_id, request.query_params, self.settings.zone
+            ),
+        )
+
+    async def _about_article(
+        self, request: Request, what: str, answer: Callable[[str], Awaitable[Response]]
+    ) -> Response:
+        """A bearer read about one article (``/v1/articles/{id}/<what>``).
 
         Without a token this may be a reader's request for an article whose id ends in
-        ``/history`` (ids may hold ``/``): that article is served if it is live.
+        ``/<what>`` (ids may hold ``/``): that article is served if it is live.
         """
         if bearer_token(request) is None:
-            whole = request.path_params["article_id"] + "/history"
+            whole = request.path_params["article_id"] + "/" + what
             if is_article_id(whole):
                 try:
                     return await self.views.serve(
@@ -220,12 +242,12 @@ class Feed:
             raise ProblemError(
                 404,
                 "no tokens here (LIVEFEED_INGEST_TOKENS, LIVEFEED_TOKENS_FILE): ask ingest for "
-                "the change history",
+                f"the article's {what}",
             )
         await self.check_token(request)
         article_id = path_article_id(request)
         try:
-            return await history_response(self.redis, article_id, self.settings.zone)
+            return await answer(article_id)
         except RedisError as exc:
             raise store_down() from exc
 
@@ -303,6 +325,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
     routes = [
         Route("/v1/timeline", feed.timeline, methods=["GET"]),
         Route("/v1/articles/{article_id:path}/history", feed.history, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}/stats", feed.stats, methods=["GET"]),
         Route("/v1/audience", feed.audience, methods=["GET"]),
         Route("/v1/audience/count", feed.audience_count, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", feed.article, methods=["GET"]),

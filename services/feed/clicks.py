@@ -9,7 +9,9 @@ Counted, in Redis (``shared.clicks``: per article per minute, 48 h), only when
 
 - the article is live now (unknown, draft, embargoed, retracted, expired: nothing written);
 - the request comes from a page of this site or of ``LIVEFEED_EMBED_ORIGINS`` (its ``Origin``,
-  by ``shared.origins``' one rule; none, ``null`` or another site's: not counted);
+  by ``shared.origins``' one rule; ``null`` or another site's: not counted). A browser always
+  names the page's origin on a beacon; a request without one is not a browser's, and could
+  name any origin it liked, so it is left to the robot and per-address rules below;
 - the reader has not opted out: ``Sec-GPC: 1`` or ``DNT: 1`` (the column sends nothing then;
   this is for other clients);
 - its user agent is not a robot's (``BOT_AGENTS``; none at all counts as one);
@@ -146,7 +148,8 @@ class Clicks:
         headers = request.headers
         if headers.get("sec-gpc", "").strip() == "1" or headers.get("dnt", "").strip() == "1":
             return "opted_out"
-        if not origin_allowed(headers.get("origin"), self.origins):
+        origin = headers.get("origin")
+        if origin is not None and not origin_allowed(origin, self.origins):
             return "origin"
         if is_bot(headers.get("user-agent")):
             return "bot"

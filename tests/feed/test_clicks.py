@@ -80,10 +80,11 @@ def click_keys(client: redis.Redis) -> dict[str, Any]:
 
 
 async def stats(
-    http: httpx.AsyncClient, stack: Stack, article_id: str, **params: str
+    http: httpx.AsyncClient, stack: Stack, article_id: str, service: str = "ingest", **params: str
 ) -> httpx.Response:
+    """``GET /v1/articles/{id}/stats`` on ingest (or, the same, on feed)."""
     return await http.get(
-        f"{stack.url('ingest')}/v1/articles/{article_id}/stats",
+        f"{stack.url(service)}/v1/articles/{article_id}/stats",
         params=params,
         headers={"Authorization": f"Bearer {stack.token}"},
     )
@@ -136,6 +137,8 @@ async def test_an_open_of_a_live_headline_counts_once_in_its_minute_and_nothing_
     # no click-through (tests/push/test_audience.py has one with readers).
     assert body["readers_at_publication"] in (0, None)
     assert body["click_through"] is None
+    # The feed answers the same (a tool that knows only its address).
+    assert (await stats(http, fresh, "c-1", service="feed")).json() == body
 
 
 async def test_unknown_retracted_and_embargoed_ids_change_nothing(
@@ -167,7 +170,6 @@ async def test_robots_opted_out_readers_and_other_sites_are_not_counted(
         {"agent": None},
         {"origin": "http://elsewhere.example"},
         {"origin": "null"},
-        {"origin": None},
         {"Sec-GPC": "1"},
         {"DNT": "1"},
     ]
@@ -178,6 +180,9 @@ async def test_robots_opted_out_readers_and_other_sites_are_not_counted(
     # The same beacon from this site's page, by a browser, counts.
     assert (await beacon(http, fresh, "c-2", "198.51.100.40")).status_code == 204
     assert opens(redis_client, "c-2") == 1
+    # Without an Origin (not a browser: it could name any), the other rules decide.
+    assert (await beacon(http, fresh, "c-2", "198.51.100.41", origin=None)).status_code == 204
+    assert opens(redis_client, "c-2") == 2
 
 
 async def test_a_thousand_beacons_from_one_address_are_capped_at_the_limit(
@@ -230,10 +235,11 @@ async def test_stats_need_a_token_and_name_what_is_wrong(
     ingest: Ingest, fresh: Stack, http: httpx.AsyncClient
 ) -> None:
     await ingest.apply(article("c-5"))
-    url = f"{fresh.url('ingest')}/v1/articles/c-5/stats"
-    assert (await http.get(url)).status_code == 401
-    wrong = await http.get(url, headers={"Authorization": "Bearer not-a-token"})
-    assert wrong.status_code == 403
+    for service in ("ingest", "feed"):
+        url = f"{fresh.url(service)}/v1/articles/c-5/stats"
+        assert (await http.get(url)).status_code == 401, service
+        wrong = await http.get(url, headers={"Authorization": "Bearer not-a-token"})
+        assert wrong.status_code == 403, service
     unknown = await stats(http, fresh, "no-such-article")
     assert unknown.status_code == 404
     assert unknown.json()["errors"] == [{"field": "id", "reason": "unknown"}]
