@@ -136,6 +136,21 @@ def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> 
     return node
 
 
+def headline_time(
+    parent: ET.Element, published_at: str, class_: str, zone_name: str, lang: str
+) -> ET.Element:
+    """A headline's ``<time>``: "16:55", its full date and zone as the tooltip (the column's and
+    the teaser's; column.js and teaser.js write the same)."""
+    return _el(
+        parent,
+        "time",
+        local_time(datetime.fromisoformat(published_at), lang),
+        class_=class_,
+        datetime=published_at,
+        title=full_time(published_at, zone_name, lang),
+    )
+
+
 def is_more_href(value: str) -> bool:
     """Whether ``value`` may be the column's "More news" link: an absolute http(s) URL, or a
     path on the embedding site. Not a path that a browser reads as another host: ``//host`` and
@@ -284,14 +299,7 @@ def render_item(
         aria_setsize="-1",
         tabindex="-1" if item.get("url") else "0",
     )
-    _el(
-        article,
-        "time",
-        local_time(datetime.fromisoformat(item["published_at"]), lang),
-        class_="item-time",
-        datetime=item["published_at"],
-        title=full_time(item["published_at"], zone_name, lang),
-    )
+    headline_time(article, item["published_at"], "item-time", zone_name, lang)
     body = _el(article, "div", class_="item-body")
     labels = (["pinned"] if pinned_copy else []) + list(item.get("labels") or [])
     if labels:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from collections.abc import Hashable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -26,13 +25,12 @@ from services.feed.column import (
     Assets,
     Query,
     _el,
-    full_time,
+    headline_time,
     is_more_href,
     messages_text,
 )
 from services.feed.params import bad_query, label_param, lang_param, limit_param, section_param
 from services.feed.store import Page
-from shared.dates import local_time
 from shared.i18n import N_, direction, gettext, negotiate
 from shared.settings import Settings
 
@@ -100,14 +98,7 @@ def render_item(
     """One headline: a link to the column page at it, its time and title (teaser.js ``item``)."""
     li = _el(parent, "li", class_="item", data_id=item["id"], data_published=item["published_at"])
     link = _el(li, "a", class_="link", href=permalink.href(href, item["id"]))
-    _el(
-        link,
-        "time",
-        local_time(datetime.fromisoformat(item["published_at"]), lang),
-        class_="time",
-        datetime=item["published_at"],
-        title=full_time(item["published_at"], zone_name, lang),
-    ).tail = " "
+    headline_time(link, item["published_at"], "time", zone_name, lang).tail = " "
     _el(link, "span", item["title"], class_="title", dir="auto")
 
 
