@@ -16,7 +16,7 @@ import redis.asyncio as aredis
 from starlette.responses import JSONResponse
 
 from shared import audience, clicks
-from shared.starlette_glue import NOT_CACHED, ProblemError
+from shared.starlette_glue import NOT_CACHED, ProblemError, known_params
 
 TOP_MINUTES = 60  # "the most-opened headlines of the last hour"
 TOP_HEADLINES = 10
@@ -44,7 +44,7 @@ async def audience_response(
 ) -> JSONResponse:
     """The body of ``GET /v1/audience``. Raises ``redis.RedisError`` when Redis does not answer
     (each service says 503 its own way)."""
-    clicks.known_params(query, "minutes")
+    known_params(query, "minutes")
     minutes = minutes_param(query)
     now = await audience.read(client)
     body = now.as_json()

@@ -17,7 +17,6 @@ Ingest serves them with a bearer token (like the change history):
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -29,7 +28,7 @@ from starlette.responses import JSONResponse
 
 from shared import keys
 from shared.audience import HISTORY_S, MAX_MINUTES, minute_of, readers_at_publication
-from shared.starlette_glue import NOT_CACHED, ProblemError
+from shared.starlette_glue import NOT_CACHED, ProblemError, known_params
 
 RETENTION_S = HISTORY_S  # how long opens are kept (after their minute): the audience's 48 h
 MINUTE_S = 60
@@ -65,18 +64,6 @@ def int_param(query: QueryParams, name: str, default: int, maximum: int) -> int:
             errors=[{"field": name, "reason": f"a whole number from 1 to {maximum}"}],
         )
     return int(raw)
-
-
-def known_params(query: Mapping[str, str], *names: str) -> None:
-    """A 400 naming the first query parameter that is not one of ``names`` (a typo such as
-    ``?minute=`` would otherwise be silently ignored)."""
-    for name in query:
-        if name not in names:
-            raise ProblemError(
-                400,
-                f"unknown query parameter {name!r}; known: {', '.join(names)}",
-                errors=[{"field": name, "reason": "unknown parameter"}],
-            )
 
 
 async def article_stats(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -30,6 +30,20 @@ from shared.settings import Settings, get_settings
 
 # What bearer endpoints answer (history, stats, audience): never kept by a browser or an edge.
 NOT_CACHED = {"Cache-Control": "private, no-store"}
+
+
+def known_params(query: Mapping[str, str], *names: str) -> None:
+    """A 400 naming the first query parameter that is not one of ``names`` (a typo such as
+    ``?minute=`` would otherwise be silently ignored)."""
+    for name in query:
+        if name not in names:
+            shown = name[:40]
+            raise ProblemError(
+                400,
+                f"unknown query parameter {shown!r}; known: {', '.join(names)}",
+                errors=[{"field": shown, "reason": "unknown parameter"}],
+            )
+
 
 log = logging.getLogger("livefeed.http")
 

@@ -27,7 +27,7 @@ from shared.lua import script
 from shared.models import lang_filter, section_filter
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
-from shared.starlette_glue import NOT_CACHED, ProblemError, problem, request_id
+from shared.starlette_glue import NOT_CACHED, ProblemError, known_params, problem, request_id
 from shared.summary import (
     HISTORY_ENTRIES,
     Scope,
@@ -39,7 +39,7 @@ from shared.summary import (
 from shared.tokens import NamedToken
 
 SUMMARY_LUA = script("events.lua") + script("summary.lua")
-SCOPE_PARAMS = frozenset({"section", "lang"})
+SCOPE_PARAMS = ("section", "lang")
 
 
 def invalid(errors: list[dict[str, str]]) -> Response:
@@ -52,13 +52,7 @@ def invalid(errors: list[dict[str, str]]) -> Response:
 def query_scope(query: Mapping[str, str]) -> Scope:
     """``?section=&lang=`` (each optional: absent or empty is every one); 400 naming a bad one,
     or one it does not know."""
-    for name in query:
-        if name not in SCOPE_PARAMS:
-            raise ProblemError(
-                400,
-                f"unknown query parameter {name[:40]!r}: only section and lang name a scope",
-                errors=[{"field": name[:40], "reason": "unknown"}],
-            )
+    known_params(query, *SCOPE_PARAMS)
     try:
         section = section_filter(query.get("section"))
     except ValueError as exc:
