@@ -33,7 +33,8 @@ run: install
 
 # Test files run on TEST_WORKERS processes (pytest-xdist, a file stays on one worker, each
 # worker its own embedded Redis and services on free ports); TEST_WORKERS=0 runs them in one.
-TEST_WORKERS ?= 2
+# Three on two cores: much of the suite waits on the product's clocks (outages, intervals).
+TEST_WORKERS ?= 3
 
 test: install-dev
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=15
