@@ -44,6 +44,20 @@ async def eventually(
     return result
 
 
+async def minute_with_time_left(seconds: float) -> int:
+    """Wait (at most a minute) until the clock minute has ``seconds`` left, and return it.
+
+    For tests of the limits counted in fixed clock minutes (subscriptions, failed tokens,
+    clicks): a run that would straddle two minutes gets the limit twice.
+    """
+
+    async def enough() -> bool:
+        return time.time() % 60 <= 60 - seconds
+
+    await eventually(enough, 61, f"a clock minute with {seconds:.0f} s left", interval=0.2)
+    return int(time.time() // 60)
+
+
 def article(article_id: str, title: str | None = None, **fields: Any) -> dict[str, Any]:
     """A valid native article with sensible defaults."""
     return {

@@ -16,7 +16,7 @@ import pytest
 
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
-from tests.helpers import article, eventually
+from tests.helpers import article, eventually, minute_with_time_left
 from tests.procs import Service, Stack, free_port
 
 CMS = "cms-token-1234567"
@@ -196,6 +196,7 @@ async def test_guessing_tokens_on_ingest_is_throttled_per_address(
 ) -> None:
     stack, _path = guarded
     url = f"{stack.url('ingest')}/v1/articles"
+    await minute_with_time_left(10)
     _assert_throttled(await _guess(http, url, "198.51.100.7", 300))
     # Once throttled, the address is refused whatever it sends (a hit would otherwise get in).
     assert (await post(http, stack, CMS, "world", "198.51.100.7")).status_code == 429
@@ -224,6 +225,7 @@ async def test_guessing_tokens_on_the_feeds_history_is_throttled_too(
 ) -> None:
     stack, _path = guarded
     url = f"{stack.url('feed')}/v1/articles/g-1/history"
+    await minute_with_time_left(10)
     _assert_throttled(await _guess(http, url, "198.51.100.20", 300, method="GET"))
     shut = await http.get(url, headers=bearer(CMS, "198.51.100.20"))
     assert shut.status_code == 429

@@ -27,7 +27,7 @@ from shared import keys
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
 from tests.feed.test_clicks import beacon, stats
-from tests.helpers import Ingest, article, eventually
+from tests.helpers import Ingest, article, eventually, minute_with_time_left
 from tests.ops.metrics_client import scrape, value
 from tests.procs import Stack, free_port
 from tests.sse import sse
@@ -268,12 +268,8 @@ async def test_a_minute_keeps_the_most_readers_seen_at_once_not_each_process_s_m
     stack = two_push
     await says(http, stack, 0, 3 * EXPIRY)
 
-    async def time_left() -> bool:
-        """20 s of the minute left, enough for what follows (at most 40 s of waiting)."""
-        return time.time() % 60 < 40
-
-    await eventually(time_left, 45, "a minute with 20 s left", interval=0.2)
-    minute = int(time.time() // 60)
+    # 20 s of the minute left, enough for what follows.
+    minute = await minute_with_time_left(20)
     # Earlier tests' readers were counted in this minute: it starts again from nobody (the
     # push processes, which now see none, write 0 into it at most).
     with redis.Redis.from_url(stack.redis_url) as client:
