@@ -12,6 +12,7 @@ from typing import Any
 
 from bench.common import REPO_ROOT
 from bench.plot import plot_summary
+from shared.metrics import STAGES
 
 Json = dict[str, Any]
 
@@ -424,6 +425,41 @@ README_START = "<!-- bench:targets:start -->"
 README_END = "<!-- bench:targets:end -->"
 
 
+def _stages_section(result: Json | None, out: list[str], t: Targets) -> None:
+    """POST -> frame stage by stage at 2,000 readers, against the bare broadcast (bench.stages)."""
+    target = "POST -> frame p99 <= 1.5x the bare broadcast at 2,000 readers (same run)"
+    if not result:
+        t.add(target, "-", None)
+        return
+    s = result["summary"]
+    out += [f"## 2b. Where the time goes: POST -> frame at {s['n']:,} readers, stage by stage",
+            "", _meta_line(result), ""]  # fmt: skip
+    rows = [[name, _f(q["p50_ms"], 2), _f(q["p99_ms"], 2), STAGES.get(name, READ_STAGE)]
+            for name, q in s["stages"].items()]  # fmt: skip
+    out += _table(["stage", "p50 ms", "p99 ms", "what"], rows)
+    ratio = s["ratio_p99"]
+    out += [
+        f"POST -> frame: p50 {_f(s['p50_ms'])} ms, p99 {_f(s['p99_ms'])} ms, lost "
+        f"{_f(s['max_lost'], 0)}; the bare broadcast (XADD -> frame, same readers): p50 "
+        f"{_f(s['floor_p50_ms'])} ms, p99 {_f(s['floor_p99_ms'])} ms; ratio of p99s "
+        f"{_f(ratio, 2)}x (the median of the rounds' ratios). One headline at a time "
+        f"({s['events']} per round); each stage's figures come from the histograms "
+        "`livefeed_stage_seconds{stage}` scraped before and after, medians over the rounds.",
+        "",
+    ]
+    t.add(
+        target,
+        f"p99 {_f(s['p99_ms'])} ms vs {_f(s['floor_p99_ms'])} ms = {_f(ratio, 2)}x",
+        ratio <= 1.5 and s["max_lost"] == 0,
+    )
+
+
+READ_STAGE = (
+    "POST -> frame p50 less the stages before the fan-out: from its start to the median "
+    "reader having the frame (part of the write loop, the kernel, the client's read)"
+)
+
+
 def update_readme(readme: Path, table: list[str], when: str) -> bool:
     """Replace the block between the README's bench markers with *table*; False if no markers."""
     text = readme.read_text()
@@ -502,6 +538,8 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
         )
     else:
         t.add("POST -> client p99 <= 50 ms", "-", None)
+
+    _stages_section(_load(results, "stages"), sections, t)
 
     ing = _load(results, "ingest")
     if ing:

@@ -8,7 +8,8 @@ Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs li
 N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
 per second, floor vs livefeed; and the most one process can hold, ``max``), ``readers`` (RSS
 and kernel memory per idle reader at 10,000 and ``max``, floor vs livefeed, with a tracemalloc
-breakdown), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``ingest``
+breakdown), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``stages`` (POST -> frame
+stage by stage at 2,000 readers against the bare broadcast), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
 1,000 that read, ~2 KiB headlines every 100 ms), ``webpush`` (one breaking story to 10,000
@@ -50,6 +51,7 @@ from bench import (
     reads,
     replicas,
     resume,
+    stages,
     stalled,
     webpush,
 )
@@ -82,6 +84,8 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "fanout1s": (fanout, _fanout1s),
     "readers": (readers, lambda q: ["--n", "2000" if q else "10000,max", "--trace"]),
     "e2e": (e2e, lambda q: ["--n", "1000", "--rate", "20", "--seconds", "10" if q else "20"]),
+    # POST -> frame stage by stage at 2,000 readers, against the bare broadcast in the same round
+    "stages": (stages, lambda q: ["--n", "2000", "--events", "15" if q else "30"]),
     # single articles and batches of 100; one ingest process and LIVEFEED_INGEST_WORKERS=2
     "ingest": (
         ingest_load,

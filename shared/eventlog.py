@@ -19,7 +19,7 @@ async def must_reset(client: aredis.Redis, since: EventId, hello_id: EventId) ->
 
     True when it is at or before the newest event trimmed off the log (what followed it may
     be gone), newer than any event the log ever had (not an id of this stream), or no longer
-    in the log although older events are (``went_back``: a failover lost it).
+    in the log although older events are (``_gone``: a failover lost it).
     """
     horizon_raw, newest_raw, at_or_before = await asyncio.gather(
         client.get(keys.EVENTS_HORIZON),
@@ -42,30 +42,31 @@ def _gone(event_id: EventId, at_or_before: Any) -> bool:
     return bool(entries) and EventId.parse(entries[0][0]) != event_id
 
 
-async def went_back(client: aredis.Redis, event_id: EventId) -> bool:
-    """Whether the log lost ``event_id`` but keeps older events (see ``_gone``)."""
-    return _gone(event_id, await client.xrevrange(keys.EVENTS, str(event_id), "-", count=1))
-
-
 async def read_after(
     client: aredis.Redis, last_id: EventId, block_ms: int, count: int
-) -> tuple[list[Entry], bool]:
-    """The next events after ``last_id`` (waiting up to ``block_ms``), and whether some were lost.
+) -> tuple[list[Entry], bool, bool]:
+    """The next events after ``last_id`` (waiting up to ``block_ms``), whether some were lost,
+    and whether the log went back.
 
     Lost means trimmed off the log before this reader got them: a reader that was away (Redis
     unreachable, the process stalled) while more than ``LIVEFEED_STREAM_MAXLEN`` events were
     written. Its clients must then resume (and be told to reset) instead of silently skipping.
-    The horizon is read right after the XREAD, so it is never older than what the XREAD saw; at
-    worst a reader a whole log behind resets when it need not have. (Not in one pipeline: a
-    cancelled pipeline with a blocking command does not end until its block does.)
+    Went back means ``last_id`` is gone from a log that keeps older events (``_gone``: a
+    failover lost it). Both are read in one round trip right after the XREAD, so they are never
+    older than what the XREAD saw; at worst a reader a whole log behind resets when it need not
+    have. (Not in the XREAD's pipeline: a cancelled pipeline with a blocking command does not
+    end until its block does.)
     """
     response = await client.xread({keys.EVENTS: str(last_id)}, block=block_ms, count=count)
-    horizon = await client.get(keys.EVENTS_HORIZON)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.get(keys.EVENTS_HORIZON)
+        pipe.xrevrange(keys.EVENTS, str(last_id), "-", count=1)
+        horizon, at_or_before = await pipe.execute()
     entries: list[Entry] = []
     for _stream, chunk in cast(list[tuple[bytes, list[Entry]]], response or []):
         entries.extend(chunk)
     lost = isinstance(horizon, bytes) and EventId.parse(horizon) > last_id
-    return entries, lost
+    return entries, lost, _gone(last_id, at_or_before)
 
 
 async def events_between(

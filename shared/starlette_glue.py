@@ -138,6 +138,12 @@ def path_article_id(request: Request) -> str:
     return article_id
 
 
+def request_started(scope: Scope) -> float | None:
+    """When the request arrived (``time.perf_counter()``; set by ``RequestLogMiddleware``)."""
+    value = scope.get("state", {}).get("started")
+    return value if isinstance(value, float) else None
+
+
 def request_id(scope: Scope) -> str:
     """The id of the request being served (set by ``RequestLogMiddleware``)."""
     value = scope.get("state", {}).get("request_id", "")
@@ -157,8 +163,9 @@ class RequestLogMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else ""
         rid = rid or uuid.uuid4().hex
-        scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
+        state = scope.setdefault("state", {})
+        state["request_id"], state["started"] = rid, started
         status = 500
 
         async def send_with_id(message: Message) -> None:

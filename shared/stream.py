@@ -12,11 +12,12 @@ a ``deliver`` callback. The consumer keeps what they all need and must not diffe
 - rewinds: after a failover the new primary (a replica that lagged) may lack the newest
   entries this consumer already delivered, and its next ids may repeat them or fall below
   them. After every read the consumer checks that the last entry it delivered is still in the
-  log (``eventlog.went_back``: older entries are, that one is not); if not, the log went back
+  log (``eventlog.read_after``: older entries are, that one is not); if not, the log went back
   and that is reported as a gap too. A push process closes its readers (1012); their resume
   ``since`` is no longer in the log, so ``eventlog.must_reset`` answers ``reset``. The check is
-  one ``XREVRANGE … COUNT 1`` per read, not per entry, and needs no knowledge of failovers
-  (redis-py may reconnect to the new primary inside one command, unseen).
+  one ``XREVRANGE … COUNT 1`` per read (pipelined with the horizon's GET), not per entry, and
+  needs no knowledge of failovers (redis-py may reconnect to the new primary inside one
+  command, unseen).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from shared import keys
-from shared.eventlog import read_after, went_back
+from shared.eventlog import read_after
 from shared.events import Entry, EventId, newest_id
 
 log = logging.getLogger(__name__)
@@ -88,14 +89,15 @@ class StreamConsumer:
                     self.last_id = await self._start()
                     self.ready.set()
                     failures = self._up(failures)
-                entries, lost = await read_after(
+                entries, lost, rewound = await read_after(
                     self.client, self.last_id, self.block_ms, self.batch
                 )
                 failures = self._up(failures)
                 if lost:
                     await self._skip_gap()
                     continue
-                if await self._rewound():
+                if rewound:
+                    await self._rewind()
                     continue
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
@@ -118,18 +120,14 @@ class StreamConsumer:
             self.connected = True
         return 0
 
-    async def _rewound(self) -> bool:
-        """Whether the last entry delivered is gone from a log that keeps older ones (a
-        failover lost it); if so, the gap is reported and the position reset."""
-        assert self.last_id is not None
-        if not await went_back(self.client, self.last_id):
-            return False
+    async def _rewind(self) -> None:
+        """The last entry delivered is gone from a log that keeps older ones (a failover lost
+        it): the gap is reported and the position reset."""
         log.warning(
             "%s: event %s is gone from the log (a Redis failover?)", self.name, self.last_id
         )
         self.rewinds += 1
         await self._skip_gap()
-        return True
 
     async def _skip_gap(self) -> None:
         newest = await self._start()

@@ -13,6 +13,7 @@ from rq import get_current_job
 
 from services.feed.metrics import record_job
 from services.feed.store import RELEASE_OP, TimelineWriter, retract_op, upsert_op
+from shared.metrics import observe_stage
 from shared.models import NORMALIZED, Article
 from shared.settings import Settings, get_settings
 
@@ -102,18 +103,25 @@ def _merge(
 
 
 def apply(
-    items: list[dict[str, Any]], request_id: str = "", accepted_ms: int = 0
+    items: list[dict[str, Any]],
+    request_id: str = "",
+    accepted_ms: int = 0,
+    accepted_at: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Apply one request's items to the timeline in one atomic step; return each outcome.
 
     Safe to run twice: a repeated write is ``unchanged`` and appends no event.
     """
+    if accepted_at:
+        observe_stage("queue", time.time() - accepted_at)
     settings = get_settings()
     started = time.perf_counter()
     try:
         writer = _writer(_connection(), settings)
         ops, rejected = build_ops(items, settings, request_id, accepted_ms)
+        script = time.perf_counter()
         outcomes = _merge(writer.apply(ops) if ops else [], rejected, len(items))
+        observe_stage("apply", time.perf_counter() - script)
     except Exception:
         record_job(started, None)  # counted, then RQ retries or parks the job as failed
         raise

@@ -14,6 +14,7 @@ nothing needs to: applying an item twice (the client retries) is ``unchanged`` t
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis
@@ -25,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from shared import keys
 from shared.dates import now_ms
+from shared.metrics import observe_stage
 from shared.redis_client import Command, apply_queue, check_replicated, replicated
 from shared.settings import Settings
 
@@ -63,8 +65,14 @@ class Enqueuer:
         recorder = self.client.pipeline(transaction=True)
         job = self.queue.enqueue_call(
             keys.APPLY_JOB,
-            # accepted_ms rides on each event as `at`: push measures freshness from it.
-            kwargs={"items": items, "request_id": request_id, "accepted_ms": now_ms()},
+            # accepted_ms rides on each event as `at`: push measures freshness from it;
+            # accepted_at (seconds, to the microsecond) times the queue stage.
+            kwargs={
+                "items": items,
+                "request_id": request_id,
+                "accepted_ms": now_ms(),
+                "accepted_at": time.time(),
+            },
             result_ttl=RESULT_TTL_S,
             failure_ttl=FAILURE_TTL_S,
             description=f"apply {len(items)} item(s) of request {request_id}",
@@ -104,18 +112,20 @@ class Enqueuer:
             await run_in_threadpool(self.server_version)
         job, commands = self.commands(items, request_id, job_id, also_set)
         replicas = self.settings.redis_min_replicas
+        started = time.perf_counter()
         if not replicas:
             async with self.aclient.pipeline(transaction=True) as pipe:
                 for args, options in commands:
                     pipe.execute_command(*args, **options)
-                await (
-                    pipe.execute()
-                )  # MULTI/EXEC: the job, its queue entry and the answer, or nothing
+                # MULTI/EXEC: the job, its queue entry and the answer, or nothing
+                await pipe.execute()
+            observe_stage("enqueue", time.perf_counter() - started)
             return job
         async with self.aclient.pipeline(transaction=False) as pipe:
             for args, options in replicated(commands, replicas, self.settings.redis_wait_ms):
                 pipe.execute_command(*args, **options)
             check_replicated(await pipe.execute(), replicas, f"job {job}")
+        observe_stage("enqueue", time.perf_counter() - started)
         return job
 
     def enqueue_blocking(

@@ -16,6 +16,7 @@ is replayed (see idempotency.py).
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,10 +35,11 @@ from services.ingest.patching import patch_document, patched_verdict, read_store
 from services.ingest.queueing import Enqueuer
 from shared.auth import bearer_token
 from shared.bodies import media_type, parse_json, read_body
+from shared.metrics import observe_stage
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, plain_text
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
-from shared.starlette_glue import ProblemError, problem, request_id
+from shared.starlette_glue import ProblemError, problem, request_id, request_started
 from shared.tokens import NamedToken
 
 log = logging.getLogger(__name__)
@@ -233,7 +235,9 @@ class Writes:
         # client: a worker-thread hop per request cost more CPU than the work it carried.
         rid = request_id(request.scope)
         try:
-            response = await self._answer_and_queue(rid, posted, claim, who)
+            response = await self._answer_and_queue(
+                rid, posted, claim, who, request_started(request.scope)
+            )
         except NotReplicatedError as exc:
             if claim is not None:
                 await self._forget(claim)
@@ -245,7 +249,12 @@ class Writes:
         return response
 
     async def _answer_and_queue(
-        self, rid: str, posted: Posted, claim: Claim | None, who: NamedToken
+        self,
+        rid: str,
+        posted: Posted,
+        claim: Claim | None,
+        who: NamedToken,
+        started: float | None = None,
     ) -> Response:
         """Answer known items, build the response, queue the rest (raises RedisError)."""
         verdicts = posted.verdicts
@@ -287,6 +296,8 @@ class Writes:
                 answer = claim.answer(response)
                 if await self.idempotency.affordable(claim, answer):
                     also = (claim.key, answer, TTL_S)
+            if started is not None:
+                observe_stage("request", time.perf_counter() - started)
             await self.queue.enqueue(
                 [v.queued_item(who) for v in queued], rid, job_id=job_id, also_set=also
             )

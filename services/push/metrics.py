@@ -18,7 +18,7 @@ from prometheus_client.registry import REGISTRY, Collector
 
 from services.push.floods import SHED_REASONS
 from services.push.hub import TRANSPORTS, Hub
-from shared.metrics import LATENCY_BUCKETS
+from shared.metrics import LATENCY_BUCKETS, observe_stage
 
 FRESHNESS = Histogram(
     "livefeed_push_freshness_seconds",
@@ -32,6 +32,15 @@ def observe_freshness(accepted_ms: bytes | None) -> None:
     """Record how old an event is as it is fanned out (``at`` field; absent for embargoes)."""
     if accepted_ms:
         FRESHNESS.observe(max(0.0, time.time() - int(accepted_ms) / 1000))
+
+
+def observe_wake(read_at: float, appended: bytes | None) -> None:
+    """Record the stream's wake-up: the event's append (its ``ts``) to ``read_at``."""
+    if appended:
+        try:
+            observe_stage("wake", read_at - float(appended))
+        except ValueError:
+            return  # not a time: an entry written by something else; nothing to time
 
 
 class PushCollector(Collector):

@@ -8,16 +8,18 @@ what it does with each entry and with a gap.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 import redis.asyncio as aredis
 
 from services.push.hub import Hub
-from services.push.metrics import observe_freshness
+from services.push.metrics import observe_freshness, observe_wake
 from services.push.protocol import Frames
 from services.push.replay import ReplayBuffer
 from shared import keys
 from shared.events import PUBLISHED, Entry, Event, EventId, newest_id, stream_entries
+from shared.metrics import observe_stage
 from shared.stream import StreamConsumer, latest_id
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class PushFeed:
         self.hub.close_all(GAP_CLOSE_CODE, GAP_CLOSE_REASON)
 
     def deliver(self, entries: list[Entry]) -> None:
+        read_at = time.time()
         for raw_id, fields in entries:
             try:
                 event = Event.from_entry(raw_id, fields)
@@ -81,7 +84,10 @@ class PushFeed:
                 log.error("skipping unreadable event %r: %s", raw_id, exc)
                 self.hub.last_id = EventId.parse(raw_id)
                 continue
+            started = time.perf_counter()
             frames = self.hub.publish(event)
+            observe_stage("fanout", time.perf_counter() - started)
+            observe_wake(read_at, fields.get(b"ts"))
             if self.replay is not None:
                 self.replay.add(frames)
             observe_freshness(fields.get(b"at"))  # once per event, after every write

@@ -4,6 +4,8 @@
 -- Append one event (``fields``: name, value, ...) to the stream ``events`` kept at ``maxlen``
 -- entries; remember in ``horizon`` the newest id that trimming drops, so that a subscriber
 -- asking to resume from before it is told to reset instead of silently missing events.
+-- Every entry also carries ``ts``: Redis's clock at the append, in seconds to the microsecond
+-- (push times its wake-up from it: shared.metrics.STAGES).
 -- Returns the new entry's id.
 local function append_event(events, horizon, maxlen, fields)
   local overflow = redis.call('XLEN', events) + 1 - maxlen
@@ -13,6 +15,9 @@ local function append_event(events, horizon, maxlen, fields)
   end
   local args = {'XADD', events, 'MAXLEN', maxlen, '*'}
   for _, v in ipairs(fields) do args[#args + 1] = v end
+  local now = redis.call('TIME')
+  args[#args + 1] = 'ts'
+  args[#args + 1] = now[1] .. '.' .. string.format('%06d', tonumber(now[2]))
   return redis.call(unpack(args))
 end
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from shared.metrics import STAGES
 from tests.helpers import Feed, Ingest, article, subscribe
 from tests.ops.metrics_client import scrape, value
 from tests.procs import Stack
@@ -53,6 +54,16 @@ async def test_every_service_reports_what_happened(
         before["push"], "livefeed_push_freshness_seconds_sum"
     )
     assert 0 <= fresh_sum < 5, "acceptance to frame sent took seconds"
+    # Where the time went: each stage of POST -> frame, timed where it happens, twice.
+    homes = {"request": "ingest", "enqueue": "ingest", "queue": "worker", "apply": "worker",
+             "wake": "push", "fanout": "push"}  # fmt: skip
+    assert set(homes) == set(STAGES)
+    for stage, service in homes.items():
+        assert grew(service, "livefeed_stage_seconds_count", 2, stage=stage), stage
+        took = value(after[service], "livefeed_stage_seconds_sum", stage=stage) - value(
+            before[service], "livefeed_stage_seconds_sum", stage=stage
+        )
+        assert 0 <= took < 5, (stage, took)
 
 
 async def test_unknown_paths_share_one_metric_label(fresh: Stack, http: httpx.AsyncClient) -> None:
