@@ -26,6 +26,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from services.feed.compression import (
     GZIP,
@@ -43,6 +44,7 @@ from shared.dates import now_ms
 from shared.edgekeys import article_key, section_key, view_keys
 
 _MAX_AGE = re.compile(r"max-age=([0-9]+)")
+RawHeaders = list[tuple[bytes, bytes]]
 # How long an edge may serve a stale copy while it fetches a fresh one (seconds).
 STALE_WHILE_REVALIDATE_S = 30
 
@@ -129,6 +131,10 @@ class Rendered:
     level: int = VIEW_LEVEL  # zlib's level for the compressed copy
     # coding → the body in it: filled by ``encoded``, at most once per coding.
     encodings: dict[str, Encoded] = field(default_factory=dict, compare=False, repr=False)
+    # (coding, Last-Modified sent, 304) → the response's header block, encoded once.
+    blocks: dict[tuple[str | None, bool, bool], RawHeaders] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def varies(self) -> bool:
@@ -143,8 +149,34 @@ class Rendered:
 
     @property
     def encoded_bytes(self) -> int:
-        """What the compressed copies made so far hold (bodies and validators)."""
-        return sum(len(copy.body) + len(copy.etag) for copy in self.encodings.values())
+        """What the compressed copies and header blocks made so far hold."""
+        copies = sum(len(copy.body) + len(copy.etag) for copy in self.encodings.values())
+        blocks = sum(len(k) + len(v) for raw in self.blocks.values() for k, v in raw)
+        return copies + blocks
+
+    def header_block(
+        self, coding: str | None, last_modified: bool, not_modified: bool
+    ) -> RawHeaders:
+        """The headers of a response of this view (in ``coding``, with Last-Modified or not, a
+        304 or the body), made by Starlette once and kept: a copy for each response."""
+        key = (coding, last_modified, not_modified)
+        raw = self.blocks.get(key)
+        if raw is None:
+            etag = self.encoded(coding).etag if coding is not None else self.etag
+            out = {"ETag": etag, **self.headers}
+            if self.varies:
+                out["Vary"] = f"{out['Vary']}, {VARY}" if "Vary" in out else VARY
+            if last_modified and self.last_modified_ms:
+                out["Last-Modified"] = http_date(self.last_modified_ms)
+            if not_modified:
+                raw = Response(status_code=304, headers=out).raw_headers
+            else:
+                if coding is not None:
+                    out["Content-Encoding"] = coding
+                body = self.encoded(coding).body if coding is not None else self.body
+                raw = Response(body, media_type=self.media_type, headers=out).raw_headers
+            self.blocks[key] = raw
+        return list(raw)  # middleware may add to a response's list: never to the kept one
 
     def encoded(self, coding: str) -> Encoded:
         """The body in ``coding`` (only ``GZIP``), compressed on the first call only."""
@@ -157,9 +189,10 @@ class Rendered:
         return copy
 
 
-def negotiate(request: Request, view: Rendered) -> str | None:
-    """The coding ``request`` gets ``view`` in: ``GZIP``, or None for the plain bytes."""
-    if view.compresses and accepts_gzip(request.headers.get("accept-encoding")):
+def negotiate(accept_encoding: str | None, view: Rendered) -> str | None:
+    """The coding a request with this ``Accept-Encoding`` gets ``view`` in: ``GZIP``, or None
+    for the plain bytes."""
+    if view.compresses and accepts_gzip(accept_encoding):
         return GZIP
     return None
 
@@ -198,29 +231,46 @@ def static_view(
     return view
 
 
+_CONDITIONALS = (b"accept-encoding", b"if-none-match", b"if-modified-since")
+
+
+class Prepared(Response):
+    """A response whose header block was made before (``Rendered.header_block``)."""
+
+    def __init__(self, status_code: int, body: bytes, raw_headers: RawHeaders) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
+def _conditionals(scope: Scope) -> tuple[str | None, str | None, str | None]:
+    """``Accept-Encoding``, ``If-None-Match`` and ``If-Modified-Since`` in one pass over the
+    request's headers (the first of each, as ``Request.headers.get`` gives)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        if name in _CONDITIONALS and name not in found:
+            found[name] = value.decode("latin-1")
+    return tuple(found.get(name) for name in _CONDITIONALS)  # type: ignore[return-value]
+
+
 def respond(request: Request, view: Rendered) -> Response:
     """``view`` with ETag (and Last-Modified), or 304 when the client's copy is current;
     gzipped (``Content-Encoding``, its own ETag) when the request accepts it (``negotiate``).
-
     A last change less than a second old makes no Last-Modified: HTTP dates count whole
     seconds, so another change within the same second would look unmodified to a client
-    asking If-Modified-Since (RFC 9110 8.8.2.2 calls such a date a weak validator).
+    asking If-Modified-Since (RFC 9110 8.8.2.2 calls such a date a weak validator). The
+    header block of each kind of response is made once per view (``Rendered.header_block``).
     """
     last_modified_ms = view.last_modified_ms
     if last_modified_ms and now_ms() - last_modified_ms < 1000:
         last_modified_ms = None
+    accept, if_none_match, if_modified_since = _conditionals(request.scope)
+    coding = negotiate(accept, view)
     body, etag = view.body, view.etag
-    coding = negotiate(request, view)
     if coding is not None:
         copy = view.encoded(coding)
         body, etag = copy.body, copy.etag
-    out = {"ETag": etag, **view.headers}
-    if view.varies:
-        out["Vary"] = f"{out['Vary']}, {VARY}" if "Vary" in out else VARY
-    if last_modified_ms:
-        out["Last-Modified"] = http_date(last_modified_ms)
-    if_none_match = request.headers.get("if-none-match")
-    if_modified_since = request.headers.get("if-modified-since")
     if if_none_match is not None:
         # Against the copy this request would get: each coding has its own validator.
         fresh = _etag_matches(if_none_match, etag)  # If-None-Match wins when both are sent
@@ -228,8 +278,5 @@ def respond(request: Request, view: Rendered) -> Response:
         fresh = _not_modified_since(if_modified_since, last_modified_ms)
     else:
         fresh = False
-    if fresh:
-        return Response(status_code=304, headers=out)
-    if coding is not None:
-        out["Content-Encoding"] = coding
-    return Response(body, media_type=view.media_type, headers=out)
+    block = view.header_block(coding, last_modified_ms is not None, fresh)
+    return Prepared(304 if fresh else 200, b"" if fresh else body, block)

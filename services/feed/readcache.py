@@ -239,13 +239,17 @@ class ReadCache:
         return self._respond(request, page_key, view)
 
     def _respond(self, request: Request, key: Hashable, view: Rendered) -> Response:
-        """``respond``; a compressed copy it made is counted in the entry's size (if ``view``
-        is still stored under ``key``), the least recently used making room for it."""
-        before = view.encoded_bytes
+        """``respond``; a compressed copy or header block it made is counted in the entry's size
+        (if ``view`` is still stored under ``key``), the least recently used making room."""
+        made = len(view.encodings) + len(view.blocks)
         response = respond(request, view)
-        grown = view.encoded_bytes - before
+        if len(view.encodings) + len(view.blocks) == made:
+            return response  # nothing new was made: the usual case
         entry = self.entries.get(key)
-        if grown and entry is not None and entry.rendered is view:
+        if entry is None or entry.rendered is not view:
+            return response
+        grown = entry_bytes(key, view) - entry.size
+        if grown:
             entry.size += grown
             self.bytes += grown
             self._evict()
