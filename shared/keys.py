@@ -79,6 +79,15 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     epoch minute ``m``; kept 48 h
 - ``lf:audience:pub:{id}``    STRING readers connected (every push process) when the article was
                                     first published; kept 48 h
+- ``lf:desk:session:{d}``    STRING one desk sign-in (``services/ingest/sessions.py``; ``d``: a
+                                    digest of the cookie's session id): JSON ``{name, token
+                                    (a digest of the token signed in with), csrf, created,
+                                    expires (ms)}``; expires with the session
+- ``lf:desk:here:{d}``       STRING one desk page open now: JSON ``{name, role, open (the item
+                                    open in it, or null), at (ms)}``; refreshed by the page
+                                    every few seconds, expires shortly after it stops
+- ``lf:desk:here``           ZSET   the ``d`` of every ``lf:desk:here:{d}``, scored by when it
+                                    expires (ms): an index read without SCAN, trimmed on read
 """
 
 from __future__ import annotations
@@ -113,6 +122,8 @@ ALERT_COUNT = f"{ALERTS_PREFIX}count"
 
 AUDIENCE_PREFIX = f"{PREFIX}audience:"
 AUDIENCE_PROCESSES = f"{AUDIENCE_PREFIX}procs"
+DESK_PREFIX = f"{PREFIX}desk:"
+DESK_PRESENT = f"{DESK_PREFIX}here"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -236,3 +247,13 @@ def audience_minute(minute: int) -> str:
 def audience_at_publication(article_id: str) -> str:
     """The readers connected when an article was first published."""
     return f"{AUDIENCE_PREFIX}pub:{article_id}"
+
+
+def desk_session(digest: str) -> str:
+    """One desk sign-in, by a digest of its session id."""
+    return f"{DESK_PREFIX}session:{digest}"
+
+
+def desk_presence(digest: str) -> str:
+    """One open desk page (expires unless refreshed)."""
+    return f"{DESK_PRESENT}:{digest}"

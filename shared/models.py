@@ -255,7 +255,8 @@ def _representable(value: datetime) -> datetime:
 Timestamp = Annotated[
     AwareDatetime, BeforeValidator(_require_string), AfterValidator(_representable)
 ]
-Title = Annotated[str, Field(max_length=MAX_RAW_TEXT_CHARS), _plain(300)]
+MAX_TITLE_CHARS = 300  # a title's characters once plain text (the desk counts them live)
+Title = Annotated[str, Field(max_length=MAX_RAW_TEXT_CHARS), _plain(MAX_TITLE_CHARS)]
 
 
 class Article(BaseModel):

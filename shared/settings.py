@@ -176,6 +176,27 @@ class Settings(BaseSettings):
         default=None,
         description="Feed's URL as browsers reach it (behind a proxy); unset: http://HOST:FEED_PORT.",
     )
+    # The desk (/desk on ingest: services/ingest/desk.py, sessions.py).
+    public_ingest_url: str | None = Field(
+        default=None,
+        description="Ingest's URL as browsers reach the desk (behind a proxy: the site's own "
+        "origin); push admits its origin and the desk's same-origin check accepts it. Unset: "
+        "http://HOST:INGEST_PORT.",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        repr=False,
+        description="Key the desk's session cookies are signed with (32+ characters; the same "
+        "on every ingest copy). Unset: made once and kept in the data dir (session-secret, "
+        "mode 0600).",
+    )
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="Hours a desk sign-in lasts (the session ends then, or at sign-out).",
+    )
     # Client side: the bearer token `livefeed post` sends (LIVEFEED_TOKEN).
     token: str | None = Field(
         default=None,
@@ -511,6 +532,23 @@ class Settings(BaseSettings):
         normalize_all(origins)  # raises, naming the first that is not an origin
         return origins
 
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret_not_example(cls, secret: str | None) -> str | None:
+        if secret is not None and PLACEHOLDER in secret:
+            raise ValueError(
+                "LIVEFEED_SESSION_SECRET still holds the public example value: set your own "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return secret
+
+    @field_validator("public_ingest_url")
+    @classmethod
+    def _ingest_url(cls, url: str | None) -> str | None:
+        if url is not None and origin_of(url) is None:
+            raise ValueError(f"{url!r} is not an http(s) URL like https://live.example")
+        return url
+
     @field_validator("purge_varnish", "purge_webhook", "websub_hubs")
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
@@ -586,11 +624,27 @@ class Settings(BaseSettings):
         ``LIVEFEED_ALLOWED_ORIGINS``) and the sites that embed the column, normalised
         (``shared.origins``: compare a request's ``Origin`` with ``origin_allowed``)."""
         if self.allowed_origins:
-            return normalize_all(self.allowed_origins) | self.embeds
+            return normalize_all(self.allowed_origins) | self.embeds | self.desk_origins
         own = [self.feed_url]
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
             own += [f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"]
-        return frozenset(origin for url in own if (origin := origin_of(url))) | self.embeds
+        found = frozenset(origin for url in own if (origin := origin_of(url)))
+        return found | self.embeds | self.desk_origins
+
+    @property
+    def ingest_url(self) -> str:
+        """Ingest's URL as a browser reaches it (the desk's origin)."""
+        return self.public_ingest_url or f"http://{_browser_host(self.host)}:{self.ingest_port}"
+
+    @cached_property
+    def desk_origins(self) -> frozenset[str]:
+        """The desk's own origins (``ingest_url``'s, and localhost's and 127.0.0.1's on a
+        laptop): push admits them, and the desk's same-origin check accepts them besides the
+        origin a request names itself by (``services/ingest/sessions.py``)."""
+        own = [self.ingest_url]
+        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
+            own += [f"http://localhost:{self.ingest_port}", f"http://127.0.0.1:{self.ingest_port}"]
+        return frozenset(origin for url in own if (origin := origin_of(url)))
 
     @cached_property
     def embeds(self) -> frozenset[str]:

@@ -16,14 +16,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from services.ingest import aioredis
+from services.ingest.desk import Desk
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
+from services.ingest.sessions import SessionOrBearer, Sessions
 from services.ingest.summary import Summaries
 from services.ingest.writes import Writes, redis_down
 from shared import clicks
 from shared.audience_api import audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
+from shared.devmode import session_secret
 from shared.history import history_response
 from shared.redis_client import sync_client
 from shared.settings import Settings
@@ -49,10 +52,15 @@ class Ingest:
         self.client: redis.Redis | None = None
         self.aclient: redis.asyncio.Redis | None = None
         # Failed checks are counted per client address across every process (shared.auth).
-        self.check_token = BearerAuth(
+        bearer = BearerAuth(
             TokenCheck(settings),
             FailedAuthThrottle(lambda: self.redis, settings.auth_failures_per_minute),
         )
+        # A desk session cookie authenticates as its token too (services/ingest/sessions.py).
+        secret = session_secret(settings)
+        sessions = Sessions(settings, lambda: self.redis, bearer.tokens, secret)
+        self.check_token = SessionOrBearer(bearer, sessions)
+        self.desk = Desk(settings, lambda: self.redis, bearer.tokens, bearer.throttle, sessions)
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
         self.rate_limit: RateLimit | None = None
@@ -243,6 +251,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", ingest.openapi, methods=["GET"]),
+        *ingest.desk.routes(),
     ]
     return Starlette(
         routes=routes,
