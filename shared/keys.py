@@ -5,6 +5,8 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:article:{id}``        HASH   the article: ``doc`` (public JSON), ``v``/``u`` (version rank),
                                     ``pub`` (published ms), ``section``, ``labels`` (JSON),
                                     ``state`` (live | embargoed | retracted | expired),
+                                    ``rev`` (+1 per applied change: the version ``If-Match``
+                                    names),
                                     ``embargo`` (ms), ``rat`` (ms a non-versioned retraction
                                     was accepted), ``corr`` (JSON: the correction notes,
                                     newest last; also spliced into ``doc`` as
@@ -41,6 +43,17 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     ``{at (ms), by, action (set | deleted), text?, request_id?}``,
                                     written with the change; kept LIVEFEED_HISTORY_DAYS after the
                                     last change (the newest 1000 entries)
+- ``lf:draft:{id}``          HASH   a draft (issue 25), kept apart from the article and never
+                                    shown: ``fields`` (JSON: the article as posted), ``doc`` (its
+                                    headline JSON), ``section``, ``title``, ``rev`` (its version:
+                                    +1 per save), ``author`` (the token that first saved it),
+                                    ``by``/``at`` (ms) of its last change, ``returned`` (JSON
+                                    ``{note, by, at}`` once an editor sent it back). Written by the
+                                    apply script only; gone once published or discarded
+- ``lf:drafts``              ZSET   every draft id, scored by its last change (ms)
+- ``lf:desk:events``         STREAM the desk's changes of drafts (capped, ``shared.drafts``): one
+                                    field ``data``, JSON ``{type (draft | published | returned |
+                                    discarded), id, by, at (ms)}``; never read by readers' services
 - ``lf:pinned``              ZSET   every pinned live article id, scored by when it was pinned
 - ``lf:pinned:{slug}``       ZSET   the pins of one section (``lf:pinned:_``: no section), at
                                     most LIVEFEED_MAX_PINNED; dropped with the article
@@ -106,6 +119,9 @@ EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
 HISTORY_PREFIX = f"{PREFIX}history:"
 PINNED = f"{PREFIX}pinned"
+DRAFT_PREFIX = f"{PREFIX}draft:"
+DRAFTS = f"{PREFIX}drafts"
+DESK_EVENTS = f"{PREFIX}desk:events"
 PINNED_PREFIX = f"{PREFIX}pinned:"
 PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
@@ -137,6 +153,11 @@ def article(article_id: str) -> str:
 def history(article_id: str) -> str:
     """The change history of one article (kept after a retraction)."""
     return f"{HISTORY_PREFIX}{article_id}"
+
+
+def draft(article_id: str) -> str:
+    """The draft of one article (issue 25): never shown until an editor publishes it."""
+    return f"{DRAFT_PREFIX}{article_id}"
 
 
 def pinned(slug: str | None) -> str:

@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -295,6 +295,14 @@ class Article(BaseModel):
         Field(
             strict=True,
             description="true pins the article in its section, false unpins it; absent: as is.",
+        ),
+    ] = None
+    status: Annotated[
+        Literal["draft", "published"] | None,
+        Field(
+            description="draft: kept as a draft, shown nowhere until an editor publishes it "
+            "(POST /v1/articles/{id}/publish); published (or absent): as usual. A "
+            "contributor's write is always a draft.",
         ),
     ] = None
 

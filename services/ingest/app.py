@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.ingest import aioredis
+from services.ingest import aioredis, desk_api, roles
 from services.ingest.desk import Desk
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
@@ -26,6 +26,7 @@ from services.ingest.writes import Writes, redis_down
 from shared import clicks
 from shared.audience_api import audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
+from shared.bodies import read_body
 from shared.devmode import session_secret
 from shared.history import history_response
 from shared.redis_client import sync_client
@@ -147,7 +148,46 @@ class Ingest:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         who = await self.check_token(request)
         await self.limiter.check(request)
+        roles.require_editor(who, "retract or discard")
         return await self.writes.delete(request, path_article_id(request), who)
+
+    async def get_drafts(self, request: Request) -> Response:
+        """``GET /v1/drafts``: the drafts, newest first (any token; services/ingest/desk_api.py)."""
+        who = await self.check_token(request)
+        try:
+            return await desk_api.list_drafts(request, who, self.redis, self.settings.zone)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
+    async def publish_draft(self, request: Request) -> Response:
+        """``POST /v1/articles/{id}/publish``: an editor publishes a draft."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        body = await read_body(request, self.settings.max_body_bytes)
+        build = desk_api.publish_builder(
+            self.redis, who, path_article_id(request), body, self.settings.zone
+        )
+        return await self.writes.submit(request, body, who, build)
+
+    async def return_draft(self, request: Request) -> Response:
+        """``POST /v1/articles/{id}/return``: an editor sends a draft back with a note."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        body = await read_body(request, self.settings.max_body_bytes)
+        build = desk_api.return_builder(
+            self.redis, who, path_article_id(request), body, self.settings.zone
+        )
+        return await self.writes.submit(request, body, who, build)
+
+    async def get_article(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}``: the stored article and draft to edit, with the version."""
+        await self.check_token(request)
+        try:
+            return await desk_api.get_article(
+                request, path_article_id(request), self.redis, self.settings.zone
+            )
+        except redis.RedisError as exc:
+            raise redis_down() from exc
 
     async def get_history(self, request: Request) -> Response:
         """``GET /v1/articles/{id}/history``: every recorded change, oldest first (any token)."""
@@ -239,6 +279,10 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles/{article_id:path}/history", ingest.get_history, methods=["GET"]),
         Route("/v1/articles/{article_id:path}/stats", ingest.get_stats, methods=["GET"]),
         Route("/v1/clicks/top", ingest.get_top, methods=["GET"]),
+        Route("/v1/drafts", ingest.get_drafts, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}/publish", ingest.publish_draft, methods=["POST"]),
+        Route("/v1/articles/{article_id:path}/return", ingest.return_draft, methods=["POST"]),
+        Route("/v1/articles/{article_id:path}", ingest.get_article, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
         Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),

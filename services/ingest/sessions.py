@@ -58,7 +58,7 @@ _MAX_COOKIE_CHARS = 200
 
 def role_of(who: NamedToken) -> str:
     """``editor`` or ``contributor``: the token's role (``NamedToken.role``)."""
-    return str(getattr(who, "role", "editor"))
+    return who.role
 
 
 def client_address(request: Request) -> str:
