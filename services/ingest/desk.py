@@ -47,6 +47,7 @@ from services.feed.column import CSS_FILES, STATIC, render_item
 from services.feed.page import connect_sources
 from services.feed.store import TimelineReader
 from services.feed.timeline import timeline_body
+from services.ingest import desk_api
 from services.ingest.sessions import (
     CSRF_FIELD,
     SAFE_METHODS,
@@ -63,7 +64,7 @@ from shared.client_strings import DESK_MESSAGES
 from shared.i18n import N_, SUPPORTED, direction, gettext, interface
 from shared.models import LABEL_DISPLAY, MAX_TITLE_CHARS, Article, is_article_id
 from shared.settings import Settings
-from shared.starlette_glue import NOT_CACHED, ProblemError
+from shared.starlette_glue import NOT_CACHED, ProblemError, path_article_id
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class Desk:
             Route("/desk/login", self.login, methods=["POST"]),
             Route("/desk/logout", self.logout, methods=["POST"]),
             Route("/desk/column", self.column, methods=["GET"]),
+            Route("/desk/article/{article_id:path}", self.article, methods=["GET"]),
             Route("/desk/preview", self.preview, methods=["POST"]),
             Route("/desk/presence", self.presence, methods=["POST"]),
             Route("/desk/static/{name}", self.static, methods=["GET"]),
@@ -343,6 +345,18 @@ class Desk:
             headers=NOT_CACHED,
         )
 
+    async def article(self, request: Request) -> Response:
+        """``GET /desk/article/{id}``: what an editor edits and its version (``ETag``, for
+        ``If-Match``): ingest's ``GET /v1/articles/{id}`` (services/ingest/desk_api.py) under
+        /desk, which a proxy routes to ingest (GET /v1/articles/{id} is the feed's there)."""
+        await self._required(request)
+        try:
+            return await desk_api.get_article(
+                request, path_article_id(request), self.client(), self.settings.zone
+            )
+        except redis.RedisError as exc:
+            raise ProblemError(503, "Redis is unreachable: try again in a moment") from exc
+
     async def preview(self, request: Request) -> Response:
         """``POST /desk/preview``: the headline as the column will show it (the reader column's
         own markup), or the fields the article model refuses (422, each named)."""
@@ -388,7 +402,8 @@ class Desk:
     async def presence(self, request: Request) -> Response:
         """``POST /desk/presence`` ``{"open": id | null}``: this page is on the desk (with that
         item open) for ``PRESENCE_TTL_S``; answers ``{"people": [{"name", "role", "open"}]}``,
-        everyone on the desk now (one entry per name, each item any of its pages has open)."""
+        everyone on the desk now (one entry per name, each item any of its pages has open), and
+        ``drafts_event``: the newest change of a draft (``keys.DESK_EVENTS``), or null."""
         session = await self._required(request)
         payload = parse_json(await request.body()) if await request.body() else {}
         opened = payload.get("open") if isinstance(payload, dict) else None
@@ -407,8 +422,10 @@ class Desk:
                 pipe.zadd(keys.DESK_PRESENT, {session.digest: now_ms + PRESENCE_TTL_S * 1000})
                 pipe.zremrangebyscore(keys.DESK_PRESENT, "-inf", now_ms)
                 pipe.zrange(keys.DESK_PRESENT, 0, 199)
+                pipe.xrevrange(keys.DESK_EVENTS, count=1)
                 replies = await pipe.execute()
-            digests = [d.decode() if isinstance(d, bytes) else d for d in replies[-1]]
+            digests = [d.decode() if isinstance(d, bytes) else d for d in replies[-2]]
+            newest = replies[-1][0][0] if replies[-1] else None
             raw = await client.mget([keys.desk_presence(d) for d in digests]) if digests else []
         except redis.RedisError as exc:
             raise ProblemError(503, "Redis is unreachable: try again in a moment") from exc
@@ -423,7 +440,13 @@ class Desk:
             if here.get("open") and here["open"] not in person["open"]:
                 person["open"].append(here["open"])
         listed = sorted(people.values(), key=lambda p: str(p["name"]).lower())
-        return JSONResponse({"people": listed, "you": session.who.name}, headers=NOT_CACHED)
+        # The newest change of a draft (keys.DESK_EVENTS): the page refetches the queue when it
+        # differs from the one it has seen.
+        drafts_at = newest.decode() if isinstance(newest, bytes) else newest
+        return JSONResponse(
+            {"people": listed, "you": session.who.name, "drafts_event": drafts_at},
+            headers=NOT_CACHED,
+        )
 
     async def _leave(self, session: Session) -> None:
         async with self.client().pipeline(transaction=False) as pipe:

@@ -4,7 +4,9 @@
 // cookie, with the session's CSRF token in X-CSRF-Token (services/ingest/sessions.py). The
 // live column is the server's (GET /desk/column: the reader column's own items with their
 // actions), refetched on every frame of the push stream; the review queue is GET /v1/drafts,
-// refetched with each presence beat (POST /desk/presence) and after every action.
+// refetched when a presence beat (POST /desk/presence, every few seconds) reports a newer change
+// of a draft (keys.DESK_EVENTS), and after every action. Edits carry the version they started
+// from (If-Match, from GET /desk/article/{id}); a `stale` answer names who changed it.
 
 const config = JSON.parse(document.getElementById('desk-config').textContent);
 const editor = config.role === 'editor';
@@ -172,7 +174,7 @@ const title = $('f-title');
 const count = $('title-count');
 const status = $('compose-status');
 const conflict = $('conflict');
-let editing = null; // {id, version, draft, item}
+let editing = null; // {id, version (If-Match), draft, item}
 let pendingOverwrite = null;
 
 const FIELD_IDS = {
@@ -266,7 +268,7 @@ async function submit(asDraft, overwrite = null) {
   let answer;
   if (!editing) {
     const now = new Date().toISOString();
-    const article = { id: newId(), version: 1, published_at: fields.embargoed_until ?? now };
+    const article = { id: newId(), published_at: fields.embargoed_until ?? now };
     for (const [name, value] of Object.entries(fields)) {
       if (value !== null && !(Array.isArray(value) && !value.length) && value !== false) article[name] = value;
     }
@@ -279,11 +281,7 @@ async function submit(asDraft, overwrite = null) {
     if (draft) patch.status = 'draft';
     if (!editing.draft) delete patch.embargoed_until;
     const headers = {};
-    const base = overwrite ?? editing.version;
-    if (base) {
-      patch.version = Number(base) + 1;
-      if (!overwrite) headers['If-Match'] = `"${editing.version}"`;
-    }
+    if (!overwrite && editing.version) headers['If-Match'] = `"${editing.version}"`;
     answer = await api('PATCH', `/v1/articles/${encodeURIComponent(editing.id)}`, patch, headers);
   }
   const end = await report(status, answer, showFieldErrors);
@@ -339,12 +337,28 @@ function fillForm(item) {
   schedulePreview();
 }
 
-function startEditing(item, draft) {
+/** What an editor edits, and the version it is at (ingest's GET /v1/articles/{id}). */
+async function opened(id) {
+  const { status: code, data } = await api('GET', `/desk/article/${encodeURIComponent(id)}`);
+  return code === 200 ? data : null;
+}
+
+/** Open `item` in the form: a draft (from the queue) as listed, a live headline as stored. */
+async function startEditing(item, draft) {
   clearErrors();
   conflict.hidden = true;
   status.textContent = '';
-  fillForm(draft ? item : { ...item, pinned: pinnedIds.has(item.id) });
-  setEditing({ id: item.id, version: item.version ?? null, draft, item });
+  let fields = item;
+  let version = draft ? item.version : null;
+  if (!draft) {
+    const record = await opened(item.id);
+    if (record?.article) {
+      fields = { ...record.article, pinned: record.article.pinned ?? pinnedIds.has(item.id) };
+      version = record.version;
+    }
+  }
+  fillForm(fields);
+  setEditing({ id: item.id, version, draft, item: fields });
   $('compose').scrollIntoView({ block: 'start' });
   title.focus();
 }
@@ -375,7 +389,7 @@ $('conflict-reload').addEventListener('click', async () => {
   else stopEditing();
 });
 $('conflict-overwrite').addEventListener('click', () => {
-  if (pendingOverwrite) submit(false, pendingOverwrite.version ?? editing?.version);
+  if (pendingOverwrite) submit(false, true);
 });
 title.addEventListener('input', updateCount);
 form.addEventListener('input', schedulePreview);
@@ -488,6 +502,7 @@ let columnItems = {};
 let pinnedIds = new Set();
 let eventId = null;
 let people = [];
+let draftsEvent;
 const conn = $('conn');
 const liveStatus = columnRoot.querySelector('.action-status');
 
@@ -547,6 +562,10 @@ async function columnAction(action, id) {
   if (action === 'edit') return startEditing(item, false);
   if (action === 'history') return showHistory(id, item.title);
   let answer;
+  const startedFrom = async () => {
+    const record = await opened(id);
+    return record?.version ? { 'If-Match': `"${record.version}"` } : {};
+  };
   if (action === 'correct') {
     const got = await ask({
       heading: M('Correct “{title}”', { title: item.title }),
@@ -554,20 +573,19 @@ async function columnAction(action, id) {
       noteLabel: M('Correction note (required)'), ok: M('Correct'), titleValue: item.title,
     });
     if (!got) return;
+    const headers = await startedFrom();
     const patch = { correction: got.note };
     if (got.title.trim() && got.title !== item.title) patch.title = got.title;
-    const headers = {};
-    if (item.version) {
-      patch.version = item.version + 1;
-      headers['If-Match'] = `"${item.version}"`;
-    }
     answer = await api('PATCH', path, patch, headers);
   } else if (action === 'pin') {
     answer = await api('PATCH', path, { pinned: !pinned });
   } else if (action === 'key') {
-    const labels = (item.labels ?? []).filter((l) => l !== 'key' && l !== 'updated');
-    if (!(item.labels ?? []).includes('key')) labels.push('key');
-    answer = await api('PATCH', path, { labels });
+    const record = await opened(id);
+    const stored = record?.article?.labels ?? (item.labels ?? []).filter((l) => l !== 'updated');
+    const labels = stored.filter((l) => l !== 'key');
+    if (!stored.includes('key')) labels.push('key');
+    const headers = record?.version ? { 'If-Match': `"${record.version}"` } : {};
+    answer = await api('PATCH', path, { labels }, headers);
   } else if (action === 'retract') {
     const got = await ask({
       heading: M('Retract “{title}”?', { title: item.title }),
@@ -722,6 +740,10 @@ async function beat() {
     const { status: code, data } = await api('POST', '/desk/presence', { open: editing?.id ?? null });
     if (code !== 200) return;
     people = data.people;
+    if (data.drafts_event !== draftsEvent) {
+      draftsEvent = data.drafts_event;
+      loadQueue();
+    }
     const others = people.filter((p) => p.name !== config.name);
     const line = $('presence');
     if (!others.length) {
@@ -771,7 +793,4 @@ updateCount();
 setEditing(null);
 connect();
 loadQueue();
-setInterval(() => {
-  beat();
-  loadQueue();
-}, config.presenceEvery);
+setInterval(beat, config.presenceEvery);
