@@ -77,8 +77,9 @@ async function api(method, path, body, headers = {}) {
   }
   const response = await fetch(path, init);
   if (response.status === 401) {
+    // Signed out (here or in another tab) or expired: the sign-in page; nothing more to do here.
     location.assign(`/desk${query}`);
-    throw new Error('signed out');
+    return new Promise(() => {});
   }
   let data = null;
   try {
@@ -736,9 +737,9 @@ function markOpen() {
 }
 
 async function beat() {
-  try {
-    const { status: code, data } = await api('POST', '/desk/presence', { open: editing?.id ?? null });
-    if (code !== 200) return;
+  const { status: code, data } = await api('POST', '/desk/presence', { open: editing?.id ?? null });
+  if (code !== 200) return;
+  {
     people = data.people;
     if (data.drafts_event !== draftsEvent) {
       draftsEvent = data.drafts_event;
@@ -757,8 +758,6 @@ async function beat() {
       });
     }
     markOpen();
-  } catch (error) {
-    if (String(error?.message) === 'signed out') throw error;
   }
 }
 
