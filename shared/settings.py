@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Browser origins push accepts (comma-separated); unset: the feed page's own.",
+        description="Browser origins push accepts (comma-separated); unset: the feed page's own "
+        "and the desk's (LIVEFEED_PUBLIC_INGEST_URL's).",
     )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -181,7 +182,8 @@ class Settings(BaseSettings):
         default=None,
         description="Ingest's URL as browsers reach the desk (behind a proxy: the site's own "
         "origin); push admits its origin and the desk's same-origin check accepts it. Unset: "
-        "http://HOST:INGEST_PORT.",
+        "LIVEFEED_PUBLIC_FEED_URL when that is set (the shipped nginx serves both on one "
+        "origin), else http://HOST:INGEST_PORT.",
     )
     session_secret: str | None = Field(
         default=None,
@@ -624,7 +626,7 @@ class Settings(BaseSettings):
         ``LIVEFEED_ALLOWED_ORIGINS``) and the sites that embed the column, normalised
         (``shared.origins``: compare a request's ``Origin`` with ``origin_allowed``)."""
         if self.allowed_origins:
-            return normalize_all(self.allowed_origins) | self.embeds | self.desk_origins
+            return normalize_all(self.allowed_origins) | self.embeds
         own = [self.feed_url]
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
             own += [f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"]
@@ -633,14 +635,19 @@ class Settings(BaseSettings):
 
     @property
     def ingest_url(self) -> str:
-        """Ingest's URL as a browser reaches it (the desk's origin)."""
-        return self.public_ingest_url or f"http://{_browser_host(self.host)}:{self.ingest_port}"
+        """Ingest's URL as a browser reaches it (the desk's origin): LIVEFEED_PUBLIC_INGEST_URL,
+        else the feed's public URL (behind the shipped proxy the desk is on the page's origin),
+        else ``http://HOST:INGEST_PORT``."""
+        if self.public_ingest_url or self.public_feed_url:
+            return self.public_ingest_url or self.public_feed_url or ""
+        return f"http://{_browser_host(self.host)}:{self.ingest_port}"
 
     @cached_property
     def desk_origins(self) -> frozenset[str]:
         """The desk's own origins (``ingest_url``'s, and localhost's and 127.0.0.1's on a
-        laptop): push admits them, and the desk's same-origin check accepts them besides the
-        origin a request names itself by (``services/ingest/sessions.py``)."""
+        laptop): push admits them unless LIVEFEED_ALLOWED_ORIGINS lists its own (behind one
+        proxy the desk shares the page's origin), and the desk's same-origin check accepts them
+        besides the origin a request names itself by (``services/ingest/sessions.py``)."""
         own = [self.ingest_url]
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
             own += [f"http://localhost:{self.ingest_port}", f"http://127.0.0.1:{self.ingest_port}"]
