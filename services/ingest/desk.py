@@ -687,14 +687,21 @@ def render_desk_column(body: dict[str, Any], settings: Settings, lang: str, edit
     if not body["pinned"]:
         pinned.set("hidden", "")
     position = 0
-    for day in body["days"]:
+    pinned_ids = {item["id"] for item in body["pinned"]}  # shown once, as the column does
+    days = [
+        (day, [item for item in day["items"] if item["id"] not in pinned_ids])
+        for day in body["days"]
+    ]
+    for day, items in days:
+        if not items:
+            continue
         block = _el(holder, "section", class_="day", aria_labelledby=f"dc-day-{day['date']}")
         _el(block, "h3", day["label"], class_="day-head", id=f"dc-day-{day['date']}")
         rows = _el(block, "ul", class_="items rows")
-        for item in day["items"]:
+        for item in items:
             position += 1
             _row(rows, item, position, settings, lang, editor, pinned=False)
-    if not body["pinned"] and not body["days"]:
+    if not body["pinned"] and not any(items for _day, items in days):
         _el(holder, "p", gettext(lang, "No headlines yet. New ones appear here as they are "
                                        "published."), class_="empty")  # fmt: skip
     _el(holder, "p", gettext(lang, "Nothing matches the search."), class_="no-match", hidden="")
