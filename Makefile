@@ -75,6 +75,7 @@ screenshots: install-dev
 	$(PY) -m tests.browser.embed_screenshot docs/embed.png
 	$(PY) -m tests.browser.teaser_screenshot docs/teaser.png
 	$(PY) -m tests.browser.teaser_screenshot docs/teaser-phone.png --width 390
+	$(PY) -m tests.browser.desk_screenshot docs/desk.png
 
 clean:
 	rm -rf $(VENV) .livefeed .pytest_cache .mypy_cache .ruff_cache

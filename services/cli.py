@@ -42,7 +42,14 @@ PORTS = {
 }
 # What `livefeed <service> --help` lists: its port, then the settings it is most often run with.
 SERVICE_SETTINGS = {
-    "ingest": ("ingest_tokens", "tokens_file", "ingest_workers", "max_body_bytes"),
+    "ingest": (
+        "ingest_tokens",
+        "tokens_file",
+        "ingest_workers",
+        "max_body_bytes",
+        "session_secret",
+        "session_hours",
+    ),
     "worker": ("window_days", "max_items", "timezone", "job_timeout"),
     "feed": (
         "feed_workers",
@@ -337,6 +344,7 @@ def _print_banner(settings: Settings, redis_url: str, token: str | None) -> None
         f"  live page   {settings.feed_url}/",
         f"  timeline    {settings.feed_url}/v1/timeline",
         f"  ingest      {ingest}/v1/articles",
+        f"  desk        {settings.ingest_url}/desk  (sign in with a token)",
         f"  stream      {settings.push_url}/v1/stream",
         f"  events      {settings.push_http_url}/v1/events  (SSE)",
         f"  embed       {settings.feed_url}/embed.js  (<livefeed-column>)",

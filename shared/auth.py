@@ -46,6 +46,11 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
+def token_digest(token: str) -> str:
+    """What a desk session keeps of the token it signed in with (never the token): SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class TokenCheck:
     """Checks ``Authorization: Bearer <token>`` against the configured tokens in constant time,
     and answers who sent it."""
@@ -112,13 +117,8 @@ class TokenCheck:
                 "send 'Authorization: Bearer <token>'",
                 headers={"WWW-Authenticate": 'Bearer realm="livefeed"'},
             )
-        self._fresh()
+        found = self.find(sent)
         given = sent.encode()
-        # Compare against every token so timing tells nothing about which one nearly matched.
-        found: NamedToken | None = None
-        for token, named in self._tokens:
-            if hmac.compare_digest(given, token):
-                found = named
         if found is None:
             whole = False
             for entry in self._entries:
@@ -131,6 +131,28 @@ class TokenCheck:
                 else "this token is not allowed to post",
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
+        return found
+
+    def find(self, sent: str) -> NamedToken | None:
+        """The configured token ``sent`` is, or None (the desk's sign-in asks this too)."""
+        self._fresh()
+        given = sent.encode()
+        # Compare against every token so timing tells nothing about which one nearly matched.
+        found: NamedToken | None = None
+        for token, named in self._tokens:
+            if hmac.compare_digest(given, token):
+                found = named
+        return found
+
+    def named(self, name: str, digest: str) -> NamedToken | None:
+        """The configured token named ``name`` whose SHA-256 is ``digest`` (hex), or None: a
+        desk session's token, still there (``services/ingest/sessions.py``)."""
+        self._fresh()
+        found: NamedToken | None = None
+        for _, named in self._tokens:
+            mine = token_digest(named.token).encode()
+            if named.name == name and hmac.compare_digest(mine, digest.encode()):
+                found = named
         return found
 
 

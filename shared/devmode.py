@@ -3,7 +3,9 @@
 ``livefeed up`` with no tokens configured makes a dev token once and keeps it in the data dir
 (``dev-token``), and with no alert keys it makes dev VAPID keys once (``vapid-dev.env``): a
 restart keeps both, so a token pasted into a tool and a browser subscribed to alerts keep
-working. The client commands (``post``, ``tail``, ``demo``, ``alerts test``, ``jobs``) read them
+working. The desk's sessions are signed with a secret kept there the same way
+(``session-secret``) when ``LIVEFEED_SESSION_SECRET`` is unset. The client commands (``post``,
+``tail``, ``demo``, ``alerts test``, ``jobs``) read them
 from the same data dir when the environment does not say otherwise.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from shared.settings import Settings
@@ -18,6 +21,7 @@ from shared.settings import Settings
 DEV_TOKEN_FILE = "dev-token"  # noqa: S105 - a file name
 DEV_VAPID_FILE = "vapid-dev.env"
 DEV_TOKEN_PREFIX = "dev-"  # noqa: S105 - a prefix, not a secret
+SESSION_SECRET_FILE = "session-secret"  # noqa: S105 - a file name
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -43,6 +47,32 @@ def dev_token(settings: Settings) -> str:
         token = f"{DEV_TOKEN_PREFIX}{secrets.token_urlsafe(18)}"
         _write_private(settings.data_dir / DEV_TOKEN_FILE, token + "\n")
     return token
+
+
+def session_secret(settings: Settings) -> str:
+    """``LIVEFEED_SESSION_SECRET``, or the one kept in the data dir (made once, mode 0600, by
+    whichever ingest process comes first: the others read the same file)."""
+    if settings.session_secret:
+        return settings.session_secret
+    path = settings.data_dir / SESSION_SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return _kept_secret(path)
+    secret = secrets.token_urlsafe(32)
+    with os.fdopen(fd, "w") as file:
+        file.write(secret + "\n")
+    return secret
+
+
+def _kept_secret(path: Path) -> str:
+    for _ in range(50):  # another process made it a moment ago: wait for its line
+        kept = path.read_text().strip()
+        if kept:
+            return kept
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it to have a new session secret made")
 
 
 def read_dev_vapid(data_dir: Path) -> dict[str, str]:

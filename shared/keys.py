@@ -5,6 +5,8 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
 - ``lf:article:{id}``        HASH   the article: ``doc`` (public JSON), ``v``/``u`` (version rank),
                                     ``pub`` (published ms), ``section``, ``labels`` (JSON),
                                     ``state`` (live | embargoed | retracted | expired),
+                                    ``rev`` (+1 per applied change: the version ``If-Match``
+                                    names),
                                     ``embargo`` (ms), ``rat`` (ms a non-versioned retraction
                                     was accepted), ``corr`` (JSON: the correction notes,
                                     newest last; also spliced into ``doc`` as
@@ -41,6 +43,17 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     ``{at (ms), by, action (set | deleted), text?, request_id?}``,
                                     written with the change; kept LIVEFEED_HISTORY_DAYS after the
                                     last change (the newest 1000 entries)
+- ``lf:draft:{id}``          HASH   a draft (issue 25), kept apart from the article and never
+                                    shown: ``fields`` (JSON: the article as posted), ``doc`` (its
+                                    headline JSON), ``section``, ``title``, ``rev`` (its version:
+                                    +1 per save), ``author`` (the token that first saved it),
+                                    ``by``/``at`` (ms) of its last change, ``returned`` (JSON
+                                    ``{note, by, at}`` once an editor sent it back). Written by the
+                                    apply script only; gone once published or discarded
+- ``lf:drafts``              ZSET   every draft id, scored by its last change (ms)
+- ``lf:desk:events``         STREAM the desk's changes of drafts (capped, ``shared.drafts``): one
+                                    field ``data``, JSON ``{type (draft | published | returned |
+                                    discarded), id, by, at (ms)}``; never read by readers' services
 - ``lf:pinned``              ZSET   every pinned live article id, scored by when it was pinned
 - ``lf:pinned:{slug}``       ZSET   the pins of one section (``lf:pinned:_``: no section), at
                                     most LIVEFEED_MAX_PINNED; dropped with the article
@@ -79,6 +92,15 @@ Layout (one Redis holds it all; RQ keeps its own ``rq:*`` keys):
                                     epoch minute ``m``; kept 48 h
 - ``lf:audience:pub:{id}``    STRING readers connected (every push process) when the article was
                                     first published; kept 48 h
+- ``lf:desk:session:{d}``    STRING one desk sign-in (``services/ingest/sessions.py``; ``d``: a
+                                    digest of the cookie's session id): JSON ``{name, token
+                                    (a digest of the token signed in with), csrf, created,
+                                    expires (ms)}``; expires with the session
+- ``lf:desk:here:{d}``       STRING one desk page open now: JSON ``{name, role, open (the item
+                                    open in it, or null), at (ms)}``; refreshed by the page
+                                    every few seconds, expires shortly after it stops
+- ``lf:desk:here``           ZSET   the ``d`` of every ``lf:desk:here:{d}``, scored by when it
+                                    expires (ms): an index read without SCAN, trimmed on read
 """
 
 from __future__ import annotations
@@ -97,6 +119,9 @@ EVENTS_HORIZON = f"{PREFIX}events:horizon"
 CHANGED = f"{PREFIX}changed"
 HISTORY_PREFIX = f"{PREFIX}history:"
 PINNED = f"{PREFIX}pinned"
+DRAFT_PREFIX = f"{PREFIX}draft:"
+DRAFTS = f"{PREFIX}drafts"
+DESK_EVENTS = f"{PREFIX}desk:events"
 PINNED_PREFIX = f"{PREFIX}pinned:"
 PURGER_POSITION = f"{PREFIX}purger:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
@@ -113,6 +138,8 @@ ALERT_COUNT = f"{ALERTS_PREFIX}count"
 
 AUDIENCE_PREFIX = f"{PREFIX}audience:"
 AUDIENCE_PROCESSES = f"{AUDIENCE_PREFIX}procs"
+DESK_PREFIX = f"{PREFIX}desk:"
+DESK_PRESENT = f"{DESK_PREFIX}here"
 
 # The job function the feed worker runs; ingest names it by path and never imports it.
 APPLY_JOB = "services.feed.jobs.apply"
@@ -126,6 +153,11 @@ def article(article_id: str) -> str:
 def history(article_id: str) -> str:
     """The change history of one article (kept after a retraction)."""
     return f"{HISTORY_PREFIX}{article_id}"
+
+
+def draft(article_id: str) -> str:
+    """The draft of one article (issue 25): never shown until an editor publishes it."""
+    return f"{DRAFT_PREFIX}{article_id}"
 
 
 def pinned(slug: str | None) -> str:
@@ -236,3 +268,13 @@ def audience_minute(minute: int) -> str:
 def audience_at_publication(article_id: str) -> str:
     """The readers connected when an article was first published."""
     return f"{AUDIENCE_PREFIX}pub:{article_id}"
+
+
+def desk_session(digest: str) -> str:
+    """One desk sign-in, by a digest of its session id."""
+    return f"{DESK_PREFIX}session:{digest}"
+
+
+def desk_presence(digest: str) -> str:
+    """One open desk page (expires unless refreshed)."""
+    return f"{DESK_PRESENT}:{digest}"

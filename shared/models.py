@@ -7,7 +7,7 @@ import html
 import re
 import unicodedata
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -255,7 +255,8 @@ def _representable(value: datetime) -> datetime:
 Timestamp = Annotated[
     AwareDatetime, BeforeValidator(_require_string), AfterValidator(_representable)
 ]
-Title = Annotated[str, Field(max_length=MAX_RAW_TEXT_CHARS), _plain(300)]
+MAX_TITLE_CHARS = 300  # a title's characters once plain text (the desk counts them live)
+Title = Annotated[str, Field(max_length=MAX_RAW_TEXT_CHARS), _plain(MAX_TITLE_CHARS)]
 
 
 class Article(BaseModel):
@@ -294,6 +295,14 @@ class Article(BaseModel):
         Field(
             strict=True,
             description="true pins the article in its section, false unpins it; absent: as is.",
+        ),
+    ] = None
+    status: Annotated[
+        Literal["draft", "published"] | None,
+        Field(
+            description="draft: kept as a draft, shown nowhere until an editor publishes it "
+            "(POST /v1/articles/{id}/publish); published (or absent): as usual. A "
+            "contributor's write is always a draft.",
         ),
     ] = None
 

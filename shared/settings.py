@@ -152,7 +152,8 @@ class Settings(BaseSettings):
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Browser origins push accepts (comma-separated); unset: the feed page's own.",
+        description="Browser origins push accepts (comma-separated); unset: the feed page's own "
+        "and the desk's (LIVEFEED_PUBLIC_INGEST_URL's).",
     )
     embed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -175,6 +176,28 @@ class Settings(BaseSettings):
     public_feed_url: str | None = Field(
         default=None,
         description="Feed's URL as browsers reach it (behind a proxy); unset: http://HOST:FEED_PORT.",
+    )
+    # The desk (/desk on ingest: services/ingest/desk.py, sessions.py).
+    public_ingest_url: str | None = Field(
+        default=None,
+        description="Ingest's URL as browsers reach the desk (behind a proxy: the site's own "
+        "origin); push admits its origin and the desk's same-origin check accepts it. Unset: "
+        "LIVEFEED_PUBLIC_FEED_URL when that is set (the shipped nginx serves both on one "
+        "origin), else http://HOST:INGEST_PORT.",
+    )
+    session_secret: str | None = Field(
+        default=None,
+        min_length=32,
+        repr=False,
+        description="Key the desk's session cookies are signed with (32+ characters; the same "
+        "on every ingest copy). Unset: made once and kept in the data dir (session-secret, "
+        "mode 0600).",
+    )
+    session_hours: int = Field(
+        default=12,
+        ge=1,
+        le=24 * 30,
+        description="Hours a desk sign-in lasts (the session ends then, or at sign-out).",
     )
     # Client side: the bearer token `livefeed post` sends (LIVEFEED_TOKEN).
     token: str | None = Field(
@@ -511,6 +534,23 @@ class Settings(BaseSettings):
         normalize_all(origins)  # raises, naming the first that is not an origin
         return origins
 
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret_not_example(cls, secret: str | None) -> str | None:
+        if secret is not None and PLACEHOLDER in secret:
+            raise ValueError(
+                "LIVEFEED_SESSION_SECRET still holds the public example value: set your own "
+                "(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return secret
+
+    @field_validator("public_ingest_url")
+    @classmethod
+    def _ingest_url(cls, url: str | None) -> str | None:
+        if url is not None and origin_of(url) is None:
+            raise ValueError(f"{url!r} is not an http(s) URL like https://live.example")
+        return url
+
     @field_validator("purge_varnish", "purge_webhook", "websub_hubs")
     @classmethod
     def _http_urls(cls, urls: list[str]) -> list[str]:
@@ -590,7 +630,28 @@ class Settings(BaseSettings):
         own = [self.feed_url]
         if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
             own += [f"http://localhost:{self.feed_port}", f"http://127.0.0.1:{self.feed_port}"]
-        return frozenset(origin for url in own if (origin := origin_of(url))) | self.embeds
+        found = frozenset(origin for url in own if (origin := origin_of(url)))
+        return found | self.embeds | self.desk_origins
+
+    @property
+    def ingest_url(self) -> str:
+        """Ingest's URL as a browser reaches it (the desk's origin): LIVEFEED_PUBLIC_INGEST_URL,
+        else the feed's public URL (behind the shipped proxy the desk is on the page's origin),
+        else ``http://HOST:INGEST_PORT``."""
+        if self.public_ingest_url or self.public_feed_url:
+            return self.public_ingest_url or self.public_feed_url or ""
+        return f"http://{_browser_host(self.host)}:{self.ingest_port}"
+
+    @cached_property
+    def desk_origins(self) -> frozenset[str]:
+        """The desk's own origins (``ingest_url``'s, and localhost's and 127.0.0.1's on a
+        laptop): push admits them unless LIVEFEED_ALLOWED_ORIGINS lists its own (behind one
+        proxy the desk shares the page's origin), and the desk's same-origin check accepts them
+        besides the origin a request names itself by (``services/ingest/sessions.py``)."""
+        own = [self.ingest_url]
+        if self.host in {"127.0.0.1", "localhost", "0.0.0.0", "::"}:  # noqa: S104 - a comparison
+            own += [f"http://localhost:{self.ingest_port}", f"http://127.0.0.1:{self.ingest_port}"]
+        return frozenset(origin for url in own if (origin := origin_of(url)))
 
     @cached_property
     def embeds(self) -> frozenset[str]:

@@ -10,9 +10,14 @@
 - ``LIVEFEED_TOKENS_FILE``: one ``name token [section…] [key=value…]`` per line; blank lines
   are skipped, and ``#`` starts a comment only at the start of a line or after whitespace
   (``wire abc#def sport`` is the token ``abc#def``). Sections (slugs) limit what the token may
-  post, update or retract. Trailing ``key=value`` fields are settings of the token (none yet:
-  ``TOKEN_FIELDS`` is where one is added). A line that does not parse stops start-up with its
+  post, update or retract. Trailing ``key=value`` fields are settings of the token
+  (``TOKEN_FIELDS``): ``role=contributor`` or ``role=editor`` (the default, so tokens written
+  before roles existed keep their power). A line that does not parse stops start-up with its
   number; a re-read keeps the previous tokens (``shared.auth``).
+
+Roles: an editor publishes, edits, corrects, pins, embargoes and retracts; a contributor's
+writes are drafts (``services/ingest/roles.py`` has the rules). ``LIVEFEED_INGEST_TOKENS``
+tokens are editors.
 
 Names are what the article history records; tokens never leave this module's callers.
 """
@@ -22,6 +27,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from shared.models import SLUG_RULE, is_slug
 
@@ -29,14 +35,24 @@ MIN_TOKEN_CHARS = 8
 NAME_RULE = "1-64 letters, digits, '.', '_' or '-'"
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
+Role = Literal["editor", "contributor"]
+ROLES: tuple[Role, ...] = ("editor", "contributor")
+
 
 @dataclass(frozen=True)
 class NamedToken:
-    """One bearer token, the name changes are recorded under, and its sections (empty: all)."""
+    """One bearer token, the name changes are recorded under, its sections (empty: all) and
+    its role (an editor publishes; a contributor writes drafts)."""
 
     name: str
     token: str
     sections: frozenset[str] = frozenset()
+    role: Role = "editor"
+
+    @property
+    def is_editor(self) -> bool:
+        """Whether this token may publish, correct, pin, retract (every power but drafts')."""
+        return self.role == "editor"
 
     def allows(self, section: str | None) -> bool:
         """Whether this token may touch an article in ``section`` (None: no section)."""
@@ -102,9 +118,16 @@ def from_env(entries: list[str]) -> list[NamedToken]:
 # A ``#`` at the start of a line or after whitespace starts a comment; elsewhere it is text.
 _COMMENT = re.compile(r"(?:^|\s)#.*$")
 
+
+def _role(value: str) -> str:
+    if value not in ROLES:
+        raise ValueError(f"{value[:40]!r} is not a role: use {' or '.join(ROLES)}")
+    return value
+
+
 # ``key=value`` settings a tokens-file line may end with: key -> a check that returns the value
-# to keep or raises ValueError with the reason. None yet; a role (``role=editor``) goes here.
-TOKEN_FIELDS: dict[str, Callable[[str], str]] = {}
+# to keep or raises ValueError with the reason.
+TOKEN_FIELDS: dict[str, Callable[[str], str]] = {"role": _role}
 
 
 def _line_fields(rest: list[str], where: str) -> tuple[list[str], dict[str, str]]:
@@ -147,8 +170,9 @@ def from_file(text: str, source: str = "tokens file") -> list[NamedToken]:
         name, token = parts[0], parts[1]
         if not _NAME.fullmatch(name):
             raise ValueError(f"{where}: the name must be {NAME_RULE}")
-        sections, _options = _line_fields(parts[2:], where)
-        out.append(NamedToken(name, _token(token, where), frozenset(sections)))
+        sections, options = _line_fields(parts[2:], where)
+        role: Role = "contributor" if options.get("role") == "contributor" else "editor"
+        out.append(NamedToken(name, _token(token, where), frozenset(sections), role))
     return unique(out)
 
 

@@ -90,6 +90,19 @@ def test_up_runs_everything_prints_a_token_and_stops_cleanly(stop_signal: int) -
         assert (data_dir / "vapid-dev.env").read_text().count("LIVEFEED_VAPID_") == 3
         page = httpx.get(f"http://127.0.0.1:{ports['feed']}/").text
         assert 'id="alerts"' in page
+        # The desk: its address in the banner, the dev token signs in, and push admits the
+        # desk's origin for its stream (and no other).
+        desk = f"http://127.0.0.1:{ports['ingest']}"
+        assert f"{desk}/desk" in banner
+        signed = httpx.post(f"{desk}/desk/login", data={"token": token.group(1)},
+                            headers={"Origin": desk})  # fmt: skip
+        assert signed.status_code == 303, signed.text
+        assert "livefeed_session" in signed.cookies
+        events = f"http://127.0.0.1:{ports['push']}/v1/events"
+        with httpx.stream("GET", events, headers={"Origin": desk}, timeout=5) as stream:
+            assert stream.status_code == 200
+        foreign = httpx.get(events, headers={"Origin": "http://127.0.0.1:1"}, timeout=5)
+        assert foreign.status_code == 403
 
         def timeline_full() -> bool:
             body = httpx.get(f"http://127.0.0.1:{ports['feed']}/v1/timeline?limit=100").json()

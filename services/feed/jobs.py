@@ -7,12 +7,14 @@ import time
 from collections import Counter
 from typing import Any
 
+import orjson
 import redis
 from pydantic import ValidationError
 from rq import get_current_job
 
 from services.feed.metrics import record_job
 from services.feed.store import RELEASE_OP, TimelineWriter, retract_op, upsert_op
+from shared.drafts import current_view
 from shared.metrics import observe_stage
 from shared.models import NORMALIZED, Article
 from shared.settings import Settings, get_settings
@@ -66,7 +68,11 @@ def build_ops(
 
 
 def _op(item: dict[str, Any], settings: Settings, request_id: str) -> dict[str, Any]:
-    if item.get("op") == "retract":
+    if item.get("op") == "return":
+        # Send a draft back to its author with a note (``ifrev``: the draft version reviewed).
+        op: dict[str, Any] = {"op": "return", "id": str(item["id"]), "rid": request_id}
+        op["note"] = str(item["note"])
+    elif item.get("op") == "retract":
         # v/u: a versioned retraction (a canceled ninjs item), compared like an update.
         version, moment = item.get("v"), item.get("u")
         rank = (version, moment) if isinstance(version, int) and isinstance(moment, int) else None
@@ -81,6 +87,19 @@ def _op(item: dict[str, Any], settings: Settings, request_id: str) -> dict[str, 
         base = item.get("base")
         if isinstance(base, list) and len(base) == 2 and all(type(n) is int for n in base):
             op["bv"], op["bu"] = base
+        # Drafts (issue 25, apply.lua "Drafts"): saved as a draft with the article as posted;
+        # or the publication of the stored draft at version ``publish``.
+        if item.get("draft") is True:
+            op["draft"] = True
+            posted = article.model_dump(mode="json", exclude_none=True, exclude={"status"})
+            op["fields"] = orjson.dumps(posted).decode()
+        elif type(item.get("publish")) is int:
+            op["publish"] = item["publish"]
+    # If-Match: the version of the record (the draft, or the article) the write started from.
+    if type(item.get("ifrev")) is int:
+        op["ifrev"] = item["ifrev"]
+    if item.get("role") == "contributor":
+        op["role"] = "contributor"
     # Who asked (a token's name, never the token) and, for a scoped token, its sections: the
     # script refuses a change to an article stored in another section.
     op["by"] = str(item.get("by") or "")
@@ -125,6 +144,9 @@ def apply(
     except Exception:
         record_job(started, None)  # counted, then RQ retries or parks the job as failed
         raise
+    for outcome in outcomes:
+        if "current" in outcome:  # a conflict: when the record changed, in the newsroom's zone
+            outcome["current"] = current_view(outcome["current"], settings.zone)
     record_job(started, outcomes)
     log.info(
         "applied %d item(s)",

@@ -19,6 +19,7 @@ import redis.asyncio as aredis
 
 from shared import keys
 from shared.dates import now_ms, to_ms
+from shared.drafts import DESK_EVENTS_MAXLEN
 from shared.lua import script
 from shared.models import ID_PATTERN, MAX_CORRECTIONS, Article, article_edition
 from shared.redis_client import NotReplicatedError
@@ -120,6 +121,8 @@ class TimelineWriter:
                 keys.EMBARGO,
                 keys.CHANGED,
                 keys.EDITIONS_INDEXED,
+                keys.DRAFTS,
+                keys.DESK_EVENTS,
             ],
             args=[
                 keys.ARTICLE_PREFIX,
@@ -139,6 +142,8 @@ class TimelineWriter:
                 json.dumps(ops, separators=(",", ":")),
                 keys.LANG_PREFIX,
                 self.settings.language,
+                keys.DRAFT_PREFIX,
+                DESK_EVENTS_MAXLEN,
             ],
         )
         if pipe is not None:

@@ -15,15 +15,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from services.ingest import aioredis
+from services.ingest import aioredis, desk_api, roles
+from services.ingest.desk import Desk
 from services.ingest.openapi import openapi_document
 from services.ingest.queueing import Enqueuer
 from services.ingest.ratelimit import RateLimit
+from services.ingest.sessions import SessionOrBearer, Sessions
 from services.ingest.summary import Summaries
 from services.ingest.writes import Writes, redis_down
 from shared import clicks
 from shared.audience_api import audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck
+from shared.bodies import read_body
+from shared.devmode import session_secret
 from shared.history import history_response
 from shared.redis_client import sync_client
 from shared.settings import Settings
@@ -49,10 +53,15 @@ class Ingest:
         self.client: redis.Redis | None = None
         self.aclient: redis.asyncio.Redis | None = None
         # Failed checks are counted per client address across every process (shared.auth).
-        self.check_token = BearerAuth(
+        bearer = BearerAuth(
             TokenCheck(settings),
             FailedAuthThrottle(lambda: self.redis, settings.auth_failures_per_minute),
         )
+        # A desk session cookie authenticates as its token too (services/ingest/sessions.py).
+        secret = session_secret(settings)
+        sessions = Sessions(settings, lambda: self.redis, bearer.tokens, secret)
+        self.check_token = SessionOrBearer(bearer, sessions)
+        self.desk = Desk(settings, lambda: self.redis, bearer.tokens, bearer.throttle, sessions)
         self.enqueuer: Enqueuer | None = None
         self.writer: Writes | None = None
         self.rate_limit: RateLimit | None = None
@@ -139,7 +148,46 @@ class Ingest:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         who = await self.check_token(request)
         await self.limiter.check(request)
+        roles.require_editor(who, "retract or discard")
         return await self.writes.delete(request, path_article_id(request), who)
+
+    async def get_drafts(self, request: Request) -> Response:
+        """``GET /v1/drafts``: the drafts, newest first (any token; services/ingest/desk_api.py)."""
+        who = await self.check_token(request)
+        try:
+            return await desk_api.list_drafts(request, who, self.redis, self.settings.zone)
+        except redis.RedisError as exc:
+            raise redis_down() from exc
+
+    async def publish_draft(self, request: Request) -> Response:
+        """``POST /v1/articles/{id}/publish``: an editor publishes a draft."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        body = await read_body(request, self.settings.max_body_bytes)
+        build = desk_api.publish_builder(
+            self.redis, who, path_article_id(request), body, self.settings.zone
+        )
+        return await self.writes.submit(request, body, who, build)
+
+    async def return_draft(self, request: Request) -> Response:
+        """``POST /v1/articles/{id}/return``: an editor sends a draft back with a note."""
+        who = await self.check_token(request)
+        await self.limiter.check(request)
+        body = await read_body(request, self.settings.max_body_bytes)
+        build = desk_api.return_builder(
+            self.redis, who, path_article_id(request), body, self.settings.zone
+        )
+        return await self.writes.submit(request, body, who, build)
+
+    async def get_article(self, request: Request) -> Response:
+        """``GET /v1/articles/{id}``: the stored article and draft to edit, with the version."""
+        await self.check_token(request)
+        try:
+            return await desk_api.get_article(
+                request, path_article_id(request), self.redis, self.settings.zone
+            )
+        except redis.RedisError as exc:
+            raise redis_down() from exc
 
     async def get_history(self, request: Request) -> Response:
         """``GET /v1/articles/{id}/history``: every recorded change, oldest first (any token)."""
@@ -231,6 +279,10 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/v1/articles/{article_id:path}/history", ingest.get_history, methods=["GET"]),
         Route("/v1/articles/{article_id:path}/stats", ingest.get_stats, methods=["GET"]),
         Route("/v1/clicks/top", ingest.get_top, methods=["GET"]),
+        Route("/v1/drafts", ingest.get_drafts, methods=["GET"]),
+        Route("/v1/articles/{article_id:path}/publish", ingest.publish_draft, methods=["POST"]),
+        Route("/v1/articles/{article_id:path}/return", ingest.return_draft, methods=["POST"]),
+        Route("/v1/articles/{article_id:path}", ingest.get_article, methods=["GET"]),
         Route("/v1/articles/{article_id:path}", ingest.put_article, methods=["PUT"]),
         Route("/v1/articles/{article_id:path}", ingest.patch_article, methods=["PATCH"]),
         Route("/v1/articles/{article_id:path}", ingest.delete_article, methods=["DELETE"]),
@@ -243,6 +295,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", ingest.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.json", ingest.openapi, methods=["GET"]),
+        *ingest.desk.routes(),
     ]
     return Starlette(
         routes=routes,

@@ -29,9 +29,11 @@ from shared.starlette_glue import ProblemError
 from shared.tokens import NamedToken
 from shared.window import outside_window, window_floor_ms
 
-Status = Literal["accepted", "unchanged", "stale", "expired", "rejected"]
+Status = Literal["accepted", "draft", "unchanged", "stale", "expired", "rejected"]
 # Every per-item answer, in the order the response counts them.
-STATUSES: tuple[Status, ...] = ("accepted", "unchanged", "stale", "expired", "rejected")
+STATUSES: tuple[Status, ...] = ("accepted", "draft", "unchanged", "stale", "expired", "rejected")
+# The answers of items that are queued (``draft``: queued to be saved as a draft).
+QUEUED: tuple[Status, ...] = ("accepted", "draft")
 
 JSON_TYPES = {"application/json", "application/ninjs+json"}
 FEED_TYPES = {"application/rss+xml", "application/atom+xml", "application/xml", "text/xml"}
@@ -42,7 +44,7 @@ class Verdict:
     """One posted item: what it became, and the answer it gets."""
 
     index: int
-    op: Literal["upsert", "retract"] = "upsert"
+    op: Literal["upsert", "retract", "publish", "return"] = "upsert"
     article_id: str | None = None
     article: Article | None = None
     source_id: str | None = None
@@ -55,12 +57,26 @@ class Verdict:
     reason: str | None = None  # a retraction's reason (DELETE body, kept in the history), or
     # why an item is ``expired``
     forbidden: bool = False  # rejected because the token may not touch this section
+    # Drafts and conflicts (issue 25; services/ingest/roles.py, desk_api.py):
+    draft: bool = False  # saved as a draft, not published
+    contributor: bool = False  # written by a contributor's token (the script checks it too)
+    if_rev: int | None = None  # If-Match: the version of the record this write started from
+    publish_rev: int | None = None  # a publish (op "publish"): the draft version read
+    note: str | None = None  # a return's note
+    current: dict[str, Any] | None = None  # ``stale`` by If-Match: the record as it is now
 
     def queued_item(self, who: NamedToken) -> dict[str, Any]:
         """The job payload of an accepted item: what to do, who asked (name and sections)."""
         item: dict[str, Any] = {"op": self.op, "by": who.name}
         if who.sections:
             item["scope"] = sorted(who.sections)
+        if self.contributor:
+            item["role"] = "contributor"
+        if self.if_rev is not None:
+            item["ifrev"] = self.if_rev
+        if self.op == "return":
+            item.update(id=self.article_id, note=self.note)
+            return item
         if self.op == "retract":
             item["id"] = self.article_id
             if self.rank is not None:
@@ -72,6 +88,11 @@ class Verdict:
         item["article"] = self.article.model_dump(mode="json", exclude_none=True)
         if self.base is not None:
             item["base"] = list(self.base)
+        if self.draft:
+            item["draft"] = True
+        if self.op == "publish":
+            item["op"] = "upsert"  # the draft's article, applied while the draft is unchanged
+            item["publish"] = self.publish_rev
         return item
 
     def forbid(self, who: NamedToken, where: str | None = None) -> None:
@@ -98,9 +119,9 @@ class Verdict:
         out: dict[str, Any] = {"index": self.index, "id": self.article_id, "status": self.status}
         if self.source_id is not None and self.source_id != self.article_id:
             out["source_id"] = self.source_id
-        if self.op == "retract":
-            out["action"] = "retract"
-        if self.status == "accepted":
+        if self.op != "upsert":
+            out["action"] = self.op
+        if self.status in QUEUED:
             out["job_id"] = job_id
         elif self.status == "rejected":
             out["errors"] = self.errors
@@ -112,6 +133,13 @@ class Verdict:
                 if self.status == "unchanged"
                 else "the stored copy is newer"
             )
+            if self.current is not None or (self.status == "stale" and self.if_rev is not None):
+                # If-Match (or the draft version reviewed) is not the record's version now.
+                out["reason"] = (
+                    "changed since the version this write started from: reload, or send it "
+                    "again without If-Match to overwrite"
+                )
+                out["current"] = self.current
             if self.stored_state == "expired":
                 # Expired by the window (or LIVEFEED_MAX_ITEMS): the stored version itself
                 # comes back when posted again once the window would show it.
@@ -145,6 +173,7 @@ class Posted:
     kind: str  # json | ninjs | mixed (native and ninjs items) | rss | atom
     verdicts: list[Verdict]
     batch: bool
+    if_match: int | None = None  # PUT/PATCH ``If-Match``: the version the write started from
 
 
 def _native(raw: Any, index: int) -> Draft:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from services.ingest.desk_api import MAX_LIST
 from services.ingest.intake import STATUSES
 from services.ingest.patching import PATCH_TYPES
 from shared.audience import MAX_MINUTES
 from shared.clicks import MAX_TOP
+from shared.drafts import MAX_NOTE_CHARS
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, MAX_SLUG_CHARS, Article
 from shared.summary import MAX_LIVE_SUMMARY_CHARS
 
@@ -17,13 +19,16 @@ _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
 def _responses(*statuses: int) -> dict[str, Any]:
     described = {
-        "400": "Body is not valid JSON or well-formed, entity-free XML; bad Idempotency-Key",
+        "400": "Body is not valid JSON or well-formed, entity-free XML; bad Idempotency-Key or "
+        "If-Match; an unknown or bad query parameter (the problem names it)",
         "401": "No bearer token",
-        "403": "Token not allowed",
+        "403": "Token not allowed: a section outside its scope (the problem names `section`), "
+        "or what its role may not do (names `role`: a contributor may write drafts only)",
         # PUT/DELETE: Starlette's path matcher stops at a line break, so such an id matches
         # no route at all (other bad ids are a 422 naming `id`).
         "404": "Unknown job, or a URL that names no article (an id with a line break); PATCH: "
-        "no live or embargoed article with this id (unknown, retracted or expired)",
+        "no live or embargoed article with this id (unknown, retracted or expired), nor a "
+        "draft; publish/return/GET: no draft (or article) with this id",
         "409": "A request with this Idempotency-Key is still being processed",
         "413": "Body or batch too large",
         "415": "Unsupported content type",
@@ -243,6 +248,178 @@ def _summary_schemas() -> dict[str, Any]:
     }
 
 
+_VERSION_RULE = '^((W/)?"[1-9][0-9]{0,14}"|[1-9][0-9]{0,14})$'  # roles.IF_MATCH
+_IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": 'The version (`"3"`) of the record this write started from: the draft\'s '
+    "for a draft, else the article's (GET /v1/articles/{id}: `version`, ETag). If it changed "
+    "since, the write changes nothing and its item is `stale` with `current` (who changed it, "
+    "when, its title); send it again without If-Match to overwrite.",
+    "schema": {"type": "string", "pattern": _VERSION_RULE},
+}
+_CURRENT = {
+    "type": ["object", "null"],
+    "description": "A conflict (If-Match, or the draft version reviewed): the record as it is "
+    "now; null when there is none",
+    "required": ["version", "by", "at", "title"],
+    "properties": {
+        "version": {"type": ["integer", "null"]},
+        "by": {"type": ["string", "null"]},
+        "at": {"type": ["string", "null"], "format": "date-time"},
+        "title": {"type": ["string", "null"]},
+    },
+}
+_RETURNED = {
+    "type": ["object", "null"],
+    "required": ["note", "by", "at"],
+    "properties": {"note": _TEXT, "by": {"type": ["string", "null"]}, "at": _DATE},
+}
+_DRAFT: dict[str, Any] = {
+    "type": "object",
+    "required": ["id", "title", "version", "author", "updated_at", "returned", "article"],
+    "properties": {
+        "id": _TEXT,
+        "title": _TEXT,
+        "url": {"type": ["string", "null"]},
+        "section": {"type": ["string", "null"]},
+        "labels": {"type": "array", "items": _TEXT},
+        "language": {"type": ["string", "null"]},
+        "urgency": {"type": ["integer", "null"]},
+        "pinned": {"type": "boolean"},
+        "embargoed_until": {"type": ["string", "null"]},
+        "published_at": {"type": ["string", "null"]},
+        "version": {"type": "integer", "description": "The draft's version: +1 per save"},
+        "author": {"type": ["string", "null"], "description": "The token that first saved it"},
+        "by": {"type": ["string", "null"], "description": "The token that changed it last"},
+        "updated_at": {"type": "string", "format": "date-time"},
+        "returned": _RETURNED,
+        "state": {
+            "type": ["string", "null"],
+            "description": "The id's article record (a draft of a live article), or null",
+        },
+        "article": {"type": "object", "description": "Every field as posted"},
+    },
+}
+
+
+def _drafts_paths(
+    security: list[dict[str, list[str]]], id_param: dict[str, Any], accepted: dict[str, Any]
+) -> dict[str, Any]:
+    """``GET /v1/drafts``, publish, return, and ``GET /v1/articles/{id}`` (issue 25)."""
+    version_body = {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 2**53,
+        "description": "The draft version reviewed (GET /v1/drafts): if the draft changed "
+        "since, nothing happens and the item is `stale` with `current`",
+    }
+    return {
+        "/v1/drafts": {
+            "get": {
+                "summary": "The drafts, newest change first (any token; a section-scoped token "
+                "sees its sections)",
+                "security": security,
+                "parameters": [
+                    {
+                        "name": "section",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "pattern": "^(|[a-z0-9]+(-[a-z0-9]+)*)$",
+                            "maxLength": MAX_SLUG_CHARS,
+                        },
+                    },
+                    {
+                        "name": "author",
+                        "in": "query",
+                        "required": False,
+                        "description": "The name of the token that first saved it",
+                        "schema": {"type": "string", "pattern": "^[ -~]{0,64}$"},
+                    },
+                    _count_param("limit", MAX_LIST),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "`event_id`: the newest record of the desk's stream "
+                        "this list reflects",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["drafts", "event_id"],
+                                    "properties": {
+                                        "drafts": {
+                                            "type": "array",
+                                            "items": {"$ref": "#/components/schemas/Draft"},
+                                        },
+                                        "event_id": _TEXT,
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    **_responses(400, 401, 403, 429, 503),
+                },
+            }
+        },
+        "/v1/articles/{article_id}/publish": {
+            "post": {
+                "summary": "Publish a draft (editor): its article as a write, with the usual "
+                "version and embargo rules; dated now unless the article is live or embargoed",
+                "security": security,
+                "parameters": [id_param],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"version": version_body}}
+                        }
+                    },
+                },
+                "responses": {
+                    **accepted,
+                    **_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                },
+            }
+        },
+        "/v1/articles/{article_id}/return": {
+            "post": {
+                "summary": "Send a draft back to its author with a note (editor); it stays a draft",
+                "security": security,
+                "parameters": [id_param],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["note"],
+                                "properties": {
+                                    "note": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "maxLength": MAX_RAW_TEXT_CHARS,
+                                        "description": "Plain text, 1-"
+                                        f"{MAX_NOTE_CHARS} characters once markup is stripped",
+                                    },
+                                    "version": version_body,
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    **accepted,
+                    **_responses(400, 401, 403, 404, 409, 413, 422, 429, 503),
+                },
+            }
+        },
+    }
+
+
 def _count_param(name: str, maximum: int) -> dict[str, Any]:
     return {
         "name": name,
@@ -406,11 +583,29 @@ def openapi_document() -> dict[str, Any]:
                     },
                 }
             },
+            **_drafts_paths(security, id_param, accepted),
             "/v1/articles/{article_id}": {
-                "put": {
-                    "summary": "Create or replace an article",
+                "get": {
+                    "summary": "The stored article and its draft, to edit, with the version "
+                    "If-Match names (also as ETag)",
                     "security": security,
-                    "parameters": [id_param, idempotency_key],
+                    "parameters": [id_param],
+                    "responses": {
+                        "200": {
+                            "description": "`state`: the article record's (null: a draft only)",
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Stored"}
+                                }
+                            },
+                        },
+                        **_responses(401, 403, 404, 422, 429, 503),
+                    },
+                },
+                "put": {
+                    "summary": "Create or replace an article (`status: draft`: its draft)",
+                    "security": security,
+                    "parameters": [id_param, idempotency_key, _IF_MATCH],
                     "requestBody": {
                         "required": True,
                         "content": {
@@ -425,9 +620,11 @@ def openapi_document() -> dict[str, Any]:
                 "patch": {
                     "summary": "Change some fields of a stored article (JSON Merge Patch, RFC "
                     "7396): a member replaces the field, null removes it; the result is checked "
-                    "and applied as a PUT of it",
+                    "and applied as a PUT of it. A contributor's patch (or an editor's with "
+                    "`status: draft`, or of an id with a draft and no live article) changes the "
+                    "draft",
                     "security": security,
-                    "parameters": [id_param, idempotency_key],
+                    "parameters": [id_param, idempotency_key, _IF_MATCH],
                     "requestBody": {
                         "required": True,
                         "content": {t: merge_patch for t in patch_types},
@@ -566,6 +763,24 @@ def openapi_document() -> dict[str, Any]:
                     },
                 },
                 "NinjsItem": _NINJS_ITEM,
+                "Draft": _DRAFT,
+                "Stored": {
+                    "type": "object",
+                    "required": ["id", "state", "version", "by", "at", "article", "draft"],
+                    "properties": {
+                        "id": _TEXT,
+                        "state": {
+                            "enum": ["live", "embargoed", "retracted", "expired", None],
+                        },
+                        "version": {"type": ["integer", "null"]},
+                        "by": {"type": ["string", "null"]},
+                        "at": {"type": ["string", "null"], "format": "date-time"},
+                        "article": {"type": ["object", "null"]},
+                        "draft": {
+                            "anyOf": [{"$ref": "#/components/schemas/Draft"}, {"type": "null"}]
+                        },
+                    },
+                },
                 "Stats": _STATS,
                 "Top": _TOP,
                 "History": {
@@ -591,6 +806,9 @@ def openapi_document() -> dict[str, Any]:
                                             "unpinned",
                                             "retracted",
                                             "expired",
+                                            "drafted",
+                                            "returned",
+                                            "discarded",
                                         ]
                                     },
                                     "version": {"type": ["integer", "null"]},
@@ -627,7 +845,8 @@ def openapi_document() -> dict[str, Any]:
                         "id": {"type": ["string", "null"]},
                         "source_id": {"type": "string"},
                         "status": {"enum": list(STATUSES)},
-                        "action": {"const": "retract"},
+                        "action": {"enum": ["retract", "publish", "return"]},
+                        "current": _CURRENT,
                         "job_id": {"type": "string"},
                         "reason": {"type": "string"},
                         "errors": {"$ref": "#/components/schemas/FieldErrors"},

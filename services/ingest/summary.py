@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.ingest.roles import role_error
 from services.ingest.validation import errors_of
 from services.ingest.writes import not_replicated, redis_down
 from shared import keys
@@ -74,7 +75,15 @@ def _error(field: str, exc: ValueError) -> dict[str, str]:
 
 def forbidden(who: NamedToken, scope: Scope) -> ProblemError | None:
     """403 unless ``who`` may change this scope's summary: a token limited to sections may
-    change the summaries of those sections only, never the whole feed's."""
+    change the summaries of those sections only, never the whole feed's; a contributor none
+    (``services/ingest/roles.py``)."""
+    if not who.is_editor:
+        return ProblemError(
+            403,
+            f"the token {who.name} is a contributor: it may not change the live summary; "
+            "nothing was changed",
+            errors=[role_error(who, "change the live summary")],
+        )
     if who.allows(scope.section):
         return None
     where = f"section {scope.section!r}" if scope.section else "the whole feed"

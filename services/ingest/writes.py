@@ -28,8 +28,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from services.ingest import desk_api, roles
 from services.ingest.idempotency import TTL_S, Claim, IdempotencyStore, fingerprint
-from services.ingest.intake import STATUSES, KnownVersions, Posted, Verdict, posted_items
+from services.ingest.intake import QUEUED, STATUSES, KnownVersions, Posted, Verdict, posted_items
 from services.ingest.metrics import record_items
 from services.ingest.patching import patch_document, patched_verdict, read_stored
 from services.ingest.queueing import Enqueuer
@@ -142,9 +143,11 @@ class Writes:
         """``PUT /v1/articles/{id}``: create or replace one article (native or ninjs)."""
         body = await read_body(request, self.settings.max_body_bytes)
         media = media_type(request)
+        started_from = roles.if_match(request)
 
         async def run(claim: Claim | None) -> Response:
             posted = await _parse(body, media, body, self.settings.max_batch_items, article_id)
+            posted.if_match = started_from
             return await self._accept(request, posted, claim, who)
 
         return await self._once(request, media, body, run)
@@ -155,17 +158,23 @@ class Writes:
         body = await read_body(request, self.settings.max_body_bytes)
         media = media_type(request)
         patch = patch_document(media, body, article_id)
+        started_from = roles.if_match(request)
 
         async def run(claim: Claim | None) -> Response:
             try:
-                stored = await read_stored(self.client, article_id)
+                # A draft's patch (services/ingest/desk_api.py), else the stored article's.
+                verdict = await desk_api.patched_draft(self.client, article_id, patch, who)
+                stored = None if verdict else await read_stored(self.client, article_id)
             except redis.RedisError as exc:
                 raise redis_down() from exc
-            verdict = patched_verdict(stored, patch, article_id)
-            where = who.refusal(stored.section, None)
-            if where is not None:
-                verdict.forbid(who, where)
-            return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
+            if stored is not None:
+                verdict = patched_verdict(stored, patch, article_id)
+                where = who.refusal(stored.section, None)
+                if where is not None:
+                    verdict.forbid(who, where)
+            assert verdict is not None
+            posted = Posted("json", [verdict], batch=False, if_match=started_from)
+            return await self._accept(request, posted, claim, who)
 
         return await self._once(request, media, body, run)
 
@@ -180,6 +189,21 @@ class Writes:
         async def run(claim: Claim | None) -> Response:
             verdict = Verdict(index=0, op="retract", article_id=article_id, reason=reason)
             return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
+
+        return await self._once(request, "", body, run)
+
+    async def submit(
+        self, request: Request, body: bytes, who: NamedToken, build: Callable[[], Awaitable[Posted]]
+    ) -> Response:
+        """Answer and queue the items ``build`` makes (a draft's publish or return:
+        services/ingest/desk_api.py), as every write: Idempotency-Key, 202, per-item results."""
+
+        async def run(claim: Claim | None) -> Response:
+            try:
+                posted = await build()
+            except redis.RedisError as exc:
+                raise redis_down() from exc
+            return await self._accept(request, posted, claim, who)
 
         return await self._once(request, "", body, run)
 
@@ -258,8 +282,9 @@ class Writes:
     ) -> Response:
         """Answer known items, build the response, queue the rest (raises RedisError)."""
         verdicts = posted.verdicts
+        await roles.screen(self.client, posted, who, self.settings.zone)  # drafts, roles, If-Match
         await self.known.answer(verdicts, who)
-        queued = [v for v in verdicts if v.status == "accepted"]
+        queued = [v for v in verdicts if v.status in QUEUED]
         counts: dict[str, int] = {
             status: sum(1 for v in verdicts if v.status == status) for status in STATUSES
         }
@@ -272,9 +297,15 @@ class Writes:
                 "results": [v.result(None) for v in verdicts],
             }
             forbidden = all(v.forbidden for v in verdicts)
+            by_role = any(e["field"] == "role" for v in verdicts for e in v.errors)
             return problem(
                 403 if forbidden else 422,
-                "this token may not change these sections; nothing was queued"
+                (
+                    "this token's role does not allow this (contributors write drafts only); "
+                    "nothing was queued"
+                    if by_role
+                    else "this token may not change these sections; nothing was queued"
+                )
                 if forbidden
                 else "no valid article in the request; nothing was queued",
                 errors=[error for v in verdicts for error in v.errors],

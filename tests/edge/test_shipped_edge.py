@@ -253,3 +253,37 @@ async def test_gzip_and_plain_clients_both_get_the_one_cached_copy(
                 http, url, accept, **{"If-None-Match": response.headers["etag"]}
             )
             assert again.status_code == 304, (path, accept, response.headers["etag"])
+
+
+async def test_the_desk_is_served_through_nginx_signed_in_and_same_origin(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    """/desk and /desk/* reach ingest through the shipped nginx: the sign-in page, the sign-in
+    (its cookie), the desk, and a desk request whose Origin is the proxy's (Host passed on)."""
+    page = await http.get(proxy.url + "/desk")
+    assert page.status_code == 200, page.text[:300]
+    assert 'action="/desk/login"' in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert "desk/login" not in (await http.get(proxy.url + "/desktop")).text
+    signed = await http.post(
+        proxy.url + "/desk/login",
+        data={"token": edge.stack.token},
+        headers={"Origin": proxy.url},
+    )
+    assert signed.status_code == 303, signed.text[:300]
+    http.cookies.clear()
+    cookie = {"Cookie": f"livefeed_session={signed.cookies['livefeed_session']}"}
+    desk = await http.get(proxy.url + "/desk", headers=cookie)
+    assert 'id="desk-config"' in desk.text
+    csrf = re.search(r'"csrf":"([^"]+)"', desk.text)
+    assert csrf is not None
+    here = await http.post(
+        proxy.url + "/desk/presence",
+        json={"open": None},
+        headers={"Origin": proxy.url, "X-CSRF-Token": csrf.group(1), **cookie},
+    )
+    assert here.status_code == 200, here.text
+    assert [p["name"] for p in here.json()["people"]] == ["token-1"]
+    static = await http.get(proxy.url + "/desk/static/desk.js")
+    assert static.status_code == 200
+    assert static.headers["content-type"].startswith("text/javascript")

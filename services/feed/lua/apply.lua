@@ -4,6 +4,7 @@
 -- KEYS[1] timeline zset   KEYS[2] events stream   KEYS[3] events horizon   KEYS[4] embargo zset
 -- KEYS[5] last change (ms) that no event announces (an item trimmed off the window)
 -- KEYS[6] set once every live article is in its edition's index (see index_editions())
+-- KEYS[7] every draft id (zset, scored by its last change)  KEYS[8] the desk's event stream
 -- ARGV[1] article key prefix  ARGV[2] section key prefix  ARGV[3] label key prefix
 -- ARGV[4] now (ms)  ARGV[5] oldest published ms kept ('': no age limit)  ARGV[6] max items
 -- ARGV[7] stream max length  ARGV[8] tombstone ttl (s)  ARGV[9] correction notes kept per item
@@ -12,10 +13,16 @@
 -- ARGV[15] JSON array of operations  ARGV[16] edition (language) key prefix
 -- ARGV[17] the edition of a stored article without one (LIVEFEED_LANGUAGE: records written
 -- before editions existed have no ``lang`` field)
+-- ARGV[18] draft key prefix  ARGV[19] the desk stream's max length
 -- An operation may carry ``by`` (the token's name: recorded in the article's history) and
 -- ``scope`` (the token's sections: a change to a record of another section, live or not, is
 -- rejected; see refusal()). An upsert may carry ``bv``/``bu``: the stored (version, ms) a PATCH
 -- was merged onto; it applies only while that record is still the one shown (else ``stale``).
+-- Drafts (see "Drafts" below): an upsert with ``draft`` saves a draft instead; one with
+-- ``publish`` (the draft's version) publishes the stored draft; ``return`` sends a draft back.
+-- ``ifrev`` (If-Match): the write applies only while its record (the draft for a draft, else
+-- the article) is at that version (``rev``), else ``stale`` with ``current``. ``role`` is
+-- 'contributor' for a contributor's token: it may save drafts of ids without an article only.
 -- Returns a JSON array: one {"id", "outcome", "event_id"?} per operation.
 
 local TIMELINE, EVENTS, HORIZON, EMBARGO, CHANGED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
@@ -28,6 +35,8 @@ local HPREFIX, HISTORY_TTL = ARGV[10], tonumber(ARGV[11])
 local PPREFIX, PINNED_ALL, MAX_PINNED = ARGV[12], ARGV[13], tonumber(ARGV[14])
 local ops = cjson.decode(ARGV[15])
 local GPREFIX, DEFAULT_LANG = ARGV[16], ARGV[17]
+local DRAFTS, DESK = KEYS[7], KEYS[8]
+local DPREFIX, DESK_MAXLEN = ARGV[18], tonumber(ARGV[19])
 local HISTORY_MAX = 1000  -- entries kept per article (the newest)
 
 -- Lua 5.1 prints large numbers with 14 digits; integers up to 2^53 are written exactly.
@@ -285,10 +294,31 @@ local function enforce_pins(section, keep, op)
   return dropped
 end
 
+-- Who last changed the article (not its draft), and when: the newest such history entry.
+local DRAFT_ACTIONS = {drafted = true, returned = true, discarded = true}
+local function last_change(id)
+  local entries = redis.call('LRANGE', HPREFIX .. id, -50, -1)
+  for i = #entries, 1, -1 do
+    local e = cjson.decode(entries[i])
+    if not DRAFT_ACTIONS[e.action] then return e.by or '', tonumber(e.at) or 0 end
+  end
+  return '', 0
+end
+
+-- ``stale`` for a write whose If-Match (or reviewed version) is not the record's version now:
+-- ``current`` says what it is, who changed it and when (nil fields: no such record).
+local function conflict(id, rev, by, at, title)
+  local current = cjson.null
+  if rev then current = {version = tonumber(rev), by = by, at = tonumber(at), title = title} end
+  return {id = id, outcome = 'stale', current = current,
+    reason = 'changed since the version this write started from: reload, or send it again '
+      .. 'without If-Match to overwrite'}
+end
+
 local function upsert(op)
   local key = APREFIX .. op.id
   local cur = redis.call('HMGET', key, 'v', 'u', 'state', 'section', 'labels', 'rat', 'corr',
-    'doc', 'tscope', 'lang')
+    'doc', 'tscope', 'lang', 'rev')
   -- A scoped token's tombstone for an id without an article holds in its sections only: an
   -- article in another section is written as if there were no record.
   if not cur[4] and cur[9] and not in_scope(split(cur[9]), op.section) then cur = {} end
@@ -327,12 +357,17 @@ local function upsert(op)
     return {id = op.id, outcome = 'stale', state = state,
       reason = 'the article changed after the patch was read: patch it again'}
   end
+  if op.ifrev and tonumber(cur[11] or 0) ~= op.ifrev then
+    local by, at = last_change(op.id)
+    return conflict(op.id, cur[11], by, at, cur[8] and cjson.decode(cur[8]).title or nil)
+  end
   -- A retraction without a version wins over every write accepted before it, whichever
   -- worker happens to apply them first.
   local at = tonumber(op.at) or 0
   if state == 'retracted' and cur[6] and at > 0 and at < tonumber(cur[6]) then
     return {id = op.id, outcome = 'stale', state = state}
   end
+  redis.call('HINCRBY', key, 'rev', 1)  -- the version If-Match names
   local old_section, old_labels, old_lang = cur[4] or '', cur[5] or '', lang_of(cur[10])
   -- When it was pinned (ms), if it is; a pin moves with the article to a new section.
   local was_pinned = nil
@@ -474,6 +509,7 @@ local function retract(op)
   end
   if state == 'live' then unindex(op.id, cur[2], cur[3], cur[8]) end
   if state == 'embargoed' then redis.call('ZREM', EMBARGO, op.id) end
+  redis.call('HINCRBY', key, 'rev', 1)
   record(op.id, 'retracted', op, {}, nil)
   -- Keep a tombstone (the version only) so that an older copy cannot bring it back.
   keep_record(key, 'retracted')
@@ -482,6 +518,124 @@ local function retract(op)
       cur[3] or '', cur[8], retraction_headline(op.id), op.rid)
   end
   return {id = op.id, outcome = 'retracted'}
+end
+
+-- Drafts (issue 25). A draft lives in its own hash (DPREFIX .. id), indexed in DRAFTS, next to
+-- whatever article record the id has, which it never touches: it is not on the timeline, in
+-- an index or the event log. Each change of one appends one record to the desk's stream and
+-- one entry to the article's history, in this same call.
+local function desk_event(kind, id, by)
+  redis.call('XADD', DESK, 'MAXLEN', '~', DESK_MAXLEN, '*', 'data', '{"type":' .. cjson.encode(kind)
+    .. ',"id":' .. cjson.encode(id) .. ',"by":' .. cjson.encode(by or '') .. ',"at":' .. int(NOW)
+    .. '}')
+end
+
+local function role_refusal(op, what)
+  return {id = op.id, outcome = 'rejected',
+    reason = 'role: forbidden: the contributor ' .. tostring(op.by) .. ' may not ' .. what}
+end
+
+-- Save a draft: op is an upsert op with ``draft`` and ``fields`` (the article as posted, JSON).
+local function save_draft(op)
+  local dkey = DPREFIX .. op.id
+  local a = redis.call('HMGET', APREFIX .. op.id, 'state', 'section', 'tscope', 'v', 'rat')
+  local d = redis.call('HMGET', dkey, 'rev', 'section', 'author', 'by', 'at', 'title', 'doc')
+  if op.scope then
+    if a[1] or a[4] or a[5] then
+      local where = refusal(op.scope, a[2], a[3])
+      if where then return out_of_scope(op, where) end
+    end
+    for _, s in ipairs({d[1] and d[2] or op.section, op.section}) do
+      if not in_scope(op.scope, s) then
+        return out_of_scope(op, s ~= '' and 'section ' .. s or 'an article without a section')
+      end
+    end
+  end
+  if op.role == 'contributor' and a[1] then
+    return role_refusal(op, 'change an article that is ' .. a[1] .. ' (drafts only)')
+  end
+  if op.ifrev and tonumber(d[1] or 0) ~= op.ifrev then
+    return conflict(op.id, d[1], d[4], d[5], d[6])
+  end
+  local rev = redis.call('HINCRBY', dkey, 'rev', 1)
+  redis.call('HSET', dkey, 'fields', op.fields, 'doc', op.doc, 'section', op.section,
+    'title', cjson.decode(op.doc).title, 'by', op.by or '', 'at', int(NOW))
+  if not d[3] then redis.call('HSET', dkey, 'author', op.by or '') end
+  redis.call('HDEL', dkey, 'returned')  -- a new version answers the editor's note
+  redis.call('ZADD', DRAFTS, int(NOW), op.id)
+  record(op.id, 'drafted', op, changed_fields(d[7], op.doc), nil)
+  desk_event('draft', op.id, op.by)
+  return {id = op.id, outcome = 'draft', version = rev}
+end
+
+-- The stored draft's guard for a publish or a return: nil when ``op.publish``/``op.dv`` (the
+-- version reviewed) is the draft's version, else the outcome to answer.
+local function draft_guard(op, reviewed)
+  local d = redis.call('HMGET', DPREFIX .. op.id, 'rev', 'section', 'by', 'at', 'title')
+  if not d[1] then return {id = op.id, outcome = 'not_found', reason = 'no draft with this id'} end
+  if op.scope and not in_scope(op.scope, d[2]) then
+    return out_of_scope(op, d[2] ~= '' and 'section ' .. d[2] or 'an article without a section')
+  end
+  if reviewed and tonumber(d[1]) ~= reviewed then return conflict(op.id, d[1], d[3], d[4], d[5]) end
+  return nil
+end
+
+-- Publish: op is the draft's article as an ordinary upsert (ingest read the draft at version
+-- ``op.publish``); applied only while the draft is still at that version, and then the draft
+-- is gone. A re-run finds no draft: ``not_found``, nothing changes.
+local function publish(op)
+  local refused = draft_guard(op, op.publish)
+  if refused then return refused end
+  local result = upsert(op)
+  local o = result.outcome
+  if o == 'published' or o == 'updated' or o == 'corrected' or o == 'embargoed' then
+    redis.call('DEL', DPREFIX .. op.id)
+    redis.call('ZREM', DRAFTS, op.id)
+    desk_event('published', op.id, op.by)
+  end
+  return result
+end
+
+-- Return a draft to its author with a note (op.note): it stays a draft, ``returned`` set.
+local function return_draft(op)
+  local refused = draft_guard(op, op.ifrev)  -- the version the editor reviewed
+  if refused then return refused end
+  local note = '{"note":' .. cjson.encode(op.note) .. ',"by":' .. cjson.encode(op.by or '')
+    .. ',"at":' .. int(NOW) .. '}'
+  redis.call('HSET', DPREFIX .. op.id, 'returned', note)
+  record(op.id, 'returned', {by = op.by, rid = op.rid, reason = op.note}, {}, nil)
+  desk_event('returned', op.id, op.by)
+  return {id = op.id, outcome = 'returned'}
+end
+
+-- A retraction of an id discards its draft, if it has one; with no article record either,
+-- that is all it does (no tombstone: the id stays free).
+local function discard_draft(op)
+  if redis.call('DEL', DPREFIX .. op.id) == 0 then return false end
+  redis.call('ZREM', DRAFTS, op.id)
+  record(op.id, 'discarded', op, {}, nil)
+  desk_event('discarded', op.id, op.by)
+  return true
+end
+
+local function retract_or_discard(op)
+  local a = redis.call('HMGET', APREFIX .. op.id, 'state', 'section', 'tscope', 'v', 'rat')
+  local has_record = a[1] or a[4] or a[5]
+  if op.scope and has_record then
+    local where = refusal(op.scope, a[2], a[3])
+    if where then return out_of_scope(op, where) end
+  end
+  if op.scope then
+    local ds = redis.call('HGET', DPREFIX .. op.id, 'section')
+    if ds and not in_scope(op.scope, ds) then
+      return out_of_scope(op, ds ~= '' and 'section ' .. ds or 'an article without a section')
+    end
+  end
+  local discarded = discard_draft(op)
+  if discarded and not has_record then return {id = op.id, outcome = 'discarded'} end
+  local result = retract(op)
+  if discarded then result.draft = 'discarded' end
+  return result
 end
 
 -- Embargoed articles whose time has come go live, pushed as published; one that the window
@@ -546,8 +700,13 @@ end
 
 for _, op in ipairs(ops) do
   AT = (tonumber(op.at) or 0) > 0 and int(op.at) or ''
-  if op.op == 'upsert' then results[#results + 1] = upsert(op)
-  elseif op.op == 'retract' then results[#results + 1] = retract(op)
+  if op.role == 'contributor' and not (op.op == 'upsert' and op.draft) then
+    results[#results + 1] = role_refusal(op, 'publish, retract or return (drafts only)')
+  elseif op.op == 'upsert' and op.draft then results[#results + 1] = save_draft(op)
+  elseif op.op == 'upsert' and op.publish then results[#results + 1] = publish(op)
+  elseif op.op == 'upsert' then results[#results + 1] = upsert(op)
+  elseif op.op == 'retract' then results[#results + 1] = retract_or_discard(op)
+  elseif op.op == 'return' then results[#results + 1] = return_draft(op)
   elseif op.op == 'release' then index_editions(); release_due()
   else return redis.error_reply('unknown operation ' .. tostring(op.op)) end
 end
