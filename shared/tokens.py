@@ -33,7 +33,14 @@ from shared.models import SLUG_RULE, is_slug
 
 MIN_TOKEN_CHARS = 8
 NAME_RULE = "1-64 letters, digits, '.', '_' or '-'"
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+NAME_PATTERN = r"[A-Za-z0-9._-]{1,64}"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def is_token_name(text: str) -> bool:
+    """Whether ``text`` can be a token's name (``NAME_RULE``)."""
+    return _NAME.fullmatch(text) is not None
+
 
 Role = Literal["editor", "contributor"]
 ROLES: tuple[Role, ...] = ("editor", "contributor")

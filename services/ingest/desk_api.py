@@ -38,7 +38,7 @@ from shared.dates import EPOCH, now_ms, to_ms
 from shared.drafts import MAX_NOTE_CHARS, current_view, iso_ms, returned_view
 from shared.models import MAX_RAW_TEXT_CHARS, NORMALIZED, Article, plain_text, section_filter
 from shared.starlette_glue import NOT_CACHED, ProblemError, known_params
-from shared.tokens import NamedToken
+from shared.tokens import NAME_RULE, NamedToken, is_token_name
 
 MAX_LIST = 200  # drafts one listing returns at most
 DEFAULT_LIST = 50
@@ -146,8 +146,8 @@ async def list_drafts(
     except ValueError as exc:
         raise _bad_query("section", str(exc)) from exc
     author = query.get("author") or None
-    if author is not None and (len(author) > 64 or not author.isprintable()):
-        raise _bad_query("author", "must be a token's name (1-64 characters)")
+    if author is not None and not is_token_name(author):
+        raise _bad_query("author", f"must be a token's name ({NAME_RULE})")
     raw_limit = query.get("limit")
     if raw_limit is None:
         limit = DEFAULT_LIST

@@ -13,6 +13,7 @@ from shared.clicks import MAX_TOP
 from shared.drafts import MAX_NOTE_CHARS
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, MAX_SLUG_CHARS, Article
 from shared.summary import MAX_LIVE_SUMMARY_CHARS
+from shared.tokens import NAME_PATTERN
 
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
 
@@ -337,7 +338,7 @@ def _drafts_paths(
                         "in": "query",
                         "required": False,
                         "description": "The name of the token that first saved it",
-                        "schema": {"type": "string", "pattern": "^[ -~]{0,64}$"},
+                        "schema": {"type": "string", "pattern": f"^(|{NAME_PATTERN})$"},
                     },
                     _count_param("limit", MAX_LIST),
                 ],
