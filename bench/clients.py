@@ -443,8 +443,11 @@ def worker_main(
 class ClientPool:
     """Driver-side handle on the client processes for one run."""
 
-    def __init__(self, spec: ClientSpec, n_total: int, procs: int = 2) -> None:
+    def __init__(
+        self, spec: ClientSpec, n_total: int, procs: int = 2, first_source: int = 2
+    ) -> None:
         self.spec = spec
+        self.first_source = first_source  # the first process connects from 127.0.0.<this>
         self.n_total = n_total
         self.ctx = mp.get_context("spawn")
         self.counters = SharedCounters(self.ctx, procs)
@@ -457,7 +460,7 @@ class ClientPool:
         (127.0.0.2, 127.0.0.3, …): one address has only ~28,000 ephemeral ports."""
         for worker, share in enumerate(self.shares):
             parent, child = self.ctx.Pipe(duplex=False)
-            spec = replace(self.spec, source=f"127.0.0.{2 + worker}")
+            spec = replace(self.spec, source=f"127.0.0.{self.first_source + worker}")
             proc = self.ctx.Process(
                 target=worker_main,
                 args=(worker, share, spec, self.counters, child),
