@@ -37,7 +37,10 @@ def run_once(
     readers: int, processes: int, headlines: int, every: float, label: str
 ) -> dict[str, Any]:
     """One run; a flat result row."""
-    share = readers // processes
+    shares = [
+        readers // processes + (1 if i < readers % processes else 0) for i in range(processes)
+    ]
+    share = shares[0]
     if share > nofile_limit() - 500:
         raise ValueError(f"{share} readers per process is past the descriptor limit")
     with ExitStack() as stack, bench_redis("always") as srv:
@@ -65,7 +68,7 @@ def run_once(
             pools.append(pool)
         for pool in pools:
             if not pool.wait_connected(timeout_s=600, progress_every_s=10):
-                raise RuntimeError(f"only {pool.connected()}/{share} connected")
+                raise RuntimeError(f"only {pool.connected()}/{pool.n_total} connected")
         connect_s = time.monotonic() - t0
         connected = sum(pool.connected() for pool in pools)
         time.sleep(2.0)

@@ -8,7 +8,8 @@ Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs li
 N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
 per second, floor vs livefeed; and the most one process can hold, ``max``), ``readers`` (RSS
 and kernel memory per idle reader at 10,000 and ``max``, floor vs livefeed, with a tracemalloc
-breakdown), ``e2e`` (POST -> client, 20/s, 1,000 clients), ``stages`` (POST -> frame
+breakdown), ``many`` (100,000 readers over 6 push processes, a headline every 5 s),
+``e2e`` (POST -> client, 20/s, 1,000 clients), ``stages`` (POST -> frame
 stage by stage at 2,000 readers against the bare broadcast), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
 ``resume`` (5,000 clients, since 200 back), ``stalled`` (0 / 1 / 10 readers that stop reading among
@@ -47,6 +48,7 @@ from bench import (
     fanout,
     harness,
     ingest_load,
+    many,
     readers,
     reads,
     replicas,
@@ -83,6 +85,11 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "fanout": (fanout, _fanout),
     "fanout1s": (fanout, _fanout1s),
     "readers": (readers, lambda q: ["--n", "2000" if q else "10000,max", "--trace"]),
+    # 100,000 readers over 6 push processes, a headline every 5 s (quick: 6,000 over 3)
+    "many": (
+        many,
+        lambda q: ["--readers", "6000", "--processes", "3", "--headlines", "4"] if q else [],
+    ),
     "e2e": (e2e, lambda q: ["--n", "1000", "--rate", "20", "--seconds", "10" if q else "20"]),
     # POST -> frame stage by stage at 2,000 readers, against the bare broadcast in the same round
     "stages": (stages, lambda q: ["--n", "2000", "--events", "15" if q else "30"]),
