@@ -46,11 +46,6 @@ def bearer_token(request: Request) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-def token_digest(token: str) -> str:
-    """What a desk session keeps of the token it signed in with (never the token): SHA-256."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 class TokenCheck:
     """Checks ``Authorization: Bearer <token>`` against the configured tokens in constant time,
     and answers who sent it."""
@@ -144,13 +139,13 @@ class TokenCheck:
                 found = named
         return found
 
-    def named(self, name: str, digest: str) -> NamedToken | None:
-        """The configured token named ``name`` whose SHA-256 is ``digest`` (hex), or None: a
+    def named(self, name: str, digest: str, digest_of: Callable[[str], str]) -> NamedToken | None:
+        """The configured token named ``name`` whose ``digest_of`` is ``digest``, or None: a
         desk session's token, still there (``services/ingest/sessions.py``)."""
         self._fresh()
         found: NamedToken | None = None
         for _, named in self._tokens:
-            mine = token_digest(named.token).encode()
+            mine = digest_of(named.token).encode()
             if named.name == name and hmac.compare_digest(mine, digest.encode()):
                 found = named
         return found

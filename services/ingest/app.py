@@ -112,13 +112,13 @@ class Ingest:
     async def put_summary(self, request: Request) -> Response:
         """``PUT /v1/summary``: set the live summary of the feed, a section or an edition."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         return await self.summaries.put(request, who)
 
     async def delete_summary(self, request: Request) -> Response:
         """``DELETE /v1/summary?section=&lang=``: remove it."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         return await self.summaries.delete(request, who)
 
     async def get_summary_history(self, request: Request) -> Response:
@@ -129,25 +129,25 @@ class Ingest:
     async def post_articles(self, request: Request) -> Response:
         """``POST /v1/articles``: JSON, ninjs, RSS or Atom; one article or a batch."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         return await self.writes.post(request, who)
 
     async def put_article(self, request: Request) -> Response:
         """``PUT /v1/articles/{id}``: create or replace the article with this id."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         return await self.writes.put(request, path_article_id(request), who)
 
     async def patch_article(self, request: Request) -> Response:
         """``PATCH /v1/articles/{id}``: change some fields (JSON Merge Patch, RFC 7396)."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         return await self.writes.patch(request, path_article_id(request), who)
 
     async def delete_article(self, request: Request) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         roles.require_editor(who, "retract or discard")
         return await self.writes.delete(request, path_article_id(request), who)
 
@@ -162,7 +162,7 @@ class Ingest:
     async def publish_draft(self, request: Request) -> Response:
         """``POST /v1/articles/{id}/publish``: an editor publishes a draft."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         body = await read_body(request, self.settings.max_body_bytes)
         build = desk_api.publish_builder(
             self.redis, who, path_article_id(request), body, self.settings.zone
@@ -172,7 +172,7 @@ class Ingest:
     async def return_draft(self, request: Request) -> Response:
         """``POST /v1/articles/{id}/return``: an editor sends a draft back with a note."""
         who = await self.check_token(request)
-        await self.limiter.check(request)
+        await self.limiter.check(who)
         body = await read_body(request, self.settings.max_body_bytes)
         build = desk_api.return_builder(
             self.redis, who, path_article_id(request), body, self.settings.zone
@@ -181,10 +181,10 @@ class Ingest:
 
     async def get_article(self, request: Request) -> Response:
         """``GET /v1/articles/{id}``: the stored article and draft to edit, with the version."""
-        await self.check_token(request)
+        who = await self.check_token(request)
         try:
             return await desk_api.get_article(
-                request, path_article_id(request), self.redis, self.settings.zone
+                request, path_article_id(request), self.redis, self.settings.zone, who
             )
         except redis.RedisError as exc:
             raise redis_down() from exc

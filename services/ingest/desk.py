@@ -59,7 +59,7 @@ from services.ingest.sessions import (
 from services.ingest.validation import errors_of
 from shared import keys
 from shared.auth import FailedAuthThrottle, TokenCheck
-from shared.bodies import parse_json
+from shared.bodies import parse_json, read_body
 from shared.client_strings import DESK_MESSAGES
 from shared.i18n import N_, SUPPORTED, direction, gettext, interface
 from shared.models import LABEL_DISPLAY, MAX_TITLE_CHARS, Article, is_article_id
@@ -79,6 +79,7 @@ PRESENCE_EVERY_MS = 3000  # how often the page refreshes its presence (and the r
 COLUMN_LIMIT = 60  # headlines the desk's live column shows
 MAX_FORM_BYTES = 4096
 MAX_PREVIEW_BYTES = 64 * 1024
+MAX_PRESENCE_BYTES = 1024  # {"open": "<an id of at most 200 characters>"}
 _LANG = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 
 DESK_TITLE = N_("Desk")
@@ -216,11 +217,7 @@ class Desk:
 
     async def _form(self, request: Request) -> dict[str, str]:
         """An ``application/x-www-form-urlencoded`` body (the desk's two plain forms)."""
-        body = await request.body()
-        if len(body) > MAX_FORM_BYTES:
-            raise ProblemError(
-                413, "the form is too large", errors=[{"field": "body", "reason": "too large"}]
-            )
+        body = await read_body(request, MAX_FORM_BYTES)  # 413 as soon as it passes the cap
         try:
             pairs = parse_qs(body.decode(), max_num_fields=8)
         except (UnicodeDecodeError, ValueError) as exc:
@@ -349,10 +346,10 @@ class Desk:
         """``GET /desk/article/{id}``: what an editor edits and its version (``ETag``, for
         ``If-Match``): ingest's ``GET /v1/articles/{id}`` (services/ingest/desk_api.py) under
         /desk, which a proxy routes to ingest (GET /v1/articles/{id} is the feed's there)."""
-        await self._required(request)
+        session = await self._required(request)
         try:
             return await desk_api.get_article(
-                request, path_article_id(request), self.client(), self.settings.zone
+                request, path_article_id(request), self.client(), self.settings.zone, session.who
             )
         except redis.RedisError as exc:
             raise ProblemError(503, "Redis is unreachable: try again in a moment") from exc
@@ -362,12 +359,7 @@ class Desk:
         own markup), or the fields the article model refuses (422, each named)."""
         await self._required(request)
         lang = desk_lang(request, self.settings)
-        body = await request.body()
-        if len(body) > MAX_PREVIEW_BYTES:
-            raise ProblemError(
-                413, "the preview is too large", errors=[{"field": "body", "reason": "too large"}]
-            )
-        fields = parse_json(body)
+        fields = parse_json(await read_body(request, MAX_PREVIEW_BYTES))
         if not isinstance(fields, dict):
             raise ProblemError(
                 400, "send one article", errors=[{"field": "body", "reason": "not an object"}]
@@ -405,7 +397,8 @@ class Desk:
         everyone on the desk now (one entry per name, each item any of its pages has open), and
         ``drafts_event``: the newest change of a draft (``keys.DESK_EVENTS``), or null."""
         session = await self._required(request)
-        payload = parse_json(await request.body()) if await request.body() else {}
+        body = await read_body(request, MAX_PRESENCE_BYTES)
+        payload = parse_json(body) if body.strip() else {}
         opened = payload.get("open") if isinstance(payload, dict) else None
         if opened is not None and not (isinstance(opened, str) and is_article_id(opened)):
             raise ProblemError(

@@ -137,19 +137,18 @@ async def screen(client: aredis.Redis, posted: Posted, who: NamedToken, zone: Zo
                 continue
             if v.if_rev is None:
                 continue
-            if v.draft and int(drev or 0) != v.if_rev:
-                v.status = "stale"
-                v.current = (
-                    {
+            # A draft write's If-Match names the draft's version; with no draft yet, the
+            # article's (an editor drafting a change to a live item starts from the article).
+            if v.draft and drev is not None:
+                if int(drev) != v.if_rev:
+                    v.status = "stale"
+                    v.current = {
                         "version": int(drev),
                         "by": _text(dby),
                         "at": _text(dat),
                         "title": _text(dtitle),
                     }
-                    if drev is not None
-                    else None
-                )
-            elif not v.draft and int(rev or 0) != v.if_rev:
+            elif int(rev or 0) != v.if_rev:
                 v.status = "stale"
                 if rev is not None:
                     by, at = await last_change(client, str(v.article_id))

@@ -2,12 +2,14 @@
 state-changing request made with one passes.
 
 Signing in (``services/ingest/desk.py``) with a named token makes a session: a random id, its
-record in Redis (``keys.desk_session``: the token's name, a digest of the token, a CSRF token,
+record in Redis (``keys.desk_session``: the token's name, an HMAC of the token, a CSRF token,
 when it expires) and the cookie ``livefeed_session`` = ``<id>.<HMAC-SHA256 of the id with
 LIVEFEED_SESSION_SECRET>`` (HttpOnly, SameSite=Strict, Path=/, Secure when the request came
-over HTTPS, X-Forwarded-Proto included from the proxies uvicorn trusts; Max-Age
-LIVEFEED_SESSION_HOURS). Redis is keyed by a digest of the id, so what Redis holds cannot be
-replayed as a cookie. Signing out deletes the record: the cookie is dead everywhere at once.
+over HTTPS, X-Forwarded-Proto included from the proxies uvicorn trusts, or the desk's public
+URL is https; Max-Age LIVEFEED_SESSION_HOURS). Redis is keyed by a digest of the id, so what
+Redis holds cannot be replayed as a cookie. Signing out deletes the record: the cookie is
+dead everywhere at once. A cookie whose signature fails (an old secret, or forged) is simply
+signed out: it is not counted as a guessed token.
 
 A session authenticates as the token it signed in with, looked up afresh on every request: a
 token removed from (or replaced in) the tokens file ends its sessions, and a role changed there
@@ -40,7 +42,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared import keys
-from shared.auth import BearerAuth, TokenCheck, bearer_token, token_digest
+from shared.auth import BearerAuth, TokenCheck, bearer_token
 from shared.origins import normalize_origin, origin_allowed
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
@@ -115,6 +117,11 @@ class Sessions:
             return None
         return session_id
 
+    def token_mac(self, token: str) -> str:
+        """What a session record keeps of its token: an HMAC-SHA256 with the session key
+        (a leaked record names no token, and cannot be checked against guesses offline)."""
+        return hmac.new(self._key, b"token\0" + token.encode(), hashlib.sha256).hexdigest()
+
     @staticmethod
     def _digest(session_id: str) -> str:
         return hashlib.sha256(session_id.encode()).hexdigest()
@@ -127,7 +134,7 @@ class Sessions:
         session = Session(self._digest(session_id), who, secrets.token_urlsafe(24), expires_ms)
         record = {
             "name": who.name,
-            "token": token_digest(who.token),
+            "token": self.token_mac(who.token),
             "csrf": session.csrf,
             "created": int(time.time() * 1000),
             "expires": expires_ms,
@@ -156,7 +163,9 @@ class Sessions:
         if raw is None:
             return None
         record: dict[str, Any] = orjson.loads(raw)
-        who = self.tokens.named(str(record.get("name", "")), str(record.get("token", "")))
+        who = self.tokens.named(
+            str(record.get("name", "")), str(record.get("token", "")), self.token_mac
+        )
         if who is None:
             return None
         return Session(digest, who, str(record["csrf"]), int(record["expires"]))
@@ -184,6 +193,14 @@ class Sessions:
                 errors=[{"field": CSRF_HEADER, "reason": "missing or wrong"}],
             )
 
+    def secure(self, request: Request) -> bool:
+        """Whether the cookie is ``Secure``: the request came over HTTPS, or the desk's public
+        origin (``Settings.ingest_url``: LIVEFEED_PUBLIC_INGEST_URL, else the feed's public URL)
+        is https. Behind TLS that ends before nginx, the proxy passes ``X-Forwarded-Proto:
+        http``: the public origin still says the browser is on HTTPS."""
+        public = self.settings.ingest_url.lower()
+        return request.url.scheme == "https" or public.startswith("https://")
+
     def set_cookie(self, response: Response, request: Request, value: str) -> None:
         """``livefeed_session``: HttpOnly, SameSite=Strict, Path=/, Secure over HTTPS."""
         response.set_cookie(
@@ -191,7 +208,7 @@ class Sessions:
             value,
             max_age=self.lifetime_s,
             path="/",
-            secure=request.url.scheme == "https",
+            secure=self.secure(request),
             httponly=True,
             samesite="strict",
         )
@@ -201,7 +218,7 @@ class Sessions:
         response.delete_cookie(
             COOKIE,
             path="/",
-            secure=request.url.scheme == "https",
+            secure=self.secure(request),
             httponly=True,
             samesite="strict",
         )
@@ -220,7 +237,9 @@ class SessionOrBearer:
         if bearer_token(request) is not None or COOKIE not in request.cookies:
             return await self.bearer(request)
         if not self.sessions.signed(request):
-            await self.bearer.throttle.failed(request)  # a forged cookie is a guess; 429 past it
+            # Signed with another secret (a redeploy that made a new one) or forged: signed
+            # out, not a guessed token (a newsroom behind one address must not be throttled
+            # by its old cookies; a signature cannot be guessed anyway).
             raise _ended()
         try:
             session = await self.sessions.current(request)

@@ -34,7 +34,6 @@ from services.ingest.intake import QUEUED, STATUSES, KnownVersions, Posted, Verd
 from services.ingest.metrics import record_items
 from services.ingest.patching import patch_document, patched_verdict, read_stored
 from services.ingest.queueing import Enqueuer
-from shared.auth import bearer_token
 from shared.bodies import media_type, parse_json, read_body
 from shared.metrics import observe_stage
 from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, plain_text
@@ -137,7 +136,7 @@ class Writes:
             posted = await _parse(body, media, body, self.settings.max_batch_items)
             return await self._accept(request, posted, claim, who)
 
-        return await self._once(request, media, body, run)
+        return await self._once(request, media, body, run, who)
 
     async def put(self, request: Request, article_id: str, who: NamedToken) -> Response:
         """``PUT /v1/articles/{id}``: create or replace one article (native or ninjs)."""
@@ -150,7 +149,7 @@ class Writes:
             posted.if_match = started_from
             return await self._accept(request, posted, claim, who)
 
-        return await self._once(request, media, body, run)
+        return await self._once(request, media, body, run, who)
 
     async def patch(self, request: Request, article_id: str, who: NamedToken) -> Response:
         """``PATCH /v1/articles/{id}``: a JSON Merge Patch onto the stored article, then as a
@@ -176,7 +175,7 @@ class Writes:
             posted = Posted("json", [verdict], batch=False, if_match=started_from)
             return await self._accept(request, posted, claim, who)
 
-        return await self._once(request, media, body, run)
+        return await self._once(request, media, body, run, who)
 
     async def delete(self, request: Request, article_id: str, who: NamedToken) -> Response:
         """``DELETE /v1/articles/{id}``: retract it from the timeline, the feeds and every page.
@@ -190,7 +189,7 @@ class Writes:
             verdict = Verdict(index=0, op="retract", article_id=article_id, reason=reason)
             return await self._accept(request, Posted("json", [verdict], batch=False), claim, who)
 
-        return await self._once(request, "", body, run)
+        return await self._once(request, "", body, run, who)
 
     async def submit(
         self, request: Request, body: bytes, who: NamedToken, build: Callable[[], Awaitable[Posted]]
@@ -205,16 +204,19 @@ class Writes:
                 raise redis_down() from exc
             return await self._accept(request, posted, claim, who)
 
-        return await self._once(request, "", body, run)
+        return await self._once(request, "", body, run, who)
 
-    async def _once(self, request: Request, media: str, body: bytes, run: Run) -> Response:
-        """Run the request, or replay / refuse it when its Idempotency-Key was seen."""
+    async def _once(
+        self, request: Request, media: str, body: bytes, run: Run, who: NamedToken
+    ) -> Response:
+        """Run the request, or replay / refuse it when its Idempotency-Key was seen (keys are
+        the token's own: a bearer's and a desk session's of the same token share them)."""
         key = request.headers.get("idempotency-key")
         if key is None:
             return await run(None)
         request_fp = fingerprint(request.method, request.url.path, media, body)
         try:
-            claimed = await self.idempotency.claim(bearer_token(request) or "", key, request_fp)
+            claimed = await self.idempotency.claim(who.token, key, request_fp)
         except redis.RedisError as exc:
             raise redis_down() from exc
         if isinstance(claimed, Response):

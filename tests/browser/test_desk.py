@@ -9,6 +9,7 @@ One stack for the module, with a tokens file: two editors and a contributor.
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ import pytest
 import redis
 from playwright.async_api import Browser, BrowserContext, Page
 
+from shared import keys
 from shared.redis_server import EmbeddedRedis
 from tests.browser.embedhost import Host
 from tests.browser.test_embed import axe_violations
@@ -172,6 +174,7 @@ async def test_a_contributor_drafts_and_an_editor_approves_it_onto_the_live_page
     await sign_in(rita, desk, EDITOR)
     pending = rita.locator("#queue-list li.draft")
     await pending.wait_for()
+    assert await pending.locator(".marks").text_content() == "Exclusive"  # what she approves
     draft_id = await pending.get_attribute("data-id")
     sent = time.monotonic()
     await pending.get_by_role("button", name="Approve").click()
@@ -278,6 +281,36 @@ async def test_two_editors_edit_one_item_and_the_second_is_told_who_changed_it(
         return bool(body["days"][0]["items"][0]["title"] == "Storm warning for Odesa")
 
     await eventually(overwritten, 5, "the overwrite is live")
+
+    # A draft open on the desk is changed meanwhile by a tool, whose job is applied first: the
+    # desk follows its own save's job and shows what the worker answered (the conflict, naming
+    # who), not "Saved as a draft." the moment ingest queued it.
+    await api.apply(article("c-2", title="Flood warning", status="draft", published_at=_now(-5)))
+    queued = oleh.locator("#queue-list li.draft[data-id='c-2']")
+    await queued.wait_for(timeout=8_000)
+    await queued.get_by_role("button", name="Edit").click()
+    await oleh.wait_for_function(
+        "() => document.getElementById('f-title').value === 'Flood warning'"
+    )
+    worker = desk.stack.services["worker"].process
+    assert worker is not None
+    worker.send_signal(signal.SIGSTOP)
+    try:
+        changed = await api.client.patch(
+            f"{api.base}/v1/articles/c-2", json={"title": "Flood warning for Odesa"},
+            headers=api.auth,
+        )  # fmt: skip
+        assert changed.status_code == 202, changed.text
+        await oleh.fill("#f-title", "Flood warning: roads shut")
+        await oleh.click("#publish")
+        await oleh.wait_for_selector("#compose-status[data-state=accepted]")
+    finally:
+        worker.send_signal(signal.SIGCONT)
+    await oleh.wait_for_selector("#conflict:not([hidden])")
+    text = await oleh.locator("#conflict-text").text_content() or ""
+    assert "token-1" in text, text
+    assert "Flood warning for Odesa" in text, text
+    assert desk.store.hget(keys.draft("c-2"), "title") == b"Flood warning for Odesa"
 
 
 async def test_sessions_cookie_flags_origin_csrf_sign_out_and_a_cross_origin_form(

@@ -271,6 +271,11 @@ async def test_the_desk_is_served_through_nginx_signed_in_and_same_origin(
         headers={"Origin": proxy.url},
     )
     assert signed.status_code == 303, signed.text[:300]
+    # TLS ends before nginx (which passes X-Forwarded-Proto: http), but the desk's public origin
+    # (LIVEFEED_PUBLIC_FEED_URL here) is https: the cookie is Secure all the same.
+    flags = [flag.strip().lower() for flag in signed.headers["set-cookie"].split(";")]
+    assert "secure" in flags, signed.headers["set-cookie"]
+    assert "httponly" in flags
     http.cookies.clear()
     cookie = {"Cookie": f"livefeed_session={signed.cookies['livefeed_session']}"}
     desk = await http.get(proxy.url + "/desk", headers=cookie)
@@ -287,3 +292,37 @@ async def test_the_desk_is_served_through_nginx_signed_in_and_same_origin(
     static = await http.get(proxy.url + "/desk/static/desk.js")
     assert static.status_code == 200
     assert static.headers["content-type"].startswith("text/javascript")
+
+
+async def test_the_review_queue_and_a_drafts_publish_and_return_reach_ingest_through_nginx(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    """GET /v1/drafts (the desk's review queue) goes to ingest through the shipped nginx, never
+    to the edge cache and the feed (whose 404 showed the desk an empty queue), and so do a
+    draft's publish and return."""
+    ingest = Ingest(edge.stack, http)
+    for article_id in ("q-1", "q-2"):
+        await ingest.apply(article(article_id, title=f"Queued {article_id}", status="draft"))
+    listed = await http.get(proxy.url + "/v1/drafts", headers=ingest.auth)
+    assert listed.status_code == 200, (listed.status_code, listed.text[:300])
+    assert "x-cache" not in listed.headers  # not through Varnish
+    assert sorted(d["id"] for d in listed.json()["drafts"]) == ["q-1", "q-2"]
+    assert (await http.get(proxy.url + "/v1/drafts")).status_code == 401  # a token's only
+
+    returned = await http.post(
+        proxy.url + "/v1/articles/q-1/return",
+        json={"note": "Source?", "version": 1},
+        headers=ingest.auth,
+    )
+    assert [o["outcome"] for o in await ingest.wait_applied(returned)] == ["returned"]
+    published = await http.post(
+        proxy.url + "/v1/articles/q-2/publish", json={"version": 1}, headers=ingest.auth
+    )
+    assert [o["outcome"] for o in await ingest.wait_applied(published)] == ["published"]
+    [left] = (await http.get(proxy.url + "/v1/drafts", headers=ingest.auth)).json()["drafts"]
+    assert (left["id"], left["returned"]["note"]) == ("q-1", "Source?")
+
+    async def shown() -> bool:
+        return (await http.get(proxy.url + "/v1/articles/q-2")).status_code == 200
+
+    await eventually(shown, PURGE_DEADLINE_S, "the published draft is on the edge")

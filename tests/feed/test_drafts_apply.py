@@ -115,3 +115,62 @@ def test_a_draft_save_with_an_old_version_changes_nothing(
     assert stale["outcome"] == "stale"
     assert (stale["current"]["version"], stale["current"]["by"]) == (2, "desk")
     assert redis_client.hget(keys.draft("d-2"), "title") == b"Two"
+
+
+def _stored_rank(client: redis.Redis, article_id: str) -> list[int]:
+    v, u = client.hmget(keys.article(article_id), "v", "u")
+    return [int(float(v or 0)), int(float(u or 0))]
+
+
+def test_two_editors_patching_one_item_the_second_is_told_who_whatever_its_rank(
+    writer: TimelineWriter, redis_client: redis.Redis
+) -> None:
+    """Both PATCHes were merged onto version 1 (their ``base``) with If-Match 1; the first
+    applies. The second is a conflict naming the first editor, with ``current``, whether its
+    rank is newer (the base check would refuse it) or older (the rank check would)."""
+    run(writer, write("p-1", "rita", "Storm warning"))
+    base = _stored_rank(redis_client, "p-1")
+    newer = "2099-01-01T00:00:00+00:00"
+    newest = "2099-01-01T00:00:01+00:00"
+    [first] = run(writer, write("p-1", "desk", "Schools shut", base=base, ifrev=1,
+                                fields={"updated_at": newer}))  # fmt: skip
+    assert first["outcome"] == "updated"
+    for updated_at in (newest, "2098-12-31T00:00:00+00:00"):
+        [second] = run(writer, write("p-1", "oleh", "Odesa", base=base, ifrev=1,
+                                     fields={"updated_at": updated_at}))  # fmt: skip
+        assert second["outcome"] == "stale", second
+        current = second["current"]
+        assert current is not None, second
+        assert (current["version"], current["by"], current["title"]) == (2, "desk", "Schools shut")
+    doc = orjson.loads(redis_client.hget(keys.article("p-1"), "doc") or b"{}")
+    assert doc["title"] == "Schools shut"
+    # The first write's job run again (a worker killed after the apply): unchanged, as ever.
+    [again] = run(writer, write("p-1", "desk", "Schools shut", base=base, ifrev=1,
+                                fields={"updated_at": newer}))  # fmt: skip
+    assert again["outcome"] == "unchanged"
+
+
+def test_an_editors_first_draft_of_a_live_item_is_checked_against_the_articles_version(
+    writer: TimelineWriter, redis_client: redis.Redis
+) -> None:
+    run(writer, write("l-3", "rita", "Live"))
+    [saved] = run(writer, write("l-3", "rita", "A change", draft=True, ifrev=1))
+    assert saved == {"id": "l-3", "outcome": "draft", "version": 1}
+    run(writer, write("l-4", "rita", "Live too"))
+    run(writer, write("l-4", "desk", "Live too, updated", fields={"version": 2}))
+    [stale] = run(writer, write("l-4", "rita", "Mine", draft=True, ifrev=1))
+    assert stale["outcome"] == "stale"
+    assert (stale["current"]["version"], stale["current"]["by"]) == (2, "desk")
+    assert not redis_client.exists(keys.draft("l-4"))
+
+
+def test_a_stale_versioned_retraction_keeps_the_draft(
+    writer: TimelineWriter, redis_client: redis.Redis
+) -> None:
+    run(writer, write("r-1", "rita", "Live", fields={"version": 5}))
+    run(writer, write("r-1", "rita", "A change", draft=True))
+    [stale] = run(writer, {"op": "retract", "id": "r-1", "by": "wire", "v": 4, "u": 0})
+    assert stale["outcome"] == "stale"
+    assert redis_client.hget(keys.draft("r-1"), "title") == b"A change"
+    assert desk_types(redis_client) == ["draft"]
+    assert redis_client.hget(keys.article("r-1"), "state") == b"live"

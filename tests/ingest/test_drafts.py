@@ -4,7 +4,9 @@ history. Against real ingest, worker, feed and push processes on a tokens file w
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -367,3 +369,147 @@ def test_a_role_that_is_not_one_stops_start_up_naming_the_line(
     assert f"{bad} line 2: role: 'writer' is not a role" in log, log
     assert [t.role for t in from_file(TOKENS)] == ["editor", "editor", "contributor", "contributor"]
     os.unlink(bad)
+
+
+# -- the desk review's findings -------------------------------------------------------------
+
+
+async def test_a_section_scoped_token_reads_no_draft_or_article_of_another_section(
+    desks: tuple[dict[str, Desk], Feed, redis.Redis],
+) -> None:
+    """GET /v1/articles/{id} on ingest (and /desk/article/{id}, the same view) shows a scoped
+    token only what it may change: another section's draft or embargoed article is a 404, as
+    an unknown id is, never its text."""
+    clients, _feed, _store = desks
+    reporter, sport, editor = clients["reporter"], clients["sportrep"], clients["desk"]
+    await reporter.apply(article("n-1", title="Secret news draft", section="news"))
+    await editor.apply(
+        article("n-2", title="Embargoed news", section="news",
+                embargoed_until="2099-01-01T00:00:00+00:00")
+    )  # fmt: skip
+    await sport.apply(article("s-1", title="Sport draft", section="sport"))
+    for article_id in ("n-1", "n-2"):
+        hidden = await sport.call("GET", f"/v1/articles/{article_id}")
+        assert hidden.status_code == 404, (article_id, hidden.text)
+        assert hidden.headers["content-type"].startswith("application/problem+json")
+        assert hidden.json()["errors"][0]["field"] == "id"
+        assert "Secret" not in hidden.text
+        assert "Embargoed" not in hidden.text
+        seen = await editor.call("GET", f"/v1/articles/{article_id}")  # every section
+        assert seen.status_code == 200, seen.text
+    mine = await sport.call("GET", "/v1/articles/s-1")
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["draft"]["title"] == "Sport draft"
+
+
+async def test_a_draft_whose_title_was_escaped_markup_publishes(
+    desks: tuple[dict[str, Desk], Feed, redis.Redis],
+) -> None:
+    """A title sent as "&lt;b&gt;" is the text "<b>" once stored: publishing the draft checks
+    the stored text as stored (not stripped again to nothing: a 500 before)."""
+    clients, feed, _store = desks
+    editor = clients["rita"]
+    drafted = await editor.apply(article("m-1", title="&lt;b&gt;", status="draft"))
+    assert drafted == [{"id": "m-1", "outcome": "draft", "version": 1}]
+    published = await editor.call("POST", "/v1/articles/m-1/publish", json={"version": 1})
+    assert published.status_code == 202, published.text
+    assert [o["outcome"] for o in await editor.wait_applied(published)] == ["published"]
+    assert (await feed.timeline())["days"][0]["items"][0]["title"] == "<b>"
+
+
+async def test_an_editor_drafts_a_change_to_a_live_item_from_the_version_it_opened(
+    desks: tuple[dict[str, Desk], Feed, redis.Redis],
+) -> None:
+    """The desk's "Save as draft" on a live headline: If-Match is the article's version (there
+    is no draft yet), so the draft is saved, and the live copy stays as it is."""
+    clients, feed, _store = desks
+    rita, desk = clients["rita"], clients["desk"]
+    await rita.apply(article("v-1", title="Ceasefire talks", section="news"))
+    opened = await rita.call("GET", "/v1/articles/v-1")
+    assert opened.headers["etag"] == '"1"'
+    saved = await rita.call(
+        "PATCH", "/v1/articles/v-1", json={"title": "Ceasefire agreed", "status": "draft"},
+        headers={"If-Match": '"1"'},
+    )  # fmt: skip
+    assert saved.status_code == 202, saved.text
+    assert saved.json()["results"][0]["status"] == "draft"
+    assert await rita.wait_applied(saved) == [{"id": "v-1", "outcome": "draft", "version": 1}]
+    [listed] = (await rita.drafts())["drafts"]
+    assert (listed["id"], listed["title"], listed["state"]) == ("v-1", "Ceasefire agreed", "live")
+    assert (await feed.timeline())["days"][0]["items"][0]["title"] == "Ceasefire talks"
+    # Started from a version the article has left: a conflict naming who changed it.
+    await desk.apply(article("v-2", title="Port reopens", section="news"))
+    await desk.apply(article("v-2", title="Port reopens at noon", section="news", version=2))
+    stale = await rita.call(
+        "PATCH", "/v1/articles/v-2", json={"title": "Mine", "status": "draft"},
+        headers={"If-Match": '"1"'},
+    )  # fmt: skip
+    result = stale.json()["results"][0]
+    assert result["status"] == "stale", stale.text
+    assert (result["current"]["version"], result["current"]["by"]) == (2, "desk")
+    assert result["current"]["title"] == "Port reopens at noon"
+
+
+async def signed_in(desk: Desk, token: str) -> dict[str, str]:
+    """A desk session of ``token`` (POST /desk/login): the headers its page's requests carry."""
+    origin = desk.base
+    response = await desk.client.post(
+        f"{origin}/desk/login", data={"token": token}, headers={"Origin": origin}
+    )
+    assert response.status_code == 303, response.text
+    cookie = {"Cookie": f"livefeed_session={response.cookies['livefeed_session']}"}
+    desk.client.cookies.clear()
+    page = await desk.client.get(f"{origin}/desk", headers=cookie)
+    csrf = re.search(r'"csrf":"([^"]+)"', page.text)
+    assert csrf is not None, page.text[:300]
+    return {**cookie, "Origin": origin, "X-CSRF-Token": csrf.group(1)}
+
+
+async def test_desk_sessions_keep_their_own_idempotency_keys_and_no_token_digest(
+    desks: tuple[dict[str, Desk], Feed, redis.Redis],
+) -> None:
+    """Two editors' desks that happen to send the same Idempotency-Key each get their own
+    answer (keys are the token's, as for a bearer); what Redis keeps of a session names no
+    token, not even its plain SHA-256."""
+    clients, _feed, store = desks
+    base = clients["rita"]
+    rita, desk = await signed_in(base, RITA), await signed_in(base, DESK)
+    key = {"Idempotency-Key": "desk-20261206-abc"}
+    first = await base.client.post(
+        f"{base.base}/v1/articles", json=article("k-1", status="draft"), headers={**rita, **key}
+    )
+    second = await base.client.post(
+        f"{base.base}/v1/articles", json=article("k-2", status="draft"), headers={**desk, **key}
+    )
+    assert first.status_code == 202, first.text
+    assert second.status_code == 202, second.text
+    assert second.json()["results"][0]["id"] == "k-2"
+    await base.wait_applied(first)
+    await base.wait_applied(second)
+    assert sorted(d["author"] for d in (await base.drafts())["drafts"]) == ["desk", "rita"]
+    records = b"".join(store.get(k) or b"" for k in store.scan_iter(match="lf:desk:session:*"))
+    assert records.count(b'"name"') == 2
+    for token in (RITA, DESK):
+        assert token.encode() not in records
+        assert hashlib.sha256(token.encode()).hexdigest().encode() not in records
+
+
+async def test_a_cookie_signed_with_an_old_secret_is_signed_out_not_a_guess(
+    desks: tuple[dict[str, Desk], Feed, redis.Redis],
+) -> None:
+    """After a redeploy with a new LIVEFEED_SESSION_SECRET, a newsroom's old cookies (all from
+    one address behind its proxy) are answered 401 (sign in again), and never use up the
+    address's failed-sign-in allowance (10 a minute): the sign-in that follows works."""
+    clients, _feed, _store = desks
+    base = clients["rita"]
+    old = {"Cookie": "livefeed_session=c2Vzc2lvbi1pZA.bm90LXRoaXMtc2VjcmV0cy1zaWduYXR1cmU"}
+    for _ in range(12):
+        response = await base.client.get(f"{base.base}/v1/drafts", headers=old)
+        assert response.status_code == 401, response.text
+        assert response.json()["errors"][0]["field"] == "livefeed_session"
+    base.client.cookies.clear()
+    again = await base.client.post(
+        f"{base.base}/desk/login", data={"token": RITA}, headers={"Origin": base.base}
+    )
+    assert again.status_code == 303, again.text
+    base.client.cookies.clear()

@@ -297,7 +297,14 @@ def test_compose_with_the_example_env_runs_services_that_refuse_its_tokens() -> 
         environment["ingest_tokens"] = "cms:" + "k" * 24
         if "purge_secret" in environment:
             environment["purge_secret"] = "s" * 24
+        if "session_secret" in environment:
+            environment["session_secret"] = "d" * 32
         Settings.model_validate(environment)
+    # The desk's cookies are signed with the .env's secret, the same across redeploys (a secret
+    # made in a container's data dir would be new each time, signing every editor out).
+    desk = services["ingest"]["environment"]
+    assert desk["LIVEFEED_SESSION_SECRET"] == example["LIVEFEED_SESSION_SECRET"]
+    assert "LIVEFEED_SESSION_SECRET" not in services["feed"]["environment"]
 
 
 def test_a_service_started_with_the_example_token_says_what_to_do() -> None:
@@ -331,6 +338,8 @@ def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
         values["ingest_tokens"] = "cms:" + "k" * 24  # as an operator's .env has it
         if "purge_secret" in values:
             values["purge_secret"] = "s" * 24
+        if "session_secret" in values:
+            values["session_secret"] = "d" * 32
         settings = Settings.model_validate(values)
         assert settings.sentinel_addresses == [(s, 26379) for s in sentinels]
         assert settings.redis_sentinel_service == "livefeed"

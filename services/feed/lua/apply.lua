@@ -334,6 +334,15 @@ local function upsert(op)
         or 'an article without a section')
     end
   end
+  -- If-Match first: a write that started from another version of the record is a conflict
+  -- that names who changed it, whatever else would refuse it (an older rank, a PATCH's stale
+  -- base: two editors patching one item). A re-run of this very write (the same rank stored)
+  -- is answered ``unchanged`` below, as any re-run is.
+  if op.ifrev and tonumber(cur[11] or 0) ~= op.ifrev
+      and not (cur[1] and tonumber(cur[1]) == op.v and tonumber(cur[2]) == op.u) then
+    local by, at = last_change(op.id)
+    return conflict(op.id, cur[11], by, at, cur[8] and cjson.decode(cur[8]).title or nil)
+  end
   if cur[1] then
     local sv, su = tonumber(cur[1]), tonumber(cur[2])
     if op.v < sv or (op.v == sv and op.u < su) then
@@ -538,7 +547,8 @@ end
 -- Save a draft: op is an upsert op with ``draft`` and ``fields`` (the article as posted, JSON).
 local function save_draft(op)
   local dkey = DPREFIX .. op.id
-  local a = redis.call('HMGET', APREFIX .. op.id, 'state', 'section', 'tscope', 'v', 'rat')
+  local a = redis.call('HMGET', APREFIX .. op.id, 'state', 'section', 'tscope', 'v', 'rat',
+    'rev', 'doc')
   local d = redis.call('HMGET', dkey, 'rev', 'section', 'author', 'by', 'at', 'title', 'doc')
   if op.scope then
     if a[1] or a[4] or a[5] then
@@ -554,8 +564,14 @@ local function save_draft(op)
   if op.role == 'contributor' and a[1] then
     return role_refusal(op, 'change an article that is ' .. a[1] .. ' (drafts only)')
   end
-  if op.ifrev and tonumber(d[1] or 0) ~= op.ifrev then
+  -- If-Match names the draft's version; with no draft yet, the article's (an editor drafting a
+  -- change to a live item starts from the article).
+  if op.ifrev and d[1] and tonumber(d[1]) ~= op.ifrev then
     return conflict(op.id, d[1], d[4], d[5], d[6])
+  end
+  if op.ifrev and not d[1] and tonumber(a[6] or 0) ~= op.ifrev then
+    local by, at = last_change(op.id)
+    return conflict(op.id, a[6], by, at, a[7] and cjson.decode(a[7]).title or nil)
   end
   local rev = redis.call('HINCRBY', dkey, 'rev', 1)
   redis.call('HSET', dkey, 'fields', op.fields, 'doc', op.doc, 'section', op.section,
@@ -630,6 +646,12 @@ local function retract_or_discard(op)
     if ds and not in_scope(op.scope, ds) then
       return out_of_scope(op, ds ~= '' and 'section ' .. ds or 'an article without a section')
     end
+  end
+  -- A versioned retraction older than the stored copy changes nothing (retract() answers
+  -- ``stale``): the draft stays too.
+  if op.v and a[4] then
+    local sv, su = tonumber(a[4]), tonumber(redis.call('HGET', APREFIX .. op.id, 'u'))
+    if op.v < sv or (op.v == sv and op.u < su) then return {id = op.id, outcome = 'stale'} end
   end
   local discarded = discard_draft(op)
   if discarded and not has_record then return {id = op.id, outcome = 'discarded'} end

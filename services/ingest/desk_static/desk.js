@@ -92,6 +92,7 @@ async function api(method, path, body, headers = {}) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const FINAL = new Set(['finished', 'failed']);
+const QUEUED = new Set(['accepted', 'draft']);
 
 /** A write's answer followed to its end: {state: 'applied' | 'refused' | 'stale' | 'error',
  * outcome, errors, current, message}. `onAccepted` runs once it is queued. */
@@ -101,7 +102,9 @@ async function settle(answer, onAccepted) {
     return { state: 'refused', errors: data?.errors ?? [], message: data?.detail ?? String(status) };
   }
   const result = (data.results ?? [])[0] ?? {};
-  if (result.status && result.status !== 'accepted') {
+  // `accepted` and `draft` are queued: the job says what applying did (the worker checks roles,
+  // sections and the version again, and may refuse what ingest let through).
+  if (result.status && !QUEUED.has(result.status)) {
     return conclude(result.status, result);
   }
   const jobId = result.job_id ?? data.job_id;
@@ -166,6 +169,14 @@ async function report(line, answer, fieldErrors) {
     line.textContent = M('Not applied: {reason}', { reason: end.message ?? '' });
   }
   return end;
+}
+
+/** A conflict in a status line: who changed it, when, and what it says now. */
+function showStale(line, current) {
+  line.textContent = M('Changed meanwhile by {by} at {time}: “{title}” (version {version}).', {
+    by: current.by ?? '?', time: when(current.at), title: current.title ?? '',
+    version: current.version ?? '?',
+  });
 }
 
 // -- compose ---------------------------------------------------------------------------------
@@ -600,10 +611,7 @@ async function columnAction(action, id) {
   }
   const end = await report(liveStatus, answer);
   if (end.state === 'stale') {
-    liveStatus.textContent = M('Changed meanwhile by {by} at {time}: “{title}” (version {version}).', {
-      by: end.current.by ?? '?', time: when(end.current.at), title: end.current.title ?? '',
-      version: end.current.version ?? '?',
-    });
+    showStale(liveStatus, end.current);
     scheduleColumn();
   }
 }
@@ -678,6 +686,24 @@ async function loadQueue() {
     if (draft.embargoed_until) bits.push(M('embargoed until {time}', { time: when(draft.embargoed_until) }));
     meta.textContent = bits.filter(Boolean).join(' · ');
     li.append(head, meta);
+    // What an editor approves, as readers will see it: its marks (breaking, labels) and link.
+    const marks = (draft.urgency && draft.urgency <= 2) ? [config.labels.breaking] : [];
+    for (const label of draft.labels ?? []) marks.push(config.labels[label] ?? label);
+    if (marks.length || draft.url) {
+      const shown = document.createElement('p');
+      shown.className = 'marks';
+      shown.textContent = [...new Set(marks)].join(' · ');
+      if (draft.url) {
+        const link = document.createElement('a');
+        link.href = draft.url; // an http(s) URL: the article model takes no other
+        link.rel = 'noopener noreferrer';
+        link.target = '_blank';
+        link.dir = 'ltr';
+        link.textContent = draft.url;
+        shown.append(marks.length ? ' · ' : '', link);
+      }
+      li.append(shown);
+    }
     if (draft.returned) {
       const note = document.createElement('p');
       note.className = 'returned';
@@ -695,12 +721,7 @@ async function loadQueue() {
     if (editor) {
       actions.append(button(M('Approve'), async () => {
         const end = await report(line, await api('POST', `/v1/articles/${encodeURIComponent(draft.id)}/publish`, { version: draft.version }));
-        if (end.state === 'stale') {
-          line.textContent = M('Changed meanwhile by {by} at {time}: “{title}” (version {version}).', {
-            by: end.current.by ?? '?', time: when(end.current.at), title: end.current.title ?? '',
-            version: end.current.version ?? '?',
-          });
-        }
+        if (end.state === 'stale') showStale(line, end.current);
         loadQueue();
       }, 'primary'));
       actions.append(button(M('Return'), async () => {
@@ -709,7 +730,10 @@ async function loadQueue() {
           noteLabel: M('Note to the author (required)'), ok: M('Return'),
         });
         if (!got) return;
-        await report(line, await api('POST', `/v1/articles/${encodeURIComponent(draft.id)}/return`, { note: got.note }));
+        const end = await report(line, await api('POST', `/v1/articles/${encodeURIComponent(draft.id)}/return`, {
+          note: got.note, version: draft.version,
+        }));
+        if (end.state === 'stale') showStale(line, end.current);
         loadQueue();
       }));
     }
