@@ -610,7 +610,9 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "application/json": {"schema": {"$ref": "#/components/schemas/Article"}}
+                            "application/json": {
+                                "schema": {"$ref": "#/components/schemas/ArticlePut"}
+                            }
                         },
                     },
                     "responses": {
@@ -751,6 +753,11 @@ def openapi_document() -> dict[str, Any]:
             "schemas": {
                 **defs,
                 "Article": article_schema,
+                # The URL names the article: its body may leave `id` out (or repeat it).
+                "ArticlePut": {
+                    **article_schema,
+                    "required": [r for r in article_schema["required"] if r != "id"],
+                },
                 **_summary_schemas(),
                 "Batch": {
                     "type": "object",
