@@ -44,6 +44,7 @@ from services.feed.timeline import group_by_day
 from services.feed.zones import zone_note
 from shared.dates import day_date, day_heading, full_date, local_time
 from shared.headings import HEADING_RULE, column_heading, is_heading
+from shared.html import element as _el
 from shared.i18n import N_, client_messages, direction, gettext, negotiate
 from shared.models import KEY_LABEL, display_label, has_space_or_control
 from shared.settings import Settings
@@ -125,15 +126,6 @@ def compact(source: str) -> str:
 def sha256_source(text: str) -> str:
     """A CSP source for an inline ``<style>`` with this text."""
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    node = ET.SubElement(
-        parent, tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-    )
-    if text is not None:
-        node.text = text
-    return node
 
 
 def headline_time(

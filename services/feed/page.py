@@ -38,6 +38,7 @@ from services.feed.params import (
 from services.feed.store import AroundPage, Cursor, Page
 from shared.client_strings import ALERT_MESSAGES
 from shared.headings import column_heading
+from shared.html import element as _el
 from shared.i18n import N_, SUPPORTED, direction, gettext, negotiate
 from shared.settings import Settings
 
@@ -100,15 +101,6 @@ def security_headers(settings: Settings, styles: str = "") -> dict[str, str]:
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "strict-origin-when-cross-origin",
     }
-
-
-def _el(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    """An element (attribute names: ``class_`` → ``class``, ``data_x`` → ``data-x``)."""
-    clean = {name.rstrip("_").replace("_", "-"): value for name, value in attrs.items()}
-    node = ET.Element(tag, clean) if parent is None else ET.SubElement(parent, tag, clean)
-    if text is not None:
-        node.text = text
-    return node
 
 
 def render_page(

@@ -30,6 +30,7 @@ from services.feed.params import store_down
 from services.feed.store import AroundPage, Cursor, Page, TimelineReader
 from services.feed.timeline import timeline_body
 from shared.edgekeys import view_keys
+from shared.html import element as _el
 from shared.i18n import N_, gettext
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
@@ -99,14 +100,6 @@ def keys_of(page: Page, section: str | None, label: str | None, lang: str | None
     anchor = [page.anchor] if isinstance(page, AroundPage) and page.anchor else []
     ids = [str(h["id"]) for h in page.headlines]
     return view_keys([*anchor, *ids], section, label, lang, summary=True)
-
-
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    node = ET.SubElement(
-        parent, tag, {k.rstrip("_").replace("_", "-"): v for k, v in attrs.items()}
-    )
-    node.text = text
-    return node
 
 
 def decorate(

@@ -24,13 +24,13 @@ from services.feed.column import (
     STATE_TEXT,
     Assets,
     Query,
-    _el,
     headline_time,
     is_more_href,
     messages_text,
 )
 from services.feed.params import bad_query, label_param, lang_param, limit_param, section_param
 from services.feed.store import Page
+from shared.html import element as _el
 from shared.i18n import N_, direction, gettext, negotiate
 from shared.settings import Settings
 

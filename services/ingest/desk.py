@@ -61,6 +61,7 @@ from shared import keys
 from shared.auth import FailedAuthThrottle, TokenCheck
 from shared.bodies import parse_json, read_body
 from shared.client_strings import DESK_MESSAGES
+from shared.html import element as _el
 from shared.i18n import N_, SUPPORTED, direction, gettext, interface
 from shared.models import LABEL_DISPLAY, MAX_TITLE_CHARS, Article, is_article_id
 from shared.settings import Settings
@@ -97,15 +98,6 @@ URGENCY_CHOICES = (
     ("2", N_("2 (breaking)")),
     *((str(n), str(n)) for n in range(3, 10)),
 )
-
-
-def _el(parent: ET.Element | None, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    """An element (attribute names: ``class_`` → ``class``, ``data_x`` → ``data-x``)."""
-    clean = {name.rstrip("_").replace("_", "-"): value for name, value in attrs.items()}
-    node = ET.Element(tag, clean) if parent is None else ET.SubElement(parent, tag, clean)
-    if text is not None:
-        node.text = text
-    return node
 
 
 def _html(root: ET.Element) -> bytes:
