@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from shared.redis_server import EmbeddedRedis
-from tests.helpers import Feed, Ingest, empty_store
+from tests.helpers import Feed, Ingest, empty_store, http_client
 from tests.procs import Stack
 
 # Small enough that a test can push events off the end of the log.
@@ -70,7 +70,7 @@ def fresh(stack: Stack, redis_client: redis.Redis) -> Stack:
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client."""
-    async with httpx.AsyncClient(timeout=10) as client:
+    async with http_client() as client:
         yield client
 
 

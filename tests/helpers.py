@@ -44,6 +44,17 @@ async def eventually(
     return result
 
 
+# Pooled connections are dropped after this idle time, under uvicorn's keep-alive timeout (5 s):
+# a request sent on a connection the server is closing at that moment fails with "Server
+# disconnected without sending a response" (the client's idle limit must be the shorter one).
+KEEPALIVE = httpx.Limits(keepalive_expiry=2.0)
+
+
+def http_client(timeout: float = 10) -> httpx.AsyncClient:
+    """An HTTP client for the services under test (``KEEPALIVE``)."""
+    return httpx.AsyncClient(timeout=timeout, limits=KEEPALIVE)
+
+
 async def minute_with_time_left(seconds: float) -> int:
     """Wait (at most a minute) until the clock minute has ``seconds`` left, and return it.
 

@@ -11,12 +11,11 @@ import asyncio
 import json
 import sys
 
-import httpx
 import pytest
 
 from tests.conftest import short_tmpdir
 from tests.ha.topology import SentinelGroup
-from tests.helpers import article
+from tests.helpers import article, http_client
 from tests.procs import Stack, free_port
 
 pytestmark = pytest.mark.slow
@@ -60,7 +59,7 @@ async def test_eight_push_two_feed_two_ingest_three_workers_through_sentinel(
             for n in range(count):
                 stack.wait_healthy(kind, port=ports[f"{kind}{n}"], timeout=30)
 
-        async with httpx.AsyncClient(timeout=10) as http:
+        async with http_client() as http:
             feed0 = f"http://127.0.0.1:{ports['feed0']}"
             since = (await http.get(f"{feed0}/v1/timeline")).json()["event_id"]
             crowds = [
