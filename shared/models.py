@@ -141,6 +141,16 @@ def article_edition(language: str | None, default: str) -> str:
 _NEEDS_PARSE = re.compile(r"[<&\x00\ud800-\udfff]")
 
 
+def short_plain_text(raw: object, max_chars: int) -> str | None:
+    """A sent note (a retraction's reason, a returned draft's note) as plain text of 1 to
+    ``max_chars`` characters, or None: not a string, over ``MAX_RAW_TEXT_CHARS`` as sent, or
+    empty or too long once markup is stripped."""
+    if not isinstance(raw, str) or len(raw) > MAX_RAW_TEXT_CHARS:
+        return None
+    text = plain_text(raw)
+    return text if 0 < len(text) <= max_chars else None
+
+
 def plain_text(value: str) -> str:
     """Markup stripped, entities decoded, invisible and control characters dropped, spaces folded.
 

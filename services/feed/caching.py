@@ -251,7 +251,8 @@ def _conditionals(scope: Scope) -> tuple[str | None, str | None, str | None]:
     for name, value in scope["headers"]:
         if name in _CONDITIONALS and name not in found:
             found[name] = value.decode("latin-1")
-    return tuple(found.get(name) for name in _CONDITIONALS)  # type: ignore[return-value]
+    accept, none_match, modified_since = _CONDITIONALS
+    return found.get(accept), found.get(none_match), found.get(modified_since)
 
 
 def respond(request: Request, view: Rendered) -> Response:

@@ -36,7 +36,12 @@ from shared import keys
 from shared.bodies import parse_json
 from shared.dates import EPOCH, now_ms, to_ms
 from shared.drafts import MAX_NOTE_CHARS, current_view, iso_ms, returned_view
-from shared.models import MAX_RAW_TEXT_CHARS, NORMALIZED, Article, plain_text, section_filter
+from shared.models import (
+    NORMALIZED,
+    Article,
+    section_filter,
+    short_plain_text,
+)
 from shared.starlette_glue import NOT_CACHED, ProblemError, known_params
 from shared.tokens import NAME_RULE, NamedToken, is_token_name
 
@@ -286,9 +291,8 @@ def return_builder(
     example = '{"note": "Source? Add the ministry\'s statement."}'
     payload = _body_object(body, example)
     raw = payload.get("note")
-    sent = raw if isinstance(raw, str) and len(raw) <= MAX_RAW_TEXT_CHARS else ""
-    note = plain_text(sent)
-    if not note or len(note) > MAX_NOTE_CHARS:
+    note = short_plain_text(raw, MAX_NOTE_CHARS)
+    if note is None:
         raise ProblemError(
             422,
             "a returned draft needs a note for its author",

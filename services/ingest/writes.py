@@ -36,7 +36,7 @@ from services.ingest.patching import patch_document, patched_verdict, read_store
 from services.ingest.queueing import Enqueuer
 from shared.bodies import media_type, parse_json, read_body
 from shared.metrics import observe_stage
-from shared.models import MAX_CORRECTION_CHARS, MAX_RAW_TEXT_CHARS, plain_text
+from shared.models import MAX_CORRECTION_CHARS, short_plain_text
 from shared.redis_client import NotReplicatedError
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError, problem, request_id, request_started
@@ -82,9 +82,8 @@ def retraction_reason(body: bytes) -> str | None:
     if raw is None:
         return None
     # As sent, within the raw bound the OpenAPI document states; then as plain text.
-    sent = raw if isinstance(raw, str) and len(raw) <= MAX_RAW_TEXT_CHARS else ""
-    text = plain_text(sent)
-    if not text or len(text) > MAX_CORRECTION_CHARS:
+    text = short_plain_text(raw, MAX_CORRECTION_CHARS)
+    if text is None:
         raise ProblemError(
             422,
             "the retraction reason is not valid",
