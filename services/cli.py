@@ -31,6 +31,8 @@ from shared.settings import Settings, get_settings
 log = logging.getLogger("livefeed")
 
 SERVICES = ("ingest", "worker", "feed", "push", "purger", "notifier")
+# Run alone, and by `livefeed up` only when configured (LIVEFEED_GRIP_PUBLISH).
+OPTIONAL_SERVICES = ("grip-publisher",)
 # The port each service binds (its API, or /metrics + /healthz for those without one).
 PORTS = {
     "ingest": "ingest_port",
@@ -39,6 +41,7 @@ PORTS = {
     "push": "push_port",
     "purger": "purger_port",
     "notifier": "notifier_port",
+    "grip-publisher": "grip_publisher_port",
 }
 # What `livefeed <service> --help` lists: its port, then the settings it is most often run with.
 SERVICE_SETTINGS = {
@@ -62,6 +65,7 @@ SERVICE_SETTINGS = {
     "push": ("allowed_origins", "embed_origins", "max_connections", "max_connections_per_ip"),
     "purger": ("purge_varnish", "purge_webhook", "websub_hubs"),
     "notifier": ("vapid_private_key", "vapid_public_key", "vapid_subject"),
+    "grip-publisher": ("grip_publish",),
 }
 COMMON_SETTINGS = ("host", "redis_url", "redis_sentinels", "data_dir", "log_level")
 # Commands that talk to a running livefeed: they find what `livefeed up` keeps in the data dir.
@@ -184,6 +188,14 @@ def run_service(service: str) -> int:
 
         with redis_for(settings) as url:
             asyncio.run(run_notifier(settings, url))
+    elif service == "grip-publisher":
+        if not settings.grip_publish:
+            log.error("set LIVEFEED_GRIP_PUBLISH to the GRIP proxies' publish URLs")
+            return 2
+        from services.grip.main import run_grip_publisher
+
+        with redis_for(settings) as url:
+            asyncio.run(run_grip_publisher(settings, url))
     return 0
 
 
@@ -261,11 +273,18 @@ def wait_until_answering(
     return None
 
 
+def up_services(settings: Settings) -> tuple[str, ...]:
+    """What `livefeed up` runs: every service, and the grip-publisher when it has somewhere
+    to publish."""
+    return SERVICES + (("grip-publisher",) if settings.grip_publish else ())
+
+
 def up() -> int:
     """Embedded Redis (unless LIVEFEED_REDIS_URL is set) and every service, until Ctrl-C."""
     settings = get_settings()
     configure_logging(settings, "up")
-    busy = busy_port_message(settings, SERVICES)
+    services = up_services(settings)
+    busy = busy_port_message(settings, services)
     if busy:
         print(busy, file=sys.stderr)
         return 2
@@ -295,9 +314,9 @@ def up() -> int:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,  # Ctrl-C reaches only us; we stop children in order
             )
-            for name in SERVICES
+            for name in services
         }
-        failed = wait_until_answering(settings, SERVICES, children)
+        failed = wait_until_answering(settings, services, children)
         if failed is None and not stop_requested:
             _print_banner(settings, url, token)
         while not stop_requested and failed is None:
@@ -384,7 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livefeed", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="run everything (embedded Redis unless LIVEFEED_REDIS_URL is set)")
-    for name in SERVICES:
+    for name in SERVICES + OPTIONAL_SERVICES:
         sub.add_parser(
             name,
             help=f"run the {name} service alone",
@@ -437,7 +456,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "up":
         return up()
-    if args.command in SERVICES:
+    if args.command in SERVICES + OPTIONAL_SERVICES:
         return run_service(args.command)
     if args.command == "post":
         from services.commands.post import post_command

@@ -124,6 +124,12 @@ DRAFTS = f"{PREFIX}drafts"
 DESK_EVENTS = f"{PREFIX}desk:events"
 PINNED_PREFIX = f"{PREFIX}pinned:"
 PURGER_POSITION = f"{PREFIX}purger:position"
+# GRIP (shared/grip.py): the channels readers use (zset: channel -> last answer's time, ms), the
+# last event id published on each (hash: channel -> id, the next publish's prev-id), and the
+# publisher's position (the newest event every publish endpoint acknowledged).
+GRIP_CHANNELS = f"{PREFIX}grip:channels"
+GRIP_LAST_IDS = f"{PREFIX}grip:last"
+GRIP_POSITION = f"{PREFIX}grip:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"
 IDEMPOTENCY_BYTES_PREFIX = f"{PREFIX}idembytes:"
 RATE_PREFIX = f"{PREFIX}rate:"

@@ -349,6 +349,32 @@ class Settings(BaseSettings):
     redis_timeout: float = Field(
         default=2.0, gt=0, description="Seconds to connect to Redis or wait for a reply."
     )
+    # GRIP (Pushpin, Fastly Fanout): services/feed/grip.py answers, services/grip/ publishes.
+    grip: bool = Field(
+        default=False,
+        description="Run behind a GRIP proxy (Pushpin, Fastly Fanout) that holds the readers' "
+        "connections: feed answers GET /v1/events, WebSocket-over-HTTP POST /v1/stream and "
+        "GET /v1/updates with the reader's catch-up and GRIP instructions, and the page's "
+        "stream URLs default to the feed's public URL (the proxy's).",
+    )
+    grip_publish: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="GRIP publish endpoints `livefeed grip-publisher` sends each event to "
+        "(comma-separated base URLs; it POSTs <url>/publish/): Pushpin's http://pushpin:5561, "
+        "or Fastly's https://api.fastly.com/service/<id>?key=<API token>. A URL's ?key= is sent "
+        "as a bearer token, or with &iss= signs a JWT (as gripcontrol's GRIP URLs).",
+    )
+    grip_key: str | None = Field(
+        default=None,
+        description="The GRIP proxy's signing key (Pushpin's sig_key): with it set, requests "
+        "for GRIP answers without a valid Grip-Sig are refused (403).",
+    )
+    grip_publisher_port: int = Field(
+        default=8007,
+        ge=0,
+        le=65535,
+        description="The grip-publisher's /metrics and /healthz port.",
+    )
 
     # Breaking-news alerts (Web Push). The three VAPID settings come together or not at all:
     # none means no alerts (no button, no notifier); some but not all stops every process.
@@ -435,6 +461,7 @@ class Settings(BaseSettings):
         "allowed_origins",
         "embed_origins",
         "purge_varnish",
+        "grip_publish",
         "purge_webhook",
         "push_services",
         "websub_hubs",
@@ -609,9 +636,13 @@ class Settings(BaseSettings):
 
     @property
     def push_url(self) -> str:
-        """The push service's WebSocket base URL as a browser reaches it."""
+        """The push service's WebSocket base URL as a browser reaches it; behind a GRIP proxy
+        (LIVEFEED_GRIP) the stream is on the proxy, the feed's public URL, unless set."""
         if self.public_push_url:
             return self.public_push_url
+        if self.grip:
+            scheme, sep, rest = self.feed_url.partition("://")
+            return {"http": "ws", "https": "wss"}.get(scheme, scheme) + sep + rest
         return f"ws://{_browser_host(self.host)}:{self.push_port}"
 
     @property

@@ -26,6 +26,7 @@ from services.feed.caching import Rendered, article_keys, edge_headers, edge_key
 from services.feed.clicks import Clicks
 from services.feed.column import Assets
 from services.feed.embed import Embed, EmbedCors
+from services.feed.grip import GripOrigin
 from services.feed.live import LiveParts
 from services.feed.params import (
     after_param,
@@ -44,6 +45,7 @@ from shared import clicks
 from shared.audience_api import PublicCount, audience_response
 from shared.auth import BearerAuth, FailedAuthThrottle, TokenCheck, bearer_token
 from shared.eventlog import stop_reader
+from shared.events import Entry
 from shared.gc_tuning import tune_gc
 from shared.history import history_response
 from shared.i18n import negotiate
@@ -79,6 +81,7 @@ class Feed:
         # The one client's module, bundled once for the page and the embed.
         self.assets = Assets(settings)
         self.live = LiveParts(settings, lambda: self.store, lambda: self.views, self.assets)
+        self.grip = GripOrigin(settings, lambda: self.redis)  # GRIP answers, the long-poll
         # The change history is also read here (nginx sends it to ingest; a tool that knows
         # only the feed's address finds it too), with the same bearer tokens.
         self.check_token: BearerAuth | None = None
@@ -99,7 +102,13 @@ class Feed:
         self.cache = ReadCache(self.client, self.settings.view_cache_bytes)
         tune_gc()  # shared/gc_tuning.py: full collections would walk every cached view
         stream = async_client(self.redis_url, self.settings, block_ms=BLOCK_MS)
-        consumer = StreamConsumer(stream, "feed view cache", self.cache.invalidate)
+        cache, origin = self.cache, self.grip
+
+        def deliver(entries: list[Entry]) -> None:
+            cache.invalidate(entries)
+            origin.deliver(entries)
+
+        consumer = StreamConsumer(stream, "feed view cache", deliver)
         task = asyncio.create_task(consumer.run(), name="stream-consumer")
         try:
             yield
@@ -333,6 +342,7 @@ def create_app(settings: Settings, redis_url: str) -> Starlette:
         Route("/readyz", feed.readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *feed.live.routes(),
+        *feed.grip.routes(),
         *Embed(settings, lambda: feed.store, lambda: feed.views, feed.assets).routes(),
         *Alerts(settings, lambda: feed.redis).routes(),
         *Clicks(settings, lambda: feed.redis).routes(),

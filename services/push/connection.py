@@ -36,9 +36,10 @@ from websockets.protocol import OPEN, SERVER, Protocol
 from websockets.server import ServerProtocol
 
 from services.push.hub import Reader
-from services.push.protocol import SSE_KEEPALIVE, TOO_SLOW, WS_PING
+from services.push.protocol import TOO_SLOW, WS_PING
 from services.push.wheel import TimerWheel
 from shared.events import EventId, FilterKey
+from shared.frames import SSE_KEEPALIVE
 
 log = logging.getLogger(__name__)
 

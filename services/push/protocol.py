@@ -17,18 +17,16 @@ from __future__ import annotations
 from websockets.frames import Frame, Opcode
 
 from shared.events import Event, EventId
+from shared.frames import RESET_TEXT, hello_text, sse_frame, sse_hello, sse_reset
 
 GOING_AWAY = (1001, "going away: reconnect elsewhere with since")
 TOO_SLOW = (1008, "too slow: reconnect with since")
 REPLAY_FAILED = (1011, "replay unavailable: reconnect with since")
 STREAM_GAP = (1012, "stream gap: reconnect with since")
 
-RESET_TEXT = '{"type":"reset"}'
 # The server's keep-alive ping: empty, always the same, written as is. Any bytes from the client
 # (its pong, or anything else) show it is alive.
 WS_PING = Frame(Opcode.PING, b"").serialize(mask=False)
-SSE_PREAMBLE_FMT = "retry: {retry}\n: livefeed events\n\n"
-SSE_KEEPALIVE = b": keep-alive\n\n"
 
 
 def ws_frame(text: bytes) -> bytes:
@@ -36,31 +34,9 @@ def ws_frame(text: bytes) -> bytes:
     return Frame(Opcode.TEXT, text).serialize(mask=False)
 
 
-def hello_text(event_id: EventId) -> str:
-    """The first message on every connection: the newest event this process has fanned out."""
-    return f'{{"type":"hello","event_id":"{event_id}"}}'
-
-
 def ws_hello(event_id: EventId) -> bytes:
     """``hello`` as a WebSocket frame."""
     return ws_frame(hello_text(event_id).encode())
-
-
-def sse_hello(event_id: EventId) -> bytes:
-    """``hello`` as an SSE message (no ``id:``: resuming must never skip to it)."""
-    return b"event: hello\ndata: %s\n\n" % hello_text(event_id).encode()
-
-
-def sse_reset(continue_from: EventId) -> bytes:
-    """``reset`` as an SSE message; its ``id:`` is where the stream goes on from, so that the
-    browser's next ``Last-Event-ID`` is one the log still has."""
-    head = b"id: %s\nevent: reset\n" % str(continue_from).encode()
-    return head + b"data: %s\n\n" % RESET_TEXT.encode()
-
-
-def sse_frame(event: Event) -> bytes:
-    """One event as an SSE message: ``id``, ``event`` (its type) and one ``data`` line."""
-    return b"id: %s\nevent: %s\ndata: %s\n\n" % (str(event.id).encode(), event.kind, event.text)
 
 
 class Frames:

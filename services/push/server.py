@@ -27,7 +27,6 @@ from services.push.floods import ConnectionGate, address_of, bound_send_buffer, 
 from services.push.hub import Hub, Reader, Subscriber
 from services.push.metrics import register_push_metrics
 from services.push.protocol import GOING_AWAY, REPLAY_FAILED, Frames, hello_frame, reset_frame
-from services.push.query import QueryError, parse_query
 from services.push.reader import PushFeed
 from services.push.replay import ReplayBuffer, write_frames
 from services.push.responses import json_response, metrics_response, problem_response
@@ -40,6 +39,7 @@ from shared.origins import origin_allowed
 from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.stream import BLOCK_MS, StreamConsumer
+from shared.stream_query import QueryError, parse_query
 
 log = logging.getLogger(__name__)
 

@@ -10,23 +10,18 @@ wheel, like the WebSocket pings.
 
 from __future__ import annotations
 
-import random
-
 from websockets.http11 import Request
 
-from services.push.protocol import SSE_PREAMBLE_FMT
-from services.push.query import QueryError
 from shared.events import EventId
+from shared.frames import sse_preamble
+from shared.stream_query import parse_last_event_id
 
 PATH = "/v1/events"
-# EventSource reconnects after ``retry`` ms: a random value per stream spreads a fleet of
-# readers dropped at once (a deploy, a proxy restart) instead of bringing them back in lock-step.
-RETRY_MS = (1_000, 5_000)
 
 
 def response_head(origin: str | None) -> bytes:
     """The status line, headers and preamble of an event stream (``origin``: an allowed CORS
-    origin). The preamble's ``retry`` is random per stream, see RETRY_MS."""
+    origin). The preamble's ``retry`` is random per stream (shared.frames.RETRY_MS)."""
     lines = [
         "HTTP/1.1 200 OK",
         "Content-Type: text/event-stream; charset=utf-8",
@@ -38,21 +33,9 @@ def response_head(origin: str | None) -> bytes:
     ]
     if origin is not None:
         lines.append(f"Access-Control-Allow-Origin: {origin}")
-    retry = random.randint(*RETRY_MS)  # noqa: S311 - jitter, not security
-    return ("\r\n".join(lines) + "\r\n\r\n" + SSE_PREAMBLE_FMT.format(retry=retry)).encode()
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + sse_preamble()
 
 
 def last_event_id(request: Request) -> EventId | None:
-    """The ``Last-Event-ID`` header (as EventSource sends it on reconnect), None when absent or
-    empty. When present it wins over ``?since=``, which is then not read at all (a stale or
-    broken ``since`` in the URL EventSource keeps does not matter once it has an event id).
-
-    Raises ``QueryError`` naming ``Last-Event-ID`` when the header is not an event id.
-    """
-    header = request.headers.get("Last-Event-ID")
-    if not header:
-        return None
-    try:
-        return EventId.parse(header)
-    except ValueError as exc:
-        raise QueryError("Last-Event-ID", str(exc)) from exc
+    """The request's ``Last-Event-ID`` (shared.stream_query.parse_last_event_id)."""
+    return parse_last_event_id(request.headers.get("Last-Event-ID"))

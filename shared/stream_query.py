@@ -1,4 +1,5 @@
-"""What a reader asked for: ``?since=&section=&label=&lang=&tabs=`` (both transports)."""
+"""What a reader asked for: ``?since=&section=&label=&lang=&tabs=`` (every transport: push's
+WebSocket and SSE, and behind a GRIP proxy the feed's answers, services/feed/grip.py)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,18 @@ def parse_query(query: str, *, read_since: bool = True) -> StreamQuery:
     # Advisory (the reader counts): a bad value is ignored, never a refusal.
     tabs = tabs_value(params.get("tabs", [""])[-1]) or 1
     return StreamQuery(since, section, label, lang, tabs)
+
+
+def parse_last_event_id(header: str | None) -> EventId | None:
+    """The ``Last-Event-ID`` header (as EventSource sends it on reconnect), None when absent or
+    empty. When present it wins over ``?since=``, which is then not read at all (a stale or
+    broken ``since`` in the URL EventSource keeps does not matter once it has an event id).
+
+    Raises ``QueryError`` naming ``Last-Event-ID`` when the header is not an event id.
+    """
+    if not header:
+        return None
+    try:
+        return EventId.parse(header)
+    except ValueError as exc:
+        raise QueryError("Last-Event-ID", str(exc)) from exc

@@ -1,0 +1,1 @@
+"""``livefeed grip-publisher``: each event published once per channel to GRIP proxies."""

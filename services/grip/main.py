@@ -1,0 +1,68 @@
+"""The ``livefeed grip-publisher`` process: one stream consumer, one queue per publish endpoint,
+``/metrics``, ``/healthz`` and ``/readyz`` on LIVEFEED_GRIP_PUBLISHER_PORT (as the purger's)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import Any
+
+from services.grip.publisher import Publisher
+from shared.eventlog import stop_reader
+from shared.grip import PublishTarget
+from shared.metrics_port import serve_metrics
+from shared.redis_client import async_client
+from shared.settings import Settings
+from shared.stream import BLOCK_MS, StreamConsumer
+
+log = logging.getLogger(__name__)
+
+DRAIN_S = 5.0  # a graceful stop waits this long for queued items to be acknowledged
+
+
+async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
+    """Publish every event to the GRIP proxies until SIGTERM/SIGINT."""
+    client = async_client(redis_url, settings, block_ms=BLOCK_MS)
+    targets = [PublishTarget.parse(url) for url in settings.grip_publish]
+    publisher = Publisher(client, targets)
+    consumer = StreamConsumer(
+        client, "grip-publisher", publisher.accept, start=publisher.start, on_gap=publisher.gap
+    )
+
+    def healthz() -> tuple[int, dict[str, Any]]:
+        return 200, {"status": "ok", "targets": [q.target.url for q in publisher.queues]}
+
+    def readyz() -> tuple[int, dict[str, Any]]:
+        if consumer.connected:
+            return 200, {"status": "ready", "redis": "ok"}
+        return 503, {"status": "unavailable", "redis": "unreachable"}
+
+    server = serve_metrics(
+        settings.host, settings.grip_publisher_port, {"/healthz": healthz, "/readyz": readyz}
+    )
+    log.info("grip-publisher listening", extra={"port": server.server_port})
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    reader = asyncio.create_task(consumer.run(), name="stream-consumer")
+    tasks = [
+        asyncio.create_task(publisher.save(), name="grip-position"),
+        asyncio.create_task(publisher.channels.run(), name="grip-channels"),
+        *(asyncio.create_task(q.run(), name=f"publish {q.target.url}") for q in publisher.queues),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        await stop_reader(reader)
+        with contextlib.suppress(TimeoutError):  # what is left is recovered through prev-id
+            await asyncio.wait_for(
+                asyncio.gather(*(q.empty.wait() for q in publisher.queues)), DRAIN_S
+            )
+        for task in tasks:
+            await stop_reader(task)
+        server.shutdown()
+        await publisher.aclose()
+        await client.aclose()

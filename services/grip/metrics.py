@@ -1,0 +1,44 @@
+"""The grip-publisher's metrics: publish latency, items acknowledged, failures, queues, lag."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
+
+PUBLISH_SECONDS = Histogram(
+    "livefeed_grip_publish_latency_seconds",
+    "From an event written to the log to its items acknowledged by a publish endpoint.",
+    ["target"],
+    buckets=LATENCY_BUCKETS,
+)
+PUBLISHED = Counter(
+    "livefeed_grip_items_published",
+    "Items (one event on one channel) a publish endpoint acknowledged (2xx), by endpoint.",
+    ["target"],
+)
+PUBLISH_FAILURES = Counter(
+    "livefeed_grip_publish_failures",
+    "Publish requests that failed (unreachable, timeout, non-2xx) and will be retried.",
+    ["target"],
+)
+DROPPED = Counter(
+    "livefeed_grip_items_dropped",
+    "Items dropped because an endpoint's queue was full (its held streams recover them "
+    "through prev-id; WebSocket readers on their next reconnect).",
+    ["target"],
+)
+QUEUED = Gauge(
+    "livefeed_grip_queue_items",
+    "Items waiting for a publish endpoint (being sent or retried), by endpoint.",
+    ["target"],
+)
+LAG = Gauge(
+    "livefeed_grip_lag_seconds",
+    "Age of the oldest event an endpoint has not acknowledged yet (0: none waiting).",
+    ["target"],
+)
+CHANNELS = Gauge(
+    "livefeed_grip_channels",
+    "Channels (reader filters) in use: answered by the origin within the last day.",
+)

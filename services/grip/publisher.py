@@ -1,0 +1,296 @@
+"""Events in, GRIP items out: each event once per affected channel, to every publish endpoint.
+
+``Publisher.accept`` is the stream consumer's ``deliver``. For each event it finds the channels
+it reaches (``Event.filter_keys``: the filters it is shown to now, and those it left, which get
+its ``retracted`` with reason ``filter``), gives each the event as that channel's readers see it
+with ``id`` and ``prev-id`` (the channel's previous event), and queues the items for channels
+in use (those the origin answered within USE_TTL_S) on every endpoint. Each endpoint has its
+own task that sends its queue in order, a batch per request, retried with backoff: an endpoint
+that is down delays only itself.
+
+Every channel's last id is kept for every event (in use or not), and saved with the position
+in one transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too,
+so the ``prev-id`` it gives a reader is the one the next item on its channel carries. A proxy
+that sees any other ``prev-id`` asks the origin again and gets what it missed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import httpx
+import orjson
+import redis.asyncio as aredis
+from redis.exceptions import RedisError
+
+from services.grip.metrics import (
+    CHANNELS,
+    DROPPED,
+    LAG,
+    PUBLISH_FAILURES,
+    PUBLISH_SECONDS,
+    PUBLISHED,
+    QUEUED,
+)
+from shared import grip, keys
+from shared.events import SUMMARY, ZERO, Entry, Event, EventId, FilterKey
+from shared.frames import sse_frame, updates_body
+from shared.stream import latest_id
+
+log = logging.getLogger(__name__)
+
+BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+TIMEOUT_S = 5.0  # one publish request
+BATCH_BYTES = 512 * 1024  # one request's items (Pushpin takes up to 1 MB by default)
+QUEUE_MAX = 100_000  # items one endpoint may have waiting before the oldest are dropped
+USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long is not published on
+REFRESH_S = 1.0  # how often the channels in use are read again
+MAX_CHANNELS = 20_000  # channels kept in use (the newest answered); beyond, the oldest go
+
+
+@dataclass(frozen=True)
+class Queued:
+    """One item for one endpoint, already serialized."""
+
+    body: bytes
+    event_id: EventId
+    seq: int = 0  # its place in its endpoint's queue
+
+
+class TargetQueue:
+    """One publish endpoint's items, in order, and the task that sends them."""
+
+    def __init__(self, target: grip.PublishTarget, http: httpx.AsyncClient) -> None:
+        self.target = target
+        self.http = http
+        self.items: deque[Queued] = deque()
+        self.wake = asyncio.Event()
+        self.empty = asyncio.Event()  # set while nothing waits: a graceful stop waits for it
+        self.empty.set()
+        self.acked: EventId | None = None
+        self.seq = 0
+        self._queued = QUEUED.labels(target.url)
+        self._dropped = DROPPED.labels(target.url)
+        self._failed = PUBLISH_FAILURES.labels(target.url)
+        self._published = PUBLISHED.labels(target.url)
+        self._latency = PUBLISH_SECONDS.labels(target.url)
+        LAG.labels(target.url).set_function(self._lag)
+
+    def _lag(self) -> float:
+        if not self.items:
+            return 0.0
+        return max(0.0, time.time() - self.items[0].event_id.ms / 1000)
+
+    def add(self, items: list[Queued]) -> None:
+        for item in items:
+            self.seq += 1
+            self.items.append(Queued(item.body, item.event_id, self.seq))
+        if items:
+            self.empty.clear()
+        while len(self.items) > QUEUE_MAX:
+            self.items.popleft()
+            self._dropped.inc()
+        self._queued.set(len(self.items))
+        self.wake.set()
+
+    def _batch(self) -> list[Queued]:
+        batch: list[Queued] = []
+        size = 0
+        for item in self.items:
+            if batch and size + len(item.body) > BATCH_BYTES:
+                break
+            batch.append(item)
+            size += len(item.body) + 1
+        return batch
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            if not self.items:
+                self.wake.clear()
+                await self.wake.wait()
+            batch = self._batch()
+            body = b'{"items":[' + b",".join(item.body for item in batch) + b"]}"
+            try:
+                response = await self.http.post(
+                    self.target.endpoint,
+                    content=body,
+                    headers={"Content-Type": "application/json", **self.target.headers()},
+                )
+                if not response.is_success:
+                    raise httpx.HTTPStatusError(
+                        f"{response.status_code} {response.reason_phrase}",
+                        request=response.request,
+                        response=response,
+                    )
+            except httpx.HTTPError as exc:
+                self._failed.inc()
+                if failures == 0:
+                    log.warning("publish to %s failed, retrying: %s", self.target.url, exc)
+                await asyncio.sleep(BACKOFF_S[min(failures, len(BACKOFF_S) - 1)])
+                failures += 1
+                continue
+            if failures:
+                log.info("publish to %s works again", self.target.url)
+            failures = 0
+            # The queue may have dropped its oldest items meanwhile: pop what was sent.
+            last = batch[-1].seq
+            while self.items and self.items[0].seq <= last:
+                self.items.popleft()
+            self._published.inc(len(batch))
+            self._latency.observe(max(0.0, time.time() - batch[0].event_id.ms / 1000))
+            self.acked = batch[-1].event_id
+            self._queued.set(len(self.items))
+            if not self.items:
+                self.empty.set()
+
+
+class ChannelsInUse:
+    """The channels readers use, as the origin records them (``lf:grip:channels``)."""
+
+    def __init__(self, client: aredis.Redis) -> None:
+        self.client = client
+        self.keys: dict[FilterKey, str] = {}
+
+    async def refresh(self) -> None:
+        """Read the channels answered within USE_TTL_S; forget older ones and the excess."""
+        cutoff = int((time.time() - USE_TTL_S) * 1000)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(keys.GRIP_CHANNELS, "-inf", cutoff)
+            pipe.zremrangebyrank(keys.GRIP_CHANNELS, 0, -(MAX_CHANNELS + 1))
+            pipe.zrange(keys.GRIP_CHANNELS, 0, -1)
+            *_, names = await pipe.execute()
+        found: dict[FilterKey, str] = {}
+        for raw in names:
+            name = raw.decode() if isinstance(raw, bytes) else str(raw)
+            key = grip.channel_key(name)
+            if key is not None:
+                found[key] = name
+        self.keys = found
+        CHANNELS.set(len(found))
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except RedisError as exc:  # the stream consumer reports the outage
+                log.debug("channels in use not read: %s", exc)
+            await asyncio.sleep(REFRESH_S)
+
+
+class Publisher:
+    """Every endpoint's queue, fed by the process's stream consumer."""
+
+    def __init__(self, client: aredis.Redis, targets: list[grip.PublishTarget]) -> None:
+        self.client = client
+        self.http = httpx.AsyncClient(timeout=TIMEOUT_S)
+        self.queues = [TargetQueue(target, self.http) for target in targets]
+        self.channels = ChannelsInUse(client)
+        self.last: dict[str, EventId] = {}  # channel -> its last event (the next prev-id)
+        self.dirty: dict[str, EventId] = {}  # what ``save`` has not written yet
+        self.position: EventId | None = None  # the newest event given its items
+        self.saved_position: EventId | None = None
+        self.save_wake = asyncio.Event()
+
+    async def start(self) -> EventId:
+        """Where the stream consumer starts: the saved position if the log still has what
+        follows it, else the newest event (a proxy that missed items recovers them through
+        prev-id). The channels' last ids are loaded with it."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.get(keys.GRIP_POSITION)
+            pipe.get(keys.EVENTS_HORIZON)
+            pipe.hgetall(keys.GRIP_LAST_IDS)
+            saved, horizon, last = await pipe.execute()
+        newest = await latest_id(self.client)
+        await self.channels.refresh()
+        self.last = {
+            (k.decode() if isinstance(k, bytes) else str(k)): EventId.parse(v)
+            for k, v in (last or {}).items()
+        }
+        position = newest
+        if isinstance(saved, bytes):
+            at = EventId.parse(saved)
+            trimmed = EventId.parse(horizon) if isinstance(horizon, bytes) else None
+            if (trimmed is None or at > trimmed) and at <= newest:
+                position = self.saved_position = at
+            else:
+                log.warning("grip-publisher missed events (gone from the log); from %s", newest)
+        self.position = position
+        self.save_wake.set()  # a first run: the origin learns the position at once
+        for queue in self.queues:
+            queue.acked = position
+        return position
+
+    def gap(self, newest: EventId) -> None:
+        """The consumer resumes at ``newest`` after events it never saw (or lost in a
+        failover): their items are never published; held streams recover through prev-id."""
+        self.position = newest
+        self.save_wake.set()
+
+    def accept(self, entries: list[Entry]) -> None:
+        """The stream consumer's ``deliver``: each event's items, queued for every endpoint."""
+        items: list[Queued] = []
+        for raw_id, fields in entries:
+            try:
+                event = Event.from_entry(raw_id, fields)
+            except ValueError as exc:
+                log.warning("event %r skipped: %s", raw_id, exc)
+                continue
+            items += self._items(event)
+            self.position = event.id
+        if items:
+            for queue in self.queues:
+                queue.add(items)
+        self.save_wake.set()
+
+    def _items(self, event: Event) -> list[Queued]:
+        in_use = self.channels.keys
+        now, left = event.filter_keys(in_use if event.kind == SUMMARY else ())
+        out: list[Queued] = []
+        for key in sorted(now | left, key=str):
+            name = grip.channel_name(key)
+            prev = self.last.get(name, ZERO)
+            self.last[name] = self.dirty[name] = event.id
+            if key not in in_use:
+                continue
+            seen = event if key in now else event.left()
+            item = grip.publish_item(
+                name,
+                event.id,
+                prev,
+                sse=sse_frame(seen),
+                ws=seen.text,
+                long_poll=updates_body(event.id, [seen.text]),
+            )
+            out.append(Queued(orjson.dumps(item), event.id))
+        return out
+
+    async def save(self) -> None:
+        """Write the channels' last ids and the position, in one transaction, as they move."""
+        while True:
+            await self.save_wake.wait()
+            self.save_wake.clear()
+            position, dirty = self.position, self.dirty
+            if position is None or (position == self.saved_position and not dirty):
+                continue
+            self.dirty = {}
+            try:
+                async with self.client.pipeline(transaction=True) as pipe:
+                    if dirty:
+                        pipe.hset(keys.GRIP_LAST_IDS, mapping={k: str(v) for k, v in dirty.items()})
+                    pipe.set(keys.GRIP_POSITION, str(position))
+                    await pipe.execute()
+            except RedisError as exc:
+                log.debug("grip position not saved: %s", exc)
+                self.dirty = {**dirty, **self.dirty}
+                self.save_wake.set()
+                await asyncio.sleep(0.5)
+                continue
+            self.saved_position = position
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
