@@ -12,7 +12,9 @@ machine never share anything:
   ``push_in_sub_specs``, ``command_spec``); every other socket (condure, zurl, the proxy and
   handler links, stats) is an ipc socket in the runtime directory. Prometheus ports stay unset;
 - the routes pointed at the origin on 127.0.0.1 instead of compose's ``feed:8002``;
-- ``sig_key`` from the argument (``None``: no ``Grip-Sig`` on requests to the origin).
+- ``sig_key`` from the argument: Pushpin is then started by deploy/pushpin/start.sh, as compose
+  starts it, which writes the key into the running config (``None``: pushpin is started directly
+  and sends no ``Grip-Sig``).
 
 Usage (tests/grip/test_pushpin_harness.py)::
 
@@ -45,6 +47,7 @@ from tests.procs import REPO, free_port, missing_tool, wait_for
 DEPLOY = REPO / "deploy" / "pushpin"
 CONFIG = DEPLOY / "pushpin.conf"
 ROUTES = DEPLOY / "routes"
+START = DEPLOY / "start.sh"
 # The origin as compose names it in deploy/pushpin/routes.
 COMPOSE_ORIGIN = "feed:8002"
 
@@ -147,8 +150,7 @@ class Pushpin:
         config["proxy"]["routesfile"] = "routes"
         if self.sig_key is None:
             config["proxy"].update(sig_iss="", sig_key="")
-        else:
-            config["proxy"]["sig_key"] = self.sig_key
+        # else: deploy/pushpin/start.sh fills sig_key in from LIVEFEED_GRIP_KEY.
         config["handler"].update(
             push_in_http_addr="127.0.0.1",
             push_in_http_port=str(self.publish_port),
@@ -175,8 +177,9 @@ class Pushpin:
         self.starts += 1
         with (self.logdir / f"runner-{self.starts}.log").open("ab") as log:
             self.process = subprocess.Popen(
-                [self.binary, f"--config={self.config_path}"],
+                self._command(),
                 cwd=self.dir,
+                env=self._env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -191,6 +194,18 @@ class Pushpin:
             self._stop_pushpin()
             raise AssertionError(f"Pushpin did not come up within {timeout}s\n{log_text}") from err
         return self
+
+    def _command(self) -> list[str]:
+        if self.sig_key is None:
+            return [self.binary, f"--config={self.config_path}"]
+        # The running config (with the key) goes next to the template, in the test's dir.
+        return ["sh", str(START), str(self.dir), str(self.dir / "running")]
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "LIVEFEED_GRIP_KEY"}
+        if self.sig_key is not None:
+            env["LIVEFEED_GRIP_KEY"] = self.sig_key
+        return env
 
     def _answers(self) -> bool:
         assert self.process is not None
