@@ -11,10 +11,13 @@ machine never share anything:
   (``push_in_http_port``), and the ZeroMQ publish and command sockets (``push_in_spec``,
   ``push_in_sub_specs``, ``command_spec``); every other socket (condure, zurl, the proxy and
   handler links, stats) is an ipc socket in the runtime directory. Prometheus ports stay unset;
-- the routes pointed at the origin on 127.0.0.1 instead of compose's ``feed:8002``;
+- the routes pointed at the origin on 127.0.0.1 instead of compose's ``feed:8002``, after one
+  route of the harness's own (``PROBE_PATH`` to a tiny GRIP origin in the test process): ``start``
+  waits until a request held through it reaches the handler, never touching the origin;
 - ``sig_key`` from the argument: Pushpin is then started by deploy/pushpin/start.sh, as compose
-  starts it, which writes the key into the running config (``None``: pushpin is started directly
-  and sends no ``Grip-Sig``).
+  starts it, which writes the key into the running config, and every service logs into the
+  runner's log (``None``: pushpin is started directly, sends no ``Grip-Sig``, and each service
+  logs to a file of its own). ``log_text()`` returns them all.
 
 Usage (tests/grip/test_pushpin_harness.py)::
 
