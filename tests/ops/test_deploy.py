@@ -251,8 +251,11 @@ async def test_server_sent_events_pass_the_proxy_unbuffered(
         assert '"type":"published"' in line
 
 
-def _compose_outcome(*files: str, env_file: bool = False) -> subprocess.CompletedProcess[str]:
-    """``docker-compose -f … config`` in a copy of the project (``.env`` only if asked)."""
+def _compose_outcome(
+    *files: str, env_file: bool = False, env_lines: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """``docker-compose -f … config`` in a copy of the project (``.env`` only if asked: the
+    example's, and ``env_lines`` after it)."""
     binary = shutil.which("docker-compose")
     if binary is None:
         missing_tool("docker-compose")
@@ -260,14 +263,14 @@ def _compose_outcome(*files: str, env_file: bool = False) -> subprocess.Complete
     for name in (*files, "Dockerfile", "deploy"):
         (project / name).symlink_to(REPO / name)
     if env_file:
-        shutil.copy(REPO / ".env.example", project / ".env")
+        (project / ".env").write_text((REPO / ".env.example").read_text() + env_lines)
     args = [binary, *(a for f in files for a in ("-f", f)), "config"]
     return subprocess.run(args, cwd=project, capture_output=True, text=True, check=False)
 
 
-def _compose(*files: str, env_file: bool = False) -> dict[str, Any]:
+def _compose(*files: str, env_file: bool = False, env_lines: str = "") -> dict[str, Any]:
     """The resolved configuration; compose must accept it."""
-    done = _compose_outcome(*files, env_file=env_file)
+    done = _compose_outcome(*files, env_file=env_file, env_lines=env_lines)
     assert done.returncode == 0, done.stderr
     config: dict[str, Any] = yaml.safe_load(done.stdout)
     return config
@@ -345,3 +348,73 @@ def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
         assert settings.redis_sentinel_service == "livefeed"
     # The base file's own settings survive the override (push keeps its per-address cap).
     assert services["push"]["environment"]["LIVEFEED_MAX_CONNECTIONS_PER_IP"] == "20000"
+
+
+GRIP_FILES = ("docker-compose.yml", "docker-compose.grip.yml")
+
+
+def test_grip_overlay_refuses_to_start_without_a_grip_key() -> None:
+    """The example .env has no GRIP key: with the overlay compose stops and says where to set it
+    (Pushpin and feed would otherwise share a public key, or none)."""
+    outcome = _compose_outcome(*GRIP_FILES, env_file=True)
+    assert outcome.returncode != 0
+    assert "set LIVEFEED_GRIP_KEY in .env" in outcome.stderr
+
+
+def _ini_value(text: str, key: str) -> str:
+    [value] = re.findall(rf"^{key}=(.*)$", text, re.MULTILINE)
+    return value
+
+
+def test_grip_overlay_puts_pushpin_in_front_of_feed_with_the_routes_and_a_publisher() -> None:
+    key = "operator-grip-key-" + "g" * 24
+    services = _compose(*GRIP_FILES, env_file=True, env_lines=f"LIVEFEED_GRIP_KEY={key}\n")[
+        "services"
+    ]
+    assert {"redis", *LIVEFEED_SERVICES, "varnish", "proxy", "pushpin", "grip-publisher"} == set(
+        services
+    )
+    pushpin, feed, publisher = services["pushpin"], services["feed"], services["grip-publisher"]
+    # Upstream Pushpin at a pinned version, started with deploy/pushpin (config, routes, key).
+    assert re.fullmatch(r"fanout/pushpin:\d+\.\d+\.\d+", pushpin["image"])
+    [mount] = pushpin["volumes"]
+    source, target, mode = mount.rsplit(":", 2)
+    assert source.endswith("/deploy/pushpin")
+    assert (target, mode) == ("/etc/livefeed-pushpin", "ro")
+    assert pushpin["command"] == ["sh", "/etc/livefeed-pushpin/start.sh"]
+    conf = (REPO / "deploy" / "pushpin" / "pushpin.conf").read_text()
+    assert [p["target"] for p in pushpin["ports"]] == [int(_ini_value(conf, "http_port"))]
+    # Pushpin signs with the key feed checks; feed answers with GRIP.
+    assert pushpin["environment"]["LIVEFEED_GRIP_KEY"] == key
+    assert feed["environment"]["LIVEFEED_GRIP_KEY"] == key
+    assert feed["environment"]["LIVEFEED_GRIP"] == "true"
+    # The page names Pushpin's address for its streams.
+    assert feed["environment"]["LIVEFEED_PUBLIC_FEED_URL"] == "http://localhost:7999"
+    # The routes send /v1/stream over HTTP to feed and the rest to feed, at feed's port.
+    routes = [
+        line.split()
+        for line in (REPO / "deploy" / "pushpin" / "routes").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert routes == [
+        ["*,path_beg=/v1/stream", "feed:8002,over_http"],
+        ["*", "feed:8002"],
+    ]
+    assert "8002" in feed["expose"]
+    # One publisher, to Pushpin's publish endpoint, on the same Redis as feed.
+    publish_port = _ini_value(conf, "push_in_http_port")
+    assert publisher["command"] == ["grip-publisher"]
+    assert publisher["image"] == feed["image"]
+    assert publisher["environment"]["LIVEFEED_GRIP_PUBLISH"] == f"http://pushpin:{publish_port}"
+    assert publish_port in pushpin["expose"]
+    # Reachable from the publisher (only inside the compose network: 7999 alone is published).
+    assert _ini_value(conf, "push_in_http_addr") == "0.0.0.0"  # noqa: S104
+    for name in (
+        "LIVEFEED_REDIS_URL",
+        "LIVEFEED_HOST",
+        "LIVEFEED_LOG_FORMAT",
+        "LIVEFEED_LOG_LEVEL",
+    ):
+        assert publisher["environment"][name] == feed["environment"][name], name
+    assert publisher["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert "deploy" not in publisher  # one publisher: each event published once per channel
