@@ -65,7 +65,8 @@ sub vcl_recv {
     if (req.http.Upgrade ~ "(?i)websocket") {
         return (pipe);
     }
-    if (req.url ~ "^/v1/(stream|events)" || req.http.Accept ~ "text/event-stream") {
+    # (/v1/updates, the long-poll, is held: never coalesced with other readers.)
+    if (req.url ~ "^/v1/(stream|events|updates)" || req.http.Accept ~ "text/event-stream") {
         return (pass);
     }
     if (req.method != "GET" && req.method != "HEAD") {

@@ -30,7 +30,7 @@ from typing import TypeVar
 from urllib.parse import urlencode
 
 import redis.asyncio as aredis
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -60,6 +60,10 @@ GRIP_ANSWERS = Counter(
     "Readers answered for a GRIP proxy, by transport (sse, ws, long-poll) and kind (open: a "
     "new reader; recover: the proxy asking again after a missed item; news; hold).",
     ["transport", "kind"],
+)
+LONG_POLLS_HELD = Gauge(
+    "livefeed_long_polls_held",
+    "Long-polls (GET /v1/updates) this feed process holds itself (without a GRIP proxy).",
 )
 _T = TypeVar("_T")
 HELD_POLLS_MAX = 1_000  # long-polls one feed process holds itself (no GRIP), then 503
@@ -197,6 +201,7 @@ class GripOrigin:
             raise ProblemError(503, "too many long-polls held; retry", headers={"Retry-After": "5"})
         deadline = asyncio.get_running_loop().time() + grip.LONG_POLL_S
         self.held += 1
+        LONG_POLLS_HELD.inc()
         try:
             while catch_up.events == []:
                 left = deadline - asyncio.get_running_loop().time()
@@ -209,6 +214,7 @@ class GripOrigin:
                 catch_up = await self._catch_up(query, query.since)
         finally:
             self.held -= 1
+            LONG_POLLS_HELD.dec()
         return catch_up
 
     # -- the catch-up -------------------------------------------------------------------------

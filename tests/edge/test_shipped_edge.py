@@ -9,6 +9,7 @@ serves it to every client, decoded for those that take no gzip; nginx compresses
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import re
 
@@ -326,3 +327,27 @@ async def test_the_review_queue_and_a_drafts_publish_and_return_reach_ingest_thr
         return (await http.get(proxy.url + "/v1/articles/q-2")).status_code == 200
 
     await eventually(shown, PURGE_DEADLINE_S, "the published draft is on the edge")
+
+
+async def test_long_polls_through_nginx_and_varnish_are_held_apart_and_answered_together(
+    edge: Edge, proxy: Nginx, http: httpx.AsyncClient
+) -> None:
+    """Two readers long-polling the same URL: Varnish passes both to the feed (coalesced on its
+    waiting list, the second would wait out the first's hold), and both hear of the headline."""
+    start = await http.get(proxy.url + "/v1/updates?section=longpoll")
+    assert start.status_code == 200, start.text
+    since = start.json()["event_id"]
+    url = f"{proxy.url}/v1/updates?section=longpoll&since={since}"
+    async with httpx.AsyncClient(timeout=30) as a, httpx.AsyncClient(timeout=30) as b:
+        polls = [asyncio.create_task(client.get(url)) for client in (a, b)]
+
+        async def both_held() -> bool:
+            text = (await http.get(f"http://127.0.0.1:{edge.stack.ports['feed']}/metrics")).text
+            return re.search(r"^livefeed_long_polls_held 2\.0$", text, re.M) is not None
+
+        await eventually(both_held, 10, "both long-polls held by the feed")
+        await Ingest(edge.stack, http).apply(article("longpoll-1", section="longpoll"))
+        answers = await asyncio.wait_for(asyncio.gather(*polls), 10)
+    for answer in answers:
+        assert answer.status_code == 200
+        assert [e["headline"]["id"] for e in answer.json()["events"]] == ["longpoll-1"]
