@@ -65,6 +65,7 @@ from shared.stream import BLOCK_MS, StreamConsumer
 
 log = logging.getLogger(__name__)
 
+MAX_REDIS = 64  # Redis connections per feed process; more concurrent commands wait for one
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
@@ -97,7 +98,9 @@ class Feed:
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         """Open Redis, the view cache and its stream consumer for the app's lifetime."""
-        self.client = async_client(self.redis_url, self.settings)
+        # A burst of readers (a GRIP proxy's reconnecting readers, each one catch-up) waits
+        # for a connection rather than being refused with redis-py's "Too many connections".
+        self.client = async_client(self.redis_url, self.settings, max_connections=MAX_REDIS)
         self.reader = TimelineReader(self.client, self.settings)
         self.cache = ReadCache(self.client, self.settings.view_cache_bytes)
         tune_gc()  # shared/gc_tuning.py: full collections would walk every cached view
