@@ -494,6 +494,16 @@ class Settings(BaseSettings):
             )
         return secret
 
+    @field_validator("grip_key")
+    @classmethod
+    def _grip_key_not_example(cls, key: str | None) -> str | None:
+        if key is not None and PLACEHOLDER in key:
+            raise ValueError(
+                "LIVEFEED_GRIP_KEY still holds the public example value from .env.example: set "
+                "your own in .env (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return key
+
     @field_validator("tokens_file")
     @classmethod
     def _tokens_file_readable(cls, path: Path | None) -> Path | None:

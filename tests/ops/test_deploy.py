@@ -389,6 +389,17 @@ def test_grip_overlay_refuses_to_start_without_a_grip_key() -> None:
     outcome = _compose_outcome(*GRIP_FILES, env_file=True)
     assert outcome.returncode != 0
     assert "set LIVEFEED_GRIP_KEY in .env" in outcome.stderr
+    # Its example line, uncommented as it stands: compose runs, feed refuses the public value.
+    [line] = [x for x in (REPO / ".env.example").read_text().splitlines() if "GRIP_KEY=" in x]
+    example = line.removeprefix("# ")
+    services = _compose(*GRIP_FILES, env_file=True, env_lines=example + "\n")["services"]
+    values = {
+        k.removeprefix("LIVEFEED_").lower(): v for k, v in services["feed"]["environment"].items()
+    }
+    values["ingest_tokens"] = "cms:" + "k" * 24
+    with pytest.raises(ValidationError, match="LIVEFEED_GRIP_KEY still holds the public example"):
+        Settings.model_validate(values)
+    Settings.model_validate({**values, "grip_key": "operator-grip-key-" + "g" * 24})
 
 
 def _ini_value(text: str, key: str) -> str:
