@@ -366,14 +366,16 @@ class Settings(BaseSettings):
     )
     grip_key: str | None = Field(
         default=None,
-        description="The GRIP proxy's signing key (Pushpin's sig_key): with it set, requests "
-        "for GRIP answers without a valid Grip-Sig are refused (403).",
+        description="The key feed checks the GRIP proxy's Grip-Sig with: Pushpin's sig_key "
+        "(32+ random characters; docker-compose.grip.yml gives Pushpin the same), or for "
+        "Fastly Fanout Fastly's public key (PEM). Set, GRIP requests without a valid Grip-Sig "
+        "are refused (403).",
     )
     grip_publisher_port: int = Field(
         default=8007,
         ge=0,
         le=65535,
-        description="The grip-publisher's /metrics and /healthz port.",
+        description="The grip-publisher's /metrics, /healthz and /readyz port.",
     )
 
     # Breaking-news alerts (Web Push). The three VAPID settings come together or not at all:
@@ -493,6 +495,16 @@ class Settings(BaseSettings):
                 "set your own in .env (the same value reaches Varnish)"
             )
         return secret
+
+    @field_validator("grip_key")
+    @classmethod
+    def _grip_key_not_example(cls, key: str | None) -> str | None:
+        if key is not None and PLACEHOLDER in key:
+            raise ValueError(
+                "LIVEFEED_GRIP_KEY still holds the public example value from .env.example: set "
+                "your own in .env (python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return key
 
     @field_validator("tokens_file")
     @classmethod

@@ -49,6 +49,7 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
         loop.add_signal_handler(sig, stop.set)
     reader = asyncio.create_task(consumer.run(), name="stream-consumer")
     tasks = [
+        asyncio.create_task(publisher.run(), name="grip-items"),
         asyncio.create_task(publisher.save(), name="grip-position"),
         asyncio.create_task(publisher.channels.run(), name="grip-channels"),
         *(asyncio.create_task(q.run(), name=f"publish {q.target.url}") for q in publisher.queues),
@@ -57,6 +58,7 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
         await stop.wait()
     finally:
         await stop_reader(reader)
+        await publisher.flush()  # what the consumer delivered gets its items
         with contextlib.suppress(TimeoutError):  # what is left is recovered through prev-id
             await asyncio.wait_for(
                 asyncio.gather(*(q.empty.wait() for q in publisher.queues)), DRAIN_S

@@ -4,9 +4,12 @@
 it reaches (``Event.filter_keys``: the filters it is shown to now, and those it left, which get
 its ``retracted`` with reason ``filter``), gives each the event as that channel's readers see it
 with ``id`` and ``prev-id`` (the channel's previous event), and queues the items for channels
-in use (those the origin answered within USE_TTL_S) on every endpoint. Each endpoint has its
-own task that sends its queue in order, a batch per request, retried with backoff: an endpoint
-that is down delays only itself.
+in use (those the origin answered within USE_TTL_S) on every endpoint. The channels in use are
+read again after each read of the log, before its items are made: the origin marks a reader's
+channel in the same transaction that reads the newest event it answers with, so an event newer
+than that answer was added after the mark, and its items reach the reader's channel. Each
+endpoint has its own task that sends its queue in order, a batch per request, retried with
+backoff: an endpoint that is down delays only itself.
 
 Every channel's last id is kept for every event (in use or not), and saved with the position
 in one transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too,
@@ -195,6 +198,9 @@ class Publisher:
         self.position: EventId | None = None  # the newest event given its items
         self.saved_position: EventId | None = None
         self.save_wake = asyncio.Event()
+        # What the stream consumer delivered, in order, for ``run`` (an EventId: a gap).
+        self.inbox: deque[list[Entry] | EventId] = deque()
+        self.inbox_wake = asyncio.Event()
 
     async def start(self) -> EventId:
         """Where the stream consumer starts: the saved position if the log still has what
@@ -228,11 +234,41 @@ class Publisher:
     def gap(self, newest: EventId) -> None:
         """The consumer resumes at ``newest`` after events it never saw (or lost in a
         failover): their items are never published; held streams recover through prev-id."""
-        self.position = newest
-        self.save_wake.set()
+        self.inbox.append(newest)
+        self.inbox_wake.set()
 
     def accept(self, entries: list[Entry]) -> None:
-        """The stream consumer's ``deliver``: each event's items, queued for every endpoint."""
+        """The stream consumer's ``deliver``: the entries wait for ``run`` (it reads the
+        channels in use first)."""
+        if entries:
+            self.inbox.append(entries)
+            self.inbox_wake.set()
+
+    async def run(self) -> None:
+        """Give what the consumer delivered its items, in order, with the channels in use read
+        after it was read from the log (a reader answered before an event is in them)."""
+        while True:
+            if not self.inbox:
+                self.inbox_wake.clear()
+                await self.inbox_wake.wait()
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Read the channels in use, then queue the items of everything delivered so far."""
+        try:
+            await self.channels.refresh()
+        except RedisError as exc:  # the set read last: a reader new since recovers (prev-id)
+            log.debug("channels in use not read: %s", exc)
+        while self.inbox:
+            delivered = self.inbox.popleft()
+            if isinstance(delivered, EventId):
+                self.position = delivered
+                self.save_wake.set()
+            else:
+                self._accept(delivered)
+
+    def _accept(self, entries: list[Entry]) -> None:
+        """Each event's items, queued for every endpoint."""
         items: list[Queued] = []
         for raw_id, fields in entries:
             try:

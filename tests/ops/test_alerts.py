@@ -1,6 +1,7 @@
 """Alert rules and the dashboard: ``promtool`` unit tests pass, every alert links its runbook
 section, and every series the rules and the dashboard name is one the running services export
-(collected by scraping the real /metrics of ingest, feed, push and the worker)."""
+(collected by scraping the real /metrics of ingest, feed, push, the worker, the purger and the
+grip-publisher)."""
 
 from __future__ import annotations
 
@@ -102,19 +103,21 @@ async def test_every_series_named_by_the_rules_and_the_dashboard_is_exported(
         response = await http.get(f"{fresh.url(name)}/metrics")
         assert response.status_code == 200
         exported |= _exported(response.text)
-    # A purger with a backend (nothing listens there: its failure series exist too).
-    port = free_port()
-    purger = fresh.start_service(
-        "purger",
-        LIVEFEED_PURGER_PORT=str(port),
-        LIVEFEED_PURGE_WEBHOOK=f"http://127.0.0.1:{free_port()}/",
-    )
-    try:
-        fresh.wait_healthy("purger", port=port)
-        response = await http.get(f"http://127.0.0.1:{port}/metrics")
-        exported |= _exported(response.text)
-    finally:
-        purger.stop()
+    # A purger with a backend and a grip-publisher with a publish endpoint (nothing listens
+    # there: their per-endpoint series exist too).
+    for name, port_setting, target_setting in (
+        ("purger", "LIVEFEED_PURGER_PORT", "LIVEFEED_PURGE_WEBHOOK"),
+        ("grip-publisher", "LIVEFEED_GRIP_PUBLISHER_PORT", "LIVEFEED_GRIP_PUBLISH"),
+    ):
+        port = free_port()
+        env = {port_setting: str(port), target_setting: f"http://127.0.0.1:{free_port()}/"}
+        service = fresh.start_service(name, **env)
+        try:
+            fresh.wait_healthy(name, port=port)
+            response = await http.get(f"http://127.0.0.1:{port}/metrics")
+            exported |= _exported(response.text)
+        finally:
+            service.stop()
     exprs = _dashboard_exprs()
     assert len(exprs) >= 15
     named = {m for expr in exprs + [r["expr"] for r in _rules()] for m in METRIC.findall(expr)}

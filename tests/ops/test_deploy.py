@@ -353,12 +353,53 @@ def test_ha_override_runs_a_primary_a_replica_and_three_sentinels() -> None:
 GRIP_FILES = ("docker-compose.yml", "docker-compose.grip.yml")
 
 
+def test_grip_with_ha_the_publisher_follows_the_sentinels_as_feed_does() -> None:
+    """docker-compose.ha.yml cannot name grip-publisher (without the GRIP file it would be a
+    service with no image): docker-compose.grip-ha.yml gives it the same sentinel settings."""
+    files = (
+        "docker-compose.yml",
+        "docker-compose.ha.yml",
+        "docker-compose.grip.yml",
+        "docker-compose.grip-ha.yml",
+    )
+    key = "operator-grip-key-" + "g" * 24
+    services = _compose(*files, env_file=True, env_lines=f"LIVEFEED_GRIP_KEY={key}\n")["services"]
+    found = {}
+    for name in ("feed", "grip-publisher"):
+        values = {
+            k.removeprefix("LIVEFEED_").lower(): v for k, v in services[name]["environment"].items()
+        }
+        values["ingest_tokens"] = "cms:" + "k" * 24  # as an operator's .env has it
+        settings = Settings.model_validate(values)
+        found[name] = (
+            settings.sentinel_addresses,
+            settings.redis_sentinel_service,
+            settings.redis_url,
+        )
+    assert found["grip-publisher"] == found["feed"]
+    assert found["feed"][0] == [(f"sentinel-{i}", 26379) for i in (1, 2, 3)]
+    # Without it, the publisher would stay on the first primary after a failover.
+    plain = _compose(*files[:3], env_file=True, env_lines=f"LIVEFEED_GRIP_KEY={key}\n")
+    assert "LIVEFEED_REDIS_SENTINELS" not in plain["services"]["grip-publisher"]["environment"]
+
+
 def test_grip_overlay_refuses_to_start_without_a_grip_key() -> None:
     """The example .env has no GRIP key: with the overlay compose stops and says where to set it
     (Pushpin and feed would otherwise share a public key, or none)."""
     outcome = _compose_outcome(*GRIP_FILES, env_file=True)
     assert outcome.returncode != 0
     assert "set LIVEFEED_GRIP_KEY in .env" in outcome.stderr
+    # Its example line, uncommented as it stands: compose runs, feed refuses the public value.
+    [line] = [x for x in (REPO / ".env.example").read_text().splitlines() if "GRIP_KEY=" in x]
+    example = line.removeprefix("# ")
+    services = _compose(*GRIP_FILES, env_file=True, env_lines=example + "\n")["services"]
+    values = {
+        k.removeprefix("LIVEFEED_").lower(): v for k, v in services["feed"]["environment"].items()
+    }
+    values["ingest_tokens"] = "cms:" + "k" * 24
+    with pytest.raises(ValidationError, match="LIVEFEED_GRIP_KEY still holds the public example"):
+        Settings.model_validate(values)
+    Settings.model_validate({**values, "grip_key": "operator-grip-key-" + "g" * 24})
 
 
 def _ini_value(text: str, key: str) -> str:
