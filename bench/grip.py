@@ -98,6 +98,24 @@ class Rig:
             "publisher": [self.publisher.pid("grip-publisher")],
         }
 
+    def pushpin_parts(self) -> dict[str, list[int]]:
+        """Pushpin's processes by name (``pp_condure``, ``pp_pushpin_handler``, ...)."""
+        assert self.pushpin.process is not None
+        parts: dict[str, list[int]] = {}
+        for pid in tree_pids(self.pushpin.process.pid):
+            name = command_name(pid)
+            if name is not None:
+                parts.setdefault("pp_" + name.replace("-", "_"), []).append(pid)
+        return parts
+
+
+def command_name(pid: int) -> str | None:
+    """The process's name (/proc/<pid>/comm), None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+
 
 @contextmanager
 def rig(redis_url: str) -> Iterator[Rig]:
@@ -144,6 +162,7 @@ def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
 def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str) -> dict[str, Any]:
     """N readers on *path*, *events* headlines POSTed one at a time: one result row."""
     groups = rig.groups()
+    parts = rig.pushpin_parts()
     serving = ["push"] if path == "push" else ["pushpin", "feed", "publisher"]
     roots = [rig.core.pid("push")] if path == "push" else []
     if path == "pushpin":
@@ -167,7 +186,7 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         # Pushpin's runner starts no new process meanwhile; feed and push neither.
         cpu = CpuMeters(**groups, clients=pool.pids)
         cpu.start()
-        cpu2 = cpu_seconds(groups)
+        cpu2 = cpu_seconds(groups | parts)
         wall0 = time.monotonic()
         print(f"{label} {path}: {connected:,} readers in {connect_s:.1f} s; POSTing {events} "
               f"headlines, one every {interval:g} s", flush=True)  # fmt: skip
@@ -175,11 +194,11 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         pool.wait_received(connected * events, timeout_s=15)
         wall = time.monotonic() - wall0
         pct = cpu.stop()
-        cpu3 = cpu_seconds(groups)
+        cpu3 = cpu_seconds(groups | parts)
         results = pool.stop_and_collect()
     finally:
         pool.terminate()
-    cpu_s = {name: cpu3[name] - cpu2[name] for name in groups}
+    cpu_s = {name: cpu3[name] - cpu2[name] for name in groups | parts}
     serve_s = sum(cpu_s[name] for name in serving)
     row: dict[str, Any] = {"path": path, "n": n, "connected": connected, "connect_s": connect_s,
                            "events": events, "post_failures": failures}  # fmt: skip
@@ -210,6 +229,9 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         f"{row['feed_answers_per_reader']:.2f} answers/reader",
         flush=True,
     )
+    if path == "pushpin":
+        split = ", ".join(f"{name[3:]} {cpu_s[name]:.2f}" for name in sorted(parts))
+        print(f"{label} {path}: Pushpin CPU s by process: {split}", flush=True)
     return row
 
 
@@ -247,7 +269,8 @@ def summarise(rows: list[dict[str, Any]], repeats: int) -> list[dict[str, Any]]:
         for path in PATHS:
             mine = [r for r in rows if r["n"] == n and r["path"] == path]
             s: dict[str, Any] = {"n": n, "path": path, "repeats": repeats}
-            s |= harness.medians(mine, NUMERIC)
+            parts = sorted(set.intersection(*({k for k in r if k.startswith("pp_")} for r in mine)))
+            s |= harness.medians(mine, [*NUMERIC, *parts])
             s["max_lost"] = max(r["lost"] for r in mine)
             s["max_duplicates"] = max(r["duplicates"] for r in mine)
             by_path[path] = s
