@@ -415,7 +415,11 @@ async def _raw_client(
                 )
                 await asyncio.wait_for(proto.opened, spec.open_timeout)
             except (OSError, TimeoutError, ConnectionError) as exc:
-                stats.connect_errors[type(exc).__name__] += 1
+                # a refusal is counted by its status line ("HTTP/1.1 503 ..."), the rest by kind
+                refused = str(exc).startswith("HTTP/")
+                stats.connect_errors[
+                    str(exc).split("\r\n")[0] if refused else type(exc).__name__
+                ] += 1
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
         sockets.append(proto)

@@ -61,11 +61,12 @@ PATHS = ("push", "pushpin")
 GRIP_KEY = "bench-grip-key-" + "k" * 24  # Pushpin signs every request to feed with it
 # Figures medians are taken of (per N and path).
 NUMERIC = (
-    "connected", "connect_s", "p50_ms", "p99_ms", "max_ms", "reach_all_p50_ms", "lost",
-    "duplicates", "wall_s", "serve_cpu_s", "serve_cpu_pct", "cores_used", "readers_per_core",
+    "connected", "connect_s", "connect_refused", "p50_ms", "p99_ms", "max_ms",
+    "reach_all_p50_ms", "lost", "duplicates", "wall_s", "serve_cpu_s", "serve_cpu_pct",
+    "cores_used", "readers_per_core",
     "cpu_us_per_frame", "rss_per_reader_kib", "push_cpu_s", "pushpin_cpu_s", "feed_cpu_s",
     "publisher_cpu_s", "origin_cpu_ms_per_event", "feed_connect_cpu_us_per_reader",
-    "feed_answers_per_reader", "clients_cpu_pct", "other_cpu_pct",
+    "feed_answers_per_reader", "origin_idle_cpu_pct", "clients_cpu_pct", "other_cpu_pct",
 )  # fmt: skip
 
 
@@ -179,14 +180,14 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
             raise RuntimeError(f"{path}: only {pool.connected()}/{n} readers connected")
         connect_s = time.monotonic() - t0
         connected = pool.connected()
-        cpu1 = cpu_seconds(groups)
+        cpu1, settle0 = cpu_seconds(groups), time.monotonic()
         answers = feed_answers(rig.feed_base) - answers0
         time.sleep(1.0)  # the last holds settle; the connect burst's CPU stays out of the posts
         rss = sum(tree_rss_kib(pid) for pid in roots)
         # Pushpin's runner starts no new process meanwhile; feed and push neither.
         cpu = CpuMeters(**groups, clients=pool.pids)
         cpu.start()
-        cpu2 = cpu_seconds(groups | parts)
+        cpu2, settle = cpu_seconds(groups | parts), time.monotonic() - settle0
         wall0 = time.monotonic()
         print(f"{label} {path}: {connected:,} readers in {connect_s:.1f} s; POSTing {events} "
               f"headlines, one every {interval:g} s", flush=True)  # fmt: skip
@@ -203,6 +204,12 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
     row: dict[str, Any] = {"path": path, "n": n, "connected": connected, "connect_s": connect_s,
                            "events": events, "post_failures": failures}  # fmt: skip
     row |= delivery_metrics(results, events, connected)
+    errors: dict[str, int] = {}
+    for result in results:
+        for kind, count in result.connect_errors.items():
+            errors[kind] = errors.get(kind, 0) + count
+    row["connect_errors"] = errors  # failed attempts, retried (each may have reached feed)
+    row["connect_refused"] = sum(errors.values())
     row.pop("slowest_per_event_ms", None)
     cores = serve_s / wall
     row |= {
@@ -217,6 +224,8 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         "origin_cpu_ms_per_event": (cpu_s["feed"] + cpu_s["publisher"]) * 1000 / events,
         "feed_connect_cpu_us_per_reader": (cpu1["feed"] - cpu0["feed"]) * 1e6 / max(connected, 1),
         "feed_answers_per_reader": answers / max(connected, 1),
+        # feed + publisher between the connects and the posts: what the origin spends idle
+        "origin_idle_cpu_pct": 100 * sum(cpu2[k] - cpu1[k] for k in ("feed", "publisher")) / settle,
         "clients_cpu_pct": pct["clients"],
         "other_cpu_pct": pct["other"],
     }
@@ -226,7 +235,7 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         f"{row['readers_per_core']:,.0f} readers/core, {row['cpu_us_per_frame']:.1f} µs/frame; "
         f"origin {row['origin_cpu_ms_per_event']:.2f} ms CPU/event, feed "
         f"{row['feed_connect_cpu_us_per_reader']:.0f} µs/connect, "
-        f"{row['feed_answers_per_reader']:.2f} answers/reader",
+        f"{row['feed_answers_per_reader']:.3f} answers/reader, connect errors {errors or 0}",
         flush=True,
     )
     if path == "pushpin":

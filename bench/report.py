@@ -307,11 +307,13 @@ def _many_section(result: Json | None, out: list[str], t: Targets) -> None:
 
 GRIP_COLUMNS: Columns = (
     ("n", 0, "N"), ("path", 1, "readers on"), ("connected", 0, "connected"),
+    ("connect_refused", 0, "connects refused (retried)"),
     ("p50_ms", 1, "POST->frame p50 ms"), ("p99_ms", 1, "p99 ms"),
     ("reach_all_p50_ms", 1, "all reached ms"), ("max_lost", 0, "lost"),
     ("serve_cpu_pct", 1, "serving CPU %"), ("readers_per_core", 0, "readers/core"),
     ("cpu_us_per_frame", 1, "µs CPU/frame"), ("rss_per_reader_kib", 1, "RSS KiB/reader"),
     ("origin_cpu_ms_per_event", 2, "origin ms CPU/event"),
+    ("origin_idle_cpu_pct", 1, "origin idle CPU %"),
     ("feed_connect_cpu_us_per_reader", 0, "feed µs CPU/connect"),
     ("feed_answers_per_reader", 2, "feed answers/reader"), ("other_cpu_pct", 0, "other CPU %"),
 )  # fmt: skip
@@ -369,9 +371,13 @@ def _grip_section(result: Json | None, out: list[str], t: Targets) -> None:
         "all (it scales with 1 / the rate: at r headlines/s, about 1e6 / (µs CPU/frame x r)). "
         "*Origin CPU/event* = (feed + publisher) CPU while posting / headlines: it includes "
         "the publisher's idle polling and feed's own per-event work, which it does without "
-        "GRIP too (the push rows show both with no reader on Pushpin). *Feed CPU/connect* = "
+        "GRIP too (the push rows show both with no reader on Pushpin; *origin idle CPU* is "
+        "feed + publisher in the second between the connects and the posts). *Feed "
+        "CPU/connect* = "
         "feed's CPU while the N readers connected / N; *feed answers/reader* is feed's "
-        "`livefeed_grip_answers{transport=sse,kind=open}` over the same time / N. RSS per "
+        "`livefeed_grip_answers{transport=sse,kind=open}` over the same time / N; *connects "
+        "refused*: connection attempts answered with an error (each client retries up to 3 "
+        "times; the run's JSON has them by status). RSS per "
         "reader: the serving processes' RSS gain / N.",
         "",
     ]
