@@ -6,9 +6,10 @@ the frame's headline id (``bench-<seq>-<ts_ns>``, see ``bench.publisher``). Fram
 id (``hello``, pings, warm-up headlines) are ignored. Publisher and clients share one clock
 (``time.time_ns`` on this machine).
 
-Protocols: ``ws`` (plain WebSocket, the floor and livefeed) and ``socketio`` (raw engine.io v4
+Protocols: ``ws`` (plain WebSocket, the floor and livefeed), ``socketio`` (raw engine.io v4
 over ``websockets``: ``/socket.io/?EIO=4&transport=websocket``, answer ``2`` with ``3``,
-send ``40``).
+send ``40``), ``raw`` (``RawClient``: WebSocket frames parsed from bytes) and ``sse``
+(``SseClient``: ``GET /v1/events`` as Server-Sent Events, through push or a GRIP proxy).
 
 Standalone, against a running server (publish with ``python -m bench.publisher``):
 
@@ -53,7 +54,7 @@ class ClientSpec:
     """How to reach a server: URL, wire protocol, optional Origin header and limits."""
 
     url: str
-    protocol: str = "ws"  # "ws" | "socketio" | "raw" (RawClient: least client CPU)
+    protocol: str = "ws"  # "ws" | "socketio" | "raw" (RawClient: least client CPU) | "sse"
     origin: str | None = None
     connect_concurrency: int = 64
     open_timeout: float = 30.0
@@ -308,25 +309,117 @@ class RawClient(asyncio.Protocol):
         del buf[:pos]
 
 
+class SseClient(asyncio.Protocol):
+    """A minimal Server-Sent Events reader: ``GET`` with ``Accept: text/event-stream``, then
+    each complete message (up to a blank line) searched for a bench id, as ``RawClient`` does
+    for WebSocket frames. Reads a close-delimited body (livefeed push) and a chunked one
+    (Pushpin) alike; comments and the ``hello`` carry no bench id and are skipped."""
+
+    def __init__(self, host: str, path: str, on_id: Callable[[int, int], None]) -> None:
+        self.request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+            "Cache-Control: no-cache\r\n\r\n"
+        ).encode()
+        self.on_id = on_id
+        self.buf = bytearray()  # bytes as received (chunk framing included)
+        self.body = bytearray()  # the event stream, not yet split into messages
+        self.chunked = False
+        self.started = False
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the request."""
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake whoever waits on open or close."""
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed before the answer: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse the answer's head, undo chunking, count every complete message's bench id."""
+        buf = self.buf
+        buf += data
+        if not self.started:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = bytes(buf[:end]).lower()
+            if not head.startswith(b"http/1.1 200"):
+                self.opened.set_exception(ConnectionError(bytes(buf[:40]).decode(errors="replace")))
+                assert self.transport is not None
+                self.transport.close()
+                return
+            self.chunked = b"transfer-encoding: chunked" in head
+            del buf[: end + 4]
+            self.started = True
+            self.opened.set_result(None)
+        if self.chunked:
+            self._unchunk()
+        else:
+            self.body += buf
+            buf.clear()
+        body = self.body
+        end = body.rfind(b"\n\n")
+        if end < 0:
+            return
+        pos = 0
+        while pos <= end:
+            stop = body.find(b"\n\n", pos)
+            match = ID_RE_BYTES.search(body, pos, stop)  # no copy of the message
+            if match is not None:
+                self.on_id(int(match[1]), int(match[2]))
+            pos = stop + 2
+        del body[: end + 2]
+
+    def _unchunk(self) -> None:
+        """Move every complete chunk's data from ``buf`` to ``body``."""
+        buf, pos = self.buf, 0
+        while True:
+            line_end = buf.find(b"\r\n", pos)
+            if line_end < 0:
+                break
+            size = int(bytes(buf[pos:line_end]).split(b";")[0], 16)
+            if len(buf) < line_end + 2 + size + 2:
+                break
+            self.body += buf[line_end + 2 : line_end + 2 + size]
+            pos = line_end + 2 + size + 2
+            if size == 0 and self.transport is not None:  # the last chunk: the stream ended
+                self.transport.close()
+                break
+        del buf[:pos]
+
+
 async def _raw_client(
     client: int, spec: ClientSpec, stats: ClientStats, sem: asyncio.Semaphore, sockets: list[Any]
 ) -> bool:
-    """Connect one RawClient (3 attempts) and wait until it closes; False if it never opened."""
+    """Connect one RawClient or SseClient (3 attempts) and wait until it closes; False if it
+    never opened."""
     url = urlsplit(spec.url)
     path = url.path + (f"?{url.query}" if url.query else "")
     loop = asyncio.get_running_loop()
+    kind = SseClient if spec.protocol == "sse" else RawClient
     for attempt in range(3):
         async with sem:
             try:
                 _, proto = await loop.create_connection(
-                    lambda: RawClient(url.netloc, path, partial(stats.on_id, client)),
+                    lambda: kind(url.netloc, path, partial(stats.on_id, client)),
                     url.hostname or "127.0.0.1",
                     url.port or 80,
                     local_addr=(spec.source, 0) if spec.source else None,
                 )
                 await asyncio.wait_for(proto.opened, spec.open_timeout)
             except (OSError, TimeoutError, ConnectionError) as exc:
-                stats.connect_errors[type(exc).__name__] += 1
+                # a refusal is counted by its status line ("HTTP/1.1 503 ..."), the rest by kind
+                refused = str(exc).startswith("HTTP/")
+                stats.connect_errors[
+                    str(exc).split("\r\n")[0] if refused else type(exc).__name__
+                ] += 1
                 await asyncio.sleep(0.2 * (attempt + 1))
                 continue
         sockets.append(proto)
@@ -345,7 +438,7 @@ async def _client(
     stopping: asyncio.Event,
 ) -> None:
     """One client's whole life: connect, listen, note an early close."""
-    if spec.protocol == "raw":
+    if spec.protocol in ("raw", "sse"):
         if not await _raw_client(client, spec, stats, sem, sockets):
             stats.failed += 1
         elif not stopping.is_set():

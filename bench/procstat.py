@@ -55,6 +55,24 @@ def cpu_ticks(pids: list[int]) -> int:
     return sum(info[1] for pid in pids if (info := _ppid_and_times(pid)) is not None)
 
 
+def cpu_ns(pids: list[int]) -> int:
+    """Summed run time (ns) of every live thread of *pids*, from /proc/<pid>/task/*/schedstat:
+    exact, where utime+stime are sampled in 10 ms ticks (a thread that exited no longer
+    counts, so measure long-lived processes)."""
+    total = 0
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        for task in tasks:
+            try:
+                total += int(Path(f"/proc/{pid}/task/{task}/schedstat").read_text().split()[0])
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return total
+
+
 def machine_busy_ticks() -> int:
     """Busy (non-idle, non-iowait) ticks of the whole machine, all cores, from /proc/stat."""
     fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]

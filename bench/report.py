@@ -305,6 +305,108 @@ def _many_section(result: Json | None, out: list[str], t: Targets) -> None:
     )
 
 
+GRIP_COLUMNS: Columns = (
+    ("n", 0, "N"), ("path", 1, "readers on"), ("connected", 0, "connected"),
+    ("connect_refused", 0, "connects refused (retried)"),
+    ("p50_ms", 1, "POST->frame p50 ms"), ("p99_ms", 1, "p99 ms"),
+    ("reach_all_p50_ms", 1, "all reached ms"), ("max_lost", 0, "lost"),
+    ("serve_cpu_pct", 1, "serving CPU %"), ("readers_per_core", 0, "readers/core"),
+    ("cpu_us_per_frame", 1, "µs CPU/frame"), ("rss_per_reader_kib", 1, "RSS KiB/reader"),
+    ("origin_cpu_ms_per_event", 2, "origin ms CPU/event"),
+    ("origin_idle_cpu_pct", 1, "origin idle CPU %"),
+    ("feed_connect_cpu_us_per_reader", 0, "feed µs CPU/connect"),
+    ("feed_answers_per_reader", 2, "feed answers/reader"), ("other_cpu_pct", 0, "other CPU %"),
+)  # fmt: skip
+GRIP_P99_N = 2000  # the N the latency target is read at (the nearest measured N otherwise)
+
+
+def _grip_section(result: Json | None, out: list[str], t: Targets) -> None:
+    """SSE readers through a real Pushpin against push's own, one run (bench.grip)."""
+    flat_target = "GRIP origin CPU per event flat as readers grow (<= 1.5x, smallest to largest N)"
+    p99_target = (
+        f"POST -> frame p99 through Pushpin <= 2x push's at {GRIP_P99_N:,} readers (same run)"
+    )
+    once_target = (
+        "through Pushpin every reader gets every headline, the origin asked once per reader"
+    )
+    if not result:
+        for target in (flat_target, p99_target, once_target):
+            t.add(target, "-", None)
+        return
+    rows: list[Json] = result["summary"]
+    pp = [r for r in rows if r["path"] == "pushpin"]
+    every = _f(result["interval_s"], 2)
+    title = f"## 1e. GRIP: SSE readers through Pushpin against push, a headline every {every} s"
+    out += [title, "", _meta_line(result), ""]
+    out += _columns(GRIP_COLUMNS, rows)
+    ratios = [
+        f"N={r['n']:,}: p99 {_f(r['p99_vs_push'], 2)}x, p50 {_f(r['p50_vs_push'], 2)}x, "
+        f"readers per core {_f(r['readers_per_core_vs_push'], 2)}x"
+        for r in pp
+    ]
+    last = pp[-1]
+    split = ", ".join(
+        f"{key[3:-6].replace('_', '-')} {_f(value, 2)} s"
+        for key, value in sorted(last.items(), key=lambda kv: str(kv[0]))
+        if key.startswith("pp_") and key.endswith("_cpu_s")
+    )
+    out += [
+        "Pushpin against push in the same run: " + "; ".join(ratios) + ".",
+        "",
+        f"Pushpin's CPU while posting at N={last['n']:,}, by process: {split or '-'}.",
+        "",
+        "One stack per run (embedded Redis with `appendfsync always`, ingest, worker, push, "
+        "feed with `LIVEFEED_GRIP=1` and a `LIVEFEED_GRIP_KEY`, `livefeed grip-publisher`, "
+        "Debian's Pushpin with deploy/pushpin's config and routes, `message_rate` raised, "
+        "signing every request to feed); at each N, N SSE readers (`GET /v1/events`, no "
+        "filter: one channel) from 2 client processes on push's port, then N on Pushpin's "
+        f"(the order alternates between runs), and {result['events']} headlines POSTed to "
+        "ingest one at a time in each phase. POST -> frame is from just before the POST to "
+        "the reader parsing the frame: ingest, worker, and then push's fan-out, or the "
+        "publisher's POST to Pushpin and Pushpin's fan-out. *Serving CPU*: the processes "
+        "that deliver, while posting (exact thread run time from /proc): push alone, or "
+        "Pushpin's runner and every process it starts (condure, zurl, pushpin-proxy, "
+        "pushpin-handler) + feed + the publisher. *Readers/core* = N / (serving CPU seconds "
+        "/ wall seconds): the readers one core serves at this event rate, keep-alives and "
+        "all (it scales with 1 / the rate: at r headlines/s, about 1e6 / (µs CPU/frame x r)). "
+        "*Origin CPU/event* = (feed + publisher) CPU while posting / headlines: it includes "
+        "the publisher's idle polling and feed's own per-event work, which it does without "
+        "GRIP too (the push rows show both with no reader on Pushpin; *origin idle CPU* is "
+        "feed + publisher in the second between the connects and the posts). *Feed "
+        "CPU/connect* = "
+        "feed's CPU while the N readers connected / N; *feed answers/reader* is feed's "
+        "`livefeed_grip_answers{transport=sse,kind=open}` over the same time / N; *connects "
+        "refused*: connection attempts answered with an error (each client retries up to 3 "
+        "times; the run's JSON has them by status). RSS per "
+        "reader: the serving processes' RSS gain / N.",
+        "",
+    ]
+    first = pp[0]
+    flat = _ratio(last["origin_cpu_ms_per_event"], first["origin_cpu_ms_per_event"])
+    t.add(
+        flat_target,
+        f"{_f(first['origin_cpu_ms_per_event'], 2)} ms at N={first['n']:,}, "
+        f"{_f(last['origin_cpu_ms_per_event'], 2)} ms at N={last['n']:,}: {_f(flat, 2)}x",
+        None if flat is None or len(pp) < 2 else flat <= 1.5,
+    )
+    at = min(pp, key=lambda r: abs(r["n"] - GRIP_P99_N))
+    push = _find(rows, n=at["n"], path="push") or {}
+    t.add(
+        p99_target,
+        f"p99 {_f(at['p99_ms'])} ms vs {_f(push.get('p99_ms'))} ms = {_f(at['p99_vs_push'], 2)}x",
+        at["p99_vs_push"] <= 2.0,
+        note="" if at["n"] == GRIP_P99_N else f"measured at N={at['n']:,}",
+    )
+    answers = max(r["feed_answers_per_reader"] for r in pp)
+    clean = all(r["max_lost"] == 0 and r["max_duplicates"] == 0 for r in pp)
+    t.add(
+        once_target,
+        f"lost {max(r['max_lost'] for r in pp)}, repeated {max(r['max_duplicates'] for r in pp)}"
+        f"; feed answers per reader <= {_f(answers, 2)}",
+        clean and answers <= 1.01,
+    )
+
+
 def _readers_section(result: Json, out: list[str]) -> None:
     summary: list[Json] = result["summary"]
     out += [
@@ -564,6 +666,7 @@ def write_report(results: Path, md_path: Path, png_path: Path, readme: Path | No
     if readers:
         _readers_section(readers, sections)
     _many_section(_load(results, "many"), sections, t)
+    _grip_section(_load(results, "grip"), sections, t)
     if fan:
         rss_rows = [*summary, *(summary1 or []), *(readers["summary"] if readers else [])]
         plot_summary(summary, png_path, note, rss_rows)

@@ -8,7 +8,9 @@ Steps (``--only`` takes these names): ``fanout`` (floor vs python-socketio vs li
 N = 1,000 / 5,000 / 10,000, one headline per 100 ms), ``fanout1s`` (N = 10,000 at one headline
 per second, floor vs livefeed; and the most one process can hold, ``max``), ``readers`` (RSS
 and kernel memory per idle reader at 10,000 and ``max``, floor vs livefeed, with a tracemalloc
-breakdown), ``many`` (100,000 readers over 6 push processes, a headline every 5 s),
+breakdown), ``many`` (100,000 readers over 6 push processes, a headline every 5 s), ``grip``
+(SSE readers through a real Pushpin against push's own at N = 500 / 2,000 / 5,000: POST ->
+frame, readers per core, origin CPU per event),
 ``e2e`` (POST -> client, 20/s, 1,000 clients), ``stages`` (POST -> frame
 stage by stage at 2,000 readers against the bare broadcast), ``ingest``
 (single and batches of 100, 50 posters), ``apply`` (worker kinds, batching, appendfsync),
@@ -46,6 +48,7 @@ from bench import (
     apply,
     e2e,
     fanout,
+    grip,
     harness,
     ingest_load,
     many,
@@ -89,6 +92,12 @@ STEPS: dict[str, tuple[ModuleType, Callable[[bool], list[str]]]] = {
     "many": (
         many,
         lambda q: ["--readers", "6000", "--processes", "3", "--headlines", "4"] if q else [],
+    ),
+    # SSE readers through a real Pushpin against push's own, one run; origin CPU per event
+    # as the readers grow (quick: 500 and 2,000)
+    "grip": (
+        grip,
+        lambda q: ["--n", "500,2000", "--events", "10"] if q else ["--n", "500,2000,5000"],
     ),
     "e2e": (e2e, lambda q: ["--n", "1000", "--rate", "20", "--seconds", "10" if q else "20"]),
     # POST -> frame stage by stage at 2,000 readers, against the bare broadcast in the same round

@@ -23,14 +23,18 @@ from bench.common import free_port, log_file, start_process, stop_process, wait_
 TOKEN = "bench-token-0123456789"  # noqa: S105 - a throw-away token for a local benchmark
 LIVEFEED = str(Path(sys.executable).parent / "livefeed")
 # service -> its port's LIVEFEED_ variable
-PORTS = dict(
-    ingest="INGEST_PORT",
-    feed="FEED_PORT",
-    push="PUSH_PORT",
-    worker="WORKER_METRICS_PORT",
-    purger="PURGER_PORT",
-    notifier="NOTIFIER_PORT",
-)
+PORTS = {
+    "ingest": "INGEST_PORT",
+    "feed": "FEED_PORT",
+    "push": "PUSH_PORT",
+    "worker": "WORKER_METRICS_PORT",
+    "purger": "PURGER_PORT",
+    "notifier": "NOTIFIER_PORT",
+    "grip-publisher": "GRIP_PUBLISHER_PORT",
+}
+# services whose /readyz is waited for after their port listens (push: Redis and the hub up;
+# the grip-publisher: its stream consumer running)
+READY = ("push", "grip-publisher")
 
 
 @dataclass
@@ -68,8 +72,9 @@ class Stack(AbstractContextManager["Stack"]):
                 self.procs[name] = start_process([LIVEFEED, name], env, log_file(name))
             for name in self.services:
                 wait_port(self.ports[name], self.procs[name])
-            if "push" in self.services:
-                self._wait_ready(f"http://127.0.0.1:{self.ports['push']}/readyz")
+            for name in READY:
+                if name in self.services:
+                    self._wait_ready(f"http://127.0.0.1:{self.ports[name]}/readyz")
         except BaseException:
             self.__exit__()
             raise
