@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -51,7 +52,8 @@ TIMEOUT_S = 5.0  # one publish request
 BATCH_BYTES = 512 * 1024  # one request's items (Pushpin takes up to 1 MB by default)
 QUEUE_MAX = 100_000  # items one endpoint may have waiting before the oldest are dropped
 USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long is not published on
-REFRESH_S = 1.0  # how often the channels in use are read again
+REFRESH_S = 1.0  # how often the channels in use are read again, whole
+RECENT_S = 60  # before each batch, the channels answered this recently (clocks may differ)
 MAX_CHANNELS = 20_000  # channels kept in use (the newest answered); beyond, the oldest go
 
 
@@ -167,14 +169,25 @@ class ChannelsInUse:
             pipe.zremrangebyrank(keys.GRIP_CHANNELS, 0, -(MAX_CHANNELS + 1))
             pipe.zrange(keys.GRIP_CHANNELS, 0, -1)
             *_, names = await pipe.execute()
+        self.keys = self._parse(names)
+        CHANNELS.set(len(self.keys))
+
+    async def refresh_recent(self) -> None:
+        """Add the channels answered in the last RECENT_S (one short read per batch of events:
+        a reader answered just now is published to at once, not after the next refresh)."""
+        cutoff = int((time.time() - RECENT_S) * 1000)
+        names = await self.client.zrangebyscore(keys.GRIP_CHANNELS, cutoff, "+inf")
+        self.keys = {**self.keys, **self._parse(names)}
+
+    @staticmethod
+    def _parse(names: Iterable[object]) -> dict[FilterKey, str]:
         found: dict[FilterKey, str] = {}
         for raw in names:
             name = raw.decode() if isinstance(raw, bytes) else str(raw)
             key = grip.channel_key(name)
             if key is not None:
                 found[key] = name
-        self.keys = found
-        CHANNELS.set(len(found))
+        return found
 
     async def run(self) -> None:
         while True:
@@ -256,7 +269,7 @@ class Publisher:
     async def flush(self) -> None:
         """Read the channels in use, then queue the items of everything delivered so far."""
         try:
-            await self.channels.refresh()
+            await self.channels.refresh_recent()
         except RedisError as exc:  # the set read last: a reader new since recovers (prev-id)
             log.debug("channels in use not read: %s", exc)
         while self.inbox:
