@@ -17,7 +17,7 @@ has (it missed one: a restart, a lost publish) asks the origin, which answers wh
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -44,6 +44,7 @@ CHANNEL_PREFIX = "lf"
 ANY = "*"  # a channel's part where the reader did not filter (no section, label or lang is *)
 
 SIG_HEADER = "Grip-Sig"
+FEATURE_HEADER = "Grip-Feature"  # Pushpin names what it supports on every request it proxies
 LAST_HEADER = "Grip-Last"  # the proxy's last id per channel, when it asks a next link
 KEEP_ALIVE_S = 20  # the proxy writes the SSE keep-alive comment after this much silence
 LONG_POLL_S = 50  # a long-poll held this long is answered "nothing new" (under common 60 s)
@@ -76,6 +77,11 @@ def channel_key(name: str) -> FilterKey | None:
 def signature_valid(token: str | None, key: str) -> bool:
     """Whether ``Grip-Sig`` is a JWT signed with ``key`` (the proxy's sig_key), not expired."""
     return bool(token) and bool(validate_sig(token, key))
+
+
+def via_proxy(headers: Mapping[str, str]) -> bool:
+    """Whether a request came through a GRIP proxy (it signs, or says what it supports)."""
+    return SIG_HEADER in headers or FEATURE_HEADER in headers
 
 
 def _channel_header(channel: str, prev_id: EventId) -> str:

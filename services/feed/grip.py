@@ -176,21 +176,26 @@ class GripOrigin:
 
     async def updates(self, request: Request) -> Response:
         """``GET /v1/updates?since=``: the news at once, else held (by the proxy, or here)."""
-        if self.settings.grip:
+        # Through the proxy the proxy holds it; a reader that came straight here (no key set,
+        # no GRIP headers: nginx's port, say) is held here, as without GRIP.
+        proxied = self.settings.grip and (
+            self.settings.grip_key is not None or grip.via_proxy(request.headers)
+        )
+        if proxied:
             self._check_signature(request)
         origin = self._origin(request)
         query = self._query(request, read_since=True)
         catch_up = await self._catch_up(query, query.since)
         headers = {"Cache-Control": "no-store", **_cors(origin)}
         nothing_new = query.since is not None and catch_up.events == []
-        if nothing_new and self.settings.grip:
+        if nothing_new and proxied:
             # The proxy holds it: the first event published on the channel is the answer.
             channel = grip.channel_name(_key(query))
             headers.update(grip.response_hold(channel, catch_up.prev_id))
             GRIP_ANSWERS.labels("long-poll", "hold").inc()
         elif nothing_new:
             catch_up = await self._wait_for_news(query, catch_up)
-        elif self.settings.grip:
+        elif proxied:
             GRIP_ANSWERS.labels("long-poll", "news").inc()
         return Response(_updates(catch_up), media_type="application/json", headers=headers)
 
