@@ -128,6 +128,11 @@ PURGER_POSITION = f"{PREFIX}purger:position"
 # last event id published on each (hash: channel -> id, the next publish's prev-id), and the
 # publisher's position (the newest event every publish endpoint acknowledged).
 GRIP_CHANNELS = f"{PREFIX}grip:channels"
+# Channels answered since the publisher last read them (set): added in the origin's answer, in
+# the same transaction as the newest event it read, and taken by the publisher after each read
+# of the log, so an event written after a reader's answer is published on its channel even when
+# that channel is new (rather than after the publisher's next refresh of GRIP_CHANNELS).
+GRIP_CHANNELS_NEW = f"{PREFIX}grip:channels:new"
 GRIP_LAST_IDS = f"{PREFIX}grip:last"
 GRIP_POSITION = f"{PREFIX}grip:position"
 IDEMPOTENCY_PREFIX = f"{PREFIX}idem:"

@@ -40,6 +40,7 @@ BATCH = 1_000
 BACKOFF_S = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 
 Deliver = Callable[[list[Entry]], None]
+Prepare = Callable[[list[Entry]], Awaitable[None]]
 Start = Callable[[], Awaitable[EventId]]
 OnGap = Callable[[EventId], None]
 
@@ -60,17 +61,21 @@ class StreamConsumer:
         *,
         start: Start | None = None,
         on_gap: OnGap | None = None,
+        prepare: Prepare | None = None,
         block_ms: int = BLOCK_MS,
         batch: int = BATCH,
     ) -> None:
         """``start`` picks the first position (default: the newest event, so only later
         events are delivered); it is called again after a gap, and ``on_gap`` is told the
-        position the consumer resumes from."""
+        position the consumer resumes from. ``prepare`` is awaited with each read's entries
+        before they are delivered (what it reads from Redis is then at least as new as they
+        are); if it fails, the entries are read again."""
         self.client = client
         self.name = name
         self.deliver = deliver
         self._start = start or (lambda: latest_id(client))
         self.on_gap = on_gap
+        self.prepare = prepare
         self.block_ms = block_ms
         self.batch = batch
         self.last_id: EventId | None = None  # the newest entry delivered (None: not started)
@@ -99,6 +104,8 @@ class StreamConsumer:
                 if rewound:
                     await self._rewind()
                     continue
+                if entries and self.prepare is not None:
+                    await self.prepare(entries)
             except (RedisError, OSError) as exc:
                 if self.connected or failures == 0:
                     log.warning("%s lost Redis, retrying: %s", self.name, exc)

@@ -220,7 +220,9 @@ class GripOrigin:
         The publisher's position and the channel's last published id are read in the same
         transaction as the newest event (the publisher writes both in one, too), so the
         channel's id is exact up to that position; the events after it, up to the newest,
-        are read here. The channel is marked in use, so the publisher publishes on it.
+        are read here. The channel is marked in use, so the publisher publishes on it (and noted
+        as new in the same transaction: the publisher takes the new channels after every read of
+        the log, so an event newer than this answer is published on it, however new).
         """
         key = _key(query)
         channel = grip.channel_name(key)
@@ -231,6 +233,7 @@ class GripOrigin:
                 pipe.get(keys.GRIP_POSITION)
                 if self.settings.grip:
                     pipe.zadd(keys.GRIP_CHANNELS, {channel: int(time.time() * 1000)})
+                    pipe.sadd(keys.GRIP_CHANNELS_NEW, channel)
                 pipe.xrevrange(keys.EVENTS, "+", "-", count=1)
                 replies = await pipe.execute()
             newest = newest_id(replies[-1])

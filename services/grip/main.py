@@ -28,7 +28,12 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
     targets = [PublishTarget.parse(url) for url in settings.grip_publish]
     publisher = Publisher(client, targets)
     consumer = StreamConsumer(
-        client, "grip-publisher", publisher.accept, start=publisher.start, on_gap=publisher.gap
+        client,
+        "grip-publisher",
+        publisher.accept,
+        start=publisher.start,
+        on_gap=publisher.gap,
+        prepare=publisher.channels.take_new,
     )
 
     def healthz() -> tuple[int, dict[str, Any]]:

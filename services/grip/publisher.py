@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -159,19 +160,27 @@ class ChannelsInUse:
     async def refresh(self) -> None:
         """Read the channels answered within USE_TTL_S; forget older ones and the excess."""
         cutoff = int((time.time() - USE_TTL_S) * 1000)
-        async with self.client.pipeline(transaction=False) as pipe:
+        async with self.client.pipeline(transaction=True) as pipe:
             pipe.zremrangebyscore(keys.GRIP_CHANNELS, "-inf", cutoff)
             pipe.zremrangebyrank(keys.GRIP_CHANNELS, 0, -(MAX_CHANNELS + 1))
             pipe.zrange(keys.GRIP_CHANNELS, 0, -1)
-            *_, names = await pipe.execute()
-        found: dict[FilterKey, str] = {}
-        for raw in names:
-            name = raw.decode() if isinstance(raw, bytes) else str(raw)
-            key = grip.channel_key(name)
-            if key is not None:
-                found[key] = name
-        self.keys = found
-        CHANNELS.set(len(found))
+            pipe.delete(keys.GRIP_CHANNELS_NEW)  # every new one is in the set just read
+            *_, names, _ = await pipe.execute()
+        self.keys = _channels(names)
+        CHANNELS.set(len(self.keys))
+
+    async def take_new(self, entries: list[Entry]) -> None:
+        """The stream consumer read ``entries``: before their items are made, add the channels
+        the origin answered since the last look. A reader answered before an event was written
+        is on a channel published to for that event, even if its channel is new (else the event
+        would wait for the next one on its channel, which may be hours away)."""
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.smembers(keys.GRIP_CHANNELS_NEW)
+            pipe.delete(keys.GRIP_CHANNELS_NEW)
+            names, _ = await pipe.execute()
+        if names:
+            self.keys = {**self.keys, **_channels(names)}
+            CHANNELS.set(len(self.keys))
 
     async def run(self) -> None:
         while True:
@@ -180,6 +189,17 @@ class ChannelsInUse:
             except RedisError as exc:  # the stream consumer reports the outage
                 log.debug("channels in use not read: %s", exc)
             await asyncio.sleep(REFRESH_S)
+
+
+def _channels(names: Iterable[bytes | str]) -> dict[FilterKey, str]:
+    """Channel names as filter → name (names that are not livefeed channels left out)."""
+    found: dict[FilterKey, str] = {}
+    for raw in names:
+        name = raw.decode() if isinstance(raw, bytes) else str(raw)
+        key = grip.channel_key(name)
+        if key is not None:
+            found[key] = name
+    return found
 
 
 class Publisher:
