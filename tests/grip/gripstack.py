@@ -268,7 +268,10 @@ def _parse(block: str) -> Message | None:
     return Message(event, event_id, json.loads("\n".join(data)))
 
 
-def shape(message: dict[str, Any]) -> tuple[str, str, str | None, str | None]:
+Shape = tuple[str, str, str | None, str | None]
+
+
+def shape(message: dict[str, Any]) -> Shape:
     """What a reader notices of an event message: type, event id, article id, reason."""
     headline = message.get("headline") or {}
     return message["type"], message["event_id"], headline.get("id"), message.get("reason")

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.grip.gripstack import GripStack, RawSse, established_tcp, shape
-from tests.helpers import Ingest, article, http_client
+from tests.grip.gripstack import GripStack, RawSse, Shape, established_tcp, shape
+from tests.helpers import Ingest, article, eventually, http_client
 from tests.procs import wait_for
 
 SSE_READERS = 2_000
@@ -129,7 +129,8 @@ async def test_thousands_of_filtered_readers_through_pushpin_get_each_event_once
                     article("sc-2", version=2, section="sport", language="uk", correction="Date")
                 )
             )[0]
-            gone = await ingest.client.delete(f"{ingest.base}/v1/articles/sc-2", headers=ingest.auth)
+            url = f"{ingest.base}/v1/articles/sc-2"
+            gone = await ingest.client.delete(url, headers=ingest.auth)
             retracted = (await ingest.wait_applied(gone))[0]
             three = (await ingest.apply(article("sc-3", section="world", language="uk")))[0]
             e = {
@@ -143,7 +144,7 @@ async def test_thousands_of_filtered_readers_through_pushpin_get_each_event_once
                     ("three", three),
                 ]
             }
-            expected = [
+            expected: list[list[Shape]] = [
                 [  # everything
                     ("published", e["one"], "sc-1", None),
                     ("published", e["two"], "sc-2", None),
@@ -165,20 +166,18 @@ async def test_thousands_of_filtered_readers_through_pushpin_get_each_event_once
                 ],
             ]
 
-            def sse_shapes(n: int) -> list[Any]:
+            def sse_shapes(n: int) -> list[Shape]:
                 return [shape(m.data) for m in sse[n].events()]
 
-            def ws_shapes(n: int) -> list[Any]:
+            def ws_shapes(n: int) -> list[Shape]:
                 return [shape(m) for m in ws[n].messages]
 
-            def all_in() -> bool:
+            async def all_in() -> bool:
                 return all(
                     len(sse_shapes(n)) >= len(expected[n % 3]) for n in range(SSE_READERS)
                 ) and all(len(ws_shapes(n)) >= len(expected[n % 3]) for n in range(WS_READERS))
 
-            deadline = time.monotonic() + 20
-            while not all_in() and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
+            await eventually(all_in, 20, "every reader has as many events as it is owed", 0.05)
             delivered = time.monotonic() - posted
             for n in range(SSE_READERS):
                 assert sse_shapes(n) == expected[n % 3], (n, FILTERS[n % 3])
