@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.grip.gripstack import GripStack
 from tests.pushpin import Pushpin
 
 PushpinFactory = Callable[..., Pushpin]
@@ -27,3 +28,12 @@ def pushpin_for(tmp_path: Path) -> Iterator[PushpinFactory]:
     yield start
     for pushpin in started:
         pushpin.stop()
+
+
+@pytest.fixture(scope="module")
+def grip() -> Iterator[GripStack]:
+    """A livefeed stack with LIVEFEED_GRIP on behind a real Pushpin (signing with
+    ``gripstack.KEY``) and its grip-publisher, for one module's tests."""
+    running = GripStack.start()
+    yield running
+    running.stop()
