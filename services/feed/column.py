@@ -360,7 +360,10 @@ class Assets:
         feed = settings.feed_url.rstrip("/")
         self.server = {
             "feed": feed,
-            "push": settings.push_url.rstrip("/") + "/v1/stream",
+            # Behind a GRIP proxy the client reads SSE, which GRIP's reliable mode keeps whole
+            # (prev-id); a WebSocket there is best effort (Pushpin drops a burst it cannot
+            # write at once), so the column does not open one: no WebSocket URL.
+            "push": "" if settings.grip else settings.push_url.rstrip("/") + "/v1/stream",
             "sse": settings.push_http_url.rstrip("/") + "/v1/events",
             "timeline": feed + "/v1/timeline",
             "fragment": feed + "/v1/fragment",

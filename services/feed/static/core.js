@@ -290,7 +290,7 @@ class Conn {
     this.t = null;
     this.attempt = 0;
     this.wsFailures = 0;
-    this.useSse = !("WebSocket" in window);
+    this.useSse = !("WebSocket" in window) || !hub.cfg.push; // no WebSocket URL: SSE only
     this.timer = null;
   }
 
@@ -357,7 +357,7 @@ class Conn {
       // Never got through: a proxy may block WebSockets. SSE is plain HTTP: try it.
       this.wsFailures += 1;
       if (this.wsFailures >= WS_FAILURES_BEFORE_SSE) this.useSse = true;
-    } else if (t.kind === "sse" && "WebSocket" in window) {
+    } else if (t.kind === "sse" && "WebSocket" in window && this.hub.cfg.push) {
       // SSE failed as well: alternate, so whichever comes back first carries the stream.
       this.useSse = false;
       this.wsFailures = 0;
