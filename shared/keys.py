@@ -126,7 +126,9 @@ PINNED_PREFIX = f"{PREFIX}pinned:"
 PURGER_POSITION = f"{PREFIX}purger:position"
 # GRIP (shared/grip.py): the channels readers use (zset: channel -> last answer's time, ms), the
 # last event id published on each (hash: channel -> id, the next publish's prev-id), and the
-# publisher's position (the newest event every publish endpoint acknowledged).
+# publisher's position (the newest event given its items; the hash is exact up to it, and a
+# restarted publisher goes on from it: items it had queued and not sent are recovered by held
+# streams through prev-id, by WebSocket readers on their next reconnect).
 GRIP_CHANNELS = f"{PREFIX}grip:channels"
 GRIP_LAST_IDS = f"{PREFIX}grip:last"
 GRIP_POSITION = f"{PREFIX}grip:position"
