@@ -18,6 +18,13 @@ from shared.events import Event, EventId
 RESET_TEXT = '{"type":"reset"}'
 SSE_PREAMBLE_FMT = "retry: {retry}\n: livefeed events\n\n"
 SSE_KEEPALIVE = b": keep-alive\n\n"
+# An event stream's response headers (push's own, and feed's answers behind a GRIP proxy); nginx
+# and friends buffer responses by default, which would hold events back.
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-store",
+    "X-Accel-Buffering": "no",
+}
 # EventSource reconnects after ``retry`` ms: a random value per stream spreads a fleet of
 # readers dropped at once (a deploy, a proxy restart) instead of bringing them back in lock-step.
 RETRY_MS = (1_000, 5_000)

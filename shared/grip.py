@@ -49,6 +49,7 @@ LAST_HEADER = "Grip-Last"  # the proxy's last id per channel, when it asks a nex
 KEEP_ALIVE_S = 20  # the proxy writes the SSE keep-alive comment after this much silence
 LONG_POLL_S = 50  # a long-poll held this long is answered "nothing new" (under common 60 s)
 WS_EVENTS_TYPE = "application/websocket-events"
+WS_BODY_MAX = 64 * 1024  # a WebSocket-over-HTTP request's events (readers only listen)
 # Control messages are "c:"-prefixed; with an empty message prefix every other message the
 # origin sends (JSON objects: "{…") goes to the reader as is.
 WS_EXTENSION = 'grip; message-prefix=""'
@@ -74,9 +75,10 @@ def channel_key(name: str) -> FilterKey | None:
 # -- the origin's answers ------------------------------------------------------------------------
 
 
-def signature_valid(token: str | None, key: str) -> bool:
-    """Whether ``Grip-Sig`` is a JWT signed with ``key`` (the proxy's sig_key), not expired."""
-    return bool(token) and bool(validate_sig(token, key))
+def signature_valid(token: str | None, key: str, iss: str | None = None) -> bool:
+    """Whether ``Grip-Sig`` is a JWT signed with ``key`` (the proxy's sig_key, or Fastly
+    Fanout's public key), not expired, and issued by ``iss`` when one is given."""
+    return bool(token) and bool(validate_sig(token, key, iss))
 
 
 def via_proxy(headers: Mapping[str, str]) -> bool:

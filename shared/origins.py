@@ -67,3 +67,7 @@ def normalize_all(values: list[str]) -> frozenset[str]:
             raise ValueError(f"{value!r} is not {RULE}")
         out.add(origin)
     return frozenset(out)
+
+
+# Why a stream was refused to a browser on a site not allowed (push and, behind GRIP, feed).
+STREAM_ORIGIN_REFUSED = "this origin may not open the stream"

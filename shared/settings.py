@@ -371,6 +371,12 @@ class Settings(BaseSettings):
         "Fastly Fanout Fastly's public key (PEM). Set, GRIP requests without a valid Grip-Sig "
         "are refused (403).",
     )
+    grip_iss: str | None = Field(
+        default=None,
+        description="The issuer a Grip-Sig must name, when set (Fastly Fanout: "
+        "fastly:<service id>, so that another Fanout service's requests are refused; Pushpin: "
+        "its sig_iss, pushpin).",
+    )
     grip_publisher_port: int = Field(
         default=8007,
         ge=0,

@@ -32,6 +32,16 @@ class QueryError(ValueError):
         self.name = name
         self.reason = reason
 
+    @property
+    def detail(self) -> str:
+        """The problem document's detail: the parameter and what is wrong with it."""
+        return f"{self.name}: {self.reason}"
+
+    @property
+    def errors(self) -> list[dict[str, str]]:
+        """The problem document's ``errors``, naming the parameter."""
+        return [{"field": self.name, "reason": self.detail}]
+
 
 def parse_query(query: str, *, read_since: bool = True) -> StreamQuery:
     """Validate the stream's query string; ``read_since=False`` leaves ``since`` out (unread,

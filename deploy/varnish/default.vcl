@@ -87,6 +87,13 @@ sub vcl_pipe {
     }
 }
 
+sub vcl_backend_fetch {
+    # The long-poll is held up to 50 s before its first byte (services/feed/grip.py).
+    if (bereq.url ~ "^/v1/updates") {
+        set bereq.first_byte_timeout = 65s;
+    }
+}
+
 sub vcl_backend_response {
     if (beresp.http.Content-Type ~ "text/event-stream") {
         set beresp.do_stream = true;

@@ -37,10 +37,12 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from shared import grip, keys
+from shared.bodies import read_body
 from shared.eventlog import events_between, must_reset
 from shared.events import ZERO, Entry, Event, EventId, FilterKey, newest_id
 from shared.frames import (
     RESET_TEXT,
+    SSE_HEADERS,
     hello_text,
     sse_frame,
     sse_hello,
@@ -48,7 +50,7 @@ from shared.frames import (
     sse_reset,
     updates_body,
 )
-from shared.origins import origin_allowed
+from shared.origins import STREAM_ORIGIN_REFUSED, origin_allowed
 from shared.settings import Settings
 from shared.starlette_glue import ProblemError
 from shared.stream_query import QueryError, StreamQuery, parse_last_event_id, parse_query
@@ -127,8 +129,7 @@ class GripOrigin:
                 body += sse_frame(event)
         next_link = "/v1/events?" + _query_string(query, catch_up.newest)
         headers = {
-            "Content-Type": "text/event-stream; charset=utf-8",
-            "Cache-Control": "no-store",
+            **SSE_HEADERS,
             **grip.stream_hold(channel, catch_up.prev_id, next_link),
             **_cors(origin),
         }
@@ -142,7 +143,7 @@ class GripOrigin:
         if request.headers.get("content-type", "").split(";")[0].strip() != grip.WS_EVENTS_TYPE:
             raise _problem(415, "content-type", f"WebSocket-over-HTTP is {grip.WS_EVENTS_TYPE}")
         try:
-            received = grip.ws_events(await request.body())
+            received = grip.ws_events(await read_body(request, grip.WS_BODY_MAX))
         except ValueError as exc:
             raise _problem(400, "body", str(exc)) from exc
         answer: list[grip.WsEvent] = []
@@ -176,16 +177,14 @@ class GripOrigin:
 
     async def updates(self, request: Request) -> Response:
         """``GET /v1/updates?since=``: the news at once, else held (by the proxy, or here)."""
-        # Through the proxy the proxy holds it; a reader that came straight here (no key set,
-        # no GRIP headers: nginx's port, say) is held here, as without GRIP.
-        proxied = self.settings.grip and (
-            self.settings.grip_key is not None or grip.via_proxy(request.headers)
-        )
+        # Through the proxy the proxy holds it (its signature checked); a reader that came
+        # straight here (no GRIP headers: nginx's port, a curl) is held here, as without GRIP.
+        proxied = self.settings.grip and grip.via_proxy(request.headers)
         if proxied:
             self._check_signature(request)
         origin = self._origin(request)
         query = self._query(request, read_since=True)
-        catch_up = await self._catch_up(query, query.since)
+        catch_up = await self._catch_up(query, query.since, for_proxy=proxied)
         headers = {"Cache-Control": "no-store", **_cors(origin)}
         nothing_new = query.since is not None and catch_up.events == []
         if nothing_new and proxied:
@@ -195,7 +194,7 @@ class GripOrigin:
             GRIP_ANSWERS.labels("long-poll", "hold").inc()
         elif nothing_new:
             catch_up = await self._wait_for_news(query, catch_up)
-        elif proxied:
+        elif proxied and query.since is not None and catch_up.events:
             GRIP_ANSWERS.labels("long-poll", "news").inc()
         return Response(_updates(catch_up), media_type="application/json", headers=headers)
 
@@ -204,19 +203,26 @@ class GripOrigin:
         again: they may not be this reader's) or LONG_POLL_S pass."""
         if self.held >= HELD_POLLS_MAX:
             raise ProblemError(503, "too many long-polls held; retry", headers={"Retry-After": "5"})
-        deadline = asyncio.get_running_loop().time() + grip.LONG_POLL_S
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grip.LONG_POLL_S
         self.held += 1
         LONG_POLLS_HELD.inc()
         try:
             while catch_up.events == []:
-                left = deadline - asyncio.get_running_loop().time()
+                # Newer than any event the read below could have missed: the stream consumer
+                # replaces ``news`` when it delivers, so an event between the read and the wait
+                # has already set this one.
+                news = self.news
+                catch_up = await self._catch_up(query, query.since)
+                if catch_up.events != []:
+                    break
+                left = deadline - loop.time()
                 if left <= 0:
                     break
                 try:
-                    await asyncio.wait_for(self.news.wait(), left)
+                    await asyncio.wait_for(news.wait(), left)
                 except TimeoutError:
                     break
-                catch_up = await self._catch_up(query, query.since)
         finally:
             self.held -= 1
             LONG_POLLS_HELD.dec()
@@ -224,9 +230,12 @@ class GripOrigin:
 
     # -- the catch-up -------------------------------------------------------------------------
 
-    async def _catch_up(self, query: StreamQuery, since: EventId | None) -> CatchUp:
-        """The reader's events after ``since`` (or ``reset``) up to the newest event, and the
-        channel's ``prev-id``: its last event at or before the newest.
+    async def _catch_up(
+        self, query: StreamQuery, since: EventId | None, *, for_proxy: bool = True
+    ) -> CatchUp:
+        """The reader's events after ``since`` (or ``reset``) up to the newest event, and, for
+        an answer to the proxy, the channel's ``prev-id``: its last event at or before the
+        newest.
 
         The publisher's position and the channel's last published id are read in the same
         transaction as the newest event (the publisher writes both in one, too), so the
@@ -238,19 +247,22 @@ class GripOrigin:
         client = self.redis()
         try:
             async with client.pipeline(transaction=True) as pipe:
-                pipe.hget(keys.GRIP_LAST_IDS, channel)
-                pipe.get(keys.GRIP_POSITION)
-                if self.settings.grip:
+                if for_proxy:
+                    pipe.hget(keys.GRIP_LAST_IDS, channel)
+                    pipe.get(keys.GRIP_POSITION)
                     pipe.zadd(keys.GRIP_CHANNELS, {channel: int(time.time() * 1000)})
                 pipe.xrevrange(keys.EVENTS, "+", "-", count=1)
                 replies = await pipe.execute()
             newest = newest_id(replies[-1])
-            position = _id_or_none(replies[1])  # None: no publisher has run
+            # None: no publisher has run (or a reader held here: no prev-id to find)
+            position = _id_or_none(replies[1]) if for_proxy else None
             reset = since is not None and await must_reset(client, since, newest)
             owed = since if since is not None and not reset else None
             # The channel's last event: exact up to the publisher's position, then read here.
             prev = (_id_or_none(replies[0]) or ZERO) if position is not None else ZERO
             starts = [p for p in (owed, position) if p is not None]
+            if not for_proxy:
+                starts = [owed] if owed is not None else []
             events: list[Event] = []
             if starts:
                 async for chunk in events_between(client, min(starts), newest):
@@ -272,8 +284,9 @@ class GripOrigin:
     # -- checks -------------------------------------------------------------------------------
 
     def _check_signature(self, request: Request) -> None:
-        key = self.settings.grip_key
-        if key is not None and not grip.signature_valid(request.headers.get(grip.SIG_HEADER), key):
+        key, iss = self.settings.grip_key, self.settings.grip_iss
+        signature = request.headers.get(grip.SIG_HEADER)
+        if key is not None and not grip.signature_valid(signature, key, iss):
             raise _problem(
                 403, grip.SIG_HEADER, "requests must come through the GRIP proxy, signed"
             )
@@ -281,7 +294,7 @@ class GripOrigin:
     def _origin(self, request: Request) -> str | None:
         origin = request.headers.get("origin")
         if origin is not None and not origin_allowed(origin, self.settings.origins):
-            raise _problem(403, "origin", "this origin may not open the stream")
+            raise _problem(403, "origin", STREAM_ORIGIN_REFUSED)
         return origin
 
     @staticmethod
@@ -294,7 +307,7 @@ def _parse(read: Callable[[], _T]) -> _T:
     try:
         return read()
     except QueryError as exc:
-        raise _problem(400, exc.name, f"{exc.name}: {exc.reason}") from exc
+        raise ProblemError(400, exc.detail, errors=exc.errors) from exc
 
 
 def _problem(status: int, name: str, detail: str) -> ProblemError:

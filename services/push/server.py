@@ -35,7 +35,7 @@ from shared.audience import tabs_value
 from shared.eventlog import events_between, must_reset, stop_reader
 from shared.events import EventId
 from shared.gc_tuning import tune_gc
-from shared.origins import origin_allowed
+from shared.origins import STREAM_ORIGIN_REFUSED, origin_allowed
 from shared.redis_client import async_client
 from shared.settings import Settings
 from shared.stream import BLOCK_MS, StreamConsumer
@@ -153,11 +153,10 @@ class PushServer:
             query = parse_query(url.query, read_since=resume is None)
             since = query.since if resume is None else resume
         except QueryError as exc:
-            detail = f"{exc.name}: {exc.reason}"
-            return problem_response(400, detail, errors=[{"field": exc.name, "reason": detail}])
+            return problem_response(400, exc.detail, errors=exc.errors)
         origin = request.headers.get("Origin")  # none: not a browser, nothing to check
         if origin is not None and not origin_allowed(origin, self.settings.origins):
-            detail = "this origin may not open the stream"
+            detail = STREAM_ORIGIN_REFUSED
             return problem_response(403, detail, errors=[{"field": "origin", "reason": detail}])
         if self.reader is None or not self.reader.ready.is_set() or self.stopping:
             return problem_response(503, "the stream is starting; retry shortly")

@@ -13,7 +13,7 @@ from __future__ import annotations
 from websockets.http11 import Request
 
 from shared.events import EventId
-from shared.frames import sse_preamble
+from shared.frames import SSE_HEADERS, sse_preamble
 from shared.stream_query import parse_last_event_id
 
 PATH = "/v1/events"
@@ -24,10 +24,7 @@ def response_head(origin: str | None) -> bytes:
     origin). The preamble's ``retry`` is random per stream (shared.frames.RETRY_MS)."""
     lines = [
         "HTTP/1.1 200 OK",
-        "Content-Type: text/event-stream; charset=utf-8",
-        "Cache-Control: no-store",
-        # nginx and friends buffer responses by default, which would hold events back.
-        "X-Accel-Buffering: no",
+        *(f"{name}: {value}" for name, value in SSE_HEADERS.items()),
         "Connection: close",
         "Vary: Origin",
     ]

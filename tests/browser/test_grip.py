@@ -257,3 +257,30 @@ async def test_the_embed_on_another_site_through_pushpin_is_live(
     assert await column.locator(f"[data-id='{elsewhere}']").count() == 0  # the filter holds
     assert_only_pushpin(site, requests, sockets)
     assert refused == []
+
+
+async def test_two_editions_on_one_page_through_pushpin_each_read_their_own_stream(
+    page: Page, site: GripSite, ingest: Ingest, http: httpx.AsyncClient
+) -> None:
+    """With no WebSocket URL the columns' streams are told apart by their SSE URL: a Ukrainian
+    and an English column on one page each get their edition's headlines."""
+    style = (await http.get(site.url + "/v1/fragment")).headers["livefeed-style-hash"]
+    site.host.csp = site.host_csp(style)
+    site.host.pages["/editions"] = article_page(
+        f'<script type="module" src="{site.url}/embed.js"></script>',
+        '<aside aria-label="Uk"><livefeed-column lang="uk" limit="5"></livefeed-column></aside>'
+        '<aside aria-label="En"><livefeed-column lang="en" limit="5"></livefeed-column></aside>',
+    )
+    requests, _sockets = record_connections(page)
+    await page.goto(site.host.origin + "/editions")
+    uk, en = page.locator("livefeed-column[lang=uk]"), page.locator("livefeed-column[lang=en]")
+    for column in (uk, en):
+        await column.locator(".conn[data-state=live]").wait_for(timeout=10_000)
+    streams = {url.split("lang=")[1].split("&")[0] for url in requests if "/v1/events" in url}
+    assert streams == {"uk", "en"}, requests
+    assert (await ingest.post(article("ed-uk", language="uk", title="Київ"))).status_code == 202
+    assert (await ingest.post(article("ed-en", language="en", title="Kyiv"))).status_code == 202
+    await uk.locator("article.item[data-id='ed-uk']").wait_for(timeout=5_000)
+    await en.locator("article.item[data-id='ed-en']").wait_for(timeout=5_000)
+    assert await uk.locator("[data-id='ed-en']").count() == 0
+    assert await en.locator("[data-id='ed-uk']").count() == 0

@@ -329,6 +329,9 @@ async def test_the_review_queue_and_a_drafts_publish_and_return_reach_ingest_thr
     await eventually(shown, PURGE_DEADLINE_S, "the published draft is on the edge")
 
 
+VARNISH_FIRST_BYTE_S = 10  # deploy/varnish/default.vcl's feed backend
+
+
 async def test_long_polls_through_nginx_and_varnish_are_held_apart_and_answered_together(
     edge: Edge, proxy: Nginx, http: httpx.AsyncClient
 ) -> None:
@@ -338,7 +341,7 @@ async def test_long_polls_through_nginx_and_varnish_are_held_apart_and_answered_
     assert start.status_code == 200, start.text
     since = start.json()["event_id"]
     url = f"{proxy.url}/v1/updates?section=longpoll&since={since}"
-    async with httpx.AsyncClient(timeout=30) as a, httpx.AsyncClient(timeout=30) as b:
+    async with httpx.AsyncClient(timeout=60) as a, httpx.AsyncClient(timeout=60) as b:
         polls = [asyncio.create_task(client.get(url)) for client in (a, b)]
 
         async def both_held() -> bool:
@@ -346,6 +349,9 @@ async def test_long_polls_through_nginx_and_varnish_are_held_apart_and_answered_
             return re.search(r"^livefeed_long_polls_held 2\.0$", text, re.M) is not None
 
         await eventually(both_held, 10, "both long-polls held by the feed")
+        # Past Varnish's first-byte timeout for the feed (10 s): still held, not a 503.
+        done, _ = await asyncio.wait(polls, timeout=VARNISH_FIRST_BYTE_S + 1)
+        assert not done, [task.result().status_code for task in done]
         await Ingest(edge.stack, http).apply(article("longpoll-1", section="longpoll"))
         answers = await asyncio.wait_for(asyncio.gather(*polls), 10)
     for answer in answers:

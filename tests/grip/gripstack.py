@@ -51,6 +51,7 @@ class GripStack:
             extra_env={
                 "LIVEFEED_GRIP": "1",
                 "LIVEFEED_GRIP_KEY": KEY,
+                "LIVEFEED_GRIP_ISS": "pushpin",  # Pushpin's sig_iss
                 "LIVEFEED_STREAM_MAXLEN": str(STREAM_MAXLEN),
                 "LIVEFEED_INGEST_RATE_LIMIT": "1000000",
                 **env,

@@ -292,20 +292,25 @@ async def test_since_older_than_the_log_gets_reset_on_sse_websocket_and_long_pol
 
 
 async def test_requests_straight_to_the_origin_without_a_valid_grip_sig_are_refused(
-    grip: GripStack, http: httpx.AsyncClient
+    grip: GripStack, http: httpx.AsyncClient, ingest: Ingest
 ) -> None:
+    await post(ingest, "sig-0")  # news for the direct long-poll below
     feed = grip.stack.url("feed")
     open_body = grip_protocol.ws_body([grip_protocol.WsEvent("OPEN")])
     claims = {"iss": "pushpin", "exp": int(time.time()) + 600}
     wrong = jwt.encode(claims, "not-the-key-0123456789abcdefghijk", algorithm="HS256")
     expired = jwt.encode({"iss": "pushpin", "exp": int(time.time()) - 10}, KEY, algorithm="HS256")
-    for sig in (None, wrong, expired, "garbage"):
+    # Signed with the key by another issuer (LIVEFEED_GRIP_ISS: another Fanout service, say).
+    stranger = jwt.encode({**claims, "iss": "fastly:someone-else"}, KEY, algorithm="HS256")
+    for sig in (None, wrong, expired, "garbage", stranger):
         headers = {} if sig is None else {"Grip-Sig": sig}
-        for method, path, extra in [
+        paths = [
             ("GET", "/v1/events", {}),
             ("POST", "/v1/stream", {"Content-Type": grip_protocol.WS_EVENTS_TYPE}),
-            ("GET", "/v1/updates?since=0-0", {}),
-        ]:
+        ]
+        if sig is not None:  # a long-poll with no GRIP header is a direct reader's: held by feed
+            paths.append(("GET", "/v1/updates?since=0-0", {}))
+        for method, path, extra in paths:
             refused = await http.request(
                 method,
                 feed + path,
@@ -316,6 +321,22 @@ async def test_requests_straight_to_the_origin_without_a_valid_grip_sig_are_refu
             assert refused.headers["content-type"] == "application/problem+json"
             assert refused.json()["errors"][0]["field"] == "Grip-Sig"
             assert "Grip-Hold" not in refused.headers
+    # A long-poll with no GRIP header at all came straight here (nginx's port, a curl): feed
+    # answers it itself, with no GRIP instruction.
+    direct = await http.get(feed + "/v1/updates?since=0-0")
+    assert direct.status_code == 200, direct.text
+    assert "Grip-Hold" not in direct.headers
+    assert direct.json()["events"]
+    # A body over the limit is refused before it is read whole.
+    huge = grip_protocol.ws_body([grip_protocol.WsEvent("TEXT", b"x" * 70_000)])
+    refused = await http.post(
+        feed + "/v1/stream",
+        headers={"Grip-Sig": jwt.encode(claims, KEY, algorithm="HS256"),
+                 "Content-Type": grip_protocol.WS_EVENTS_TYPE},
+        content=huge,
+    )  # fmt: skip
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["errors"][0]["field"] == "body"
     # Signed with the key (as Pushpin signs): answered.
     good = jwt.encode(claims, KEY, algorithm="HS256")
     held = await http.get(feed + "/v1/events", headers={"Grip-Sig": good})

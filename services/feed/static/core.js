@@ -396,11 +396,13 @@ class Conn {
 // -- the hub: the columns of one page on one stream, shared with the site's other tabs --------
 
 const hubs = new Map();
+/** A stream's key: its WebSocket URL, or its SSE URL where there is none (behind a GRIP proxy). */
+const streamKey = (cfg) => cfg.push || cfg.sse;
 
 export class Hub {
   constructor(cfg) {
     this.cfg = cfg;
-    this.name = `livefeed:${cfg.push}`;
+    this.name = `livefeed:${streamKey(cfg)}`;
     this.cols = new Set();
     this.pos = null; // newest event id this tab holds
     this.covered = null; // the ring holds every event after this one
@@ -417,8 +419,8 @@ export class Hub {
   }
 
   static for(cfg) {
-    let hub = hubs.get(cfg.push);
-    if (!hub) hubs.set(cfg.push, (hub = new Hub(cfg)));
+    let hub = hubs.get(streamKey(cfg));
+    if (!hub) hubs.set(streamKey(cfg), (hub = new Hub(cfg)));
     return hub;
   }
 
@@ -452,7 +454,7 @@ export class Hub {
     this.cols.delete(col);
     if (this.cols.size) return;
     this.stop();
-    hubs.delete(this.cfg.push);
+    hubs.delete(streamKey(this.cfg));
   }
 
   start() {
