@@ -3,18 +3,27 @@
 ``Publisher.accept`` is the stream consumer's ``deliver``. For each event it finds the channels
 it reaches (``Event.filter_keys``: the filters it is shown to now, and those it left, which get
 its ``retracted`` with reason ``filter``), gives each the event as that channel's readers see it
-with ``id`` and ``prev-id`` (the channel's previous event), and queues the items for channels
-in use (those the origin answered within USE_TTL_S) on every endpoint. The channels in use are
-read again after each read of the log, before its items are made: the origin marks a reader's
-channel in the same transaction that reads the newest event it answers with, so an event newer
-than that answer was added after the mark, and its items reach the reader's channel. Each
-endpoint has its own task that sends its queue in order, a batch per request, retried with
-backoff: an endpoint that is down delays only itself.
+with ``id`` and ``prev-id`` (the channel's previous event), and queues the items on every
+endpoint. An article's event is published on **every** channel it reaches, whether or not a
+reader was seen there: a few per event ((sections+1) * (labels+1) * 2 languages), and a
+reader held for days (the proxy never asks the origin again while items keep coming) is never
+cut off because its channel was forgotten. Each endpoint has its own task that sends its queue
+in order, a batch per request, retried with backoff: an endpoint that is down delays only
+itself.
 
-Every channel's last id is kept for every event (in use or not), and saved with the position
-in one transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too,
-so the ``prev-id`` it gives a reader is the one the next item on its channel carries. A proxy
-that sees any other ``prev-id`` asks the origin again and gets what it missed.
+A **summary** is for readers of any label, which cannot be listed: it goes to the channels in
+use, those the origin answered within USE_TTL_S (at most MAX_CHANNELS, the newest). Before a
+batch with a summary is given its items, the channels answered in the last RECENT_S are read
+again: the origin marks a reader's channel in the same transaction that reads the newest event
+it answers with, so a summary newer than that answer reaches the reader's channel. A reader
+whose channel dropped out of use (no new reader on it for USE_TTL_S, or evicted by
+MAX_CHANNELS newer ones) misses summaries until a reader asks the origin on that channel again
+(a reconnect, or the proxy asking after a gap); the summary is also on the page it reloads.
+
+Every channel's last id is kept for every event, and saved with the position in one
+transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too, so the
+``prev-id`` it gives a reader is the one the next item on its channel carries. A proxy that sees
+any other ``prev-id`` asks the origin again and gets what it missed.
 """
 
 from __future__ import annotations
@@ -51,9 +60,9 @@ BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 TIMEOUT_S = 5.0  # one publish request
 BATCH_BYTES = 512 * 1024  # one request's items (Pushpin takes up to 1 MB by default)
 QUEUE_MAX = 100_000  # items one endpoint may have waiting before the oldest are dropped
-USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long is not published on
+USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long gets no summaries
 REFRESH_S = 1.0  # how often the channels in use are read again, whole
-RECENT_S = 60  # before each batch, the channels answered this recently (clocks may differ)
+RECENT_S = 60  # before a batch with a summary, the channels answered this recently
 MAX_CHANNELS = 20_000  # channels kept in use (the newest answered); beyond, the oldest go
 
 
@@ -251,15 +260,14 @@ class Publisher:
         self.inbox_wake.set()
 
     def accept(self, entries: list[Entry]) -> None:
-        """The stream consumer's ``deliver``: the entries wait for ``run`` (it reads the
-        channels in use first)."""
+        """The stream consumer's ``deliver``: the entries wait for ``run`` (for a summary it
+        reads the channels in use first)."""
         if entries:
             self.inbox.append(entries)
             self.inbox_wake.set()
 
     async def run(self) -> None:
-        """Give what the consumer delivered its items, in order, with the channels in use read
-        after it was read from the log (a reader answered before an event is in them)."""
+        """Give what the consumer delivered its items, in order."""
         while True:
             if not self.inbox:
                 self.inbox_wake.clear()
@@ -267,11 +275,13 @@ class Publisher:
             await self.flush()
 
     async def flush(self) -> None:
-        """Read the channels in use, then queue the items of everything delivered so far."""
-        try:
-            await self.channels.refresh_recent()
-        except RedisError as exc:  # the set read last: a reader new since recovers (prev-id)
-            log.debug("channels in use not read: %s", exc)
+        """Queue the items of everything delivered so far (with a summary among it, the
+        channels in use read first)."""
+        if any(_has_summary(delivered) for delivered in self.inbox):
+            try:
+                await self.channels.refresh_recent()
+            except (RedisError, OSError) as exc:  # the set read last: it recovers (prev-id)
+                log.debug("channels in use not read: %s", exc)
         while self.inbox:
             delivered = self.inbox.popleft()
             if isinstance(delivered, EventId):
@@ -297,15 +307,13 @@ class Publisher:
         self.save_wake.set()
 
     def _items(self, event: Event) -> list[Queued]:
-        in_use = self.channels.keys
-        now, left = event.filter_keys(in_use if event.kind == SUMMARY else ())
+        """The event's item on every channel it reaches (a summary: on those in use)."""
+        now, left = event.filter_keys(self.channels.keys if event.kind == SUMMARY else ())
         out: list[Queued] = []
         for key in sorted(now | left, key=str):
             name = grip.channel_name(key)
             prev = self.last.get(name, ZERO)
             self.last[name] = self.dirty[name] = event.id
-            if key not in in_use:
-                continue
             seen = event if key in now else event.left()
             item = grip.publish_item(
                 name,
@@ -343,3 +351,10 @@ class Publisher:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _has_summary(delivered: list[Entry] | EventId) -> bool:
+    """Whether a delivered batch holds a summary (its items need the channels in use)."""
+    return not isinstance(delivered, EventId) and any(
+        fields.get(b"type") == SUMMARY for _, fields in delivered
+    )
