@@ -15,6 +15,7 @@ import httpx
 import redis
 
 from shared import keys
+from shared.grip import PublishTarget
 from tests.grip.gripstack import GripStack, RawSse
 from tests.helpers import Ingest, article, eventually
 from tests.procs import wait_for
@@ -57,3 +58,9 @@ async def recovers(http: httpx.AsyncClient, grip: GripStack) -> float:
     text = (await http.get(f"{grip.stack.url('feed')}/metrics")).text
     prefix = 'livefeed_grip_answers_total{kind="recover",transport="sse"} '
     return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_a_publish_target_label_names_no_credentials() -> None:
+    target = PublishTarget.parse("https://user:secret@pushpin.example:5561/base?key=k")
+    assert target.url == "https://pushpin.example:5561/base"
+    assert target.endpoint.endswith("/publish/")
