@@ -8,7 +8,8 @@ from shared.metrics import LATENCY_BUCKETS
 
 PUBLISH_SECONDS = Histogram(
     "livefeed_grip_publish_latency_seconds",
-    "From an event written to the log to its items acknowledged by a publish endpoint.",
+    "From an event written to the log to its item acknowledged by a publish endpoint, "
+    "observed once per item (one event on one channel).",
     ["target"],
     buckets=LATENCY_BUCKETS,
 )
@@ -26,6 +27,12 @@ DROPPED = Counter(
     "livefeed_grip_items_dropped",
     "Items dropped because an endpoint's queue was full (its held streams recover them "
     "through prev-id; WebSocket readers on their next reconnect).",
+    ["target"],
+)
+REJECTED = Counter(
+    "livefeed_grip_items_rejected",
+    "Items a publish endpoint refused as such (400, 413, 422 for the item alone) and that were "
+    "dropped: held SSE and long-poll readers recover them through prev-id.",
     ["target"],
 )
 QUEUED = Gauge(

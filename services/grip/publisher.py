@@ -9,7 +9,8 @@ reader was seen there: a few per event ((sections+1) * (labels+1) * 2 languages)
 reader held for days (the proxy never asks the origin again while items keep coming) is never
 cut off because its channel was forgotten. Each endpoint has its own task that sends its queue
 in order, a batch per request, retried with backoff: an endpoint that is down delays only
-itself.
+itself; an item the endpoint refuses as such (400, 413, 422) is found by halving its batch and
+dropped alone (``livefeed_grip_items_rejected_total``).
 
 A **summary** is for readers of any label, which cannot be listed: it goes to the channels in
 use, those the origin answered within USE_TTL_S (at most MAX_CHANNELS, the newest). Before a
@@ -48,6 +49,7 @@ from services.grip.metrics import (
     PUBLISH_SECONDS,
     PUBLISHED,
     QUEUED,
+    REJECTED,
 )
 from shared import grip, keys
 from shared.events import SUMMARY, ZERO, Entry, Event, EventId, FilterKey
@@ -63,6 +65,10 @@ QUEUE_MAX = 100_000  # items one endpoint may have waiting before the oldest are
 USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long gets no summaries
 REFRESH_S = 1.0  # how often the channels in use are read again, whole
 RECENT_S = 60  # before a batch with a summary, the channels answered this recently
+# Answers that refuse a request's items themselves (malformed, too large), not the endpoint
+# (401/403/404/405: its URL or key; 408/429 and 5xx: later): halving the batch finds the item,
+# which is dropped; any other failure is retried as it is.
+REFUSED_ITEMS = frozenset({400, 413, 422})
 MAX_CHANNELS = 20_000  # channels kept in use (the newest answered); beyond, the oldest go
 
 
@@ -92,6 +98,7 @@ class TargetQueue:
         self._failed = PUBLISH_FAILURES.labels(target.url)
         self._published = PUBLISHED.labels(target.url)
         self._latency = PUBLISH_SECONDS.labels(target.url)
+        self._rejected = REJECTED.labels(target.url)
         LAG.labels(target.url).set_function(self._lag)
 
     def _lag(self) -> float:
@@ -111,23 +118,38 @@ class TargetQueue:
         self._queued.set(len(self.items))
         self.wake.set()
 
-    def _batch(self) -> list[Queued]:
+    def _batch(self, limit: int | None) -> list[Queued]:
+        """The next request's items: up to BATCH_BYTES, and at most ``limit`` items."""
         batch: list[Queued] = []
         size = 0
         for item in self.items:
-            if batch and size + len(item.body) > BATCH_BYTES:
+            if batch and (size + len(item.body) > BATCH_BYTES or len(batch) == limit):
                 break
             batch.append(item)
             size += len(item.body) + 1
         return batch
 
+    def _pop_through(self, seq: int) -> list[Queued]:
+        """Remove the items up to ``seq`` still waiting (the queue may have dropped its
+        oldest meanwhile) and return them."""
+        popped: list[Queued] = []
+        while self.items and self.items[0].seq <= seq:
+            popped.append(self.items.popleft())
+        self._queued.set(len(self.items))
+        if not self.items:
+            self.empty.set()
+        return popped
+
     async def run(self) -> None:
         failures = 0
+        # After a batch was refused for its content: the items up to ``suspect`` are sent in
+        # batches of at most ``limit`` (halved at each refusal) until the culprit is alone.
+        suspect, limit = 0, 0
         while True:
             if not self.items:
                 self.wake.clear()
                 await self.wake.wait()
-            batch = self._batch()
+            batch = self._batch(limit if self.items[0].seq <= suspect else None)
             body = b'{"items":[' + b",".join(item.body for item in batch) + b"]}"
             try:
                 response = await self.http.post(
@@ -135,6 +157,12 @@ class TargetQueue:
                     content=body,
                     headers={"Content-Type": "application/json", **self.target.headers()},
                 )
+                if response.status_code in REFUSED_ITEMS:
+                    if len(batch) == 1:
+                        self._reject(batch[0], response)
+                    else:
+                        suspect, limit = batch[-1].seq, len(batch) // 2
+                    continue
                 if not response.is_success:
                     raise httpx.HTTPStatusError(
                         f"{response.status_code} {response.reason_phrase}",
@@ -151,16 +179,25 @@ class TargetQueue:
             if failures:
                 log.info("publish to %s works again", self.target.url)
             failures = 0
-            # The queue may have dropped its oldest items meanwhile: pop what was sent.
-            last = batch[-1].seq
-            while self.items and self.items[0].seq <= last:
-                self.items.popleft()
-            self._published.inc(len(batch))
-            self._latency.observe(max(0.0, time.time() - batch[0].event_id.ms / 1000))
+            popped = self._pop_through(batch[-1].seq)
+            self._published.inc(len(popped))
+            now = time.time()
+            for item in popped:
+                self._latency.observe(max(0.0, now - item.event_id.ms / 1000))
             self.acked = batch[-1].event_id
-            self._queued.set(len(self.items))
-            if not self.items:
-                self.empty.set()
+
+    def _reject(self, item: Queued, response: httpx.Response) -> None:
+        """The endpoint refuses this item alone: it is dropped (retrying cannot help)."""
+        dropped = self._pop_through(item.seq)
+        if dropped:
+            self._rejected.inc(len(dropped))
+            log.warning(
+                "publish to %s refused an item of event %s, dropped: %s %s",
+                self.target.url,
+                item.event_id,
+                response.status_code,
+                response.text[:200],
+            )
 
 
 class ChannelsInUse:
