@@ -45,7 +45,13 @@ LAG = Gauge(
     "Age of the oldest event an endpoint has not acknowledged yet (0: none waiting).",
     ["target"],
 )
+POSITION_LAG = Gauge(
+    "livefeed_grip_position_lag_seconds",
+    "Age of the oldest event the publisher read from the log and has not given its items yet "
+    "(0: caught up): grows while its process cannot keep up or is stuck.",
+)
 CHANNELS = Gauge(
     "livefeed_grip_channels",
-    "Channels (reader filters) in use: answered by the origin within the last day.",
+    "Channels (reader filters) in use, answered by the origin within the last day: those a "
+    "summary is published on (an article's event goes on every channel it reaches).",
 )

@@ -45,6 +45,7 @@ from services.grip.metrics import (
     CHANNELS,
     DROPPED,
     LAG,
+    POSITION_LAG,
     PUBLISH_FAILURES,
     PUBLISH_SECONDS,
     PUBLISHED,
@@ -239,7 +240,7 @@ class ChannelsInUse:
         while True:
             try:
                 await self.refresh()
-            except RedisError as exc:  # the stream consumer reports the outage
+            except (RedisError, OSError) as exc:  # the stream consumer reports the outage
                 log.debug("channels in use not read: %s", exc)
             await asyncio.sleep(REFRESH_S)
 
@@ -260,6 +261,8 @@ class Publisher:
         # What the stream consumer delivered, in order, for ``run`` (an EventId: a gap).
         self.inbox: deque[list[Entry] | EventId] = deque()
         self.inbox_wake = asyncio.Event()
+        self.pending_ms: int | None = None  # the oldest event in ``inbox`` (its ms)
+        POSITION_LAG.set_function(self.position_lag)
 
     async def start(self) -> EventId:
         """Where the stream consumer starts: the saved position if the log still has what
@@ -300,6 +303,8 @@ class Publisher:
         """The stream consumer's ``deliver``: the entries wait for ``run`` (for a summary it
         reads the channels in use first)."""
         if entries:
+            if self.pending_ms is None:
+                self.pending_ms = EventId.parse(entries[0][0]).ms
             self.inbox.append(entries)
             self.inbox_wake.set()
 
@@ -326,6 +331,7 @@ class Publisher:
                 self.save_wake.set()
             else:
                 self._accept(delivered)
+        self.pending_ms = None
 
     def _accept(self, entries: list[Entry]) -> None:
         """Each event's items, queued for every endpoint."""
@@ -364,27 +370,40 @@ class Publisher:
         return out
 
     async def save(self) -> None:
-        """Write the channels' last ids and the position, in one transaction, as they move."""
+        """Write the channels' last ids and the position as they move, through outages."""
         while True:
             await self.save_wake.wait()
             self.save_wake.clear()
-            position, dirty = self.position, self.dirty
-            if position is None or (position == self.saved_position and not dirty):
-                continue
-            self.dirty = {}
             try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    if dirty:
-                        pipe.hset(keys.GRIP_LAST_IDS, mapping={k: str(v) for k, v in dirty.items()})
-                    pipe.set(keys.GRIP_POSITION, str(position))
-                    await pipe.execute()
-            except RedisError as exc:
+                await self.write()
+            except (RedisError, OSError) as exc:
                 log.debug("grip position not saved: %s", exc)
-                self.dirty = {**dirty, **self.dirty}
                 self.save_wake.set()
                 await asyncio.sleep(0.5)
-                continue
-            self.saved_position = position
+
+    async def write(self) -> None:
+        """Write the channels' last ids not written yet and the position, in one transaction
+        (what could not be written is kept for the next write)."""
+        position, dirty = self.position, self.dirty
+        if position is None or (position == self.saved_position and not dirty):
+            return
+        self.dirty = {}
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                if dirty:
+                    pipe.hset(keys.GRIP_LAST_IDS, mapping={k: str(v) for k, v in dirty.items()})
+                pipe.set(keys.GRIP_POSITION, str(position))
+                await pipe.execute()
+        except BaseException:  # an outage, a cancellation: written next time
+            self.dirty = {**dirty, **self.dirty}
+            raise
+        self.saved_position = position
+
+    def position_lag(self) -> float:
+        """Age of the oldest event the stream consumer delivered that has no items yet (0: every
+        event read from the log has its items)."""
+        pending = self.pending_ms
+        return 0.0 if pending is None else max(0.0, time.time() - pending / 1000)
 
     async def aclose(self) -> None:
         await self.http.aclose()

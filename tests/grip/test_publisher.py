@@ -188,3 +188,30 @@ async def test_an_item_the_endpoint_refuses_is_dropped_alone_and_the_rest_publis
     # Nothing is stuck: the next article goes straight through.
     after = str((await ingest.apply(article("pub-ok-3")))[0]["event_id"])
     await asyncio.to_thread(wait_for, lambda: any(i == after for _, i in endpoint.received()), 10)
+
+
+async def test_a_task_that_dies_stops_the_process(fresh: Stack, ingest: Ingest) -> None:
+    # An SSH public key pasted as the key of a JWT-signed endpoint: PyJWT refuses it as an
+    # HMAC secret at the first publish, which kills that endpoint's task. A process that
+    # stayed up would look ready and publish nothing.
+    endpoint = Endpoint(refuse=b"nothing refused")
+    endpoint.down = False
+    port = free_port()
+    service = fresh.start_service(
+        "grip-publisher",
+        LIVEFEED_GRIP_PUBLISH=f"{endpoint.url}/?iss=livefeed&key=ssh-rsa%20AAAAB3NzaC1yc2E",
+        LIVEFEED_GRIP_PUBLISHER_PORT=str(port),
+    )
+    try:
+        fresh.wait_healthy("grip-publisher", port=port)
+        await ingest.apply(article("pub-dies"))
+        assert service.process is not None
+        process = service.process
+        await asyncio.to_thread(wait_for, lambda: process.poll() is not None, 15)
+        assert process.returncode == 1
+        log = service.log_path.read_text()
+        assert f"publish {endpoint.url}/ ended, exiting" in log, log[-2000:]
+        assert "InvalidKeyError" in log
+    finally:
+        service.stop()
+        endpoint.close()
