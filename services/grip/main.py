@@ -9,6 +9,8 @@ import logging
 import signal
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.grip.publisher import Publisher
 from shared.eventlog import stop_reader
 from shared.grip import PublishTarget
@@ -24,7 +26,7 @@ DRAIN_S = 5.0  # a graceful stop waits this long for queued items to be acknowle
 
 async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
     """Publish every event to the GRIP proxies until SIGTERM/SIGINT; exit 1 when one of its
-    tasks ends (an error it does not survive), after the same drain."""
+    tasks ends (an error it does not survive), after the same drain and final save."""
     client = async_client(redis_url, settings, block_ms=BLOCK_MS)
     targets = [PublishTarget.parse(url) for url in settings.grip_publish]
     publisher = Publisher(client, targets)
@@ -84,6 +86,10 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
         for task in tasks:
             if not task.done():
                 await stop_reader(task)
+        try:  # the position and channel ids as of the last items given (save was cut off)
+            await publisher.write()
+        except (RedisError, OSError) as exc:
+            log.warning("grip position not saved at stop: %s", exc)
         server.shutdown()
         await publisher.aclose()
         await client.aclose()
