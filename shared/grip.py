@@ -196,7 +196,7 @@ class PublishTarget:
     """A publish endpoint from a GRIP URL: ``<base>/publish/``, with a bearer token (``key``),
     or a JWT signed with ``key`` when the URL names an ``iss``."""
 
-    url: str  # as configured: the metrics label (its key left out)
+    url: str  # as configured: the metrics label (its key and any user:password@ left out)
     endpoint: str
     key: bytes | str | None = field(default=None, repr=False)
     iss: str | None = None
@@ -205,7 +205,8 @@ class PublishTarget:
     def parse(cls, url: str) -> PublishTarget:
         config = parse_grip_uri(url)
         parts = urlsplit(url)
-        label = f"{parts.scheme}://{parts.netloc}{parts.path}"
+        host = parts.netloc.rpartition("@")[2]  # no credentials in a label
+        label = f"{parts.scheme}://{host}{parts.path}"
         base = str(config["control_uri"]).rstrip("/")
         return cls(label, base + PUBLISH_PATH, config.get("key"), config.get("control_iss"))
 

@@ -9,6 +9,8 @@ import logging
 import signal
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from services.grip.publisher import Publisher
 from shared.eventlog import stop_reader
 from shared.grip import PublishTarget
@@ -23,7 +25,8 @@ DRAIN_S = 5.0  # a graceful stop waits this long for queued items to be acknowle
 
 
 async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
-    """Publish every event to the GRIP proxies until SIGTERM/SIGINT."""
+    """Publish every event to the GRIP proxies until SIGTERM/SIGINT; exit 1 when one of its
+    tasks ends (an error it does not survive), after the same drain and final save."""
     client = async_client(redis_url, settings, block_ms=BLOCK_MS)
     targets = [PublishTarget.parse(url) for url in settings.grip_publish]
     publisher = Publisher(client, targets)
@@ -54,17 +57,41 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
         asyncio.create_task(publisher.channels.run(), name="grip-channels"),
         *(asyncio.create_task(q.run(), name=f"publish {q.target.url}") for q in publisher.queues),
     ]
+    stopping = asyncio.create_task(stop.wait(), name="stop")
+    ended: asyncio.Task[Any] | None = None
     try:
-        await stop.wait()
+        # Every task runs until the process stops; one that ends (an error it does not
+        # survive) would leave a process that looks ready and publishes nothing: exit.
+        done, _ = await asyncio.wait(
+            [reader, *tasks, stopping], return_when=asyncio.FIRST_COMPLETED
+        )
+        ended = next((task for task in done if task is not stopping), None)
+        if ended is not None:
+            error = None if ended.cancelled() else ended.exception()
+            log.error(
+                "grip-publisher: %s ended, exiting: %r",
+                ended.get_name(),
+                error,
+                exc_info=error,
+            )
     finally:
-        await stop_reader(reader)
+        stopping.cancel()
+        if not reader.done():
+            await stop_reader(reader)
         await publisher.flush()  # what the consumer delivered gets its items
         with contextlib.suppress(TimeoutError):  # what is left is recovered through prev-id
             await asyncio.wait_for(
                 asyncio.gather(*(q.empty.wait() for q in publisher.queues)), DRAIN_S
             )
         for task in tasks:
-            await stop_reader(task)
+            if not task.done():
+                await stop_reader(task)
+        try:  # the position and channel ids as of the last items given (save was cut off)
+            await publisher.write()
+        except (RedisError, OSError) as exc:
+            log.warning("grip position not saved at stop: %s", exc)
         server.shutdown()
         await publisher.aclose()
         await client.aclose()
+    if ended is not None:
+        raise SystemExit(1)

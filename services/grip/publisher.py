@@ -3,18 +3,28 @@
 ``Publisher.accept`` is the stream consumer's ``deliver``. For each event it finds the channels
 it reaches (``Event.filter_keys``: the filters it is shown to now, and those it left, which get
 its ``retracted`` with reason ``filter``), gives each the event as that channel's readers see it
-with ``id`` and ``prev-id`` (the channel's previous event), and queues the items for channels
-in use (those the origin answered within USE_TTL_S) on every endpoint. The channels in use are
-read again after each read of the log, before its items are made: the origin marks a reader's
-channel in the same transaction that reads the newest event it answers with, so an event newer
-than that answer was added after the mark, and its items reach the reader's channel. Each
-endpoint has its own task that sends its queue in order, a batch per request, retried with
-backoff: an endpoint that is down delays only itself.
+with ``id`` and ``prev-id`` (the channel's previous event), and queues the items on every
+endpoint. An article's event is published on **every** channel it reaches, whether or not a
+reader was seen there: a few per event ((sections+1) * (labels+1) * 2 languages), and a
+reader held for days (the proxy never asks the origin again while items keep coming) is never
+cut off because its channel was forgotten. Each endpoint has its own task that sends its queue
+in order, a batch per request, retried with backoff: an endpoint that is down delays only
+itself; an item the endpoint refuses as such (400, 413, 422) is found by halving its batch and
+dropped alone (``livefeed_grip_items_rejected_total``).
 
-Every channel's last id is kept for every event (in use or not), and saved with the position
-in one transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too,
-so the ``prev-id`` it gives a reader is the one the next item on its channel carries. A proxy
-that sees any other ``prev-id`` asks the origin again and gets what it missed.
+A **summary** is for readers of any label, which cannot be listed: it goes to the channels in
+use, those the origin answered within USE_TTL_S (at most MAX_CHANNELS, the newest). Before a
+batch with a summary is given its items, the channels answered in the last RECENT_S are read
+again: the origin marks a reader's channel in the same transaction that reads the newest event
+it answers with, so a summary newer than that answer reaches the reader's channel. A reader
+whose channel dropped out of use (no new reader on it for USE_TTL_S, or evicted by
+MAX_CHANNELS newer ones) misses summaries until a reader asks the origin on that channel again
+(a reconnect, or the proxy asking after a gap); the summary is also on the page it reloads.
+
+Every channel's last id is kept for every event, and saved with the position in one
+transaction (``lf:grip:last``, ``lf:grip:position``): the origin reads both in one too, so the
+``prev-id`` it gives a reader is the one the next item on its channel carries. A proxy that sees
+any other ``prev-id`` asks the origin again and gets what it missed.
 """
 
 from __future__ import annotations
@@ -35,10 +45,12 @@ from services.grip.metrics import (
     CHANNELS,
     DROPPED,
     LAG,
+    POSITION_LAG,
     PUBLISH_FAILURES,
     PUBLISH_SECONDS,
     PUBLISHED,
     QUEUED,
+    REJECTED,
 )
 from shared import grip, keys
 from shared.events import SUMMARY, ZERO, Entry, Event, EventId, FilterKey
@@ -51,9 +63,13 @@ BACKOFF_S = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 TIMEOUT_S = 5.0  # one publish request
 BATCH_BYTES = 512 * 1024  # one request's items (Pushpin takes up to 1 MB by default)
 QUEUE_MAX = 100_000  # items one endpoint may have waiting before the oldest are dropped
-USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long is not published on
+USE_TTL_S = 24 * 3600  # a channel no reader asked for in this long gets no summaries
 REFRESH_S = 1.0  # how often the channels in use are read again, whole
-RECENT_S = 60  # before each batch, the channels answered this recently (clocks may differ)
+RECENT_S = 60  # before a batch with a summary, the channels answered this recently
+# Answers that refuse a request's items themselves (malformed, too large), not the endpoint
+# (401/403/404/405: its URL or key; 408/429 and 5xx: later): halving the batch finds the item,
+# which is dropped; any other failure is retried as it is.
+REFUSED_ITEMS = frozenset({400, 413, 422})
 MAX_CHANNELS = 20_000  # channels kept in use (the newest answered); beyond, the oldest go
 
 
@@ -83,6 +99,7 @@ class TargetQueue:
         self._failed = PUBLISH_FAILURES.labels(target.url)
         self._published = PUBLISHED.labels(target.url)
         self._latency = PUBLISH_SECONDS.labels(target.url)
+        self._rejected = REJECTED.labels(target.url)
         LAG.labels(target.url).set_function(self._lag)
 
     def _lag(self) -> float:
@@ -102,23 +119,38 @@ class TargetQueue:
         self._queued.set(len(self.items))
         self.wake.set()
 
-    def _batch(self) -> list[Queued]:
+    def _batch(self, limit: int | None) -> list[Queued]:
+        """The next request's items: up to BATCH_BYTES, and at most ``limit`` items."""
         batch: list[Queued] = []
         size = 0
         for item in self.items:
-            if batch and size + len(item.body) > BATCH_BYTES:
+            if batch and (size + len(item.body) > BATCH_BYTES or len(batch) == limit):
                 break
             batch.append(item)
             size += len(item.body) + 1
         return batch
 
+    def _pop_through(self, seq: int) -> list[Queued]:
+        """Remove the items up to ``seq`` still waiting (the queue may have dropped its
+        oldest meanwhile) and return them."""
+        popped: list[Queued] = []
+        while self.items and self.items[0].seq <= seq:
+            popped.append(self.items.popleft())
+        self._queued.set(len(self.items))
+        if not self.items:
+            self.empty.set()
+        return popped
+
     async def run(self) -> None:
         failures = 0
+        # After a batch was refused for its content: the items up to ``suspect`` are sent in
+        # batches of at most ``limit`` (halved at each refusal) until the culprit is alone.
+        suspect, limit = 0, 0
         while True:
             if not self.items:
                 self.wake.clear()
                 await self.wake.wait()
-            batch = self._batch()
+            batch = self._batch(limit if self.items[0].seq <= suspect else None)
             body = b'{"items":[' + b",".join(item.body for item in batch) + b"]}"
             try:
                 response = await self.http.post(
@@ -126,6 +158,12 @@ class TargetQueue:
                     content=body,
                     headers={"Content-Type": "application/json", **self.target.headers()},
                 )
+                if response.status_code in REFUSED_ITEMS:
+                    if len(batch) == 1:
+                        self._reject(batch[0], response)
+                    else:
+                        suspect, limit = batch[-1].seq, len(batch) // 2
+                    continue
                 if not response.is_success:
                     raise httpx.HTTPStatusError(
                         f"{response.status_code} {response.reason_phrase}",
@@ -142,16 +180,25 @@ class TargetQueue:
             if failures:
                 log.info("publish to %s works again", self.target.url)
             failures = 0
-            # The queue may have dropped its oldest items meanwhile: pop what was sent.
-            last = batch[-1].seq
-            while self.items and self.items[0].seq <= last:
-                self.items.popleft()
-            self._published.inc(len(batch))
-            self._latency.observe(max(0.0, time.time() - batch[0].event_id.ms / 1000))
+            popped = self._pop_through(batch[-1].seq)
+            self._published.inc(len(popped))
+            now = time.time()
+            for item in popped:
+                self._latency.observe(max(0.0, now - item.event_id.ms / 1000))
             self.acked = batch[-1].event_id
-            self._queued.set(len(self.items))
-            if not self.items:
-                self.empty.set()
+
+    def _reject(self, item: Queued, response: httpx.Response) -> None:
+        """The endpoint refuses this item alone: it is dropped (retrying cannot help)."""
+        dropped = self._pop_through(item.seq)
+        if dropped:
+            self._rejected.inc(len(dropped))
+            log.warning(
+                "publish to %s refused an item of event %s, dropped: %s %s",
+                self.target.url,
+                item.event_id,
+                response.status_code,
+                response.text[:200],
+            )
 
 
 class ChannelsInUse:
@@ -193,7 +240,7 @@ class ChannelsInUse:
         while True:
             try:
                 await self.refresh()
-            except RedisError as exc:  # the stream consumer reports the outage
+            except (RedisError, OSError) as exc:  # the stream consumer reports the outage
                 log.debug("channels in use not read: %s", exc)
             await asyncio.sleep(REFRESH_S)
 
@@ -214,6 +261,8 @@ class Publisher:
         # What the stream consumer delivered, in order, for ``run`` (an EventId: a gap).
         self.inbox: deque[list[Entry] | EventId] = deque()
         self.inbox_wake = asyncio.Event()
+        self.pending_ms: int | None = None  # the oldest event in ``inbox`` (its ms)
+        POSITION_LAG.set_function(self.position_lag)
 
     async def start(self) -> EventId:
         """Where the stream consumer starts: the saved position if the log still has what
@@ -251,15 +300,16 @@ class Publisher:
         self.inbox_wake.set()
 
     def accept(self, entries: list[Entry]) -> None:
-        """The stream consumer's ``deliver``: the entries wait for ``run`` (it reads the
-        channels in use first)."""
+        """The stream consumer's ``deliver``: the entries wait for ``run`` (for a summary it
+        reads the channels in use first)."""
         if entries:
+            if self.pending_ms is None:
+                self.pending_ms = EventId.parse(entries[0][0]).ms
             self.inbox.append(entries)
             self.inbox_wake.set()
 
     async def run(self) -> None:
-        """Give what the consumer delivered its items, in order, with the channels in use read
-        after it was read from the log (a reader answered before an event is in them)."""
+        """Give what the consumer delivered its items, in order."""
         while True:
             if not self.inbox:
                 self.inbox_wake.clear()
@@ -267,11 +317,13 @@ class Publisher:
             await self.flush()
 
     async def flush(self) -> None:
-        """Read the channels in use, then queue the items of everything delivered so far."""
-        try:
-            await self.channels.refresh_recent()
-        except RedisError as exc:  # the set read last: a reader new since recovers (prev-id)
-            log.debug("channels in use not read: %s", exc)
+        """Queue the items of everything delivered so far (with a summary among it, the
+        channels in use read first)."""
+        if any(_has_summary(delivered) for delivered in self.inbox):
+            try:
+                await self.channels.refresh_recent()
+            except (RedisError, OSError) as exc:  # the set read last: it recovers (prev-id)
+                log.debug("channels in use not read: %s", exc)
         while self.inbox:
             delivered = self.inbox.popleft()
             if isinstance(delivered, EventId):
@@ -279,6 +331,7 @@ class Publisher:
                 self.save_wake.set()
             else:
                 self._accept(delivered)
+        self.pending_ms = None
 
     def _accept(self, entries: list[Entry]) -> None:
         """Each event's items, queued for every endpoint."""
@@ -297,15 +350,13 @@ class Publisher:
         self.save_wake.set()
 
     def _items(self, event: Event) -> list[Queued]:
-        in_use = self.channels.keys
-        now, left = event.filter_keys(in_use if event.kind == SUMMARY else ())
+        """The event's item on every channel it reaches (a summary: on those in use)."""
+        now, left = event.filter_keys(self.channels.keys if event.kind == SUMMARY else ())
         out: list[Queued] = []
         for key in sorted(now | left, key=str):
             name = grip.channel_name(key)
             prev = self.last.get(name, ZERO)
             self.last[name] = self.dirty[name] = event.id
-            if key not in in_use:
-                continue
             seen = event if key in now else event.left()
             item = grip.publish_item(
                 name,
@@ -319,27 +370,47 @@ class Publisher:
         return out
 
     async def save(self) -> None:
-        """Write the channels' last ids and the position, in one transaction, as they move."""
+        """Write the channels' last ids and the position as they move, through outages."""
         while True:
             await self.save_wake.wait()
             self.save_wake.clear()
-            position, dirty = self.position, self.dirty
-            if position is None or (position == self.saved_position and not dirty):
-                continue
-            self.dirty = {}
             try:
-                async with self.client.pipeline(transaction=True) as pipe:
-                    if dirty:
-                        pipe.hset(keys.GRIP_LAST_IDS, mapping={k: str(v) for k, v in dirty.items()})
-                    pipe.set(keys.GRIP_POSITION, str(position))
-                    await pipe.execute()
-            except RedisError as exc:
+                await self.write()
+            except (RedisError, OSError) as exc:
                 log.debug("grip position not saved: %s", exc)
-                self.dirty = {**dirty, **self.dirty}
                 self.save_wake.set()
                 await asyncio.sleep(0.5)
-                continue
-            self.saved_position = position
+
+    async def write(self) -> None:
+        """Write the channels' last ids not written yet and the position, in one transaction
+        (what could not be written is kept for the next write)."""
+        position, dirty = self.position, self.dirty
+        if position is None or (position == self.saved_position and not dirty):
+            return
+        self.dirty = {}
+        try:
+            async with self.client.pipeline(transaction=True) as pipe:
+                if dirty:
+                    pipe.hset(keys.GRIP_LAST_IDS, mapping={k: str(v) for k, v in dirty.items()})
+                pipe.set(keys.GRIP_POSITION, str(position))
+                await pipe.execute()
+        except BaseException:  # an outage, a cancellation: written next time
+            self.dirty = {**dirty, **self.dirty}
+            raise
+        self.saved_position = position
+
+    def position_lag(self) -> float:
+        """Age of the oldest event the stream consumer delivered that has no items yet (0: every
+        event read from the log has its items)."""
+        pending = self.pending_ms
+        return 0.0 if pending is None else max(0.0, time.time() - pending / 1000)
 
     async def aclose(self) -> None:
         await self.http.aclose()
+
+
+def _has_summary(delivered: list[Entry] | EventId) -> bool:
+    """Whether a delivered batch holds a summary (its items need the channels in use)."""
+    return not isinstance(delivered, EventId) and any(
+        fields.get(b"type") == SUMMARY for _, fields in delivered
+    )
