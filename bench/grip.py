@@ -143,8 +143,19 @@ def rig(redis_url: str) -> Iterator[Rig]:
                     yield Rig(core, publisher, pushpin)
             finally:
                 pushpin.stop()
+                keep_logs(pushpin)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def keep_logs(pushpin: Pushpin) -> None:
+    """Pushpin's logs out of the run's folder, kept after the run for post-mortems (as the
+    services' /tmp/bench-<name>-*.log)."""
+    if pushpin.logdir.exists():
+        kept = shutil.copytree(
+            pushpin.logdir, tempfile.mkdtemp(prefix="bench-pushpin-"), dirs_exist_ok=True
+        )
+        print(f"    Pushpin's logs: {kept}", flush=True)
 
 
 def feed_answers(base: str, kind: str = "open") -> float:
@@ -358,12 +369,15 @@ def summarise(rows: list[dict[str, Any]], repeats: int) -> list[dict[str, Any]]:
             s["max_duplicates"] = max(r["duplicates"] for r in mine)
             by_path[path] = s
         out += by_path.values()
-        if len(by_path) < len(PATHS):
+        if "pushpin" not in by_path:
             continue
-        push, pp = by_path["push"], by_path["pushpin"]
-        pp["p99_vs_push"] = _ratio(pp["p99_ms"], push["p99_ms"])
-        pp["p50_vs_push"] = _ratio(pp["p50_ms"], push["p50_ms"])
-        pp["readers_per_core_vs_push"] = _ratio(pp["readers_per_core"], push["readers_per_core"])
+        nan = float("nan")  # --paths pushpin: no push row to compare with
+        push, pp = by_path.get("push", {}), by_path["pushpin"]
+        pp["p99_vs_push"] = _ratio(pp["p99_ms"], push.get("p99_ms", nan))
+        pp["p50_vs_push"] = _ratio(pp["p50_ms"], push.get("p50_ms", nan))
+        pp["readers_per_core_vs_push"] = _ratio(
+            pp["readers_per_core"], push.get("readers_per_core", nan)
+        )
     return out
 
 
