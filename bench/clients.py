@@ -61,6 +61,10 @@ class ClientSpec:
     max_runtime_s: float = 900.0
     start_at: float = 0.0  # time.time() to start connecting at (0: at once); for storms
     source: str | None = None  # local address to connect from (each process its own, see pool)
+    attempts: int = 3  # tries per connect (raw, sse: each within open_timeout, TCP connect too)
+    # raw, sse: a connection the server ends before the run stops is opened again (as a browser's
+    # EventSource does; sse resumes with Last-Event-ID), up to ``attempts`` times per client
+    reconnect: bool = False
 
 
 @dataclass
@@ -79,6 +83,8 @@ class WorkerResult:
     seq_count: dict[int, int]  # per headline: clients reached
     connect_s: float
     last_ns: int = 0  # time.time_ns() of the last counted frame
+    retries: int = 0  # failed connect attempts followed by another attempt
+    reconnects: int = 0  # connections the server ended early, opened again (spec.reconnect)
 
 
 @dataclass
@@ -96,6 +102,8 @@ class ClientStats:
     closed_early: int = 0
     duplicates: int = 0
     last_ns: int = 0
+    retries: int = 0
+    reconnects: int = 0
     connect_errors: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -315,12 +323,24 @@ class SseClient(asyncio.Protocol):
     for WebSocket frames. Reads a close-delimited body (livefeed push) and a chunked one
     (Pushpin) alike; comments and the ``hello`` carry no bench id and are skipped."""
 
-    def __init__(self, host: str, path: str, on_id: Callable[[int, int], None]) -> None:
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        on_id: Callable[[int, int], None],
+        last_event_id: bytes | None = None,
+    ) -> None:
+        resume = b"Last-Event-ID: " + last_event_id + b"\r\n" if last_event_id else b""
         self.request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
-            "Cache-Control: no-cache\r\n\r\n"
-        ).encode()
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
+                "Cache-Control: no-cache\r\n"
+            ).encode()
+            + resume
+            + b"\r\n"
+        )
         self.on_id = on_id
+        self.last_event_id = last_event_id  # the last message's ``id`` (to resume from)
         self.buf = bytearray()  # bytes as received (chunk framing included)
         self.body = bytearray()  # the event stream, not yet split into messages
         self.chunked = False
@@ -371,6 +391,8 @@ class SseClient(asyncio.Protocol):
         pos = 0
         while pos <= end:
             stop = body.find(b"\n\n", pos)
+            if body.startswith(b"id: ", pos):
+                self.last_event_id = bytes(body[pos + 4 : body.find(b"\n", pos)])
             match = ID_RE_BYTES.search(body, pos, stop)  # no copy of the message
             if match is not None:
                 self.on_id(int(match[1]), int(match[2]))
@@ -395,38 +417,98 @@ class SseClient(asyncio.Protocol):
         del buf[:pos]
 
 
-async def _raw_client(
-    client: int, spec: ClientSpec, stats: ClientStats, sem: asyncio.Semaphore, sockets: list[Any]
-) -> bool:
-    """Connect one RawClient or SseClient (3 attempts) and wait until it closes; False if it
-    never opened."""
+async def _raw_open(
+    client: int, spec: ClientSpec, stats: ClientStats, last_event_id: bytes | None
+) -> RawClient | SseClient:
+    """Open one RawClient or SseClient: TCP connect, then the 101 or 200 answer's head."""
     url = urlsplit(spec.url)
     path = url.path + (f"?{url.query}" if url.query else "")
-    loop = asyncio.get_running_loop()
-    kind = SseClient if spec.protocol == "sse" else RawClient
-    for attempt in range(3):
-        async with sem:
-            try:
-                _, proto = await loop.create_connection(
-                    lambda: kind(url.netloc, path, partial(stats.on_id, client)),
-                    url.hostname or "127.0.0.1",
-                    url.port or 80,
-                    local_addr=(spec.source, 0) if spec.source else None,
-                )
-                await asyncio.wait_for(proto.opened, spec.open_timeout)
-            except (OSError, TimeoutError, ConnectionError) as exc:
-                # a refusal is counted by its status line ("HTTP/1.1 503 ..."), the rest by kind
-                refused = str(exc).startswith("HTTP/")
-                stats.connect_errors[
-                    str(exc).split("\r\n")[0] if refused else type(exc).__name__
-                ] += 1
-                await asyncio.sleep(0.2 * (attempt + 1))
-                continue
+    on_id = partial(stats.on_id, client)
+    proto: RawClient | SseClient | None = None
+
+    def make() -> RawClient | SseClient:
+        nonlocal proto
+        if spec.protocol == "sse":
+            proto = SseClient(url.netloc, path, on_id, last_event_id)
+        else:
+            proto = RawClient(url.netloc, path, on_id)
+        return proto
+
+    try:
+        await asyncio.get_running_loop().create_connection(
+            make,
+            url.hostname or "127.0.0.1",
+            url.port or 80,
+            local_addr=(spec.source, 0) if spec.source else None,
+        )
+        assert proto is not None
+        await proto.opened
+    except BaseException:  # a timeout (cancelled) or an error: leave no socket behind
+        if proto is not None and proto.transport is not None:
+            proto.transport.abort()
+        raise
+    return proto
+
+
+async def _raw_client(
+    client: int,
+    spec: ClientSpec,
+    stats: ClientStats,
+    sem: asyncio.Semaphore,
+    sockets: list[Any],
+    stopping: asyncio.Event,
+) -> bool:
+    """Connect one RawClient or SseClient and wait until it closes: up to ``spec.attempts``
+    tries, each within ``spec.open_timeout`` (the TCP connect included: a SYN the server's full
+    backlog dropped is retransmitted by the kernel for ~2 minutes). With ``spec.reconnect`` a
+    connection the server ends early is opened again (SSE: from its last id), counted in
+    ``reconnects``. False if it never opened."""
+    last_event_id: bytes | None = None
+    opened_once = False
+    reconnects = 0
+    while True:
+        proto: RawClient | SseClient | None = None
+        for attempt in range(spec.attempts):
+            if attempt:
+                stats.retries += 1
+                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+            async with sem:
+                try:
+                    proto = await asyncio.wait_for(
+                        _raw_open(client, spec, stats, last_event_id), spec.open_timeout
+                    )
+                    break
+                except (OSError, TimeoutError, ConnectionError) as exc:
+                    # a refusal is counted by its status line ("HTTP/1.1 503 ..."), the rest
+                    # by kind
+                    refused = str(exc).startswith("HTTP/")
+                    stats.connect_errors[
+                        str(exc).split("\r\n")[0] if refused else type(exc).__name__
+                    ] += 1
+        if proto is None:
+            if opened_once:  # lost: it opened, then could not open again (stays closed early)
+                stats.failed += 1
+            return opened_once
         sockets.append(proto)
-        stats.connected += 1
+        if opened_once:
+            stats.closed_early -= 1  # open again
+            stats.reconnects += 1
+        else:
+            stats.connected += 1
+            opened_once = True
         await proto.closed
-        return True
-    return False
+        if stopping.is_set():
+            return True
+        if not spec.reconnect:
+            stats.closed_early += 1
+            return True
+        stats.closed_early += 1  # until it is open again
+        if reconnects >= spec.attempts:  # lost: it keeps being closed
+            stats.failed += 1
+            return True
+        reconnects += 1
+        if isinstance(proto, SseClient):
+            last_event_id = proto.last_event_id
 
 
 async def _client(
@@ -439,10 +521,9 @@ async def _client(
 ) -> None:
     """One client's whole life: connect, listen, note an early close."""
     if spec.protocol in ("raw", "sse"):
-        if not await _raw_client(client, spec, stats, sem, sockets):
+        # it counts its own early close (it may open again)
+        if not await _raw_client(client, spec, stats, sem, sockets, stopping):
             stats.failed += 1
-        elif not stopping.is_set():
-            stats.closed_early += 1
         return
     ws = await _connect_with_retry(spec, stats, sem)
     if ws is None:
@@ -503,6 +584,8 @@ async def _run_worker(
         seq_count=dict(stats.seq_count),
         connect_s=connect_s,
         last_ns=stats.last_ns,
+        retries=stats.retries,
+        reconnects=stats.reconnects,
     )
 
 
@@ -513,6 +596,8 @@ class SharedCounters:
         self.connected: SynchronizedArray[int] = ctx.Array("q", procs)
         self.failed: SynchronizedArray[int] = ctx.Array("q", procs)
         self.received: SynchronizedArray[int] = ctx.Array("q", procs)
+        self.retries: SynchronizedArray[int] = ctx.Array("q", procs)
+        self.closed_early: SynchronizedArray[int] = ctx.Array("q", procs)
         self.stop: MpEvent = ctx.Event()
 
     def publish(self, worker: int, stats: ClientStats) -> None:
@@ -520,6 +605,8 @@ class SharedCounters:
         self.connected[worker] = stats.connected - stats.closed_early
         self.failed[worker] = stats.failed
         self.received[worker] = stats.received
+        self.retries[worker] = stats.retries + stats.reconnects
+        self.closed_early[worker] = stats.closed_early
 
 
 def worker_main(
@@ -581,6 +668,14 @@ class ClientPool:
         """Counted frames across all clients."""
         return sum(self.counters.received[:])
 
+    def retried(self) -> int:
+        """Connect attempts retried and connections opened again, so far."""
+        return sum(self.counters.retries[:])
+
+    def closed_early(self) -> int:
+        """Clients whose connection the server ended (and not open again)."""
+        return sum(self.counters.closed_early[:])
+
     def all_alive(self) -> bool:
         """True while every client process runs."""
         return all(p.is_alive() for p in self.processes)
@@ -597,7 +692,8 @@ class ClientPool:
                 raise RuntimeError("a client process died while connecting")
             if time.monotonic() >= next_report:
                 print(
-                    f"    connecting: {self.connected()}/{self.n_total} (failed {self.failed()})",
+                    f"    connecting: {self.connected()}/{self.n_total} (failed {self.failed()}, "
+                    f"retried {self.retried()}, closed early {self.closed_early()})",
                     flush=True,
                 )
                 next_report += progress_every_s

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -67,7 +68,12 @@ NUMERIC = (
     "cpu_us_per_frame", "rss_per_reader_kib", "push_cpu_s", "pushpin_cpu_s", "feed_cpu_s",
     "publisher_cpu_s", "origin_cpu_ms_per_event", "feed_connect_cpu_us_per_reader",
     "feed_answers_per_reader", "origin_idle_cpu_pct", "clients_cpu_pct", "other_cpu_pct",
+    "connect_retries", "reconnects", "feed_recovers",
 )  # fmt: skip
+# A reader's connect: tries, each within this many seconds (TCP connect to the first byte of
+# the answer's head); a stream ended early is opened again (Last-Event-ID) as often.
+CONNECT_ATTEMPTS = 5
+CONNECT_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -137,12 +143,24 @@ def rig(redis_url: str) -> Iterator[Rig]:
                     yield Rig(core, publisher, pushpin)
             finally:
                 pushpin.stop()
+                keep_logs(pushpin)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def feed_answers(base: str) -> float:
-    """``livefeed_grip_answers`` for SSE readers opening, from feed's /metrics."""
+def keep_logs(pushpin: Pushpin) -> None:
+    """Pushpin's logs out of the run's folder, kept after the run for post-mortems (as the
+    services' /tmp/bench-<name>-*.log)."""
+    if pushpin.logdir.exists():
+        kept = shutil.copytree(
+            pushpin.logdir, tempfile.mkdtemp(prefix="bench-pushpin-"), dirs_exist_ok=True
+        )
+        print(f"    Pushpin's logs: {kept}", flush=True)
+
+
+def feed_answers(base: str, kind: str = "open") -> float:
+    """``livefeed_grip_answers`` for SSE readers opening (or *kind*: ``recover``, Pushpin asking
+    a hold's next link), from feed's /metrics."""
     text = httpx.get(f"{base}/metrics", timeout=10).text
     return sum(
         sample.value
@@ -151,13 +169,48 @@ def feed_answers(base: str) -> float:
         for sample in family.samples
         if sample.name.endswith("_total")
         and sample.labels.get("transport") == "sse"
-        and sample.labels.get("kind") == "open"
+        and sample.labels.get("kind") == kind
     )
 
 
 def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
     """CPU seconds so far of each group (exact run time, bench.procstat.cpu_ns)."""
     return {name: cpu_ns(pids) / 1e9 for name, pids in groups.items()}
+
+
+def socket_states(port: int) -> str:
+    """TCP sockets to and from *port* by state, and its listen queue (``ss``): where readers
+    that do not connect are stuck (SYN-SENT: the listener's backlog drops their SYNs)."""
+    out = subprocess.run(
+        ["ss", "-Htan", f"( sport = :{port} or dport = :{port} )"],
+        capture_output=True, text=True, check=False, timeout=10,
+    ).stdout  # fmt: skip
+    states: dict[str, int] = {}
+    listen = ""
+    for line in out.splitlines():
+        cols = line.split()
+        if len(cols) < 5:
+            continue
+        side = "in" if cols[3].endswith(f":{port}") else "out"
+        if cols[0] == "LISTEN":
+            listen = f"listen queue {cols[1]}/{cols[2]}"
+            continue
+        key = f"{cols[0]} {side}"
+        states[key] = states.get(key, 0) + 1
+    return f"{listen}; " + ", ".join(f"{k} {v}" for k, v in sorted(states.items()))
+
+
+def diagnose(rig: Rig, path: str, pool: ClientPool) -> str:
+    """What stuck readers wait on: socket states at the reader's port, Pushpin's log tail."""
+    port = int(rig.url(path).split(":")[2].split("/")[0])
+    text = (
+        f"readers {pool.connected()} open, {pool.failed()} failed, {pool.retried()} retried, "
+        f"{pool.closed_early()} closed early; sockets at :{port}: {socket_states(port)}"
+    )
+    if path == "pushpin":
+        text += f"; feed sockets: {socket_states(rig.core.ports['feed'])}"
+        text += f"\n{rig.pushpin.log_text()[-3000:]}"
+    return text
 
 
 def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str) -> dict[str, Any]:
@@ -171,15 +224,32 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         roots = [rig.pushpin.process.pid, rig.core.pid("feed"), rig.publisher.pid("grip-publisher")]
     rss0 = sum(tree_rss_kib(pid) for pid in roots)
     answers0 = feed_answers(rig.feed_base)
+    recovers0 = feed_answers(rig.feed_base, "recover")
     cpu0 = cpu_seconds(groups)
-    pool = ClientPool(ClientSpec(rig.url(path), protocol="sse"), n, 2)
+    spec = ClientSpec(
+        rig.url(path),
+        protocol="sse",
+        open_timeout=CONNECT_TIMEOUT_S,
+        attempts=CONNECT_ATTEMPTS,
+        reconnect=True,
+    )
+    pool = ClientPool(spec, n, 2)
     t0 = time.monotonic()
     pool.start()
     try:
-        if not pool.wait_connected(timeout_s=60 + n / 50):
-            raise RuntimeError(f"{path}: only {pool.connected()}/{n} readers connected")
+        # Every reader opens or gives up within its attempts (each bounded): this bound is slack.
+        limit = 30 + n / 50 + CONNECT_ATTEMPTS * (CONNECT_TIMEOUT_S + 5)
+        if not pool.wait_connected(timeout_s=20 + n / 500):
+            print(f"    slow: {diagnose(rig, path, pool)}", flush=True)
+            pool.wait_connected(timeout_s=limit)
+        if pool.connected() < n:
+            raise RuntimeError(
+                f"{path}: only {pool.connected()}/{n} readers connected after "
+                f"{CONNECT_ATTEMPTS} attempts each: {diagnose(rig, path, pool)}"
+            )
         connect_s = time.monotonic() - t0
         connected = pool.connected()
+        retried = pool.retried()
         cpu1, settle0 = cpu_seconds(groups), time.monotonic()
         answers = feed_answers(rig.feed_base) - answers0
         time.sleep(1.0)  # the last holds settle; the connect burst's CPU stays out of the posts
@@ -210,6 +280,10 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
             errors[kind] = errors.get(kind, 0) + count
     row["connect_errors"] = errors  # failed attempts, retried (each may have reached feed)
     row["connect_refused"] = sum(errors.values())
+    row["connect_retries"] = sum(r.retries for r in results)  # failed attempts tried again
+    row["reconnects"] = sum(r.reconnects for r in results)  # streams ended early, opened again
+    row["retried_while_connecting"] = retried
+    row["feed_recovers"] = feed_answers(rig.feed_base, "recover") - recovers0
     row.pop("slowest_per_event_ms", None)
     cores = serve_s / wall
     row |= {
@@ -235,7 +309,9 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
         f"{row['readers_per_core']:,.0f} readers/core, {row['cpu_us_per_frame']:.1f} µs/frame; "
         f"origin {row['origin_cpu_ms_per_event']:.2f} ms CPU/event, feed "
         f"{row['feed_connect_cpu_us_per_reader']:.0f} µs/connect, "
-        f"{row['feed_answers_per_reader']:.3f} answers/reader, connect errors {errors or 0}",
+        f"{row['feed_answers_per_reader']:.3f} answers/reader, connect errors {errors or 0}, "
+        f"retries {row['connect_retries']}, reconnects {row['reconnects']}, "
+        f"next-link recovers {row['feed_recovers']:.0f}",
         flush=True,
     )
     if path == "pushpin":
@@ -245,11 +321,12 @@ def phase(rig: Rig, path: str, n: int, events: int, interval: float, label: str)
 
 
 def run_once(
-    ns: list[int], events: int, interval: float, flip: bool, label: str
+    ns: list[int], events: int, interval: float, flip: bool, label: str, paths: tuple[str, ...]
 ) -> list[dict[str, Any]]:
-    """One run: one stack, every N ascending, both paths at each (push first unless *flip*)."""
+    """One run: one stack, every N ascending, each path at each (in *paths* order unless
+    *flip*)."""
     rows = []
-    order = PATHS[::-1] if flip else PATHS
+    order = paths[::-1] if flip else paths
     with bench_redis("always") as srv, rig(srv.url) as r:
         post_schedule(r.core.ingest_url, 3, 1 / interval, prefix="warmup")
         for n in sorted(ns):
@@ -263,6 +340,12 @@ def arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", default="500,2000,5000", help="readers per phase, comma-separated")
     p.add_argument("--events", type=int, default=30, help="headlines per phase")
     p.add_argument("--interval", type=float, default=0.25, help="seconds between headlines")
+    p.add_argument(
+        "--paths",
+        default=",".join(PATHS),
+        help="the phases at each N, comma-separated: push (readers on push), pushpin "
+        "(readers through Pushpin)",
+    )
 
 
 def _ratio(a: float, b: float) -> float:
@@ -272,22 +355,29 @@ def _ratio(a: float, b: float) -> float:
 
 def summarise(rows: list[dict[str, Any]], repeats: int) -> list[dict[str, Any]]:
     """Per (N, path): medians over the runs; for Pushpin, the ratios to push at that N."""
-    out = []
+    out: list[dict[str, Any]] = []
     for n in sorted({r["n"] for r in rows}):
         by_path = {}
         for path in PATHS:
             mine = [r for r in rows if r["n"] == n and r["path"] == path]
+            if not mine:
+                continue
             s: dict[str, Any] = {"n": n, "path": path, "repeats": repeats}
             parts = sorted(set.intersection(*({k for k in r if k.startswith("pp_")} for r in mine)))
             s |= harness.medians(mine, [*NUMERIC, *parts])
             s["max_lost"] = max(r["lost"] for r in mine)
             s["max_duplicates"] = max(r["duplicates"] for r in mine)
             by_path[path] = s
-        push, pp = by_path["push"], by_path["pushpin"]
-        pp["p99_vs_push"] = _ratio(pp["p99_ms"], push["p99_ms"])
-        pp["p50_vs_push"] = _ratio(pp["p50_ms"], push["p50_ms"])
-        pp["readers_per_core_vs_push"] = _ratio(pp["readers_per_core"], push["readers_per_core"])
-        out += [push, pp]
+        out += by_path.values()
+        if "pushpin" not in by_path:
+            continue
+        nan = float("nan")  # --paths pushpin: no push row to compare with
+        push, pp = by_path.get("push", {}), by_path["pushpin"]
+        pp["p99_vs_push"] = _ratio(pp["p99_ms"], push.get("p99_ms", nan))
+        pp["p50_vs_push"] = _ratio(pp["p50_ms"], push.get("p50_ms", nan))
+        pp["readers_per_core_vs_push"] = _ratio(
+            pp["readers_per_core"], push.get("readers_per_core", nan)
+        )
     return out
 
 
@@ -295,13 +385,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     """``--repeats`` runs (the phases' order alternating); medians in ``summary``."""
     raise_nofile_limit()  # Pushpin and the client processes inherit it
     ns = [int(x) for x in str(args.n).split(",") if x.strip()]
+    paths = tuple(x.strip() for x in str(args.paths).split(",") if x.strip())
+    if not paths or set(paths) - set(PATHS):
+        raise SystemExit(f"--paths: one or more of {', '.join(PATHS)}")
     runs: list[dict[str, Any]] = []
     for i in range(args.repeats):
         label = f"[grip {i + 1}/{args.repeats}]"
-        runs += run_once(ns, args.events, args.interval, i % 2 == 1, label)
+        runs += run_once(ns, args.events, args.interval, i % 2 == 1, label, paths)
     summary = summarise(runs, args.repeats)
     pp = [s for s in summary if s["path"] == "pushpin"]
-    flat = _ratio(pp[-1]["origin_cpu_ms_per_event"], pp[0]["origin_cpu_ms_per_event"])
+    flat = (
+        _ratio(pp[-1]["origin_cpu_ms_per_event"], pp[0]["origin_cpu_ms_per_event"])
+        if pp
+        else float("nan")
+    )
     return {
         "summary": summary,
         "origin_flat_ratio": flat,

@@ -308,6 +308,7 @@ def _many_section(result: Json | None, out: list[str], t: Targets) -> None:
 GRIP_COLUMNS: Columns = (
     ("n", 0, "N"), ("path", 1, "readers on"), ("connected", 0, "connected"),
     ("connect_refused", 0, "connects refused (retried)"),
+    ("connect_retries", 0, "connect retries"), ("reconnects", 0, "streams reopened"),
     ("p50_ms", 1, "POST->frame p50 ms"), ("p99_ms", 1, "p99 ms"),
     ("reach_all_p50_ms", 1, "all reached ms"), ("max_lost", 0, "lost"),
     ("serve_cpu_pct", 1, "serving CPU %"), ("readers_per_core", 0, "readers/core"),
@@ -376,8 +377,11 @@ def _grip_section(result: Json | None, out: list[str], t: Targets) -> None:
         "CPU/connect* = "
         "feed's CPU while the N readers connected / N; *feed answers/reader* is feed's "
         "`livefeed_grip_answers{transport=sse,kind=open}` over the same time / N; *connects "
-        "refused*: connection attempts answered with an error (each client retries up to 3 "
-        "times; the run's JSON has them by status). RSS per "
+        "refused*: connection attempts answered with an error (the run's JSON has them by "
+        "status); *connect retries*: attempts tried again (an error, or no answer's head "
+        "within 10 s, TCP connect included: each reader tries 5 times, and the step fails "
+        "only if a reader never opens); *streams reopened*: streams the server ended early, "
+        "opened again from their Last-Event-ID as a browser's EventSource does. RSS per "
         "reader: the serving processes' RSS gain / N.",
         "",
     ]
