@@ -241,7 +241,35 @@ async def _listen(
         stats.on_frame(client, msg)
 
 
-class RawClient(asyncio.Protocol):
+class _RawStream(asyncio.Protocol):
+    """What both raw clients share: one request written on connect, and futures that say when
+    the answer's head came (``opened``) and when the connection ended (``closed``)."""
+
+    WHAT = "the answer"  # what a connection lost before ``opened`` was waiting for
+
+    def __init__(self, request: bytes, on_id: Callable[[int, int], None]) -> None:
+        self.request = request
+        self.on_id = on_id
+        self.buf = bytearray()
+        loop = asyncio.get_running_loop()
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send the request."""
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
+        transport.write(self.request)  # type: ignore[attr-defined]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake whoever waits on open or close."""
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError(f"closed before {self.WHAT}: {exc}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class RawClient(_RawStream):
     """A minimal listening WebSocket client: handshake, then frames parsed straight from bytes.
 
     It does per frame only what counting needs (a header parse and a regex), about 5x less CPU
@@ -249,30 +277,16 @@ class RawClient(asyncio.Protocol):
     rather than the load generator. Answers pings; handles text, close, ping frames only.
     """
 
+    WHAT = "the upgrade"
+
     def __init__(self, host: str, path: str, on_id: Callable[[int, int], None]) -> None:
-        self.request = (
+        request = (
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
             "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
-        self.on_id = on_id
-        self.buf = bytearray()
+        super().__init__(request, on_id)
         self.upgraded = False
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Send the upgrade request."""
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        transport.write(self.request)  # type: ignore[attr-defined]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake whoever waits on open or close."""
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed before the upgrade: {exc}"))
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         """Parse the 101 answer, then every complete frame in the buffer."""
@@ -317,7 +331,7 @@ class RawClient(asyncio.Protocol):
         del buf[:pos]
 
 
-class SseClient(asyncio.Protocol):
+class SseClient(_RawStream):
     """A minimal Server-Sent Events reader: ``GET`` with ``Accept: text/event-stream``, then
     each complete message (up to a blank line) searched for a bench id, as ``RawClient`` does
     for WebSocket frames. Reads a close-delimited body (livefeed push) and a chunked one
@@ -331,7 +345,7 @@ class SseClient(asyncio.Protocol):
         last_event_id: bytes | None = None,
     ) -> None:
         resume = b"Last-Event-ID: " + last_event_id + b"\r\n" if last_event_id else b""
-        self.request = (
+        request = (
             (
                 f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n"
                 "Cache-Control: no-cache\r\n"
@@ -339,27 +353,11 @@ class SseClient(asyncio.Protocol):
             + resume
             + b"\r\n"
         )
-        self.on_id = on_id
+        super().__init__(request, on_id)
         self.last_event_id = last_event_id  # the last message's ``id`` (to resume from)
-        self.buf = bytearray()  # bytes as received (chunk framing included)
         self.body = bytearray()  # the event stream, not yet split into messages
         self.chunked = False
         self.started = False
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        """Send the request."""
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        transport.write(self.request)  # type: ignore[attr-defined]
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        """Wake whoever waits on open or close."""
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError(f"closed before the answer: {exc}"))
-        if not self.closed.done():
-            self.closed.set_result(None)
 
     def data_received(self, data: bytes) -> None:
         """Parse the answer's head, undo chunking, count every complete message's bench id."""
