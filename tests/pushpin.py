@@ -38,14 +38,11 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-from tests.procs import REPO, free_port, missing_tool, wait_for
+from tests.procs import REPO, QuietHandler, ThreadServer, free_port, missing_tool, wait_for
 
 DEPLOY = REPO / "deploy" / "pushpin"
 CONFIG = DEPLOY / "pushpin.conf"
@@ -59,11 +56,11 @@ COMPOSE_ORIGIN = "feed:8002"
 PROBE_PATH = "/.pushpin-harness-probe"
 
 
-class _ProbeOrigin:
+class _ProbeOrigin(ThreadServer):
     """A GRIP origin of the harness's own: ``PROBE_PATH`` holds a stream after a first line."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -76,17 +73,7 @@ class _ProbeOrigin:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port: int = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 def pushpin_binary() -> str:

@@ -11,7 +11,6 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -22,7 +21,7 @@ import pytest
 from shared.redis_server import EmbeddedRedis
 from tests.conftest import short_tmpdir
 from tests.nginx import VARNISH_ADDRESS, Nginx, service_address
-from tests.procs import REPO, Stack, free_port, missing_tool, wait_for
+from tests.procs import REPO, QuietHandler, Stack, ThreadServer, free_port, missing_tool, wait_for
 
 VCL = REPO / "deploy" / "varnish" / "default.vcl"
 PURGE_SECRET = "test-purge-secret-0123456789"  # LIVEFEED_PURGE_SECRET: purger's and Varnish's
@@ -83,7 +82,7 @@ class Varnish:
                 self.process.wait()
 
 
-class Webhook:
+class Webhook(ThreadServer):
     """A purge webhook: records each POSTed JSON body; answers ``status`` (503: failing)."""
 
     def __init__(self) -> None:
@@ -94,7 +93,7 @@ class Webhook:
         self.lock = threading.Lock()
         hook = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with hook.lock:
@@ -109,16 +108,11 @@ class Webhook:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/purge"
+        return f"http://127.0.0.1:{self.port}/purge"
 
     def all_keys(self) -> set[str]:
         """Every key received so far."""
@@ -128,10 +122,6 @@ class Webhook:
     def clear(self) -> None:
         with self.lock:
             self.received.clear()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass

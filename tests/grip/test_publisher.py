@@ -13,7 +13,6 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -25,7 +24,7 @@ from shared.events import Event, EventId
 from shared.grip import PublishTarget, channel_name
 from tests.grip.gripstack import GripStack, RawSse
 from tests.helpers import Ingest, article, eventually
-from tests.procs import Service, Stack, free_port, wait_for
+from tests.procs import QuietHandler, Service, Stack, ThreadServer, free_port, wait_for
 
 
 async def test_a_reader_whose_channel_dropped_out_of_use_still_gets_articles(
@@ -73,7 +72,7 @@ def test_a_publish_target_label_names_no_credentials() -> None:
     assert target.endpoint.endswith("/publish/")
 
 
-class Endpoint:
+class Endpoint(ThreadServer):
     """A publish endpoint on a free port: records the items of each accepted request (200, as
     Pushpin answers); while ``down`` answers 503; refuses (400, as Pushpin does for an item it
     cannot take) any request with an item that contains ``refuse``."""
@@ -85,7 +84,7 @@ class Endpoint:
         self.lock = threading.Lock()
         endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with endpoint.lock:
@@ -101,25 +100,16 @@ class Endpoint:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def received(self) -> list[tuple[str, str]]:
         """(channel, id) of every item accepted, in order."""
         with self.lock:
             return [(item["channel"], item["id"]) for item in self.items]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

@@ -12,30 +12,29 @@ import base64
 import hashlib
 import hmac
 import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.grip.conftest import PushpinFactory
+from tests.procs import QuietHandler, ThreadServer
 from tests.pushpin import Pushpin
 
 KEY = "harness-test-grip-key-0123456789"
 CHANNEL = "test"
 
 
-class Origin:
+class Origin(ThreadServer):
     """GRIP origin: ``/s`` holds a stream on ``test``; records each ``Grip-Sig`` it is sent."""
 
     def __init__(self) -> None:
         self.grip_sigs: list[str | None] = []
         origin = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
@@ -51,21 +50,7 @@ class Origin:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def port(self) -> int:
-        port: int = self.server.server_port
-        return port
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
 
 
 @pytest.fixture
