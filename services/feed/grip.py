@@ -63,6 +63,14 @@ GRIP_ANSWERS = Counter(
     "new reader; recover: the proxy asking again after a missed item; news; hold).",
     ["transport", "kind"],
 )
+for _transport, _kind in (
+    ("sse", "open"),
+    ("sse", "recover"),
+    ("ws", "open"),
+    ("long-poll", "hold"),
+    ("long-poll", "news"),
+):
+    GRIP_ANSWERS.labels(_transport, _kind)  # exported from the start, at 0
 LONG_POLLS_HELD = Gauge(
     "livefeed_long_polls_held",
     "Long-polls (GET /v1/updates) this feed process holds itself (without a GRIP proxy).",
