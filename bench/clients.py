@@ -268,6 +268,24 @@ class _RawStream(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
 
+    def _head(self, status: bytes) -> bytes | None:
+        """The answer's head (lower-cased) once it is whole and its status line starts with
+        ``status``, taken off the buffer and ``opened`` resolved; None while it is incomplete
+        or when it is another answer (``opened`` fails, the connection is closed)."""
+        buf = self.buf
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(buf[:end]).lower()
+        if not head.startswith(status):
+            self.opened.set_exception(ConnectionError(bytes(buf[:40]).decode(errors="replace")))
+            assert self.transport is not None
+            self.transport.close()
+            return None
+        del buf[: end + 4]
+        self.opened.set_result(None)
+        return head
+
 
 class RawClient(_RawStream):
     """A minimal listening WebSocket client: handshake, then frames parsed straight from bytes.
@@ -293,17 +311,9 @@ class RawClient(_RawStream):
         buf = self.buf
         buf += data
         if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
+            if self._head(b"http/1.1 101") is None:
                 return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self.opened.set_exception(ConnectionError(bytes(buf[:40]).decode(errors="replace")))
-                assert self.transport is not None
-                self.transport.close()
-                return
-            del buf[: end + 4]
             self.upgraded = True
-            self.opened.set_result(None)
         pos, size = 0, len(buf)
         while size - pos >= 2:
             length, head = buf[pos + 1] & 0x7F, 2
@@ -364,19 +374,11 @@ class SseClient(_RawStream):
         buf = self.buf
         buf += data
         if not self.started:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            head = bytes(buf[:end]).lower()
-            if not head.startswith(b"http/1.1 200"):
-                self.opened.set_exception(ConnectionError(bytes(buf[:40]).decode(errors="replace")))
-                assert self.transport is not None
-                self.transport.close()
+            head = self._head(b"http/1.1 200")
+            if head is None:
                 return
             self.chunked = b"transfer-encoding: chunked" in head
-            del buf[: end + 4]
             self.started = True
-            self.opened.set_result(None)
         if self.chunked:
             self._unchunk()
         else:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aredis
 from redis.exceptions import RedisError
@@ -136,3 +137,15 @@ class StreamConsumer:
         self.last_id = newest
         if self.on_gap is not None:
             self.on_gap(newest)
+
+
+def consumer_readyz(consumer: StreamConsumer) -> Callable[[], tuple[int, dict[str, Any]]]:
+    """``/readyz`` of a process whose work is following the log (the purger, the notifier, the
+    grip-publisher): ready while its consumer reaches Redis."""
+
+    def readyz() -> tuple[int, dict[str, Any]]:
+        if consumer.connected:
+            return 200, {"status": "ready", "redis": "ok"}
+        return 503, {"status": "unavailable", "redis": "unreachable"}
+
+    return readyz

@@ -17,7 +17,7 @@ from shared.grip import PublishTarget
 from shared.metrics_port import serve_metrics
 from shared.redis_client import async_client
 from shared.settings import Settings
-from shared.stream import BLOCK_MS, StreamConsumer
+from shared.stream import BLOCK_MS, StreamConsumer, consumer_readyz
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,7 @@ async def run_grip_publisher(settings: Settings, redis_url: str) -> None:
     def healthz() -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok", "targets": [q.target.url for q in publisher.queues]}
 
-    def readyz() -> tuple[int, dict[str, Any]]:
-        if consumer.connected:
-            return 200, {"status": "ready", "redis": "ok"}
-        return 503, {"status": "unavailable", "redis": "unreachable"}
+    readyz = consumer_readyz(consumer)
 
     server = serve_metrics(
         settings.host, settings.grip_publisher_port, {"/healthz": healthz, "/readyz": readyz}

@@ -14,7 +14,7 @@ from shared.eventlog import stop_reader
 from shared.metrics_port import serve_metrics
 from shared.redis_client import async_client
 from shared.settings import Settings
-from shared.stream import BLOCK_MS
+from shared.stream import BLOCK_MS, consumer_readyz
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,12 @@ async def run_notifier(settings: Settings, redis_url: str) -> None:
     def healthz() -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok"}
 
+    following = consumer_readyz(notifier.consumer)
+
     def readyz() -> tuple[int, dict[str, Any]]:
         if not notifier.consumer.ready.is_set():
             return 503, {"status": "starting"}
-        if notifier.consumer.connected:
-            return 200, {"status": "ready", "redis": "ok"}
-        return 503, {"status": "unavailable", "redis": "unreachable"}
+        return following()
 
     server = serve_metrics(
         settings.host, settings.notifier_port, {"/healthz": healthz, "/readyz": readyz}

@@ -14,7 +14,7 @@ from shared.events import Entry
 from shared.metrics_port import serve_metrics
 from shared.redis_client import async_client
 from shared.settings import Settings
-from shared.stream import BLOCK_MS, StreamConsumer
+from shared.stream import BLOCK_MS, StreamConsumer, consumer_readyz
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,7 @@ async def run_purger(settings: Settings, redis_url: str) -> None:
     def healthz() -> tuple[int, dict[str, Any]]:
         return 200, {"status": "ok", "backends": [q.backend.name for q in purger.queues]}
 
-    def readyz() -> tuple[int, dict[str, Any]]:
-        if consumer.connected:
-            return 200, {"status": "ready", "redis": "ok"}
-        return 503, {"status": "unavailable", "redis": "unreachable"}
+    readyz = consumer_readyz(consumer)
 
     server = serve_metrics(
         settings.host, settings.purger_port, {"/healthz": healthz, "/readyz": readyz}
