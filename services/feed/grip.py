@@ -269,8 +269,6 @@ class GripOrigin:
             # The channel's last event: exact up to the publisher's position, then read here.
             prev = (_id_or_none(replies[0]) or ZERO) if position is not None else ZERO
             starts = [p for p in (owed, position) if p is not None]
-            if not for_proxy:
-                starts = [owed] if owed is not None else []
             events: list[Event] = []
             if starts:
                 async for chunk in events_between(client, min(starts), newest):
