@@ -49,6 +49,7 @@ from services.feed.store import TimelineReader
 from services.feed.timeline import timeline_body
 from services.ingest import desk_api
 from services.ingest.sessions import (
+    COOKIE,
     CSRF_FIELD,
     SAFE_METHODS,
     Session,
@@ -230,7 +231,10 @@ class Desk:
         lang = desk_lang(request, self.settings)
         session = await self._session(request)
         if session is None:
-            return self._signin(lang)
+            response = self._signin(lang)
+            if COOKIE in request.cookies:  # ended (elsewhere, or a sign-out the page cut short)
+                self.sessions.clear_cookie(response, request)
+            return response
         return Response(
             _html(render_desk(self.settings, lang, session)),
             media_type="text/html; charset=utf-8",

@@ -509,6 +509,11 @@ async def test_a_cookie_signed_with_an_old_secret_is_signed_out_not_a_guess(
         response = await base.client.get(f"{base.base}/v1/drafts", headers=old)
         assert response.status_code == 401, response.text
         assert response.json()["errors"][0]["field"] == "livefeed_session"
+    # The sign-in page tells the browser to drop the dead cookie.
+    page = await base.client.get(f"{base.base}/desk", headers=old)
+    assert page.status_code == 200
+    dropped = page.headers.get("set-cookie", "")
+    assert dropped.startswith("livefeed_session=") and "Max-Age=0" in dropped, dropped
     base.client.cookies.clear()
     again = await base.client.post(
         f"{base.base}/desk/login", data={"token": RITA}, headers={"Origin": base.base}
