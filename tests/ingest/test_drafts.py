@@ -513,7 +513,8 @@ async def test_a_cookie_signed_with_an_old_secret_is_signed_out_not_a_guess(
     page = await base.client.get(f"{base.base}/desk", headers=old)
     assert page.status_code == 200
     dropped = page.headers.get("set-cookie", "")
-    assert dropped.startswith("livefeed_session=") and "Max-Age=0" in dropped, dropped
+    assert dropped.startswith("livefeed_session="), dropped
+    assert "Max-Age=0" in dropped, dropped
     base.client.cookies.clear()
     again = await base.client.post(
         f"{base.base}/desk/login", data={"token": RITA}, headers={"Origin": base.base}
